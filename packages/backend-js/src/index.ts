@@ -1,0 +1,5 @@
+/**
+ * @rbmjs/backend-js: the plain TypeScript backend, the reference the others are compared with.
+ */
+export { createJsBackend, type JsBackendOptions, JsTensor, jsBackend } from './backend.js';
+export { type GemmArgs, gemm } from './gemm.js';

@@ -1,0 +1,4 @@
+import { describeBackend } from '@rbmjs/conformance';
+import { createJsBackend } from '../src/index.js';
+
+describeBackend('js', () => createJsBackend());

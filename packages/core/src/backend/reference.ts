@@ -1,0 +1,183 @@
+import { RbmError } from '../errors.js';
+import { fillUniforms } from '../random/philox.js';
+import {
+  BACKEND_API_VERSION,
+  type Backend,
+  type HostArray,
+  type MatMulOptions,
+  type Tensor,
+  type UnaryOp,
+} from './types.js';
+import { checkBinary, checkData, checkDimensions, checkMatMul, checkReduce, checkSame } from './validate.js';
+
+/**
+ * The executable specification of the backend interface: float64, naive loops, written to be obviously
+ * right rather than fast. It is what the conformance suite compares every backend with, and what the
+ * core's own tests run on. It is not meant for training real models.
+ */
+
+class RefTensor implements Tensor {
+  disposed = false;
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+    readonly data: Float64Array,
+  ) {}
+}
+
+/** log(1 + e^x) without overflow for large x or loss for very negative x. */
+export function softplus(x: number): number {
+  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+}
+
+export function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
+
+export function applyUnary(op: UnaryOp, x: number): number {
+  switch (op) {
+    case 'sigmoid':
+      return sigmoid(x);
+    case 'softplus':
+      return softplus(x);
+    case 'exp':
+      return Math.exp(x);
+    case 'log':
+      return Math.log(x);
+    case 'square':
+      return x * x;
+    case 'sign':
+      return x > 0 ? 1 : x < 0 ? -1 : 0;
+    case 'neg':
+      return -x;
+  }
+}
+
+function own(t: Tensor): RefTensor {
+  if (!(t instanceof RefTensor)) throw new RbmError('BACKEND_API', 'reference backend: tensor from another backend');
+  if (t.disposed) throw new RbmError('DISPOSED', 'reference backend: tensor used after dispose');
+  return t;
+}
+
+export function createReferenceBackend(): Backend {
+  return {
+    apiVersion: BACKEND_API_VERSION,
+    name: 'reference',
+    precision: 'float64',
+    randomness: 'philox',
+    details: { note: 'float64 executable specification; slow' },
+
+    tensor(rows: number, cols: number, data?: HostArray): Tensor {
+      checkDimensions(rows, cols);
+      const t = new RefTensor(rows, cols, new Float64Array(rows * cols));
+      if (data) {
+        checkData(rows, cols, data.length);
+        t.data.set(data);
+      }
+      return t;
+    },
+    write(t: Tensor, data: HostArray): void {
+      const r = own(t);
+      checkData(r.rows, r.cols, data.length);
+      r.data.set(data);
+    },
+    async read(t: Tensor): Promise<HostArray> {
+      return own(t).data.slice();
+    },
+    dispose(t: Tensor): void {
+      own(t).disposed = true;
+    },
+    destroy(): void {},
+
+    matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
+      const { m, k, n } = checkMatMul(out, a, b, options);
+      const A = own(a).data;
+      const B = own(b).data;
+      const C = own(out).data;
+      const alpha = options.alpha ?? 1;
+      const beta = options.beta ?? 0;
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let s = 0;
+          for (let p = 0; p < k; p++) {
+            const aip = options.transposeA ? A[p * a.cols + i]! : A[i * a.cols + p]!;
+            const bpj = options.transposeB ? B[j * b.cols + p]! : B[p * b.cols + j]!;
+            s += aip * bpj;
+          }
+          C[i * n + j] = alpha * s + (beta === 0 ? 0 : beta * C[i * n + j]!);
+        }
+      }
+    },
+    binary(op, out, a, b): void {
+      const kind = checkBinary(out, a, b);
+      const A = own(a).data;
+      const B = own(b).data;
+      const O = own(out).data;
+      for (let i = 0; i < a.rows; i++) {
+        for (let j = 0; j < a.cols; j++) {
+          const x = A[i * a.cols + j]!;
+          const y = kind === 'full' ? B[i * a.cols + j]! : kind === 'row' ? B[j]! : kind === 'column' ? B[i]! : B[0]!;
+          O[i * a.cols + j] = op === 'add' ? x + y : op === 'sub' ? x - y : x * y;
+        }
+      }
+    },
+    axpby(out, alpha, x, beta, y): void {
+      checkSame('axpby', out, x, y);
+      const X = own(x).data;
+      const Y = own(y).data;
+      const O = own(out).data;
+      for (let i = 0; i < O.length; i++) O[i] = alpha * X[i]! + beta * Y[i]!;
+    },
+    unary(op, out, x): void {
+      checkSame(`unary ${op}`, out, x);
+      const X = own(x).data;
+      const O = own(out).data;
+      for (let i = 0; i < O.length; i++) O[i] = applyUnary(op, X[i]!);
+    },
+    bernoulli(out, p, u): void {
+      checkSame('bernoulli', out, p, u);
+      const P = own(p).data;
+      const U = own(u).data;
+      const O = own(out).data;
+      for (let i = 0; i < O.length; i++) O[i] = U[i]! < P[i]! ? 1 : 0;
+    },
+    sum(out, x, axis): void {
+      checkReduce('sum', out, x, axis);
+      const X = own(x).data;
+      const O = own(out).data;
+      O.fill(0);
+      for (let i = 0; i < x.rows; i++) {
+        for (let j = 0; j < x.cols; j++) O[axis === 0 ? j : i]! += X[i * x.cols + j]!;
+      }
+    },
+    logSumExp(out, x, axis): void {
+      checkReduce('logSumExp', out, x, axis);
+      const X = own(x).data;
+      const O = own(out).data;
+      const outer = axis === 0 ? x.cols : x.rows;
+      const inner = axis === 0 ? x.rows : x.cols;
+      const at = (o: number, i: number) => (axis === 0 ? X[i * x.cols + o]! : X[o * x.cols + i]!);
+      for (let o = 0; o < outer; o++) {
+        let max = Number.NEGATIVE_INFINITY;
+        for (let i = 0; i < inner; i++) max = Math.max(max, at(o, i));
+        if (max === Number.NEGATIVE_INFINITY || !Number.isFinite(max)) {
+          O[o] = max;
+          continue;
+        }
+        let s = 0;
+        for (let i = 0; i < inner; i++) s += Math.exp(at(o, i) - max);
+        O[o] = max + Math.log(s);
+      }
+    },
+    fill(out, value): void {
+      own(out).data.fill(value);
+    },
+    copy(out, x): void {
+      checkSame('copy', out, x);
+      own(out).data.set(own(x).data);
+    },
+    uniform(out, position): void {
+      fillUniforms(own(out).data, position.k0, position.k1, position.stream, position.offset);
+    },
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * The backend interface, version 1: the few ops an RBM needs, typed so that the compiler checks a backend
+ * whole. Everything is a 2-D row-major array (a vector is a [1, n] row or an [m, 1] column).
+ *
+ * Conventions:
+ * - Ops write into a destination `out` that the caller allocated (destination-passing, as in BLAS), so a
+ *   training loop allocates its workspace once and updates parameters in place.
+ * - Elementwise ops may write in place (`out` may be one of the inputs); `matMul` may not.
+ * - Reading back to the host is the only asynchronous operation; everything else is enqueued.
+ * - Nothing registers itself on import: a backend package exports a factory ({@link BackendFactory}).
+ */
+
+export const BACKEND_API_VERSION = 1 as const;
+
+/** Float precision of a backend's storage and arithmetic. Tolerances in the conformance suite derive from it. */
+export type Precision = 'float32' | 'float64';
+
+/** Host arrays that can be uploaded. */
+export type HostArray = Float32Array | Float64Array;
+
+/**
+ * An opaque handle to a [rows, cols] array on a backend. Only the backend that created it may use it.
+ * Backends extend it with whatever they need (a typed array, a texture, a tf.Tensor).
+ */
+export interface Tensor {
+  readonly rows: number;
+  readonly cols: number;
+}
+
+/** Elementwise functions. softplus(x) = log(1 + e^x) must be stable for large |x|. */
+export type UnaryOp =
+  | 'sigmoid' // 1 / (1 + e^-x)
+  | 'softplus' // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+  | 'exp'
+  | 'log'
+  | 'square'
+  | 'sign' // -1, 0 or 1
+  | 'neg';
+
+export type BinaryOp = 'add' | 'sub' | 'mul';
+
+export interface MatMulOptions {
+  /** Use a^T in place of a. */
+  readonly transposeA?: boolean;
+  /** Use b^T in place of b. */
+  readonly transposeB?: boolean;
+  /** Scale of the product (default 1). */
+  readonly alpha?: number;
+  /** Scale of the previous contents of out, which are added (default 0: out is overwritten). */
+  readonly beta?: number;
+}
+
+/** A position in a Philox stream (see `random/philox.ts`), for backends that generate uniforms themselves. */
+export interface PhiloxPosition {
+  readonly k0: number;
+  readonly k1: number;
+  readonly stream: number;
+  /** Block offset of element 0; element i uses word i % 4 of block offset + floor(i / 4). */
+  readonly offset: number;
+}
+
+/**
+ * - `host`: the backend consumes uniforms that core generates and uploads with `write`.
+ * - `philox`: the backend implements `uniform` and reproduces core's Philox4x32-10 exactly.
+ */
+export type RandomnessMode = 'host' | 'philox';
+
+export interface BackendInfo {
+  readonly apiVersion: typeof BACKEND_API_VERSION;
+  /** e.g. `js`, `tfjs:wasm`, `gpujs:webgpu`. */
+  readonly name: string;
+  readonly precision: Precision;
+  readonly randomness: RandomnessMode;
+  /** Free-form facts for the user (engine, threads, device). */
+  readonly details?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface Backend extends BackendInfo {
+  // ---- storage ----
+  /** Allocates a [rows, cols] tensor, zero-filled or filled from `data` (row-major, length rows*cols). */
+  tensor(rows: number, cols: number, data?: HostArray): Tensor;
+  /** Replaces the contents of `t` with `data` (length rows*cols). */
+  write(t: Tensor, data: HostArray): void;
+  /** Reads `t` back to the host: the only asynchronous operation. */
+  read(t: Tensor): Promise<HostArray>;
+  /** Frees `t`. Using a disposed tensor is an error. */
+  dispose(t: Tensor): void;
+  /** Frees everything the backend holds. */
+  destroy(): void;
+
+  // ---- ops ----
+  /** out = alpha * op(a) * op(b) + beta * out. */
+  matMul(out: Tensor, a: Tensor, b: Tensor, options?: MatMulOptions): void;
+  /**
+   * out = a (op) b, where b is [m, n], a row [1, n] (e.g. a bias row), a column [m, 1] or a scalar [1, 1],
+   * broadcast against a's [m, n].
+   */
+  binary(op: BinaryOp, out: Tensor, a: Tensor, b: Tensor): void;
+  /** out = alpha * x + beta * y (same shapes): parameter updates in place. */
+  axpby(out: Tensor, alpha: number, x: Tensor, beta: number, y: Tensor): void;
+  /** out = f(x) elementwise. */
+  unary(op: UnaryOp, out: Tensor, x: Tensor): void;
+  /** out = 1 where u < p, else 0: Bernoulli samples of probabilities p against uniforms u in [0, 1). */
+  bernoulli(out: Tensor, p: Tensor, u: Tensor): void;
+  /** Sums over rows (axis 0, out is [1, n]) or over columns (axis 1, out is [m, 1]). */
+  sum(out: Tensor, x: Tensor, axis: 0 | 1): void;
+  /** log sum exp over an axis, stable (max-shifted); shapes as in `sum`. */
+  logSumExp(out: Tensor, x: Tensor, axis: 0 | 1): void;
+  /** out = value everywhere. */
+  fill(out: Tensor, value: number): void;
+  /** out = x. */
+  copy(out: Tensor, x: Tensor): void;
+  /** out = uniforms in [0, 1) from core's Philox stream. Required when randomness is `philox`. */
+  uniform?(out: Tensor, position: PhiloxPosition): void;
+}
+
+/** How a backend package offers itself: nothing happens until `create` is called. */
+export interface BackendFactory<Options = unknown> {
+  readonly name: string;
+  /** Starts the backend, or rejects with a reason that says why it cannot run here. */
+  create(options?: Options): Promise<Backend>;
+}

@@ -1,0 +1,76 @@
+import { ArgumentError, formatShape, ShapeError } from '../errors.js';
+import type { MatMulOptions, Tensor } from './types.js';
+
+/**
+ * Shape checks that every backend shares, so that a wrong shape gives the same typed error everywhere.
+ */
+
+const shapeOf = (t: Tensor) => formatShape([t.rows, t.cols]);
+
+export function checkDimensions(rows: number, cols: number): void {
+  if (!Number.isInteger(rows) || !Number.isInteger(cols) || rows < 1 || cols < 1) {
+    throw new ShapeError(`tensor shape must be two positive integers, got ${formatShape([rows, cols])}`);
+  }
+}
+
+export function checkData(rows: number, cols: number, length: number): void {
+  if (length !== rows * cols) {
+    throw new ShapeError(`data of length ${length} does not fill shape ${formatShape([rows, cols])} (${rows * cols})`);
+  }
+}
+
+/** Returns (m, k, n) of out[m, n] = op(a)[m, k] op(b)[k, n], or throws a ShapeError naming the shapes. */
+export function checkMatMul(
+  out: Tensor,
+  a: Tensor,
+  b: Tensor,
+  options: MatMulOptions = {},
+): { m: number; k: number; n: number } {
+  const m = options.transposeA ? a.cols : a.rows;
+  const k = options.transposeA ? a.rows : a.cols;
+  const kb = options.transposeB ? b.cols : b.rows;
+  const n = options.transposeB ? b.rows : b.cols;
+  const desc = () =>
+    `matMul: ${shapeOf(a)}${options.transposeA ? '^T' : ''} x ${shapeOf(b)}${options.transposeB ? '^T' : ''} -> ${shapeOf(out)}`;
+  if (k !== kb) throw new ShapeError(`${desc()}: inner dimensions ${k} and ${kb} differ`);
+  if (out.rows !== m || out.cols !== n) throw new ShapeError(`${desc()}: out must be ${formatShape([m, n])}`);
+  if (out === a || out === b) throw new ArgumentError('matMul: out must not alias an input');
+  return { m, k, n };
+}
+
+/** How b broadcasts against a in a binary op. */
+export type Broadcast = 'full' | 'row' | 'column' | 'scalar';
+
+export function checkBinary(out: Tensor, a: Tensor, b: Tensor): Broadcast {
+  if (out.rows !== a.rows || out.cols !== a.cols) {
+    throw new ShapeError(`binary op: out ${shapeOf(out)} must match a ${shapeOf(a)}`);
+  }
+  if (b.rows === a.rows && b.cols === a.cols) return 'full';
+  if (b.rows === 1 && b.cols === 1) return 'scalar';
+  if (b.rows === 1 && b.cols === a.cols) return 'row';
+  if (b.cols === 1 && b.rows === a.rows) return 'column';
+  throw new ShapeError(
+    `binary op: b ${shapeOf(b)} does not broadcast against a ${shapeOf(a)} (use [m, n], [1, n], [m, 1] or [1, 1])`,
+  );
+}
+
+export function checkSame(what: string, ...ts: Tensor[]): void {
+  const first = ts[0];
+  if (!first) return;
+  for (const t of ts) {
+    if (t.rows !== first.rows || t.cols !== first.cols) {
+      throw new ShapeError(`${what}: shapes ${ts.map(shapeOf).join(', ')} must be equal`);
+    }
+  }
+}
+
+export function checkReduce(what: string, out: Tensor, x: Tensor, axis: 0 | 1): void {
+  const rows = axis === 0 ? 1 : x.rows;
+  const cols = axis === 0 ? x.cols : 1;
+  if (axis !== 0 && axis !== 1) throw new ArgumentError(`${what}: axis must be 0 or 1, got ${String(axis)}`);
+  if (out.rows !== rows || out.cols !== cols) {
+    throw new ShapeError(
+      `${what} over axis ${axis} of ${shapeOf(x)}: out must be ${formatShape([rows, cols])}, got ${shapeOf(out)}`,
+    );
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Typed errors. Every error rbmjs throws on bad input is an {@link RbmError} with a stable `code`,
+ * and a message that names the problem: the file, the row and column, the shape, the value.
+ */
+
+export type RbmErrorCode =
+  | 'SHAPE_MISMATCH'
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_DATA'
+  | 'MODEL_FORMAT'
+  | 'BACKEND_UNAVAILABLE'
+  | 'BACKEND_API'
+  | 'DIVERGED'
+  | 'TOO_LARGE'
+  | 'DISPOSED';
+
+export class RbmError extends Error {
+  readonly code: RbmErrorCode;
+  constructor(code: RbmErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Two shapes that had to agree did not. */
+export class ShapeError extends RbmError {
+  constructor(message: string) {
+    super('SHAPE_MISMATCH', message);
+  }
+}
+
+/** A hyperparameter or option outside its domain. */
+export class ArgumentError extends RbmError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** Data that the model cannot take: NaN/Inf, or values outside [0, 1] for Bernoulli units. */
+export class DataError extends RbmError {
+  readonly row: number | undefined;
+  readonly column: number | undefined;
+  readonly value: number | undefined;
+  constructor(message: string, where: { row?: number; column?: number; value?: number } = {}) {
+    super('INVALID_DATA', message);
+    this.row = where.row;
+    this.column = where.column;
+    this.value = where.value;
+  }
+}
+
+/** A model file that is corrupt, truncated, oversized or not an rbmjs model. */
+export class ModelFormatError extends RbmError {
+  constructor(message: string) {
+    super('MODEL_FORMAT', message);
+  }
+}
+
+/** A model too large for an exact computation. */
+export class TooLargeError extends RbmError {
+  constructor(message: string) {
+    super('TOO_LARGE', message);
+  }
+}
+
+/** No backend could start; `reasons` says why each one that was tried failed. */
+export class BackendUnavailableError extends RbmError {
+  readonly reasons: ReadonlyArray<{ name: string; reason: string }>;
+  constructor(message: string, reasons: ReadonlyArray<{ name: string; reason: string }> = []) {
+    super('BACKEND_UNAVAILABLE', message);
+    this.reasons = reasons;
+  }
+}
+
+/**
+ * Training produced non-finite parameters. `step` is the first optimiser step (1-based, counted over
+ * the whole run) whose update made a parameter NaN or infinite; the model holds the parameters from
+ * just before it.
+ */
+export class DivergenceError extends RbmError {
+  readonly step: number;
+  readonly epoch: number;
+  readonly batch: number;
+  constructor(step: number, epoch: number, batch: number, detail: string) {
+    super(
+      'DIVERGED',
+      `training diverged at step ${step} (epoch ${epoch}, batch ${batch}): ${detail}; ` +
+        'the model keeps the parameters from before that step',
+    );
+    this.step = step;
+    this.epoch = epoch;
+    this.batch = batch;
+  }
+}
+
+export function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}

@@ -1,0 +1,21 @@
+/**
+ * @rbmjs/core: Restricted Boltzmann Machines defined against a small backend interface.
+ * Isomorphic (no Node-only imports); file helpers for Node live in `@rbmjs/core/node`.
+ */
+
+export { assertBackend, assertShape, type ResolveFailure, resolveBackend } from './backend/check.js';
+export { applyUnary, createReferenceBackend, sigmoid, softplus } from './backend/reference.js';
+export { Scope, withScope } from './backend/scope.js';
+export * from './backend/types.js';
+export * from './backend/validate.js';
+export * from './data/dataset.js';
+export * from './errors.js';
+export * from './evaluate/exact.js';
+export * from './io/model-file.js';
+export * from './io/safetensors.js';
+export { checkParameters, energy, type InitOptions, initialParameters, RBM, type RbmParameters } from './model/rbm.js';
+export { DeviceRandom } from './random/device.js';
+export { fillUniforms, philox4x32_10, UNIFORM_SCALE } from './random/philox.js';
+export { type RandomState, RandomStream, Streams } from './random/stream.js';
+export * from './train/schedule.js';
+export * from './train/trainer.js';

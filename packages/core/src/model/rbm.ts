@@ -1,0 +1,317 @@
+import { assertBackend } from '../backend/check.js';
+import { type Scope, withScope } from '../backend/scope.js';
+import type { Backend, HostArray, Tensor } from '../backend/types.js';
+import { assertColumns, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
+import { ArgumentError, RbmError, ShapeError } from '../errors.js';
+import { DeviceRandom } from '../random/device.js';
+import { RandomStream, Streams } from '../random/stream.js';
+
+/** Parameters on the host: W is [numVisible, numHidden] row-major; a (visible) and b (hidden) biases. */
+export interface RbmParameters {
+  readonly numVisible: number;
+  readonly numHidden: number;
+  readonly weights: Float32Array;
+  readonly visibleBias: Float32Array;
+  readonly hiddenBias: Float32Array;
+}
+
+export interface InitOptions {
+  readonly numVisible: number;
+  readonly numHidden: number;
+  /** Seed of the initial weights (stream `init`). */
+  readonly seed?: number;
+  /** Standard deviation of W's initial N(0, sigma^2) entries; 0.01 as in Hinton's practical guide. */
+  readonly weightScale?: number;
+  /** Training data: the visible biases start at log(p / (1 - p)) of its column means. */
+  readonly data?: Dataset;
+}
+
+/** Clamp for the data means in the visible-bias initialisation, so that constant pixels get finite biases. */
+const MEAN_CLAMP = 1e-3;
+
+function checkUnits(numVisible: number, numHidden: number): void {
+  for (const [name, n] of [
+    ['numVisible', numVisible],
+    ['numHidden', numHidden],
+  ] as const) {
+    if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`${name} must be a positive integer, got ${n}`);
+  }
+}
+
+/** Initial parameters as in Hinton, "A practical guide to training RBMs" (2010), section 8. */
+export function initialParameters(options: InitOptions): RbmParameters {
+  const { numVisible, numHidden } = options;
+  checkUnits(numVisible, numHidden);
+  const scale = options.weightScale ?? 0.01;
+  if (!(scale >= 0) || !Number.isFinite(scale)) throw new ArgumentError(`weightScale must be >= 0, got ${scale}`);
+  const weights = new Float32Array(numVisible * numHidden);
+  new RandomStream(options.seed ?? 0, Streams.init).normal(weights);
+  for (let i = 0; i < weights.length; i++) weights[i]! *= scale;
+  const visibleBias = new Float32Array(numVisible);
+  if (options.data) {
+    assertColumns(options.data, numVisible, 'initialisation');
+    assertUnitInterval(options.data);
+    const p = columnMeans(options.data);
+    for (let i = 0; i < numVisible; i++) {
+      const pi = Math.min(1 - MEAN_CLAMP, Math.max(MEAN_CLAMP, p[i]!));
+      visibleBias[i] = Math.log(pi / (1 - pi));
+    }
+  }
+  return { numVisible, numHidden, weights, visibleBias, hiddenBias: new Float32Array(numHidden) };
+}
+
+export function checkParameters(p: RbmParameters): void {
+  checkUnits(p.numVisible, p.numHidden);
+  const expect = (name: string, arr: ArrayLike<number>, n: number) => {
+    if (arr.length !== n) throw new ShapeError(`${name} has ${arr.length} values, expected ${n}`);
+    for (let i = 0; i < arr.length; i++) {
+      if (!Number.isFinite(arr[i]!)) throw new ArgumentError(`${name}[${i}] is ${arr[i]}, parameters must be finite`);
+    }
+  };
+  expect('weights', p.weights, p.numVisible * p.numHidden);
+  expect('visibleBias', p.visibleBias, p.numVisible);
+  expect('hiddenBias', p.hiddenBias, p.numHidden);
+}
+
+/**
+ * A Bernoulli-Bernoulli RBM whose parameters live on a backend.
+ *
+ *   E(v, h) = -a.v - b.h - v W h
+ *   F(v)    = -a.v - sum_j softplus(b_j + (v W)_j)
+ *   p(h_j = 1 | v) = sigmoid(b_j + (v W)_j),  p(v_i = 1 | h) = sigmoid(a_i + (W h)_i)
+ */
+export class RBM {
+  readonly backend: Backend;
+  readonly numVisible: number;
+  readonly numHidden: number;
+  /** W, [numVisible, numHidden]. */
+  readonly W: Tensor;
+  /** Visible bias a, [1, numVisible]. */
+  readonly a: Tensor;
+  /** Hidden bias b, [1, numHidden]. */
+  readonly b: Tensor;
+  private disposed = false;
+
+  private constructor(backend: Backend, params: RbmParameters) {
+    checkParameters(params);
+    this.backend = assertBackend(backend);
+    this.numVisible = params.numVisible;
+    this.numHidden = params.numHidden;
+    this.W = backend.tensor(params.numVisible, params.numHidden, params.weights);
+    this.a = backend.tensor(1, params.numVisible, params.visibleBias);
+    this.b = backend.tensor(1, params.numHidden, params.hiddenBias);
+  }
+
+  /** A new RBM initialised as in Hinton's practical guide (see {@link initialParameters}). */
+  static create(backend: Backend, options: InitOptions): RBM {
+    return new RBM(backend, initialParameters(options));
+  }
+
+  static fromParameters(backend: Backend, params: RbmParameters): RBM {
+    return new RBM(backend, params);
+  }
+
+  private live(): void {
+    if (this.disposed) throw new RbmError('DISPOSED', 'RBM used after dispose()');
+  }
+
+  /** Copies the parameters to the host (float32). */
+  async parameters(): Promise<RbmParameters> {
+    this.live();
+    const [w, a, b] = await Promise.all([
+      this.backend.read(this.W),
+      this.backend.read(this.a),
+      this.backend.read(this.b),
+    ]);
+    return {
+      numVisible: this.numVisible,
+      numHidden: this.numHidden,
+      weights: Float32Array.from(w),
+      visibleBias: Float32Array.from(a),
+      hiddenBias: Float32Array.from(b),
+    };
+  }
+
+  /** Replaces the parameters (same sizes). */
+  setParameters(params: RbmParameters): void {
+    this.live();
+    checkParameters(params);
+    if (params.numVisible !== this.numVisible || params.numHidden !== this.numHidden) {
+      throw new ShapeError(
+        `parameters are ${params.numVisible}x${params.numHidden}, the model is ${this.numVisible}x${this.numHidden}`,
+      );
+    }
+    this.backend.write(this.W, params.weights);
+    this.backend.write(this.a, params.visibleBias);
+    this.backend.write(this.b, params.hiddenBias);
+  }
+
+  // ---- device-level conditionals: out and v/h are tensors on this model's backend ----
+
+  /** out[B, nh] = p(h = 1 | v) = sigmoid(v W + b). */
+  hiddenProbabilities(out: Tensor, v: Tensor): void {
+    this.live();
+    this.backend.matMul(out, v, this.W);
+    this.backend.binary('add', out, out, this.b);
+    this.backend.unary('sigmoid', out, out);
+  }
+
+  /** out[B, nv] = p(v = 1 | h) = sigmoid(h W^T + a). */
+  visibleProbabilities(out: Tensor, h: Tensor): void {
+    this.live();
+    this.backend.matMul(out, h, this.W, { transposeB: true });
+    this.backend.binary('add', out, out, this.a);
+    this.backend.unary('sigmoid', out, out);
+  }
+
+  /**
+   * out[B, 1] = -F(v) = a.v + sum_j softplus(b_j + (v W)_j). `scratch` is [B, nh] and is overwritten.
+   */
+  negativeFreeEnergy(out: Tensor, v: Tensor, scratch: Tensor): void {
+    this.live();
+    const be = this.backend;
+    be.matMul(scratch, v, this.W);
+    be.binary('add', scratch, scratch, this.b);
+    be.unary('softplus', scratch, scratch);
+    be.sum(out, scratch, 1);
+    be.matMul(out, v, this.a, { transposeB: true, beta: 1 });
+  }
+
+  // ---- host-level conveniences: upload, compute, read back ----
+
+  private upload(scope: Scope, data: Dataset | HostArray, cols: number, what: string): Tensor {
+    const ds = ArrayBuffer.isView(data) ? { data: data as HostArray, rows: data.length / cols, cols } : data;
+    if (!Number.isInteger(ds.rows) || ds.rows < 1) {
+      throw new ShapeError(`${what}: ${ds.data.length} values are not a whole number of rows of ${cols}`);
+    }
+    if (ds.cols !== cols) throw new ShapeError(`${what}: rows have ${ds.cols} values, expected ${cols}`);
+    return scope.tensor(ds.rows, cols, ds.data);
+  }
+
+  /** Free energy F(v) of each row of `data`, in float64 on the host. */
+  async freeEnergy(data: Dataset | HostArray): Promise<Float64Array> {
+    this.live();
+    if (!ArrayBuffer.isView(data)) {
+      assertColumns(data, this.numVisible, 'freeEnergy');
+      assertUnitInterval(data);
+    }
+    return withScope(this.backend, async (scope) => {
+      const v = this.upload(scope, data, this.numVisible, 'freeEnergy');
+      const out = scope.tensor(v.rows, 1);
+      this.negativeFreeEnergy(out, v, scope.tensor(v.rows, this.numHidden));
+      const negF = await this.backend.read(out);
+      return Float64Array.from(negF, (x) => -x);
+    });
+  }
+
+  /** p(h = 1 | v) for each row of `v`. */
+  async hiddenGivenVisible(v: Dataset | HostArray): Promise<HostArray> {
+    return withScope(this.backend, async (scope) => {
+      const vt = this.upload(scope, v, this.numVisible, 'hiddenGivenVisible');
+      const out = scope.tensor(vt.rows, this.numHidden);
+      this.hiddenProbabilities(out, vt);
+      return this.backend.read(out);
+    });
+  }
+
+  /** p(v = 1 | h) for each row of `h`. */
+  async visibleGivenHidden(h: Dataset | HostArray): Promise<HostArray> {
+    return withScope(this.backend, async (scope) => {
+      const ht = this.upload(scope, h, this.numHidden, 'visibleGivenHidden');
+      const out = scope.tensor(ht.rows, this.numVisible);
+      this.visibleProbabilities(out, ht);
+      return this.backend.read(out);
+    });
+  }
+
+  /**
+   * Reconstruction: h ~ p(h | v), then p(v = 1 | h). With `meanField`, h = p(h = 1 | v) instead of a sample.
+   */
+  async reconstruct(v: Dataset | HostArray, options: { seed?: number; meanField?: boolean } = {}): Promise<HostArray> {
+    return withScope(this.backend, async (scope) => {
+      const vt = this.upload(scope, v, this.numVisible, 'reconstruct');
+      const ph = scope.tensor(vt.rows, this.numHidden);
+      this.hiddenProbabilities(ph, vt);
+      if (!options.meanField) {
+        const u = scope.tensor(vt.rows, this.numHidden);
+        new DeviceRandom(this.backend, new RandomStream(options.seed ?? 0, Streams.sample)).uniform(u);
+        this.backend.bernoulli(ph, ph, u);
+      }
+      const pv = scope.tensor(vt.rows, this.numVisible);
+      this.visibleProbabilities(pv, ph);
+      return this.backend.read(pv);
+    });
+  }
+
+  /**
+   * Samples by block Gibbs sampling: `chains` chains started from `init` rows (or from p(v) = 1/2),
+   * `steps` full sweeps v -> h -> v. Returns the final visible probabilities p(v = 1 | h) (the usual way
+   * to show samples) and the binary states.
+   */
+  async sample(options: {
+    chains?: number;
+    steps: number;
+    seed?: number;
+    init?: Dataset;
+  }): Promise<{ probabilities: HostArray; states: HostArray; rows: number }> {
+    this.live();
+    const steps = options.steps;
+    if (!Number.isInteger(steps) || steps < 1)
+      throw new ArgumentError(`steps must be a positive integer, got ${steps}`);
+    return withScope(this.backend, async (scope) => {
+      const rnd = new DeviceRandom(this.backend, new RandomStream(options.seed ?? 0, Streams.sample));
+      let v: Tensor;
+      if (options.init) {
+        assertColumns(options.init, this.numVisible, 'sample');
+        v = scope.tensor(options.init.rows, this.numVisible, options.init.data);
+      } else {
+        const chains = options.chains ?? 1;
+        if (!Number.isInteger(chains) || chains < 1)
+          throw new ArgumentError(`chains must be a positive integer, got ${chains}`);
+        v = scope.tensor(chains, this.numVisible);
+        const half = scope.tensor(chains, this.numVisible);
+        this.backend.fill(half, 0.5);
+        const u0 = scope.tensor(chains, this.numVisible);
+        rnd.uniform(u0);
+        this.backend.bernoulli(v, half, u0);
+      }
+      const B = v.rows;
+      const h = scope.tensor(B, this.numHidden);
+      const uh = scope.tensor(B, this.numHidden);
+      const pv = scope.tensor(B, this.numVisible);
+      const uv = scope.tensor(B, this.numVisible);
+      for (let t = 0; t < steps; t++) {
+        this.hiddenProbabilities(h, v);
+        rnd.uniform(uh);
+        this.backend.bernoulli(h, h, uh);
+        this.visibleProbabilities(pv, h);
+        rnd.uniform(uv);
+        this.backend.bernoulli(v, pv, uv);
+      }
+      const [probabilities, states] = await Promise.all([this.backend.read(pv), this.backend.read(v)]);
+      return { probabilities, states, rows: B };
+    });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.backend.dispose(this.W);
+    this.backend.dispose(this.a);
+    this.backend.dispose(this.b);
+  }
+}
+
+/** E(v, h) = -a.v - b.h - v W h on the host, in float64 (for tests and small models). */
+export function energy(p: RbmParameters, v: ArrayLike<number>, h: ArrayLike<number>): number {
+  let e = 0;
+  for (let i = 0; i < p.numVisible; i++) e -= p.visibleBias[i]! * v[i]!;
+  for (let j = 0; j < p.numHidden; j++) e -= p.hiddenBias[j]! * h[j]!;
+  for (let i = 0; i < p.numVisible; i++) {
+    if (v[i] === 0) continue;
+    let s = 0;
+    for (let j = 0; j < p.numHidden; j++) s += p.weights[i * p.numHidden + j]! * h[j]!;
+    e -= v[i]! * s;
+  }
+  return e;
+}

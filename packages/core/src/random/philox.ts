@@ -1,0 +1,92 @@
+/**
+ * Philox4x32-10, the counter-based generator of Salmon, Moraes, Dror & Shaw, "Parallel random numbers:
+ * as easy as 1, 2, 3" (SC 2011). A block of four 32-bit words is a pure function of a 64-bit key and a
+ * 128-bit counter, so any backend can reproduce any part of a stream without replaying the rest.
+ *
+ * rbmjs lays out the counter as (c0, c1) = the block offset (a 53-bit integer), c2 = 0, c3 = the stream id,
+ * and turns a word x into the float32 uniform (x >>> 8) * 2^-24 in [0, 1).
+ */
+
+const M0 = 0xd2511f53;
+const M1 = 0xcd9e8d57;
+const W0 = 0x9e3779b9;
+const W1 = 0xbb67ae85;
+
+/** High 32 bits of the 64-bit product of two uint32, from 16-bit halves (all partial sums stay exact). */
+function mulhi32(a: number, b: number): number {
+  const al = a & 0xffff;
+  const ah = a >>> 16;
+  const bl = b & 0xffff;
+  const bh = b >>> 16;
+  const albl = al * bl;
+  const ahbl = ah * bl;
+  const albh = al * bh;
+  const mid = (albl >>> 16) + (ahbl & 0xffff) + (albh & 0xffff);
+  return (ah * bh + (ahbl >>> 16) + (albh >>> 16) + (mid >>> 16)) >>> 0;
+}
+
+/**
+ * One Philox4x32-10 block. Writes the four output words to `out[outOffset..outOffset+3]`.
+ */
+export function philox4x32_10(
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  k0: number,
+  k1: number,
+  out: Uint32Array,
+  outOffset = 0,
+): void {
+  let x0 = c0 >>> 0;
+  let x1 = c1 >>> 0;
+  let x2 = c2 >>> 0;
+  let x3 = c3 >>> 0;
+  let key0 = k0 >>> 0;
+  let key1 = k1 >>> 0;
+  for (let round = 0; round < 10; round++) {
+    const hi0 = mulhi32(M0, x0);
+    const lo0 = Math.imul(M0, x0) >>> 0;
+    const hi1 = mulhi32(M1, x2);
+    const lo1 = Math.imul(M1, x2) >>> 0;
+    x0 = (hi1 ^ x1 ^ key0) >>> 0;
+    x1 = lo1;
+    x2 = (hi0 ^ x3 ^ key1) >>> 0;
+    x3 = lo0;
+    key0 = (key0 + W0) >>> 0;
+    key1 = (key1 + W1) >>> 0;
+  }
+  out[outOffset] = x0;
+  out[outOffset + 1] = x1;
+  out[outOffset + 2] = x2;
+  out[outOffset + 3] = x3;
+}
+
+const TWO_POW_32 = 4294967296;
+/** 2^-24: uniforms are multiples of it, so they are exact in float32. */
+export const UNIFORM_SCALE = 1 / 16777216;
+
+/**
+ * Fills `out` with uniforms in [0, 1) from blocks `blockOffset, blockOffset + 1, ...` of stream
+ * `stream` under key (k0, k1). Element i comes from word i % 4 of block blockOffset + floor(i / 4).
+ * Returns the number of blocks consumed, ceil(out.length / 4).
+ */
+export function fillUniforms(
+  out: Float32Array | Float64Array,
+  k0: number,
+  k1: number,
+  stream: number,
+  blockOffset: number,
+): number {
+  const words = new Uint32Array(4);
+  const n = out.length;
+  const blocks = Math.ceil(n / 4);
+  for (let blk = 0; blk < blocks; blk++) {
+    const counter = blockOffset + blk;
+    philox4x32_10(counter % TWO_POW_32, Math.floor(counter / TWO_POW_32), 0, stream, k0, k1, words);
+    const base = blk * 4;
+    const m = Math.min(4, n - base);
+    for (let w = 0; w < m; w++) out[base + w] = (words[w]! >>> 8) * UNIFORM_SCALE;
+  }
+  return blocks;
+}

@@ -1,0 +1,611 @@
+import { Scope } from '../backend/scope.js';
+import type { Backend, Tensor } from '../backend/types.js';
+import { assertColumns, assertUnitInterval, type Dataset } from '../data/dataset.js';
+import { ArgumentError, DivergenceError, RbmError } from '../errors.js';
+import type { RBM } from '../model/rbm.js';
+import { DeviceRandom } from '../random/device.js';
+import { RandomStream, Streams } from '../random/stream.js';
+import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
+
+/**
+ * Maximum-likelihood training by stochastic gradient ascent on the mean log-likelihood. The gradient is
+ *
+ *   d log p(v) / dW = <v h^T>_data - <v h^T>_model
+ *
+ * (and likewise v for a, h for b). The data term is taken analytically with p(h = 1 | v) (Rao-Blackwellised;
+ * `positivePhase: 'samples'` uses a sampled h instead); the model term from Gibbs chains: CD-k starts them
+ * at the data (Hinton 2002), PCD keeps persistent chains on the device across updates (Tieleman 2008).
+ */
+
+export type TrainingMethod = 'cd' | 'pcd';
+
+export interface SparsityTarget {
+  /** Desired mean activation p of each hidden unit. */
+  readonly target: number;
+  /** Weight of the penalty. */
+  readonly cost: number;
+  /** Decay of the running estimate q of the activation, q <- decay q + (1 - decay) mean(p(h|v)); 0.9-0.99. */
+  readonly decay?: number;
+}
+
+export interface BatchEvent {
+  /** 0-based epoch and batch; `step` counts optimiser steps from 1 over the whole run. */
+  readonly epoch: number;
+  readonly batch: number;
+  readonly step: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly momentum: number;
+  /**
+   * Mean squared reconstruction error of this batch. Call it inside the callback; it costs one device
+   * readback, which is why it is not read unless asked.
+   */
+  readReconstructionError(): Promise<number>;
+}
+
+export interface EpochMetrics {
+  /** 0-based epoch that just ended. */
+  readonly epoch: number;
+  readonly step: number;
+  readonly learningRate: number;
+  readonly momentum: number;
+  /** Mean over examples of sum_i (v_i - p(v_i = 1 | h))^2, h ~ p(h | v), over the epoch. */
+  readonly reconstructionError: number;
+  /** Mean free energy of (a sample of) the training data, and of the validation data, when given. */
+  readonly freeEnergyTrain?: number;
+  readonly freeEnergyValidation?: number;
+  /** freeEnergyValidation - freeEnergyTrain: growing means overfitting (Hinton 2010, section 6). */
+  readonly freeEnergyGap?: number;
+  readonly seconds: number;
+}
+
+export interface TrainOptions {
+  readonly epochs: number;
+  /** Examples per mini-batch (default 100). The last, partial batch is used, not dropped. */
+  readonly batchSize?: number;
+  readonly learningRate?: Schedule;
+  /** Momentum coefficient (default 0). */
+  readonly momentum?: Schedule;
+  /** L2 weight decay coefficient on W (default 0). */
+  readonly l2?: number;
+  /** L1 weight decay coefficient on W (default 0). */
+  readonly l1?: number;
+  readonly sparsity?: SparsityTarget;
+  /** `cd` (default) or `pcd`. */
+  readonly method?: TrainingMethod;
+  /** Gibbs steps per update (default 1). */
+  readonly k?: number;
+  /** Number of persistent chains for PCD (default: the batch size). */
+  readonly chains?: number;
+  /** Statistic of the data term: `probabilities` (default, Rao-Blackwellised) or `samples`. */
+  readonly positivePhase?: 'probabilities' | 'samples';
+  /** Shuffle the examples each epoch (default true). */
+  readonly shuffle?: boolean;
+  /** Seed of shuffling and sampling (default 0). */
+  readonly seed?: number;
+  /** Held-out data for the free-energy gap. */
+  readonly validation?: Dataset;
+  /** How many examples the free-energy monitor uses from each set (default 1000). */
+  readonly freeEnergySamples?: number;
+  /** Check the parameters for NaN/Inf every this many steps (default: once per epoch). */
+  readonly divergenceCheckInterval?: number;
+  readonly onBatch?: (event: BatchEvent) => void | Promise<void>;
+  readonly onEpoch?: (metrics: EpochMetrics) => void | Promise<void>;
+}
+
+interface ResolvedOptions {
+  epochs: number;
+  batchSize: number;
+  learningRate: Schedule;
+  momentum: Schedule;
+  l2: number;
+  l1: number;
+  sparsity: Required<SparsityTarget> | undefined;
+  method: TrainingMethod;
+  k: number;
+  chains: number;
+  positivePhase: 'probabilities' | 'samples';
+  shuffle: boolean;
+  seed: number;
+  freeEnergySamples: number;
+  checkInterval: number;
+}
+
+function positiveInteger(name: string, x: number): number {
+  if (!Number.isInteger(x) || x < 1) throw new ArgumentError(`${name} must be a positive integer, got ${x}`);
+  return x;
+}
+
+function nonNegative(name: string, x: number): number {
+  if (!Number.isFinite(x) || x < 0) throw new ArgumentError(`${name} must be a finite number >= 0, got ${x}`);
+  return x;
+}
+
+function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
+  const epochs = positiveInteger('epochs', options.epochs);
+  const batchSize = positiveInteger('batchSize', options.batchSize ?? 100);
+  const learningRate = options.learningRate ?? 0.1;
+  checkSchedule('learningRate', learningRate, epochs, 0, Number.POSITIVE_INFINITY);
+  const momentum = options.momentum ?? 0;
+  checkSchedule('momentum', momentum, epochs, 0, 1);
+  const method = options.method ?? 'cd';
+  if (method !== 'cd' && method !== 'pcd')
+    throw new ArgumentError(`method must be 'cd' or 'pcd', got ${String(method)}`);
+  const positivePhase = options.positivePhase ?? 'probabilities';
+  if (positivePhase !== 'probabilities' && positivePhase !== 'samples') {
+    throw new ArgumentError(`positivePhase must be 'probabilities' or 'samples', got ${String(positivePhase)}`);
+  }
+  let sparsity: Required<SparsityTarget> | undefined;
+  if (options.sparsity) {
+    const { target, cost, decay = 0.95 } = options.sparsity;
+    if (!(target > 0 && target < 1)) throw new ArgumentError(`sparsity target must be in (0, 1), got ${target}`);
+    nonNegative('sparsity cost', cost);
+    if (!(decay >= 0 && decay < 1)) throw new ArgumentError(`sparsity decay must be in [0, 1), got ${decay}`);
+    sparsity = { target, cost, decay };
+  }
+  const seed = options.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new ArgumentError(`seed must be a non-negative integer, got ${seed}`);
+  return {
+    epochs,
+    batchSize,
+    learningRate,
+    momentum,
+    l2: nonNegative('l2', options.l2 ?? 0),
+    l1: nonNegative('l1', options.l1 ?? 0),
+    sparsity,
+    method,
+    k: positiveInteger('k', options.k ?? 1),
+    chains: positiveInteger('chains', options.chains ?? Math.min(batchSize, rows)),
+    positivePhase,
+    shuffle: options.shuffle ?? true,
+    seed,
+    freeEnergySamples: positiveInteger('freeEnergySamples', options.freeEnergySamples ?? 1000),
+    checkInterval: positiveInteger(
+      'divergenceCheckInterval',
+      options.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER,
+    ),
+  };
+}
+
+/** Device buffers for one batch size. */
+interface BatchWorkspace {
+  readonly size: number;
+  readonly v0: Tensor;
+  readonly ph0: Tensor;
+  readonly h0: Tensor;
+  readonly uh0: Tensor;
+  readonly pv: Tensor;
+  readonly diff: Tensor;
+  readonly rowErr: Tensor;
+  readonly host: Float32Array;
+  /** CD chains start at the batch, so they have its size; PCD uses the persistent chains instead. */
+  readonly chain: Chain | undefined;
+}
+
+/** Gibbs chain state: v and the buffers of one sweep. */
+interface Chain {
+  readonly size: number;
+  readonly v: Tensor;
+  readonly pv: Tensor;
+  readonly uv: Tensor;
+  readonly h: Tensor;
+  readonly ph: Tensor;
+  readonly uh: Tensor;
+}
+
+/** The state of training that is not the model: what a divergence rollback restores. */
+interface DeviceState {
+  readonly velocity: [Tensor, Tensor, Tensor];
+  readonly q: Tensor | undefined;
+  readonly chains: Chain | undefined;
+}
+
+export class Trainer {
+  readonly model: RBM;
+  readonly data: Dataset;
+  private readonly backend: Backend;
+  private readonly o: ResolvedOptions;
+  private readonly options: TrainOptions;
+  private readonly scope: Scope;
+  private readonly gibbs: RandomStream;
+  private readonly shuffleRng: RandomStream;
+  private readonly random: DeviceRandom;
+  private readonly workspaces = new Map<number, BatchWorkspace>();
+  private readonly state: DeviceState;
+  // Gradient buffers, ascent direction.
+  private readonly gW: Tensor;
+  private readonly ga: Tensor;
+  private readonly gb: Tensor;
+  private readonly sumV0: Tensor;
+  private readonly sumVk: Tensor;
+  private readonly sumPos: Tensor;
+  private readonly sumNeg: Tensor;
+  private readonly signW: Tensor | undefined;
+  private readonly sparsityTarget: Tensor | undefined;
+  private readonly sparsityDelta: Tensor | undefined;
+  private readonly batchErr: Tensor;
+  private readonly epochErr: Tensor;
+  private readonly checksum: [Tensor, Tensor, Tensor, Tensor];
+  private readonly perm: Uint32Array;
+  /** Completed epochs and optimiser steps. */
+  epoch = 0;
+  step = 0;
+  private disposed = false;
+
+  constructor(model: RBM, data: Dataset, options: TrainOptions) {
+    assertColumns(data, model.numVisible, 'train');
+    assertUnitInterval(data);
+    if (options.validation) {
+      assertColumns(options.validation, model.numVisible, 'validation');
+      assertUnitInterval(options.validation);
+    }
+    this.model = model;
+    this.data = data;
+    this.options = options;
+    this.o = resolveOptions(options, data.rows);
+    this.backend = model.backend;
+    this.scope = new Scope(model.backend);
+    this.gibbs = new RandomStream(this.o.seed, Streams.gibbs);
+    this.shuffleRng = new RandomStream(this.o.seed, Streams.shuffle);
+    this.random = new DeviceRandom(model.backend, this.gibbs);
+    const nv = model.numVisible;
+    const nh = model.numHidden;
+    const s = this.scope;
+    this.state = {
+      velocity: [s.tensor(nv, nh), s.tensor(1, nv), s.tensor(1, nh)],
+      q: this.o.sparsity ? s.tensor(1, nh) : undefined,
+      chains: this.o.method === 'pcd' ? this.newChain(this.o.chains) : undefined,
+    };
+    if (this.state.q) this.backend.fill(this.state.q, this.o.sparsity!.target);
+    if (this.state.chains) {
+      // Persistent chains start from training examples (the first `chains` rows, cycling).
+      const c = this.state.chains;
+      const init = new Float32Array(c.size * nv);
+      for (let r = 0; r < c.size; r++)
+        init.set(data.data.subarray((r % data.rows) * nv, ((r % data.rows) + 1) * nv), r * nv);
+      this.backend.write(c.v, init);
+    }
+    this.gW = s.tensor(nv, nh);
+    this.ga = s.tensor(1, nv);
+    this.gb = s.tensor(1, nh);
+    this.sumV0 = s.tensor(1, nv);
+    this.sumVk = s.tensor(1, nv);
+    this.sumPos = s.tensor(1, nh);
+    this.sumNeg = s.tensor(1, nh);
+    this.signW = this.o.l1 > 0 ? s.tensor(nv, nh) : undefined;
+    if (this.o.sparsity) {
+      this.sparsityTarget = s.tensor(1, 1, Float32Array.of(this.o.sparsity.target));
+      this.sparsityDelta = s.tensor(1, nh);
+    }
+    this.batchErr = s.tensor(1, 1);
+    this.epochErr = s.tensor(1, 1);
+    this.checksum = [s.tensor(1, nh), s.tensor(1, 1), s.tensor(1, 1), s.tensor(1, 1)];
+    this.perm = Uint32Array.from({ length: data.rows }, (_, i) => i);
+  }
+
+  get epochs(): number {
+    return this.o.epochs;
+  }
+
+  private newChain(size: number): Chain {
+    const s = this.scope;
+    const nv = this.model.numVisible;
+    const nh = this.model.numHidden;
+    return {
+      size,
+      v: s.tensor(size, nv),
+      pv: s.tensor(size, nv),
+      uv: s.tensor(size, nv),
+      h: s.tensor(size, nh),
+      ph: s.tensor(size, nh),
+      uh: s.tensor(size, nh),
+    };
+  }
+
+  private workspace(size: number): BatchWorkspace {
+    let ws = this.workspaces.get(size);
+    if (!ws) {
+      const s = this.scope;
+      const nv = this.model.numVisible;
+      const nh = this.model.numHidden;
+      ws = {
+        size,
+        v0: s.tensor(size, nv),
+        ph0: s.tensor(size, nh),
+        h0: s.tensor(size, nh),
+        uh0: s.tensor(size, nh),
+        pv: s.tensor(size, nv),
+        diff: s.tensor(size, nv),
+        rowErr: s.tensor(size, 1),
+        host: new Float32Array(size * nv),
+        chain: this.o.method === 'cd' ? this.newChain(size) : undefined,
+      };
+      this.workspaces.set(size, ws);
+    }
+    return ws;
+  }
+
+  private live(): void {
+    if (this.disposed) throw new RbmError('DISPOSED', 'Trainer used after dispose()');
+  }
+
+  private batchCount(): number {
+    return Math.ceil(this.data.rows / this.o.batchSize);
+  }
+
+  /** Uploads the examples of batch `batch` of the current permutation. */
+  private loadBatch(batch: number): BatchWorkspace {
+    const { rows, cols, data } = this.data;
+    const start = batch * this.o.batchSize;
+    const size = Math.min(this.o.batchSize, rows - start);
+    const ws = this.workspace(size);
+    if (!this.o.shuffle) {
+      this.backend.write(ws.v0, data.subarray(start * cols, (start + size) * cols));
+    } else {
+      for (let r = 0; r < size; r++) {
+        const src = this.perm[start + r]! * cols;
+        ws.host.set(data.subarray(src, src + cols), r * cols);
+      }
+      this.backend.write(ws.v0, ws.host);
+    }
+    return ws;
+  }
+
+  /** One gradient step on the batch in `ws`: all on the device, no readback. */
+  private gradientStep(ws: BatchWorkspace, learningRate: number, momentum: number): void {
+    const be = this.backend;
+    const m = this.model;
+    const o = this.o;
+    const B = ws.size;
+
+    // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0).
+    m.hiddenProbabilities(ws.ph0, ws.v0);
+    this.random.uniform(ws.uh0);
+    be.bernoulli(ws.h0, ws.ph0, ws.uh0);
+    const pos = o.positivePhase === 'samples' ? ws.h0 : ws.ph0;
+
+    // Reconstruction error, from p(v | h0): the CD chain's first half-step, computed here for both methods.
+    m.visibleProbabilities(ws.pv, ws.h0);
+    be.binary('sub', ws.diff, ws.v0, ws.pv);
+    be.unary('square', ws.diff, ws.diff);
+    be.sum(ws.rowErr, ws.diff, 1);
+    be.sum(this.batchErr, ws.rowErr, 0);
+    be.binary('add', this.epochErr, this.epochErr, this.batchErr);
+
+    // Negative phase: k sweeps of block Gibbs sampling, h -> v -> h.
+    const c = ws.chain ?? this.state.chains!;
+    // CD starts the chain at h0, whose p(v | h0) is already in ws.pv; PCD continues the persistent chain.
+    let pv = ws.pv;
+    if (o.method === 'pcd') {
+      m.hiddenProbabilities(c.ph, c.v);
+      this.random.uniform(c.uh);
+      be.bernoulli(c.h, c.ph, c.uh);
+      m.visibleProbabilities(c.pv, c.h);
+      pv = c.pv;
+    }
+    for (let t = 1; t <= o.k; t++) {
+      if (t > 1) {
+        m.visibleProbabilities(c.pv, c.h);
+        pv = c.pv;
+      }
+      this.random.uniform(c.uv);
+      be.bernoulli(c.v, pv, c.uv);
+      m.hiddenProbabilities(c.ph, c.v);
+      if (t < o.k) {
+        this.random.uniform(c.uh);
+        be.bernoulli(c.h, c.ph, c.uh);
+      }
+    }
+
+    // Gradient (ascent): data statistics over B examples minus chain statistics over C chains.
+    const C = c.size;
+    be.matMul(this.gW, ws.v0, pos, { transposeA: true, alpha: 1 / B });
+    be.matMul(this.gW, c.v, c.ph, { transposeA: true, alpha: -1 / C, beta: 1 });
+    be.sum(this.sumV0, ws.v0, 0);
+    be.sum(this.sumVk, c.v, 0);
+    be.axpby(this.ga, 1 / B, this.sumV0, -1 / C, this.sumVk);
+    be.sum(this.sumPos, pos, 0);
+    be.sum(this.sumNeg, c.ph, 0);
+    be.axpby(this.gb, 1 / B, this.sumPos, -1 / C, this.sumNeg);
+
+    // Weight decay (weights only, not biases): d/dW of -(l2/2)|W|^2 - l1|W|_1.
+    if (o.l2 > 0) be.axpby(this.gW, 1, this.gW, -o.l2, m.W);
+    if (o.l1 > 0) {
+      be.unary('sign', this.signW!, m.W);
+      be.axpby(this.gW, 1, this.gW, -o.l1, this.signW!);
+    }
+    // Sparsity (Hinton 2010, section 11): q <- decay q + (1 - decay) mean p(h|v0); push b and W by -(q - p).
+    if (o.sparsity) {
+      const q = this.state.q!;
+      const { decay, cost } = o.sparsity;
+      if (pos !== ws.ph0) be.sum(this.sumPos, ws.ph0, 0);
+      be.axpby(q, decay, q, (1 - decay) / B, this.sumPos);
+      be.binary('sub', this.sparsityDelta!, q, this.sparsityTarget!);
+      be.axpby(this.gb, 1, this.gb, -cost, this.sparsityDelta!);
+      be.matMul(this.gW, this.sumV0, this.sparsityDelta!, { transposeA: true, alpha: -cost / B, beta: 1 });
+    }
+
+    // Momentum and update: velocity <- momentum velocity + lr g;  theta <- theta + velocity.
+    const [vW, va, vb] = this.state.velocity;
+    be.axpby(vW, momentum, vW, learningRate, this.gW);
+    be.axpby(va, momentum, va, learningRate, this.ga);
+    be.axpby(vb, momentum, vb, learningRate, this.gb);
+    be.axpby(m.W, 1, m.W, 1, vW);
+    be.axpby(m.a, 1, m.a, 1, va);
+    be.axpby(m.b, 1, m.b, 1, vb);
+  }
+
+  /** sum(W) + sum(a) + sum(b): finite unless a parameter is NaN or infinite. One readback. */
+  private async parametersFinite(): Promise<boolean> {
+    const be = this.backend;
+    const [rowW, total, sa, sb] = this.checksum;
+    be.sum(rowW, this.model.W, 0);
+    be.sum(total, rowW, 1);
+    be.sum(sa, this.model.a, 1);
+    be.sum(sb, this.model.b, 1);
+    be.binary('add', total, total, sa);
+    be.binary('add', total, total, sb);
+    const [x] = await be.read(total);
+    return Number.isFinite(x!);
+  }
+
+  /** Everything a rollback must restore: device tensors to copy, host counters to remember. */
+  private rollbackTensors(): Tensor[] {
+    const st = this.state;
+    const ts = [this.model.W, this.model.a, this.model.b, ...st.velocity];
+    if (st.q) ts.push(st.q);
+    if (st.chains) ts.push(st.chains.v);
+    return ts;
+  }
+
+  private snapshotTensors: Tensor[] | undefined;
+
+  private takeSnapshot(): { gibbs: number } {
+    const ts = this.rollbackTensors();
+    if (!this.snapshotTensors) this.snapshotTensors = ts.map((t) => this.scope.tensor(t.rows, t.cols));
+    ts.forEach((t, i) => {
+      this.backend.copy(this.snapshotTensors![i]!, t);
+    });
+    return { gibbs: this.gibbs.offset };
+  }
+
+  private restoreSnapshot(snap: { gibbs: number }): void {
+    this.rollbackTensors().forEach((t, i) => {
+      this.backend.copy(t, this.snapshotTensors![i]!);
+    });
+    this.gibbs.offset = snap.gibbs;
+  }
+
+  /**
+   * Runs one epoch. Parameters are checked for NaN/Inf at the end of each check interval; on divergence
+   * the interval is replayed from a snapshot one step at a time (randomness is counter-based, so the replay
+   * is exact) to find the first bad step, and the model is left with the parameters from before it.
+   */
+  async trainEpoch(): Promise<EpochMetrics> {
+    this.live();
+    const t0 = performance.now();
+    const o = this.o;
+    const epoch = this.epoch;
+    const learningRate = scheduleValue(o.learningRate, epoch, o.epochs);
+    const momentum = scheduleValue(o.momentum, epoch, o.epochs);
+    if (o.shuffle) this.shuffleRng.shuffle(this.perm);
+    this.backend.fill(this.epochErr, 0);
+    const batches = this.batchCount();
+
+    let intervalStart = 0;
+    let snap = this.takeSnapshot();
+    let stepAtInterval = this.step;
+    for (let batch = 0; batch < batches; batch++) {
+      const ws = this.loadBatch(batch);
+      this.gradientStep(ws, learningRate, momentum);
+      this.step++;
+      if (this.options.onBatch) {
+        await this.options.onBatch({
+          epoch,
+          batch,
+          step: this.step,
+          batchSize: ws.size,
+          learningRate,
+          momentum,
+          readReconstructionError: () => this.readScalar(this.batchErr, ws.size),
+        });
+      }
+      const intervalEnd = batch === batches - 1 || (batch + 1 - intervalStart) % o.checkInterval === 0;
+      if (intervalEnd) {
+        if (!(await this.parametersFinite())) {
+          await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, learningRate, momentum);
+        }
+        if (batch < batches - 1) {
+          intervalStart = batch + 1;
+          snap = this.takeSnapshot();
+          stepAtInterval = this.step;
+        }
+      }
+    }
+    this.epoch++;
+    const [errSum] = await this.backend.read(this.epochErr);
+    let metrics: EpochMetrics = {
+      epoch,
+      step: this.step,
+      learningRate,
+      momentum,
+      reconstructionError: errSum! / this.data.rows,
+      seconds: 0,
+    };
+    if (this.options.validation) {
+      const n = o.freeEnergySamples;
+      const train = await this.meanFreeEnergy(this.data, n);
+      const valid = await this.meanFreeEnergy(this.options.validation, n);
+      metrics = { ...metrics, freeEnergyTrain: train, freeEnergyValidation: valid, freeEnergyGap: valid - train };
+    }
+    metrics = { ...metrics, seconds: (performance.now() - t0) / 1000 };
+    await this.options.onEpoch?.(metrics);
+    return metrics;
+  }
+
+  private async locateDivergence(
+    snap: { gibbs: number },
+    stepAtInterval: number,
+    from: number,
+    to: number,
+    learningRate: number,
+    momentum: number,
+  ): Promise<never> {
+    this.restoreSnapshot(snap);
+    this.step = stepAtInterval;
+    for (let batch = from; batch <= to; batch++) {
+      const before = this.takeSnapshot();
+      this.gradientStep(this.loadBatch(batch), learningRate, momentum);
+      this.step++;
+      if (!(await this.parametersFinite())) {
+        this.restoreSnapshot(before);
+        throw new DivergenceError(this.step, this.epoch, batch, 'a parameter became NaN or infinite');
+      }
+    }
+    // Not reproduced on replay: cannot happen with deterministic kernels, but say so if it does.
+    throw new DivergenceError(this.step, this.epoch, to, 'non-finite parameters that a replay did not reproduce');
+  }
+
+  private async readScalar(t: Tensor, divisor: number): Promise<number> {
+    const copy = this.backend.tensor(1, 1);
+    this.backend.copy(copy, t);
+    try {
+      const [x] = await this.backend.read(copy);
+      return x! / divisor;
+    } finally {
+      this.backend.dispose(copy);
+    }
+  }
+
+  private async meanFreeEnergy(ds: Dataset, n: number): Promise<number> {
+    const rows = Math.min(n, ds.rows);
+    const F = await this.model.freeEnergy(ds.data.subarray(0, rows * ds.cols));
+    let s = 0;
+    for (const f of F) s += f;
+    return s / rows;
+  }
+
+  /** Runs the remaining epochs and returns their metrics. */
+  async run(): Promise<EpochMetrics[]> {
+    const history: EpochMetrics[] = [];
+    while (this.epoch < this.o.epochs) history.push(await this.trainEpoch());
+    return history;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.scope.dispose();
+  }
+}
+
+/** Trains `model` on `data` in place and returns the metrics of each epoch. */
+export async function train(model: RBM, data: Dataset, options: TrainOptions): Promise<EpochMetrics[]> {
+  const trainer = new Trainer(model, data, options);
+  try {
+    return await trainer.run();
+  } finally {
+    trainer.dispose();
+  }
+}

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { fillUniforms, philox4x32_10, RandomStream, UNIFORM_SCALE } from '../src/index.js';
+
+const hex = (w: Uint32Array) => [...w].map((x) => x.toString(16).padStart(8, '0'));
+
+describe('Philox4x32-10', () => {
+  // Known-answer vectors from Random123's kat_vectors (Salmon et al. 2011).
+  it.each([
+    [
+      [0, 0, 0, 0],
+      [0, 0],
+      ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8'],
+    ],
+    [
+      [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+      [0xffffffff, 0xffffffff],
+      ['408f276d', '41c83b0e', 'a20bc7c6', '6d5451fd'],
+    ],
+    [
+      [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+      [0xa4093822, 0x299f31d0],
+      ['d16cfe09', '94fdcceb', '5001e420', '24126ea1'],
+    ],
+  ] as const)('matches the Random123 known answer for counter %j, key %j', (c, k, expected) => {
+    const out = new Uint32Array(4);
+    philox4x32_10(c[0], c[1], c[2], c[3], k[0], k[1], out);
+    expect(hex(out)).toEqual(expected);
+  });
+
+  it('gives uniforms in [0, 1) that are multiples of 2^-24', () => {
+    const u = new Float32Array(10_001);
+    fillUniforms(u, 7, 0, 3, 0);
+    for (const x of u) {
+      expect(x).toBeGreaterThanOrEqual(0);
+      expect(x).toBeLessThan(1);
+      expect(Number.isInteger(x / UNIFORM_SCALE)).toBe(true);
+    }
+  });
+
+  it('has the mean, variance and lag-1 correlation of U[0, 1)', () => {
+    const n = 200_000;
+    const u = new Float64Array(n);
+    new RandomStream(12345, 9).uniform(u);
+    let mean = 0;
+    for (const x of u) mean += x;
+    mean /= n;
+    let v = 0;
+    let c = 0;
+    for (let i = 0; i < n; i++) {
+      v += (u[i]! - mean) ** 2;
+      if (i > 0) c += (u[i]! - mean) * (u[i - 1]! - mean);
+    }
+    v /= n;
+    c /= (n - 1) * v;
+    // Standard errors: mean sqrt(1/12/n) = 6.5e-4; variance ~2.9e-4 / sqrt-ish; correlation 1/sqrt(n) = 2.2e-3.
+    expect(Math.abs(mean - 0.5)).toBeLessThan(5 * 6.5e-4);
+    expect(Math.abs(v - 1 / 12)).toBeLessThan(1e-3);
+    expect(Math.abs(c)).toBeLessThan(5 * 2.3e-3);
+  });
+
+  it('is a pure function of (seed, stream, offset): streams resume exactly', () => {
+    const a = new RandomStream(42, 3);
+    const first = new Float32Array(10);
+    const second = new Float32Array(7);
+    a.uniform(first);
+    const state = a.state();
+    a.uniform(second);
+    const b = RandomStream.fromState(state);
+    const again = new Float32Array(7);
+    b.uniform(again);
+    expect([...again]).toEqual([...second]);
+    // Each draw consumes whole blocks of four.
+    expect(state.offset).toBe(3);
+    // Different streams differ.
+    const c = new Float32Array(10);
+    new RandomStream(42, 4).uniform(c);
+    expect([...c]).not.toEqual([...first]);
+  });
+
+  it('draws standard normals', () => {
+    const n = 100_000;
+    const z = new Float64Array(n);
+    new RandomStream(1, 1).normal(z);
+    let m = 0;
+    let s = 0;
+    for (const x of z) m += x;
+    m /= n;
+    for (const x of z) s += (x - m) ** 2;
+    s /= n;
+    expect(Math.abs(m)).toBeLessThan(5 / Math.sqrt(n));
+    expect(Math.abs(s - 1)).toBeLessThan(0.02);
+  });
+
+  it('shuffles into a permutation, reproducibly', () => {
+    const p = Uint32Array.from({ length: 100 }, (_, i) => i);
+    new RandomStream(5, 2).shuffle(p);
+    expect([...p].sort((x, y) => x - y)).toEqual([...Array(100).keys()]);
+    const q = Uint32Array.from({ length: 100 }, (_, i) => i);
+    new RandomStream(5, 2).shuffle(q);
+    expect([...q]).toEqual([...p]);
+    expect([...p]).not.toEqual([...Array(100).keys()]);
+  });
+
+  it('rejects bad seeds', () => {
+    expect(() => new RandomStream(-1)).toThrow(/seed/);
+    expect(() => new RandomStream(1.5)).toThrow(/seed/);
+  });
+});
