@@ -436,14 +436,22 @@ export class Trainer {
     be.axpby(m.b, 1, m.b, 1, vb);
   }
 
-  /** sum(W) + sum(a) + sum(b): finite unless a parameter is NaN or infinite. One readback. */
+  /**
+   * Whether every parameter is finite, with one readback: sum(0 * W) + sum(0 * a) + sum(0 * b) is 0 when
+   * all are finite and NaN otherwise (0 * inf = NaN), and unlike sum(W) it cannot overflow. The gradient
+   * buffers serve as scratch: they are recomputed by the next step.
+   */
   private async parametersFinite(): Promise<boolean> {
     const be = this.backend;
+    const m = this.model;
     const [rowW, total, sa, sb] = this.checksum;
-    be.sum(rowW, this.model.W, 0);
+    be.axpby(this.gW, 0, m.W, 0, m.W);
+    be.axpby(this.ga, 0, m.a, 0, m.a);
+    be.axpby(this.gb, 0, m.b, 0, m.b);
+    be.sum(rowW, this.gW, 0);
     be.sum(total, rowW, 1);
-    be.sum(sa, this.model.a, 1);
-    be.sum(sb, this.model.b, 1);
+    be.sum(sa, this.ga, 1);
+    be.sum(sb, this.gb, 1);
     be.binary('add', total, total, sa);
     be.binary('add', total, total, sb);
     const [x] = await be.read(total);
