@@ -242,7 +242,7 @@ describe('mini-batches, events and monitoring', () => {
       const ph = await model.hiddenGivenVisible(data);
       return {
         l1: p.weights.reduce((s, w) => s + Math.abs(w), 0),
-        activity: ph.reduce((s, x) => s + x, 0) / ph.length,
+        activity: Array.from(ph).reduce((s, x) => s + x, 0) / ph.length,
       };
     };
     const plain = await norm({});
