@@ -1,0 +1,35 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..', '..', '..');
+
+// Keeps the README true: its usage example is run as written, and what it prints is checked.
+it('the README usage example runs and learns bars and stripes', async () => {
+  const readme = await readFile(join(root, 'README.md'), 'utf8');
+  const code = /```ts\n([\s\S]*?)```/.exec(readme)?.[1];
+  expect(code, 'README has a ts code block').toBeTruthy();
+  // Written into this package so that its imports resolve; run with a temporary working directory for
+  // the files it writes, and tsx resolved from here.
+  const pkg = join(import.meta.dirname, '..');
+  const file = join(pkg, `.readme-example-${process.pid}.ts`);
+  const cwd = await mkdtemp(join(tmpdir(), 'rbmjs-readme-'));
+  const tsx = pathToFileURL(createRequire(join(pkg, 'package.json')).resolve('tsx')).href;
+  await writeFile(file, code!);
+  try {
+    const { stdout } = await run(process.execPath, ['--conditions=@rbmjs/source', '--import', tsx, file], { cwd });
+    const match = /log Z = (-?[\d.]+), mean log-likelihood = (-?[\d.]+) nats/.exec(stdout);
+    expect(match, stdout).toBeTruthy();
+    expect(Number(match![2])).toBeGreaterThan(-3.5);
+    expect((await readFile(join(cwd, 'bas.safetensors'))).length).toBeGreaterThan(9 * 16 * 4);
+  } finally {
+    await rm(file, { force: true });
+    await rm(cwd, { recursive: true, force: true });
+  }
+}, 60_000);
