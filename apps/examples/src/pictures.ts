@@ -40,8 +40,14 @@ export function tileImages(
 }
 
 /** The weights of each hidden unit (column j of W, [numVisible, numHidden] row-major) as image rows. */
-export function filtersOf(weights: Float32Array, numVisible: number, numHidden: number, count = numHidden): Float32Array {
+export function filtersOf(
+  weights: Float32Array,
+  numVisible: number,
+  numHidden: number,
+  count = numHidden,
+): Float32Array {
   const out = new Float32Array(count * numVisible);
-  for (let j = 0; j < count; j++) for (let i = 0; i < numVisible; i++) out[j * numVisible + i] = weights[i * numHidden + j]!;
+  for (let j = 0; j < count; j++)
+    for (let i = 0; i < numVisible; i++) out[j * numVisible + i] = weights[i * numHidden + j]!;
   return out;
 }

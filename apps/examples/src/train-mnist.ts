@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { jsBackend } from '@rbmjs/backend-js';
-import { RBM, Trainer, resolveBackend } from '@rbmjs/core';
+import { RBM, resolveBackend, Trainer } from '@rbmjs/core';
 import { saveModelFile, writeFileAtomic } from '@rbmjs/core/node';
 import { loadMnist } from './mnist.js';
 import { filtersOf, tileImages } from './pictures.js';
@@ -64,15 +64,42 @@ await mkdir(outDir, { recursive: true });
 const modelPath = join(outDir, 'model.safetensors');
 await saveModelFile(model, modelPath, {
   metadata: {
-    hyperparameters: JSON.stringify({ hidden, epochs, batch: int('batch'), lr: Number(values.lr), k: int('k'), method: values.method }),
-    provenance: JSON.stringify({ tool: '@rbmjs/examples train-mnist', backend: backend.name, seed: int('seed'), data: 'mnist:train binarised at 0.5', date: new Date().toISOString() }),
+    hyperparameters: JSON.stringify({
+      hidden,
+      epochs,
+      batch: int('batch'),
+      lr: Number(values.lr),
+      k: int('k'),
+      method: values.method,
+    }),
+    provenance: JSON.stringify({
+      tool: '@rbmjs/examples train-mnist',
+      backend: backend.name,
+      seed: int('seed'),
+      data: 'mnist:train binarised at 0.5',
+      date: new Date().toISOString(),
+    }),
   },
 });
 const p = await model.parameters();
 const shown = Math.min(hidden, 100);
-await writeFileAtomic(join(outDir, 'filters.png'), tileImages(filtersOf(p.weights, p.numVisible, p.numHidden, shown), shown, train.side));
-const samples = await model.sample({ chains: 100, steps: 1000, seed: 2, init: { ...test, rows: 100, data: test.data.subarray(0, 100 * test.cols) } });
-await writeFileAtomic(join(outDir, 'samples.png'), tileImages(samples.probabilities, 100, train.side, { range: [0, 1] }));
-await writeFile(join(outDir, 'README.txt'), 'model.safetensors: the trained RBM\nfilters.png: weights of the first hidden units\nsamples.png: 1000 Gibbs steps from 100 test digits\n');
+await writeFileAtomic(
+  join(outDir, 'filters.png'),
+  tileImages(filtersOf(p.weights, p.numVisible, p.numHidden, shown), shown, train.side),
+);
+const samples = await model.sample({
+  chains: 100,
+  steps: 1000,
+  seed: 2,
+  init: { ...test, rows: 100, data: test.data.subarray(0, 100 * test.cols) },
+});
+await writeFileAtomic(
+  join(outDir, 'samples.png'),
+  tileImages(samples.probabilities, 100, train.side, { range: [0, 1] }),
+);
+await writeFile(
+  join(outDir, 'README.txt'),
+  'model.safetensors: the trained RBM\nfilters.png: weights of the first hidden units\nsamples.png: 1000 Gibbs steps from 100 test digits\n',
+);
 console.log(`wrote ${modelPath}, ${join(outDir, 'filters.png')}, ${join(outDir, 'samples.png')}`);
 model.dispose();

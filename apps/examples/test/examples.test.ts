@@ -24,7 +24,9 @@ describe('MNIST IDX reader', () => {
       return b;
     };
     expect(() => parseIdxImages(header(0x801, 1), 'x.idx')).toThrow(/x.idx: magic number 0x00000801/);
-    expect(() => parseIdxImages(header(0x803, 3).subarray(0, 20), 'x.idx')).toThrow(/x.idx: 20 bytes, but 3 images of 2x2 need 28/);
+    expect(() => parseIdxImages(header(0x803, 3).subarray(0, 20), 'x.idx')).toThrow(
+      /x.idx: 20 bytes, but 3 images of 2x2 need 28/,
+    );
     expect(() => parseIdxImages(new Uint8Array(3), 'x.idx')).toThrow(/truncated/);
   });
 });

@@ -7,7 +7,7 @@
  *
  * Medians of repeated runs, because these machines are shared and noisy.
  */
-import { RBM, Trainer, createDataset } from '@rbmjs/core';
+import { createDataset, RBM, Trainer } from '@rbmjs/core';
 import { createJsBackend, gemm } from '../src/index.js';
 
 const reps = Number(process.env.BENCH_REPS ?? 15);
@@ -71,7 +71,20 @@ const nn = report(
   'gemm, v W (100x784 by 784x500)',
   flops,
   time(() =>
-    gemm({ m: B, n: H, k: V, alpha: 1, beta: 0, a: vData, lda: V, transA: false, b: wData, ldb: H, transB: false, c: C1 }),
+    gemm({
+      m: B,
+      n: H,
+      k: V,
+      alpha: 1,
+      beta: 0,
+      a: vData,
+      lda: V,
+      transA: false,
+      b: wData,
+      ldb: H,
+      transB: false,
+      c: C1,
+    }),
   ),
   naiveMs,
 );
@@ -79,7 +92,20 @@ report(
   'gemm, v^T h (784x100 by 100x500)',
   flops,
   time(() =>
-    gemm({ m: V, n: H, k: B, alpha: 1, beta: 0, a: vData, lda: V, transA: true, b: hData, ldb: H, transB: false, c: C2 }),
+    gemm({
+      m: V,
+      n: H,
+      k: B,
+      alpha: 1,
+      beta: 0,
+      a: vData,
+      lda: V,
+      transA: true,
+      b: hData,
+      ldb: H,
+      transB: false,
+      c: C2,
+    }),
   ),
   naiveMs,
 );
@@ -87,7 +113,20 @@ report(
   'gemm, h W^T (100x500 by 500x784)',
   flops,
   time(() =>
-    gemm({ m: B, n: V, k: H, alpha: 1, beta: 0, a: hData, lda: H, transA: false, b: wData, ldb: H, transB: true, c: C3 }),
+    gemm({
+      m: B,
+      n: V,
+      k: H,
+      alpha: 1,
+      beta: 0,
+      a: hData,
+      lda: H,
+      transA: false,
+      b: wData,
+      ldb: H,
+      transB: true,
+      c: C3,
+    }),
   ),
   naiveMs,
 );
@@ -116,5 +155,7 @@ console.log(`backend-js benchmarks (median of ${reps} runs; Node ${process.versi
 console.log('| product | ms | GFLOP/s | speed-up over naive |');
 console.log('| --- | --- | --- | --- |');
 for (const r of rows) console.log(r);
-console.log(`\nCD-1 step, batch ${B}, ${V}-${H}: ${stepMs.toFixed(1)} ms; one MNIST epoch (600 steps): ${((stepMs * 600) / 1000).toFixed(1)} s`);
+console.log(
+  `\nCD-1 step, batch ${B}, ${V}-${H}: ${stepMs.toFixed(1)} ms; one MNIST epoch (600 steps): ${((stepMs * 600) / 1000).toFixed(1)} s`,
+);
 console.log(`\ntarget >= 3 GFLOP/s for v W: ${nn >= 3 ? 'met' : 'NOT met'} (${nn.toFixed(2)} GFLOP/s)`);
