@@ -95,3 +95,19 @@ describe('@rbmjs/core is isomorphic', () => {
     expect(offenders).toEqual([]);
   });
 });
+
+describe('host randomness', () => {
+  it('a backend that consumes uploaded uniforms trains exactly like one that generates them', async () => {
+    const { RBM, barsAndStripes, train } = await import('../src/index.js');
+    const philox = createReferenceBackend();
+    const { uniform: _unused, ...rest } = createReferenceBackend();
+    const host: Backend = { ...rest, randomness: 'host' };
+    const data = barsAndStripes(3);
+    const run = async (be: Backend) => {
+      const model = RBM.create(be, { numVisible: 9, numHidden: 5, seed: 4, data });
+      await train(model, data, { epochs: 3, batchSize: 4, method: 'pcd', k: 2, seed: 8 });
+      return Array.from(await be.read(model.W));
+    };
+    expect(await run(host)).toEqual(await run(philox));
+  });
+});
