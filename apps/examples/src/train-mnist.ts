@@ -34,7 +34,8 @@ const int = (name: keyof typeof values) => {
 
 const hidden = int('hidden');
 const epochs = int('epochs');
-const outDir = resolve(process.cwd(), values.out!);
+// pnpm runs scripts in the package folder; INIT_CWD is where the user ran the command.
+const outDir = resolve(process.env.INIT_CWD ?? process.cwd(), values.out!);
 const train = await loadMnist('train', values.limit ? int('limit') : undefined);
 const test = await loadMnist('test', 1000);
 const { backend } = await resolveBackend([jsBackend]);
