@@ -3,6 +3,9 @@
  *
  *   import { describeBackend } from '@rbmjs/conformance';
  *   describeBackend('my-backend', () => createMyBackend());
+ *
+ * @packageDocumentation
+ * @module @rbmjs/conformance
  */
 
 export { type Counters, instrument } from './instrument.js';

@@ -1,6 +1,9 @@
 /**
  * @rbmjs/core: Restricted Boltzmann Machines defined against a small backend interface.
  * Isomorphic (no Node-only imports); file helpers for Node live in `@rbmjs/core/node`.
+ *
+ * @packageDocumentation
+ * @module @rbmjs/core
  */
 
 export { assertBackend, assertShape, type ResolveFailure, resolveBackend } from './backend/check.js';

@@ -1,6 +1,9 @@
 /**
  * Node-only helpers (`@rbmjs/core/node`): atomic files and model files on disk. The main entry of
  * @rbmjs/core never imports this, so it stays isomorphic.
+ *
+ * @packageDocumentation
+ * @module @rbmjs/core/node
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
