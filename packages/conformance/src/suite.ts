@@ -427,6 +427,41 @@ export function describeBackend(
       }
     });
 
+    describe('checkpoints', () => {
+      test('a run resumed from exported state ends like an uninterrupted one', async (be) => {
+        const data = barsAndStripes(3);
+        const opts: TrainOptions = {
+          epochs: 4,
+          batchSize: 4,
+          learningRate: 0.1,
+          momentum: 0.5,
+          method: 'pcd',
+          k: 2,
+          chains: 6,
+          seed: 9,
+        };
+        const init = { numVisible: 9, numHidden: 5, seed: 2, data };
+        const straight = RBM.create(be, init);
+        const t0 = new Trainer(straight, data, opts);
+        await t0.run();
+        const first = RBM.create(be, init);
+        const t1 = new Trainer(first, data, opts);
+        await t1.trainEpoch();
+        const state = await t1.exportState();
+        const resumed = RBM.fromParameters(be, await first.parameters());
+        const t2 = new Trainer(resumed, data, opts);
+        t2.importState(state);
+        await t2.run();
+        const a = await be.read(resumed.W);
+        const b = await be.read(straight.W);
+        // Host state is float32: bit-identical on float32 backends, float32 rounding on float64 ones.
+        const m = firstMismatch(a, b, () => (be.precision === 'float32' ? 0 : 1e-6));
+        expect(m, describeMismatch('resumed W', m)).toBeUndefined();
+        for (const t of [t0, t1, t2]) t.dispose();
+        for (const r of [straight, first, resumed]) r.dispose();
+      });
+    });
+
     describe('resources', () => {
       test('no leaked tensors over epochs; readbacks do not grow with the number of batches', async (raw) => {
         const counted = async (rows: number) => {

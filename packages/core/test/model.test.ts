@@ -9,6 +9,7 @@ import {
   exactLogLikelihood,
   exactLogPartition,
   initialParameters,
+  pseudoLogLikelihood,
   RBM,
   TooLargeError,
 } from '../src/index.js';
@@ -150,5 +151,52 @@ describe('exact likelihood, KL and gradient', () => {
         expect(Math.abs(fd - g[i]!)).toBeLessThan(1e-5);
       }
     }
+  });
+});
+
+describe('pseudo-likelihood', () => {
+  const p = randomParameters(6, 4, 1.2, 31);
+  const rows = [
+    [1, 0, 1, 1, 0, 0],
+    [0, 0, 0, 1, 1, 1],
+    [1, 1, 1, 1, 1, 1],
+  ];
+  const data = createDataset(Float32Array.from(rows.flat()), 3, 6);
+
+  /** sum_i log p(v_i | v_-i) from the brute-force joint: p(v_i | v_-i) = p(v) / (p(v) + p(v with bit i flipped)). */
+  function brutePL(v: number[]): number {
+    let s = 0;
+    for (let i = 0; i < v.length; i++) {
+      const w = v.slice();
+      w[i] = 1 - w[i]!;
+      const fv = bruteFreeEnergy(p, v);
+      const fw = bruteFreeEnergy(p, w);
+      s += -fv - Math.log(Math.exp(-fv) + Math.exp(-fw));
+    }
+    return s;
+  }
+
+  it('the full pseudo-likelihood equals its definition', async () => {
+    const model = RBM.fromParameters(backend, p);
+    const expected = rows.reduce((s, v) => s + brutePL(v), 0) / rows.length;
+    const { mean } = await pseudoLogLikelihood(model, data);
+    expect(mean).toBeCloseTo(expected, 10);
+  });
+
+  it('the random-bit estimate (nv log p(v_i | v_-i) for one random i) is unbiased for it', async () => {
+    const model = RBM.fromParameters(backend, p);
+    const full = (await pseudoLogLikelihood(model, data)).mean;
+    let sum = 0;
+    const runs = 3000;
+    const values: number[] = [];
+    for (let seed = 0; seed < runs; seed++) {
+      const m = (await pseudoLogLikelihood(model, data, { method: 'random-bit', seed })).mean;
+      values.push(m);
+      sum += m;
+    }
+    const mean = sum / runs;
+    const sd = Math.sqrt(values.reduce((s, x) => s + (x - mean) ** 2, 0) / (runs - 1));
+    expect(Math.abs(mean - full)).toBeLessThan((4 * sd) / Math.sqrt(runs));
+    expect(sd).toBeGreaterThan(0);
   });
 });

@@ -24,6 +24,8 @@ export interface InitOptions {
   readonly weightScale?: number;
   /** Training data: the visible biases start at log(p / (1 - p)) of its column means. */
   readonly data?: Dataset;
+  /** Or the column means themselves (for data read from a {@link DataSource}: `sourceColumnMeans`). */
+  readonly means?: ArrayLike<number>;
 }
 
 /** Clamp for the data means in the visible-bias initialisation, so that constant pixels get finite biases. */
@@ -48,10 +50,14 @@ export function initialParameters(options: InitOptions): RbmParameters {
   new RandomStream(options.seed ?? 0, Streams.init).normal(weights);
   for (let i = 0; i < weights.length; i++) weights[i]! *= scale;
   const visibleBias = new Float32Array(numVisible);
+  let p: ArrayLike<number> | undefined = options.means;
   if (options.data) {
     assertColumns(options.data, numVisible, 'initialisation');
     assertUnitInterval(options.data);
-    const p = columnMeans(options.data);
+    p = columnMeans(options.data);
+  }
+  if (p) {
+    if (p.length !== numVisible) throw new ShapeError(`means has ${p.length} values, expected ${numVisible}`);
     for (let i = 0; i < numVisible; i++) {
       const pi = Math.min(1 - MEAN_CLAMP, Math.max(MEAN_CLAMP, p[i]!));
       visibleBias[i] = Math.log(pi / (1 - pi));

@@ -1,7 +1,8 @@
 import { Scope } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
-import { assertColumns, assertUnitInterval, type Dataset } from '../data/dataset.js';
-import { ArgumentError, DivergenceError, RbmError } from '../errors.js';
+import { assertUnitInterval, type Dataset } from '../data/dataset.js';
+import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
+import { ArgumentError, DivergenceError, RbmError, ShapeError } from '../errors.js';
 import type { RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
@@ -91,6 +92,25 @@ export interface TrainOptions {
   readonly divergenceCheckInterval?: number;
   readonly onBatch?: (event: BatchEvent) => void | Promise<void>;
   readonly onEpoch?: (metrics: EpochMetrics) => void | Promise<void>;
+}
+
+/**
+ * Everything besides the model that a resumed run needs to continue exactly where a checkpoint left off:
+ * counters, the positions of the random streams, momentum, the sparsity estimate and the persistent chains.
+ * Checkpoints are taken between epochs.
+ */
+export interface TrainerState {
+  readonly epoch: number;
+  readonly step: number;
+  readonly gibbsOffset: number;
+  readonly shuffleOffset: number;
+  readonly velocity: {
+    readonly weights: Float32Array;
+    readonly visibleBias: Float32Array;
+    readonly hiddenBias: Float32Array;
+  };
+  readonly sparsityEstimate?: Float32Array;
+  readonly chains?: Float32Array;
 }
 
 interface ResolvedOptions {
@@ -203,7 +223,9 @@ interface DeviceState {
 
 export class Trainer {
   readonly model: RBM;
-  readonly data: Dataset;
+  readonly data: DataSource;
+  /** True when the rows come from a source that was not validated up front (checked batch by batch). */
+  private readonly checkBatches: boolean;
   private readonly backend: Backend;
   private readonly o: ResolvedOptions;
   private readonly options: TrainOptions;
@@ -228,20 +250,31 @@ export class Trainer {
   private readonly epochErr: Tensor;
   private readonly checksum: [Tensor, Tensor, Tensor, Tensor];
   private readonly perm: Uint32Array;
+  /** PCD chains start from training examples, loaded (asynchronously) before the first step. */
+  private chainsLoaded: boolean;
   /** Completed epochs and optimiser steps. */
   epoch = 0;
   step = 0;
   private disposed = false;
 
-  constructor(model: RBM, data: Dataset, options: TrainOptions) {
-    assertColumns(data, model.numVisible, 'train');
-    assertUnitInterval(data);
+  constructor(model: RBM, data: Dataset | DataSource, options: TrainOptions) {
+    if (data.cols !== model.numVisible) {
+      throw new ShapeError(
+        `train: data${data.source ? ` in ${data.source}` : ''} has ${data.cols} columns, the model has ${model.numVisible} visible units`,
+      );
+    }
+    this.checkBatches = isDataSource(data);
+    if (!isDataSource(data)) assertUnitInterval(data);
     if (options.validation) {
-      assertColumns(options.validation, model.numVisible, 'validation');
+      if (options.validation.cols !== model.numVisible) {
+        throw new ShapeError(
+          `validation data has ${options.validation.cols} columns, the model has ${model.numVisible} visible units`,
+        );
+      }
       assertUnitInterval(options.validation);
     }
     this.model = model;
-    this.data = data;
+    this.data = isDataSource(data) ? data : datasetSource(data);
     this.options = options;
     this.o = resolveOptions(options, data.rows);
     this.backend = model.backend;
@@ -258,14 +291,7 @@ export class Trainer {
       chains: this.o.method === 'pcd' ? this.newChain(this.o.chains) : undefined,
     };
     if (this.state.q) this.backend.fill(this.state.q, this.o.sparsity!.target);
-    if (this.state.chains) {
-      // Persistent chains start from training examples (the first `chains` rows, cycling).
-      const c = this.state.chains;
-      const init = new Float32Array(c.size * nv);
-      for (let r = 0; r < c.size; r++)
-        init.set(data.data.subarray((r % data.rows) * nv, ((r % data.rows) + 1) * nv), r * nv);
-      this.backend.write(c.v, init);
-    }
+    this.chainsLoaded = !this.state.chains;
     this.gW = s.tensor(nv, nh);
     this.ga = s.tensor(1, nv);
     this.gb = s.tensor(1, nh);
@@ -334,22 +360,28 @@ export class Trainer {
     return Math.ceil(this.data.rows / this.o.batchSize);
   }
 
-  /** Uploads the examples of batch `batch` of the current permutation. */
-  private loadBatch(batch: number): BatchWorkspace {
-    const { rows, cols, data } = this.data;
+  /** Uploads the examples of batch `batch` of the current permutation (identity when not shuffling). */
+  private async loadBatch(batch: number): Promise<BatchWorkspace> {
+    const { rows, cols } = this.data;
     const start = batch * this.o.batchSize;
     const size = Math.min(this.o.batchSize, rows - start);
     const ws = this.workspace(size);
-    if (!this.o.shuffle) {
-      this.backend.write(ws.v0, data.subarray(start * cols, (start + size) * cols));
-    } else {
-      for (let r = 0; r < size; r++) {
-        const src = this.perm[start + r]! * cols;
-        ws.host.set(data.subarray(src, src + cols), r * cols);
-      }
-      this.backend.write(ws.v0, ws.host);
-    }
+    const indices = this.perm.subarray(start, start + size);
+    await this.data.readRows(indices, ws.host);
+    if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source);
+    this.backend.write(ws.v0, ws.host);
     return ws;
+  }
+
+  /** Persistent chains start at the first `chains` training examples (cycling when there are fewer). */
+  private async loadChains(): Promise<void> {
+    const c = this.state.chains!;
+    const init = new Float32Array(c.size * this.model.numVisible);
+    const indices = Uint32Array.from({ length: c.size }, (_, r) => r % this.data.rows);
+    await this.data.readRows(indices, init);
+    if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source);
+    this.backend.write(c.v, init);
+    this.chainsLoaded = true;
   }
 
   /** One gradient step on the batch in `ws`: all on the device, no readback. */
@@ -497,6 +529,9 @@ export class Trainer {
     const epoch = this.epoch;
     const learningRate = scheduleValue(o.learningRate, epoch, o.epochs);
     const momentum = scheduleValue(o.momentum, epoch, o.epochs);
+    if (!this.chainsLoaded) await this.loadChains();
+    // Each epoch's order is a function of the shuffle stream alone, so a resumed run sees the same order.
+    for (let i = 0; i < this.perm.length; i++) this.perm[i] = i;
     if (o.shuffle) this.shuffleRng.shuffle(this.perm);
     this.backend.fill(this.epochErr, 0);
     const batches = this.batchCount();
@@ -505,7 +540,7 @@ export class Trainer {
     let snap = this.takeSnapshot();
     let stepAtInterval = this.step;
     for (let batch = 0; batch < batches; batch++) {
-      const ws = this.loadBatch(batch);
+      const ws = await this.loadBatch(batch);
       this.gradientStep(ws, learningRate, momentum);
       this.step++;
       if (this.options.onBatch) {
@@ -543,8 +578,8 @@ export class Trainer {
     };
     if (this.options.validation) {
       const n = o.freeEnergySamples;
-      const train = await this.meanFreeEnergy(this.data, n);
-      const valid = await this.meanFreeEnergy(this.options.validation, n);
+      const train = await this.meanFreeEnergy(await readHead(this.data, n));
+      const valid = await this.meanFreeEnergy(this.options.validation);
       metrics = { ...metrics, freeEnergyTrain: train, freeEnergyValidation: valid, freeEnergyGap: valid - train };
     }
     metrics = { ...metrics, seconds: (performance.now() - t0) / 1000 };
@@ -564,7 +599,7 @@ export class Trainer {
     this.step = stepAtInterval;
     for (let batch = from; batch <= to; batch++) {
       const before = this.takeSnapshot();
-      this.gradientStep(this.loadBatch(batch), learningRate, momentum);
+      this.gradientStep(await this.loadBatch(batch), learningRate, momentum);
       this.step++;
       if (!(await this.parametersFinite())) {
         this.restoreSnapshot(before);
@@ -586,12 +621,70 @@ export class Trainer {
     }
   }
 
-  private async meanFreeEnergy(ds: Dataset, n: number): Promise<number> {
-    const rows = Math.min(n, ds.rows);
+  private async meanFreeEnergy(ds: Dataset): Promise<number> {
+    const rows = Math.min(this.o.freeEnergySamples, ds.rows);
     const F = await this.model.freeEnergy(ds.data.subarray(0, rows * ds.cols));
     let s = 0;
     for (const f of F) s += f;
     return s / rows;
+  }
+
+  /** Copies the trainer's state to the host (a few readbacks; call it between epochs). */
+  async exportState(): Promise<TrainerState> {
+    this.live();
+    if (!this.chainsLoaded) await this.loadChains();
+    const f32 = async (t: Tensor) => Float32Array.from(await this.backend.read(t));
+    const [vW, va, vb] = this.state.velocity;
+    const state: TrainerState = {
+      epoch: this.epoch,
+      step: this.step,
+      gibbsOffset: this.gibbs.offset,
+      shuffleOffset: this.shuffleRng.offset,
+      velocity: { weights: await f32(vW), visibleBias: await f32(va), hiddenBias: await f32(vb) },
+    };
+    return {
+      ...state,
+      ...(this.state.q ? { sparsityEstimate: await f32(this.state.q) } : {}),
+      ...(this.state.chains ? { chains: await f32(this.state.chains.v) } : {}),
+    };
+  }
+
+  /** Restores a state from {@link exportState} (same model shape and options). */
+  importState(state: TrainerState): void {
+    this.live();
+    const nv = this.model.numVisible;
+    const nh = this.model.numHidden;
+    const expect = (name: string, x: ArrayLike<number> | undefined, n: number): ArrayLike<number> => {
+      if (!x || x.length !== n)
+        throw new ShapeError(`trainer state: ${name} has ${x?.length ?? 0} values, expected ${n}`);
+      return x;
+    };
+    for (const [name, x] of [
+      ['epoch', state.epoch],
+      ['step', state.step],
+      ['gibbsOffset', state.gibbsOffset],
+      ['shuffleOffset', state.shuffleOffset],
+    ] as const) {
+      if (!Number.isSafeInteger(x) || x < 0)
+        throw new ArgumentError(`trainer state: ${name} must be a non-negative integer, got ${x}`);
+    }
+    const [vW, va, vb] = this.state.velocity;
+    this.backend.write(vW, Float32Array.from(expect('velocity.weights', state.velocity.weights, nv * nh)));
+    this.backend.write(va, Float32Array.from(expect('velocity.visibleBias', state.velocity.visibleBias, nv)));
+    this.backend.write(vb, Float32Array.from(expect('velocity.hiddenBias', state.velocity.hiddenBias, nh)));
+    if (this.state.q)
+      this.backend.write(this.state.q, Float32Array.from(expect('sparsityEstimate', state.sparsityEstimate, nh)));
+    if (this.state.chains) {
+      this.backend.write(
+        this.state.chains.v,
+        Float32Array.from(expect('chains', state.chains, this.state.chains.size * nv)),
+      );
+      this.chainsLoaded = true;
+    }
+    this.epoch = state.epoch;
+    this.step = state.step;
+    this.gibbs.offset = state.gibbsOffset;
+    this.shuffleRng.offset = state.shuffleOffset;
   }
 
   /** Runs the remaining epochs and returns their metrics. */
@@ -609,7 +702,7 @@ export class Trainer {
 }
 
 /** Trains `model` on `data` in place and returns the metrics of each epoch. */
-export async function train(model: RBM, data: Dataset, options: TrainOptions): Promise<EpochMetrics[]> {
+export async function train(model: RBM, data: Dataset | DataSource, options: TrainOptions): Promise<EpochMetrics[]> {
   const trainer = new Trainer(model, data, options);
   try {
     return await trainer.run();

@@ -1,0 +1,84 @@
+import { DataError } from '../errors.js';
+import type { Dataset } from './dataset.js';
+
+/**
+ * Random access to the rows of a data set that need not fit in memory (a file read in mini-batches).
+ * The trainer asks for the rows of one batch at a time, in the order of its seeded permutation.
+ */
+export interface DataSource {
+  readonly rows: number;
+  readonly cols: number;
+  /** Named in error messages (a file path, `mnist:train`). */
+  readonly source?: string;
+  /** Copies rows `indices[0], indices[1], ...` into `out` (indices.length * cols values, row-major). */
+  readRows(indices: ArrayLike<number>, out: Float32Array): Promise<void> | void;
+  /** Releases files or buffers. */
+  close?(): Promise<void> | void;
+}
+
+export function isDataSource(x: Dataset | DataSource): x is DataSource {
+  return typeof (x as DataSource).readRows === 'function';
+}
+
+/** An in-memory {@link Dataset} as a {@link DataSource}. */
+export function datasetSource(ds: Dataset): DataSource {
+  const { data, rows, cols } = ds;
+  const source: DataSource = {
+    rows,
+    cols,
+    readRows(indices, out) {
+      for (let r = 0; r < indices.length; r++) {
+        const src = indices[r]! * cols;
+        out.set(data.subarray(src, src + cols), r * cols);
+      }
+    },
+  };
+  return ds.source === undefined ? source : { ...source, source: ds.source };
+}
+
+/**
+ * Checks a batch read from a source: every value finite and in [0, 1], as Bernoulli units require.
+ * The error names the row of the data set (not of the batch) and the column.
+ */
+export function checkBatch(values: Float32Array, indices: ArrayLike<number>, cols: number, source?: string): void {
+  for (let i = 0; i < indices.length * cols; i++) {
+    const x = values[i]!;
+    if (x >= 0 && x <= 1) continue;
+    const row = indices[Math.floor(i / cols)]!;
+    const column = i % cols;
+    const where = source ? ` in ${source}` : '';
+    throw new DataError(
+      Number.isFinite(x)
+        ? `value ${x}${where} at row ${row}, column ${column} is outside [0, 1], which Bernoulli units require`
+        : `non-finite value ${x}${where} at row ${row}, column ${column}`,
+      { row, column, value: x },
+    );
+  }
+}
+
+/** Column means of a source, read in chunks of `chunk` rows (float64). */
+export async function sourceColumnMeans(src: DataSource, chunk = 1024): Promise<Float64Array> {
+  const means = new Float64Array(src.cols);
+  const buf = new Float32Array(chunk * src.cols);
+  for (let start = 0; start < src.rows; start += chunk) {
+    const n = Math.min(chunk, src.rows - start);
+    const idx = Uint32Array.from({ length: n }, (_, i) => start + i);
+    const view = buf.subarray(0, n * src.cols);
+    await src.readRows(idx, view);
+    checkBatch(view, idx, src.cols, src.source);
+    for (let r = 0; r < n; r++) for (let j = 0; j < src.cols; j++) means[j]! += view[r * src.cols + j]!;
+  }
+  for (let j = 0; j < src.cols; j++) means[j]! /= src.rows;
+  return means;
+}
+
+/** Reads the first `n` rows of a source into memory. */
+export async function readHead(src: DataSource, n: number): Promise<Dataset> {
+  const rows = Math.min(n, src.rows);
+  const data = new Float32Array(rows * src.cols);
+  await src.readRows(
+    Uint32Array.from({ length: rows }, (_, i) => i),
+    data,
+  );
+  return src.source === undefined ? { data, rows, cols: src.cols } : { data, rows, cols: src.cols, source: src.source };
+}
