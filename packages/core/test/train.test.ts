@@ -388,10 +388,6 @@ describe('checkpoints', () => {
     expect(Array.from(await backend.read(b.W))).toEqual(Array.from(await backend.read(a.W)));
     expect(reads).toEqual([5, 5, 4, 5, 5, 4]);
 
-    const bad: DataSource = {
-      ...source,
-      readRows: (idx, out) => out.fill(idx[0] === 13 || idx.includes?.(13) ? 2 : 0),
-    };
     const sparse: DataSource = {
       ...source,
       readRows(indices, out) {
