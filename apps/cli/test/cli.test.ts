@@ -1,0 +1,324 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createReferenceBackend,
+  encodeModel,
+  exactLogLikelihood,
+  exactLogPartition,
+  initialParameters,
+  loadModel,
+} from '@rbmjs/core';
+import { describe, expect, it } from 'vitest';
+import { decodeCheckpoint } from '../src/checkpoint.js';
+import { BIN, rbm } from './helpers.js';
+
+const tiny = ['--data', 'mnist', '--limit', '300', '--hidden', '8', '--epochs', '2', '--backend', 'js'];
+
+async function dir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'rbmjs-cli-'));
+}
+
+async function params(path: string) {
+  return loadModel(createReferenceBackend(), new Uint8Array(await readFile(path))).model.parameters();
+}
+
+describe('rbm train and eval', () => {
+  it('trains, writes the model and pictures, and eval --exact agrees with the core', async () => {
+    const d = await dir();
+    const out = join(d, 'model.safetensors');
+    const train = await rbm(['train', ...tiny, '--seed', '3', '--out', out, '--json', '--validation', '50']);
+    expect(train.code, train.stderr).toBe(0);
+    const lines = train.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.type)).toEqual(['epoch', 'epoch', 'summary']);
+    expect(lines[0].reconstructionError).toBeGreaterThan(0);
+    expect(typeof lines[1].freeEnergyGap).toBe('number');
+    expect(lines[2].files).toEqual([out, join(d, 'model.filters.png'), join(d, 'model.curves.svg')]);
+    expect(train.stderr).toMatch(/250 for training, 50 held out/);
+    expect((await readFile(join(d, 'model.curves.svg'), 'utf8')).startsWith('<svg')).toBe(true);
+
+    const evaluation = await rbm([
+      'eval',
+      out,
+      '--data',
+      'mnist',
+      '--split',
+      'test',
+      '--limit',
+      '100',
+      '--exact',
+      '--json',
+      '--backend',
+      'js',
+    ]);
+    expect(evaluation.code, evaluation.stderr).toBe(0);
+    const result = JSON.parse(evaluation.stdout);
+    // The core's values, computed here independently in float64.
+    const { model } = loadModel(createReferenceBackend(), new Uint8Array(await readFile(out)));
+    const z = await exactLogPartition(model);
+    expect(result.logZ).toBeCloseTo(z.logZ, 3);
+    const { openData, loadAll } = await import('../src/data.js');
+    const data = await loadAll(openData({ name: 'mnist', split: 'test', limit: 100, threshold: 0.5, seed: 0 }).source);
+    const ll = await exactLogLikelihood(model, data, { logZ: z.logZ });
+    expect(result.meanLogLikelihood).toBeCloseTo(ll.mean, 3);
+    expect(result.meanLogLikelihood).toBeLessThan(0);
+    expect(typeof result.pseudoLogLikelihood).toBe('number');
+    expect(result.reconstructionError).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('never overwrites a model without --force', async () => {
+    const d = await dir();
+    const out = join(d, 'm.safetensors');
+    await writeFile(out, 'precious');
+    const r = await rbm(['train', ...tiny, '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`rbm: ${out} exists; use --force to overwrite it\n`);
+    expect(await readFile(out, 'utf8')).toBe('precious');
+    expect((await rbm(['train', ...tiny, '--out', out, '--force'])).code).toBe(0);
+  }, 30_000);
+
+  it('trains on a CSV file with a header', async () => {
+    const d = await dir();
+    const rows = ['a,b,c,d'];
+    for (let i = 0; i < 40; i++) rows.push(i % 2 ? '1,1,0,0' : '0,0,1,1');
+    await writeFile(join(d, 'x.csv'), rows.join('\n'));
+    const r = await rbm([
+      'train',
+      '--data',
+      join(d, 'x.csv'),
+      '--hidden',
+      '2',
+      '--epochs',
+      '3',
+      '--batch',
+      '8',
+      '--out',
+      join(d, 'x.safetensors'),
+      '--backend',
+      'js',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/x\.csv: 40 x 4, not binarised/);
+    expect(existsSync(join(d, 'x.filters.png'))).toBe(false); // 4 units are not an image
+  }, 30_000);
+});
+
+describe('checkpoints', () => {
+  it('a run killed mid-training and resumed ends with the same parameters as an uninterrupted run', async () => {
+    const d = await dir();
+    const job = [
+      '--data',
+      'mnist',
+      '--limit',
+      '2000',
+      '--hidden',
+      '48',
+      '--k',
+      '3',
+      '--method',
+      'pcd',
+      '--epochs',
+      '10',
+      '--momentum',
+      '0.5',
+      '--seed',
+      '7',
+      '--backend',
+      'js',
+      '--checkpoint-every',
+      '1',
+      '--no-pictures',
+    ];
+    const straight = await rbm(['train', ...job, '--out', join(d, 'straight.safetensors')]);
+    expect(straight.code, straight.stderr).toBe(0);
+
+    const out = join(d, 'killed.safetensors');
+    const ckpt = join(d, 'killed.ckpt.safetensors');
+    const child = spawn(process.execPath, [BIN, 'train', ...job, '--out', out], { stdio: 'ignore' });
+    await new Promise<void>((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (existsSync(ckpt)) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 5);
+      child.on('exit', () => {
+        clearInterval(poll);
+        reject(new Error('training finished before it could be killed'));
+      });
+    });
+    await new Promise((resolve) => child.on('exit', resolve));
+    expect(existsSync(out)).toBe(false);
+    const saved = decodeCheckpoint<{ epochs: number }>(new Uint8Array(await readFile(ckpt)), ckpt);
+    expect(saved.state.epoch).toBeGreaterThanOrEqual(1);
+    expect(saved.state.epoch).toBeLessThan(10);
+
+    // Resuming with a flag that contradicts the checkpoint is refused.
+    const wrong = await rbm(['train', '--resume', '--hidden', '20', '--out', out]);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/--hidden 20 differs from the checkpoint's 48/);
+
+    const resumed = await rbm(['train', '--resume', '--out', out, '--backend', 'js']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stdout).toMatch(new RegExp(`resuming after epoch ${saved.state.epoch}`));
+    const a = await params(out);
+    const b = await params(join(d, 'straight.safetensors'));
+    expect(Array.from(a.weights)).toEqual(Array.from(b.weights));
+    expect(Array.from(a.visibleBias)).toEqual(Array.from(b.visibleBias));
+    expect(Array.from(a.hiddenBias)).toEqual(Array.from(b.hiddenBias));
+  }, 120_000);
+});
+
+describe('bad input: one line, non-zero exit, no stack trace', () => {
+  it.each([
+    [
+      ['eval', '/nonexistent/m.safetensors', '--data', 'mnist'],
+      1,
+      /^rbm: \/nonexistent\/m\.safetensors: no such file\n$/,
+    ],
+    [
+      ['train', '--data', '/nonexistent/x.idx', '--out', '/tmp/never.safetensors'],
+      1,
+      /^rbm: ENOENT: no such file or directory, open '\/nonexistent\/x\.idx'\n$/,
+    ],
+    [['train', '--hidden', '-3'], 2, /--hidden <n>' argument '-3' is invalid\. expected a positive integer, got "-3"/],
+    [['train', '--lr', 'fast'], 2, /--lr <x>' argument 'fast' is invalid\. expected a number in \(0, Infinity\]/],
+    [['train', '--method', 'magic'], 2, /argument 'magic' is invalid\. Allowed choices are cd, pcd/],
+    [
+      ['train', '--backend', 'quantum', '--out', '/tmp/never.safetensors', '--limit', '10'],
+      1,
+      /^rbm: unknown backend "quantum"/,
+    ],
+    [['frobnicate'], 2, /unknown command 'frobnicate'/],
+  ])('rbm %j', async (args, code, message) => {
+    const r = await rbm(args as string[]);
+    expect(r.code).toBe(code);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('names wrong magic numbers, truncation, non-numeric CSV cells and mismatched dimensions', async () => {
+    const d = await dir();
+    const model = join(d, 'm.safetensors');
+    await writeFile(model, encodeModel(initialParameters({ numVisible: 4, numHidden: 2 })));
+    await writeFile(join(d, 'magic.idx'), Uint8Array.of(9, 9, 9, 9, 0, 0, 0, 0));
+    await writeFile(join(d, 'short.idx'), Uint8Array.of(0, 0, 8, 2, 0, 0, 0, 5, 0, 0, 0, 4, 1, 2));
+    await writeFile(join(d, 'cells.csv'), 'a,b,c,d\n0,1,0,1\n1,0,x,1\n');
+    await writeFile(join(d, 'wide.csv'), '0,1,0,1,1\n');
+    const cases: Array<[string[], RegExp]> = [
+      [
+        ['eval', model, '--data', join(d, 'magic.idx')],
+        /magic\.idx: magic number 0x09090909 is not that of an IDX file/,
+      ],
+      [
+        ['eval', model, '--data', join(d, 'short.idx')],
+        /short\.idx: 14 bytes, but 5 rows of \[4\] unsigned bytes need 32 \(truncated or corrupt\)/,
+      ],
+      [['eval', model, '--data', join(d, 'cells.csv')], /cells\.csv: line 3, column 3: "x" is not a number/],
+      [
+        ['eval', model, '--data', join(d, 'wide.csv')],
+        /wide\.csv: 5 values per example, the model .* has 4 visible units/,
+      ],
+      [
+        ['eval', model, '--data', 'mnist', '--limit', '3'],
+        /mnist:train: 784 values per example, the model .* has 4 visible units/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const r = await rbm(args);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  }, 30_000);
+
+  it('refuses hostile or corrupt model files and --exact on a model too large', async () => {
+    const d = await dir();
+    const hostile = new Uint8Array(16);
+    new DataView(hostile.buffer).setBigUint64(0, 2n ** 60n, true);
+    await writeFile(join(d, 'hostile.safetensors'), hostile);
+    const good = encodeModel(initialParameters({ numVisible: 784, numHidden: 30 }));
+    await writeFile(join(d, 'big.safetensors'), good);
+    await writeFile(join(d, 'cut.safetensors'), good.subarray(0, good.length - 10));
+    const h = await rbm(['info', join(d, 'hostile.safetensors')]);
+    expect(h.code).toBe(1);
+    expect(h.stderr).toMatch(
+      /hostile\.safetensors: header length 1152921504606846976 exceeds the limit of 1048576 bytes/,
+    );
+    const c = await rbm(['info', join(d, 'cut.safetensors')]);
+    expect(c.stderr).toMatch(/cut\.safetensors: truncated: tensors need \d+ bytes of data, the file has \d+/);
+    const big = await rbm([
+      'eval',
+      join(d, 'big.safetensors'),
+      '--data',
+      'mnist',
+      '--limit',
+      '5',
+      '--exact',
+      '--backend',
+      'js',
+    ]);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toMatch(/2\^30 states .* exceeds the limit of 16777216/);
+  }, 30_000);
+});
+
+describe('rbm sample, info, backends, bench', () => {
+  it('samples to PNG and CSV, describes the model, lists backends and benchmarks two of them', async () => {
+    const d = await dir();
+    const model = join(d, 'm.safetensors');
+    expect((await rbm(['train', ...tiny, '--out', model])).code).toBe(0);
+    const s = await rbm([
+      'sample',
+      model,
+      '--chains',
+      '4',
+      '--steps',
+      '20',
+      '--png',
+      join(d, 's.png'),
+      '--csv',
+      join(d, 's.csv'),
+    ]);
+    expect(s.code, s.stderr).toBe(0);
+    const csv = (await readFile(join(d, 's.csv'), 'utf8')).trim().split('\n');
+    expect(csv).toHaveLength(4);
+    expect(csv[0]!.split(',')).toHaveLength(784);
+    expect(csv.every((l) => /^[01](,[01])*$/.test(l))).toBe(true);
+
+    const info = JSON.parse((await rbm(['info', model, '--json'])).stdout);
+    expect([info.numVisible, info.numHidden, info.hyperparameters.hidden]).toEqual([784, 8, 8]);
+    expect(info.provenance.backend).toBe('js');
+
+    const backends = JSON.parse((await rbm(['backends', '--json'])).stdout).backends;
+    expect(backends.find((b: { name: string }) => b.name === 'js').ok).toBe(true);
+    expect(backends.find((b: { name: string }) => b.name === 'tfjs').detail).toMatch(
+      /not installed \(npm i @rbmjs\/backend-tfjs\)/,
+    );
+
+    const bench = await rbm([
+      'bench',
+      '--limit',
+      '200',
+      '--hidden',
+      '8',
+      '--repeats',
+      '1',
+      '--backends',
+      'js,reference,nope',
+      '--json',
+    ]);
+    expect(bench.code, bench.stderr).toBe(0);
+    const results = JSON.parse(bench.stdout).results;
+    expect(results.map((r: { backend: string }) => r.backend)).toEqual(['js', 'reference', 'nope']);
+    expect(results[0].secondsPerEpoch).toBeGreaterThan(0);
+    expect(results[2].error).toMatch(/unknown backend/);
+    expect(bench.stderr).toMatch(/\| js \| [\d.]+ \| [\d.]+x \|/);
+  }, 60_000);
+});
