@@ -266,13 +266,18 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
   const batches = Math.ceil(trainSource.rows / job.batch);
   const history: EpochMetrics[] = [];
   let bar: ReturnType<Output['progress']>;
+  let epochStart = 0;
   const every = flags.checkpointEvery;
   const trainer: Trainer = new Trainer(model, trainSource, {
     ...trainOptions(job),
     ...(validation ? { validation } : {}),
     onBatch: (e) => {
-      if (e.batch === 0) bar = out.progress(batches, `epoch ${e.epoch + 1}/${job.epochs}`);
-      bar?.update(e.batch + 1);
+      if (e.batch === 0) {
+        bar = out.progress(batches, `epoch ${e.epoch + 1}/${job.epochs}`);
+        epochStart = performance.now();
+      }
+      const rate = (e.batch + 1) / Math.max(1e-3, (performance.now() - epochStart) / 1000);
+      bar?.update(e.batch + 1, { rate: rate.toFixed(1) });
     },
     onEpoch: async (m) => {
       bar?.stop();
