@@ -93,18 +93,27 @@ export function openIdx(path: string): RowReader {
     }
     if (rows === 0 || cols === 0)
       throw new DataError(`${path}: the IDX file holds no data (dimensions [${dims.join(', ')}])`);
-    const buf = Buffer.alloc(rowBytes);
+    // Files that fit comfortably in memory are read once; larger ones row by row (positioned reads).
+    const whole = size <= IN_MEMORY_BYTES ? Buffer.alloc(size) : undefined;
+    if (whole) readSync(fd, whole, 0, size, 0);
+    const buf = whole ?? Buffer.alloc(rowBytes);
     const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const bytes = type.bytes === 1 && magic >> 8 === 0x08;
     const side = ndim === 3 && dims[1] === dims[2] ? dims[1] : undefined;
     return {
       rows,
       cols,
       path,
-      defaultBinarize: type.bytes === 1 && magic >> 8 === 0x08 ? 'threshold' : 'none',
+      defaultBinarize: bytes ? 'threshold' : 'none',
       ...(side ? { side } : {}),
       read(row, out, offset) {
-        readSync(fd, buf, 0, rowBytes, headerBytes + row * rowBytes);
-        for (let j = 0; j < cols; j++) out[offset + j] = type.read(view, j * type.bytes);
+        let at = headerBytes + row * rowBytes;
+        if (!whole) {
+          readSync(fd, buf, 0, rowBytes, at);
+          at = 0;
+        }
+        if (bytes) for (let j = 0; j < cols; j++) out[offset + j] = buf[at + j]! / 255;
+        else for (let j = 0; j < cols; j++) out[offset + j] = type.read(view, at + j * type.bytes);
       },
       close: () => closeSync(fd),
     };
@@ -198,6 +207,9 @@ export function openCsv(path: string): RowReader {
     throw error;
   }
 }
+
+/** IDX files up to this size are read into memory once; larger ones are read row by row. */
+const IN_MEMORY_BYTES = 256 * 2 ** 20;
 
 /** Stream id of stochastic binarisation: each row's uniforms depend on (seed, row) only. */
 const BINARIZE_STREAM = 5;
