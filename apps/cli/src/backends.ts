@@ -71,8 +71,10 @@ export interface BackendReport {
 /** Tries every backend this CLI knows and says which can run here, and why the others cannot. */
 export async function probeBackends(): Promise<BackendReport[]> {
   const out: BackendReport[] = [];
-  for (const family of BACKEND_FAMILIES) {
-    const [factory] = factoriesFor(family);
+  // Each engine of the optional packages on its own, so that the report says why each one cannot run.
+  const names = ['js', 'reference', 'gpujs', 'tfjs:node', 'tfjs:wasm', 'tfjs:webgpu', 'tfjs:webgl', 'tfjs:cpu'];
+  for (const name of names) {
+    const [factory] = factoriesFor(name);
     try {
       const be = await factory!.create();
       const details = Object.entries(be.details ?? {})

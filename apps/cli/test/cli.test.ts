@@ -298,9 +298,10 @@ describe('rbm sample, info, backends, bench', () => {
 
     const backends = JSON.parse((await rbm(['backends', '--json'])).stdout).backends;
     expect(backends.find((b: { name: string }) => b.name === 'js').ok).toBe(true);
-    expect(backends.find((b: { name: string }) => b.name === 'tfjs').detail).toMatch(
-      /not installed \(npm i @rbmjs\/backend-tfjs\)/,
-    );
+    const find = (name: string) => backends.find((b: { name: string }) => b.name === name);
+    expect(find('tfjs:wasm').ok).toBe(true);
+    expect(find('gpujs').detail).toMatch(/not installed \(npm i @rbmjs\/backend-gpujs\)/);
+    if (!find('tfjs:node').ok) expect(find('tfjs:node').detail).toMatch(/npm i @tensorflow\/tfjs-node/);
 
     const bench = await rbm([
       'bench',
@@ -311,12 +312,13 @@ describe('rbm sample, info, backends, bench', () => {
       '--repeats',
       '1',
       '--backends',
-      'js,reference,nope',
+      'js,tfjs:wasm,nope',
       '--json',
     ]);
     expect(bench.code, bench.stderr).toBe(0);
     const results = JSON.parse(bench.stdout).results;
-    expect(results.map((r: { backend: string }) => r.backend)).toEqual(['js', 'reference', 'nope']);
+    expect(results.map((r: { backend: string }) => r.backend)).toEqual(['js', 'tfjs:wasm', 'nope']);
+    expect(results[1].secondsPerEpoch).toBeGreaterThan(0);
     expect(results[0].secondsPerEpoch).toBeGreaterThan(0);
     expect(results[2].error).toMatch(/unknown backend/);
     expect(bench.stderr).toMatch(/\| js \| [\d.]+ \| [\d.]+x \|/);

@@ -10,7 +10,7 @@ export function registerBackends(program: Command): void {
     .action(async (flags: { json?: boolean }) => {
       const out = new Output(Boolean(flags.json));
       const reports = await probeBackends();
-      for (const r of reports) out.info(`${r.ok ? 'ok  ' : 'no  '} ${r.name.padEnd(10)} ${r.detail}`);
+      for (const r of reports) out.info(`${r.ok ? 'ok  ' : 'no  '} ${r.name.padEnd(12)} ${r.detail}`);
       out.emit({ backends: reports });
     });
 }

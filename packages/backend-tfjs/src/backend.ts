@@ -1,0 +1,238 @@
+import {
+  BACKEND_API_VERSION,
+  type Backend,
+  type BackendFactory,
+  checkBinary,
+  checkData,
+  checkDimensions,
+  checkMatMul,
+  checkReduce,
+  checkSame,
+  type HostArray,
+  type MatMulOptions,
+  RbmError,
+  type Tensor,
+  type UnaryOp,
+} from '@rbmjs/core';
+import type * as tfc from '@tensorflow/tfjs-core';
+import { autoOrder, type Engine, loadEngine } from './engines.js';
+
+type TF = typeof tfc;
+
+/**
+ * A handle of the TensorFlow.js backend. tf.Tensors are immutable, so a handle holds a reference that each
+ * op replaces: the op computes its result inside tf.tidy (no intermediate survives), then disposes the
+ * tensor the handle held. That gives the interface's destination-passing semantics, in place included.
+ */
+export class TfjsTensor implements Tensor {
+  disposed = false;
+  constructor(
+    readonly rows: number,
+    readonly cols: number,
+    public t: tfc.Tensor2D,
+  ) {}
+}
+
+export interface TfjsBackendOptions {
+  /** `auto` (default): tfjs-node, then wasm, then cpu in Node; webgpu, webgl, wasm, cpu in browsers. */
+  readonly engine?: Engine | 'auto';
+  /** Folder or URL of the tfjs-backend-wasm binaries (default in Node: the installed package). */
+  readonly wasmPaths?: string;
+}
+
+function own(t: Tensor): TfjsTensor {
+  if (!(t instanceof TfjsTensor)) throw new RbmError('BACKEND_API', 'tfjs backend: tensor belongs to another backend');
+  if (t.disposed) throw new RbmError('DISPOSED', 'tfjs backend: tensor used after dispose');
+  return t;
+}
+
+/** Replaces what `out` holds with the result of `fn`, computed in a tidy scope. */
+function assign(tf: TF, out: TfjsTensor, fn: () => tfc.Tensor): void {
+  const next = tf.tidy(() => fn()) as tfc.Tensor2D;
+  out.t.dispose();
+  out.t = next;
+}
+
+/**
+ * log(1 + y) accurate to a few ulps for small y, whatever the engine's log1p does (some compute
+ * log(1 + y) and lose the digits of y): with u = 1 + y rounded, log1p(y) = log(u) * y / (u - 1)
+ * (Goldberg 1991, after Kahan), and y itself where u rounds to 1.
+ */
+function log1p(tf: TF, y: tfc.Tensor): tfc.Tensor {
+  const u = tf.add(y, 1);
+  const d = tf.sub(u, 1);
+  const safe = tf.where(tf.equal(d, 0), tf.onesLike(d), d);
+  return tf.where(tf.equal(d, 0), y, tf.div(tf.mul(tf.log(u), y), safe));
+}
+
+function unary(tf: TF, op: UnaryOp, x: tfc.Tensor2D): tfc.Tensor {
+  switch (op) {
+    case 'sigmoid':
+      return tf.sigmoid(x);
+    case 'softplus':
+      // max(x, 0) + log1p(exp(-|x|)): stable for large |x| on every engine.
+      return tf.add(tf.relu(x), log1p(tf, tf.exp(tf.neg(tf.abs(x)))));
+    case 'exp':
+      return tf.exp(x);
+    case 'log':
+      return tf.log(x);
+    case 'square':
+      return tf.square(x);
+    case 'sign':
+      // (x > 0) - (x < 0): tfjs-wasm's sign returns 0 for small nonzero x such as 1e-8.
+      return tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32'));
+    case 'neg':
+      return tf.neg(x);
+  }
+}
+
+export async function createTfjsBackend(options: TfjsBackendOptions = {}): Promise<Backend> {
+  const requested = options.engine ?? 'auto';
+  const order = requested === 'auto' ? autoOrder() : [requested];
+  const reasons: string[] = [];
+  let tf: TF | undefined;
+  let engine: Engine | undefined;
+  for (const candidate of order) {
+    try {
+      tf = await loadEngine(candidate, options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
+      engine = candidate;
+      break;
+    } catch (error) {
+      reasons.push(error instanceof Error ? error.message : String(error));
+    }
+  }
+  if (!tf || !engine) throw new Error(reasons.join('; '));
+  return tfjsBackendOn(tf, engine);
+}
+
+function tfjsBackendOn(tf: TF, engine: Engine): Backend {
+  const live = new Set<TfjsTensor>();
+  const name = engine === 'node' ? 'tensorflow' : engine;
+  /** tfjs has one global engine: fail loudly if something switched it under us. */
+  const guard = () => {
+    if (tf.getBackend() !== name) {
+      throw new RbmError(
+        'BACKEND_API',
+        `tfjs backend ${engine}: tfjs is now on ${tf.getBackend()}; use one tfjs engine per process`,
+      );
+    }
+  };
+  return {
+    apiVersion: BACKEND_API_VERSION,
+    name: `tfjs:${engine}`,
+    precision: 'float32',
+    randomness: 'host',
+    details: { engine: name, tfjs: tf.version_core },
+
+    tensor(rows: number, cols: number, data?: HostArray): Tensor {
+      checkDimensions(rows, cols);
+      if (data) checkData(rows, cols, data.length);
+      guard();
+      const t = new TfjsTensor(
+        rows,
+        cols,
+        data ? tf.tensor2d(Float32Array.from(data), [rows, cols]) : tf.zeros([rows, cols]),
+      );
+      live.add(t);
+      return t;
+    },
+    write(t: Tensor, data: HostArray): void {
+      const h = own(t);
+      checkData(h.rows, h.cols, data.length);
+      h.t.dispose();
+      h.t = tf.tensor2d(data instanceof Float32Array ? data : Float32Array.from(data), [h.rows, h.cols]);
+    },
+    async read(t: Tensor): Promise<HostArray> {
+      return Float32Array.from((await own(t).t.data()) as Float32Array);
+    },
+    dispose(t: Tensor): void {
+      const h = own(t);
+      h.t.dispose();
+      h.disposed = true;
+      live.delete(h);
+    },
+    destroy(): void {
+      for (const h of live) {
+        h.t.dispose();
+        h.disposed = true;
+      }
+      live.clear();
+    },
+
+    matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
+      checkMatMul(out, a, b, options);
+      const o = own(out);
+      const A = own(a).t;
+      const B = own(b).t;
+      const alpha = options.alpha ?? 1;
+      const beta = options.beta ?? 0;
+      assign(tf, o, () => {
+        // Explicit transposes: tfjs-wasm's matMul with transpose flags is about 10x slower.
+        let p: tfc.Tensor = tf.matMul(
+          options.transposeA ? tf.transpose(A) : A,
+          options.transposeB ? tf.transpose(B) : B,
+        );
+        if (alpha !== 1) p = tf.mul(p, alpha);
+        return beta === 0 ? p : tf.add(p, tf.mul(o.t, beta));
+      });
+    },
+    binary(op, out, a, b): void {
+      checkBinary(out, a, b);
+      const A = own(a).t;
+      const B = own(b).t;
+      assign(tf, own(out), () => (op === 'add' ? tf.add(A, B) : op === 'sub' ? tf.sub(A, B) : tf.mul(A, B)));
+    },
+    axpby(out, alpha, x, beta, y): void {
+      checkSame('axpby', out, x, y);
+      const X = own(x).t;
+      const Y = own(y).t;
+      assign(tf, own(out), () => tf.add(tf.mul(X, alpha), tf.mul(Y, beta)));
+    },
+    unary(op, out, x): void {
+      checkSame(`unary ${op}`, out, x);
+      const X = own(x).t;
+      assign(tf, own(out), () => unary(tf, op, X));
+    },
+    bernoulli(out, p, u): void {
+      checkSame('bernoulli', out, p, u);
+      const P = own(p).t;
+      const U = own(u).t;
+      assign(tf, own(out), () => tf.cast(tf.less(U, P), 'float32'));
+    },
+    sum(out, x, axis): void {
+      checkReduce('sum', out, x, axis);
+      const X = own(x).t;
+      assign(tf, own(out), () => tf.sum(X, axis, true));
+    },
+    logSumExp(out, x, axis): void {
+      checkReduce('logSumExp', out, x, axis);
+      const X = own(x).t;
+      assign(tf, own(out), () => {
+        // Shift by the max where it is finite, so that all -Infinity gives -Infinity rather than NaN.
+        const m = tf.max(X, axis, true);
+        const shift = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
+        return tf.add(tf.log(tf.sum(tf.exp(tf.sub(X, shift)), axis, true)), shift);
+      });
+    },
+    fill(out, value): void {
+      const o = own(out);
+      assign(tf, o, () => tf.fill([o.rows, o.cols], value));
+    },
+    copy(out, x): void {
+      checkSame('copy', out, x);
+      const X = own(x).t;
+      assign(tf, own(out), () => tf.clone(X));
+    },
+  };
+}
+
+/** Factories for `resolveBackend` and the CLI (`--backend tfjs[:engine]`). */
+export function backendFactory(engine?: string): BackendFactory<TfjsBackendOptions> {
+  const e = (engine ?? 'auto') as Engine | 'auto';
+  return {
+    name: engine ? `tfjs:${engine}` : 'tfjs',
+    create: (options?: TfjsBackendOptions) => createTfjsBackend({ ...options, engine: e }),
+  };
+}
+
+export const tfjsBackend: BackendFactory<TfjsBackendOptions> = backendFactory();

@@ -1,0 +1,91 @@
+import type * as tfc from '@tensorflow/tfjs-core';
+
+/**
+ * TensorFlow.js engines, loaded only when asked for. tfjs registers an engine when its package is
+ * imported, so nothing is imported until `loadEngine` runs; and because `setBackend` can fail quietly and
+ * leave tfjs on another engine, the engine in use is checked afterwards.
+ */
+
+export type Engine = 'node' | 'wasm' | 'webgpu' | 'webgl' | 'cpu';
+
+export const ENGINES: readonly Engine[] = ['node', 'wasm', 'webgpu', 'webgl', 'cpu'];
+
+/** The order `auto` tries: native TensorFlow, then WebAssembly SIMD, then the GPU engines, then plain JS. */
+export function autoOrder(): Engine[] {
+  const g = globalThis as { window?: unknown; document?: unknown };
+  const browser = g.window !== undefined && g.document !== undefined;
+  return browser ? ['webgpu', 'webgl', 'wasm', 'cpu'] : ['node', 'wasm', 'cpu'];
+}
+
+const INSTALL: Record<Engine, string> = {
+  node: 'npm i @tensorflow/tfjs-node (native TensorFlow for Linux x64/arm64, macOS and Windows x64; its install script downloads libtensorflow)',
+  wasm: 'npm i @tensorflow/tfjs-backend-wasm',
+  webgpu: 'npm i @tensorflow/tfjs-backend-webgpu (needs a WebGPU adapter: a browser, or Node with the webgpu package)',
+  webgl: 'npm i @tensorflow/tfjs-backend-webgl (browsers)',
+  cpu: 'npm i @tensorflow/tfjs-backend-cpu',
+};
+
+function message(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+}
+
+/** Where the wasm binaries of @tensorflow/tfjs-backend-wasm are, in Node (browsers use the bundler's URLs). */
+async function wasmPathsForNode(): Promise<string | undefined> {
+  if (typeof process === 'undefined' || !process.versions?.node) return undefined;
+  const { createRequire } = await import('node:module');
+  const { dirname, join } = await import('node:path');
+  const require = createRequire(import.meta.url);
+  return `${join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist')}/`;
+}
+
+/**
+ * Imports tfjs-core and the engine's package, selects the engine and returns tfjs, or throws an error that
+ * says why the engine cannot run here and how to get it.
+ */
+export async function loadEngine(engine: Engine, options: { wasmPaths?: string } = {}): Promise<typeof tfc> {
+  let tf: typeof tfc;
+  try {
+    tf = await import('@tensorflow/tfjs-core');
+  } catch (error) {
+    throw new Error(`@tensorflow/tfjs-core is not installed (npm i @tensorflow/tfjs-core): ${message(error)}`);
+  }
+  try {
+    switch (engine) {
+      case 'node':
+        await import('@tensorflow/tfjs-node' as string);
+        break;
+      case 'wasm': {
+        const wasm = await import('@tensorflow/tfjs-backend-wasm');
+        const paths = options.wasmPaths ?? (await wasmPathsForNode());
+        if (paths) wasm.setWasmPaths(paths);
+        break;
+      }
+      case 'webgpu':
+        await import('@tensorflow/tfjs-backend-webgpu' as string);
+        break;
+      case 'webgl':
+        await import('@tensorflow/tfjs-backend-webgl' as string);
+        break;
+      case 'cpu':
+        await import('@tensorflow/tfjs-backend-cpu');
+        break;
+      default:
+        throw new Error(`unknown tfjs engine ${JSON.stringify(engine)} (choose from ${ENGINES.join(', ')})`);
+    }
+  } catch (error) {
+    if (String(error).includes('unknown tfjs engine')) throw error;
+    throw new Error(`tfjs engine ${engine} cannot load: ${message(error)}; to get it: ${INSTALL[engine]}`);
+  }
+  const name = engine === 'node' ? 'tensorflow' : engine;
+  let ok = false;
+  try {
+    ok = await tf.setBackend(name);
+    await tf.ready();
+  } catch (error) {
+    throw new Error(`tfjs engine ${engine} failed to initialise: ${message(error)}`);
+  }
+  if (!ok || tf.getBackend() !== name) {
+    throw new Error(`tfjs engine ${engine} did not start (tfjs is on ${String(tf.getBackend())}); ${INSTALL[engine]}`);
+  }
+  return tf;
+}

@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { backendFactory, createTfjsBackend, loadEngine } from '../src/index.js';
+
+// The engine in use is the one that was asked for, and failures say why and what to install.
+describe('engine selection', () => {
+  it('runs on the engine that was asked for, and says so', async () => {
+    const backend = await createTfjsBackend({ engine: 'wasm' });
+    expect(backend.name).toBe('tfjs:wasm');
+    const tf = await import('@tensorflow/tfjs-core');
+    expect(tf.getBackend()).toBe('wasm');
+    expect(backend.details?.engine).toBe('wasm');
+    backend.destroy();
+  });
+
+  it('auto prefers native TensorFlow and falls back to wasm when tfjs-node is not installed', async () => {
+    const { backend } = { backend: await backendFactory().create() };
+    let nodeAvailable = true;
+    try {
+      await import('@tensorflow/tfjs-node' as string);
+    } catch {
+      nodeAvailable = false;
+    }
+    expect(backend.name).toBe(nodeAvailable ? 'tfjs:node' : 'tfjs:wasm');
+    backend.destroy();
+  });
+
+  it('an engine that is not installed is refused with the reason and the install command', async () => {
+    await expect(loadEngine('webgpu')).rejects.toThrow(
+      /tfjs engine webgpu cannot load: .*npm i @tensorflow\/tfjs-backend-webgpu/,
+    );
+    await expect(createTfjsBackend({ engine: 'node' })).rejects.toThrow(/npm i @tensorflow\/tfjs-node/);
+  });
+
+  it('refuses to run when the global tfjs engine was switched under it', async () => {
+    const backend = await createTfjsBackend({ engine: 'wasm' });
+    const tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-cpu');
+    await tf.setBackend('cpu');
+    expect(() => backend.tensor(2, 2)).toThrow(/tfjs is now on cpu; use one tfjs engine per process/);
+    await tf.setBackend('wasm');
+    backend.destroy();
+  });
+});
