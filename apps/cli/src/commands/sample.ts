@@ -3,7 +3,7 @@ import { writeFileAtomic } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor, readModel } from '../common.js';
 import { loadAll, openData } from '../data.js';
-import { nonNegativeInt, positiveInt } from '../options.js';
+import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { tileImages } from '../pictures.js';
 
@@ -30,7 +30,7 @@ export function registerSample(program: Command): void {
     .option('--steps <n>', 'Gibbs sweeps', positiveInt, 1000)
     .option('--seed <n>', 'seed', nonNegativeInt, 1)
     .option('--init <name|file>', 'start the chains at the first examples of this data (default: random)')
-    .option('--init-split <split>', 'MNIST split of --init', 'test')
+    .option('--init-split <split>', 'MNIST split of --init', oneOf('train', 'test'), 'test')
     .option('--png <file>', 'PNG grid of p(v = 1 | h) at the last step (square images)')
     .option('--csv <file>', 'CSV of the binary samples, one per line')
     .option('--side <n>', 'image side for the PNG (default: the square root of the visible units)', positiveInt)
@@ -50,7 +50,7 @@ async function sample(modelPath: string, flags: SampleFlags): Promise<void> {
   if (flags.init) {
     const opened = openData({
       name: flags.init,
-      split: flags.initSplit === 'train' ? 'train' : 'test',
+      split: flags.initSplit,
       limit: flags.chains,
       threshold: 0.5,
       seed: flags.seed,

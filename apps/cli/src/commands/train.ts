@@ -231,7 +231,9 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
         `${path} has already trained ${resumed.state.epoch} epochs; ask for more with --epochs`,
       );
     }
-  } else if (existsSync(flags.out) && !flags.force) {
+  }
+  // Resumed or not, an existing model is only replaced when asked.
+  if (existsSync(flags.out) && !flags.force) {
     throw new RbmError('INVALID_ARGUMENT', `${flags.out} exists; use --force to overwrite it`);
   }
 
