@@ -71,6 +71,49 @@ describe('rbm train and eval', () => {
     expect(result.reconstructionError).toBeGreaterThan(0);
   }, 60_000);
 
+  it('eval --ais estimates log Z with an interval, beside the exact value and a reverse run', async () => {
+    const d = await dir();
+    const out = join(d, 'm.safetensors');
+    expect((await rbm(['train', ...tiny, '--out', out])).code).toBe(0);
+    const args = [
+      'eval',
+      out,
+      '--data',
+      'mnist',
+      '--split',
+      'test',
+      '--limit',
+      '100',
+      '--pl',
+      'none',
+      '--backend',
+      'js',
+      '--json',
+    ];
+    const r = await rbm([
+      ...args,
+      '--exact',
+      '--ais',
+      '--ais-runs',
+      '50',
+      '--ais-schedule',
+      'linear:500',
+      '--ais-reverse',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(Math.abs(result.ais.logZ - result.logZ)).toBeLessThan(0.1);
+    expect(result.ais.logZLow).toBeLessThan(result.ais.logZHigh);
+    expect(Math.abs(result.ais.reverseLogZ - result.logZ)).toBeLessThan(0.2);
+    // Without --exact, logZ and meanLogLikelihood come from AIS, with an interval.
+    const a = JSON.parse((await rbm([...args, '--ais', '--ais-runs', '50', '--ais-schedule', 'linear:500'])).stdout);
+    expect(a.logZ).toBe(a.ais.logZ);
+    expect(a.meanLogLikelihoodInterval[0]).toBeLessThanOrEqual(a.meanLogLikelihood);
+    expect(a.meanLogLikelihoodInterval[1]).toBeGreaterThanOrEqual(a.meanLogLikelihood);
+    const bad = await rbm([...args, '--ais', '--ais-schedule', 'fast']);
+    expect(bad.stderr).toMatch(/--ais-schedule "fast": use sm or linear:N/);
+  }, 60_000);
+
   it('never overwrites a model without --force', async () => {
     const d = await dir();
     const out = join(d, 'm.safetensors');

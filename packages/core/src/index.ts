@@ -24,3 +24,4 @@ export { fillUniforms, philox4x32_10, UNIFORM_SCALE } from './random/philox.js';
 export { type RandomState, RandomStream, Streams } from './random/stream.js';
 export * from './train/schedule.js';
 export * from './train/trainer.js';
+export * from './evaluate/ais.js';

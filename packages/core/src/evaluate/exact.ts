@@ -3,6 +3,7 @@ import { withScope } from '../backend/scope.js';
 import type { Tensor } from '../backend/types.js';
 import { assertBinary, assertColumns, type Dataset } from '../data/dataset.js';
 import { ArgumentError, TooLargeError } from '../errors.js';
+import { RandomStream, Streams } from '../random/stream.js';
 import type { RBM } from '../model/rbm.js';
 
 /**
@@ -273,4 +274,56 @@ export async function exactGradient(model: RBM, data: Dataset, options: ExactOpt
     for (let j = 0; j < nh; j++) hiddenBias[j] = dh![j]! / data.rows - mh![j]!;
     return { weights, visibleBias, hiddenBias };
   });
+}
+
+/**
+ * Exact samples of p(v) for a model small enough to enumerate: a state of the smaller layer is drawn from
+ * its exact marginal, then (when that layer is the hidden one) v ~ p(v | h). For tests and for starting
+ * reverse AIS from the model itself.
+ */
+export async function exactSamples(
+  model: RBM,
+  count: number,
+  options: ExactOptions & { seed?: number } = {},
+): Promise<Dataset> {
+  if (!Number.isInteger(count) || count < 1) throw new ArgumentError(`count must be a positive integer, got ${count}`);
+  const p = plan(model, options);
+  const logm = new Float64Array(p.states);
+  await withScope(model.backend, async (scope) => {
+    let start = 0;
+    await forEachChunk(model, p, scope, async (_states, lm) => {
+      logm.set(await model.backend.read(lm), start);
+      start += p.chunk;
+    });
+  });
+  let max = Number.NEGATIVE_INFINITY;
+  for (const x of logm) max = Math.max(max, x);
+  const cdf = new Float64Array(p.states);
+  let acc = 0;
+  for (let s = 0; s < p.states; s++) {
+    acc += Math.exp(logm[s]! - max);
+    cdf[s] = acc;
+  }
+  const rng = new RandomStream(options.seed ?? 0, Streams.sample);
+  const u = new Float64Array(count);
+  rng.uniform(u);
+  const states = new Float32Array(count * p.bits);
+  for (let r = 0; r < count; r++) {
+    const target = u[r]! * acc;
+    let lo = 0;
+    let hi = p.states - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cdf[mid]! > target) hi = mid;
+      else lo = mid + 1;
+    }
+    fillStates(states.subarray(r * p.bits, (r + 1) * p.bits), lo, 1, p.bits);
+  }
+  if (p.layer === 'visible') return { data: states, rows: count, cols: p.bits };
+  // v ~ p(v | h), with the same stream.
+  const pv = await model.visibleGivenHidden(states);
+  const uv = new Float32Array(count * model.numVisible);
+  rng.uniform(uv);
+  const v = Float32Array.from(pv, (x, i) => (uv[i]! < x ? 1 : 0));
+  return { data: v, rows: count, cols: model.numVisible };
 }
