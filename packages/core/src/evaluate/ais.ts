@@ -1,6 +1,6 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import type { Tensor } from '../backend/types.js';
-import { type Dataset, assertColumns, assertUnitInterval, columnMeans } from '../data/dataset.js';
+import { assertColumns, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
 import type { RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
@@ -49,7 +49,8 @@ export function aisBetas(schedule: AisSchedule = 'salakhutdinov-murray'): Float6
     return Float64Array.from(out);
   }
   const K = schedule.linear;
-  if (!Number.isInteger(K) || K < 1) throw new ArgumentError(`linear AIS schedule needs a positive number of steps, got ${K}`);
+  if (!Number.isInteger(K) || K < 1)
+    throw new ArgumentError(`linear AIS schedule needs a positive number of steps, got ${K}`);
   return Float64Array.from({ length: K + 1 }, (_, k) => k / K);
 }
 
@@ -127,7 +128,8 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     aA = baseRateBiases(options.data);
   }
   aA ??= new Float32Array(nv);
-  if (aA.length !== nv) throw new ArgumentError(`baseVisibleBias has ${aA.length} values, the model has ${nv} visible units`);
+  if (aA.length !== nv)
+    throw new ArgumentError(`baseVisibleBias has ${aA.length} values, the model has ${nv} visible units`);
   if (direction === 'reverse') {
     if (!options.start) throw new ArgumentError('reverse AIS needs starting samples of the model (options.start)');
     assertColumns(options.start, nv, 'reverse AIS start');
@@ -164,7 +166,8 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     } else {
       const start = options.start!;
       const rows = new Float32Array(runs * nv);
-      for (let r = 0; r < runs; r++) rows.set(start.data.subarray((r % start.rows) * nv, ((r % start.rows) + 1) * nv), r * nv);
+      for (let r = 0; r < runs; r++)
+        rows.set(start.data.subarray((r % start.rows) * nv, ((r % start.rows) + 1) * nv), r * nv);
       be.write(v, rows);
     }
 

@@ -3,8 +3,8 @@ import { withScope } from '../backend/scope.js';
 import type { Tensor } from '../backend/types.js';
 import { assertBinary, assertColumns, type Dataset } from '../data/dataset.js';
 import { ArgumentError, TooLargeError } from '../errors.js';
-import { RandomStream, Streams } from '../random/stream.js';
 import type { RBM } from '../model/rbm.js';
+import { RandomStream, Streams } from '../random/stream.js';
 
 /**
  * Exact evaluation by enumerating the smaller layer. With n units in that layer there are 2^n states;
