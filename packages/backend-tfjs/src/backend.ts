@@ -38,6 +38,8 @@ export interface TfjsBackendOptions {
   readonly engine?: Engine | 'auto';
   /** Folder or URL of the tfjs-backend-wasm binaries (default in Node: the installed package). */
   readonly wasmPaths?: string;
+  /** Accept a software fallback WebGPU adapter (default false: it is slower than wasm). */
+  readonly allowFallbackAdapter?: boolean;
 }
 
 function own(t: Tensor): TfjsTensor {
@@ -94,7 +96,10 @@ export async function createTfjsBackend(options: TfjsBackendOptions = {}): Promi
   let engine: Engine | undefined;
   for (const candidate of order) {
     try {
-      tf = await loadEngine(candidate, options.wasmPaths ? { wasmPaths: options.wasmPaths } : {});
+      tf = await loadEngine(candidate, {
+        ...(options.wasmPaths ? { wasmPaths: options.wasmPaths } : {}),
+        ...(options.allowFallbackAdapter ? { allowFallbackAdapter: true } : {}),
+      });
       engine = candidate;
       break;
     } catch (error) {

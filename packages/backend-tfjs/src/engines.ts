@@ -20,7 +20,8 @@ export function autoOrder(): Engine[] {
 const INSTALL: Record<Engine, string> = {
   node: 'npm i @tensorflow/tfjs-node (native TensorFlow for Linux x64/arm64, macOS and Windows x64; its install script downloads libtensorflow)',
   wasm: 'npm i @tensorflow/tfjs-backend-wasm',
-  webgpu: 'npm i @tensorflow/tfjs-backend-webgpu (needs a WebGPU adapter: a browser, or Node with the webgpu package)',
+  webgpu:
+    'npm i @tensorflow/tfjs-backend-webgpu (and, in Node, npm i webgpu@0.6.2); needs a WebGPU adapter: a browser, or Node on a machine with a GPU',
   webgl: 'npm i @tensorflow/tfjs-backend-webgl (browsers)',
   cpu: 'npm i @tensorflow/tfjs-backend-cpu',
 };
@@ -42,7 +43,44 @@ async function wasmPathsForNode(): Promise<string | undefined> {
  * Imports tfjs-core and the engine's package, selects the engine and returns tfjs, or throws an error that
  * says why the engine cannot run here and how to get it.
  */
-export async function loadEngine(engine: Engine, options: { wasmPaths?: string } = {}): Promise<typeof tfc> {
+/**
+ * In Node, WebGPU comes from the `webgpu` package (Dawn): it installs `navigator.gpu` and the WebGPU globals
+ * that tfjs-backend-webgpu expects. A software fallback adapter (lavapipe, SwiftShader) is slower than the
+ * wasm engine, so it is refused unless asked for.
+ */
+async function ensureNodeWebGpu(allowFallbackAdapter: boolean): Promise<void> {
+  const g = globalThis as { navigator?: { gpu?: unknown } };
+  if (g.navigator?.gpu) return;
+  let mod: { create(flags: string[]): { requestAdapter(): Promise<unknown> }; globals: Record<string, unknown> };
+  try {
+    mod = await import('webgpu' as string);
+  } catch (error) {
+    throw new Error(
+      `the webgpu package (WebGPU for Node) is not installed or did not load: ${message(error)}; npm i webgpu@0.6.2`,
+    );
+  }
+  const gpu = mod.create([]);
+  const adapter = (await gpu.requestAdapter()) as {
+    isFallbackAdapter?: boolean;
+    info?: { isFallbackAdapter?: boolean; description?: string };
+  } | null;
+  if (!adapter)
+    throw new Error('no WebGPU adapter: the webgpu package found no GPU (or Vulkan driver) on this machine');
+  const fallback = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
+  if (fallback && !allowFallbackAdapter) {
+    throw new Error(
+      `the only WebGPU adapter is a software fallback (${adapter.info?.description ?? 'no description'}), slower than the wasm engine; pass allowFallbackAdapter to use it anyway`,
+    );
+  }
+  Object.assign(globalThis, mod.globals);
+  const nav = (g.navigator ??= {}) as { gpu?: unknown };
+  Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
+}
+
+export async function loadEngine(
+  engine: Engine,
+  options: { wasmPaths?: string; allowFallbackAdapter?: boolean } = {},
+): Promise<typeof tfc> {
   let tf: typeof tfc;
   try {
     tf = await import('@tensorflow/tfjs-core');
@@ -61,6 +99,8 @@ export async function loadEngine(engine: Engine, options: { wasmPaths?: string }
         break;
       }
       case 'webgpu':
+        if (typeof process !== 'undefined' && process.versions?.node)
+          await ensureNodeWebGpu(options.allowFallbackAdapter ?? false);
         await import('@tensorflow/tfjs-backend-webgpu' as string);
         break;
       case 'webgl':

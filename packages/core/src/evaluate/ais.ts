@@ -1,5 +1,4 @@
 import { type Scope, withScope } from '../backend/scope.js';
-import type { Tensor } from '../backend/types.js';
 import { assertColumns, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
 import type { RBM } from '../model/rbm.js';
