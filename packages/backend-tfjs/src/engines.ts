@@ -73,8 +73,8 @@ async function ensureNodeWebGpu(allowFallbackAdapter: boolean): Promise<void> {
     );
   }
   Object.assign(globalThis, mod.globals);
-  const nav = (g.navigator ??= {}) as { gpu?: unknown };
-  Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
+  g.navigator ??= {};
+  Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
 }
 
 export async function loadEngine(
