@@ -407,6 +407,7 @@ export function describeBackend(
           { method: 'cd', k: 3, momentum: 0.5, l2: 1e-3, l1: 1e-4, sparsity: { target: 0.1, cost: 0.01 } },
         ],
         ['PCD-2 with sampled positive phase', { method: 'pcd', k: 2, chains: 5, positivePhase: 'samples' }],
+        ['PCD-1 centred', { method: 'pcd', k: 1, centering: { rate: 0.1 } }],
       ];
       for (const [label, extra] of runs) {
         test(`${label}: parameters after several epochs`, async (be) => {

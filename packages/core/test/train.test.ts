@@ -400,3 +400,80 @@ describe('checkpoints', () => {
     ).rejects.toThrow(/value 7 in stream.bin at row 13, column 4 is outside \[0, 1\]/);
   });
 });
+
+describe('centring (Melchior, Fischer & Wiskott 2016)', () => {
+  const data = barsAndStripes(3);
+
+  it('one full-batch step moves the parameters by the centred gradient of the plain statistics', async () => {
+    const init = { numVisible: 9, numHidden: 4, seed: 3, data, weightScale: 0.5 };
+    const base: TrainOptions = { epochs: 1, batchSize: data.rows, shuffle: false, learningRate: 1, seed: 4 };
+    const start = await RBM.create(backend, init).parameters();
+    const step = async (options: TrainOptions) => {
+      const m = RBM.create(backend, init);
+      await train(m, data, options);
+      const [w, a, b] = await Promise.all([backend.read(m.W), backend.read(m.a), backend.read(m.b)]);
+      return {
+        W: Float64Array.from(w, (x, i) => x - start.weights[i]!),
+        a: Float64Array.from(a, (x, i) => x - start.visibleBias[i]!),
+        b: Float64Array.from(b, (x, i) => x - start.hiddenBias[i]!),
+      };
+    };
+    const plain = await step(base);
+    const nu = 0.1;
+    const centred = await step({ ...base, centering: { rate: nu } });
+    // Offsets after the first step: mu = mean(v), lambda = (1 - nu) 0.5 + nu mean p(h|v).
+    const nv = 9;
+    const nh = 4;
+    const mu = new Float64Array(nv);
+    for (let r = 0; r < data.rows; r++) for (let i = 0; i < nv; i++) mu[i]! += data.data[r * nv + i]! / data.rows;
+    const ph = await RBM.fromParameters(backend, start).hiddenGivenVisible(data);
+    const lambda = new Float64Array(nh).fill(0.5 * (1 - nu));
+    for (let r = 0; r < data.rows; r++) for (let j = 0; j < nh; j++) lambda[j]! += (nu * ph[r * nh + j]!) / data.rows;
+    for (let i = 0; i < nv; i++) {
+      for (let j = 0; j < nh; j++) {
+        const expected = plain.W[i * nh + j]! - mu[i]! * plain.b[j]! - plain.a[i]! * lambda[j]!;
+        expect(centred.W[i * nh + j]).toBeCloseTo(expected, 9);
+      }
+    }
+    for (let i = 0; i < nv; i++) {
+      let s = 0;
+      for (let j = 0; j < nh; j++) s += centred.W[i * nh + j]! * lambda[j]!;
+      expect(centred.a[i]).toBeCloseTo(plain.a[i]! - s, 9);
+    }
+    for (let j = 0; j < nh; j++) {
+      let s = 0;
+      for (let i = 0; i < nv; i++) s += mu[i]! * centred.W[i * nh + j]!;
+      expect(centred.b[j]).toBeCloseTo(plain.b[j]! - s, 9);
+    }
+  });
+
+  it('trains bars and stripes, and resumes exactly (offsets are part of the state)', async () => {
+    const options: TrainOptions = {
+      epochs: 1500,
+      batchSize: 14,
+      learningRate: 0.1,
+      momentum: 0.5,
+      seed: 2,
+      centering: true,
+    };
+    const model = RBM.create(backend, { numVisible: 9, numHidden: 16, seed: 1, data });
+    await train(model, data, options);
+    expect((await exactLogLikelihood(model, data)).mean).toBeGreaterThan(-3.4);
+
+    const short: TrainOptions = { ...options, epochs: 4, batchSize: 5 };
+    const straight = RBM.create(backend, { numVisible: 9, numHidden: 4, seed: 1, data });
+    await train(straight, data, short);
+    const first = RBM.create(backend, { numVisible: 9, numHidden: 4, seed: 1, data });
+    const t1 = new Trainer(first, data, short);
+    await t1.trainEpoch();
+    const state = await t1.exportState();
+    expect(state.offsets?.initialised).toBe(true);
+    const resumed = RBM.fromParameters(backend, await first.parameters());
+    const t2 = new Trainer(resumed, data, short);
+    t2.importState(state);
+    await t2.run();
+    const a = await backend.read(resumed.W);
+    const b = await backend.read(straight.W);
+    expect(Array.from(a).every((x, i) => Math.abs(x - b[i]!) < 1e-6)).toBe(true);
+  }, 60_000);
+});

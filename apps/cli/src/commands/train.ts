@@ -37,6 +37,7 @@ export interface TrainJob {
   readonly l1: number;
   readonly l2: number;
   readonly sparsity?: { target: number; cost: number };
+  readonly centering?: number;
   readonly seed: number;
 }
 
@@ -59,6 +60,7 @@ interface TrainFlags extends DataOptions {
   l2: number;
   sparsityTarget?: number;
   sparsityCost: number;
+  centering?: number | boolean;
   seed: number;
   validation: number;
   backend: string;
@@ -111,6 +113,11 @@ export function registerTrain(program: Command): void {
       number(0, 1, { inclusiveMin: false, inclusiveMax: false }),
     )
     .option('--sparsity-cost <x>', 'weight of the sparsity penalty', number(0, Number.POSITIVE_INFINITY), 0.01)
+    .option(
+      '--centering [rate]',
+      'centred gradient (Melchior et al. 2016), offsets updated at this rate (default 0.01)',
+      number(0, 1, { inclusiveMin: false }),
+    )
     .option('--seed <n>', 'seed of initialisation, shuffling and sampling', nonNegativeInt, 1)
     .option('--validation <n>', 'hold out the last N examples for the free-energy gap', nonNegativeInt, 0)
     .option('--backend <name>', 'auto, js, reference, gpujs[:mode], tfjs[:engine]', 'auto')
@@ -148,6 +155,7 @@ function jobFrom(f: TrainFlags): TrainJob {
     l1: f.l1,
     l2: f.l2,
     ...(f.sparsityTarget !== undefined ? { sparsity: { target: f.sparsityTarget, cost: f.sparsityCost } } : {}),
+    ...(f.centering !== undefined ? { centering: f.centering === true ? 0.01 : (f.centering as number) } : {}),
     seed: f.seed,
   };
 }
@@ -172,6 +180,7 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   l1: (j) => j.l1,
   l2: (j) => j.l2,
   sparsityTarget: (j) => j.sparsity,
+  centering: (j) => j.centering,
   seed: (j) => j.seed,
   validation: (j) => j.validation,
 };
@@ -193,6 +202,7 @@ function trainOptions(job: TrainJob): Omit<TrainOptions, 'onBatch' | 'onEpoch' |
     l1: job.l1,
     l2: job.l2,
     ...(job.sparsity ? { sparsity: job.sparsity } : {}),
+    ...(job.centering !== undefined ? { centering: { rate: job.centering } } : {}),
     seed: job.seed,
   };
 }
@@ -253,7 +263,7 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
     `${opened.description}; ${trainSource.rows} for training${validation ? `, ${validation.rows} held out` : ''}`,
   );
   out.info(
-    `${job.method.toUpperCase()}-${job.k}, ${all.cols}-${job.hidden}, batch ${job.batch}, ${job.epochs} epochs, backend ${backend.name} (${backend.precision})` +
+    `${job.method.toUpperCase()}-${job.k}${job.centering !== undefined ? ' (centred)' : ''}, ${all.cols}-${job.hidden}, batch ${job.batch}, ${job.epochs} epochs, backend ${backend.name} (${backend.precision})` +
       (resumed ? `, resuming after epoch ${resumed.state.epoch}` : ''),
   );
 

@@ -72,6 +72,11 @@ export interface TrainOptions {
   /** L1 weight decay coefficient on W (default 0). */
   readonly l1?: number;
   readonly sparsity?: SparsityTarget;
+  /**
+   * Centring (Melchior, Fischer & Wiskott, JMLR 2016): the centred gradient, with offsets mu (visible) and
+   * lambda (hidden) that follow sliding averages of the data means of v and p(h|v). `true` uses rate 0.01.
+   */
+  readonly centering?: boolean | { readonly rate?: number };
   /** `cd` (default) or `pcd`. */
   readonly method?: TrainingMethod;
   /** Gibbs steps per update (default 1). */
@@ -110,6 +115,8 @@ export interface TrainerState {
     readonly hiddenBias: Float32Array;
   };
   readonly sparsityEstimate?: Float32Array;
+  /** Centring offsets mu and lambda. */
+  readonly offsets?: { readonly visible: Float32Array; readonly hidden: Float32Array; readonly initialised: boolean };
   readonly chains?: Float32Array;
 }
 
@@ -121,6 +128,7 @@ interface ResolvedOptions {
   l2: number;
   l1: number;
   sparsity: Required<SparsityTarget> | undefined;
+  centering: number | undefined;
   method: TrainingMethod;
   k: number;
   chains: number;
@@ -139,6 +147,13 @@ function positiveInteger(name: string, x: number): number {
 function nonNegative(name: string, x: number): number {
   if (!Number.isFinite(x) || x < 0) throw new ArgumentError(`${name} must be a finite number >= 0, got ${x}`);
   return x;
+}
+
+function centeringRate(c: TrainOptions['centering']): number | undefined {
+  if (!c) return undefined;
+  const rate = c === true ? 0.01 : (c.rate ?? 0.01);
+  if (!(rate > 0 && rate <= 1)) throw new ArgumentError(`centering rate must be in (0, 1], got ${rate}`);
+  return rate;
 }
 
 function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
@@ -174,6 +189,7 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
     l2: nonNegative('l2', options.l2 ?? 0),
     l1: nonNegative('l1', options.l1 ?? 0),
     sparsity,
+    centering: centeringRate(options.centering),
     method,
     k: positiveInteger('k', options.k ?? 1),
     chains: positiveInteger('chains', options.chains ?? Math.min(batchSize, rows)),
@@ -218,6 +234,8 @@ interface Chain {
 interface DeviceState {
   readonly velocity: [Tensor, Tensor, Tensor];
   readonly q: Tensor | undefined;
+  /** Centring offsets mu [1, nv] and lambda [1, nh]. */
+  readonly offsets: { readonly mu: Tensor; readonly lambda: Tensor } | undefined;
   readonly chains: Chain | undefined;
 }
 
@@ -252,6 +270,8 @@ export class Trainer {
   private readonly perm: Uint32Array;
   /** PCD chains start from training examples, loaded (asynchronously) before the first step. */
   private chainsLoaded: boolean;
+  /** Whether the centring offsets have been set from a first batch. */
+  private offsetsInitialised = false;
   /** Completed epochs and optimiser steps. */
   epoch = 0;
   step = 0;
@@ -288,6 +308,7 @@ export class Trainer {
     this.state = {
       velocity: [s.tensor(nv, nh), s.tensor(1, nv), s.tensor(1, nh)],
       q: this.o.sparsity ? s.tensor(1, nh) : undefined,
+      offsets: this.o.centering ? { mu: s.tensor(1, nv), lambda: s.tensor(1, nh) } : undefined,
       chains: this.o.method === 'pcd' ? this.newChain(this.o.chains) : undefined,
     };
     if (this.state.q) this.backend.fill(this.state.q, this.o.sparsity!.target);
@@ -441,6 +462,28 @@ export class Trainer {
     be.sum(this.sumNeg, c.ph, 0);
     be.axpby(this.gb, 1 / B, this.sumPos, -1 / C, this.sumNeg);
 
+    // Centring (Melchior et al. 2016): with offsets mu, lambda following the data means of v and p(h|v),
+    //   dW_c = <(v - mu)(h - lambda)^T>_data - <...>_model = dW - mu^T db - da^T lambda
+    //   da_c = da - lambda dW_c^T,   db_c = db - mu dW_c
+    // (the centred gradient of the uncentred parameters; the model's distribution does not depend on offsets).
+    if (o.centering) {
+      const { mu, lambda } = this.state.offsets!;
+      const nu = o.centering;
+      if (!this.offsetsInitialised) {
+        be.axpby(mu, 1 / B, this.sumV0, 0, this.sumV0);
+        be.fill(lambda, 0.5);
+        this.offsetsInitialised = true;
+      } else {
+        be.axpby(mu, 1 - nu, mu, nu / B, this.sumV0);
+      }
+      if (pos !== ws.ph0) be.sum(this.sumPos, ws.ph0, 0);
+      be.axpby(lambda, 1 - nu, lambda, nu / B, this.sumPos);
+      be.matMul(this.gW, mu, this.gb, { transposeA: true, alpha: -1, beta: 1 });
+      be.matMul(this.gW, this.ga, lambda, { transposeA: true, alpha: -1, beta: 1 });
+      be.matMul(this.ga, lambda, this.gW, { transposeB: true, alpha: -1, beta: 1 });
+      be.matMul(this.gb, mu, this.gW, { alpha: -1, beta: 1 });
+    }
+
     // Weight decay (weights only, not biases): d/dW of -(l2/2)|W|^2 - l1|W|_1.
     if (o.l2 > 0) be.axpby(this.gW, 1, this.gW, -o.l2, m.W);
     if (o.l1 > 0) {
@@ -496,21 +539,23 @@ export class Trainer {
     const ts = [this.model.W, this.model.a, this.model.b, ...st.velocity];
     if (st.q) ts.push(st.q);
     if (st.chains) ts.push(st.chains.v);
+    if (st.offsets) ts.push(st.offsets.mu, st.offsets.lambda);
     return ts;
   }
 
   private snapshotTensors: Tensor[] | undefined;
 
-  private takeSnapshot(): { gibbs: number } {
+  private takeSnapshot(): { gibbs: number; offsetsInitialised: boolean } {
     const ts = this.rollbackTensors();
     if (!this.snapshotTensors) this.snapshotTensors = ts.map((t) => this.scope.tensor(t.rows, t.cols));
     ts.forEach((t, i) => {
       this.backend.copy(this.snapshotTensors![i]!, t);
     });
-    return { gibbs: this.gibbs.offset };
+    return { gibbs: this.gibbs.offset, offsetsInitialised: this.offsetsInitialised };
   }
 
-  private restoreSnapshot(snap: { gibbs: number }): void {
+  private restoreSnapshot(snap: { gibbs: number; offsetsInitialised: boolean }): void {
+    this.offsetsInitialised = snap.offsetsInitialised;
     this.rollbackTensors().forEach((t, i) => {
       this.backend.copy(t, this.snapshotTensors![i]!);
     });
@@ -588,7 +633,7 @@ export class Trainer {
   }
 
   private async locateDivergence(
-    snap: { gibbs: number },
+    snap: { gibbs: number; offsetsInitialised: boolean },
     stepAtInterval: number,
     from: number,
     to: number,
@@ -646,6 +691,15 @@ export class Trainer {
       ...state,
       ...(this.state.q ? { sparsityEstimate: await f32(this.state.q) } : {}),
       ...(this.state.chains ? { chains: await f32(this.state.chains.v) } : {}),
+      ...(this.state.offsets
+        ? {
+            offsets: {
+              visible: await f32(this.state.offsets.mu),
+              hidden: await f32(this.state.offsets.lambda),
+              initialised: this.offsetsInitialised,
+            },
+          }
+        : {}),
     };
   }
 
@@ -680,6 +734,17 @@ export class Trainer {
         Float32Array.from(expect('chains', state.chains, this.state.chains.size * nv)),
       );
       this.chainsLoaded = true;
+    }
+    if (this.state.offsets) {
+      this.backend.write(
+        this.state.offsets.mu,
+        Float32Array.from(expect('offsets.visible', state.offsets?.visible, nv)),
+      );
+      this.backend.write(
+        this.state.offsets.lambda,
+        Float32Array.from(expect('offsets.hidden', state.offsets?.hidden, nh)),
+      );
+      this.offsetsInitialised = state.offsets?.initialised ?? false;
     }
     this.epoch = state.epoch;
     this.step = state.step;
