@@ -55,6 +55,8 @@ for (const centred of [false, true]) {
     model.dispose();
   }
 }
-console.log('\n| variant | seed | test LL (ours) | train LL (first 10,000) | PyDeep test LL | difference | log Z | train s |');
+console.log(
+  '\n| variant | seed | test LL (ours) | train LL (first 10,000) | PyDeep test LL | difference | log Z | train s |',
+);
 console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of rows) console.log(r);

@@ -114,6 +114,53 @@ describe('rbm train and eval', () => {
     expect(bad.stderr).toMatch(/--ais-schedule "fast": use sm or linear:N/);
   }, 60_000);
 
+  it('trains with parallel tempering and centring, and samples with tempering', async () => {
+    const d = await dir();
+    const out = join(d, 'pt.safetensors');
+    const r = await rbm([
+      'train',
+      ...tiny,
+      '--method',
+      'pt',
+      '--temperatures',
+      '4',
+      '--centering',
+      '--out',
+      out,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/PT-1 \(centred\)/);
+    const info = JSON.parse((await rbm(['info', out, '--json'])).stdout);
+    expect(info.hyperparameters.betas).toEqual([1, 0.7, 0.4, expect.closeTo(0.1, 12)]);
+    const s = await rbm([
+      'sample',
+      out,
+      '--chains',
+      '4',
+      '--steps',
+      '10',
+      '--tempering',
+      '3',
+      '--csv',
+      join(d, 's.csv'),
+      '--backend',
+      'js',
+    ]);
+    expect(s.code, s.stderr).toBe(0);
+    const bad = await rbm([
+      'train',
+      ...tiny,
+      '--method',
+      'pt',
+      '--temperatures',
+      '1',
+      '--out',
+      join(d, 'x.safetensors'),
+    ]);
+    expect(bad.stderr).toMatch(/--temperatures must be at least 2/);
+  }, 60_000);
+
   it('never overwrites a model without --force', async () => {
     const d = await dir();
     const out = join(d, 'm.safetensors');

@@ -408,6 +408,7 @@ export function describeBackend(
         ],
         ['PCD-2 with sampled positive phase', { method: 'pcd', k: 2, chains: 5, positivePhase: 'samples' }],
         ['PCD-1 centred', { method: 'pcd', k: 1, centering: { rate: 0.1 } }],
+        ['PT-1 over 3 temperatures', { method: 'pt', k: 1, chains: 6, tempering: { betas: [1, 0.7, 0.4] } }],
       ];
       for (const [label, extra] of runs) {
         test(`${label}: parameters after several epochs`, async (be) => {

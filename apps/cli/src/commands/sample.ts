@@ -3,12 +3,14 @@ import { writeFileAtomic } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor, readModel } from '../common.js';
 import { loadAll, openData } from '../data.js';
-import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
+import { nonNegativeInt, number, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { tileImages } from '../pictures.js';
 
 interface SampleFlags {
   chains: number;
+  tempering?: number;
+  betaMin: number;
   steps: number;
   seed: number;
   init?: string;
@@ -29,6 +31,17 @@ export function registerSample(program: Command): void {
     .option('--chains <n>', 'number of samples (parallel chains)', positiveInt, 64)
     .option('--steps <n>', 'Gibbs sweeps', positiveInt, 1000)
     .option('--seed <n>', 'seed', nonNegativeInt, 1)
+    .option(
+      '--tempering <n>',
+      'parallel tempering with N replicas (inverse temperatures linear from 1 to --beta-min)',
+      positiveInt,
+    )
+    .option(
+      '--beta-min <b>',
+      'lowest inverse temperature with --tempering',
+      number(0, 1, { inclusiveMin: false, inclusiveMax: false }),
+      0.1,
+    )
     .option('--init <name|file>', 'start the chains at the first examples of this data (default: random)')
     .option('--init-split <split>', 'MNIST split of --init', oneOf('train', 'test'), 'test')
     .option('--png <file>', 'PNG grid of p(v = 1 | h) at the last step (square images)')
@@ -65,11 +78,24 @@ async function sample(modelPath: string, flags: SampleFlags): Promise<void> {
     }
   }
   const t0 = performance.now();
+  if (flags.tempering !== undefined && flags.tempering < 2) {
+    throw new RbmError('INVALID_ARGUMENT', `--tempering needs at least 2 replicas, got ${flags.tempering}`);
+  }
+  const tempering =
+    flags.tempering !== undefined
+      ? {
+          betas: Array.from(
+            { length: flags.tempering },
+            (_, m) => 1 - ((1 - flags.betaMin) * m) / (flags.tempering! - 1),
+          ),
+        }
+      : undefined;
   const s = await model.sample({
     chains: flags.chains,
     steps: flags.steps,
     seed: flags.seed,
     ...(init ? { init } : {}),
+    ...(tempering ? { tempering } : {}),
   });
   const seconds = (performance.now() - t0) / 1000;
   const written: string[] = [];

@@ -31,13 +31,15 @@ export interface TrainJob {
   readonly learningRate: Schedule;
   readonly momentum: Schedule;
   readonly k: number;
-  readonly method: 'cd' | 'pcd';
+  readonly method: 'cd' | 'pcd' | 'pt';
   readonly chains?: number;
   readonly positivePhase: 'probabilities' | 'samples';
   readonly l1: number;
   readonly l2: number;
   readonly sparsity?: { target: number; cost: number };
   readonly centering?: number;
+  /** Parallel tempering: inverse temperatures, 1 first. */
+  readonly betas?: number[];
   readonly seed: number;
 }
 
@@ -50,7 +52,9 @@ interface TrainFlags extends DataOptions {
   lrFinal?: number;
   lrDecay?: number;
   k: number;
-  method: 'cd' | 'pcd';
+  method: 'cd' | 'pcd' | 'pt';
+  temperatures: number;
+  betaMin: number;
   chains?: number;
   positive: 'probabilities' | 'samples';
   momentum: number;
@@ -91,7 +95,18 @@ export function registerTrain(program: Command): void {
     .option('--lr-final <x>', 'final learning rate of the linear schedule', number(0, Number.POSITIVE_INFINITY))
     .option('--lr-decay <x>', 'per-epoch factor of the exponential schedule', number(0, 1))
     .option('--k <n>', 'Gibbs steps per update (CD-k, PCD-k)', positiveInt, 1)
-    .addOption(new Option('--method <m>', 'training method').choices(['cd', 'pcd']).default('cd'))
+    .addOption(
+      new Option('--method <m>', 'cd, pcd, or pt (parallel tempering: persistent chains with replica exchange)')
+        .choices(['cd', 'pcd', 'pt'])
+        .default('cd'),
+    )
+    .option('--temperatures <n>', 'replicas for --method pt', positiveInt, 10)
+    .option(
+      '--beta-min <b>',
+      'lowest inverse temperature for --method pt (ladder linear from 1)',
+      number(0, 1, { inclusiveMin: false, inclusiveMax: false }),
+      0.1,
+    )
     .option('--chains <n>', 'persistent chains for PCD (default: the batch size)', positiveInt)
     .addOption(
       new Option('--positive <stat>', 'data-term statistic')
@@ -156,6 +171,7 @@ function jobFrom(f: TrainFlags): TrainJob {
     l2: f.l2,
     ...(f.sparsityTarget !== undefined ? { sparsity: { target: f.sparsityTarget, cost: f.sparsityCost } } : {}),
     ...(f.centering !== undefined ? { centering: f.centering === true ? 0.01 : (f.centering as number) } : {}),
+    ...(f.method === 'pt' ? { betas: ladder(f.temperatures, f.betaMin) } : {}),
     seed: f.seed,
   };
 }
@@ -181,9 +197,18 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   l2: (j) => j.l2,
   sparsityTarget: (j) => j.sparsity,
   centering: (j) => j.centering,
+  temperatures: (j) => j.betas,
+  betaMin: (j) => j.betas,
   seed: (j) => j.seed,
   validation: (j) => j.validation,
 };
+
+/** Inverse temperatures 1 = beta_1 > ... > beta_n = betaMin, evenly spaced. */
+function ladder(n: number, betaMin: number): number[] {
+  if (n < 2)
+    throw new RbmError('INVALID_ARGUMENT', `--temperatures must be at least 2 for parallel tempering, got ${n}`);
+  return Array.from({ length: n }, (_, m) => 1 - ((1 - betaMin) * m) / (n - 1));
+}
 
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -203,6 +228,7 @@ function trainOptions(job: TrainJob): Omit<TrainOptions, 'onBatch' | 'onEpoch' |
     l2: job.l2,
     ...(job.sparsity ? { sparsity: job.sparsity } : {}),
     ...(job.centering !== undefined ? { centering: { rate: job.centering } } : {}),
+    ...(job.betas ? { tempering: { betas: job.betas } } : {}),
     seed: job.seed,
   };
 }

@@ -5,6 +5,7 @@ import { assertColumns, assertUnitInterval, columnMeans, type Dataset } from '..
 import { ArgumentError, RbmError, ShapeError } from '../errors.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
+import { ParallelTempering, type TemperingOptions } from '../sample/tempering.js';
 
 /** Parameters on the host: W is [numVisible, numHidden] row-major; a (visible) and b (hidden) biases. */
 export interface RbmParameters {
@@ -259,6 +260,8 @@ export class RBM {
     steps: number;
     seed?: number;
     init?: Dataset;
+    /** Parallel tempering instead of plain Gibbs: replicas at these inverse temperatures swap states. */
+    tempering?: TemperingOptions | boolean;
   }): Promise<{ probabilities: HostArray; states: HostArray; rows: number }> {
     this.live();
     const steps = options.steps;
@@ -282,6 +285,22 @@ export class RBM {
         this.backend.bernoulli(v, half, u0);
       }
       const B = v.rows;
+      if (options.tempering) {
+        const pt = new ParallelTempering(this, scope, rnd, B, options.tempering === true ? {} : options.tempering);
+        pt.setStates(v);
+        for (let t = 0; t < steps; t++) {
+          pt.sweep();
+          pt.swap();
+        }
+        const pvT = scope.tensor(B, this.numVisible);
+        const hT = scope.tensor(B, this.numHidden);
+        const uT = scope.tensor(B, this.numHidden);
+        rnd.uniform(uT);
+        this.backend.bernoulli(hT, pt.ph, uT);
+        this.visibleProbabilities(pvT, hT);
+        const [probabilities, states] = await Promise.all([this.backend.read(pvT), this.backend.read(pt.v)]);
+        return { probabilities, states, rows: B };
+      }
       const h = scope.tensor(B, this.numHidden);
       const uh = scope.tensor(B, this.numHidden);
       const pv = scope.tensor(B, this.numVisible);

@@ -6,6 +6,7 @@ import { ArgumentError, DivergenceError, RbmError, ShapeError } from '../errors.
 import type { RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
+import { ParallelTempering, type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
 import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
 
 /**
@@ -18,7 +19,7 @@ import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
  * at the data (Hinton 2002), PCD keeps persistent chains on the device across updates (Tieleman 2008).
  */
 
-export type TrainingMethod = 'cd' | 'pcd';
+export type TrainingMethod = 'cd' | 'pcd' | 'pt';
 
 export interface SparsityTarget {
   /** Desired mean activation p of each hidden unit. */
@@ -77,8 +78,13 @@ export interface TrainOptions {
    * lambda (hidden) that follow sliding averages of the data means of v and p(h|v). `true` uses rate 0.01.
    */
   readonly centering?: boolean | { readonly rate?: number };
-  /** `cd` (default) or `pcd`. */
+  /**
+   * `cd` (default), `pcd`, or `pt`: persistent chains run as parallel tempering (replica exchange), the
+   * model statistics taken from the beta = 1 replica (Desjardins et al. 2010).
+   */
   readonly method?: TrainingMethod;
+  /** Temperature ladder for `pt` (default: 10 inverse temperatures from 1 down to 0.1). */
+  readonly tempering?: TemperingOptions;
   /** Gibbs steps per update (default 1). */
   readonly k?: number;
   /** Number of persistent chains for PCD (default: the batch size). */
@@ -115,6 +121,8 @@ export interface TrainerState {
     readonly hiddenBias: Float32Array;
   };
   readonly sparsityEstimate?: Float32Array;
+  /** Parallel tempering: every replica's states (replica-major), and which pairs swap next. */
+  readonly tempering?: { readonly states: Float32Array; readonly parity: number; readonly swapRounds: number };
   /** Centring offsets mu and lambda. */
   readonly offsets?: { readonly visible: Float32Array; readonly hidden: Float32Array; readonly initialised: boolean };
   readonly chains?: Float32Array;
@@ -164,8 +172,10 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
   const momentum = options.momentum ?? 0;
   checkSchedule('momentum', momentum, epochs, 0, 1);
   const method = options.method ?? 'cd';
-  if (method !== 'cd' && method !== 'pcd')
-    throw new ArgumentError(`method must be 'cd' or 'pcd', got ${String(method)}`);
+  if (method !== 'cd' && method !== 'pcd' && method !== 'pt') {
+    throw new ArgumentError(`method must be 'cd', 'pcd' or 'pt', got ${String(method)}`);
+  }
+  if (options.tempering) temperatureLadder(options.tempering);
   const positivePhase = options.positivePhase ?? 'probabilities';
   if (positivePhase !== 'probabilities' && positivePhase !== 'samples') {
     throw new ArgumentError(`positivePhase must be 'probabilities' or 'samples', got ${String(positivePhase)}`);
@@ -204,6 +214,14 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
   };
 }
 
+/** Host counters that a divergence rollback restores beside the device tensors. */
+interface Snapshot {
+  readonly gibbs: number;
+  readonly offsetsInitialised: boolean;
+  readonly parity: number;
+  readonly swapRounds: number;
+}
+
 /** Device buffers for one batch size. */
 interface BatchWorkspace {
   readonly size: number;
@@ -237,6 +255,7 @@ interface DeviceState {
   /** Centring offsets mu [1, nv] and lambda [1, nh]. */
   readonly offsets: { readonly mu: Tensor; readonly lambda: Tensor } | undefined;
   readonly chains: Chain | undefined;
+  readonly tempering: ParallelTempering | undefined;
 }
 
 export class Trainer {
@@ -310,9 +329,13 @@ export class Trainer {
       q: this.o.sparsity ? s.tensor(1, nh) : undefined,
       offsets: this.o.centering ? { mu: s.tensor(1, nv), lambda: s.tensor(1, nh) } : undefined,
       chains: this.o.method === 'pcd' ? this.newChain(this.o.chains) : undefined,
+      tempering:
+        this.o.method === 'pt'
+          ? new ParallelTempering(model, s, this.random, this.o.chains, options.tempering ?? {})
+          : undefined,
     };
     if (this.state.q) this.backend.fill(this.state.q, this.o.sparsity!.target);
-    this.chainsLoaded = !this.state.chains;
+    this.chainsLoaded = !this.state.chains && !this.state.tempering;
     this.gW = s.tensor(nv, nh);
     this.ga = s.tensor(1, nv);
     this.gb = s.tensor(1, nh);
@@ -396,12 +419,17 @@ export class Trainer {
 
   /** Persistent chains start at the first `chains` training examples (cycling when there are fewer). */
   private async loadChains(): Promise<void> {
-    const c = this.state.chains!;
-    const init = new Float32Array(c.size * this.model.numVisible);
-    const indices = Uint32Array.from({ length: c.size }, (_, r) => r % this.data.rows);
+    const size = this.o.chains;
+    const init = new Float32Array(size * this.model.numVisible);
+    const indices = Uint32Array.from({ length: size }, (_, r) => r % this.data.rows);
     await this.data.readRows(indices, init);
     if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source);
-    this.backend.write(c.v, init);
+    if (this.state.chains) this.backend.write(this.state.chains.v, init);
+    if (this.state.tempering) {
+      const t = this.backend.tensor(size, this.model.numVisible, init);
+      this.state.tempering.setStates(t);
+      this.backend.dispose(t);
+    }
     this.chainsLoaded = true;
   }
 
@@ -427,39 +455,54 @@ export class Trainer {
     be.binary('add', this.epochErr, this.epochErr, this.batchErr);
 
     // Negative phase: k sweeps of block Gibbs sampling, h -> v -> h.
-    const c = ws.chain ?? this.state.chains!;
-    // CD starts the chain at h0, whose p(v | h0) is already in ws.pv; PCD continues the persistent chain.
-    let pv = ws.pv;
-    if (o.method === 'pcd') {
-      m.hiddenProbabilities(c.ph, c.v);
-      this.random.uniform(c.uh);
-      be.bernoulli(c.h, c.ph, c.uh);
-      m.visibleProbabilities(c.pv, c.h);
-      pv = c.pv;
-    }
-    for (let t = 1; t <= o.k; t++) {
-      if (t > 1) {
+    // Negative statistics: the model's v and p(h = 1 | v) from k sweeps of the chains.
+    let negV: Tensor;
+    let negPh: Tensor;
+    if (this.state.tempering) {
+      const pt = this.state.tempering;
+      for (let t = 1; t <= o.k; t++) {
+        pt.sweep();
+        pt.swap();
+      }
+      negV = pt.v;
+      negPh = pt.ph;
+    } else {
+      const c = ws.chain ?? this.state.chains!;
+      // CD starts the chain at h0, whose p(v | h0) is already in ws.pv; PCD continues the persistent chain.
+      let pv = ws.pv;
+      if (o.method === 'pcd') {
+        m.hiddenProbabilities(c.ph, c.v);
+        this.random.uniform(c.uh);
+        be.bernoulli(c.h, c.ph, c.uh);
         m.visibleProbabilities(c.pv, c.h);
         pv = c.pv;
       }
-      this.random.uniform(c.uv);
-      be.bernoulli(c.v, pv, c.uv);
-      m.hiddenProbabilities(c.ph, c.v);
-      if (t < o.k) {
-        this.random.uniform(c.uh);
-        be.bernoulli(c.h, c.ph, c.uh);
+      for (let t = 1; t <= o.k; t++) {
+        if (t > 1) {
+          m.visibleProbabilities(c.pv, c.h);
+          pv = c.pv;
+        }
+        this.random.uniform(c.uv);
+        be.bernoulli(c.v, pv, c.uv);
+        m.hiddenProbabilities(c.ph, c.v);
+        if (t < o.k) {
+          this.random.uniform(c.uh);
+          be.bernoulli(c.h, c.ph, c.uh);
+        }
       }
+      negV = c.v;
+      negPh = c.ph;
     }
 
     // Gradient (ascent): data statistics over B examples minus chain statistics over C chains.
-    const C = c.size;
+    const C = negV.rows;
     be.matMul(this.gW, ws.v0, pos, { transposeA: true, alpha: 1 / B });
-    be.matMul(this.gW, c.v, c.ph, { transposeA: true, alpha: -1 / C, beta: 1 });
+    be.matMul(this.gW, negV, negPh, { transposeA: true, alpha: -1 / C, beta: 1 });
     be.sum(this.sumV0, ws.v0, 0);
-    be.sum(this.sumVk, c.v, 0);
+    be.sum(this.sumVk, negV, 0);
     be.axpby(this.ga, 1 / B, this.sumV0, -1 / C, this.sumVk);
     be.sum(this.sumPos, pos, 0);
-    be.sum(this.sumNeg, c.ph, 0);
+    be.sum(this.sumNeg, negPh, 0);
     be.axpby(this.gb, 1 / B, this.sumPos, -1 / C, this.sumNeg);
 
     // Centring (Melchior et al. 2016): with offsets mu, lambda following the data means of v and p(h|v),
@@ -540,22 +583,32 @@ export class Trainer {
     if (st.q) ts.push(st.q);
     if (st.chains) ts.push(st.chains.v);
     if (st.offsets) ts.push(st.offsets.mu, st.offsets.lambda);
+    if (st.tempering) for (let r = 0; r < st.tempering.size; r++) ts.push(st.tempering.replicaStates(r));
     return ts;
   }
 
   private snapshotTensors: Tensor[] | undefined;
 
-  private takeSnapshot(): { gibbs: number; offsetsInitialised: boolean } {
+  private takeSnapshot(): Snapshot {
     const ts = this.rollbackTensors();
     if (!this.snapshotTensors) this.snapshotTensors = ts.map((t) => this.scope.tensor(t.rows, t.cols));
     ts.forEach((t, i) => {
       this.backend.copy(this.snapshotTensors![i]!, t);
     });
-    return { gibbs: this.gibbs.offset, offsetsInitialised: this.offsetsInitialised };
+    return {
+      gibbs: this.gibbs.offset,
+      offsetsInitialised: this.offsetsInitialised,
+      parity: this.state.tempering?.parity ?? 0,
+      swapRounds: this.state.tempering?.swapRounds ?? 0,
+    };
   }
 
-  private restoreSnapshot(snap: { gibbs: number; offsetsInitialised: boolean }): void {
+  private restoreSnapshot(snap: Snapshot): void {
     this.offsetsInitialised = snap.offsetsInitialised;
+    if (this.state.tempering) {
+      this.state.tempering.parity = snap.parity;
+      this.state.tempering.swapRounds = snap.swapRounds;
+    }
     this.rollbackTensors().forEach((t, i) => {
       this.backend.copy(t, this.snapshotTensors![i]!);
     });
@@ -633,7 +686,7 @@ export class Trainer {
   }
 
   private async locateDivergence(
-    snap: { gibbs: number; offsetsInitialised: boolean },
+    snap: Snapshot,
     stepAtInterval: number,
     from: number,
     to: number,
@@ -691,6 +744,7 @@ export class Trainer {
       ...state,
       ...(this.state.q ? { sparsityEstimate: await f32(this.state.q) } : {}),
       ...(this.state.chains ? { chains: await f32(this.state.chains.v) } : {}),
+      ...(this.state.tempering ? { tempering: await this.exportTempering(this.state.tempering) } : {}),
       ...(this.state.offsets
         ? {
             offsets: {
@@ -701,6 +755,13 @@ export class Trainer {
           }
         : {}),
     };
+  }
+
+  private async exportTempering(pt: ParallelTempering) {
+    const nv = this.model.numVisible;
+    const states = new Float32Array(pt.size * pt.chains * nv);
+    for (let r = 0; r < pt.size; r++) states.set(await this.backend.read(pt.replicaStates(r)), r * pt.chains * nv);
+    return { states, parity: pt.parity, swapRounds: pt.swapRounds };
   }
 
   /** Restores a state from {@link exportState} (same model shape and options). */
@@ -733,6 +794,20 @@ export class Trainer {
         this.state.chains.v,
         Float32Array.from(expect('chains', state.chains, this.state.chains.size * nv)),
       );
+      this.chainsLoaded = true;
+    }
+    if (this.state.tempering) {
+      const pt = this.state.tempering;
+      const block = pt.chains * nv;
+      const states = expect('tempering.states', state.tempering?.states, pt.size * block);
+      for (let r = 0; r < pt.size; r++) {
+        this.backend.write(
+          pt.replicaStates(r),
+          Float32Array.from(Array.prototype.slice.call(states, r * block, (r + 1) * block)),
+        );
+      }
+      pt.parity = state.tempering!.parity;
+      pt.swapRounds = state.tempering!.swapRounds;
       this.chainsLoaded = true;
     }
     if (this.state.offsets) {
