@@ -1,10 +1,6 @@
-import { defineConfig } from 'tsup';
+import { packageConfig } from '../../tooling/tsup.js';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', bin: 'src/bin.ts' },
-  format: ['esm'],
-  dts: { entry: { index: 'src/index.ts' } },
-  sourcemap: true,
-  clean: true,
-  target: 'es2022',
-});
+export default packageConfig(
+  { index: 'src/index.ts', bin: 'src/bin.ts' },
+  { dts: { entry: { index: 'src/index.ts' } } },
+);

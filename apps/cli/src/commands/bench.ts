@@ -22,7 +22,7 @@ export function registerBench(program: Command): void {
     .command('bench')
     .description('run the same training job on several backends: a table of times and ratios');
   addDataOptions(cmd, 'mnist')
-    .option('--backends <list>', 'comma-separated backends', 'js,reference')
+    .option('--backends <list>', 'comma-separated backends', 'js,tfjs:wasm')
     .option('--hidden <n>', 'hidden units', positiveInt, 100)
     .option('--epochs <n>', 'epochs per timing', positiveInt, 1)
     .option('--batch <n>', 'mini-batch size', positiveInt, 100)

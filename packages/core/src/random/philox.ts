@@ -78,40 +78,18 @@ export function fillUniforms(
   stream: number,
   blockOffset: number,
 ): number {
+  const words = BLOCK;
   const n = out.length;
   const blocks = Math.ceil(n / 4);
-  const c3 = stream >>> 0;
   for (let blk = 0; blk < blocks; blk++) {
     const counter = blockOffset + blk;
-    // philox4x32_10 inlined: this loop makes every uniform of a run, so no calls and no array writes.
-    let x0 = (counter % TWO_POW_32) >>> 0;
-    let x1 = Math.floor(counter / TWO_POW_32) >>> 0;
-    let x2 = 0;
-    let x3 = c3;
-    let key0 = k0 >>> 0;
-    let key1 = k1 >>> 0;
-    for (let round = 0; round < 10; round++) {
-      const hi0 = mulhi32(M0, x0);
-      const lo0 = Math.imul(M0, x0) >>> 0;
-      const hi1 = mulhi32(M1, x2);
-      const lo1 = Math.imul(M1, x2) >>> 0;
-      x0 = (hi1 ^ x1 ^ key0) >>> 0;
-      x1 = lo1;
-      x2 = (hi0 ^ x3 ^ key1) >>> 0;
-      x3 = lo0;
-      key0 = (key0 + W0) >>> 0;
-      key1 = (key1 + W1) >>> 0;
-    }
+    philox4x32_10(counter % TWO_POW_32, Math.floor(counter / TWO_POW_32), 0, stream, k0, k1, words);
     const base = blk * 4;
-    if (base + 4 <= n) {
-      out[base] = (x0 >>> 8) * UNIFORM_SCALE;
-      out[base + 1] = (x1 >>> 8) * UNIFORM_SCALE;
-      out[base + 2] = (x2 >>> 8) * UNIFORM_SCALE;
-      out[base + 3] = (x3 >>> 8) * UNIFORM_SCALE;
-    } else {
-      const words = [x0, x1, x2, x3];
-      for (let w = 0; base + w < n; w++) out[base + w] = (words[w]! >>> 8) * UNIFORM_SCALE;
-    }
+    const m = Math.min(4, n - base);
+    for (let w = 0; w < m; w++) out[base + w] = (words[w]! >>> 8) * UNIFORM_SCALE;
   }
   return blocks;
 }
+
+/** Scratch block for fillUniforms (JavaScript is single-threaded per realm). */
+const BLOCK = new Uint32Array(4);
