@@ -409,11 +409,19 @@ export function describeBackend(
         ['PCD-2 with sampled positive phase', { method: 'pcd', k: 2, chains: 5, positivePhase: 'samples' }],
         ['PCD-1 centred', { method: 'pcd', k: 1, centering: { rate: 0.1 } }],
         ['PT-1 over 3 temperatures', { method: 'pt', k: 1, chains: 6, tempering: { betas: [1, 0.7, 0.4] } }],
+        ['CD-1, Gaussian visible units with learned variances', { method: 'cd', k: 1, learnVariance: true }],
       ];
       for (const [label, extra] of runs) {
         test(`${label}: parameters after several epochs`, async (be) => {
+          const gaussian = extra.learnVariance === true;
           const opts: TrainOptions = { epochs: 3, batchSize: 4, learningRate: 0.05, seed: 11, ...extra };
-          const init = { numVisible: 9, numHidden: 6, seed: 3, data };
+          const init = {
+            numVisible: 9,
+            numHidden: 6,
+            seed: 3,
+            data,
+            ...(gaussian ? { visibleUnits: 'gaussian' as const } : {}),
+          };
           const model = RBM.create(be, init);
           const refModel = RBM.create(ref, init);
           const t1 = new Trainer(model, data, opts);

@@ -19,7 +19,16 @@ export * from './evaluate/exact.js';
 export * from './evaluate/pseudo-likelihood.js';
 export * from './io/model-file.js';
 export * from './io/safetensors.js';
-export { checkParameters, energy, type InitOptions, initialParameters, RBM, type RbmParameters } from './model/rbm.js';
+export {
+  assertVisibleData,
+  checkParameters,
+  energy,
+  type InitOptions,
+  initialParameters,
+  RBM,
+  type RbmParameters,
+  type VisibleUnits,
+} from './model/rbm.js';
 export { DeviceRandom } from './random/device.js';
 export { fillUniforms, philox4x32_10, UNIFORM_SCALE } from './random/philox.js';
 export { type RandomState, RandomStream, Streams } from './random/stream.js';

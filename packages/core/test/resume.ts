@@ -14,9 +14,13 @@ import {
  * exported state; the weights must agree (within float32 rounding of the host state, since the reference
  * backend is float64). Returns the exported state for further checks.
  */
-export async function expectExactResume(data: Dataset, options: TrainOptions): Promise<TrainerState> {
+export async function expectExactResume(
+  data: Dataset,
+  options: TrainOptions,
+  visibleUnits: 'bernoulli' | 'gaussian' = 'bernoulli',
+): Promise<TrainerState> {
   const backend = createReferenceBackend();
-  const init = { numVisible: data.cols, numHidden: 4, seed: 1, data };
+  const init = { numVisible: data.cols, numHidden: 4, seed: 1, data, visibleUnits };
   const straight = RBM.create(backend, init);
   await train(straight, data, options);
   const first = RBM.create(backend, init);
@@ -32,5 +36,10 @@ export async function expectExactResume(data: Dataset, options: TrainOptions): P
   const a = await backend.read(resumed.W);
   const b = await backend.read(straight.W);
   expect(Array.from(a).every((x, i) => Math.abs(x - b[i]!) < 1e-6)).toBe(true);
+  if (straight.z) {
+    const za = await backend.read(resumed.z!);
+    const zb = await backend.read(straight.z);
+    expect(Array.from(za).every((x, i) => Math.abs(x - zb[i]!) < 1e-6)).toBe(true);
+  }
   return state;
 }

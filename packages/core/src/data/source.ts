@@ -37,13 +37,20 @@ export function datasetSource(ds: Dataset): DataSource {
 }
 
 /**
- * Checks a batch read from a source: every value finite and in [0, 1], as Bernoulli units require.
+ * Checks a batch read from a source: every value finite, and in [0, 1] as Bernoulli units require.
  * The error names the row of the data set (not of the batch) and the column.
  */
-export function checkBatch(values: Float32Array, indices: ArrayLike<number>, cols: number, source?: string): void {
+export function checkBatch(
+  values: Float32Array,
+  indices: ArrayLike<number>,
+  cols: number,
+  source?: string,
+  units: 'bernoulli' | 'gaussian' = 'bernoulli',
+): void {
+  const gaussian = units === 'gaussian';
   for (let i = 0; i < indices.length * cols; i++) {
     const x = values[i]!;
-    if (x >= 0 && x <= 1) continue;
+    if (gaussian ? Number.isFinite(x) : x >= 0 && x <= 1) continue;
     const row = indices[Math.floor(i / cols)]!;
     const column = i % cols;
     const where = source ? ` in ${source}` : '';

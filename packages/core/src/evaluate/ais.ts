@@ -1,9 +1,10 @@
 import { type Scope, withScope } from '../backend/scope.js';
-import { assertColumns, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
+import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
-import type { RBM } from '../model/rbm.js';
+import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream } from '../random/stream.js';
+import { gaussianConstant } from './exact.js';
 
 /**
  * Annealed importance sampling of log Z (Neal 2001), as Salakhutdinov & Murray (2008) apply it to RBMs.
@@ -120,11 +121,13 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
   const direction = options.direction ?? 'forward';
   const nv = model.numVisible;
   const nh = model.numHidden;
+  const gaussian = model.gaussian;
   let aA = options.baseVisibleBias;
   if (!aA && options.data) {
     assertColumns(options.data, nv, 'AIS base model');
-    assertUnitInterval(options.data);
-    aA = baseRateBiases(options.data);
+    assertVisibleData(options.data, model.visibleUnits);
+    // Gaussian units: the base model is N(data means, sigma^2) with the model's variances.
+    aA = gaussian ? Float32Array.from(columnMeans(options.data)) : baseRateBiases(options.data);
   }
   aA ??= new Float32Array(nv);
   if (aA.length !== nv)
@@ -134,14 +137,24 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     assertColumns(options.start, nv, 'reverse AIS start');
   }
   let logZBase = nh * Math.LN2;
-  for (const x of aA) logZBase += softplus(x);
+  // Gaussian units: log p*_k(v) carries the constant -beta_k sum_i (a_i^2 - a_A,i^2) / (2 sigma_i^2); it adds
+  // up to `shift` over a whole run (the betas go from 0 to 1), added to every weight at the end.
+  let shift = 0;
+  if (gaussian) {
+    logZBase += await gaussianConstant(model);
+    const [z, a] = await Promise.all([model.backend.read(model.z!), model.backend.read(model.a)]);
+    for (let i = 0; i < nv; i++) shift -= (a[i]! ** 2 - aA[i]! ** 2) / (2 * Math.exp(z[i]!));
+  } else {
+    for (const x of aA) logZBase += softplus(x);
+  }
 
   const be = model.backend;
   const logWeights = await withScope(be, async (scope: Scope) => {
     const rnd = new DeviceRandom(be, new RandomStream(options.seed ?? 0, 6));
     const a0 = scope.tensor(1, nv, aA);
-    const dA = scope.tensor(1, nv); // a - a_A
+    const dA = scope.tensor(1, nv); // a - a_A (Gaussian units: divided by sigma^2)
     be.binary('sub', dA, model.a, a0);
+    if (gaussian) be.binary('mul', dA, dA, model.precision!);
     const v = scope.tensor(runs, nv);
     const uv = scope.tensor(runs, nv);
     const pv = scope.tensor(runs, nv);
@@ -155,13 +168,12 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     const c = scope.tensor(1, nv);
 
     if (direction === 'forward') {
-      // v ~ p_0: independent Bernoulli(sigmoid(a_A)).
+      // v ~ p_0: independent Bernoulli(sigmoid(a_A)), or N(a_A, sigma^2).
       const p0 = scope.tensor(runs, nv);
       be.fill(p0, 0);
       be.binary('add', p0, p0, a0);
-      be.unary('sigmoid', p0, p0);
-      rnd.uniform(uv);
-      be.bernoulli(v, p0, uv);
+      if (!gaussian) be.unary('sigmoid', p0, p0);
+      model.sampleVisible(v, p0, rnd, uv);
     } else {
       const start = options.start!;
       const rows = new Float32Array(runs * nv);
@@ -172,7 +184,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
 
     /** logw += sign * (log p*_to(v) - log p*_from(v)), from X = b + v W of the current v. */
     const accumulate = (from: number, to: number) => {
-      be.matMul(X, v, model.W);
+      be.matMul(X, model.scaledVisible(v), model.W);
       be.binary('add', X, X, model.b);
       be.axpby(bx, to, X, 0, X);
       be.unary('softplus', sp, bx);
@@ -187,7 +199,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     };
     /** One Gibbs sweep leaving p_beta invariant: h ~ sigmoid(beta X), v ~ sigmoid(beta (h W^T) + (1 - beta) a_A + beta a). */
     const transition = (beta: number) => {
-      be.matMul(X, v, model.W);
+      be.matMul(X, model.scaledVisible(v), model.W);
       be.binary('add', X, X, model.b);
       be.axpby(bx, beta, X, 0, X);
       be.unary('sigmoid', bx, bx);
@@ -196,9 +208,8 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
       be.axpby(c, 1 - beta, a0, beta, model.a);
       be.matMul(pv, h, model.W, { transposeB: true, alpha: beta });
       be.binary('add', pv, pv, c);
-      be.unary('sigmoid', pv, pv);
-      rnd.uniform(uv);
-      be.bernoulli(v, pv, uv);
+      if (!gaussian) be.unary('sigmoid', pv, pv);
+      model.sampleVisible(v, pv, rnd, uv);
     };
 
     const K = betas.length - 1;
@@ -213,7 +224,8 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
         if (k > 1) transition(betas[k - 1]!);
       }
     }
-    return Float64Array.from(await be.read(logw));
+    const sign = direction === 'forward' ? 1 : -1;
+    return Float64Array.from(await be.read(logw), (x) => x + sign * shift);
   });
 
   const { log, relativeError } = logMeanExp(logWeights);

@@ -40,8 +40,9 @@ interface Plan {
 }
 
 function plan(model: RBM, options: ExactOptions): Plan {
-  const layer = model.numHidden <= model.numVisible ? 'hidden' : 'visible';
-  const bits = Math.min(model.numHidden, model.numVisible);
+  // Gaussian visible units are integrated analytically, so their models always enumerate the hidden layer.
+  const layer = model.gaussian || model.numHidden <= model.numVisible ? 'hidden' : 'visible';
+  const bits = layer === 'hidden' ? model.numHidden : model.numVisible;
   const maxStates = options.maxStates ?? DEFAULT_MAX_STATES;
   const states = 2 ** bits;
   if (bits > 52 || states > maxStates) {
@@ -83,11 +84,25 @@ function logAddExp(x: number, y: number): number {
 /**
  * Computes, for a chunk of states S (rows), out[S, 1] = the unnormalised log-marginal of each state:
  * b.h + sum_i softplus(a_i + (W h)_i) for hidden states, -F(v) for visible states. `wide` is [S, other].
+ * Gaussian visible units integrate to sum_i [(a_i + (W h)_i)^2 - a_i^2] / (2 sigma_i^2) + b.h, plus the
+ * constant sum_i log(2 pi sigma_i^2) / 2 that {@link gaussianConstant} adds on the host.
  */
-function logMarginal(model: RBM, p: Plan, out: Tensor, states: Tensor, wide: Tensor): void {
+function logMarginal(model: RBM, p: Plan, out: Tensor, states: Tensor, wide: Tensor, wide2: Tensor | undefined): void {
   const be = model.backend;
   if (p.layer === 'visible') {
     model.negativeFreeEnergy(out, states, wide);
+    return;
+  }
+  if (model.gaussian) {
+    // (Wh)^2 + 2 a (Wh) = (Wh) (Wh + 2a)
+    be.matMul(wide, states, model.W, { transposeB: true });
+    be.binary('add', wide2!, wide, model.a);
+    be.binary('add', wide2!, wide2!, model.a);
+    be.binary('mul', wide, wide, wide2!);
+    be.binary('mul', wide, wide, model.precision!);
+    be.sum(out, wide, 1);
+    be.axpby(out, 0.5, out, 0, out);
+    be.matMul(out, states, model.b, { transposeB: true, beta: 1 });
     return;
   }
   be.matMul(wide, states, model.W, { transposeB: true });
@@ -108,11 +123,12 @@ async function forEachChunk(
   const states = scope.tensor(p.chunk, p.bits);
   const logm = scope.tensor(p.chunk, 1);
   const wide = scope.tensor(p.chunk, other);
+  const wide2 = model.gaussian ? scope.tensor(p.chunk, other) : undefined;
   for (let start = 0; start < p.states; start += p.chunk) {
     // The last chunk is full too: p.states and p.chunk are powers of two.
     fillStates(host, start, p.chunk, p.bits);
     model.backend.write(states, host);
-    logMarginal(model, p, logm, states, wide);
+    logMarginal(model, p, logm, states, wide, wide2);
     await body(states, logm, wide, p.chunk);
   }
 }
@@ -128,8 +144,20 @@ export async function exactLogPartition(model: RBM, options: ExactOptions = {}):
       const [x] = await model.backend.read(lse);
       logZ = logAddExp(logZ, x!);
     });
-    return { logZ, enumerated: p.layer, states: p.states };
+    return { logZ: logZ + (await gaussianConstant(model)), enumerated: p.layer, states: p.states };
   });
+}
+
+/** sum_i log(2 pi sigma_i^2) / 2 for Gaussian visible units (the integral of the visible layer), else 0. */
+export async function gaussianConstant(model: RBM): Promise<number> {
+  if (!model.z) return 0;
+  let c = 0;
+  for (const z of await model.backend.read(model.z)) c += 0.5 * (Math.log(2 * Math.PI) + z);
+  return c;
+}
+
+function binaryOnly(model: RBM, what: string): void {
+  if (model.gaussian) throw new ArgumentError(`${what} is defined for binary visible units only`);
 }
 
 export interface ExactLogLikelihood {
@@ -182,6 +210,7 @@ export function empiricalDistribution(data: Dataset): { rows: Dataset; probabili
  * the quantity that maximum-likelihood training minimises, 0 when the model reproduces the data exactly.
  */
 export async function exactKL(model: RBM, data: Dataset, options: ExactOptions = {}): Promise<number> {
+  binaryOnly(model, 'exactKL');
   assertColumns(data, model.numVisible, 'exactKL');
   const q = empiricalDistribution(data);
   const ll = await exactLogLikelihood(model, q.rows, options);
@@ -206,6 +235,7 @@ export interface Gradient {
  * with h ~ p(h|v) in the data term taken analytically (p(h = 1 | v)), and the model term by enumeration.
  */
 export async function exactGradient(model: RBM, data: Dataset, options: ExactOptions = {}): Promise<Gradient> {
+  binaryOnly(model, 'exactGradient');
   assertColumns(data, model.numVisible, 'exactGradient');
   const p = plan(model, options);
   const { logZ } = await exactLogPartition(model, options);
@@ -320,10 +350,16 @@ export async function exactSamples(
     fillStates(states.subarray(r * p.bits, (r + 1) * p.bits), lo, 1, p.bits);
   }
   if (p.layer === 'visible') return { data: states, rows: count, cols: p.bits };
-  // v ~ p(v | h), with the same stream.
+  // v ~ p(v | h), with the same stream: Bernoulli, or Gaussian around the mean.
   const pv = await model.visibleGivenHidden(states);
-  const uv = new Float32Array(count * model.numVisible);
-  rng.uniform(uv);
-  const v = Float32Array.from(pv, (x, i) => (uv[i]! < x ? 1 : 0));
+  const noise = new Float32Array(count * model.numVisible);
+  if (model.z) {
+    rng.normal(noise);
+    const z = await model.backend.read(model.z);
+    const v = Float32Array.from(pv, (x, i) => x + Math.exp(0.5 * z[i % model.numVisible]!) * noise[i]!);
+    return { data: v, rows: count, cols: model.numVisible };
+  }
+  rng.uniform(noise);
+  const v = Float32Array.from(pv, (x, i) => (noise[i]! < x ? 1 : 0));
   return { data: v, rows: count, cols: model.numVisible };
 }

@@ -11,6 +11,8 @@ import { type DecodeOptions, decodeSafetensors, encodeSafetensors } from './safe
 export const MODEL_FORMAT = 'rbmjs';
 export const MODEL_FORMAT_VERSION = '1';
 export const MODEL_TYPE = 'bernoulli-bernoulli';
+/** Gaussian visible units: the file adds a 1-D `log_variance` tensor (z = log sigma^2). */
+export const GAUSSIAN_MODEL_TYPE = 'gaussian-bernoulli';
 
 export interface ModelFile {
   readonly parameters: RbmParameters;
@@ -21,13 +23,28 @@ export interface ModelFile {
 export function encodeModel(parameters: RbmParameters, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
   checkParameters(parameters);
   const { numVisible, numHidden } = parameters;
+  const gaussian = parameters.visibleUnits === 'gaussian';
   return encodeSafetensors(
     {
       weights: { dtype: 'F32', shape: [numVisible, numHidden], data: parameters.weights },
       visible_bias: { dtype: 'F32', shape: [numVisible], data: parameters.visibleBias },
       hidden_bias: { dtype: 'F32', shape: [numHidden], data: parameters.hiddenBias },
+      ...(gaussian
+        ? {
+            log_variance: {
+              dtype: 'F32' as const,
+              shape: [numVisible],
+              data: parameters.logVariance ?? new Float32Array(numVisible),
+            },
+          }
+        : {}),
     },
-    { ...metadata, format: MODEL_FORMAT, format_version: MODEL_FORMAT_VERSION, model: MODEL_TYPE },
+    {
+      ...metadata,
+      format: MODEL_FORMAT,
+      format_version: MODEL_FORMAT_VERSION,
+      model: gaussian ? GAUSSIAN_MODEL_TYPE : MODEL_TYPE,
+    },
   );
 }
 
@@ -44,9 +61,12 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
       `${where}model format version ${metadata.format_version} is not supported (this reads ${MODEL_FORMAT_VERSION})`,
     );
   }
-  if (metadata.model !== MODEL_TYPE) {
-    throw new ModelFormatError(`${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPE})`);
+  if (metadata.model !== MODEL_TYPE && metadata.model !== GAUSSIAN_MODEL_TYPE) {
+    throw new ModelFormatError(
+      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPE}, ${GAUSSIAN_MODEL_TYPE})`,
+    );
   }
+  const gaussian = metadata.model === GAUSSIAN_MODEL_TYPE;
   const get = (name: string, rank: number) => {
     const t = tensors.get(name);
     if (!t) throw new ModelFormatError(`${where}missing tensor ${name}`);
@@ -64,12 +84,17 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
       `${where}shapes disagree: weights [${numVisible}, ${numHidden}], visible_bias [${a.shape[0]}], hidden_bias [${b.shape[0]}]`,
     );
   }
+  const z = gaussian ? get('log_variance', 1) : undefined;
+  if (z && z.shape[0] !== numVisible) {
+    throw new ModelFormatError(`${where}log_variance has ${z.shape[0]} values, weights have ${numVisible} rows`);
+  }
   const parameters: RbmParameters = {
     numVisible,
     numHidden,
     weights: W.data as Float32Array,
     visibleBias: a.data as Float32Array,
     hiddenBias: b.data as Float32Array,
+    ...(z ? { visibleUnits: 'gaussian' as const, logVariance: z.data as Float32Array } : {}),
   };
   try {
     checkParameters(parameters);

@@ -1,11 +1,23 @@
 import { assertBackend } from '../backend/check.js';
 import { type Scope, withScope } from '../backend/scope.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
-import { assertColumns, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
+import { assertColumns, assertFinite, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
 import { ArgumentError, RbmError, ShapeError } from '../errors.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { ParallelTempering, type TemperingOptions } from '../sample/tempering.js';
+
+/**
+ * Visible unit types. `bernoulli`: binary units (or probabilities) in [0, 1]. `gaussian`: real-valued units
+ * with variances sigma_i^2 = exp(z_i) (Cho, Ilin & Raiko 2011):
+ *
+ *   E(v, h) = sum_i (v_i - a_i)^2 / (2 sigma_i^2) - b.h - sum_ij (v_i / sigma_i^2) W_ij h_j
+ *   p(h_j = 1 | v) = sigmoid(b_j + sum_i v_i W_ij / sigma_i^2),  p(v_i | h) = N(a_i + (W h)_i, sigma_i^2)
+ *   F(v) = sum_i (v_i - a_i)^2 / (2 sigma_i^2) - sum_j softplus(b_j + sum_i v_i W_ij / sigma_i^2)
+ *
+ * With z = 0 (unit variances) this is the usual model for standardised data.
+ */
+export type VisibleUnits = 'bernoulli' | 'gaussian';
 
 /** Parameters on the host: W is [numVisible, numHidden] row-major; a (visible) and b (hidden) biases. */
 export interface RbmParameters {
@@ -14,6 +26,10 @@ export interface RbmParameters {
   readonly weights: Float32Array;
   readonly visibleBias: Float32Array;
   readonly hiddenBias: Float32Array;
+  /** Default `bernoulli`. */
+  readonly visibleUnits?: VisibleUnits;
+  /** Gaussian units: log variances z (default 0: unit variances). */
+  readonly logVariance?: Float32Array;
 }
 
 export interface InitOptions {
@@ -27,6 +43,8 @@ export interface InitOptions {
   readonly data?: Dataset;
   /** Or the column means themselves (for data read from a {@link DataSource}: `sourceColumnMeans`). */
   readonly means?: ArrayLike<number>;
+  /** Visible unit type (default bernoulli). Gaussian visible biases start at the data means, variances at 1. */
+  readonly visibleUnits?: VisibleUnits;
 }
 
 /** Clamp for the data means in the visible-bias initialisation, so that constant pixels get finite biases. */
@@ -51,11 +69,25 @@ export function initialParameters(options: InitOptions): RbmParameters {
   new RandomStream(options.seed ?? 0, Streams.init).normal(weights);
   for (let i = 0; i < weights.length; i++) weights[i]! *= scale;
   const visibleBias = new Float32Array(numVisible);
+  const gaussian = options.visibleUnits === 'gaussian';
   let p: ArrayLike<number> | undefined = options.means;
   if (options.data) {
     assertColumns(options.data, numVisible, 'initialisation');
-    assertUnitInterval(options.data);
+    if (gaussian) assertFinite(options.data);
+    else assertUnitInterval(options.data);
     p = columnMeans(options.data);
+  }
+  if (gaussian) {
+    if (p) visibleBias.set(Float32Array.from(p));
+    return {
+      numVisible,
+      numHidden,
+      weights,
+      visibleBias,
+      hiddenBias: new Float32Array(numHidden),
+      visibleUnits: 'gaussian',
+      logVariance: new Float32Array(numVisible),
+    };
   }
   if (p) {
     if (p.length !== numVisible) throw new ShapeError(`means has ${p.length} values, expected ${numVisible}`);
@@ -78,6 +110,19 @@ export function checkParameters(p: RbmParameters): void {
   expect('weights', p.weights, p.numVisible * p.numHidden);
   expect('visibleBias', p.visibleBias, p.numVisible);
   expect('hiddenBias', p.hiddenBias, p.numHidden);
+  if (p.visibleUnits !== undefined && p.visibleUnits !== 'bernoulli' && p.visibleUnits !== 'gaussian') {
+    throw new ArgumentError(`visibleUnits must be 'bernoulli' or 'gaussian', got ${String(p.visibleUnits)}`);
+  }
+  if (p.logVariance) {
+    if (p.visibleUnits !== 'gaussian') throw new ArgumentError('logVariance is for gaussian visible units');
+    expect('logVariance', p.logVariance, p.numVisible);
+  }
+}
+
+/** Checks data for a visible unit type: finite for Gaussian units, in [0, 1] for Bernoulli ones. */
+export function assertVisibleData(ds: Dataset, units: VisibleUnits): void {
+  if (units === 'gaussian') assertFinite(ds);
+  else assertUnitInterval(ds);
 }
 
 /**
@@ -97,6 +142,13 @@ export class RBM {
   readonly a: Tensor;
   /** Hidden bias b, [1, numHidden]. */
   readonly b: Tensor;
+  readonly visibleUnits: VisibleUnits;
+  /** Gaussian units: log variances z [1, nv], and the derived precisions exp(-z) and deviations exp(z / 2). */
+  readonly z: Tensor | undefined;
+  readonly precision: Tensor | undefined;
+  readonly sigma: Tensor | undefined;
+  /** Scratch tensors of the Gaussian conditionals, by shape. */
+  private readonly scratchTensors = new Map<string, Tensor>();
   private disposed = false;
 
   private constructor(backend: Backend, params: RbmParameters) {
@@ -104,9 +156,65 @@ export class RBM {
     this.backend = assertBackend(backend);
     this.numVisible = params.numVisible;
     this.numHidden = params.numHidden;
+    this.visibleUnits = params.visibleUnits ?? 'bernoulli';
     this.W = backend.tensor(params.numVisible, params.numHidden, params.weights);
     this.a = backend.tensor(1, params.numVisible, params.visibleBias);
     this.b = backend.tensor(1, params.numHidden, params.hiddenBias);
+    if (this.visibleUnits === 'gaussian') {
+      this.z = backend.tensor(1, params.numVisible, params.logVariance ?? new Float32Array(params.numVisible));
+      this.precision = backend.tensor(1, params.numVisible);
+      this.sigma = backend.tensor(1, params.numVisible);
+      this.refreshVariance();
+    }
+  }
+
+  get gaussian(): boolean {
+    return this.visibleUnits === 'gaussian';
+  }
+
+  /** Recomputes exp(-z) and exp(z / 2) after z changed. */
+  refreshVariance(): void {
+    if (!this.z) return;
+    const be = this.backend;
+    be.axpby(this.precision!, -1, this.z, 0, this.z);
+    be.unary('exp', this.precision!, this.precision!);
+    be.axpby(this.sigma!, 0.5, this.z, 0, this.z);
+    be.unary('exp', this.sigma!, this.sigma!);
+  }
+
+  /** A scratch tensor owned by the model (reused across calls with the same shape and slot). */
+  private scratch(rows: number, cols: number, slot: string): Tensor {
+    const key = `${slot}:${rows}x${cols}`;
+    let t = this.scratchTensors.get(key);
+    if (!t) {
+      t = this.backend.tensor(rows, cols);
+      this.scratchTensors.set(key, t);
+    }
+    return t;
+  }
+
+  /** v scaled by the precisions, v / sigma^2 (Gaussian units), or v itself. */
+  scaledVisible(v: Tensor): Tensor {
+    if (!this.gaussian) return v;
+    const out = this.scratch(v.rows, v.cols, 'scaled');
+    this.backend.binary('mul', out, v, this.precision!);
+    return out;
+  }
+
+  /**
+   * Samples v given its conditional mean (p(v = 1 | h), or the Gaussian mean): Bernoulli against uniforms,
+   * or mean + sigma * N(0, 1). `noise` is a [B, nv] scratch tensor.
+   */
+  sampleVisible(out: Tensor, mean: Tensor, random: DeviceRandom, noise: Tensor): void {
+    const be = this.backend;
+    if (!this.gaussian) {
+      random.uniform(noise);
+      be.bernoulli(out, mean, noise);
+      return;
+    }
+    random.normal(noise);
+    be.binary('mul', noise, noise, this.sigma!);
+    be.binary('add', out, mean, noise);
   }
 
   /** A new RBM initialised as in Hinton's practical guide (see {@link initialParameters}). */
@@ -130,13 +238,15 @@ export class RBM {
       this.backend.read(this.a),
       this.backend.read(this.b),
     ]);
-    return {
+    const base = {
       numVisible: this.numVisible,
       numHidden: this.numHidden,
       weights: Float32Array.from(w),
       visibleBias: Float32Array.from(a),
       hiddenBias: Float32Array.from(b),
     };
+    if (!this.z) return base;
+    return { ...base, visibleUnits: 'gaussian', logVariance: Float32Array.from(await this.backend.read(this.z)) };
   }
 
   /** Replaces the parameters (same sizes). */
@@ -151,24 +261,28 @@ export class RBM {
     this.backend.write(this.W, params.weights);
     this.backend.write(this.a, params.visibleBias);
     this.backend.write(this.b, params.hiddenBias);
+    if (this.z) {
+      this.backend.write(this.z, params.logVariance ?? new Float32Array(this.numVisible));
+      this.refreshVariance();
+    }
   }
 
   // ---- device-level conditionals: out and v/h are tensors on this model's backend ----
 
-  /** out[B, nh] = p(h = 1 | v) = sigmoid(v W + b). */
+  /** out[B, nh] = p(h = 1 | v) = sigmoid(v W + b) (Gaussian units: sigmoid((v / sigma^2) W + b)). */
   hiddenProbabilities(out: Tensor, v: Tensor): void {
     this.live();
-    this.backend.matMul(out, v, this.W);
+    this.backend.matMul(out, this.scaledVisible(v), this.W);
     this.backend.binary('add', out, out, this.b);
     this.backend.unary('sigmoid', out, out);
   }
 
-  /** out[B, nv] = p(v = 1 | h) = sigmoid(h W^T + a). */
+  /** out[B, nv] = E[v | h]: p(v = 1 | h) = sigmoid(h W^T + a), or the Gaussian mean h W^T + a. */
   visibleProbabilities(out: Tensor, h: Tensor): void {
     this.live();
     this.backend.matMul(out, h, this.W, { transposeB: true });
     this.backend.binary('add', out, out, this.a);
-    this.backend.unary('sigmoid', out, out);
+    if (!this.gaussian) this.backend.unary('sigmoid', out, out);
   }
 
   /**
@@ -177,11 +291,22 @@ export class RBM {
   negativeFreeEnergy(out: Tensor, v: Tensor, scratch: Tensor): void {
     this.live();
     const be = this.backend;
-    be.matMul(scratch, v, this.W);
+    be.matMul(scratch, this.scaledVisible(v), this.W);
     be.binary('add', scratch, scratch, this.b);
     be.unary('softplus', scratch, scratch);
     be.sum(out, scratch, 1);
-    be.matMul(out, v, this.a, { transposeB: true, beta: 1 });
+    if (!this.gaussian) {
+      be.matMul(out, v, this.a, { transposeB: true, beta: 1 });
+      return;
+    }
+    // - sum_i (v_i - a_i)^2 / (2 sigma_i^2)
+    const d = this.scratch(v.rows, v.cols, 'quadratic');
+    const q = this.scratch(v.rows, 1, 'quadratic-sum');
+    be.binary('sub', d, v, this.a);
+    be.unary('square', d, d);
+    be.binary('mul', d, d, this.precision!);
+    be.sum(q, d, 1);
+    be.axpby(out, 1, out, -0.5, q);
   }
 
   // ---- host-level conveniences: upload, compute, read back ----
@@ -200,7 +325,7 @@ export class RBM {
     this.live();
     if (!ArrayBuffer.isView(data)) {
       assertColumns(data, this.numVisible, 'freeEnergy');
-      assertUnitInterval(data);
+      assertVisibleData(data, this.visibleUnits);
     }
     return withScope(this.backend, async (scope) => {
       const v = this.upload(scope, data, this.numVisible, 'freeEnergy');
@@ -278,14 +403,16 @@ export class RBM {
         if (!Number.isInteger(chains) || chains < 1)
           throw new ArgumentError(`chains must be a positive integer, got ${chains}`);
         v = scope.tensor(chains, this.numVisible);
-        const half = scope.tensor(chains, this.numVisible);
-        this.backend.fill(half, 0.5);
-        const u0 = scope.tensor(chains, this.numVisible);
-        rnd.uniform(u0);
-        this.backend.bernoulli(v, half, u0);
+        // Bernoulli(1/2) states, or a + sigma N(0, 1) for Gaussian units.
+        const start = scope.tensor(chains, this.numVisible);
+        if (this.gaussian) this.backend.binary('add', start, start, this.a);
+        else this.backend.fill(start, 0.5);
+        this.sampleVisible(v, start, rnd, scope.tensor(chains, this.numVisible));
       }
       const B = v.rows;
       if (options.tempering) {
+        if (this.gaussian)
+          throw new ArgumentError('parallel tempering is implemented for Bernoulli visible units only');
         const pt = new ParallelTempering(this, scope, rnd, B, options.tempering === true ? {} : options.tempering);
         pt.setStates(v);
         for (let t = 0; t < steps; t++) {
@@ -310,8 +437,7 @@ export class RBM {
         rnd.uniform(uh);
         this.backend.bernoulli(h, h, uh);
         this.visibleProbabilities(pv, h);
-        rnd.uniform(uv);
-        this.backend.bernoulli(v, pv, uv);
+        this.sampleVisible(v, pv, rnd, uv);
       }
       const [probabilities, states] = await Promise.all([this.backend.read(pv), this.backend.read(v)]);
       return { probabilities, states, rows: B };
@@ -321,15 +447,28 @@ export class RBM {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.backend.dispose(this.W);
-    this.backend.dispose(this.a);
-    this.backend.dispose(this.b);
+    for (const t of [this.W, this.a, this.b, this.z, this.precision, this.sigma, ...this.scratchTensors.values()]) {
+      if (t) this.backend.dispose(t);
+    }
+    this.scratchTensors.clear();
   }
 }
 
 /** E(v, h) = -a.v - b.h - v W h on the host, in float64 (for tests and small models). */
 export function energy(p: RbmParameters, v: ArrayLike<number>, h: ArrayLike<number>): number {
   let e = 0;
+  if (p.visibleUnits === 'gaussian') {
+    // sum_i (v_i - a_i)^2 / (2 s_i) - b.h - sum_ij (v_i / s_i) W_ij h_j, with s_i = exp(z_i)
+    for (let i = 0; i < p.numVisible; i++) {
+      const s = Math.exp(p.logVariance?.[i] ?? 0);
+      e += (v[i]! - p.visibleBias[i]!) ** 2 / (2 * s);
+      let wh = 0;
+      for (let j = 0; j < p.numHidden; j++) wh += p.weights[i * p.numHidden + j]! * h[j]!;
+      e -= (v[i]! / s) * wh;
+    }
+    for (let j = 0; j < p.numHidden; j++) e -= p.hiddenBias[j]! * h[j]!;
+    return e;
+  }
   for (let i = 0; i < p.numVisible; i++) e -= p.visibleBias[i]! * v[i]!;
   for (let j = 0; j < p.numHidden; j++) e -= p.hiddenBias[j]! * h[j]!;
   for (let i = 0; i < p.numVisible; i++) {

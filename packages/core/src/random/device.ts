@@ -16,6 +16,18 @@ export class DeviceRandom {
     this.rng = rng;
   }
 
+  /** Standard normals (Box-Muller on the host, uploaded): for Gaussian visible units. */
+  normal(out: Tensor): void {
+    const n = out.rows * out.cols;
+    let buf = this.scratch.get(-n);
+    if (!buf) {
+      buf = new Float32Array(n);
+      this.scratch.set(-n, buf);
+    }
+    this.rng.normal(buf);
+    this.backend.write(out, buf);
+  }
+
   uniform(out: Tensor): void {
     const n = out.rows * out.cols;
     if (this.backend.randomness === 'philox' && this.backend.uniform) {

@@ -1,9 +1,9 @@
 import { Scope } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
-import { assertUnitInterval, type Dataset } from '../data/dataset.js';
+import type { Dataset } from '../data/dataset.js';
 import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
 import { ArgumentError, DivergenceError, RbmError, ShapeError } from '../errors.js';
-import type { RBM } from '../model/rbm.js';
+import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { ParallelTempering, type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
@@ -85,6 +85,10 @@ export interface TrainOptions {
   readonly method?: TrainingMethod;
   /** Temperature ladder for `pt` (default: 10 inverse temperatures from 1 down to 0.1). */
   readonly tempering?: TemperingOptions;
+  /** Gaussian visible units: learn the log variances z too (default false: they stay as they are). */
+  readonly learnVariance?: boolean;
+  /** Learning rate of z relative to the learning rate (default 0.1: variances are easily destabilised). */
+  readonly varianceLearningRateScale?: number;
   /** Gibbs steps per update (default 1). */
   readonly k?: number;
   /** Number of persistent chains for PCD (default: the batch size). */
@@ -121,6 +125,8 @@ export interface TrainerState {
     readonly hiddenBias: Float32Array;
   };
   readonly sparsityEstimate?: Float32Array;
+  /** Gaussian units with learned variances: the velocity of the log variances. */
+  readonly varianceVelocity?: Float32Array;
   /** Parallel tempering: every replica's states (replica-major), and which pairs swap next. */
   readonly tempering?: { readonly states: Float32Array; readonly parity: number; readonly swapRounds: number };
   /** Centring offsets mu and lambda. */
@@ -137,6 +143,8 @@ interface ResolvedOptions {
   l1: number;
   sparsity: Required<SparsityTarget> | undefined;
   centering: number | undefined;
+  learnVariance: boolean;
+  varianceScale: number;
   method: TrainingMethod;
   k: number;
   chains: number;
@@ -200,6 +208,8 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
     l1: nonNegative('l1', options.l1 ?? 0),
     sparsity,
     centering: centeringRate(options.centering),
+    learnVariance: options.learnVariance ?? false,
+    varianceScale: nonNegative('varianceLearningRateScale', options.varianceLearningRateScale ?? 0.1),
     method,
     k: positiveInteger('k', options.k ?? 1),
     chains: positiveInteger('chains', options.chains ?? Math.min(batchSize, rows)),
@@ -233,6 +243,8 @@ interface BatchWorkspace {
   readonly diff: Tensor;
   readonly rowErr: Tensor;
   readonly host: Float32Array;
+  /** Gaussian units: v0 / sigma^2. */
+  readonly scaled: Tensor | undefined;
   /** CD chains start at the batch, so they have its size; PCD uses the persistent chains instead. */
   readonly chain: Chain | undefined;
 }
@@ -256,6 +268,8 @@ interface DeviceState {
   readonly offsets: { readonly mu: Tensor; readonly lambda: Tensor } | undefined;
   readonly chains: Chain | undefined;
   readonly tempering: ParallelTempering | undefined;
+  /** Gaussian units with learned variances: the velocity of z. */
+  readonly varianceVelocity: Tensor | undefined;
 }
 
 export class Trainer {
@@ -276,6 +290,7 @@ export class Trainer {
   private readonly gW: Tensor;
   private readonly ga: Tensor;
   private readonly gb: Tensor;
+  private readonly gz: Tensor | undefined;
   private readonly sumV0: Tensor;
   private readonly sumVk: Tensor;
   private readonly sumPos: Tensor;
@@ -303,19 +318,25 @@ export class Trainer {
       );
     }
     this.checkBatches = isDataSource(data);
-    if (!isDataSource(data)) assertUnitInterval(data);
+    if (!isDataSource(data)) assertVisibleData(data, model.visibleUnits);
     if (options.validation) {
       if (options.validation.cols !== model.numVisible) {
         throw new ShapeError(
           `validation data has ${options.validation.cols} columns, the model has ${model.numVisible} visible units`,
         );
       }
-      assertUnitInterval(options.validation);
+      assertVisibleData(options.validation, model.visibleUnits);
     }
     this.model = model;
     this.data = isDataSource(data) ? data : datasetSource(data);
     this.options = options;
     this.o = resolveOptions(options, data.rows);
+    if (model.gaussian && (this.o.method === 'pt' || this.o.centering)) {
+      throw new ArgumentError('parallel tempering and centring are implemented for Bernoulli visible units only');
+    }
+    if (this.o.learnVariance && !model.gaussian) {
+      throw new ArgumentError('learnVariance needs gaussian visible units');
+    }
     this.backend = model.backend;
     this.scope = new Scope(model.backend);
     this.gibbs = new RandomStream(this.o.seed, Streams.gibbs);
@@ -328,6 +349,7 @@ export class Trainer {
       velocity: [s.tensor(nv, nh), s.tensor(1, nv), s.tensor(1, nh)],
       q: this.o.sparsity ? s.tensor(1, nh) : undefined,
       offsets: this.o.centering ? { mu: s.tensor(1, nv), lambda: s.tensor(1, nh) } : undefined,
+      varianceVelocity: this.o.learnVariance ? s.tensor(1, nv) : undefined,
       chains: this.o.method === 'pcd' ? this.newChain(this.o.chains) : undefined,
       tempering:
         this.o.method === 'pt'
@@ -339,6 +361,7 @@ export class Trainer {
     this.gW = s.tensor(nv, nh);
     this.ga = s.tensor(1, nv);
     this.gb = s.tensor(1, nh);
+    this.gz = this.o.learnVariance ? s.tensor(1, nv) : undefined;
     this.sumV0 = s.tensor(1, nv);
     this.sumVk = s.tensor(1, nv);
     this.sumPos = s.tensor(1, nh);
@@ -389,6 +412,7 @@ export class Trainer {
         diff: s.tensor(size, nv),
         rowErr: s.tensor(size, 1),
         host: new Float32Array(size * nv),
+        scaled: this.model.gaussian ? s.tensor(size, nv) : undefined,
         chain: this.o.method === 'cd' ? this.newChain(size) : undefined,
       };
       this.workspaces.set(size, ws);
@@ -412,7 +436,7 @@ export class Trainer {
     const ws = this.workspace(size);
     const indices = this.perm.subarray(start, start + size);
     await this.data.readRows(indices, ws.host);
-    if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source);
+    if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source, this.model.visibleUnits);
     this.backend.write(ws.v0, ws.host);
     return ws;
   }
@@ -423,7 +447,7 @@ export class Trainer {
     const init = new Float32Array(size * this.model.numVisible);
     const indices = Uint32Array.from({ length: size }, (_, r) => r % this.data.rows);
     await this.data.readRows(indices, init);
-    if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source);
+    if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source, this.model.visibleUnits);
     if (this.state.chains) this.backend.write(this.state.chains.v, init);
     if (this.state.tempering) {
       const t = this.backend.tensor(size, this.model.numVisible, init);
@@ -482,8 +506,7 @@ export class Trainer {
           m.visibleProbabilities(c.pv, c.h);
           pv = c.pv;
         }
-        this.random.uniform(c.uv);
-        be.bernoulli(c.v, pv, c.uv);
+        m.sampleVisible(c.v, pv, this.random, c.uv);
         m.hiddenProbabilities(c.ph, c.v);
         if (t < o.k) {
           this.random.uniform(c.uh);
@@ -496,14 +519,29 @@ export class Trainer {
 
     // Gradient (ascent): data statistics over B examples minus chain statistics over C chains.
     const C = negV.rows;
-    be.matMul(this.gW, ws.v0, pos, { transposeA: true, alpha: 1 / B });
-    be.matMul(this.gW, negV, negPh, { transposeA: true, alpha: -1 / C, beta: 1 });
+    // Gaussian units: -dE/dW_ij = (v_i / sigma_i^2) h_j and -dE/da_i = (v_i - a_i) / sigma_i^2.
+    let v0s = ws.v0;
+    if (m.gaussian) {
+      v0s = ws.scaled!;
+      be.binary('mul', v0s, ws.v0, m.precision!);
+    }
+    be.matMul(this.gW, v0s, pos, { transposeA: true, alpha: 1 / B });
+    be.matMul(this.gW, m.scaledVisible(negV), negPh, { transposeA: true, alpha: -1 / C, beta: 1 });
     be.sum(this.sumV0, ws.v0, 0);
     be.sum(this.sumVk, negV, 0);
     be.axpby(this.ga, 1 / B, this.sumV0, -1 / C, this.sumVk);
+    if (m.gaussian) be.binary('mul', this.ga, this.ga, m.precision!);
     be.sum(this.sumPos, pos, 0);
     be.sum(this.sumNeg, negPh, 0);
     be.axpby(this.gb, 1 / B, this.sumPos, -1 / C, this.sumNeg);
+    // Learned variances (Cho, Ilin & Raiko 2011), z = log sigma^2:
+    //   -dE/dz_i = exp(-z_i) ((v_i - a_i)^2 / 2 - v_i (W h)_i)
+    if (o.learnVariance) {
+      this.varianceStatistic(this.sumV0, ws.v0, pos);
+      this.varianceStatistic(this.sumVk, negV, negPh);
+      be.axpby(this.gz!, 1 / B, this.sumV0, -1 / C, this.sumVk);
+      be.binary('mul', this.gz!, this.gz!, m.precision!);
+    }
 
     // Centring (Melchior et al. 2016): with offsets mu, lambda following the data means of v and p(h|v),
     //   dW_c = <(v - mu)(h - lambda)^T>_data - <...>_model = dW - mu^T db - da^T lambda
@@ -552,6 +590,39 @@ export class Trainer {
     be.axpby(m.W, 1, m.W, 1, vW);
     be.axpby(m.a, 1, m.a, 1, va);
     be.axpby(m.b, 1, m.b, 1, vb);
+    if (o.learnVariance) {
+      const vz = this.state.varianceVelocity!;
+      be.axpby(vz, momentum, vz, learningRate * o.varianceScale, this.gz!);
+      be.axpby(m.z!, 1, m.z!, 1, vz);
+      m.refreshVariance();
+    }
+  }
+
+  /**
+   * out[1, nv] = sum over rows of (v - a)^2 / 2 - v * (h W^T), the statistic of the variance gradient.
+   */
+  private varianceStatistic(out: Tensor, v: Tensor, h: Tensor): void {
+    const be = this.backend;
+    const m = this.model;
+    const t = this.wideScratch(v.rows, 0);
+    const scratch = this.wideScratch(v.rows, 1);
+    be.matMul(t, h, m.W, { transposeB: true });
+    be.binary('mul', t, t, v);
+    be.binary('sub', scratch, v, m.a);
+    be.unary('square', scratch, scratch);
+    be.axpby(scratch, 0.5, scratch, -1, t);
+    be.sum(out, scratch, 0);
+  }
+
+  private readonly wide = new Map<string, Tensor>();
+  private wideScratch(rows: number, slot: number): Tensor {
+    const key = `${rows}:${slot}`;
+    let t = this.wide.get(key);
+    if (!t) {
+      t = this.scope.tensor(rows, this.model.numVisible);
+      this.wide.set(key, t);
+    }
+    return t;
   }
 
   /**
@@ -583,6 +654,8 @@ export class Trainer {
     if (st.q) ts.push(st.q);
     if (st.chains) ts.push(st.chains.v);
     if (st.offsets) ts.push(st.offsets.mu, st.offsets.lambda);
+    if (this.model.z) ts.push(this.model.z);
+    if (st.varianceVelocity) ts.push(st.varianceVelocity);
     if (st.tempering) for (let r = 0; r < st.tempering.size; r++) ts.push(st.tempering.replicaStates(r));
     return ts;
   }
@@ -612,6 +685,7 @@ export class Trainer {
     this.rollbackTensors().forEach((t, i) => {
       this.backend.copy(t, this.snapshotTensors![i]!);
     });
+    this.model.refreshVariance();
     this.gibbs.offset = snap.gibbs;
   }
 
@@ -745,6 +819,7 @@ export class Trainer {
       ...(this.state.q ? { sparsityEstimate: await f32(this.state.q) } : {}),
       ...(this.state.chains ? { chains: await f32(this.state.chains.v) } : {}),
       ...(this.state.tempering ? { tempering: await this.exportTempering(this.state.tempering) } : {}),
+      ...(this.state.varianceVelocity ? { varianceVelocity: await f32(this.state.varianceVelocity) } : {}),
       ...(this.state.offsets
         ? {
             offsets: {
@@ -795,6 +870,12 @@ export class Trainer {
         Float32Array.from(expect('chains', state.chains, this.state.chains.size * nv)),
       );
       this.chainsLoaded = true;
+    }
+    if (this.state.varianceVelocity) {
+      this.backend.write(
+        this.state.varianceVelocity,
+        Float32Array.from(expect('varianceVelocity', state.varianceVelocity, nv)),
+      );
     }
     if (this.state.tempering) {
       const pt = this.state.tempering;
