@@ -2,6 +2,7 @@ import {
   decodeModel,
   decodeSafetensors,
   encodeSafetensors,
+  GAUSSIAN_MODEL_TYPE,
   MODEL_FORMAT,
   MODEL_FORMAT_VERSION,
   MODEL_TYPE,
@@ -43,17 +44,30 @@ export function encodeCheckpoint<Job>(
       'trainer.velocity.hidden_bias': f32([nh], state.velocity.hiddenBias),
       ...(state.sparsityEstimate ? { 'trainer.sparsity_estimate': f32([nh], state.sparsityEstimate) } : {}),
       ...(state.chains ? { 'trainer.chains': f32([state.chains.length / nv, nv], state.chains) } : {}),
+      ...(parameters.logVariance ? { log_variance: f32([nv], parameters.logVariance) } : {}),
+      ...(state.varianceVelocity ? { 'trainer.velocity.log_variance': f32([nv], state.varianceVelocity) } : {}),
+      ...(state.tempering
+        ? { 'trainer.tempering': f32([state.tempering.states.length / nv, nv], state.tempering.states) }
+        : {}),
+      ...(state.offsets
+        ? {
+            'trainer.offsets.visible': f32([nv], state.offsets.visible),
+            'trainer.offsets.hidden': f32([nh], state.offsets.hidden),
+          }
+        : {}),
     },
     {
       ...metadata,
       format: MODEL_FORMAT,
       format_version: MODEL_FORMAT_VERSION,
-      model: MODEL_TYPE,
+      model: parameters.visibleUnits === 'gaussian' ? GAUSSIAN_MODEL_TYPE : MODEL_TYPE,
       [KEY]: JSON.stringify({
         epoch: state.epoch,
         step: state.step,
         gibbsOffset: state.gibbsOffset,
         shuffleOffset: state.shuffleOffset,
+        ...(state.tempering ? { temperingParity: state.tempering.parity, swapRounds: state.tempering.swapRounds } : {}),
+        ...(state.offsets ? { offsetsInitialised: state.offsets.initialised } : {}),
         job,
       }),
     },
@@ -64,7 +78,16 @@ export function decodeCheckpoint<Job>(bytes: Uint8Array, source: string): Checkp
   const { parameters, metadata } = decodeModel(bytes, { source });
   const raw = metadata[KEY];
   if (!raw) throw new ModelFormatError(`${source}: a model file, not a checkpoint (no ${KEY} metadata)`);
-  let info: { epoch: number; step: number; gibbsOffset: number; shuffleOffset: number; job: Job };
+  let info: {
+    epoch: number;
+    step: number;
+    gibbsOffset: number;
+    shuffleOffset: number;
+    temperingParity?: number;
+    swapRounds?: number;
+    offsetsInitialised?: boolean;
+    job: Job;
+  };
   try {
     info = JSON.parse(raw);
   } catch {
@@ -78,6 +101,10 @@ export function decodeCheckpoint<Job>(bytes: Uint8Array, source: string): Checkp
   };
   const sparsityEstimate = get('trainer.sparsity_estimate', false);
   const chains = get('trainer.chains', false);
+  const varianceVelocity = get('trainer.velocity.log_variance', false);
+  const tempering = get('trainer.tempering', false);
+  const offsetsVisible = get('trainer.offsets.visible', false);
+  const offsetsHidden = get('trainer.offsets.hidden', false);
   const state: TrainerState = {
     epoch: info.epoch,
     step: info.step,
@@ -90,6 +117,13 @@ export function decodeCheckpoint<Job>(bytes: Uint8Array, source: string): Checkp
     },
     ...(sparsityEstimate ? { sparsityEstimate } : {}),
     ...(chains ? { chains } : {}),
+    ...(varianceVelocity ? { varianceVelocity } : {}),
+    ...(tempering
+      ? { tempering: { states: tempering, parity: info.temperingParity ?? 0, swapRounds: info.swapRounds ?? 0 } }
+      : {}),
+    ...(offsetsVisible && offsetsHidden
+      ? { offsets: { visible: offsetsVisible, hidden: offsetsHidden, initialised: info.offsetsInitialised ?? false } }
+      : {}),
   };
   return { parameters, state, job: info.job, metadata };
 }

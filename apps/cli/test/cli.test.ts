@@ -161,6 +161,73 @@ describe('rbm train and eval', () => {
     expect(bad.stderr).toMatch(/--temperatures must be at least 2/);
   }, 60_000);
 
+  it('resumes PT with centring, and Gaussian units with learned variances, exactly', async () => {
+    const d = await dir();
+    const rows = ['a,b,c,d'];
+    let s = 3;
+    for (let i = 0; i < 60; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      const c = i % 2 ? 1 : -1;
+      rows.push([0, 1, 2, 3].map((k) => (c + ((s >>> (k * 8)) & 255) / 512 - 0.25).toFixed(4)).join(','));
+    }
+    const csv = join(d, 'real.csv');
+    await writeFile(csv, rows.join('\n'));
+    const jobs: string[][] = [
+      [...tiny, '--method', 'pt', '--temperatures', '3', '--centering', '--chains', '20'],
+      [
+        '--data',
+        csv,
+        '--hidden',
+        '3',
+        '--batch',
+        '10',
+        '--visible',
+        'gaussian',
+        '--learn-variance',
+        '--lr',
+        '0.01',
+        '--backend',
+        'js',
+      ],
+    ];
+    for (const [n, job] of jobs.entries()) {
+      const straight = join(d, `straight${n}.safetensors`);
+      const out = join(d, `resumed${n}.safetensors`);
+      expect((await rbm(['train', ...job, '--epochs', '4', '--out', straight, '--no-pictures'])).code).toBe(0);
+      const first = await rbm([
+        'train',
+        ...job,
+        '--epochs',
+        '2',
+        '--checkpoint-every',
+        '1',
+        '--out',
+        join(d, `half${n}.safetensors`),
+        '--no-pictures',
+      ]);
+      expect(first.code, first.stderr).toBe(0);
+      const resumed = await rbm([
+        'train',
+        '--resume',
+        join(d, `half${n}.ckpt.safetensors`),
+        '--epochs',
+        '4',
+        '--out',
+        out,
+        '--no-pictures',
+        '--backend',
+        'js',
+      ]);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const a = await params(out);
+      const b = await params(straight);
+      expect(Array.from(a.weights)).toEqual(Array.from(b.weights));
+      expect(Array.from(a.logVariance ?? [])).toEqual(Array.from(b.logVariance ?? []));
+    }
+    const info = JSON.parse((await rbm(['info', join(d, 'resumed1.safetensors'), '--json'])).stdout);
+    expect(info.model).toBe('gaussian-bernoulli');
+  }, 90_000);
+
   it('never overwrites a model without --force', async () => {
     const d = await dir();
     const out = join(d, 'm.safetensors');

@@ -170,7 +170,7 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
     out.info(`free-energy gap = ${(meanF - meanR).toFixed(4)} (this data minus ${other.description})`);
   }
 
-  if (flags.pl !== 'none') {
+  if (flags.pl !== 'none' && !model.gaussian) {
     const pl = await pseudoLogLikelihood(model, data, { method: flags.pl, seed: flags.seed });
     result.pseudoLogLikelihood = pl.mean;
     result.pseudoLikelihoodMethod = pl.method;

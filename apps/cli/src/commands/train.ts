@@ -40,6 +40,9 @@ export interface TrainJob {
   readonly centering?: number;
   /** Parallel tempering: inverse temperatures, 1 first. */
   readonly betas?: number[];
+  /** Gaussian visible units (real-valued data), optionally with learned variances. */
+  readonly visible?: 'bernoulli' | 'gaussian';
+  readonly learnVariance?: boolean;
   readonly seed: number;
 }
 
@@ -55,6 +58,8 @@ interface TrainFlags extends DataOptions {
   method: 'cd' | 'pcd' | 'pt';
   temperatures: number;
   betaMin: number;
+  visible: 'bernoulli' | 'gaussian';
+  learnVariance?: boolean;
   chains?: number;
   positive: 'probabilities' | 'samples';
   momentum: number;
@@ -100,6 +105,12 @@ export function registerTrain(program: Command): void {
         .choices(['cd', 'pcd', 'pt'])
         .default('cd'),
     )
+    .addOption(
+      new Option('--visible <units>', 'visible units: bernoulli (binary) or gaussian (real-valued, standardised data)')
+        .choices(['bernoulli', 'gaussian'])
+        .default('bernoulli'),
+    )
+    .option('--learn-variance', 'gaussian units: learn the variances too')
     .option('--temperatures <n>', 'replicas for --method pt', positiveInt, 10)
     .option(
       '--beta-min <b>',
@@ -172,6 +183,7 @@ function jobFrom(f: TrainFlags): TrainJob {
     ...(f.sparsityTarget !== undefined ? { sparsity: { target: f.sparsityTarget, cost: f.sparsityCost } } : {}),
     ...(f.centering !== undefined ? { centering: f.centering === true ? 0.01 : (f.centering as number) } : {}),
     ...(f.method === 'pt' ? { betas: ladder(f.temperatures, f.betaMin) } : {}),
+    ...(f.visible === 'gaussian' ? { visible: 'gaussian' as const, learnVariance: Boolean(f.learnVariance) } : {}),
     seed: f.seed,
   };
 }
@@ -199,6 +211,8 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   centering: (j) => j.centering,
   temperatures: (j) => j.betas,
   betaMin: (j) => j.betas,
+  visible: (j) => j.visible ?? 'bernoulli',
+  learnVariance: (j) => j.learnVariance,
   seed: (j) => j.seed,
   validation: (j) => j.validation,
 };
@@ -229,6 +243,7 @@ function trainOptions(job: TrainJob): Omit<TrainOptions, 'onBatch' | 'onEpoch' |
     ...(job.sparsity ? { sparsity: job.sparsity } : {}),
     ...(job.centering !== undefined ? { centering: { rate: job.centering } } : {}),
     ...(job.betas ? { tempering: { betas: job.betas } } : {}),
+    ...(job.learnVariance ? { learnVariance: true } : {}),
     seed: job.seed,
   };
 }
@@ -299,7 +314,8 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
         numVisible: all.cols,
         numHidden: job.hidden,
         seed: job.seed,
-        means: await sourceColumnMeans(trainSource),
+        means: await sourceColumnMeans(trainSource, 1024, job.visible ?? 'bernoulli'),
+        ...(job.visible === 'gaussian' ? { visibleUnits: 'gaussian' as const } : {}),
       });
   const batches = Math.ceil(trainSource.rows / job.batch);
   const history: EpochMetrics[] = [];

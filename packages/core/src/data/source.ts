@@ -64,7 +64,11 @@ export function checkBatch(
 }
 
 /** Column means of a source, read in chunks of `chunk` rows (float64). */
-export async function sourceColumnMeans(src: DataSource, chunk = 1024): Promise<Float64Array> {
+export async function sourceColumnMeans(
+  src: DataSource,
+  chunk = 1024,
+  units: 'bernoulli' | 'gaussian' = 'bernoulli',
+): Promise<Float64Array> {
   const means = new Float64Array(src.cols);
   const buf = new Float32Array(chunk * src.cols);
   for (let start = 0; start < src.rows; start += chunk) {
@@ -72,7 +76,7 @@ export async function sourceColumnMeans(src: DataSource, chunk = 1024): Promise<
     const idx = Uint32Array.from({ length: n }, (_, i) => start + i);
     const view = buf.subarray(0, n * src.cols);
     await src.readRows(idx, view);
-    checkBatch(view, idx, src.cols, src.source);
+    checkBatch(view, idx, src.cols, src.source, units);
     for (let r = 0; r < n; r++) for (let j = 0; j < src.cols; j++) means[j]! += view[r * src.cols + j]!;
   }
   for (let j = 0; j < src.cols; j++) means[j]! /= src.rows;

@@ -40,6 +40,8 @@ export async function pseudoLogLikelihood(
   options: PseudoLikelihoodOptions = {},
 ): Promise<PseudoLikelihood> {
   assertColumns(data, model.numVisible, 'pseudoLogLikelihood');
+  if (model.gaussian)
+    throw new ArgumentError('pseudo-likelihood by bit flips is defined for binary visible units only');
   assertUnitInterval(data);
   const method = options.method ?? 'full';
   if (method === 'random-bit') return randomBit(model, data, options.seed ?? 0);
