@@ -4,6 +4,8 @@ import {
   annealedImportanceSampling,
   createDataset,
   createReferenceBackend,
+  estimatedLogLikelihood,
+  exactLogLikelihood,
   exactLogPartition,
   exactSamples,
   RBM,
@@ -31,6 +33,13 @@ describe('AIS', () => {
     expect(est.logZLow).toBeLessThanOrEqual(exact);
     expect(est.logZHigh).toBeGreaterThanOrEqual(exact);
     expect(est.steps).toBe(2000);
+    // The log-likelihood carries log Z's interval, reversed.
+    const data = await exactSamples(model, 50, { seed: 2 });
+    const ll = await estimatedLogLikelihood(model, data, est);
+    const exactLL = await exactLogLikelihood(model, data, { logZ: exact });
+    expect(Math.abs(ll.mean - exactLL.mean)).toBeLessThan(0.05);
+    expect(ll.low).toBeCloseTo(ll.mean - (est.logZHigh - est.logZ), 12);
+    expect(ll.high).toBeCloseTo(ll.mean + (est.logZ - est.logZLow), 12);
   }, 60_000);
 
   it('a data-based base model (smoothed means) works too', async () => {

@@ -246,3 +246,31 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     logZBase,
   };
 }
+
+export interface EstimatedLogLikelihood {
+  /** Mean log p(v) over the data with log Z-hat, nats per example. */
+  readonly mean: number;
+  /** The same with the ends of log Z's +-3 sigma interval (a higher log Z gives a lower likelihood). */
+  readonly low: number;
+  readonly high: number;
+  readonly logZ: number;
+}
+
+/** Mean log-likelihood of `data` from an AIS estimate of log Z, with the interval that log Z's carries. */
+export async function estimatedLogLikelihood(
+  model: RBM,
+  data: Dataset,
+  estimate: AisEstimate,
+): Promise<EstimatedLogLikelihood> {
+  assertColumns(data, model.numVisible, 'estimatedLogLikelihood');
+  const F = await model.freeEnergy(data);
+  let negF = 0;
+  for (const f of F) negF -= f;
+  negF /= F.length;
+  return {
+    mean: negF - estimate.logZ,
+    low: negF - estimate.logZHigh,
+    high: negF - estimate.logZLow,
+    logZ: estimate.logZ,
+  };
+}
