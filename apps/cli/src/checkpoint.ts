@@ -1,6 +1,5 @@
 import {
   decodeModel,
-  decodeSafetensors,
   encodeSafetensors,
   GAUSSIAN_MODEL_TYPE,
   MODEL_FORMAT,
@@ -75,7 +74,7 @@ export function encodeCheckpoint<Job>(
 }
 
 export function decodeCheckpoint<Job>(bytes: Uint8Array, source: string): Checkpoint<Job> {
-  const { parameters, metadata } = decodeModel(bytes, { source });
+  const { parameters, metadata, tensors } = decodeModel(bytes, { source });
   const raw = metadata[KEY];
   if (!raw) throw new ModelFormatError(`${source}: a model file, not a checkpoint (no ${KEY} metadata)`);
   let info: {
@@ -93,7 +92,6 @@ export function decodeCheckpoint<Job>(bytes: Uint8Array, source: string): Checkp
   } catch {
     throw new ModelFormatError(`${source}: the ${KEY} metadata is not valid JSON`);
   }
-  const { tensors } = decodeSafetensors(bytes, { source });
   const get = (name: string, required: boolean) => {
     const t = tensors.get(name);
     if (!t && required) throw new ModelFormatError(`${source}: checkpoint tensor ${name} is missing`);

@@ -20,6 +20,7 @@ export * from './evaluate/pseudo-likelihood.js';
 export * from './io/model-file.js';
 export * from './io/safetensors.js';
 export {
+  assertBinaryUnits,
   assertVisibleData,
   checkParameters,
   energy,

@@ -3,7 +3,7 @@ import { withScope } from '../backend/scope.js';
 import type { Tensor } from '../backend/types.js';
 import { assertBinary, assertColumns, type Dataset } from '../data/dataset.js';
 import { ArgumentError, TooLargeError } from '../errors.js';
-import type { RBM } from '../model/rbm.js';
+import { assertBinaryUnits, type RBM } from '../model/rbm.js';
 import { RandomStream, Streams } from '../random/stream.js';
 
 /**
@@ -156,10 +156,6 @@ export async function gaussianConstant(model: RBM): Promise<number> {
   return c;
 }
 
-function binaryOnly(model: RBM, what: string): void {
-  if (model.gaussian) throw new ArgumentError(`${what} is defined for binary visible units only`);
-}
-
 export interface ExactLogLikelihood {
   /** Mean log p(v) over the rows of the data, in nats per example. */
   readonly mean: number;
@@ -210,7 +206,7 @@ export function empiricalDistribution(data: Dataset): { rows: Dataset; probabili
  * the quantity that maximum-likelihood training minimises, 0 when the model reproduces the data exactly.
  */
 export async function exactKL(model: RBM, data: Dataset, options: ExactOptions = {}): Promise<number> {
-  binaryOnly(model, 'exactKL');
+  assertBinaryUnits(model, 'exactKL');
   assertColumns(data, model.numVisible, 'exactKL');
   const q = empiricalDistribution(data);
   const ll = await exactLogLikelihood(model, q.rows, options);
@@ -235,7 +231,7 @@ export interface Gradient {
  * with h ~ p(h|v) in the data term taken analytically (p(h = 1 | v)), and the model term by enumeration.
  */
 export async function exactGradient(model: RBM, data: Dataset, options: ExactOptions = {}): Promise<Gradient> {
-  binaryOnly(model, 'exactGradient');
+  assertBinaryUnits(model, 'exactGradient');
   assertColumns(data, model.numVisible, 'exactGradient');
   const p = plan(model, options);
   const { logZ } = await exactLogPartition(model, options);

@@ -1,7 +1,7 @@
 import { withScope } from '../backend/scope.js';
 import { assertColumns, assertUnitInterval, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
-import type { RBM } from '../model/rbm.js';
+import { assertBinaryUnits, type RBM } from '../model/rbm.js';
 import { RandomStream, Streams } from '../random/stream.js';
 
 /**
@@ -40,8 +40,7 @@ export async function pseudoLogLikelihood(
   options: PseudoLikelihoodOptions = {},
 ): Promise<PseudoLikelihood> {
   assertColumns(data, model.numVisible, 'pseudoLogLikelihood');
-  if (model.gaussian)
-    throw new ArgumentError('pseudo-likelihood by bit flips is defined for binary visible units only');
+  assertBinaryUnits(model, 'pseudo-likelihood by bit flips');
   assertUnitInterval(data);
   const method = options.method ?? 'full';
   if (method === 'random-bit') return randomBit(model, data, options.seed ?? 0);

@@ -1,7 +1,7 @@
 import type { Backend } from '../backend/types.js';
 import { ModelFormatError, RbmError } from '../errors.js';
 import { checkParameters, RBM, type RbmParameters } from '../model/rbm.js';
-import { type DecodeOptions, decodeSafetensors, encodeSafetensors } from './safetensors.js';
+import { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './safetensors.js';
 
 /**
  * The rbmjs model file: safetensors with W as an F32 [numVisible, numHidden] tensor `weights`, and 1-D
@@ -18,6 +18,8 @@ export interface ModelFile {
   readonly parameters: RbmParameters;
   /** All metadata, including `format`, `format_version` and `model`. */
   readonly metadata: Readonly<Record<string, string>>;
+  /** Every tensor in the file, the model's and any others (a checkpoint's trainer state). */
+  readonly tensors: ReadonlyMap<string, SafeTensor>;
 }
 
 export function encodeModel(parameters: RbmParameters, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
@@ -101,7 +103,7 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
   } catch (error) {
     throw new ModelFormatError(`${where}${error instanceof RbmError ? error.message : String(error)}`);
   }
-  return { parameters, metadata };
+  return { parameters, metadata, tensors };
 }
 
 /** Serialises a model (reads its parameters back from the device). */

@@ -119,6 +119,11 @@ export function checkParameters(p: RbmParameters): void {
   }
 }
 
+/** Refuses a model with Gaussian visible units where only binary ones are defined (`what` names the computation). */
+export function assertBinaryUnits(model: RBM, what: string): void {
+  if (model.gaussian) throw new ArgumentError(`${what} is defined for binary visible units only`);
+}
+
 /** Checks data for a visible unit type: finite for Gaussian units, in [0, 1] for Bernoulli ones. */
 export function assertVisibleData(ds: Dataset, units: VisibleUnits): void {
   if (units === 'gaussian') assertFinite(ds);
