@@ -79,6 +79,9 @@ try {
       'install',
       '--no-audit',
       '--no-fund',
+      // gpu.js's optional gl (headless WebGL) would compile from source for minutes; nothing installed here
+      // needs an install script.
+      '--ignore-scripts',
       ...files,
       `vitest@${devVersions.vitest}`,
       `typescript@${devVersions.typescript}`,
@@ -102,7 +105,7 @@ try {
   console.log('consumer (TypeScript, node16 resolution): declarations type-check');
   run(join(consumer, 'node_modules', '.bin', 'vitest'), ['run', '--reporter=dot', '--dir', '.'], {
     cwd: consumer,
-    env: { ...process.env, RBMJS_REQUIRE_BACKENDS: 'js,tfjs:wasm' },
+    env: { ...process.env, RBMJS_REQUIRE_BACKENDS: 'js,tfjs:wasm,gpujs:webasm' },
   });
 
   console.log('\n== release dry run');

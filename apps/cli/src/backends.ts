@@ -8,7 +8,7 @@ import { type Backend, type BackendFactory, createReferenceBackend, resolveBacke
  */
 
 /** What an optional backend package exports for the CLI: a factory for an optional mode or engine. */
-type OptionalBackendModule = { backendFactory(mode?: string): BackendFactory };
+type OptionalBackendModule = { backendFactory(mode?: string): BackendFactory<{ allowFallbackAdapter?: boolean }> };
 
 function optional(pkg: string, family: string, mode: string | undefined): BackendFactory {
   return {
@@ -20,7 +20,10 @@ function optional(pkg: string, family: string, mode: string | undefined): Backen
       } catch {
         throw new Error(`the package ${pkg} is not installed (npm i ${pkg})`);
       }
-      return mod.backendFactory(mode).create();
+      // A software WebGPU adapter is slower than the CPU engines: used only when asked for.
+      return mod.backendFactory(mode).create({
+        allowFallbackAdapter: process.env.RBMJS_ALLOW_FALLBACK_ADAPTER === '1',
+      });
     },
   };
 }
@@ -72,7 +75,19 @@ export interface BackendReport {
 export async function probeBackends(): Promise<BackendReport[]> {
   const out: BackendReport[] = [];
   // Each engine of the optional packages on its own, so that the report says why each one cannot run.
-  const names = ['js', 'reference', 'gpujs', 'tfjs:node', 'tfjs:wasm', 'tfjs:webgpu', 'tfjs:webgl', 'tfjs:cpu'];
+  const names = [
+    'js',
+    'reference',
+    'gpujs:webgpu',
+    'gpujs:headlessgl',
+    'gpujs:webasm',
+    'gpujs:cpu',
+    'tfjs:node',
+    'tfjs:wasm',
+    'tfjs:webgpu',
+    'tfjs:webgl',
+    'tfjs:cpu',
+  ];
   for (const name of names) {
     const [factory] = factoriesFor(name);
     try {

@@ -457,7 +457,9 @@ describe('rbm sample, info, backends, bench', () => {
     expect(backends.find((b: { name: string }) => b.name === 'js').ok).toBe(true);
     const find = (name: string) => backends.find((b: { name: string }) => b.name === name);
     expect(find('tfjs:wasm').ok).toBe(true);
-    expect(find('gpujs').detail).toMatch(/not installed \(npm i @rbmjs\/backend-gpujs\)/);
+    expect(find('gpujs:webasm').ok).toBe(true);
+    expect(find('gpujs:cpu').detail).toMatch(/^float32, randomness host, mode: cpu/);
+    expect(find('gpujs:webgpu').ok || /WebGPU|webgpu/.test(find('gpujs:webgpu').detail)).toBe(true);
     if (!find('tfjs:node').ok) expect(find('tfjs:node').detail).toMatch(/npm i @tensorflow\/tfjs-node/);
 
     const bench = await rbm([

@@ -1,3 +1,4 @@
+import { ensureWebGpu } from '@rbmjs/core';
 import type * as tfc from '@tensorflow/tfjs-core';
 
 /**
@@ -5,6 +6,15 @@ import type * as tfc from '@tensorflow/tfjs-core';
  * imported, so nothing is imported until `loadEngine` runs; and because `setBackend` can fail quietly and
  * leave tfjs on another engine, the engine in use is checked afterwards.
  */
+
+/**
+ * Node's WebGPU (the `webgpu` package, an optional peer), imported from this package so that it resolves
+ * here. The specifier is computed so that browser bundlers leave it alone.
+ */
+function importWebGpu(): Promise<unknown> {
+  const specifier = 'webgpu';
+  return import(/* @vite-ignore */ specifier);
+}
 
 export type Engine = 'node' | 'wasm' | 'webgpu' | 'webgl' | 'cpu';
 
@@ -43,40 +53,6 @@ async function wasmPathsForNode(): Promise<string | undefined> {
  * Imports tfjs-core and the engine's package, selects the engine and returns tfjs, or throws an error that
  * says why the engine cannot run here and how to get it.
  */
-/**
- * In Node, WebGPU comes from the `webgpu` package (Dawn): it installs `navigator.gpu` and the WebGPU globals
- * that tfjs-backend-webgpu expects. A software fallback adapter (lavapipe, SwiftShader) is slower than the
- * wasm engine, so it is refused unless asked for.
- */
-async function ensureNodeWebGpu(allowFallbackAdapter: boolean): Promise<void> {
-  const g = globalThis as { navigator?: { gpu?: unknown } };
-  if (g.navigator?.gpu) return;
-  let mod: { create(flags: string[]): { requestAdapter(): Promise<unknown> }; globals: Record<string, unknown> };
-  try {
-    mod = await import('webgpu' as string);
-  } catch (error) {
-    throw new Error(
-      `the webgpu package (WebGPU for Node) is not installed or did not load: ${message(error)}; npm i webgpu@0.6.2`,
-    );
-  }
-  const gpu = mod.create([]);
-  const adapter = (await gpu.requestAdapter()) as {
-    isFallbackAdapter?: boolean;
-    info?: { isFallbackAdapter?: boolean; description?: string };
-  } | null;
-  if (!adapter)
-    throw new Error('no WebGPU adapter: the webgpu package found no GPU (or Vulkan driver) on this machine');
-  const fallback = adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter ?? false;
-  if (fallback && !allowFallbackAdapter) {
-    throw new Error(
-      `the only WebGPU adapter is a software fallback (${adapter.info?.description ?? 'no description'}), slower than the wasm engine; pass allowFallbackAdapter to use it anyway`,
-    );
-  }
-  Object.assign(globalThis, mod.globals);
-  g.navigator ??= {};
-  Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-}
-
 export async function loadEngine(
   engine: Engine,
   options: { wasmPaths?: string; allowFallbackAdapter?: boolean } = {},
@@ -99,8 +75,7 @@ export async function loadEngine(
         break;
       }
       case 'webgpu':
-        if (typeof process !== 'undefined' && process.versions?.node)
-          await ensureNodeWebGpu(options.allowFallbackAdapter ?? false);
+        await ensureWebGpu({ allowFallbackAdapter: options.allowFallbackAdapter ?? false, importWebGpu });
         await import('@tensorflow/tfjs-backend-webgpu' as string);
         break;
       case 'webgl':

@@ -11,6 +11,7 @@ export { applyUnary, createReferenceBackend, sigmoid, softplus } from './backend
 export { Scope, withScope } from './backend/scope.js';
 export * from './backend/types.js';
 export * from './backend/validate.js';
+export { ensureWebGpu, type WebGpuAdapterInfo, type WebGpuOptions } from './backend/webgpu.js';
 export * from './data/dataset.js';
 export * from './data/source.js';
 export * from './errors.js';
