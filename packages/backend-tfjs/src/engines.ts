@@ -97,7 +97,7 @@ export async function loadEngine(
     ok = await tf.setBackend(name);
     await tf.ready();
   } catch (error) {
-    throw new Error(`tfjs engine ${engine} failed to initialise: ${message(error)}`);
+    throw new Error(`tfjs engine ${engine} failed to initialise: ${message(error)}; ${INSTALL[engine]}`);
   }
   if (!ok || tf.getBackend() !== name) {
     throw new Error(`tfjs engine ${engine} did not start (tfjs is on ${String(tf.getBackend())}); ${INSTALL[engine]}`);

@@ -33,7 +33,8 @@ function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 }
 
-const isNode = (): boolean => typeof process !== 'undefined' && process.versions?.node !== undefined;
+const isNode = (): boolean =>
+  (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node !== undefined;
 
 /**
  * Makes sure `navigator.gpu` exists and answers with an acceptable adapter, or throws an error that says

@@ -1,0 +1,259 @@
+import {
+  type Backend,
+  createDataset,
+  type Dataset,
+  exactLogLikelihood,
+  pseudoLogLikelihood,
+  RBM,
+  Trainer,
+} from '@rbmjs/core';
+import type { BackendChoice, CurveName, Settings } from './state.js';
+
+/**
+ * A training run in the page: the backend (with a fallback to plain TypeScript when the chosen one cannot
+ * start), the model and its Trainer, and the loop that keeps the page responsive. The Trainer's per-batch
+ * callback is where the loop yields to the browser (every `sliceMs`), pauses (it awaits until resumed)
+ * and stops (it throws a private signal that ends the epoch).
+ */
+
+export type BackendLoader = (choice: BackendChoice) => Promise<Backend>;
+
+/** Loads each backend package only when it is chosen: a page that runs js never downloads tfjs. */
+export const loadBackend: BackendLoader = async (choice) => {
+  const [family, mode] = choice.split(':') as [string, string | undefined];
+  if (family === 'gpujs') {
+    const { createGpujsBackend } = await import('@rbmjs/backend-gpujs');
+    return createGpujsBackend({ mode: mode as 'webgl2' });
+  }
+  if (family === 'tfjs') {
+    const { createTfjsBackend } = await import('@rbmjs/backend-tfjs');
+    const base = typeof document === 'undefined' ? undefined : new URL('./tfjs-wasm/', document.baseURI).href;
+    return createTfjsBackend({ engine: mode as 'wasm', ...(base ? { wasmPaths: base } : {}) });
+  }
+  const { createJsBackend } = await import('@rbmjs/backend-js');
+  return createJsBackend();
+};
+
+/** Starts the chosen backend, or js with a message that says why the chosen one did not start. */
+export async function startBackend(
+  choice: BackendChoice,
+  load: BackendLoader = loadBackend,
+): Promise<{ backend: Backend; message?: string }> {
+  try {
+    return { backend: await load(choice) };
+  } catch (error) {
+    if (choice === 'js') throw error;
+    const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+    return { backend: await load('js'), message: `${choice} is not available here (${reason}); running on js` };
+  }
+}
+
+export interface Visuals {
+  /** W as [visible, hidden], row-major: filter j is column j. */
+  readonly weights: Float32Array;
+  readonly numHidden: number;
+  /** Persistent fantasy particles, p(v = 1 | h) of each chain, [chains, visible]. */
+  readonly fantasy: Float32Array;
+  readonly fantasyCount: number;
+  /** Test digits and their mean-field reconstructions, [count, visible] each. */
+  readonly originals: Float32Array;
+  readonly reconstructions: Float32Array;
+  readonly reconstructionCount: number;
+}
+
+export interface SessionHooks {
+  onProgress(step: number, epoch: number): void;
+  onMetric(curve: CurveName, step: number, value: number): void;
+  onVisuals(visuals: Visuals): void;
+  onError(error: unknown): void;
+}
+
+export interface SessionOptions {
+  /** Time the loop runs before yielding to the page (default 30 ms). */
+  readonly sliceMs?: number;
+  /**
+   * Interval of the picture updates (default 300 ms) and of the slower metrics (default 1000 ms). Each is
+   * stretched to at least 3 times what the update took, so that training keeps most of the time on slow
+   * backends.
+   */
+  readonly refreshMs?: number;
+  readonly metricsMs?: number;
+  readonly fantasyChains?: number;
+  readonly reconstructions?: number;
+  /** Exact log-likelihood of the test digits when there are at most this many hidden units (default 12). */
+  readonly exactHiddenLimit?: number;
+  readonly seed?: number;
+}
+
+class Stopped extends Error {}
+
+const now = (): number => (typeof performance === 'undefined' ? Date.now() : performance.now());
+const yieldToPage = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+
+export class TrainingSession {
+  readonly model: RBM;
+  private readonly trainer: Trainer;
+  private stopped = false;
+  private resume: (() => void) | null = null;
+  private paused: Promise<void> | null = null;
+  private fantasy: Dataset;
+  private sampleSeed = 1;
+  private nextRefresh = 0;
+  private nextMetrics = 0;
+  private sliceStart = 0;
+  private readonly options: Required<SessionOptions>;
+  /** Resolves when the loop has ended (stopped or failed). */
+  done: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly backend: Backend,
+    readonly settings: Settings,
+    train: Dataset,
+    private readonly test: Dataset,
+    private readonly hooks: SessionHooks,
+    options: SessionOptions = {},
+  ) {
+    this.options = {
+      sliceMs: 30,
+      refreshMs: 300,
+      metricsMs: 1000,
+      fantasyChains: 32,
+      reconstructions: 16,
+      exactHiddenLimit: 12,
+      seed: 1,
+      ...options,
+    };
+    this.model = RBM.create(backend, {
+      numVisible: train.cols,
+      numHidden: settings.hidden,
+      seed: this.options.seed,
+      data: train,
+    });
+    this.trainer = new Trainer(this.model, train, {
+      epochs: 1_000_000,
+      batchSize: settings.batchSize,
+      learningRate: settings.learningRate,
+      k: settings.k,
+      method: settings.method,
+      seed: this.options.seed,
+      validation: test,
+      freeEnergySamples: Math.min(200, test.rows),
+      onBatch: (event) => this.afterBatch(event.step, event.epoch, event.readReconstructionError),
+      onEpoch: (m) => {
+        if (m.freeEnergyGap !== undefined) this.hooks.onMetric('freeEnergyGap', m.step, m.freeEnergyGap);
+      },
+    });
+    // Fantasy particles start blank; persistent chains forget where they started.
+    const chains = this.options.fantasyChains;
+    this.fantasy = createDataset(new Float32Array(chains * train.cols), chains, train.cols);
+  }
+
+  /** Runs until stopped; errors go to `onError`. */
+  start(): void {
+    this.sliceStart = now();
+    this.done = (async () => {
+      try {
+        await this.refresh();
+        while (!this.stopped) await this.trainer.trainEpoch();
+      } catch (error) {
+        if (!(error instanceof Stopped)) this.hooks.onError(error);
+      }
+    })();
+  }
+
+  pause(): void {
+    if (this.paused) return;
+    this.paused = new Promise((resolve) => {
+      this.resume = resolve;
+    });
+  }
+
+  unpause(): void {
+    const resume = this.resume;
+    this.paused = null;
+    this.resume = null;
+    resume?.();
+  }
+
+  get isPaused(): boolean {
+    return this.paused !== null;
+  }
+
+  /** Stops the loop and frees the model, the trainer and the backend. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unpause();
+    await this.done;
+    this.trainer.dispose();
+    this.model.dispose();
+    this.backend.destroy();
+  }
+
+  private async afterBatch(step: number, epoch: number, readError: () => Promise<number>): Promise<void> {
+    if (this.stopped) throw new Stopped();
+    this.hooks.onProgress(step, epoch);
+    if (now() >= this.nextRefresh) {
+      this.hooks.onMetric('reconstruction', step, await readError());
+      await this.refresh();
+    }
+    if (now() >= this.nextMetrics) await this.metrics(step);
+    if (now() - this.sliceStart >= this.options.sliceMs) {
+      await yieldToPage();
+      this.sliceStart = now();
+    }
+    while (this.paused && !this.stopped) {
+      await this.paused;
+      this.sliceStart = now();
+    }
+    if (this.stopped) throw new Stopped();
+  }
+
+  /** Reads the filters, advances the fantasy particles and reconstructs test digits. */
+  private async refresh(): Promise<void> {
+    const t0 = now();
+    const m = this.model;
+    const params = await m.parameters();
+    const sampled = await m.sample({ init: this.fantasy, steps: 1, seed: this.sampleSeed++ });
+    this.fantasy = createDataset(sampled.states, sampled.rows, m.numVisible);
+    const n = Math.min(this.options.reconstructions, this.test.rows);
+    const originals = this.test.data.subarray(0, n * m.numVisible) as Float32Array;
+    const head = createDataset(originals, n, m.numVisible);
+    const reconstructions = (await m.reconstruct(head, { meanField: true })) as Float32Array;
+    this.hooks.onVisuals({
+      weights: params.weights as Float32Array,
+      numHidden: m.numHidden,
+      fantasy: Float32Array.from(sampled.probabilities),
+      fantasyCount: sampled.rows,
+      originals: Float32Array.from(originals),
+      reconstructions: Float32Array.from(reconstructions),
+      reconstructionCount: n,
+    });
+    const t1 = now();
+    this.nextRefresh = t1 + Math.max(this.options.refreshMs, 3 * (t1 - t0));
+  }
+
+  /** Pseudo-likelihood (one random bit per digit) and, for small models, the exact log-likelihood. */
+  private async metrics(step: number): Promise<void> {
+    const t0 = now();
+    const m = this.model;
+    const pl = await pseudoLogLikelihood(m, this.test, { method: 'random-bit', seed: step });
+    this.hooks.onMetric('pseudoLikelihood', step, pl.mean);
+    if (m.numHidden <= this.options.exactHiddenLimit) {
+      const ll = await exactLogLikelihood(m, this.test);
+      this.hooks.onMetric('logLikelihood', step, ll.mean);
+    }
+    const t1 = now();
+    this.nextMetrics = t1 + Math.max(this.options.metricsMs, 3 * (t1 - t0));
+  }
+
+  /** A drawn digit's mean-field reconstruction and free energy (binarised at 0.5 first). */
+  async probe(pixels: ArrayLike<number>): Promise<{ reconstruction: Float32Array; freeEnergy: number }> {
+    const v = Float32Array.from(pixels, (x) => (x >= 0.5 ? 1 : 0));
+    const ds = createDataset(v, 1, v.length);
+    const [reconstruction, freeEnergy] = await Promise.all([
+      this.model.reconstruct(ds, { meanField: true }),
+      this.model.freeEnergy(ds),
+    ]);
+    return { reconstruction: Float32Array.from(reconstruction), freeEnergy: freeEnergy[0]! };
+  }
+}

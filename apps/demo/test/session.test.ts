@@ -1,0 +1,78 @@
+import { createJsBackend } from '@rbmjs/backend-js';
+import { barsAndStripes, type Dataset } from '@rbmjs/core';
+import { describe, expect, it } from 'vitest';
+import { type SessionHooks, startBackend, TrainingSession, type Visuals } from '../src/session.js';
+import { DEFAULT_SETTINGS, type Settings } from '../src/state.js';
+
+const settings: Settings = { ...DEFAULT_SETTINGS, backend: 'js', hidden: 6, batchSize: 4, learningRate: 0.1 };
+
+function recorder() {
+  const log = { steps: [] as number[], metrics: [] as [string, number, number][], visuals: [] as Visuals[] };
+  const errors: unknown[] = [];
+  const hooks: SessionHooks = {
+    onProgress: (step) => log.steps.push(step),
+    onMetric: (curve, step, value) => log.metrics.push([curve, step, value]),
+    onVisuals: (v) => log.visuals.push(v),
+    onError: (e) => errors.push(e),
+  };
+  return { log, errors, hooks };
+}
+
+const until = async (cond: () => boolean, ms = 20_000) => {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('the training session', () => {
+  const data: Dataset = barsAndStripes(3); // 9 visible units, 14 patterns: small enough for exact likelihoods
+
+  it('trains, reports pictures and curves, pauses, resumes and stops', async () => {
+    const { log, errors, hooks } = recorder();
+    const s = new TrainingSession(createJsBackend(), settings, data, data, hooks, { refreshMs: 0, metricsMs: 0 });
+    s.start();
+    await until(() => log.steps.length >= 20);
+    expect(log.steps.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+    const v = log.visuals.at(-1)!;
+    expect([v.weights.length, v.numHidden, v.fantasyCount, v.reconstructionCount]).toEqual([54, 6, 32, 14]);
+    expect(v.reconstructions.every((p) => p >= 0 && p <= 1)).toBe(true);
+    const curves = new Set(log.metrics.map(([c]) => c));
+    expect(curves).toEqual(new Set(['reconstruction', 'pseudoLikelihood', 'logLikelihood', 'freeEnergyGap']));
+    // The exact log-likelihood is a log-probability of binary data: below 0, above log of uniform.
+    const ll = log.metrics.filter(([c]) => c === 'logLikelihood').map(([, , x]) => x);
+    expect(ll.every((x) => x < 0 && x > 9 * Math.log(0.5) - 5)).toBe(true);
+
+    s.pause();
+    await new Promise((r) => setTimeout(r, 30));
+    const paused = log.steps.length;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(log.steps.length).toBe(paused);
+    expect(s.isPaused).toBe(true);
+    s.unpause();
+    await until(() => log.steps.length >= paused + 10);
+
+    const probe = await s.probe(Array.from(data.data.subarray(0, 9), (x) => x * 0.9));
+    expect(probe.reconstruction).toHaveLength(9);
+    expect(probe.freeEnergy).toBeCloseTo((await s.model.freeEnergy(data.data.subarray(0, 9)))[0]!, 4);
+
+    await s.stop();
+    const stopped = log.steps.length;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(log.steps.length).toBe(stopped);
+    expect(errors).toEqual([]);
+  });
+
+  it('falls back to js with a message when the chosen backend cannot start', async () => {
+    const loader = async (choice: string) => {
+      if (choice !== 'js') throw new Error('no WebGPU adapter\nstack');
+      return createJsBackend();
+    };
+    const { backend, message } = await startBackend('gpujs:webgpu', loader);
+    expect(backend.name).toBe('js');
+    expect(message).toBe('gpujs:webgpu is not available here (no WebGPU adapter); running on js');
+    backend.destroy();
+    await expect(startBackend('js', async () => Promise.reject(new Error('broken')))).rejects.toThrow('broken');
+  });
+});
