@@ -10,7 +10,8 @@ export function registerBackends(program: Command): void {
     .action(async (flags: { json?: boolean }) => {
       const out = new Output(Boolean(flags.json));
       const reports = await probeBackends();
-      for (const r of reports) out.info(`${r.ok ? 'ok  ' : 'no  '} ${r.name.padEnd(12)} ${r.detail}`);
+      const width = Math.max(...reports.map((r) => r.name.length));
+      for (const r of reports) out.info(`${r.ok ? 'ok  ' : 'no  '} ${r.name.padEnd(width)} ${r.detail}`);
       out.emit({ backends: reports });
     });
 }
