@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { defaultClientConditions, defineConfig } from 'vite';
 
 // A static site that works from any folder: relative asset URLs, data fetched relative to the page.
@@ -7,6 +8,10 @@ export default defineConfig({
   resolve: { conditions: ['@rbmjs/source', ...defaultClientConditions] },
   build: {
     target: 'es2022',
+    // Two pages: the demo, and check.html, which checks a backend in the browser against the reference.
+    rollupOptions: {
+      input: { main: resolve(import.meta.dirname, 'index.html'), check: resolve(import.meta.dirname, 'check.html') },
+    },
     chunkSizeWarningLimit: 4096,
   },
 });

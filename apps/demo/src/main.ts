@@ -90,7 +90,8 @@ async function start(): Promise<void> {
   if (!subset || !canEditSettings(state)) return;
   dispatch({ type: 'start' });
   try {
-    const { backend, message } = await startBackend(state.settings.backend);
+    const allowFallbackAdapter = new URLSearchParams(location.search).get('allowFallbackAdapter') === '1';
+    const { backend, message } = await startBackend(state.settings.backend, undefined, { allowFallbackAdapter });
     const s = new TrainingSession(backend, state.settings, subset.train, subset.test, {
       onProgress: (step, epoch) => dispatch({ type: 'progress', step, epoch }),
       onMetric: (curve, step, value) => dispatch({ type: 'metric', curve, step, value }),

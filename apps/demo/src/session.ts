@@ -16,19 +16,28 @@ import type { BackendChoice, CurveName, Settings } from './state.js';
  * and stops (it throws a private signal that ends the epoch).
  */
 
-export type BackendLoader = (choice: BackendChoice) => Promise<Backend>;
+export interface LoadOptions {
+  /**
+   * Accept a software WebGPU adapter (SwiftShader): slower than the CPU backends, so refused unless asked
+   * for (the page's `?allowFallbackAdapter=1`, which the browser tests use).
+   */
+  readonly allowFallbackAdapter?: boolean;
+}
+
+export type BackendLoader = (choice: BackendChoice, options?: LoadOptions) => Promise<Backend>;
 
 /** Loads each backend package only when it is chosen: a page that runs js never downloads tfjs. */
-export const loadBackend: BackendLoader = async (choice) => {
+export const loadBackend: BackendLoader = async (choice, options = {}) => {
   const [family, mode] = choice.split(':') as [string, string | undefined];
+  const allowFallbackAdapter = options.allowFallbackAdapter ?? false;
   if (family === 'gpujs') {
     const { createGpujsBackend } = await import('@rbmjs/backend-gpujs');
-    return createGpujsBackend({ mode: mode as 'webgl2' });
+    return createGpujsBackend({ mode: mode as 'webgl2', allowFallbackAdapter });
   }
   if (family === 'tfjs') {
     const { createTfjsBackend } = await import('@rbmjs/backend-tfjs');
     const base = typeof document === 'undefined' ? undefined : new URL('./tfjs-wasm/', document.baseURI).href;
-    return createTfjsBackend({ engine: mode as 'wasm', ...(base ? { wasmPaths: base } : {}) });
+    return createTfjsBackend({ engine: mode as 'wasm', allowFallbackAdapter, ...(base ? { wasmPaths: base } : {}) });
   }
   const { createJsBackend } = await import('@rbmjs/backend-js');
   return createJsBackend();
@@ -38,9 +47,10 @@ export const loadBackend: BackendLoader = async (choice) => {
 export async function startBackend(
   choice: BackendChoice,
   load: BackendLoader = loadBackend,
+  options: LoadOptions = {},
 ): Promise<{ backend: Backend; message?: string }> {
   try {
-    return { backend: await load(choice) };
+    return { backend: await load(choice, options) };
   } catch (error) {
     if (choice === 'js') throw error;
     const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];

@@ -228,17 +228,18 @@ class GpujsBackend implements Backend {
     return this.last?.kernel as Kernel | undefined;
   }
 
-  private kernel(key: string, rows: number, cols: number, source: () => string): KernelFn {
+  private kernel(key: string, rows: number, cols: number, source: () => string, readback = false): KernelFn {
     const id = `${key}|${rows}x${cols}`;
     let k = this.kernels.get(id);
     if (!k) {
       k = this.gpu.createKernel(source(), {
         output: [cols, rows],
-        pipeline: true,
-        immutable: true,
+        // Results stay on the device; a readback kernel returns host arrays instead.
+        pipeline: !readback,
+        immutable: !readback,
         precision: 'single',
         tactic: 'precision',
-        ...(this.threads ? { asyncMode: true } : {}),
+        ...(this.threads || readback ? { asyncMode: true } : {}),
       }) as KernelFn;
       this.kernels.set(id, k);
     }
@@ -325,6 +326,12 @@ class GpujsBackend implements Backend {
     await this.queue.settled();
     const v = h.value!;
     if (v instanceof Float32Array) return Float32Array.from(v);
+    if (this.mode === 'webgl2') {
+      // WebGL2 reads through a pixel-pack buffer behind a fence (gpu.js's asyncMode): the page's main
+      // thread keeps running while the GPU catches up, where texture.toArray() would block it.
+      const k = this.kernel('readback', h.rows, h.cols, () => copySource, true);
+      return flatten(h.rows, h.cols, await k(v as never));
+    }
     return flatten(h.rows, h.cols, await v.toArray());
   }
 
