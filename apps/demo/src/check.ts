@@ -2,9 +2,11 @@ import {
   type Backend,
   barsAndStripes,
   createReferenceBackend,
+  type HostArray,
   type MatMulOptions,
   RandomStream,
   RBM,
+  type Tensor,
   Trainer,
   type UnaryOp,
 } from '@rbmjs/core';
@@ -50,6 +52,15 @@ function worstRatio(actual: ArrayLike<number>, expected: ArrayLike<number>, boun
   return worst;
 }
 
+/** Reads `out`, then frees it and the other tensors of the computation. */
+async function readAndFree(b: Backend, out: Tensor, ...others: Tensor[]): Promise<HostArray> {
+  try {
+    return await b.read(out);
+  } finally {
+    for (const t of [out, ...others]) b.dispose(t);
+  }
+}
+
 async function compare(
   be: Backend,
   ref: Backend,
@@ -86,7 +97,7 @@ async function matMuls(be: Backend, ref: Backend): Promise<CheckResult> {
         const B = x.tensor(tb ? n : k, tb ? k : n, abs ? b.map(Math.abs) : b);
         const C = x.tensor(m, n, abs ? c.map(Math.abs) : c);
         x.matMul(C, A, B, options);
-        return x.read(C).finally(() => [A, B, C].forEach((t) => x.dispose(t)));
+        return readAndFree(x, C, A, B);
       };
       const scale = await product(ref, true); // sum |a||b| (times alpha) + beta |c|
       const r = await compare(
@@ -139,7 +150,7 @@ async function reductions(be: Backend, ref: Backend): Promise<CheckResult> {
         const X = b.tensor(m, n, x);
         const out = axis === 0 ? b.tensor(1, n) : b.tensor(m, 1);
         b[op](out, X, axis);
-        return b.read(out).finally(() => [X, out].forEach((t) => b.dispose(t)));
+        return readAndFree(b, out, X);
       };
       const length = axis === 0 ? m : n;
       // A sum: within 2 length u sum|x| (recursive summation); log sum exp: within 2 (length + 8) u (|y| + 1).
@@ -166,7 +177,7 @@ async function bernoulli(be: Backend, ref: Backend): Promise<CheckResult> {
   const run = async (b: Backend) => {
     const [P, V, out] = [b.tensor(64, 64, p), b.tensor(64, 64, u), b.tensor(64, 64)];
     b.bernoulli(out, P, V);
-    return b.read(out).finally(() => [P, V, out].forEach((t) => b.dispose(t)));
+    return readAndFree(b, out, P, V);
   };
   const worst = await compare(be, ref, run, () => () => 0.5); // exact: any difference is 1
   return { name: 'bernoulli', ok: worst === 0, worst, detail: worst === 0 ? 'exact' : 'differs' };
