@@ -99,7 +99,10 @@ async function start(): Promise<void> {
       onError: (error) => dispatch({ type: 'failed', message: error instanceof Error ? error.message : String(error) }),
     });
     session = s;
-    dispatch({ type: 'started', backendName: backend.name, ...(message ? { message } : {}) });
+    const details = Object.entries(backend.details ?? {})
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ');
+    dispatch({ type: 'started', backendName: backend.name, details, ...(message ? { message } : {}) });
     s.start();
   } catch (error) {
     dispatch({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
@@ -163,6 +166,7 @@ function render(): void {
   $('pause').textContent = state.status === 'paused' ? 'Resume' : 'Pause';
   $('status').textContent = state.status;
   $('backend-name').textContent = state.backendName ?? 'none';
+  $('backend-details').textContent = state.backendDetails ?? '';
   $('step').textContent = String(state.step);
   $('epoch').textContent = String(state.epoch);
   if (state.message !== null || state.status !== 'idle') $('message').textContent = state.message ?? '';

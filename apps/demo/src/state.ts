@@ -51,8 +51,9 @@ export interface CurvePoint {
 export interface DemoState {
   readonly status: Status;
   readonly settings: Settings;
-  /** The backend that actually runs (after fallbacks), e.g. `gpujs:webgl2`. */
+  /** The backend that actually runs (after fallbacks), e.g. `gpujs:webgl2`, and what it says of itself. */
   readonly backendName: string | null;
+  readonly backendDetails: string | null;
   /** Why the chosen backend is not the one running, or what failed. */
   readonly message: string | null;
   readonly step: number;
@@ -66,7 +67,7 @@ export const MAX_POINTS = 400;
 export type Action =
   | { type: 'settings'; patch: Partial<Settings> }
   | { type: 'start' }
-  | { type: 'started'; backendName: string; message?: string }
+  | { type: 'started'; backendName: string; details?: string; message?: string }
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'reset' }
@@ -82,7 +83,16 @@ const emptyCurves = (): DemoState['curves'] => ({
 });
 
 export function initialState(settings: Settings = DEFAULT_SETTINGS): DemoState {
-  return { status: 'idle', settings, backendName: null, message: null, step: 0, epoch: 0, curves: emptyCurves() };
+  return {
+    status: 'idle',
+    settings,
+    backendName: null,
+    backendDetails: null,
+    message: null,
+    step: 0,
+    epoch: 0,
+    curves: emptyCurves(),
+  };
 }
 
 /** Checks a settings patch; returns the problems, one message per bad field (empty when valid). */
@@ -125,7 +135,13 @@ export function reduce(state: DemoState, action: Action): DemoState {
       return { ...initialState(state.settings), status: 'starting' };
     case 'started':
       if (state.status !== 'starting') return state;
-      return { ...state, status: 'running', backendName: action.backendName, message: action.message ?? null };
+      return {
+        ...state,
+        status: 'running',
+        backendName: action.backendName,
+        backendDetails: action.details ?? null,
+        message: action.message ?? null,
+      };
     case 'pause':
       return state.status === 'running' ? { ...state, status: 'paused' } : state;
     case 'resume':

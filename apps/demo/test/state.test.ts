@@ -28,8 +28,12 @@ describe('demo state', () => {
   });
 
   it('keeps the fallback message and the backend that actually runs', () => {
-    const s = run({ type: 'start' }, { type: 'started', backendName: 'js', message: 'gpujs:webgpu is not available' });
-    expect([s.backendName, s.message]).toEqual(['js', 'gpujs:webgpu is not available']);
+    const s = run(
+      { type: 'start' },
+      { type: 'started', backendName: 'js', details: 'threads: 1', message: 'gpujs:webgpu is not available' },
+    );
+    expect([s.backendName, s.backendDetails, s.message]).toEqual(['js', 'threads: 1', 'gpujs:webgpu is not available']);
+    expect(reduce(s, { type: 'reset' }).backendDetails).toBeNull();
   });
 
   it('ignores actions that make no sense in the current status', () => {

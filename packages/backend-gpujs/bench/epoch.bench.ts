@@ -2,7 +2,8 @@
  * One MNIST-sized epoch of CD-1 (784-500, batch 100) in each gpu.js mode available here, against the
  * PyTorch peers timed in the same run: CPU (`../shared/peers/torch_rbm.py 500 cpu`, one thread) and, where
  * a CUDA GPU is present, CUDA (`torch_rbm_synthetic.py cuda`, same shapes on synthetic data).
- * Run: `pnpm --filter @rbmjs/backend-gpujs bench` (modes: BENCH_MODES=webgpu,headlessgl,webasm,cpu;
+ * Run: `pnpm --filter @rbmjs/backend-gpujs bench` (modes: BENCH_MODES=webgpu,headlessgl,webasm,cpu, and
+ * webasm-sync for webasm without its worker pool;
  * steps: BENCH_STEPS; a software WebGPU adapter only with RBMJS_ALLOW_FALLBACK_ADAPTER=1).
  */
 import { printTable, runVariants, timeEpoch, torchPeer } from '@rbmjs/bench-tools';
@@ -11,11 +12,17 @@ import { createGpujsBackend, type Mode } from '../src/index.js';
 const steps = Number(process.env.BENCH_STEPS ?? 30);
 
 if (process.argv[2] === '--variant') {
+  // `webasm-sync`: the webasm mode without its worker pool.
+  const variant = process.argv[3]!;
   const backend = await createGpujsBackend({
-    mode: process.argv[3] as Mode,
+    mode: variant.replace('-sync', '') as Mode,
+    threads: !variant.endsWith('-sync'),
     allowFallbackAdapter: process.env.RBMJS_ALLOW_FALLBACK_ADAPTER === '1',
   });
-  process.stdout.write(JSON.stringify(await timeEpoch(backend, steps)));
+  const timing = await timeEpoch(backend, steps);
+  const threads = backend.details?.threads;
+  const name = threads === undefined ? backend.name : `${backend.name} (${threads ? 'worker pool' : 'one thread'})`;
+  process.stdout.write(JSON.stringify({ ...timing, name }));
   backend.destroy();
   process.exit(0); // the webasm worker pool and Dawn keep the event loop alive
 } else {

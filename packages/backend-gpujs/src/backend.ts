@@ -194,6 +194,9 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
 
 type KernelFn = IKernelRunShortcut;
 
+/** Compiled kernels kept, least recently used evicted first: one per op and shape in use. */
+export const MAX_KERNELS = 256;
+
 /**
  * The backend. Every op is validated at once and then run in order by a serial queue: synchronously on
  * the modes whose kernels are synchronous (cpu, GL, single-threaded webasm), chained on promises where
@@ -231,7 +234,11 @@ class GpujsBackend implements Backend {
   private kernel(key: string, rows: number, cols: number, source: () => string, readback = false): KernelFn {
     const id = `${key}|${rows}x${cols}`;
     let k = this.kernels.get(id);
-    if (!k) {
+    if (k) {
+      // Most recently used last: the cache evicts from the front.
+      this.kernels.delete(id);
+      this.kernels.set(id, k);
+    } else {
       k = this.gpu.createKernel(source(), {
         output: [cols, rows],
         // Results stay on the device; a readback kernel returns host arrays instead.
@@ -242,8 +249,21 @@ class GpujsBackend implements Backend {
         ...(this.threads || readback ? { asyncMode: true } : {}),
       }) as KernelFn;
       this.kernels.set(id, k);
+      if (this.kernels.size > MAX_KERNELS) {
+        // Evaluations over many shapes (chunked enumeration, AIS) must not grow the cache without bound.
+        // Destroyed through the queue, after the steps already enqueued that use it; the values it produced
+        // hold their own references.
+        const [oldId, old] = this.kernels.entries().next().value as [string, KernelFn];
+        this.kernels.delete(oldId);
+        this.queue.push(() => old.destroy());
+      }
     }
     return k;
+  }
+
+  /** How many compiled kernels the backend holds (at most MAX_KERNELS). */
+  get compiledKernels(): number {
+    return this.kernels.size;
   }
 
   private own(t: Tensor): GpujsTensor {

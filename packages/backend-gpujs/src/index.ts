@@ -14,6 +14,7 @@ export {
   type GpujsBackendOptions,
   GpujsTensor,
   gpujsBackend,
+  MAX_KERNELS,
   MODES,
   type Mode,
 } from './backend.js';

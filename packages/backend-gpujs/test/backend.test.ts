@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { autoModes, createGpujsBackend, SerialQueue } from '../src/index.js';
+import { autoModes, createGpujsBackend, MAX_KERNELS, SerialQueue } from '../src/index.js';
 import { logSumExpSource, matMulSource, sumSource } from '../src/kernels.js';
 
 describe('mode selection', () => {
@@ -41,6 +41,29 @@ describe('kernel sources', () => {
     const out = be.tensor(2, 1);
     be.matMul(out, a, b);
     expect(Array.from(await be.read(out))).toEqual([3000, 3000]);
+    be.destroy();
+  });
+});
+
+describe('the kernel cache', () => {
+  it('keeps at most MAX_KERNELS kernels, evicting the least recently used, and stays correct', async () => {
+    const be = await createGpujsBackend({ mode: 'cpu' });
+    const count = () => (be as unknown as { compiledKernels: number }).compiledKernels;
+    const x = be.tensor(1, 4, Float32Array.of(1, 2, 3, 4));
+    const keep = be.tensor(1, 4);
+    be.unary('square', keep, x); // compiled first, used again below
+    for (let n = 1; n <= MAX_KERNELS + 20; n++) {
+      const t = be.tensor(n, 1, new Float32Array(n).fill(2));
+      const s = be.tensor(1, 1);
+      be.sum(s, t, 0); // a new shape: a new kernel
+      expect(Array.from(await be.read(s))).toEqual([2 * n]);
+      be.dispose(t);
+      be.dispose(s);
+      if (n % 50 === 0) be.unary('square', keep, x); // recently used: survives
+    }
+    expect(count()).toBeLessThanOrEqual(MAX_KERNELS);
+    be.unary('square', keep, keep);
+    expect(Array.from(await be.read(keep))).toEqual([1, 16, 81, 256]);
     be.destroy();
   });
 });
