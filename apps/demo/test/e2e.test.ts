@@ -130,14 +130,18 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
       timeout: 60_000,
     });
     const before = await filtersImage(page);
-    // From here on (kernels compiled, first pictures drawn) the page must not freeze.
+    // From the second epoch on (60 steps of 50 digits: every kernel shape has been compiled, WebGL compiles
+    // synchronously) the page must not freeze.
+    await page.waitForFunction(() => Number(document.getElementById('step')?.textContent) >= 65, null, {
+      timeout: 90_000,
+    });
     await page.evaluate(() => {
       (window as unknown as { longest: number }).longest = 0;
     });
-    await page.waitForFunction(() => Number(document.getElementById('step')?.textContent) >= 80, null, {
+    await page.waitForFunction(() => Number(document.getElementById('step')?.textContent) >= 140, null, {
       timeout: 90_000,
     });
-    // Pictures are refreshed every 300 ms or so: wait for one after step 80.
+    // Pictures are refreshed every 300 ms or so: wait for one after step 140.
     await page.waitForFunction(
       (b) => (document.getElementById('filters') as HTMLCanvasElement).toDataURL() !== b,
       before,
