@@ -76,8 +76,11 @@ function setupControls(): void {
   $('pause').addEventListener('click', () => {
     if (!session) return;
     if (state.status === 'running') {
-      session.pause();
-      dispatch({ type: 'pause' });
+      // 'paused' is shown once the loop has parked: the step in flight has reported its progress by then.
+      const s = session;
+      void s.pause().then(() => {
+        if (session === s && s.isPaused) dispatch({ type: 'pause' });
+      });
     } else if (state.status === 'paused') {
       session.unpause();
       dispatch({ type: 'resume' });

@@ -106,6 +106,9 @@ export class TrainingSession {
   private stopped = false;
   private resume: (() => void) | null = null;
   private paused: Promise<void> | null = null;
+  /** Callers of `pause` waiting for the loop to park (the step in flight finishes first). */
+  private parkedWaiters: Array<() => void> = [];
+  private looping = false;
   private fantasy: Dataset;
   private sampleSeed = 1;
   private nextRefresh = 0;
@@ -161,21 +164,36 @@ export class TrainingSession {
   /** Runs until stopped; errors go to `onError`. */
   start(): void {
     this.sliceStart = now();
+    this.looping = true;
     this.done = (async () => {
       try {
         await this.refresh();
         while (!this.stopped) await this.trainer.trainEpoch();
       } catch (error) {
         if (!(error instanceof Stopped)) this.hooks.onError(error);
+      } finally {
+        this.looping = false;
+        this.parked();
       }
     })();
   }
 
-  pause(): void {
-    if (this.paused) return;
-    this.paused = new Promise((resolve) => {
+  /**
+   * Pauses after the step in flight; resolves once the loop is parked, so that no progress is reported
+   * after it resolves until `unpause`.
+   */
+  pause(): Promise<void> {
+    this.paused ??= new Promise((resolve) => {
       this.resume = resolve;
     });
+    if (!this.looping) return Promise.resolve();
+    return new Promise((resolve) => this.parkedWaiters.push(resolve));
+  }
+
+  private parked(): void {
+    const waiters = this.parkedWaiters;
+    this.parkedWaiters = [];
+    for (const resolve of waiters) resolve();
   }
 
   unpause(): void {
@@ -212,6 +230,7 @@ export class TrainingSession {
       this.sliceStart = now();
     }
     while (this.paused && !this.stopped) {
+      this.parked();
       await this.paused;
       this.sliceStart = now();
     }

@@ -44,8 +44,7 @@ describe('the training session', () => {
     const ll = log.metrics.filter(([c]) => c === 'logLikelihood').map(([, , x]) => x);
     expect(ll.every((x) => x < 0 && x > 9 * Math.log(0.5) - 5)).toBe(true);
 
-    s.pause();
-    await new Promise((r) => setTimeout(r, 30));
+    await s.pause(); // resolves once the loop is parked
     const paused = log.steps.length;
     await new Promise((r) => setTimeout(r, 100));
     expect(log.steps.length).toBe(paused);
