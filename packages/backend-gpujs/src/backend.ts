@@ -118,7 +118,7 @@ function firstLine(error: unknown): string {
 }
 
 function flatten(rows: number, cols: number, result: unknown): Float32Array {
-  if (result instanceof Float32Array) return result.length === rows * cols ? result : Float32Array.from(result);
+  if (result instanceof Float32Array) return result;
   const out = new Float32Array(rows * cols);
   const list = result as ArrayLike<ArrayLike<number>>;
   if (list.length !== rows) throw new RbmError('BACKEND_API', `gpu.js returned ${list.length} rows, expected ${rows}`);
@@ -297,9 +297,15 @@ class GpujsBackend implements Backend {
     scalars: readonly number[] = [],
   ): void {
     const k = this.kernel(key, out.rows, out.cols, source);
+    // Arguments are read when the step runs, not when it is enqueued.
+    this.call(k, out, () => [...inputs.map((t) => this.arg(t)), ...scalars]);
+  }
+
+  /** Enqueues `out = k(...args())`, waiting for the result where the kernel is asynchronous. */
+  private call(k: KernelFn, out: GpujsTensor, args: () => unknown[]): void {
     this.queue.push(() => {
       this.last = k;
-      const result = k(...(inputs.map((t) => this.arg(t)) as never[]), ...(scalars as never[]));
+      const result = k(...(args() as never[]));
       if (isThenable(result)) return Promise.resolve(result).then((r) => this.assign(out, r));
       this.assign(out, result);
       return undefined;
@@ -316,12 +322,7 @@ class GpujsBackend implements Backend {
       return;
     }
     const k = this.kernel('upload', t.rows, t.cols, () => copySource);
-    this.queue.push(() => {
-      const result = k(this.lib.input(copy, [t.cols, t.rows]) as never);
-      if (isThenable(result)) return Promise.resolve(result).then((r) => this.assign(t, r));
-      this.assign(t, result);
-      return undefined;
-    });
+    this.call(k, t, () => [this.lib.input(copy, [t.cols, t.rows])]);
   }
 
   tensor(rows: number, cols: number, data?: HostArray): Tensor {
@@ -330,7 +331,6 @@ class GpujsBackend implements Backend {
     const t = new GpujsTensor(rows, cols);
     this.live.add(t);
     if (data) this.upload(t, data);
-    else if (this.host) this.upload(t, new Float32Array(rows * cols));
     else this.fill(t, 0);
     return t;
   }
