@@ -1,5 +1,6 @@
 import { jsBackend } from '@rbmjs/backend-js';
 import { type Backend, type BackendFactory, createReferenceBackend, resolveBackend } from '@rbmjs/core';
+import { UsageError } from './errors.js';
 
 /**
  * Backend names on the command line: `auto`, `js`, `reference`, `gpujs[:mode]`, `tfjs[:engine]`.
@@ -35,10 +36,10 @@ export const BACKEND_FAMILIES = ['js', 'reference', 'gpujs', 'tfjs'] as const;
 /** The factories a backend name stands for, in the order `resolveBackend` tries them. */
 export function factoriesFor(spec: string): BackendFactory[] {
   const [family, mode, ...rest] = spec.split(':');
-  if (rest.length > 0) throw new Error(`backend ${JSON.stringify(spec)}: use NAME or NAME:MODE`);
+  if (rest.length > 0) throw new UsageError(`backend ${JSON.stringify(spec)}: use NAME or NAME:MODE`);
   switch (family) {
     case 'auto':
-      if (mode) throw new Error('backend auto takes no mode');
+      if (mode) throw new UsageError('backend auto takes no mode');
       // Fastest first; js always starts.
       return [
         optional('@rbmjs/backend-tfjs', 'tfjs', undefined),
@@ -47,14 +48,14 @@ export function factoriesFor(spec: string): BackendFactory[] {
       ];
     case 'js':
     case 'reference':
-      if (mode) throw new Error(`backend ${family} has no modes`);
+      if (mode) throw new UsageError(`backend ${family} has no modes`);
       return [family === 'js' ? jsBackend : reference];
     case 'gpujs':
       return [optional('@rbmjs/backend-gpujs', 'gpujs', mode)];
     case 'tfjs':
       return [optional('@rbmjs/backend-tfjs', 'tfjs', mode)];
     default:
-      throw new Error(
+      throw new UsageError(
         `unknown backend ${JSON.stringify(spec)} (choose from auto, ${BACKEND_FAMILIES.join(', ')}; gpujs and tfjs take :MODE)`,
       );
   }

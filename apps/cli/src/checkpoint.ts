@@ -1,14 +1,15 @@
 import {
-  decodeModel,
   encodeSafetensors,
   GAUSSIAN_MODEL_TYPE,
   MODEL_FORMAT,
   MODEL_FORMAT_VERSION,
   MODEL_TYPE,
+  type ModelFile,
   ModelFormatError,
   type RbmParameters,
   type TrainerState,
 } from '@rbmjs/core';
+import { readModelFile } from '@rbmjs/core/node';
 
 /**
  * A checkpoint is a model file (it loads anywhere a model does) with the trainer's state added: momentum,
@@ -62,6 +63,7 @@ export function encodeCheckpoint<Job>(
       model: parameters.visibleUnits === 'gaussian' ? GAUSSIAN_MODEL_TYPE : MODEL_TYPE,
       [KEY]: JSON.stringify({
         epoch: state.epoch,
+        ...(state.batch ? { batch: state.batch, epochErrorSum: state.epochErrorSum ?? 0 } : {}),
         step: state.step,
         gibbsOffset: state.gibbsOffset,
         shuffleOffset: state.shuffleOffset,
@@ -73,12 +75,22 @@ export function encodeCheckpoint<Job>(
   );
 }
 
-export function decodeCheckpoint<Job>(bytes: Uint8Array, source: string): Checkpoint<Job> {
-  const { parameters, metadata, tensors } = decodeModel(bytes, { source });
+/** Reads a checkpoint file: bounded like a model file (regular files only, header first), then validated. */
+export async function readCheckpoint<Job>(path: string): Promise<Checkpoint<Job>> {
+  return decodeCheckpoint<Job>(await readModelFile(path), path);
+}
+
+export function decodeCheckpoint<Job>(file: ModelFile, source: string): Checkpoint<Job> {
+  const { parameters, metadata, tensors } = file;
+  const fail = (msg: string): never => {
+    throw new ModelFormatError(`${source}: ${msg}`);
+  };
   const raw = metadata[KEY];
-  if (!raw) throw new ModelFormatError(`${source}: a model file, not a checkpoint (no ${KEY} metadata)`);
+  if (!raw) fail(`a model file, not a checkpoint (no ${KEY} metadata)`);
   let info: {
     epoch: number;
+    batch?: number;
+    epochErrorSum?: number;
     step: number;
     gibbsOffset: number;
     shuffleOffset: number;
@@ -88,30 +100,54 @@ export function decodeCheckpoint<Job>(bytes: Uint8Array, source: string): Checkp
     job: Job;
   };
   try {
-    info = JSON.parse(raw);
+    info = JSON.parse(raw!);
   } catch {
-    throw new ModelFormatError(`${source}: the ${KEY} metadata is not valid JSON`);
+    return fail(`the ${KEY} metadata is not valid JSON`);
   }
-  const get = (name: string, required: boolean) => {
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) fail(`the ${KEY} metadata is not an object`);
+  for (const key of ['epoch', 'step', 'gibbsOffset', 'shuffleOffset'] as const) {
+    const x = info[key];
+    if (!Number.isSafeInteger(x) || x < 0) fail(`${KEY}.${key} is ${JSON.stringify(x)}, expected a count`);
+  }
+  if (info.batch !== undefined && (!Number.isSafeInteger(info.batch) || info.batch < 0))
+    fail(`${KEY}.batch is ${JSON.stringify(info.batch)}, expected a count`);
+  if (info.epochErrorSum !== undefined && !(Number.isFinite(info.epochErrorSum) && info.epochErrorSum >= 0))
+    fail(`${KEY}.epochErrorSum is ${JSON.stringify(info.epochErrorSum)}, expected a finite number >= 0`);
+  if (typeof info.job !== 'object' || info.job === null || Array.isArray(info.job))
+    fail(`${KEY} has no job (the settings of the run that wrote it)`);
+  const { numVisible: nv, numHidden: nh } = parameters;
+  // Trainer tensors: [rows, nv] or [n] shapes, checked here; their values are checked by importState.
+  const get = (name: string, required: boolean, shape?: (rows: number) => number[]) => {
     const t = tensors.get(name);
-    if (!t && required) throw new ModelFormatError(`${source}: checkpoint tensor ${name} is missing`);
-    return t ? Float32Array.from(t.data) : undefined;
+    if (!t) {
+      if (required) fail(`checkpoint tensor ${name} is missing`);
+      return undefined;
+    }
+    if (shape) {
+      const want = shape(t.shape[0] ?? 0);
+      if (t.shape.length !== want.length || t.shape.some((d, i) => d !== want[i]) || (want[0] ?? 0) < 1)
+        fail(`checkpoint tensor ${name} has shape [${t.shape.join(', ')}], expected [${want.join(', ')}]`);
+    }
+    return Float32Array.from(t.data);
   };
-  const sparsityEstimate = get('trainer.sparsity_estimate', false);
-  const chains = get('trainer.chains', false);
-  const varianceVelocity = get('trainer.velocity.log_variance', false);
-  const tempering = get('trainer.tempering', false);
-  const offsetsVisible = get('trainer.offsets.visible', false);
-  const offsetsHidden = get('trainer.offsets.hidden', false);
+  const vector = (n: number) => () => [n];
+  const rowsOf = (n: number) => (rows: number) => [rows, n];
+  const sparsityEstimate = get('trainer.sparsity_estimate', false, vector(nh));
+  const chains = get('trainer.chains', false, rowsOf(nv));
+  const varianceVelocity = get('trainer.velocity.log_variance', false, vector(nv));
+  const tempering = get('trainer.tempering', false, rowsOf(nv));
+  const offsetsVisible = get('trainer.offsets.visible', false, vector(nv));
+  const offsetsHidden = get('trainer.offsets.hidden', false, vector(nh));
   const state: TrainerState = {
     epoch: info.epoch,
+    ...(info.batch ? { batch: info.batch, epochErrorSum: info.epochErrorSum ?? 0 } : {}),
     step: info.step,
     gibbsOffset: info.gibbsOffset,
     shuffleOffset: info.shuffleOffset,
     velocity: {
-      weights: get('trainer.velocity.weights', true)!,
-      visibleBias: get('trainer.velocity.visible_bias', true)!,
-      hiddenBias: get('trainer.velocity.hidden_bias', true)!,
+      weights: get('trainer.velocity.weights', true, () => [nv, nh])!,
+      visibleBias: get('trainer.velocity.visible_bias', true, vector(nv))!,
+      hiddenBias: get('trainer.velocity.hidden_bias', true, vector(nh))!,
     },
     ...(sparsityEstimate ? { sparsityEstimate } : {}),
     ...(chains ? { chains } : {}),

@@ -6,6 +6,8 @@ import { registerEval } from './commands/eval.js';
 import { registerInfo } from './commands/info.js';
 import { registerSample } from './commands/sample.js';
 import { registerTrain } from './commands/train.js';
+import { CliExit, UsageError } from './errors.js';
+import { escapeControls } from './output.js';
 import { VERSION } from './version.js';
 
 export function buildProgram(): Command {
@@ -38,8 +40,16 @@ export async function main(argv: string[]): Promise<number> {
       // Commander has printed its message (help and version exit 0).
       return error.exitCode === 0 ? 0 : 2;
     }
+    if (error instanceof CliExit) {
+      if (error.message) process.stderr.write(`rbm: ${escapeControls(error.message)}\n`);
+      return error.exitCode;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`rbm: ${escapeControls(error.message)}\n`);
+      return 2;
+    }
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`rbm: ${message.split('\n').join('\n     ')}\n`);
+    process.stderr.write(`rbm: ${escapeControls(message).split('\n').join('\n     ')}\n`);
     if (verbose && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
     else if (!(error instanceof RbmError) && !isFileError(error))
       process.stderr.write('(run with --verbose for details)\n');

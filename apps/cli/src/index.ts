@@ -6,7 +6,7 @@
  */
 
 export { type BackendReport, factoriesFor, probeBackends, startBackend } from './backends.js';
-export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './checkpoint.js';
+export { type Checkpoint, decodeCheckpoint, encodeCheckpoint, readCheckpoint } from './checkpoint.js';
 export { buildProgram, main } from './cli.js';
 export type { TrainJob } from './commands/train.js';
 export { curvesSvg, type Panel, type Series } from './curves.js';
@@ -21,4 +21,5 @@ export {
   openIdx,
   sliceSource,
 } from './data.js';
+export { CliExit, UsageError } from './errors.js';
 export { filtersOf, tileImages } from './pictures.js';

@@ -24,8 +24,12 @@ export function number(min: number, max: number, { inclusiveMax = true, inclusiv
     const okMin = inclusiveMin ? x >= min : x > min;
     const okMax = inclusiveMax ? x <= max : x < max;
     if (value.trim() === '' || !Number.isFinite(x) || !okMin || !okMax) {
-      const range = `${inclusiveMin ? '[' : '('}${min}, ${max}${inclusiveMax ? ']' : ')'}`;
-      throw new InvalidArgumentError(`expected a number in ${range}, got ${JSON.stringify(value)}`);
+      // Half-open ranges read better as a comparison: "a finite number > 0", not "(0, Infinity]".
+      const range =
+        max === Number.POSITIVE_INFINITY
+          ? `a finite number ${inclusiveMin ? '>=' : '>'} ${min}`
+          : `a number in ${inclusiveMin ? '[' : '('}${min}, ${max}${inclusiveMax ? ']' : ')'}`;
+      throw new InvalidArgumentError(`expected ${range}, got ${JSON.stringify(value)}`);
     }
     return x;
   };

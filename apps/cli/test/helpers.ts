@@ -8,18 +8,36 @@ export interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
+  /** Killed after the time limit: the command hung. */
+  timedOut: boolean;
+  seconds: number;
 }
 
-/** Runs the built `rbm` binary. */
-export function rbm(args: string[], options: { cwd?: string } = {}): Promise<Run> {
+/**
+ * Runs the built `rbm` binary. A command still running after `timeoutMs` is killed and reported as
+ * `timedOut`, so that a hang fails a test instead of stalling the suite.
+ */
+export function rbm(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (pnpm build)`);
   return new Promise((resolve, reject) => {
+    const t0 = performance.now();
     const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, options.timeoutMs);
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, timedOut, seconds: (performance.now() - t0) / 1000 });
+    });
   });
 }

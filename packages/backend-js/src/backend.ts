@@ -25,11 +25,14 @@ export class JsTensor implements Tensor {
     readonly rows: number,
     readonly cols: number,
     readonly data: Float32Array,
+    /** Shared by every tensor of one backend instance: destroy() ends them all. */
+    readonly life: { destroyed: boolean } = { destroyed: false },
   ) {}
 }
 
 function own(t: Tensor): Float32Array {
   if (!(t instanceof JsTensor)) throw new RbmError('BACKEND_API', 'js backend: tensor belongs to another backend');
+  if (t.life.destroyed) throw new RbmError('DISPOSED', 'js backend used after destroy()');
   if (t.disposed) throw new RbmError('DISPOSED', 'js backend: tensor used after dispose');
   return t.data;
 }
@@ -119,6 +122,7 @@ export interface JsBackendOptions {
 
 /** Creates the plain TypeScript backend: float32 storage, Philox on the host, synchronous kernels. */
 export function createJsBackend(_options: JsBackendOptions = {}): Backend {
+  const life = { destroyed: false };
   return {
     apiVersion: BACKEND_API_VERSION,
     name: 'js',
@@ -127,8 +131,9 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
     details: { engine: 'TypeScript on Float32Array', threads: 1 },
 
     tensor(rows: number, cols: number, data?: HostArray): Tensor {
+      if (life.destroyed) throw new RbmError('DISPOSED', 'js backend used after destroy()');
       checkDimensions(rows, cols);
-      const t = new JsTensor(rows, cols, new Float32Array(rows * cols));
+      const t = new JsTensor(rows, cols, new Float32Array(rows * cols), life);
       if (data) {
         checkData(rows, cols, data.length);
         t.data.set(data);
@@ -147,7 +152,10 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
       own(t);
       (t as JsTensor).disposed = true;
     },
-    destroy(): void {},
+    destroy(): void {
+      // Every tensor of this backend is gone with it: later use throws a DISPOSED error.
+      life.destroyed = true;
+    },
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
       const { m, k, n } = checkMatMul(out, a, b, options);

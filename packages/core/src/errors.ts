@@ -12,7 +12,9 @@ export type RbmErrorCode =
   | 'BACKEND_API'
   | 'DIVERGED'
   | 'TOO_LARGE'
-  | 'DISPOSED';
+  | 'DISPOSED'
+  | 'FILE'
+  | 'ABORTED';
 
 export class RbmError extends Error {
   readonly code: RbmErrorCode;
@@ -57,6 +59,21 @@ export class ModelFormatError extends RbmError {
   }
 }
 
+/**
+ * A file that cannot be read or written as asked: missing, not a regular file (a FIFO, a device, a
+ * directory), too large, or refused (it exists and would be replaced). `path` names it; `reason` is the
+ * errno code when the system gave one ('ENOENT', 'ELOOP', 'ENOSPC'), or 'ENOTREG', 'EFBIG', 'EEXIST'.
+ */
+export class FileError extends RbmError {
+  readonly path: string;
+  readonly reason: string | undefined;
+  constructor(message: string, path: string, reason?: string, options?: { cause?: unknown }) {
+    super('FILE', message, options);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
 /** A model too large for an exact computation. */
 export class TooLargeError extends RbmError {
   constructor(message: string) {
@@ -91,6 +108,22 @@ export class DivergenceError extends RbmError {
     this.step = step;
     this.epoch = epoch;
     this.batch = batch;
+  }
+}
+
+/**
+ * A training run stopped by its AbortSignal, between two batches. The trainer's state (exportState) then
+ * holds the position inside the epoch; a resumed run continues with batch `batch` of epoch `epoch`.
+ */
+export class TrainingAbortedError extends RbmError {
+  readonly epoch: number;
+  readonly batch: number;
+  readonly batches: number;
+  constructor(epoch: number, batch: number, batches: number) {
+    super('ABORTED', `training stopped by its signal after batch ${batch} of ${batches} of epoch ${epoch + 1}`);
+    this.epoch = epoch;
+    this.batch = batch;
+    this.batches = batches;
   }
 }
 

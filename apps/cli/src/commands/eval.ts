@@ -78,6 +78,22 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
   }
   const data = await loadAll(opened.source);
   await opened.source.close?.();
+  // A result that is NaN or infinite is an error, never a figure printed with exit 0.
+  let largest: number | undefined;
+  const finite = async (x: number, what: string): Promise<number> => {
+    if (Number.isFinite(x)) return x;
+    if (largest === undefined) {
+      const p = await model.parameters();
+      largest = 0;
+      for (const arr of [p.weights, p.visibleBias, p.hiddenBias])
+        for (const v of arr) largest = Math.max(largest, Math.abs(v));
+    }
+    throw new RbmError(
+      'DIVERGED',
+      `${what} came out ${x}: ${modelPath} cannot be evaluated in ${backend.precision} ` +
+        `(its largest |parameter| is ${largest.toPrecision(3)}; a diverged model?)`,
+    );
+  };
   const result: Record<string, unknown> = {
     model: modelPath,
     data: opened.description,
@@ -89,7 +105,9 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
   // Exact first: a model too large is refused before any other work.
   if (flags.exact) {
     const z = await exactLogPartition(model, { maxStates: flags.maxStates });
+    await finite(z.logZ, 'log Z');
     const ll = await exactLogLikelihood(model, data, { logZ: z.logZ });
+    await finite(ll.mean, 'the mean log-likelihood');
     result.logZ = z.logZ;
     result.meanLogLikelihood = ll.mean;
     result.enumerated = z.enumerated;
@@ -101,8 +119,9 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
     const schedule = parseSchedule(flags.aisSchedule);
     const t0 = performance.now();
     const est = await annealedImportanceSampling(model, { runs: flags.aisRuns, schedule, data, seed: flags.seed });
+    await finite(est.logZ, 'the AIS log Z');
     const F = await model.freeEnergy(data);
-    const meanNegF = -F.reduce((s, x) => s + x, 0) / F.length;
+    const meanNegF = -(await finite(F.reduce((s, x) => s + x, 0) / F.length, 'the mean free energy'));
     result.ais = {
       logZ: est.logZ,
       logZLow: est.logZLow,
@@ -148,11 +167,11 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
   const recon = await model.reconstruct(data, { seed: flags.seed });
   let err = 0;
   for (let i = 0; i < recon.length; i++) err += (data.data[i]! - recon[i]!) ** 2;
-  result.reconstructionError = err / data.rows;
+  result.reconstructionError = await finite(err / data.rows, 'the reconstruction error');
   out.info(`reconstruction error = ${(err / data.rows).toFixed(4)} (mean squared, summed over units)`);
 
   const F = await model.freeEnergy(data);
-  const meanF = F.reduce((s, x) => s + x, 0) / F.length;
+  const meanF = await finite(F.reduce((s, x) => s + x, 0) / F.length, 'the mean free energy');
   result.meanFreeEnergy = meanF;
   out.info(`mean free energy = ${meanF.toFixed(4)}`);
   if (flags.compare) {
@@ -165,14 +184,14 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
     const ref = await loadAll(other.source);
     await other.source.close?.();
     const Fr = await model.freeEnergy(ref);
-    const meanR = Fr.reduce((s, x) => s + x, 0) / Fr.length;
+    const meanR = await finite(Fr.reduce((s, x) => s + x, 0) / Fr.length, 'the mean free energy of --compare');
     result.freeEnergyGap = meanF - meanR;
     out.info(`free-energy gap = ${(meanF - meanR).toFixed(4)} (this data minus ${other.description})`);
   }
 
   if (flags.pl !== 'none' && !model.gaussian) {
     const pl = await pseudoLogLikelihood(model, data, { method: flags.pl, seed: flags.seed });
-    result.pseudoLogLikelihood = pl.mean;
+    result.pseudoLogLikelihood = await finite(pl.mean, 'the pseudo-log-likelihood');
     result.pseudoLikelihoodMethod = pl.method;
     out.info(`pseudo-log-likelihood = ${pl.mean.toFixed(4)} nats per example (${pl.method})`);
   }

@@ -1,7 +1,7 @@
 import { createReferenceBackend } from '@rbmjs/core';
 import type { Command } from 'commander';
 import { readModel } from '../common.js';
-import { Output } from '../output.js';
+import { escapeInline, Output } from '../output.js';
 
 function stats(x: Float32Array) {
   let min = Number.POSITIVE_INFINITY;
@@ -58,14 +58,14 @@ export function registerInfo(program: Command): void {
       const f = (s: ReturnType<typeof stats>) =>
         `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
       out.info(
-        `${modelPath}: ${info.model} RBM, ${p.numVisible} visible x ${p.numHidden} hidden (${info.parameters} parameters, ${bytes} bytes)`,
+        `${escapeInline(modelPath)}: ${escapeInline(String(info.model))} RBM, ${p.numVisible} visible x ${p.numHidden} hidden (${info.parameters} parameters, ${bytes} bytes)`,
       );
       out.info(`  W: ${f(info.weights)}`);
       out.info(`  a: ${f(info.visibleBias)}`);
       out.info(`  b: ${f(info.hiddenBias)}`);
       if (checkpoint) out.info(`  checkpoint after epoch ${checkpoint.epoch}`);
-      if (metadata.hyperparameters) out.info(`  hyperparameters: ${metadata.hyperparameters}`);
-      if (metadata.provenance) out.info(`  provenance: ${metadata.provenance}`);
+      if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
+      if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
       model.dispose();
       out.emit(info);
     });

@@ -3,6 +3,8 @@ import { writeFileAtomic } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor, readModel } from '../common.js';
 import { loadAll, openData } from '../data.js';
+import { UsageError } from '../errors.js';
+import { checkOutputs, cleanTemporaries } from '../files.js';
 import { nonNegativeInt, number, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { tileImages } from '../pictures.js';
@@ -19,6 +21,7 @@ interface SampleFlags {
   csv?: string;
   side?: number;
   backend: string;
+  force?: boolean;
   json?: boolean;
   verbose?: boolean;
 }
@@ -48,17 +51,43 @@ export function registerSample(program: Command): void {
     .option('--csv <file>', 'CSV of the binary samples, one per line')
     .option('--side <n>', 'image side for the PNG (default: the square root of the visible units)', positiveInt)
     .option('--backend <name>', 'auto, js, reference, gpujs[:mode], tfjs[:engine]', 'auto')
+    .option('--force', 'replace existing --png/--csv files (regular files only)')
     .option('--json', 'print a JSON summary')
     .option('--verbose', 'stack traces on errors')
-    .action(async (modelPath: string, flags: SampleFlags) => sample(modelPath, flags));
+    .action(async (modelPath: string, flags: SampleFlags, command: Command) => sample(modelPath, flags, command));
 }
 
-async function sample(modelPath: string, flags: SampleFlags): Promise<void> {
+async function sample(modelPath: string, flags: SampleFlags, command: Command): Promise<void> {
   const out = new Output(Boolean(flags.json));
-  if (!flags.png && !flags.csv)
-    throw new RbmError('INVALID_ARGUMENT', 'nothing to write: give --png FILE and/or --csv FILE');
+  if (!flags.png && !flags.csv) throw new UsageError('nothing to write: give --png FILE and/or --csv FILE');
+  const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+  if (given('betaMin') && flags.tempering === undefined) throw new UsageError('--beta-min needs --tempering');
+  if (given('initSplit') && !flags.init) throw new UsageError('--init-split needs --init');
+  if (given('side') && !flags.png) throw new UsageError('--side needs --png');
+  if (flags.tempering !== undefined && flags.tempering < 2)
+    throw new UsageError(`--tempering needs at least 2 replicas, got ${flags.tempering}`);
+  // Outputs are checked before anything runs: never over an input, never an existing file without --force.
+  const outputs = [
+    ...(flags.png ? [{ path: flags.png, what: '--png file' }] : []),
+    ...(flags.csv ? [{ path: flags.csv, what: '--csv file' }] : []),
+  ];
+  await checkOutputs(outputs, {
+    force: Boolean(flags.force),
+    inputs: [modelPath, ...(flags.init && flags.init !== 'mnist' ? [flags.init] : [])],
+  });
+  await cleanTemporaries(outputs.map((o) => o.path));
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
   const { model } = await readModel(modelPath, backend);
+  if (flags.png) {
+    const side = flags.side ?? Math.round(Math.sqrt(model.numVisible));
+    if (side * side !== model.numVisible) {
+      throw new UsageError(
+        flags.side !== undefined
+          ? `--side ${flags.side} makes ${side * side} pixels, the model has ${model.numVisible} visible units`
+          : `${model.numVisible} visible units are not a square image; give --side or use --csv`,
+      );
+    }
+  }
   let init: Dataset | undefined;
   if (flags.init) {
     const opened = openData({
@@ -78,9 +107,6 @@ async function sample(modelPath: string, flags: SampleFlags): Promise<void> {
     }
   }
   const t0 = performance.now();
-  if (flags.tempering !== undefined && flags.tempering < 2) {
-    throw new RbmError('INVALID_ARGUMENT', `--tempering needs at least 2 replicas, got ${flags.tempering}`);
-  }
   const tempering =
     flags.tempering !== undefined
       ? {
@@ -101,12 +127,6 @@ async function sample(modelPath: string, flags: SampleFlags): Promise<void> {
   const written: string[] = [];
   if (flags.png) {
     const side = flags.side ?? Math.round(Math.sqrt(model.numVisible));
-    if (side * side !== model.numVisible) {
-      throw new RbmError(
-        'INVALID_ARGUMENT',
-        `${model.numVisible} visible units are not a square image; give --side or use --csv`,
-      );
-    }
     await writeFileAtomic(flags.png, tileImages(s.probabilities, s.rows, side, { range: [0, 1], scale: 2 }));
     written.push(flags.png);
   }

@@ -1,21 +1,38 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
+  checkSchedule,
+  DataError,
+  DivergenceError,
   type EpochMetrics,
+  encodeModel,
+  ModelFormatError,
   RBM,
   RbmError,
+  type RbmParameters,
   type Schedule,
   sourceColumnMeans,
   Trainer,
+  TrainingAbortedError,
   type TrainOptions,
 } from '@rbmjs/core';
-import { saveModelFile, writeFileAtomic } from '@rbmjs/core/node';
+import { asFileError, writeFileAtomic } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
-import { decodeCheckpoint, encodeCheckpoint } from '../checkpoint.js';
+import { type Checkpoint, encodeCheckpoint, readCheckpoint } from '../checkpoint.js';
 import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
-import { curvesSvg } from '../curves.js';
-import { type DataSpec, loadAll, openData, sliceSource } from '../data.js';
+import { curvesSvg, type Panel } from '../curves.js';
+import {
+  type DataFingerprint,
+  type DataSpec,
+  fingerprintChanges,
+  loadAll,
+  type OpenedData,
+  openData,
+  sliceSource,
+} from '../data.js';
+import { CliExit, UsageError } from '../errors.js';
+import { checkOutputs, cleanTemporaries } from '../files.js';
 import { nonNegativeInt, number, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { filtersOf, tileImages } from '../pictures.js';
@@ -44,6 +61,8 @@ export interface TrainJob {
   readonly visible?: 'bernoulli' | 'gaussian';
   readonly learnVariance?: boolean;
   readonly seed: number;
+  /** The data it trains on, checked again on --resume (absent in checkpoints of older versions). */
+  readonly fingerprint?: DataFingerprint;
 }
 
 interface TrainFlags extends DataOptions {
@@ -219,8 +238,7 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
 
 /** Inverse temperatures 1 = beta_1 > ... > beta_n = betaMin, evenly spaced. */
 function ladder(n: number, betaMin: number): number[] {
-  if (n < 2)
-    throw new RbmError('INVALID_ARGUMENT', `--temperatures must be at least 2 for parallel tempering, got ${n}`);
+  if (n < 2) throw new UsageError(`--temperatures must be at least 2 for parallel tempering, got ${n}`);
   return Array.from({ length: n }, (_, m) => 1 - ((1 - betaMin) * m) / (n - 1));
 }
 
@@ -253,63 +271,219 @@ function sidePath(out: string, suffix: string): string {
   return join(dirname(out), `${basename(out, ext)}${suffix}`);
 }
 
-async function train(flags: TrainFlags, command: Command): Promise<void> {
-  const out = new Output(Boolean(flags.json));
-  const checkpointPath = flags.checkpoint ?? sidePath(flags.out, '.ckpt.safetensors');
-  let job = jobFrom(flags);
-  let resumed: ReturnType<typeof decodeCheckpoint<TrainJob>> | undefined;
-  if (flags.resume) {
-    const path = typeof flags.resume === 'string' ? flags.resume : checkpointPath;
-    if (!existsSync(path)) throw new RbmError('INVALID_ARGUMENT', `${path}: no checkpoint to resume from`);
-    resumed = decodeCheckpoint<TrainJob>(new Uint8Array(await readFile(path)), path);
-    for (const [flag, get] of Object.entries(JOB_FLAGS)) {
-      if (command.getOptionValueSource(flag) !== 'cli') continue;
-      if (JSON.stringify(get(job)) !== JSON.stringify(get(resumed.job))) {
-        throw new RbmError(
-          'INVALID_ARGUMENT',
-          `--${kebab(flag)} ${JSON.stringify(get(job))} differs from the checkpoint's ${JSON.stringify(get(resumed.job))} (${path})`,
-        );
-      }
-    }
-    // The checkpoint's job, possibly with more epochs.
-    job = {
-      ...resumed.job,
-      epochs: command.getOptionValueSource('epochs') === 'cli' ? flags.epochs : resumed.job.epochs,
-    };
-    if (resumed.state.epoch >= job.epochs) {
-      throw new RbmError(
-        'INVALID_ARGUMENT',
-        `${path} has already trained ${resumed.state.epoch} epochs; ask for more with --epochs`,
+/** Flags that only mean something with another flag's value: given without it, they are refused. */
+function refuseConflicts(f: TrainFlags, command: Command): void {
+  const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+  const rules: Array<[boolean, string]> = [
+    [given('lrFinal') && f.lrSchedule !== 'linear', '--lr-final needs --lr-schedule linear'],
+    [given('lrDecay') && f.lrSchedule !== 'exponential', '--lr-decay needs --lr-schedule exponential'],
+    [given('learnVariance') && f.visible !== 'gaussian', '--learn-variance needs --visible gaussian'],
+    [given('chains') && f.method === 'cd', '--chains needs --method pcd or pt (CD chains start at the batch)'],
+    [given('temperatures') && f.method !== 'pt', '--temperatures needs --method pt'],
+    [given('betaMin') && f.method !== 'pt', '--beta-min needs --method pt'],
+    [given('momentumSwitch') && f.momentumFinal === undefined, '--momentum-switch needs --momentum-final'],
+    [given('sparsityCost') && f.sparsityTarget === undefined, '--sparsity-cost needs --sparsity-target'],
+    [given('checkpoint') && !f.checkpointEvery && !f.resume, '--checkpoint needs --checkpoint-every or --resume'],
+  ];
+  for (const [bad, message] of rules) if (bad) throw new UsageError(message);
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+/** A checkpoint's job must describe the tensors it came with, in every field the trainer reads. */
+function checkJob(job: unknown, p: RbmParameters, path: string): asserts job is TrainJob {
+  const fail = (msg: string): never => {
+    throw new ModelFormatError(`${path}: the checkpoint's job ${msg}`);
+  };
+  if (!isObject(job)) return fail('is missing');
+  const count = (name: string, min = 1) => {
+    const x = job[name];
+    if (!Number.isSafeInteger(x) || (x as number) < min)
+      fail(`has ${name} ${JSON.stringify(x)}, expected an integer >= ${min}`);
+  };
+  count('hidden');
+  count('epochs');
+  count('batch');
+  count('k');
+  count('seed', 0);
+  count('validation', 0);
+  if (job.hidden !== p.numHidden) fail(`says ${job.hidden} hidden units, its tensors have ${p.numHidden}`);
+  if (!['cd', 'pcd', 'pt'].includes(job.method as string)) fail(`has method ${JSON.stringify(job.method)}`);
+  if (job.chains !== undefined) count('chains');
+  if (!['probabilities', 'samples'].includes(job.positivePhase as string))
+    fail(`has positivePhase ${JSON.stringify(job.positivePhase)}`);
+  for (const name of ['l1', 'l2'] as const) {
+    const x = job[name];
+    if (typeof x !== 'number' || !Number.isFinite(x) || x < 0) fail(`has ${name} ${JSON.stringify(x)}`);
+  }
+  try {
+    checkSchedule('learningRate', job.learningRate as Schedule, job.epochs as number, 0, Number.POSITIVE_INFINITY);
+    checkSchedule('momentum', job.momentum as Schedule, job.epochs as number, 0, 1);
+  } catch (error) {
+    fail(`has an invalid schedule: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const visible = (job.visible ?? 'bernoulli') as string;
+  if (visible !== (p.visibleUnits ?? 'bernoulli'))
+    fail(`says ${visible} visible units, its tensors are a ${p.visibleUnits ?? 'bernoulli'} model`);
+  if (!isObject(job.data) || typeof job.data.name !== 'string') fail('has no data');
+  if (
+    job.betas !== undefined &&
+    (!Array.isArray(job.betas) || !job.betas.every((b) => typeof b === 'number' && b > 0 && b <= 1))
+  )
+    fail(`has betas ${JSON.stringify(job.betas)}`);
+}
+
+interface Resumed {
+  readonly path: string;
+  readonly checkpoint: Checkpoint<TrainJob>;
+}
+
+async function readResumed(flags: TrainFlags, command: Command, checkpointPath: string, job: TrainJob) {
+  const path = typeof flags.resume === 'string' ? flags.resume : checkpointPath;
+  const checkpoint = await readCheckpoint<TrainJob>(path);
+  checkJob(checkpoint.job, checkpoint.parameters, path);
+  for (const [flag, get] of Object.entries(JOB_FLAGS)) {
+    if (command.getOptionValueSource(flag) !== 'cli') continue;
+    if (JSON.stringify(get(job)) !== JSON.stringify(get(checkpoint.job))) {
+      throw new UsageError(
+        `--${kebab(flag)} ${JSON.stringify(get(job))} differs from the checkpoint's ${JSON.stringify(get(checkpoint.job))} (${path})`,
       );
     }
   }
-  // Resumed or not, an existing model is only replaced when asked.
-  if (existsSync(flags.out) && !flags.force) {
-    throw new RbmError('INVALID_ARGUMENT', `${flags.out} exists; use --force to overwrite it`);
+  return { path, checkpoint } satisfies Resumed;
+}
+
+async function train(flags: TrainFlags, command: Command): Promise<void> {
+  const out = new Output(Boolean(flags.json));
+  refuseConflicts(flags, command);
+  const checkpointPath = flags.checkpoint ?? sidePath(flags.out, '.ckpt.safetensors');
+  let job = jobFrom(flags);
+  const resumed = flags.resume ? await readResumed(flags, command, checkpointPath, job) : undefined;
+  if (resumed) {
+    // The checkpoint's job, possibly with more epochs.
+    job = {
+      ...resumed.checkpoint.job,
+      epochs: command.getOptionValueSource('epochs') === 'cli' ? flags.epochs : resumed.checkpoint.job.epochs,
+    };
+    const done = resumed.checkpoint.state.epoch;
+    if (done > job.epochs) {
+      throw new UsageError(`${resumed.path} has already trained ${done} epochs, more than --epochs ${job.epochs}`);
+    }
   }
 
   const opened = openData(job.data);
+  const signals = new Interrupts();
+  try {
+    await trainOpened(flags, out, job, opened, checkpointPath, resumed, signals);
+  } finally {
+    signals.dispose();
+    await opened.source.close?.();
+  }
+}
+
+/**
+ * SIGINT and SIGTERM during training: the first one aborts the run after the batch in flight (the caller
+ * then writes a checkpoint and exits 130); a second one exits 130 at once.
+ */
+class Interrupts {
+  readonly controller = new AbortController();
+  received: NodeJS.Signals | undefined;
+  /** Called before a second signal exits, to leave the terminal tidy (the progress bar). */
+  beforeExit: () => void = () => {};
+  private readonly handler = (name: NodeJS.Signals) => {
+    this.beforeExit();
+    if (this.received) {
+      process.stderr.write(`\nrbm: ${name} again: quitting without a checkpoint\n`);
+      process.exit(130);
+    }
+    this.received = name;
+    process.stderr.write(
+      `\nrbm: ${name}: finishing the batch in flight, then writing a checkpoint (${name} again quits at once)\n`,
+    );
+    this.controller.abort();
+  };
+  constructor() {
+    process.on('SIGINT', this.handler);
+    process.on('SIGTERM', this.handler);
+  }
+  dispose(): void {
+    process.off('SIGINT', this.handler);
+    process.off('SIGTERM', this.handler);
+  }
+}
+
+async function trainOpened(
+  flags: TrainFlags,
+  out: Output,
+  job: TrainJob,
+  opened: OpenedData,
+  checkpointPath: string,
+  resumed: Resumed | undefined,
+  signals: Interrupts,
+): Promise<void> {
   const all = opened.source;
   if (job.validation >= all.rows) {
-    throw new RbmError(
-      'INVALID_ARGUMENT',
-      `--validation ${job.validation} leaves no training data (${all.rows} examples)`,
-    );
+    throw new UsageError(`--validation ${job.validation} leaves no training data (${all.rows} examples)`);
   }
+  // The data must be the data the checkpoint was trained on.
+  const fingerprint = opened.fingerprint();
+  if (resumed) {
+    const was = resumed.checkpoint.job.fingerprint;
+    if (!was)
+      out.warn(
+        `${resumed.path} has no data fingerprint (written by an older rbm): cannot check that the data are unchanged`,
+      );
+    else {
+      const changes = fingerprintChanges(was, fingerprint);
+      if (changes.length > 0) {
+        throw new DataError(
+          `${opened.description}: not the data ${resumed.path} was trained on (${changes.join('; ')}); resuming would train on something else`,
+        );
+      }
+    }
+  }
+  job = { ...job, fingerprint };
+
+  // Every output is checked before any work: nothing is trained that cannot be written.
+  const writesPictures = flags.pictures;
+  const pngPath = sidePath(flags.out, '.filters.png');
+  const svgPath = sidePath(flags.out, '.curves.svg');
+  const checkpointPlanned =
+    Boolean(flags.checkpointEvery) || (resumed !== undefined && resumed.path === checkpointPath);
+  const inputs = [...(job.data.name === 'mnist' ? [] : [job.data.name])];
+  if (resumed && resumed.path !== checkpointPath) inputs.push(resumed.path);
+  const force = Boolean(flags.force);
+  await checkOutputs(
+    [
+      { path: flags.out, what: 'model file' },
+      ...(writesPictures && opened.side ? [{ path: pngPath, what: 'filters picture' }] : []),
+      ...(writesPictures ? [{ path: svgPath, what: 'learning curves' }] : []),
+      ...(checkpointPlanned
+        ? [{ path: checkpointPath, what: 'checkpoint', replaceable: resumed?.path === checkpointPath }]
+        : []),
+    ],
+    { force, inputs },
+  );
+  for (const removed of await cleanTemporaries([flags.out, pngPath, svgPath, checkpointPath]))
+    out.info(`removed ${removed}, left by an interrupted write`);
+
   const trainSource = job.validation > 0 ? sliceSource(all, 0, all.rows - job.validation) : all;
   const validation =
     job.validation > 0 ? await loadAll(sliceSource(all, all.rows - job.validation, job.validation)) : undefined;
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
+  const state = resumed?.checkpoint.state;
   out.info(
     `${opened.description}; ${trainSource.rows} for training${validation ? `, ${validation.rows} held out` : ''}`,
   );
   out.info(
     `${job.method.toUpperCase()}-${job.k}${job.centering !== undefined ? ' (centred)' : ''}, ${all.cols}-${job.hidden}, batch ${job.batch}, ${job.epochs} epochs, backend ${backend.name} (${backend.precision})` +
-      (resumed ? `, resuming after epoch ${resumed.state.epoch}` : ''),
+      (state ? `, resuming ${where(state)}` : ''),
   );
 
   const model = resumed
-    ? RBM.fromParameters(backend, resumed.parameters)
+    ? RBM.fromParameters(backend, resumed.checkpoint.parameters)
     : RBM.create(backend, {
         numVisible: all.cols,
         numHidden: job.hidden,
@@ -322,88 +496,136 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
   let bar: ReturnType<Output['progress']>;
   let epochStart = 0;
   const every = flags.checkpointEvery;
+  // Blow-up short of NaN: the reconstruction error of an epoch rising well past that of the run's first
+  // batch (by RISE_FACTOR: saturated reconstructions of a blown-up model about double it, while data a model
+  // cannot learn keep it where it started).
+  let startError: number | undefined;
+  let lastGood: { parameters: RbmParameters; epoch: number } = {
+    parameters: await model.parameters(),
+    epoch: state?.epoch ?? 0,
+  };
+  let rose: { error: number; epoch: number } | undefined;
+  const interrupt = signals.controller;
+  let lastYield = performance.now();
+
+  const writeCheckpoint = async (path: string, overwrite: boolean) => {
+    const st = await trainer.exportState();
+    await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
+      throw asFileError(e, path, 'cannot write');
+    });
+    await writeFileAtomic(path, encodeCheckpoint(await model.parameters(), st, job, provenance(backend.name)), {
+      overwrite,
+    });
+    return st;
+  };
   const trainer: Trainer = new Trainer(model, trainSource, {
     ...trainOptions(job),
     ...(validation ? { validation } : {}),
-    onBatch: (e) => {
-      if (e.batch === 0) {
+    signal: interrupt.signal,
+    onBatch: async (e) => {
+      if (e.batch === 0 || bar === undefined) {
         bar = out.progress(batches, `epoch ${e.epoch + 1}/${job.epochs}`);
         epochStart = performance.now();
+      }
+      if (startError === undefined) startError = await e.readReconstructionError();
+      // Synchronous backends never give the event loop a turn: yield now and then so signals get handled.
+      if (performance.now() - lastYield > 50) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = performance.now();
       }
       const rate = (e.batch + 1) / Math.max(1e-3, (performance.now() - epochStart) / 1000);
       bar?.update(e.batch + 1, { rate: rate.toFixed(1) });
     },
     onEpoch: async (m) => {
       bar?.stop();
+      bar = undefined;
       history.push(m);
       const gap = m.freeEnergyGap !== undefined ? `, free-energy gap ${m.freeEnergyGap.toFixed(3)}` : '';
       out.info(
         `epoch ${m.epoch + 1}/${job.epochs}: reconstruction error ${m.reconstructionError.toFixed(4)}${gap}, ${m.seconds.toFixed(2)} s`,
       );
       out.emit({ type: 'epoch', ...m });
+      if (startError !== undefined && !(m.reconstructionError <= RISE_FACTOR * startError)) {
+        rose = { error: m.reconstructionError, epoch: m.epoch };
+        interrupt.abort();
+        return;
+      }
+      lastGood = { parameters: await model.parameters(), epoch: m.epoch + 1 };
       if (every && (m.epoch + 1) % every === 0) {
-        await mkdir(dirname(checkpointPath), { recursive: true });
-        const state = await trainer.exportState();
-        await writeFileAtomic(
-          checkpointPath,
-          encodeCheckpoint(await model.parameters(), state, job, provenance(backend.name)),
-        );
-        out.info(`checkpoint: ${checkpointPath} (epoch ${m.epoch + 1})`);
+        try {
+          await writeCheckpoint(checkpointPath, true);
+          out.info(`checkpoint: ${checkpointPath} (epoch ${m.epoch + 1})`);
+        } catch (error) {
+          // A checkpoint that cannot be written must not cost the run.
+          out.warn(
+            `could not write the checkpoint (${error instanceof Error ? error.message : String(error)}); training goes on`,
+          );
+        }
       }
     },
   });
-  if (resumed) trainer.importState(resumed.state);
+
+  signals.beforeExit = () => bar?.stop();
   const t0 = performance.now();
+  let ended: unknown;
   try {
-    await trainer.run();
+    if (state) trainer.importState(state);
+    if (state && state.epoch >= job.epochs) {
+      out.info(`${resumed!.path} has trained all ${job.epochs} epochs: writing the model it holds`);
+    } else {
+      await trainer.run();
+    }
+  } catch (error) {
+    ended = error;
   } finally {
     bar?.stop();
+  }
+  try {
+    if (ended instanceof TrainingAbortedError && signals.received) {
+      if (trainer.position().step === (state?.step ?? 0))
+        throw new CliExit(130, `interrupted by ${signals.received} before the first step: nothing to save`);
+      // Interrupted: save where the run stands; a checkpoint path we may not replace gets a fresh name.
+      const path = checkpointPlanned || !existsSync(checkpointPath) ? checkpointPath : freshPath(checkpointPath);
+      const st = await writeCheckpoint(path, checkpointPlanned);
+      throw new CliExit(
+        130,
+        `interrupted by ${signals.received} ${where(st)}: checkpoint ${path}; continue with rbm train --resume ${path} --out ${flags.out}`,
+      );
+    }
+    if (rose && (ended === undefined || ended instanceof TrainingAbortedError)) {
+      await writeModel(flags, lastGood.parameters, job, backend.name, model.visibleUnits);
+      throw new RbmError(
+        'DIVERGED',
+        `training diverged: the reconstruction error of epoch ${rose.epoch + 1} (${rose.error.toPrecision(4)}) rose past ${RISE_FACTOR} times its starting value (${startError!.toPrecision(4)}); ` +
+          `${flags.out} holds the model after epoch ${lastGood.epoch} (lower the learning rate)`,
+      );
+    }
+    if (ended instanceof DivergenceError) {
+      // The model holds the parameters from before the bad step: save them, and say so.
+      await writeModel(flags, await model.parameters(), job, backend.name, model.visibleUnits);
+      throw new RbmError('DIVERGED', `${ended.message}; they are saved to ${flags.out}`);
+    }
+    if (ended !== undefined) throw ended;
+  } finally {
     trainer.dispose();
-    await opened.source.close?.();
   }
   const seconds = (performance.now() - t0) / 1000;
 
-  await mkdir(dirname(flags.out), { recursive: true });
-  await saveModelFile(model, flags.out, {
-    metadata: { hyperparameters: JSON.stringify(job), ...provenance(backend.name) },
-  });
+  const p = await model.parameters();
+  await writeModel(flags, p, job, backend.name, model.visibleUnits);
   const written = [flags.out];
-  if (flags.pictures) {
-    const p = await model.parameters();
+  if (writesPictures) {
     if (opened.side) {
       const shown = Math.min(p.numHidden, 100);
-      const png = sidePath(flags.out, '.filters.png');
       await writeFileAtomic(
-        png,
+        pngPath,
         tileImages(filtersOf(p.weights, p.numVisible, p.numHidden, shown), shown, opened.side, { scale: 2 }),
       );
-      written.push(png);
+      written.push(pngPath);
     }
     if (history.length > 0) {
-      const svg = sidePath(flags.out, '.curves.svg');
-      await writeFileAtomic(
-        svg,
-        new TextEncoder().encode(
-          curvesSvg([
-            {
-              title: 'reconstruction error',
-              series: [{ label: 'training', values: history.map((m) => m.reconstructionError), color: '#1f77b4' }],
-            },
-            ...(validation
-              ? [
-                  {
-                    title: 'mean free energy',
-                    series: [
-                      { label: 'training', values: history.map((m) => m.freeEnergyTrain), color: '#1f77b4' },
-                      { label: 'held out', values: history.map((m) => m.freeEnergyValidation), color: '#d62728' },
-                    ],
-                  },
-                ]
-              : []),
-          ]),
-        ),
-      );
-      written.push(svg);
+      await writeFileAtomic(svgPath, new TextEncoder().encode(curvesSvg(curvePanels(history, Boolean(validation)))));
+      written.push(svgPath);
     }
   }
   model.dispose();
@@ -419,6 +641,60 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
     ...(last ? { reconstructionError: last.reconstructionError } : {}),
     ...(last?.freeEnergyGap !== undefined ? { freeEnergyGap: last.freeEnergyGap } : {}),
   });
+}
+
+/** How far above its starting value an epoch's reconstruction error may rise before the run counts as diverged. */
+const RISE_FACTOR = 1.5;
+
+function curvePanels(history: EpochMetrics[], validation: boolean): Panel[] {
+  return [
+    {
+      title: 'reconstruction error',
+      series: [{ label: 'training', values: history.map((m) => m.reconstructionError), color: '#1f77b4' }],
+    },
+    ...(validation
+      ? [
+          {
+            title: 'mean free energy',
+            series: [
+              { label: 'training', values: history.map((m) => m.freeEnergyTrain), color: '#1f77b4' },
+              { label: 'held out', values: history.map((m) => m.freeEnergyValidation), color: '#d62728' },
+            ],
+          },
+        ]
+      : []),
+  ];
+}
+
+/** Where a state stands, in the 1-based words people use. */
+function where(st: { epoch: number; batch?: number }): string {
+  return st.batch ? `in epoch ${st.epoch + 1} after batch ${st.batch}` : `after epoch ${st.epoch}`;
+}
+
+/** `path` with .1, .2, ... before its extension: the first that does not exist. */
+function freshPath(path: string): string {
+  const ext = extname(path);
+  for (let i = 1; ; i++) {
+    const candidate = join(dirname(path), `${basename(path, ext)}.${i}${ext}`);
+    if (!existsSync(candidate)) return candidate;
+  }
+}
+
+async function writeModel(
+  flags: TrainFlags,
+  parameters: RbmParameters,
+  job: TrainJob,
+  backend: string,
+  visibleUnits: 'bernoulli' | 'gaussian',
+): Promise<void> {
+  await mkdir(dirname(flags.out), { recursive: true }).catch((e: unknown) => {
+    throw asFileError(e, flags.out, 'cannot write');
+  });
+  const bytes = encodeModel(visibleUnits === 'gaussian' ? { ...parameters, visibleUnits } : parameters, {
+    hyperparameters: JSON.stringify(job),
+    ...provenance(backend),
+  });
+  await writeFileAtomic(flags.out, bytes);
 }
 
 function provenance(backend: string): Record<string, string> {

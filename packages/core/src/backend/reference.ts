@@ -22,6 +22,8 @@ class RefTensor implements Tensor {
     readonly rows: number,
     readonly cols: number,
     readonly data: Float64Array,
+    /** Shared by every tensor of one backend instance: destroy() ends them all. */
+    readonly life: { destroyed: boolean } = { destroyed: false },
   ) {}
 }
 
@@ -55,11 +57,13 @@ export function applyUnary(op: UnaryOp, x: number): number {
 
 function own(t: Tensor): RefTensor {
   if (!(t instanceof RefTensor)) throw new RbmError('BACKEND_API', 'reference backend: tensor from another backend');
+  if (t.life.destroyed) throw new RbmError('DISPOSED', 'reference backend used after destroy()');
   if (t.disposed) throw new RbmError('DISPOSED', 'reference backend: tensor used after dispose');
   return t;
 }
 
 export function createReferenceBackend(): Backend {
+  const life = { destroyed: false };
   return {
     apiVersion: BACKEND_API_VERSION,
     name: 'reference',
@@ -68,8 +72,9 @@ export function createReferenceBackend(): Backend {
     details: { note: 'float64 executable specification; slow' },
 
     tensor(rows: number, cols: number, data?: HostArray): Tensor {
+      if (life.destroyed) throw new RbmError('DISPOSED', 'reference backend used after destroy()');
       checkDimensions(rows, cols);
-      const t = new RefTensor(rows, cols, new Float64Array(rows * cols));
+      const t = new RefTensor(rows, cols, new Float64Array(rows * cols), life);
       if (data) {
         checkData(rows, cols, data.length);
         t.data.set(data);
@@ -87,7 +92,10 @@ export function createReferenceBackend(): Backend {
     dispose(t: Tensor): void {
       own(t).disposed = true;
     },
-    destroy(): void {},
+    destroy(): void {
+      // Every tensor of this backend is gone with it: later use throws a DISPOSED error.
+      life.destroyed = true;
+    },
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
       const { m, k, n } = checkMatMul(out, a, b, options);

@@ -73,25 +73,65 @@ export interface DecodedSafetensors {
   readonly metadata: Record<string, string>;
 }
 
-/** Decodes and validates a safetensors buffer. Throws a {@link ModelFormatError} naming the problem. */
-export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}): DecodedSafetensors {
+/** A tensor's place in the byte buffer, from a validated header. */
+export interface SafetensorsEntry {
+  readonly name: string;
+  readonly dtype: SafetensorsDtype;
+  readonly shape: readonly number[];
+  /** Byte offsets in the data section, which starts right after the header. */
+  readonly begin: number;
+  readonly end: number;
+}
+
+export interface SafetensorsHeader {
+  /** Header length in bytes (without the 8-byte length prefix): the data start at 8 + headerBytes. */
+  readonly headerBytes: number;
+  readonly entries: readonly SafetensorsEntry[];
+  readonly metadata: Record<string, string>;
+}
+
+/**
+ * The length of the JSON header that `prefix` (at least the first 8 bytes of a file) announces, checked
+ * against the limit before anything else is read: a reader needs only this many bytes more to validate the
+ * whole file.
+ */
+export function safetensorsHeaderLength(prefix: Uint8Array, options: DecodeOptions = {}): number {
+  const where = options.source ? `${options.source}: ` : '';
+  const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  if (prefix.length < 8)
+    throw new ModelFormatError(
+      `${where}truncated: ${prefix.length} bytes, a safetensors file starts with an 8-byte header length`,
+    );
+  const headerLen64 = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (headerLen64 > BigInt(maxHeader)) {
+    throw new ModelFormatError(
+      `${where}header length ${headerLen64} exceeds the limit of ${maxHeader} bytes (not a model file, or a hostile one)`,
+    );
+  }
+  return Number(headerLen64);
+}
+
+/**
+ * Validates a safetensors header given only the file's first bytes (`prefix`: the length and the JSON
+ * header) and its total size: whether the tensors tile the rest of the file exactly is decided here,
+ * before a single tensor byte is read. Throws a {@link ModelFormatError} naming the problem.
+ */
+export function decodeSafetensorsHeader(
+  prefix: Uint8Array,
+  fileBytes: number,
+  options: DecodeOptions = {},
+): SafetensorsHeader {
   const where = options.source ? `${options.source}: ` : '';
   const fail = (msg: string): never => {
     throw new ModelFormatError(`${where}${msg}`);
   };
-  const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
-  if (bytes.length < 8)
-    fail(`truncated: ${bytes.length} bytes, a safetensors file starts with an 8-byte header length`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLen64 = view.getBigUint64(0, true);
-  if (headerLen64 > BigInt(maxHeader)) {
-    fail(`header length ${headerLen64} exceeds the limit of ${maxHeader} bytes (not a model file, or a hostile one)`);
-  }
-  const headerLen = Number(headerLen64);
-  if (8 + headerLen > bytes.length) fail(`truncated: header of ${headerLen} bytes but only ${bytes.length - 8} follow`);
+  if (fileBytes < 8) fail(`truncated: ${fileBytes} bytes, a safetensors file starts with an 8-byte header length`);
+  const headerLen = safetensorsHeaderLength(prefix, options);
+  if (8 + headerLen > fileBytes) fail(`truncated: header of ${headerLen} bytes but only ${fileBytes - 8} follow`);
+  if (8 + headerLen > prefix.length) fail(`the first ${8 + headerLen} bytes are needed to read the header`);
   let header: unknown;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerLen));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(prefix.subarray(8, 8 + headerLen));
     if (!text.startsWith('{')) fail('header is not a JSON object');
     header = JSON.parse(text);
   } catch (error) {
@@ -99,9 +139,9 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
     fail(`header is not valid UTF-8 JSON (${error instanceof Error ? error.message : String(error)})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
-  const bufferLen = bytes.length - 8 - headerLen;
+  const bufferLen = fileBytes - 8 - headerLen;
   const metadata: Record<string, string> = Object.create(null);
-  const entries: Array<{ name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }> = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('__metadata__ is not an object');
@@ -145,6 +185,13 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
   }
   if (pos > bufferLen) fail(`truncated: tensors need ${pos} bytes of data, the file has ${bufferLen}`);
   if (pos < bufferLen) fail(`${bufferLen - pos} unexpected bytes after the last tensor`);
+  return { headerBytes: headerLen, entries, metadata: { ...metadata } };
+}
+
+/** Decodes and validates a safetensors buffer. Throws a {@link ModelFormatError} naming the problem. */
+export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}): DecodedSafetensors {
+  const { headerBytes: headerLen, entries, metadata } = decodeSafetensorsHeader(bytes, bytes.length, options);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const tensors = new Map<string, SafeTensor>();
   const base = 8 + headerLen;
   for (const e of entries) {

@@ -2,7 +2,7 @@ import { assertBackend } from '../backend/check.js';
 import { type Scope, withScope } from '../backend/scope.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
 import { assertColumns, assertFinite, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
-import { ArgumentError, RbmError, ShapeError } from '../errors.js';
+import { ArgumentError, RbmError, ShapeError, TooLargeError } from '../errors.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { ParallelTempering, type TemperingOptions } from '../sample/tempering.js';
@@ -50,6 +50,9 @@ export interface InitOptions {
 /** Clamp for the data means in the visible-bias initialisation, so that constant pixels get finite biases. */
 const MEAN_CLAMP = 1e-3;
 
+/** The most weights a model may have: 2^28 float32 values are 1 GiB. */
+export const MAX_WEIGHTS = 2 ** 28;
+
 function checkUnits(numVisible: number, numHidden: number): void {
   for (const [name, n] of [
     ['numVisible', numVisible],
@@ -57,6 +60,52 @@ function checkUnits(numVisible: number, numHidden: number): void {
   ] as const) {
     if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`${name} must be a positive integer, got ${n}`);
   }
+  if (numVisible * numHidden > MAX_WEIGHTS) {
+    throw new TooLargeError(
+      `${numVisible} x ${numHidden} = ${numVisible * numHidden} weights, more than the ${MAX_WEIGHTS} (1 GiB of float32) a model may have`,
+    );
+  }
+}
+
+/** A plain array, null or a number where a typed array was expected: a typed error that says what came. */
+function describeValue(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'a plain array';
+  if (ArrayBuffer.isView(x)) return x.constructor.name;
+  return typeof x;
+}
+
+function isHostArray(x: unknown): x is HostArray {
+  return x instanceof Float32Array || x instanceof Float64Array;
+}
+
+/**
+ * Checks that `data` is a Dataset ({ data, rows, cols } with a Float32Array or Float64Array) or a typed
+ * array of whole rows of `cols` values, and returns it as a Dataset.
+ */
+export function asDataset(data: unknown, cols: number, what: string): Dataset {
+  if (isHostArray(data)) {
+    const rows = data.length / cols;
+    if (!Number.isInteger(rows) || rows < 1)
+      throw new ShapeError(`${what}: ${data.length} values are not a whole number of rows of ${cols}`);
+    // Read only: the checks and the upload accept either precision.
+    return { data: data as Float32Array, rows, cols };
+  }
+  const ds = data as Partial<Dataset> | null;
+  if (ds === null || typeof ds !== 'object' || !isHostArray(ds.data)) {
+    throw new ArgumentError(
+      `${what}: expected a Float32Array, a Float64Array or a Dataset { data, rows, cols }, got ${describeValue(ds?.data ?? data)}`,
+    );
+  }
+  if (
+    !Number.isInteger(ds.rows) ||
+    !Number.isInteger(ds.cols) ||
+    ds.rows! < 1 ||
+    ds.rows! * ds.cols! !== ds.data.length
+  )
+    throw new ShapeError(`${what}: a Dataset of ${ds.rows} x ${ds.cols} cannot hold ${ds.data.length} values`);
+  if (ds.cols !== cols) throw new ShapeError(`${what}: rows have ${ds.cols} values, expected ${cols}`);
+  return ds as Dataset;
 }
 
 /** Initial parameters as in Hinton, "A practical guide to training RBMs" (2010), section 8. */
@@ -100,11 +149,18 @@ export function initialParameters(options: InitOptions): RbmParameters {
 }
 
 export function checkParameters(p: RbmParameters): void {
+  if (p === null || typeof p !== 'object')
+    throw new ArgumentError(`parameters: expected an object, got ${describeValue(p)}`);
   checkUnits(p.numVisible, p.numHidden);
   const expect = (name: string, arr: ArrayLike<number>, n: number) => {
+    if (!ArrayBuffer.isView(arr) && !Array.isArray(arr))
+      throw new ArgumentError(`${name}: expected a Float32Array, got ${describeValue(arr)}`);
     if (arr.length !== n) throw new ShapeError(`${name} has ${arr.length} values, expected ${n}`);
     for (let i = 0; i < arr.length; i++) {
-      if (!Number.isFinite(arr[i]!)) throw new ArgumentError(`${name}[${i}] is ${arr[i]}, parameters must be finite`);
+      // Parameters are stored as float32: 1e300 would silently become Infinity.
+      if (!Number.isFinite(Math.fround(arr[i]!))) {
+        throw new ArgumentError(`${name}[${i}] is ${arr[i]}, parameters must be finite in float32 (|x| < 3.4e38)`);
+      }
     }
   };
   expect('weights', p.weights, p.numVisible * p.numHidden);
@@ -316,24 +372,23 @@ export class RBM {
 
   // ---- host-level conveniences: upload, compute, read back ----
 
-  private upload(scope: Scope, data: Dataset | HostArray, cols: number, what: string): Tensor {
-    const ds = ArrayBuffer.isView(data) ? { data: data as HostArray, rows: data.length / cols, cols } : data;
-    if (!Number.isInteger(ds.rows) || ds.rows < 1) {
-      throw new ShapeError(`${what}: ${ds.data.length} values are not a whole number of rows of ${cols}`);
-    }
-    if (ds.cols !== cols) throw new ShapeError(`${what}: rows have ${ds.cols} values, expected ${cols}`);
+  /**
+   * Validates and uploads host data: visible rows must suit the visible units (finite; in [0, 1] for
+   * Bernoulli units), hidden rows must be in [0, 1].
+   */
+  private upload(scope: Scope, data: Dataset | HostArray, layer: 'visible' | 'hidden', what: string): Tensor {
+    const cols = layer === 'visible' ? this.numVisible : this.numHidden;
+    const ds = asDataset(data, cols, what);
+    if (layer === 'visible') assertVisibleData(ds, this.visibleUnits);
+    else assertUnitInterval(ds);
     return scope.tensor(ds.rows, cols, ds.data);
   }
 
   /** Free energy F(v) of each row of `data`, in float64 on the host. */
   async freeEnergy(data: Dataset | HostArray): Promise<Float64Array> {
     this.live();
-    if (!ArrayBuffer.isView(data)) {
-      assertColumns(data, this.numVisible, 'freeEnergy');
-      assertVisibleData(data, this.visibleUnits);
-    }
     return withScope(this.backend, async (scope) => {
-      const v = this.upload(scope, data, this.numVisible, 'freeEnergy');
+      const v = this.upload(scope, data, 'visible', 'freeEnergy');
       const out = scope.tensor(v.rows, 1);
       this.negativeFreeEnergy(out, v, scope.tensor(v.rows, this.numHidden));
       const negF = await this.backend.read(out);
@@ -343,8 +398,9 @@ export class RBM {
 
   /** p(h = 1 | v) for each row of `v`. */
   async hiddenGivenVisible(v: Dataset | HostArray): Promise<HostArray> {
+    this.live();
     return withScope(this.backend, async (scope) => {
-      const vt = this.upload(scope, v, this.numVisible, 'hiddenGivenVisible');
+      const vt = this.upload(scope, v, 'visible', 'hiddenGivenVisible');
       const out = scope.tensor(vt.rows, this.numHidden);
       this.hiddenProbabilities(out, vt);
       return this.backend.read(out);
@@ -353,8 +409,9 @@ export class RBM {
 
   /** p(v = 1 | h) for each row of `h`. */
   async visibleGivenHidden(h: Dataset | HostArray): Promise<HostArray> {
+    this.live();
     return withScope(this.backend, async (scope) => {
-      const ht = this.upload(scope, h, this.numHidden, 'visibleGivenHidden');
+      const ht = this.upload(scope, h, 'hidden', 'visibleGivenHidden');
       const out = scope.tensor(ht.rows, this.numVisible);
       this.visibleProbabilities(out, ht);
       return this.backend.read(out);
@@ -365,8 +422,9 @@ export class RBM {
    * Reconstruction: h ~ p(h | v), then p(v = 1 | h). With `meanField`, h = p(h = 1 | v) instead of a sample.
    */
   async reconstruct(v: Dataset | HostArray, options: { seed?: number; meanField?: boolean } = {}): Promise<HostArray> {
+    this.live();
     return withScope(this.backend, async (scope) => {
-      const vt = this.upload(scope, v, this.numVisible, 'reconstruct');
+      const vt = this.upload(scope, v, 'visible', 'reconstruct');
       const ph = scope.tensor(vt.rows, this.numHidden);
       this.hiddenProbabilities(ph, vt);
       if (!options.meanField) {
@@ -401,8 +459,7 @@ export class RBM {
       const rnd = new DeviceRandom(this.backend, new RandomStream(options.seed ?? 0, Streams.sample));
       let v: Tensor;
       if (options.init) {
-        assertColumns(options.init, this.numVisible, 'sample');
-        v = scope.tensor(options.init.rows, this.numVisible, options.init.data);
+        v = this.upload(scope, options.init, 'visible', 'sample init');
       } else {
         const chains = options.chains ?? 1;
         if (!Number.isInteger(chains) || chains < 1)

@@ -7,13 +7,68 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Backend } from '../backend/types.js';
-import { RbmError } from '../errors.js';
-import { loadModel, saveModel } from '../io/model-file.js';
-import type { DecodeOptions } from '../io/safetensors.js';
-import type { RBM } from '../model/rbm.js';
+import { FileError } from '../errors.js';
+import { saveModel } from '../io/model-file.js';
+import { RBM } from '../model/rbm.js';
+import { asFileError, type ReadModelOptions, readModelFile } from './files.js';
+
+export {
+  asFileError,
+  DEFAULT_MAX_MODEL_BYTES,
+  fileKind,
+  type OpenRegularOptions,
+  openRegularFile,
+  type ReadModelOptions,
+  readExactly,
+  readModelFile,
+  readRegularFile,
+} from './files.js';
+
+/** The temporary name {@link writeFileAtomic} writes `path` under before renaming it into place. */
+function temporaryName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Removes the temporary files that killed writes of `path` left behind (`.NAME.PID.RAND.tmp` in its folder)
+ * when the process PID no longer runs. Returns the paths removed.
+ */
+export async function removeStaleTemporaries(path: string): Promise<string[]> {
+  const dir = dirname(path);
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.[0-9a-f]{12}\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processRuns(pid)) continue;
+    const full = join(dir, name);
+    const st = await lstat(full).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    await rm(full, { force: true });
+    removed.push(full);
+  }
+  return removed;
+}
+
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 /**
  * Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename, fsync of the
@@ -24,30 +79,40 @@ export async function writeFileAtomic(
   bytes: Uint8Array,
   options: { overwrite?: boolean } = {},
 ): Promise<void> {
-  if (options.overwrite === false) {
-    const exists = await stat(path).then(
-      () => true,
-      () => false,
+  const existing = await lstat(path).catch(() => undefined);
+  if (existing && options.overwrite === false) {
+    throw new FileError(`${path} exists; refusing to overwrite it`, path, 'EEXIST');
+  }
+  if (existing && !existing.isFile()) {
+    // Replace regular files only: never a device node, a FIFO, a directory or a symlink (dangling or not).
+    throw new FileError(
+      `${path} exists and is ${existing.isSymbolicLink() ? 'a symbolic link' : 'not a regular file'}; refusing to replace it`,
+      path,
+      'ENOTREG',
     );
-    if (exists) throw new RbmError('INVALID_ARGUMENT', `${path} exists; refusing to overwrite it`);
   }
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+  const tmp = temporaryName(path);
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+  } catch (error) {
+    throw asFileError(error, path, 'cannot write');
+  }
   try {
     await fh.writeFile(bytes);
     await fh.sync();
   } catch (error) {
     await fh.close();
     await rm(tmp, { force: true });
-    throw error;
+    throw asFileError(error, path, 'cannot write');
   }
   await fh.close();
   try {
     await rename(tmp, path);
   } catch (error) {
     await rm(tmp, { force: true });
-    throw error;
+    throw asFileError(error, path, 'cannot write');
   }
   try {
     const dh = await open(dir, constants.O_RDONLY);
@@ -71,15 +136,15 @@ export async function saveModelFile(
   await writeFileAtomic(path, bytes, options.overwrite === undefined ? {} : { overwrite: options.overwrite });
 }
 
-/** Loads a model file onto a backend; errors name the file. */
+/**
+ * Loads a model file onto a backend; errors name the file. Only regular files are read, the header first
+ * and bounded, so a FIFO, a device or a huge file with a small header is refused without reading it whole.
+ */
 export async function loadModelFile(
   backend: Backend,
   path: string,
-  options: Omit<DecodeOptions, 'source'> = {},
-): Promise<{ model: RBM; metadata: Readonly<Record<string, string>> }> {
-  const bytes = await readFile(path);
-  return loadModel(backend, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), {
-    ...options,
-    source: path,
-  });
+  options: ReadModelOptions = {},
+): Promise<{ model: RBM; metadata: Readonly<Record<string, string>>; bytes: number }> {
+  const file = await readModelFile(path, options);
+  return { model: RBM.fromParameters(backend, file.parameters), metadata: file.metadata, bytes: file.bytes };
 }

@@ -2,7 +2,7 @@ import { Scope } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import type { Dataset } from '../data/dataset.js';
 import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
-import { ArgumentError, DivergenceError, RbmError, ShapeError } from '../errors.js';
+import { ArgumentError, DataError, DivergenceError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
@@ -103,8 +103,20 @@ export interface TrainOptions {
   readonly validation?: Dataset;
   /** How many examples the free-energy monitor uses from each set (default 1000). */
   readonly freeEnergySamples?: number;
-  /** Check the parameters for NaN/Inf every this many steps (default: once per epoch). */
+  /** Check the parameters for NaN/Inf and blow-up every this many steps (default: once per epoch). */
   readonly divergenceCheckInterval?: number;
+  /**
+   * Blow-up bound: training stops with a {@link DivergenceError} (the model keeping the parameters from
+   * before the offending step) once a parameter's magnitude exceeds it (default 1e4, far beyond any trained
+   * RBM; the check fires between maxParameter / sqrt(3) and maxParameter).
+   */
+  readonly maxParameter?: number;
+  /**
+   * Stops the run after the batch in flight: `run` and `trainEpoch` reject with a
+   * {@link TrainingAbortedError}, and {@link Trainer.exportState} then captures the position inside the
+   * epoch, so a resumed run continues with the next batch.
+   */
+  readonly signal?: AbortSignal;
   readonly onBatch?: (event: BatchEvent) => void | Promise<void>;
   readonly onEpoch?: (metrics: EpochMetrics) => void | Promise<void>;
 }
@@ -116,6 +128,10 @@ export interface TrainOptions {
  */
 export interface TrainerState {
   readonly epoch: number;
+  /** Batches of `epoch` already done (0 between epochs: a run stopped by its signal stops inside one). */
+  readonly batch?: number;
+  /** Sum of the reconstruction errors of those batches. */
+  readonly epochErrorSum?: number;
   readonly step: number;
   readonly gibbsOffset: number;
   readonly shuffleOffset: number;
@@ -153,10 +169,16 @@ interface ResolvedOptions {
   seed: number;
   freeEnergySamples: number;
   checkInterval: number;
+  maxParameter: number;
 }
 
 function positiveInteger(name: string, x: number): number {
   if (!Number.isInteger(x) || x < 1) throw new ArgumentError(`${name} must be a positive integer, got ${x}`);
+  return x;
+}
+
+function positiveFinite(name: string, x: number): number {
+  if (!Number.isFinite(x) || x <= 0) throw new ArgumentError(`${name} must be a finite number > 0, got ${x}`);
   return x;
 }
 
@@ -221,6 +243,7 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
       'divergenceCheckInterval',
       options.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER,
     ),
+    maxParameter: positiveFinite('maxParameter', options.maxParameter ?? 1e4),
   };
 }
 
@@ -310,6 +333,10 @@ export class Trainer {
   epoch = 0;
   step = 0;
   private disposed = false;
+  /** Batches of the current epoch already done, and the shuffle position its order was drawn from. */
+  private batchInEpoch = 0;
+  private epochShuffleStart = 0;
+  private epochErrorCarry = 0;
 
   constructor(model: RBM, data: Dataset | DataSource, options: TrainOptions) {
     if (data.cols !== model.numVisible) {
@@ -626,25 +653,27 @@ export class Trainer {
   }
 
   /**
-   * Whether every parameter is finite, with one readback: sum(0 * W) + sum(0 * a) + sum(0 * b) is 0 when
-   * all are finite and NaN otherwise (0 * inf = NaN), and unlike sum(W) it cannot overflow. The gradient
-   * buffers serve as scratch: they are recomputed by the next step.
+   * Whether every parameter is finite and within the blow-up bound, with one readback. s = LSE(W^2) +
+   * LSE(a^2) + LSE(b^2) (log-sum-exp over all entries) lies between max x^2 and 3 max x^2 + 3 log(size):
+   * it is NaN or infinite when a parameter is (or its square overflows), and above maxParameter^2 only when
+   * some |x| exceeds about maxParameter / sqrt(3). The gradient buffers serve as scratch: they are
+   * recomputed by the next step.
    */
-  private async parametersFinite(): Promise<boolean> {
+  private async parametersSound(): Promise<boolean> {
     const be = this.backend;
     const m = this.model;
     const [rowW, total, sa, sb] = this.checksum;
-    be.axpby(this.gW, 0, m.W, 0, m.W);
-    be.axpby(this.ga, 0, m.a, 0, m.a);
-    be.axpby(this.gb, 0, m.b, 0, m.b);
-    be.sum(rowW, this.gW, 0);
-    be.sum(total, rowW, 1);
-    be.sum(sa, this.ga, 1);
-    be.sum(sb, this.gb, 1);
+    be.unary('square', this.gW, m.W);
+    be.unary('square', this.ga, m.a);
+    be.unary('square', this.gb, m.b);
+    be.logSumExp(rowW, this.gW, 0);
+    be.logSumExp(total, rowW, 1);
+    be.logSumExp(sa, this.ga, 1);
+    be.logSumExp(sb, this.gb, 1);
     be.binary('add', total, total, sa);
     be.binary('add', total, total, sb);
     const [x] = await be.read(total);
-    return Number.isFinite(x!);
+    return Number.isFinite(x!) && x! <= this.o.maxParameter ** 2;
   }
 
   /** Everything a rollback must restore: device tensors to copy, host counters to remember. */
@@ -702,16 +731,20 @@ export class Trainer {
     const learningRate = scheduleValue(o.learningRate, epoch, o.epochs);
     const momentum = scheduleValue(o.momentum, epoch, o.epochs);
     if (!this.chainsLoaded) await this.loadChains();
-    // Each epoch's order is a function of the shuffle stream alone, so a resumed run sees the same order.
+    // Each epoch's order is a function of the shuffle stream alone, so a resumed run sees the same order;
+    // a run stopped inside an epoch draws the same order again and continues after its last batch.
+    this.epochShuffleStart = this.shuffleRng.offset;
     for (let i = 0; i < this.perm.length; i++) this.perm[i] = i;
     if (o.shuffle) this.shuffleRng.shuffle(this.perm);
-    this.backend.fill(this.epochErr, 0);
+    this.backend.fill(this.epochErr, this.epochErrorCarry);
+    this.epochErrorCarry = 0;
     const batches = this.batchCount();
+    const firstBatch = this.batchInEpoch;
 
-    let intervalStart = 0;
+    let intervalStart = firstBatch;
     let snap = this.takeSnapshot();
     let stepAtInterval = this.step;
-    for (let batch = 0; batch < batches; batch++) {
+    for (let batch = firstBatch; batch < batches; batch++) {
       const ws = await this.loadBatch(batch);
       this.gradientStep(ws, learningRate, momentum);
       this.step++;
@@ -726,9 +759,10 @@ export class Trainer {
           readReconstructionError: () => this.readScalar(this.batchErr, ws.size),
         });
       }
-      const intervalEnd = batch === batches - 1 || (batch + 1 - intervalStart) % o.checkInterval === 0;
+      const aborted = this.options.signal?.aborted === true && batch < batches - 1;
+      const intervalEnd = aborted || batch === batches - 1 || (batch + 1 - intervalStart) % o.checkInterval === 0;
       if (intervalEnd) {
-        if (!(await this.parametersFinite())) {
+        if (!(await this.parametersSound())) {
           await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, learningRate, momentum);
         }
         if (batch < batches - 1) {
@@ -737,7 +771,16 @@ export class Trainer {
           stepAtInterval = this.step;
         }
       }
+      if (aborted) {
+        // Stop between batches: exportState now records this epoch's position.
+        this.batchInEpoch = batch + 1;
+        this.shuffleRng.offset = this.epochShuffleStart;
+        const [errSum] = await this.backend.read(this.epochErr);
+        this.epochErrorCarry = errSum!;
+        throw new TrainingAbortedError(this.epoch, batch + 1, batches);
+      }
     }
+    this.batchInEpoch = 0;
     this.epoch++;
     const [errSum] = await this.backend.read(this.epochErr);
     let metrics: EpochMetrics = {
@@ -773,9 +816,14 @@ export class Trainer {
       const before = this.takeSnapshot();
       this.gradientStep(await this.loadBatch(batch), learningRate, momentum);
       this.step++;
-      if (!(await this.parametersFinite())) {
+      if (!(await this.parametersSound())) {
         this.restoreSnapshot(before);
-        throw new DivergenceError(this.step, this.epoch, batch, 'a parameter became NaN or infinite');
+        throw new DivergenceError(
+          this.step,
+          this.epoch,
+          batch,
+          `a parameter became NaN, infinite or larger than ${this.o.maxParameter} in magnitude (learning rate too high?)`,
+        );
       }
     }
     // Not reproduced on replay: cannot happen with deterministic kernels, but say so if it does.
@@ -809,6 +857,7 @@ export class Trainer {
     const [vW, va, vb] = this.state.velocity;
     const state: TrainerState = {
       epoch: this.epoch,
+      ...(this.batchInEpoch > 0 ? { batch: this.batchInEpoch, epochErrorSum: this.epochErrorCarry } : {}),
       step: this.step,
       gibbsOffset: this.gibbs.offset,
       shuffleOffset: this.shuffleRng.offset,
@@ -844,9 +893,29 @@ export class Trainer {
     this.live();
     const nv = this.model.numVisible;
     const nh = this.model.numHidden;
-    const expect = (name: string, x: ArrayLike<number> | undefined, n: number): ArrayLike<number> => {
+    // Every value is checked before anything is written: finite, and binary where the units are binary.
+    const binaryStates = !this.model.gaussian;
+    const expect = (
+      name: string,
+      x: ArrayLike<number> | undefined,
+      n: number,
+      range: 'finite' | 'states' | 'unit' = 'finite',
+    ): ArrayLike<number> => {
       if (!x || x.length !== n)
         throw new ShapeError(`trainer state: ${name} has ${x?.length ?? 0} values, expected ${n}`);
+      for (let i = 0; i < n; i++) {
+        const v = x[i]!;
+        const ok =
+          range === 'states' && binaryStates
+            ? v === 0 || v === 1
+            : range === 'unit'
+              ? v >= 0 && v <= 1
+              : Number.isFinite(v);
+        if (!ok) {
+          const want = range === 'states' && binaryStates ? '0 or 1' : range === 'unit' ? 'in [0, 1]' : 'finite';
+          throw new DataError(`trainer state: ${name}[${i}] is ${v}, expected ${want}`, { row: i, value: v });
+        }
+      }
       return x;
     };
     for (const [name, x] of [
@@ -858,7 +927,40 @@ export class Trainer {
       if (!Number.isSafeInteger(x) || x < 0)
         throw new ArgumentError(`trainer state: ${name} must be a non-negative integer, got ${x}`);
     }
+    const batch = state.batch ?? 0;
+    if (!Number.isSafeInteger(batch) || batch < 0 || batch >= this.batchCount())
+      throw new ArgumentError(`trainer state: batch must be an integer in [0, ${this.batchCount()}), got ${batch}`);
+    const errorSum = state.epochErrorSum ?? 0;
+    if (!Number.isFinite(errorSum) || errorSum < 0)
+      throw new ArgumentError(`trainer state: epochErrorSum must be a finite number >= 0, got ${errorSum}`);
+    if (
+      state.tempering &&
+      (![0, 1].includes(state.tempering.parity) ||
+        !Number.isSafeInteger(state.tempering.swapRounds) ||
+        state.tempering.swapRounds < 0)
+    )
+      throw new ArgumentError(
+        `trainer state: tempering parity ${state.tempering.parity} / swapRounds ${state.tempering.swapRounds} are not 0 or 1 / a count`,
+      );
+    // Validate everything first, write after: a bad state leaves the trainer as it was.
     const [vW, va, vb] = this.state.velocity;
+    expect('velocity.weights', state.velocity?.weights, nv * nh);
+    expect('velocity.visibleBias', state.velocity?.visibleBias, nv);
+    expect('velocity.hiddenBias', state.velocity?.hiddenBias, nh);
+    if (this.state.q) expect('sparsityEstimate', state.sparsityEstimate, nh, 'unit');
+    if (this.state.chains) expect('chains', state.chains, this.state.chains.size * nv, 'states');
+    if (this.state.varianceVelocity) expect('varianceVelocity', state.varianceVelocity, nv);
+    if (this.state.tempering)
+      expect(
+        'tempering.states',
+        state.tempering?.states,
+        this.state.tempering.size * this.state.tempering.chains * nv,
+        'states',
+      );
+    if (this.state.offsets) {
+      expect('offsets.visible', state.offsets?.visible, nv, binaryStates ? 'unit' : 'finite');
+      expect('offsets.hidden', state.offsets?.hidden, nh, 'unit');
+    }
     this.backend.write(vW, Float32Array.from(expect('velocity.weights', state.velocity.weights, nv * nh)));
     this.backend.write(va, Float32Array.from(expect('velocity.visibleBias', state.velocity.visibleBias, nv)));
     this.backend.write(vb, Float32Array.from(expect('velocity.hiddenBias', state.velocity.hiddenBias, nh)));
@@ -903,15 +1005,26 @@ export class Trainer {
       this.offsetsInitialised = state.offsets?.initialised ?? false;
     }
     this.epoch = state.epoch;
+    this.batchInEpoch = batch;
+    this.epochErrorCarry = errorSum;
     this.step = state.step;
     this.gibbs.offset = state.gibbsOffset;
     this.shuffleRng.offset = state.shuffleOffset;
   }
 
+  /** Where the run stands: epochs done, batches done in the current epoch, optimiser steps taken. */
+  position(): { readonly epoch: number; readonly batch: number; readonly step: number } {
+    return { epoch: this.epoch, batch: this.batchInEpoch, step: this.step };
+  }
+
   /** Runs the remaining epochs and returns their metrics. */
   async run(): Promise<EpochMetrics[]> {
     const history: EpochMetrics[] = [];
-    while (this.epoch < this.o.epochs) history.push(await this.trainEpoch());
+    while (this.epoch < this.o.epochs) {
+      if (this.options.signal?.aborted)
+        throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.batchCount());
+      history.push(await this.trainEpoch());
+    }
     return history;
   }
 

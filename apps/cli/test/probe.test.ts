@@ -1,0 +1,1122 @@
+/**
+ * The CLI probed as a hostile or careless user would drive it: malformed model, checkpoint, IDX and CSV
+ * files, FIFOs and devices, outputs over inputs, conflicting flags, divergence, terminal escapes, signals.
+ * Every case must end with a clear one-line error (or succeed where it should), never hang, never leave a
+ * file it was not asked to replace changed. The table at the end counts the cases per class.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { mkdtemp, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeModel, initialParameters, type RbmParameters } from '@rbmjs/core';
+import { readModelFile } from '@rbmjs/core/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeCheckpoint, readCheckpoint } from '../src/checkpoint.js';
+import { BIN, type Run, rbm } from './helpers.js';
+
+type ProbeClass =
+  | 'outputs'
+  | 'inputs that hang or have no end'
+  | 'data files'
+  | 'model files'
+  | 'checkpoints'
+  | 'flags'
+  | 'divergence'
+  | 'terminal escapes'
+  | 'signals';
+
+interface Tally {
+  cases: number;
+  clearErrors: number;
+  succeeded: number;
+  hangs: number;
+  filesLost: number;
+}
+
+const tally = new Map<ProbeClass, Tally>();
+
+function count(cls: ProbeClass, r: Run, lost: number): void {
+  const t = tally.get(cls) ?? { cases: 0, clearErrors: 0, succeeded: 0, hangs: 0, filesLost: 0 };
+  t.cases++;
+  if (r.timedOut) t.hangs++;
+  else if (r.code === 0) t.succeeded++;
+  else if (isClear(r)) t.clearErrors++;
+  t.filesLost += lost;
+  tally.set(cls, t);
+}
+
+/** An `rbm: ...` line on stderr (or Commander's `error: ...` for a bad flag value), no stack trace. */
+function isClear(r: Run): boolean {
+  const line = r.stderr.split('\n').find((l) => /^(rbm|error): /.test(l));
+  return line !== undefined && !/\n\s+at /.test(r.stderr);
+}
+
+/** Any C0 (but newline) or C1 control character: what a terminal would act on. */
+const hasControl = (text: string) =>
+  [...text].some((c) => {
+    const x = c.charCodeAt(0);
+    return (x < 0x20 && x !== 0x0a) || (x >= 0x7f && x < 0xa0);
+  });
+
+const hash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+let dir: string;
+let csv: string;
+let model: string;
+let checkpoint: string;
+let idxFile: string;
+const TIMEOUT = 20_000;
+
+function modelBytes(p: RbmParameters, metadata: Record<string, string> = {}): Uint8Array {
+  return encodeModel(p, metadata);
+}
+
+function write(name: string, bytes: Uint8Array | string): string {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rbmjs-probe-'));
+  const rows = ['a,b,c,d,e,f,g,h,i'];
+  for (let r = 0; r < 60; r++)
+    rows.push(Array.from({ length: 9 }, (_, j) => ((r * 7 + j * 3) % 5 < 2 ? 1 : 0)).join(','));
+  csv = write('data.csv', `${rows.join('\n')}\n`);
+  model = write('m.safetensors', modelBytes(initialParameters({ numVisible: 9, numHidden: 4, seed: 1 })));
+  const head = new Uint8Array(16);
+  new DataView(head.buffer).setUint32(0, 0x0803);
+  idxFile = write('x.idx', head);
+  checkpoint = join(dir, 'run.ckpt.safetensors');
+  const r = await rbm(
+    [
+      'train',
+      '--data',
+      csv,
+      '--hidden',
+      '4',
+      '--epochs',
+      '2',
+      '--batch',
+      '10',
+      '--method',
+      'pcd',
+      '--backend',
+      'js',
+      '--checkpoint-every',
+      '1',
+      '--checkpoint',
+      checkpoint,
+      '--out',
+      join(dir, 'run.safetensors'),
+      '--no-pictures',
+    ],
+    { timeoutMs: TIMEOUT },
+  );
+  if (r.code !== 0) throw new Error(`fixture run failed: ${r.stderr}`);
+  execFileSync('mkfifo', [join(dir, 'fifo')]);
+  symlinkSync(join(dir, 'fifo'), join(dir, 'fifo.csv'));
+  symlinkSync(join(dir, 'fifo'), join(dir, 'fifo.safetensors'));
+}, 60_000);
+
+afterAll(() => {
+  const lines = ['probe of the CLI: class | cases | clear errors | succeeded as they should | hangs | files lost'];
+  let total: Tally = { cases: 0, clearErrors: 0, succeeded: 0, hangs: 0, filesLost: 0 };
+  for (const [cls, t] of tally) {
+    lines.push(`  ${cls} | ${t.cases} | ${t.clearErrors} | ${t.succeeded} | ${t.hangs} | ${t.filesLost}`);
+    total = {
+      cases: total.cases + t.cases,
+      clearErrors: total.clearErrors + t.clearErrors,
+      succeeded: total.succeeded + t.succeeded,
+      hangs: total.hangs + t.hangs,
+      filesLost: total.filesLost + t.filesLost,
+    };
+  }
+  lines.push(
+    `  all | ${total.cases} | ${total.clearErrors} | ${total.succeeded} | ${total.hangs} | ${total.filesLost}`,
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+});
+
+interface Case {
+  readonly name: string;
+  readonly cls: ProbeClass;
+  /** Builds the arguments (and any files) in the probe folder. */
+  readonly args: () => string[] | Promise<string[]>;
+  /** 0, or the exit code the refusal must have. */
+  readonly code: number;
+  /** What stderr must say. */
+  readonly message?: RegExp;
+  /** Files that must be byte-for-byte unchanged afterwards (paths made by `args`). */
+  readonly keep?: () => string[];
+  readonly check?: (r: Run) => void | Promise<void>;
+}
+
+const p = (name: string) => join(dir, name);
+const tiny = () => ['--data', csv, '--hidden', '4', '--epochs', '1', '--batch', '10', '--backend', 'js'];
+const mnist = ['--data', 'mnist', '--limit', '500', '--hidden', '8', '--epochs', '2', '--backend', 'js'];
+
+/** A copy of the fixture checkpoint with its state or job changed. */
+async function tamperedCheckpoint(
+  name: string,
+  change: (c: Awaited<ReturnType<typeof readCheckpoint<Record<string, unknown>>>>) => {
+    parameters?: RbmParameters;
+    state?: Record<string, unknown>;
+    job?: unknown;
+  },
+): Promise<string> {
+  const c = await readCheckpoint<Record<string, unknown>>(checkpoint);
+  const changed = change(c);
+  const bytes = encodeCheckpoint(
+    changed.parameters ?? c.parameters,
+    (changed.state ?? c.state) as never,
+    changed.job === undefined ? c.job : changed.job,
+  );
+  return write(name, bytes);
+}
+
+const cases: Case[] = [
+  // ---- outputs: refuse an existing path without --force, replace regular files only, never an input ----
+  {
+    name: '--checkpoint PATH over the training data',
+    cls: 'outputs',
+    args: () => ['train', ...tiny(), '--checkpoint', csv, '--checkpoint-every', '1', '--out', p('o1.safetensors')],
+    code: 1,
+    message: /data\.csv is an input of this command/,
+    keep: () => [csv],
+  },
+  {
+    name: '--checkpoint over the training data, even with --force',
+    cls: 'outputs',
+    args: () => [
+      'train',
+      ...tiny(),
+      '--checkpoint',
+      csv,
+      '--checkpoint-every',
+      '1',
+      '--out',
+      p('o2.safetensors'),
+      '--force',
+    ],
+    code: 1,
+    message: /is an input of this command/,
+    keep: () => [csv],
+  },
+  {
+    name: 'an existing --checkpoint without --force',
+    cls: 'outputs',
+    args: () => {
+      write('stale.ckpt', 'precious');
+      return [
+        'train',
+        ...tiny(),
+        '--checkpoint',
+        p('stale.ckpt'),
+        '--checkpoint-every',
+        '1',
+        '--out',
+        p('o3.safetensors'),
+      ];
+    },
+    code: 1,
+    message: /stale\.ckpt exists; use --force/,
+    keep: () => [p('stale.ckpt')],
+  },
+  {
+    name: 'sample --csv over its own model',
+    cls: 'outputs',
+    args: () => ['sample', model, '--steps', '2', '--csv', model, '--backend', 'js'],
+    code: 1,
+    message: /m\.safetensors is an input of this command/,
+    keep: () => [model],
+  },
+  {
+    name: 'sample --png over an existing file without --force',
+    cls: 'outputs',
+    args: () => {
+      write('keep.png', 'precious');
+      return ['sample', model, '--steps', '2', '--png', p('keep.png'), '--side', '3', '--backend', 'js'];
+    },
+    code: 1,
+    message: /keep\.png exists; use --force/,
+    keep: () => [p('keep.png')],
+  },
+  {
+    name: 'sample --csv over an existing file with --force replaces it',
+    cls: 'outputs',
+    args: () => {
+      write('old.csv', 'old');
+      return ['sample', model, '--steps', '2', '--chains', '3', '--csv', p('old.csv'), '--backend', 'js', '--force'];
+    },
+    code: 0,
+    check: () => {
+      expect(readFileSync(p('old.csv'), 'utf8').trim().split('\n')).toHaveLength(3);
+    },
+  },
+  {
+    name: 'sample --png and --csv to one path',
+    cls: 'outputs',
+    args: () => ['sample', model, '--steps', '2', '--png', p('same'), '--csv', p('same'), '--side', '3'],
+    code: 1,
+    message: /is both the --png file and the --csv file/,
+  },
+  {
+    name: 'sample --csv over its --init data',
+    cls: 'outputs',
+    args: () => ['sample', model, '--steps', '2', '--init', csv, '--csv', csv, '--force', '--backend', 'js'],
+    code: 1,
+    message: /is an input of this command/,
+    keep: () => [csv],
+  },
+  {
+    name: 'an existing OUT.filters.png without --force',
+    cls: 'outputs',
+    args: () => {
+      write('pic.filters.png', 'precious');
+      return ['train', ...mnist, '--out', p('pic.safetensors')];
+    },
+    code: 1,
+    message: /pic\.filters\.png exists; use --force/,
+    keep: () => [p('pic.filters.png')],
+  },
+  {
+    name: 'an existing OUT.curves.svg without --force',
+    cls: 'outputs',
+    args: () => {
+      write('cur.curves.svg', 'precious');
+      return ['train', ...tiny(), '--out', p('cur.safetensors')];
+    },
+    code: 1,
+    message: /cur\.curves\.svg exists; use --force/,
+    keep: () => [p('cur.curves.svg')],
+  },
+  {
+    name: '--out /dev/null --force (a device node)',
+    cls: 'outputs',
+    args: () => ['train', ...tiny(), '--out', '/dev/null', '--force', '--no-pictures'],
+    code: 1,
+    message: /\/dev\/null exists and is a character device; the model file replaces regular files only/,
+    check: () => {
+      expect(statSync('/dev/null').isCharacterDevice()).toBe(true);
+    },
+  },
+  {
+    name: 'a dangling symlink at --out',
+    cls: 'outputs',
+    args: () => {
+      symlinkSync(p('nowhere'), p('dangling.safetensors'));
+      return ['train', ...tiny(), '--out', p('dangling.safetensors'), '--no-pictures'];
+    },
+    code: 1,
+    message: /symbolic link \(dangling\)/,
+    check: () => {
+      expect(lstatSync(p('dangling.safetensors')).isSymbolicLink()).toBe(true);
+      expect(existsSync(p('nowhere'))).toBe(false);
+    },
+  },
+  {
+    name: 'a symlink to a file at --out, with --force',
+    cls: 'outputs',
+    args: () => {
+      write('target.txt', 'precious');
+      symlinkSync(p('target.txt'), p('link.safetensors'));
+      return ['train', ...tiny(), '--out', p('link.safetensors'), '--no-pictures', '--force'];
+    },
+    code: 1,
+    message: /is a symbolic link; the model file replaces regular files only/,
+    keep: () => [p('target.txt')],
+  },
+  {
+    name: '--out is a directory',
+    cls: 'outputs',
+    args: () => {
+      mkdirSync(p('adir.safetensors'));
+      return ['train', ...tiny(), '--out', p('adir.safetensors'), '--force', '--no-pictures'];
+    },
+    code: 1,
+    message: /is a directory; the model file replaces regular files only/,
+  },
+  {
+    name: '--out under a regular file: refused before training',
+    cls: 'outputs',
+    args: () => ['train', ...mnist, '--out', join(csv, 'm.safetensors')],
+    code: 1,
+    message: /cannot write the model file: .*data\.csv is a regular file, not a directory/,
+    keep: () => [csv],
+    check: (r) => {
+      expect(r.stdout + r.stderr).not.toMatch(/epoch 1/);
+    },
+  },
+  {
+    name: '--out over the training data with --force',
+    cls: 'outputs',
+    args: () => ['train', ...tiny(), '--out', csv, '--force', '--no-pictures'],
+    code: 1,
+    message: /is an input of this command/,
+    keep: () => [csv],
+  },
+  {
+    name: '--resume A --out A --force (the checkpoint read is not the model written)',
+    cls: 'outputs',
+    args: () => ['train', '--resume', checkpoint, '--out', checkpoint, '--force', '--epochs', '3'],
+    code: 1,
+    message: /is an input of this command/,
+    keep: () => [checkpoint],
+  },
+  // ---- inputs: FIFOs, devices, loops, sizes: refused at once, never read without bound ----
+  ...(['info', 'eval', 'sample'] as const).map(
+    (cmd): Case => ({
+      name: `rbm ${cmd} on a FIFO`,
+      cls: 'inputs that hang or have no end',
+      args: () => [
+        cmd,
+        p('fifo'),
+        ...(cmd === 'eval' ? ['--data', csv] : cmd === 'sample' ? ['--csv', p('never.csv')] : []),
+      ],
+      code: 1,
+      message: /fifo: a FIFO \(named pipe\), not a regular model file/,
+    }),
+  ),
+  {
+    name: 'train --resume FIFO',
+    cls: 'inputs that hang or have no end',
+    args: () => ['train', '--resume', p('fifo'), '--out', p('never.safetensors')],
+    code: 1,
+    message: /a FIFO \(named pipe\), not a regular model file/,
+  },
+  {
+    name: 'train --data on a .csv symlink to a FIFO',
+    cls: 'inputs that hang or have no end',
+    args: () => ['train', '--data', p('fifo.csv'), '--out', p('never.safetensors')],
+    code: 1,
+    message: /fifo\.csv: a FIFO \(named pipe\), not a regular CSV file/,
+  },
+  {
+    name: 'train --data FIFO (IDX)',
+    cls: 'inputs that hang or have no end',
+    args: () => ['train', '--data', p('fifo'), '--out', p('never.safetensors')],
+    code: 1,
+    message: /a FIFO \(named pipe\), not a regular IDX file/,
+  },
+  {
+    name: 'info /dev/zero',
+    cls: 'inputs that hang or have no end',
+    args: () => ['info', '/dev/zero'],
+    code: 1,
+    message: /\/dev\/zero: a character device, not a regular model file/,
+  },
+  {
+    name: 'train --data /dev/zero',
+    cls: 'inputs that hang or have no end',
+    args: () => ['train', '--data', '/dev/zero', '--out', p('never.safetensors')],
+    code: 1,
+    message: /a character device, not a regular IDX file/,
+  },
+  {
+    name: 'info on a directory',
+    cls: 'inputs that hang or have no end',
+    args: () => ['info', dir],
+    code: 1,
+    message: /a directory, not a regular model file/,
+  },
+  {
+    name: 'info on a symlink loop',
+    cls: 'inputs that hang or have no end',
+    args: () => {
+      symlinkSync(p('loop2'), p('loop1'));
+      symlinkSync(p('loop1'), p('loop2'));
+      return ['info', p('loop1')];
+    },
+    code: 1,
+    message: /loop1: cannot read: too many levels of symbolic links/,
+  },
+  {
+    name: 'info on a missing file',
+    cls: 'inputs that hang or have no end',
+    args: () => ['info', p('missing.safetensors')],
+    code: 1,
+    message: /missing\.safetensors: cannot read: no such file or directory/,
+  },
+  {
+    name: 'info on a 1 GiB file of zeros: refused from its header',
+    cls: 'inputs that hang or have no end',
+    args: async () => {
+      write('zeros.st', '');
+      await truncate(p('zeros.st'), 2 ** 30);
+      return ['info', p('zeros.st')];
+    },
+    code: 1,
+    message: /zeros\.st: header is not a JSON object/,
+    check: (r) => {
+      expect(r.seconds).toBeLessThan(10);
+    },
+  },
+  {
+    name: 'info on a model followed by 1 GiB of nothing',
+    cls: 'inputs that hang or have no end',
+    args: async () => {
+      write('padded.safetensors', readFileSync(model));
+      await truncate(p('padded.safetensors'), 2 ** 30);
+      return ['info', p('padded.safetensors')];
+    },
+    code: 1,
+    message: /unexpected bytes after the last tensor/,
+  },
+  {
+    name: 'a CSV file of one 6 MiB line',
+    cls: 'inputs that hang or have no end',
+    args: () => {
+      write('oneline.csv', '0,'.repeat(3 * 2 ** 20));
+      return ['train', '--data', p('oneline.csv'), '--out', p('never.safetensors')];
+    },
+    code: 1,
+    message: /oneline\.csv: line 1 is longer than 4194304 bytes/,
+  },
+  // ---- data files ----
+  {
+    name: 'a CSV whose first row has one bad cell is not a header',
+    cls: 'data files',
+    args: () => {
+      const lines = ['0,1,x,1', ...Array.from({ length: 39 }, () => '1,0,1,0')];
+      write('badfirst.csv', `${lines.join('\n')}\n`);
+      return [
+        'train',
+        '--data',
+        p('badfirst.csv'),
+        '--hidden',
+        '2',
+        '--epochs',
+        '1',
+        '--backend',
+        'js',
+        '--out',
+        p('bf.safetensors'),
+      ];
+    },
+    code: 1,
+    message: /badfirst\.csv: line 1, column 3: "x" is not a number \(a header line must have no numbers at all\)/,
+  },
+  {
+    name: 'a CSV header is said to be one',
+    cls: 'data files',
+    args: () => ['train', ...tiny(), '--out', p('hdr.safetensors'), '--no-pictures'],
+    code: 0,
+    check: (r) => {
+      expect(r.stdout).toMatch(/data\.csv: 60 x 9, not binarised \(line 1 taken as a header\)/);
+    },
+  },
+  {
+    name: 'a ragged CSV row',
+    cls: 'data files',
+    args: () => {
+      write('ragged.csv', '1,0,1\n0,1\n1,1,1\n');
+      return [
+        'train',
+        '--data',
+        p('ragged.csv'),
+        '--hidden',
+        '2',
+        '--epochs',
+        '1',
+        '--backend',
+        'js',
+        '--out',
+        p('rg.safetensors'),
+      ];
+    },
+    code: 1,
+    message: /ragged\.csv: line 2 has 2 cells, expected 3/,
+  },
+  {
+    name: 'a CSV cell that is NaN',
+    cls: 'data files',
+    args: () => {
+      write('nan.csv', '1,0,1\n0,NaN,1\n1,1,1\n');
+      return [
+        'train',
+        '--data',
+        p('nan.csv'),
+        '--hidden',
+        '2',
+        '--epochs',
+        '1',
+        '--backend',
+        'js',
+        '--out',
+        p('nn.safetensors'),
+      ];
+    },
+    code: 1,
+    message: /nan\.csv: line 2, column 2: "NaN" is not a number/,
+  },
+  {
+    name: 'a CSV value outside [0, 1] for Bernoulli units',
+    cls: 'data files',
+    args: () => {
+      write('range.csv', '1,0,1\n0,7,1\n1,1,1\n');
+      return [
+        'train',
+        '--data',
+        p('range.csv'),
+        '--hidden',
+        '2',
+        '--epochs',
+        '1',
+        '--backend',
+        'js',
+        '--out',
+        p('rn.safetensors'),
+      ];
+    },
+    code: 1,
+    message: /value 7 .*row 1, column 1 is outside \[0, 1\]/,
+  },
+  {
+    name: 'an empty CSV',
+    cls: 'data files',
+    args: () => {
+      write('empty.csv', '\n\n');
+      return ['train', '--data', p('empty.csv'), '--out', p('em.safetensors')];
+    },
+    code: 1,
+    message: /empty\.csv: the CSV file has no rows/,
+  },
+  {
+    name: 'a CSV with a header and no rows',
+    cls: 'data files',
+    args: () => {
+      write('hdronly.csv', 'a,b\n');
+      return ['train', '--data', p('hdronly.csv'), '--out', p('ho.safetensors')];
+    },
+    code: 1,
+    message: /has a header and no rows/,
+  },
+  {
+    name: 'an IDX file with a wrong magic number',
+    cls: 'data files',
+    args: () => {
+      write('magic.idx', new Uint8Array([1, 2, 3, 4, 0, 0, 0, 1]));
+      return ['train', '--data', p('magic.idx'), '--out', p('mg.safetensors')];
+    },
+    code: 1,
+    message: /magic number 0x01020304 is not that of an IDX file/,
+  },
+  {
+    name: 'a truncated IDX file',
+    cls: 'data files',
+    args: () => ['train', '--data', idxFile, '--out', p('tr.safetensors')],
+    code: 1,
+    message: /x\.idx: .*(truncated|no data)/,
+  },
+  // ---- model files ----
+  {
+    name: 'a truncated model',
+    cls: 'model files',
+    args: () => {
+      write('trunc.safetensors', readFileSync(model).subarray(0, 100));
+      return ['info', p('trunc.safetensors')];
+    },
+    code: 1,
+    message: /trunc\.safetensors: (truncated|header)/,
+  },
+  {
+    name: 'a header length of 2^60',
+    cls: 'model files',
+    args: () => {
+      const b = new Uint8Array(16);
+      new DataView(b.buffer).setBigUint64(0, 2n ** 60n, true);
+      write('huge-header.safetensors', b);
+      return ['info', p('huge-header.safetensors')];
+    },
+    code: 1,
+    message: /header length 1152921504606846976 exceeds the limit/,
+  },
+  {
+    name: 'an empty model file',
+    cls: 'model files',
+    args: () => {
+      write('zero.safetensors', '');
+      return ['info', p('zero.safetensors')];
+    },
+    code: 1,
+    message: /zero\.safetensors: truncated: 0 bytes/,
+  },
+  {
+    name: 'a model with NaN weights',
+    cls: 'model files',
+    args: () => {
+      const q = initialParameters({ numVisible: 9, numHidden: 4, seed: 1 });
+      const bytes = modelBytes(q);
+      // Overwrite the first weight (right after the header) with a NaN.
+      const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+      new DataView(bytes.buffer).setFloat32(8 + headerLen, Number.NaN, true);
+      write('nan.safetensors', bytes);
+      return ['info', p('nan.safetensors')];
+    },
+    code: 1,
+    message: /nan\.safetensors: weights\[0\] is NaN/,
+  },
+  {
+    name: 'eval of a model with finite weights of 3e38 never prints NaN',
+    cls: 'model files',
+    args: () => {
+      const q = initialParameters({ numVisible: 9, numHidden: 4, seed: 1 });
+      q.weights.fill(3e38);
+      write('huge.safetensors', modelBytes(q));
+      return ['eval', p('huge.safetensors'), '--data', csv, '--exact', '--backend', 'js', '--json'];
+    },
+    code: 1,
+    message: /came out (NaN|-?Infinity): .*largest \|parameter\| is 3\.00e\+38/,
+    check: (r) => {
+      expect(r.stdout).not.toMatch(/NaN/);
+    },
+  },
+  {
+    name: 'a model file given to --resume',
+    cls: 'model files',
+    args: () => ['train', '--resume', model, '--out', p('never.safetensors')],
+    code: 1,
+    message: /a model file, not a checkpoint/,
+  },
+  // ---- checkpoints: validated as strictly as model files ----
+  {
+    name: 'persistent chains holding 7.0',
+    cls: 'checkpoints',
+    args: async () => [
+      'train',
+      '--resume',
+      await tamperedCheckpoint('c-chains7.ckpt', (c) => ({
+        state: { ...c.state, chains: c.state.chains!.map((x, i) => (i === 5 ? 7 : x)) },
+      })),
+      '--out',
+      p('c1.safetensors'),
+      '--backend',
+      'js',
+      '--epochs',
+      '3',
+    ],
+    code: 1,
+    message: /chains\[5\] is 7, expected 0 or 1/,
+  },
+  {
+    name: 'chains of shape [19600, 4] style (right count, wrong shape)',
+    cls: 'checkpoints',
+    args: async () => {
+      const c = await readCheckpoint<Record<string, unknown>>(checkpoint);
+      const { tensors } = await readModelFile(checkpoint);
+      const chains = tensors.get('trainer.chains')!;
+      expect(chains.shape[1]).toBe(9);
+      // Re-encode with the chains as [n * 9 / 3, 3]: the values fill it, the shape is wrong.
+      const bytes = encodeCheckpoint(c.parameters, c.state, c.job);
+      const text = new TextDecoder().decode(bytes);
+      const was = `"trainer.chains":{"dtype":"F32","shape":[${chains.shape[0]},9]`;
+      expect(text).toContain(was);
+      const now = `"trainer.chains":{"dtype":"F32","shape":[${chains.shape[0]! * 3},3]`;
+      // Same byte length when the digits agree; otherwise pad the JSON header with spaces.
+      const patched = text.replace(was, now);
+      const headerLen = Number(new DataView(bytes.buffer).getBigUint64(0, true));
+      const grow = patched.length - text.length;
+      const header = new TextEncoder().encode(patched.slice(8, 8 + headerLen + grow));
+      const out = new Uint8Array(8 + header.length + (bytes.length - 8 - headerLen));
+      new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
+      out.set(header, 8);
+      out.set(bytes.subarray(8 + headerLen), 8 + header.length);
+      return ['train', '--resume', write('c-shape.ckpt', out), '--out', p('c2.safetensors'), '--epochs', '3'];
+    },
+    code: 1,
+    message: /checkpoint tensor trainer\.chains has shape \[\d+, 3\], expected \[\d+, 9\]/,
+  },
+  {
+    name: 'a job saying 99 hidden units against 4-unit tensors',
+    cls: 'checkpoints',
+    args: async () => [
+      'train',
+      '--resume',
+      await tamperedCheckpoint('c-hidden.ckpt', (c) => ({ job: { ...c.job, hidden: 99 } })),
+      '--out',
+      p('c3.safetensors'),
+    ],
+    code: 1,
+    message: /the checkpoint's job says 99 hidden units, its tensors have 4/,
+  },
+  {
+    name: 'NaN momentum in the job',
+    cls: 'checkpoints',
+    args: async () => {
+      const path = await tamperedCheckpoint('c-mom.ckpt', (c) => ({ job: { ...c.job, momentum: 'NaN' } }));
+      return ['train', '--resume', path, '--out', p('c4.safetensors')];
+    },
+    code: 1,
+    message: /the checkpoint's job has an invalid schedule/,
+  },
+  {
+    name: 'NaN in the velocity',
+    cls: 'checkpoints',
+    args: async () => [
+      'train',
+      '--resume',
+      await tamperedCheckpoint('c-vel.ckpt', (c) => {
+        const weights = Float32Array.from(c.state.velocity.weights);
+        weights[3] = Number.NaN;
+        return { state: { ...c.state, velocity: { ...c.state.velocity, weights } } };
+      }),
+      '--out',
+      p('c5.safetensors'),
+      '--backend',
+      'js',
+      '--epochs',
+      '3',
+    ],
+    code: 1,
+    message: /velocity\.weights\[3\] is NaN, expected finite/,
+  },
+  {
+    name: 'a checkpoint with no job',
+    cls: 'checkpoints',
+    args: async () => [
+      'train',
+      '--resume',
+      await tamperedCheckpoint('c-nojob.ckpt', () => ({ job: null })),
+      '--out',
+      p('c6.safetensors'),
+    ],
+    code: 1,
+    message: /has no job \(the settings of the run that wrote it\)/,
+  },
+  {
+    name: 'a negative epoch counter',
+    cls: 'checkpoints',
+    args: async () => [
+      'train',
+      '--resume',
+      await tamperedCheckpoint('c-epoch.ckpt', (c) => ({ state: { ...c.state, epoch: -1 } })),
+      '--out',
+      p('c7.safetensors'),
+    ],
+    code: 1,
+    message: /rbmjs_checkpoint\.epoch is -1, expected a count/,
+  },
+  {
+    name: 'resuming on a data file that lost rows',
+    cls: 'checkpoints',
+    args: async () => {
+      const lines = readFileSync(csv, 'utf8').trim().split('\n');
+      write('shrunk.csv', `${lines.slice(0, 40).join('\n')}\n`);
+      const path = await tamperedCheckpoint('c-shrunk.ckpt', (c) => ({
+        job: { ...c.job, data: { ...(c.job.data as object), name: p('shrunk.csv') } },
+      }));
+      return ['train', '--resume', path, '--out', p('c8.safetensors'), '--epochs', '3', '--backend', 'js'];
+    },
+    code: 1,
+    message: /not the data .* was trained on \(.*60 rows then, 39 now/,
+  },
+  {
+    name: 'resuming on a data file with the same size and other values',
+    cls: 'checkpoints',
+    args: async () => {
+      write('flipped.csv', readFileSync(csv, 'utf8').replace(/\n1,/g, '\n0,'));
+      const path = await tamperedCheckpoint('c-flip.ckpt', (c) => ({
+        job: { ...c.job, data: { ...(c.job.data as object), name: p('flipped.csv') } },
+      }));
+      return ['train', '--resume', path, '--out', p('c9.safetensors'), '--epochs', '3', '--backend', 'js'];
+    },
+    code: 1,
+    message: /the same size, but different values/,
+  },
+  {
+    name: 'a finished checkpoint whose model was never written: the model is written',
+    cls: 'checkpoints',
+    args: () => [
+      'train',
+      '--resume',
+      checkpoint,
+      '--out',
+      p('finished.safetensors'),
+      '--backend',
+      'js',
+      '--no-pictures',
+    ],
+    code: 0,
+    check: async (r) => {
+      expect(r.stdout).toMatch(/has trained all 2 epochs: writing the model it holds/);
+      const a = (await readModelFile(p('finished.safetensors'))).parameters;
+      const b = (await readModelFile(join(dir, 'run.safetensors'))).parameters;
+      expect(Array.from(a.weights)).toEqual(Array.from(b.weights));
+    },
+  },
+  {
+    name: 'temporary files of killed writes are cleaned',
+    cls: 'checkpoints',
+    args: () => {
+      // A process id that has ended: our own child's, once it has exited.
+      const dead = spawnDeadPid();
+      write(`.clean.safetensors.${dead}.0123456789ab.tmp`, 'torn');
+      write(`.clean.safetensors.${process.pid}.0123456789ab.tmp`, 'a live writer');
+      return ['train', ...tiny(), '--out', p('clean.safetensors'), '--no-pictures'];
+    },
+    code: 0,
+    check: (r) => {
+      expect(r.stdout).toMatch(/removed .*\.clean\.safetensors\.\d+\.0123456789ab\.tmp, left by an interrupted write/);
+      const left = readdirSync(dir).filter((n) => n.startsWith('.clean.safetensors.'));
+      expect(left).toEqual([`.clean.safetensors.${process.pid}.0123456789ab.tmp`]);
+    },
+  },
+  // ---- flags ----
+  ...(
+    [
+      [['--lr-final', '0.01'], /--lr-final needs --lr-schedule linear/],
+      [['--lr-decay', '0.9'], /--lr-decay needs --lr-schedule exponential/],
+      [['--learn-variance'], /--learn-variance needs --visible gaussian/],
+      [['--chains', '10'], /--chains needs --method pcd or pt/],
+      [['--temperatures', '5'], /--temperatures needs --method pt/],
+      [['--momentum-switch', '3'], /--momentum-switch needs --momentum-final/],
+      [['--sparsity-cost', '0.1'], /--sparsity-cost needs --sparsity-target/],
+      [['--checkpoint', 'x.ckpt'], /--checkpoint needs --checkpoint-every or --resume/],
+      [['--method', 'pt', '--temperatures', '1'], /--temperatures must be at least 2/],
+      [['--backend', 'quantum'], /unknown backend "quantum"/],
+    ] as Array<[string[], RegExp]>
+  ).map(
+    ([flags, message]): Case => ({
+      name: `train ${flags.join(' ')}`,
+      cls: 'flags',
+      args: () => ['train', ...tiny(), ...flags, '--out', p('never.safetensors')],
+      code: 2,
+      message,
+    }),
+  ),
+  {
+    name: 'train --hidden 10000000',
+    cls: 'flags',
+    args: () => [
+      'train',
+      '--data',
+      'mnist',
+      '--limit',
+      '100',
+      '--hidden',
+      '10000000',
+      '--backend',
+      'js',
+      '--out',
+      p('never.safetensors'),
+    ],
+    code: 1,
+    message: /784 x 10000000 = 7840000000 weights, more than the 268435456/,
+  },
+  {
+    name: 'train --lr 0',
+    cls: 'flags',
+    args: () => ['train', '--lr', '0'],
+    code: 2,
+    message: /expected a finite number > 0, got "0"/,
+  },
+  {
+    name: 'sample --side 27 on a 784-unit model',
+    cls: 'flags',
+    args: async () => {
+      write('m784.safetensors', modelBytes(initialParameters({ numVisible: 784, numHidden: 2, seed: 1 })));
+      return ['sample', p('m784.safetensors'), '--png', p('s27.png'), '--side', '27', '--steps', '1'];
+    },
+    code: 2,
+    message: /--side 27 makes 729 pixels, the model has 784 visible units/,
+  },
+  {
+    name: 'sample --beta-min without --tempering',
+    cls: 'flags',
+    args: () => ['sample', model, '--csv', p('bm.csv'), '--beta-min', '0.2'],
+    code: 2,
+    message: /--beta-min needs --tempering/,
+  },
+  // ---- divergence ----
+  {
+    name: '--lr 1e6: stopped, the last good parameters saved, exit 1',
+    cls: 'divergence',
+    args: () => ['train', ...mnist, '--lr', '1e6', '--out', p('div.safetensors'), '--no-pictures'],
+    code: 1,
+    message: /training diverged at step \d+ .*larger than 10000 in magnitude.*saved to .*div\.safetensors/,
+    check: async () => {
+      const q = (await readModelFile(p('div.safetensors'))).parameters;
+      for (const x of q.weights) expect(Math.abs(x)).toBeLessThan(1e4);
+    },
+  },
+  {
+    name: '--lr 1e300: the model before the first step is saved',
+    cls: 'divergence',
+    args: () => ['train', ...mnist, '--lr', '1e300', '--out', p('div2.safetensors'), '--no-pictures'],
+    code: 1,
+    message: /training diverged at step 1 .*saved to .*div2\.safetensors/,
+    check: () => {
+      expect(existsSync(p('div2.safetensors'))).toBe(true);
+    },
+  },
+  // ---- terminal escapes ----
+  {
+    name: 'info on a model whose metadata clears the screen and writes the clipboard',
+    cls: 'terminal escapes',
+    args: () => {
+      const q = initialParameters({ numVisible: 9, numHidden: 4, seed: 1 });
+      write(
+        'evil.safetensors',
+        modelBytes(q, { hyperparameters: '\u001b[2J\u001b]52;c;ZXZpbA==\u0007\nforged line\u009b31m' }),
+      );
+      return ['info', p('evil.safetensors')];
+    },
+    code: 0,
+    check: (r) => {
+      expect(hasControl(r.stdout)).toBe(false);
+      expect(r.stdout).toContain('\\x1b[2J');
+      expect(r.stdout).not.toMatch(/^forged line/m);
+    },
+  },
+  {
+    name: 'info --json on the same model',
+    cls: 'terminal escapes',
+    args: () => ['info', p('evil.safetensors'), '--json'],
+    code: 0,
+    check: (r) => {
+      expect(hasControl(r.stdout)).toBe(false);
+      expect(JSON.parse(r.stdout).hyperparameters).toContain('\u009b31m');
+    },
+  },
+  {
+    name: 'a CSV cell holding an escape sequence, in the error message',
+    cls: 'terminal escapes',
+    args: () => {
+      write('esc.csv', '1,0\n0,\u001b[31mred\n');
+      return ['train', '--data', p('esc.csv'), '--hidden', '2', '--epochs', '1', '--out', p('esc.safetensors')];
+    },
+    code: 1,
+    message: /line 2, column 2: "\\u001b\[31mred" is not a number/,
+    check: (r) => {
+      expect(hasControl(r.stderr)).toBe(false);
+    },
+  },
+  {
+    name: 'a file name holding an escape sequence',
+    cls: 'terminal escapes',
+    args: () => ['info', p('\u001b]0;title\u0007.safetensors')],
+    code: 1,
+    check: (r) => {
+      expect(hasControl(r.stderr)).toBe(false);
+      expect(r.stderr).toContain('\\x1b]0;title\\x07');
+    },
+  },
+];
+
+function spawnDeadPid(): number {
+  const out = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  return Number(out.toString());
+}
+
+describe('the CLI probed: clear errors, no hangs, no file lost', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const args = await c.args();
+    const kept = (c.keep?.() ?? []).map((path) => [path, hash(path)] as const);
+    const r = await rbm(args, { timeoutMs: TIMEOUT });
+    const lost = kept.filter(([path, h]) => !existsSync(path) || hash(path) !== h).length;
+    count(c.cls, r, lost);
+    expect(r.timedOut, `hung: rbm ${args.join(' ')}`).toBe(false);
+    expect(lost, 'a file that had to be kept changed').toBe(0);
+    expect(r.code, r.stderr).toBe(c.code);
+    if (c.code !== 0) {
+      expect(isClear(r), r.stderr).toBe(true);
+      expect(r.stderr).not.toMatch(/run with --verbose/);
+    }
+    if (c.message) expect(r.stderr).toMatch(c.message);
+    await c.check?.(r);
+  });
+});
+
+describe('signals', () => {
+  const runArgs = (out: string) => [
+    'train',
+    '--data',
+    'mnist',
+    '--limit',
+    '3000',
+    '--hidden',
+    '32',
+    '--epochs',
+    '3',
+    '--batch',
+    '50',
+    '--backend',
+    'js',
+    '--out',
+    out,
+    '--no-pictures',
+  ];
+
+  it('SIGTERM finishes the batch, writes a checkpoint, exits 130; the resumed run ends where an uninterrupted one does', async () => {
+    const out = p('sig.safetensors');
+    const straight = await rbm(runArgs(p('straight.safetensors')), { timeoutMs: 120_000 });
+    expect(straight.code, straight.stderr).toBe(0);
+    const child = spawn(process.execPath, [BIN, ...runArgs(out)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        // Mid-run: after the first epoch, inside the second.
+        if (/epoch 1\/3/.test(stdout)) setTimeout(() => child.kill('SIGTERM'), 150);
+      });
+      child.on('close', resolve);
+    });
+    const r: Run = { code, stdout, stderr, timedOut: false, seconds: 0 };
+    count('signals', r, 0);
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/SIGTERM: finishing the batch in flight/);
+    expect(stderr).toMatch(
+      /interrupted by SIGTERM (in epoch 2 after batch \d+|after epoch \d): checkpoint .*sig\.ckpt\.safetensors/,
+    );
+    expect(existsSync(out)).toBe(false);
+    const resumed = await rbm(
+      ['train', '--resume', p('sig.ckpt.safetensors'), '--out', out, '--backend', 'js', '--no-pictures'],
+      {
+        timeoutMs: 120_000,
+      },
+    );
+    count('signals', resumed, 0);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const a = (await readModelFile(out)).parameters;
+    const b = (await readModelFile(p('straight.safetensors'))).parameters;
+    expect(Array.from(a.weights)).toEqual(Array.from(b.weights));
+    expect(Array.from(a.hiddenBias)).toEqual(Array.from(b.hiddenBias));
+  }, 300_000);
+
+  it('a second signal quits at once', async () => {
+    const child = spawn(process.execPath, [BIN, ...runArgs(p('twice.safetensors'))], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (d) => {
+        stdout += d;
+        if (/CD-1/.test(stdout) && !child.killed) {
+          child.kill('SIGINT');
+          setTimeout(() => child.kill('SIGINT'), 20);
+        }
+      });
+      child.on('close', resolve);
+    });
+    count('signals', { code, stdout, stderr, timedOut: false, seconds: 0 }, 0);
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/SIGINT again: quitting without a checkpoint|interrupted by SIGINT/);
+    expect(existsSync(p('twice.safetensors'))).toBe(false);
+  }, 120_000);
+});

@@ -1,0 +1,168 @@
+import { constants, type Stats } from 'node:fs';
+import { type FileHandle, open, stat } from 'node:fs/promises';
+import { FileError, ModelFormatError } from '../errors.js';
+import { decodeModel, type ModelFile } from '../io/model-file.js';
+import { type DecodeOptions, decodeSafetensorsHeader, safetensorsHeaderLength } from '../io/safetensors.js';
+
+/**
+ * Reading files without surprises: only regular files are read (a FIFO would block forever, /dev/zero
+ * never ends), a size bound is checked before a byte is read, and every failure is a {@link FileError}
+ * that names the path and says what went wrong in words.
+ */
+
+/** What a path is, in words, for messages ("a FIFO", "a directory"). */
+export function fileKind(st: Stats): string {
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  if (st.isSymbolicLink()) return 'a symbolic link';
+  return 'not a regular file';
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'is a directory',
+  ENOTDIR: 'a component of the path is not a directory',
+  ELOOP: 'too many levels of symbolic links (a symlink loop?)',
+  ENAMETOOLONG: 'file name too long',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EROFS: 'read-only file system',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+  EEXIST: 'exists already',
+  EXDEV: 'cannot rename across file systems',
+};
+
+/** An fs error as a {@link FileError} naming the path; anything else is returned as it is. */
+export function asFileError(error: unknown, path: string, doing = 'cannot read'): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== 'string' || error instanceof FileError) return error;
+  return new FileError(`${path}: ${doing}: ${ERRNO_TEXT[code] ?? code}`, path, code, { cause: error });
+}
+
+export interface OpenRegularOptions {
+  /** Refuse files larger than this, before reading anything (default: no bound beyond the caller's reads). */
+  readonly maxBytes?: number;
+  /** What the file is, for messages ("model file", "CSV file"). */
+  readonly what?: string;
+}
+
+/**
+ * Opens a path for reading only if it is a regular file (following symlinks), without blocking: a FIFO,
+ * device, socket or directory is refused with what it is. Returns the handle and its size.
+ */
+export async function openRegularFile(
+  path: string,
+  options: OpenRegularOptions = {},
+): Promise<{ handle: FileHandle; size: number }> {
+  const what = options.what ?? 'file';
+  let st: Stats;
+  try {
+    st = await stat(path);
+  } catch (error) {
+    throw asFileError(error, path);
+  }
+  if (!st.isFile()) throw new FileError(`${path}: ${fileKind(st)}, not a regular ${what}`, path, 'ENOTREG');
+  let handle: FileHandle;
+  try {
+    // O_NONBLOCK: should the path have become a FIFO since the stat, open returns at once instead of waiting.
+    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    throw asFileError(error, path);
+  }
+  try {
+    const fst = await handle.stat();
+    if (!fst.isFile()) throw new FileError(`${path}: ${fileKind(fst)}, not a regular ${what}`, path, 'ENOTREG');
+    if (options.maxBytes !== undefined && fst.size > options.maxBytes) {
+      throw new FileError(
+        `${path}: ${fst.size} bytes, more than the ${options.maxBytes} bytes a ${what} may have here`,
+        path,
+        'EFBIG',
+      );
+    }
+    return { handle, size: fst.size };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** Reads exactly `length` bytes at `position`, or fails naming the path (the file shrank under us). */
+export async function readExactly(
+  handle: FileHandle,
+  path: string,
+  length: number,
+  position: number,
+): Promise<Uint8Array> {
+  const buf = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    let n: number;
+    try {
+      ({ bytesRead: n } = await handle.read(buf, done, length - done, position + done));
+    } catch (error) {
+      throw asFileError(error, path);
+    }
+    if (n === 0) throw new FileError(`${path}: ended after ${done} of ${length} bytes (changed while reading?)`, path);
+    done += n;
+  }
+  return buf;
+}
+
+/** Reads a whole regular file of at most `maxBytes` bytes. */
+export async function readRegularFile(path: string, maxBytes: number, what = 'file'): Promise<Uint8Array> {
+  const { handle, size } = await openRegularFile(path, { maxBytes, what });
+  try {
+    return await readExactly(handle, path, size, 0);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Model files larger than this are refused unless asked (a 784-500 model is 1.6 MB). */
+export const DEFAULT_MAX_MODEL_BYTES = 2 ** 31;
+
+export interface ReadModelOptions extends Omit<DecodeOptions, 'source'> {
+  /** Largest accepted file (default {@link DEFAULT_MAX_MODEL_BYTES}). */
+  readonly maxBytes?: number;
+}
+
+/**
+ * Reads and decodes a model file (or checkpoint) in bounded steps: the 8-byte length, then the header
+ * (at most `maxHeaderBytes`), which is validated against the file's size (truncation, trailing bytes,
+ * holes) before the tensors are read. A 1 GB file whose header describes 1 MB of tensors is refused after
+ * reading its header.
+ */
+export async function readModelFile(
+  path: string,
+  options: ReadModelOptions = {},
+): Promise<ModelFile & { readonly bytes: number }> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
+  const decode: DecodeOptions = { ...options, source: path };
+  const { handle, size } = await openRegularFile(path, { what: 'model file' });
+  try {
+    if (size < 8)
+      throw new ModelFormatError(
+        `${path}: truncated: ${size} bytes, a safetensors file starts with an 8-byte header length`,
+      );
+    const headerLen = safetensorsHeaderLength(await readExactly(handle, path, 8, 0), decode);
+    const prefix = await readExactly(handle, path, Math.min(size, 8 + headerLen), 0);
+    decodeSafetensorsHeader(prefix, size, decode);
+    if (size > maxBytes) {
+      throw new FileError(
+        `${path}: ${size} bytes of tensors, more than the limit of ${maxBytes} (raise maxBytes to read it)`,
+        path,
+        'EFBIG',
+      );
+    }
+    return { ...decodeModel(await readExactly(handle, path, size, 0), decode), bytes: size };
+  } finally {
+    await handle.close();
+  }
+}
