@@ -1,5 +1,8 @@
-import { curvePath, downsample, paintTiles } from './render.js';
-import { startBackend, TrainingSession, type Visuals } from './session.js';
+import { CurveChart } from './charts.js';
+import { runsInWorker } from './protocol.js';
+import { RemoteSession } from './remote.js';
+import { downsample, paintTiles } from './render.js';
+import { type SessionHooks, startBackend, TrainingSession, type Visuals } from './session.js';
 import {
   type Action,
   BACKEND_CHOICES,
@@ -19,15 +22,18 @@ const $ = <T extends HTMLElement>(id: string): T => {
   return el as T;
 };
 
-const CURVES: Record<CurveName, string> = {
-  reconstruction: 'reconstruction error (squared, per digit, this batch)',
-  pseudoLikelihood: 'pseudo-log-likelihood of test digits (random bit, nats)',
-  logLikelihood: 'exact log-likelihood of test digits (nats; 12 hidden units or fewer)',
-  freeEnergyGap: 'free-energy gap, test - train (growing: overfitting)',
+/** Each curve: its title, what its y axis measures, its colour. */
+const CURVES: Record<CurveName, [string, string, string]> = {
+  reconstruction: ['reconstruction error (this batch)', 'squared error per digit', '#5fa8ff'],
+  pseudoLikelihood: ['pseudo-log-likelihood of test digits (random bit)', 'nats', '#7ddc8a'],
+  logLikelihood: ['exact log-likelihood of test digits (12 hidden units or fewer)', 'nats', '#f0c060'],
+  freeEnergyGap: ['free-energy gap, test - train (growing: overfitting)', 'nats', '#ff7f7f'],
 };
 
 let state: DemoState = initialState();
-let session: TrainingSession | null = null;
+/** A run in the training worker, or in the page itself (`?worker=0`, or a browser without workers). */
+type Run = Pick<TrainingSession, 'pause' | 'unpause' | 'isPaused' | 'stop' | 'probe'>;
+let session: Run | null = null;
 let subset: Subset | null = null;
 let framePending = false;
 
@@ -93,17 +99,32 @@ async function start(): Promise<void> {
   if (!subset || !canEditSettings(state)) return;
   dispatch({ type: 'start' });
   try {
-    const allowFallbackAdapter = new URLSearchParams(location.search).get('allowFallbackAdapter') === '1';
-    const { backend, message } = await startBackend(state.settings.backend, undefined, { allowFallbackAdapter });
-    const s = new TrainingSession(backend, state.settings, subset.train, subset.test, {
+    const params = new URLSearchParams(location.search);
+    const load = {
+      allowFallbackAdapter: params.get('allowFallbackAdapter') === '1',
+      wasmPaths: new URL('./tfjs-wasm/', document.baseURI).href,
+    };
+    const hooks: SessionHooks = {
       onProgress: (step, epoch) => dispatch({ type: 'progress', step, epoch }),
       onMetric: (curve, step, value) => dispatch({ type: 'metric', curve, step, value }),
       onVisuals: paintVisuals,
       onError: (error) => dispatch({ type: 'failed', message: error instanceof Error ? error.message : String(error) }),
-    });
+    };
+    const choice = state.settings.backend;
+    if (params.get('worker') !== '0' && typeof Worker !== 'undefined' && runsInWorker(choice)) {
+      // Training in a Web Worker: the page only paints what the worker sends.
+      const r = await RemoteSession.start(state.settings, subset, hooks, load);
+      session = r.session;
+      const details = [r.details, 'in a Web Worker'].filter(Boolean).join(', ');
+      dispatch({ type: 'started', backendName: r.backendName, details, ...(r.message ? { message: r.message } : {}) });
+      return;
+    }
+    const { backend, message } = await startBackend(choice, undefined, load);
+    const s = new TrainingSession(backend, state.settings, subset.train, subset.test, hooks);
     session = s;
     const details = Object.entries(backend.details ?? {})
       .map(([k, v]) => `${k}: ${v}`)
+      .concat(['on the page'])
       .join(', ');
     dispatch({ type: 'started', backendName: backend.name, details, ...(message ? { message } : {}) });
     s.start();
@@ -141,23 +162,26 @@ function paintVisuals(v: Visuals): void {
   paintTiles($<HTMLCanvasElement>('reconstructions'), strip, rowsOf(v.reconstructions), 'unit');
 }
 
+const charts = new Map<CurveName, CurveChart>();
+
 function renderCurves(): void {
   const box = $('curves');
-  const [w, h] = [440, 90];
-  for (const [name, label] of Object.entries(CURVES) as [CurveName, string][]) {
-    let svg = box.querySelector<SVGSVGElement>(`svg[data-curve="${name}"]`);
-    if (!svg) {
-      svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-      svg.dataset.curve = name;
-      svg.setAttribute('viewBox', `-4 -16 ${w + 8} ${h + 22}`);
-      svg.innerHTML = '<text x="0" y="-4"></text><polyline></polyline>';
-      box.append(svg);
+  for (const [name, [title, unit, color]] of Object.entries(CURVES) as [CurveName, [string, string, string]][]) {
+    let chart = charts.get(name);
+    let holder = box.querySelector<HTMLElement>(`[data-curve="${name}"]`);
+    if (!holder) {
+      holder = document.createElement('div');
+      holder.dataset.curve = name;
+      holder.className = 'chart';
+      box.append(holder);
+    }
+    if (!chart) {
+      chart = new CurveChart(holder, title, unit, color);
+      charts.set(name, chart);
     }
     const points = state.curves[name];
-    svg.dataset.points = String(points.length);
-    const last = points[points.length - 1];
-    svg.querySelector('text')!.textContent = `${label}${last ? `: ${last.value.toFixed(3)}` : ''}`;
-    svg.querySelector('polyline')!.setAttribute('points', curvePath(points, w, h));
+    holder.dataset.points = String(points.length);
+    chart.update(points, state.epochMarks);
   }
 }
 

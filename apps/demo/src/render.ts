@@ -83,24 +83,9 @@ export function paintTiles(
   ctx.putImageData(new ImageData(tilePixels(layout, value, normalise), width, height), 0, 0);
 }
 
-/** An SVG polyline `points` attribute for a curve scaled into a width x height box (y grows downwards). */
-export function curvePath(points: readonly CurvePoint[], width: number, height: number): string {
-  if (points.length === 0) return '';
-  const x0 = points[0]!.step;
-  const x1 = points[points.length - 1]!.step;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const p of points) {
-    lo = Math.min(lo, p.value);
-    hi = Math.max(hi, p.value);
-  }
-  const sx = x1 > x0 ? width / (x1 - x0) : 0;
-  const sy = hi > lo ? height / (hi - lo) : 0;
-  return points
-    .map(
-      (p) => `${((p.step - x0) * sx).toFixed(1)},${(hi > lo ? height - (p.value - lo) * sy : height / 2).toFixed(1)}`,
-    )
-    .join(' ');
+/** A curve's points as the columns a chart takes: steps, then values. */
+export function chartData(points: readonly CurvePoint[]): [number[], number[]] {
+  return [points.map((p) => p.step), points.map((p) => p.value)];
 }
 
 /**

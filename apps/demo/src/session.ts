@@ -22,6 +22,8 @@ export interface LoadOptions {
    * for (the page's `?allowFallbackAdapter=1`, which the browser tests use).
    */
   readonly allowFallbackAdapter?: boolean;
+  /** Where tfjs's wasm binaries are (absolute URL); default: `tfjs-wasm/` beside the page. */
+  readonly wasmPaths?: string;
 }
 
 export type BackendLoader = (choice: BackendChoice, options?: LoadOptions) => Promise<Backend>;
@@ -36,7 +38,10 @@ export const loadBackend: BackendLoader = async (choice, options = {}) => {
   }
   if (family === 'tfjs') {
     const { createTfjsBackend } = await import('@rbmjs/backend-tfjs');
-    const base = typeof document === 'undefined' ? undefined : new URL('./tfjs-wasm/', document.baseURI).href;
+    // A worker has no document: the page passes the URL.
+    const base =
+      options.wasmPaths ??
+      (typeof document === 'undefined' ? undefined : new URL('./tfjs-wasm/', document.baseURI).href);
     return createTfjsBackend({ engine: mode as 'wasm', allowFallbackAdapter, ...(base ? { wasmPaths: base } : {}) });
   }
   const { createJsBackend } = await import('@rbmjs/backend-js');
@@ -54,7 +59,10 @@ export async function startBackend(
   } catch (error) {
     if (choice === 'js') throw error;
     const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-    return { backend: await load('js'), message: `${choice} is not available here (${reason}); running on js` };
+    return {
+      backend: await load('js', options),
+      message: `${choice} is not available here (${reason}); running on js`,
+    };
   }
 }
 

@@ -59,6 +59,8 @@ export interface DemoState {
   readonly step: number;
   readonly epoch: number;
   readonly curves: Readonly<Record<CurveName, readonly CurvePoint[]>>;
+  /** The step at which each epoch after the first began (the curves mark them), at most MAX_POINTS. */
+  readonly epochMarks: readonly number[];
 }
 
 /** Curves keep at most this many points: older halves are thinned, so memory and drawing stay bounded. */
@@ -92,6 +94,7 @@ export function initialState(settings: Settings = DEFAULT_SETTINGS): DemoState {
     step: 0,
     epoch: 0,
     curves: emptyCurves(),
+    epochMarks: [],
   };
 }
 
@@ -150,6 +153,11 @@ export function reduce(state: DemoState, action: Action): DemoState {
       return initialState(state.settings);
     case 'progress':
       if (state.status !== 'running' && state.status !== 'paused') return state;
+      if (action.epoch > state.epoch && state.step > 0) {
+        // Step `state.step` ended the previous epoch.
+        const marks = [...state.epochMarks, state.step].slice(-MAX_POINTS);
+        return { ...state, step: action.step, epoch: action.epoch, epochMarks: marks };
+      }
       return { ...state, step: action.step, epoch: action.epoch };
     case 'metric': {
       if (state.status === 'idle' || !Number.isFinite(action.value)) return state;

@@ -123,6 +123,10 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
     await page.selectOption('#backend', backend);
     await page.fill('#hidden', '8'); // small enough for the exact log-likelihood curve
     await page.dispatchEvent('#hidden', 'change');
+    // From the click on, through the first epoch (every shader compiles then) and beyond.
+    await page.evaluate(() => {
+      (window as unknown as { longest: number }).longest = 0;
+    });
     await page.click('#start');
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'running');
     expect(await page.textContent('#backend-name')).toBe(backend);
@@ -130,14 +134,6 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
       timeout: 60_000,
     });
     const before = await filtersImage(page);
-    // From the second epoch on (60 steps of 50 digits: every kernel shape has been compiled, WebGL compiles
-    // synchronously) the page must not freeze.
-    await page.waitForFunction(() => Number(document.getElementById('step')?.textContent) >= 65, null, {
-      timeout: 90_000,
-    });
-    await page.evaluate(() => {
-      (window as unknown as { longest: number }).longest = 0;
-    });
     await page.waitForFunction(() => Number(document.getElementById('step')?.textContent) >= 140, null, {
       timeout: 90_000,
     });
@@ -151,16 +147,29 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
     );
     for (const curve of ['reconstruction', 'pseudoLikelihood', 'logLikelihood', 'freeEnergyGap']) {
       await page.waitForFunction(
-        (c) => Number(document.querySelector(`svg[data-curve="${c}"]`)?.getAttribute('data-points')) > 0,
+        (c) => Number(document.querySelector(`[data-curve="${c}"]`)?.getAttribute('data-points')) > 0,
         curve,
         { timeout: 60_000 },
       );
     }
+    // Curves people can read: axis titles and ticks, and the value under the cursor in the legend.
+    const chart = page.locator('[data-curve="reconstruction"]');
+    await expect(chart.locator('.u-axis').count()).resolves.toBe(2);
+    expect(await chart.textContent()).toMatch(/step/);
+    const plotBox = await chart.locator('.u-over').boundingBox();
+    await page.mouse.move(plotBox!.x + plotBox!.width * 0.8, plotBox!.y + plotBox!.height / 2);
+    await page.waitForFunction(() =>
+      /\d/.test(
+        document.querySelector('[data-curve="reconstruction"] .u-series:nth-child(2) .u-value')?.textContent ?? '',
+      ),
+    );
     const longest = await page.evaluate(() => (window as unknown as { longest: number }).longest);
     console.log(`[demo e2e] ${backend}: longest main-thread task while training ${longest.toFixed(0)} ms`);
-    // The loop yields every 30 ms and reads back asynchronously (WebGL2 through a fence); measured here
-    // 0-230 ms. The GPU backends run on SwiftShader (software), which gets a little more room.
-    expect(longest).toBeLessThan(backend.includes(':webg') ? 1500 : 1000);
+    // Training runs in a Web Worker (WebGL's synchronous shader compiles included): the page only paints
+    // what it is sent, so no task of its main thread may be long. The Long Tasks API reports tasks of
+    // 50 ms and more, so 0 means none was.
+    expect(await page.textContent('#backend-details')).toMatch(/in a Web Worker/);
+    expect(longest).toBeLessThan(50);
     await page.click('#pause');
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'paused');
     const paused = await step(page);
@@ -242,6 +251,10 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
       return;
     }
     await page.selectOption('#backend', 'gpujs:webgpu');
+    // From the click on, through the first epoch (every shader compiles then) and beyond.
+    await page.evaluate(() => {
+      (window as unknown as { longest: number }).longest = 0;
+    });
     await page.click('#start');
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'running');
     expect(await page.textContent('#backend-name')).toBe('js');

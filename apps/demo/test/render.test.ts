@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { curvePath, downsample, gridSize, tilePixels } from '../src/render.js';
+import { chartData, downsample, gridSize, tilePixels } from '../src/render.js';
 
 describe('tiles', () => {
   const layout = { count: 3, tileHeight: 2, tileWidth: 2, columns: 2, gap: 1 };
@@ -26,19 +26,16 @@ describe('tiles', () => {
 });
 
 describe('curves and the drawing pad', () => {
-  it('scales a curve into its box, higher values upwards', () => {
-    const path = curvePath(
-      [
-        { step: 10, value: 1 },
-        { step: 20, value: 3 },
-        { step: 30, value: 2 },
-      ],
-      100,
-      50,
-    );
-    expect(path).toBe('0.0,50.0 50.0,0.0 100.0,25.0');
-    expect(curvePath([], 10, 10)).toBe('');
-    expect(curvePath([{ step: 5, value: 7 }], 10, 10)).toBe('0.0,5.0');
+  it('gives a chart the steps and the values of a curve, as columns', () => {
+    const points = [
+      { step: 10, value: 1 },
+      { step: 20, value: 3 },
+    ];
+    expect(chartData(points)).toEqual([
+      [10, 20],
+      [1, 3],
+    ]);
+    expect(chartData([])).toEqual([[], []]);
   });
 
   it('box-filters a drawing down to the digit size', () => {

@@ -27,6 +27,14 @@ describe('demo state', () => {
     expect(s).toEqual(initialState({ ...DEFAULT_SETTINGS, hidden: 16 }));
   });
 
+  it('marks the step that ended each epoch, for the curves', () => {
+    let s = run({ type: 'start' }, { type: 'started', backendName: 'js' });
+    for (let step = 1; step <= 9; step++) s = reduce(s, { type: 'progress', step, epoch: Math.floor((step - 1) / 4) });
+    // Epochs of 4 steps: steps 4 and 8 ended epochs 1 and 2.
+    expect(s.epochMarks).toEqual([4, 8]);
+    expect(reduce(s, { type: 'reset' }).epochMarks).toEqual([]);
+  });
+
   it('keeps the fallback message and the backend that actually runs', () => {
     const s = run(
       { type: 'start' },

@@ -103,9 +103,10 @@ const HOW_TO: Record<Mode, string> = {
   cpu: 'always available',
 };
 
+/** A page or a Web Worker (which has no window or document, but WebGL through OffscreenCanvas and WebGPU). */
 function isBrowser(): boolean {
-  const g = globalThis as { window?: unknown; document?: unknown };
-  return g.window !== undefined && g.document !== undefined;
+  const g = globalThis as { window?: unknown; document?: unknown; WorkerGlobalScope?: unknown };
+  return (g.window !== undefined && g.document !== undefined) || g.WorkerGlobalScope !== undefined;
 }
 
 /** The order `auto` tries. */

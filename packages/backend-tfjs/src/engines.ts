@@ -22,8 +22,9 @@ export const ENGINES: readonly Engine[] = ['node', 'wasm', 'webgpu', 'webgl', 'c
 
 /** The order `auto` tries: native TensorFlow, then WebAssembly SIMD, then the GPU engines, then plain JS. */
 export function autoOrder(): Engine[] {
-  const g = globalThis as { window?: unknown; document?: unknown };
-  const browser = g.window !== undefined && g.document !== undefined;
+  // A page or a Web Worker (no window or document there, but WebGL through OffscreenCanvas and WebGPU).
+  const g = globalThis as { window?: unknown; document?: unknown; WorkerGlobalScope?: unknown };
+  const browser = (g.window !== undefined && g.document !== undefined) || g.WorkerGlobalScope !== undefined;
   return browser ? ['webgpu', 'webgl', 'wasm', 'cpu'] : ['node', 'wasm', 'cpu'];
 }
 

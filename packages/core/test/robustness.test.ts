@@ -13,7 +13,6 @@ import {
   ModelFormatError,
   RBM,
   RbmError,
-  ShapeError,
   TooLargeError,
   Trainer,
   TrainingAbortedError,

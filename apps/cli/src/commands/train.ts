@@ -650,12 +650,14 @@ function curvePanels(history: EpochMetrics[], validation: boolean): Panel[] {
   return [
     {
       title: 'reconstruction error',
+      unit: 'squared error per example',
       series: [{ label: 'training', values: history.map((m) => m.reconstructionError), color: '#1f77b4' }],
     },
     ...(validation
       ? [
           {
             title: 'mean free energy',
+            unit: 'F(v), nats',
             series: [
               { label: 'training', values: history.map((m) => m.freeEnergyTrain), color: '#1f77b4' },
               { label: 'held out', values: history.map((m) => m.freeEnergyValidation), color: '#d62728' },
