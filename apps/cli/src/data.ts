@@ -193,7 +193,7 @@ export function openIdx(path: string): RowReader {
 /**
  * CSV of numbers, one example per line, an optional header line (a first line none of whose cells is a
  * number; a first line with some numbers and some not is an error, not a header). One streaming pass, in
- * 1 MiB chunks, indexes the byte offset of every line (no line may exceed {@link MAX_CSV_LINE_BYTES});
+ * 1 MiB chunks, indexes the byte offset of every line (no line may exceed 4 MiB);
  * rows are then parsed on demand, and a cell that is not a number is reported with its line and column.
  */
 export function openCsv(path: string): RowReader {

@@ -24,7 +24,7 @@ const $ = <T extends HTMLElement>(id: string): T => {
 
 /** Each curve: its title, what its y axis measures, its colour. */
 const CURVES: Record<CurveName, [string, string, string]> = {
-  reconstruction: ['reconstruction error (this batch)', 'squared error per digit', '#5fa8ff'],
+  reconstruction: ['reconstruction error (this batch, squared, per digit)', 'squared error', '#5fa8ff'],
   pseudoLikelihood: ['pseudo-log-likelihood of test digits (random bit)', 'nats', '#7ddc8a'],
   logLikelihood: ['exact log-likelihood of test digits (12 hidden units or fewer)', 'nats', '#f0c060'],
   freeEnergyGap: ['free-energy gap, test - train (growing: overfitting)', 'nats', '#ff7f7f'],
@@ -35,6 +35,8 @@ let state: DemoState = initialState();
 type Run = Pick<TrainingSession, 'pause' | 'unpause' | 'isPaused' | 'stop' | 'probe'>;
 let session: Run | null = null;
 let subset: Subset | null = null;
+/** The subset file as fetched (338 KiB, bit-packed): the worker decodes its own copy. */
+let subsetBytes: ArrayBuffer | null = null;
 let framePending = false;
 
 function dispatch(action: Action): void {
@@ -113,7 +115,7 @@ async function start(): Promise<void> {
     const choice = state.settings.backend;
     if (params.get('worker') !== '0' && typeof Worker !== 'undefined' && runsInWorker(choice)) {
       // Training in a Web Worker: the page only paints what the worker sends.
-      const r = await RemoteSession.start(state.settings, subset, hooks, load);
+      const r = await RemoteSession.start(state.settings, subsetBytes!, hooks, load);
       session = r.session;
       const details = [r.details, 'in a Web Worker'].filter(Boolean).join(', ');
       dispatch({ type: 'started', backendName: r.backendName, details, ...(r.message ? { message: r.message } : {}) });
@@ -264,7 +266,8 @@ async function main(): Promise<void> {
   const url = new URL('./mnist-subset.bin', document.baseURI);
   const response = await fetch(url);
   if (!response.ok) throw new Error(`${url.pathname}: HTTP ${response.status}`);
-  subset = decodeSubset(await response.arrayBuffer(), url.pathname);
+  subsetBytes = await response.arrayBuffer();
+  subset = decodeSubset(subsetBytes, url.pathname);
   $('message').textContent = `${subset.train.rows} training and ${subset.test.rows} test digits loaded`;
   render();
 }

@@ -6,18 +6,12 @@ import type { BackendChoice, CurveName, Settings } from './state.js';
  * what the in-page session's hooks would have said, plus acknowledgements that carry the command's `id`.
  */
 
-export interface DataMessage {
-  readonly data: Float32Array;
-  readonly rows: number;
-  readonly cols: number;
-}
-
 export type ToWorker =
   | {
       readonly type: 'start';
       readonly settings: Settings;
-      readonly train: DataMessage;
-      readonly test: DataMessage;
+      /** The subset file (src/subset.ts), bit-packed: a small copy to send; the worker decodes it. */
+      readonly subset: ArrayBuffer;
       readonly load: LoadOptions;
     }
   | { readonly type: 'pause'; readonly id: number }

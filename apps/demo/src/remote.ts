@@ -1,7 +1,6 @@
 import type { FromWorker, ToWorker } from './protocol.js';
 import type { LoadOptions, SessionHooks } from './session.js';
 import type { Settings } from './state.js';
-import type { Subset } from './subset.js';
 
 /**
  * The page's side of a training run in a Web Worker: the same controls as the in-page TrainingSession
@@ -49,7 +48,7 @@ export class RemoteSession {
   /** Starts the worker and the run; resolves with the backend that runs once it has started. */
   static start(
     settings: Settings,
-    subset: Subset,
+    subsetFile: ArrayBuffer,
     hooks: SessionHooks,
     load: LoadOptions,
   ): Promise<{ session: RemoteSession; backendName: string; details: string; message?: string }> {
@@ -74,14 +73,8 @@ export class RemoteSession {
       };
       session = new RemoteSession(worker, hooks);
       worker.addEventListener('message', started);
-      const message: ToWorker = {
-        type: 'start',
-        settings,
-        train: { data: Float32Array.from(subset.train.data), rows: subset.train.rows, cols: subset.train.cols },
-        test: { data: Float32Array.from(subset.test.data), rows: subset.test.rows, cols: subset.test.cols },
-        load,
-      };
-      worker.postMessage(message, [message.train.data.buffer, message.test.data.buffer]);
+      const message: ToWorker = { type: 'start', settings, subset: subsetFile.slice(0), load };
+      worker.postMessage(message, [message.subset]);
     });
   }
 

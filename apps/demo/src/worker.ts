@@ -1,7 +1,7 @@
 /// <reference lib="webworker" />
-import { createDataset } from '@rbmjs/core';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { startBackend, TrainingSession } from './session.js';
+import { decodeSubset } from './subset.js';
 
 /**
  * The training worker: the whole TrainingSession runs here, off the page's main thread, so that the page
@@ -21,8 +21,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     switch (m.type) {
       case 'start': {
         const { backend, message } = await startBackend(m.settings.backend, undefined, m.load);
-        const train = createDataset(m.train.data, m.train.rows, m.train.cols);
-        const test = createDataset(m.test.data, m.test.rows, m.test.cols);
+        const { train, test } = decodeSubset(m.subset);
         session = new TrainingSession(backend, m.settings, train, test, {
           onProgress: (step, epoch) => post({ type: 'progress', step, epoch }),
           onMetric: (curve, step, value) => post({ type: 'metric', curve, step, value }),
