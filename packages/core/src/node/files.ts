@@ -10,8 +10,19 @@ import { type DecodeOptions, decodeSafetensorsHeader, safetensorsHeaderLength } 
  * that names the path and says what went wrong in words.
  */
 
+/** What `fs.stat` says of a path (structural, so the declarations need no Node types). */
+export interface StatsLike {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+  isSymbolicLink(): boolean;
+}
+
 /** What a path is, in words, for messages ("a FIFO", "a directory"). */
-export function fileKind(st: Stats): string {
+export function fileKind(st: StatsLike): string {
   if (st.isFile()) return 'a regular file';
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a FIFO (named pipe)';

@@ -19,12 +19,10 @@ export {
   asFileError,
   DEFAULT_MAX_MODEL_BYTES,
   fileKind,
-  type OpenRegularOptions,
-  openRegularFile,
   type ReadModelOptions,
-  readExactly,
   readModelFile,
   readRegularFile,
+  type StatsLike,
 } from './files.js';
 
 /** The temporary name {@link writeFileAtomic} writes `path` under before renaming it into place. */
