@@ -34,6 +34,7 @@ type ProbeClass =
   | 'flags'
   | 'divergence'
   | 'terminal escapes'
+  | 'native noise'
   | 'signals';
 
 interface Tally {
@@ -1011,6 +1012,17 @@ const cases: Case[] = [
     check: (r) => {
       expect(hasControl(r.stderr)).toBe(false);
       expect(r.stderr).toContain('\\x1b]0;title\\x07');
+    },
+  },
+  // ---- what native libraries print ----
+  {
+    name: 'rbm backends keeps Dawn and Vulkan warnings out of its output',
+    cls: 'native noise',
+    args: () => ['backends'],
+    code: 0,
+    check: (r) => {
+      expect(r.stdout + r.stderr).not.toMatch(/\.cpp:\d+|BackendVk|Couldn't load Vulkan/);
+      expect(r.stdout).toMatch(/^ok {3}js /m);
     },
   },
 ];
