@@ -35,5 +35,6 @@ export { DeviceRandom } from './random/device.js';
 export { fillUniforms, philox4x32_10, UNIFORM_SCALE } from './random/philox.js';
 export { type RandomState, RandomStream, Streams } from './random/stream.js';
 export * from './sample/tempering.js';
+export * from './train/gradient.js';
 export * from './train/schedule.js';
 export * from './train/trainer.js';
