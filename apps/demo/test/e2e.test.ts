@@ -302,15 +302,6 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
       return;
     }
     await page.selectOption('#backend', 'gpujs:webgpu');
-    // From the click on, through the first epoch (every shader compiles then) and beyond.
-    await page.evaluate(() => {
-      const w = window as unknown as { longest: number; longTasks: string[]; since: number };
-      w.longest = 0;
-      w.longTasks = [];
-      w.since = performance.now();
-    });
-    const tracing = page.context().browser()!;
-    await tracing.startTracing(page, { categories: ['toplevel'] });
     await page.click('#start');
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'running');
     expect(await page.textContent('#backend-name')).toBe('js');
