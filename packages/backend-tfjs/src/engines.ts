@@ -1,4 +1,4 @@
-import { ensureWebGpu } from '@rbmjs/core';
+import { ensureWebGpu, inBrowser } from '@rbmjs/core';
 import type * as tfc from '@tensorflow/tfjs-core';
 
 /**
@@ -22,10 +22,7 @@ export const ENGINES: readonly Engine[] = ['node', 'wasm', 'webgpu', 'webgl', 'c
 
 /** The order `auto` tries: native TensorFlow, then WebAssembly SIMD, then the GPU engines, then plain JS. */
 export function autoOrder(): Engine[] {
-  // A page or a Web Worker (no window or document there, but WebGL through OffscreenCanvas and WebGPU).
-  const g = globalThis as { window?: unknown; document?: unknown; WorkerGlobalScope?: unknown };
-  const browser = (g.window !== undefined && g.document !== undefined) || g.WorkerGlobalScope !== undefined;
-  return browser ? ['webgpu', 'webgl', 'wasm', 'cpu'] : ['node', 'wasm', 'cpu'];
+  return inBrowser() ? ['webgpu', 'webgl', 'wasm', 'cpu'] : ['node', 'wasm', 'cpu'];
 }
 
 const INSTALL: Record<Engine, string> = {

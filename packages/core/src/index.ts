@@ -7,6 +7,7 @@
  */
 
 export { assertBackend, assertShape, type ResolveFailure, resolveBackend } from './backend/check.js';
+export { inBrowser } from './backend/environment.js';
 export { applyUnary, createReferenceBackend, sigmoid, softplus } from './backend/reference.js';
 export { Scope, withScope } from './backend/scope.js';
 export * from './backend/types.js';

@@ -1,6 +1,6 @@
-import { constants, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import { FileError, ModelFormatError } from '../errors.js';
+import { FileError } from '../errors.js';
 import { decodeModel, type ModelFile } from '../io/model-file.js';
 import { type DecodeOptions, decodeSafetensorsHeader, safetensorsHeaderLength } from '../io/safetensors.js';
 
@@ -57,49 +57,56 @@ export function asFileError(error: unknown, path: string, doing = 'cannot read')
   return new FileError(`${path}: ${doing}: ${ERRNO_TEXT[code] ?? code}`, path, code, { cause: error });
 }
 
-export interface OpenRegularOptions {
-  /** Refuse files larger than this, before reading anything (default: no bound beyond the caller's reads). */
-  readonly maxBytes?: number;
-  /** What the file is, for messages ("model file", "CSV file"). */
-  readonly what?: string;
+/** Refuses anything but a regular file, saying what the path is instead. */
+function assertRegular(st: StatsLike, path: string, what: string): void {
+  if (!st.isFile()) throw new FileError(`${path}: ${fileKind(st)}, not a regular ${what}`, path, 'ENOTREG');
 }
+
+/** O_NONBLOCK: should the path have become a FIFO since the stat, open returns at once instead of waiting. */
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
 
 /**
  * Opens a path for reading only if it is a regular file (following symlinks), without blocking: a FIFO,
- * device, socket or directory is refused with what it is. Returns the handle and its size.
+ * device, socket or directory is refused with what it is (`what` names the file in messages: "model
+ * file"). The path is checked before the open and the descriptor after it. Returns the handle and its size.
  */
-export async function openRegularFile(
-  path: string,
-  options: OpenRegularOptions = {},
-): Promise<{ handle: FileHandle; size: number }> {
-  const what = options.what ?? 'file';
-  let st: Stats;
-  try {
-    st = await stat(path);
-  } catch (error) {
-    throw asFileError(error, path);
-  }
-  if (!st.isFile()) throw new FileError(`${path}: ${fileKind(st)}, not a regular ${what}`, path, 'ENOTREG');
+export async function openRegularFile(path: string, what = 'file'): Promise<{ handle: FileHandle; size: number }> {
   let handle: FileHandle;
   try {
-    // O_NONBLOCK: should the path have become a FIFO since the stat, open returns at once instead of waiting.
-    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    assertRegular(await stat(path), path, what);
+    handle = await open(path, READ_FLAGS);
   } catch (error) {
     throw asFileError(error, path);
   }
   try {
     const fst = await handle.stat();
-    if (!fst.isFile()) throw new FileError(`${path}: ${fileKind(fst)}, not a regular ${what}`, path, 'ENOTREG');
-    if (options.maxBytes !== undefined && fst.size > options.maxBytes) {
-      throw new FileError(
-        `${path}: ${fst.size} bytes, more than the ${options.maxBytes} bytes a ${what} may have here`,
-        path,
-        'EFBIG',
-      );
-    }
+    assertRegular(fst, path, what);
     return { handle, size: fst.size };
   } catch (error) {
     await handle.close();
+    throw error;
+  }
+}
+
+/**
+ * Opens a path for synchronous reading only if it is a regular file (following symlinks), without
+ * blocking: a FIFO, device, socket or directory is refused with what it is. Returns a file descriptor
+ * and the file's size.
+ */
+export function openRegularFileSync(path: string, what = 'file'): { fd: number; size: number } {
+  let fd: number;
+  try {
+    assertRegular(statSync(path), path, what);
+    fd = openSync(path, READ_FLAGS);
+  } catch (error) {
+    throw asFileError(error, path);
+  }
+  try {
+    const fst = fstatSync(fd);
+    assertRegular(fst, path, what);
+    return { fd, size: fst.size };
+  } catch (error) {
+    closeSync(fd);
     throw error;
   }
 }
@@ -126,16 +133,6 @@ export async function readExactly(
   return buf;
 }
 
-/** Reads a whole regular file of at most `maxBytes` bytes. */
-export async function readRegularFile(path: string, maxBytes: number, what = 'file'): Promise<Uint8Array> {
-  const { handle, size } = await openRegularFile(path, { maxBytes, what });
-  try {
-    return await readExactly(handle, path, size, 0);
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Model files larger than this are refused unless asked (a 784-500 model is 1.6 MB). */
 export const DEFAULT_MAX_MODEL_BYTES = 2 ** 31;
 
@@ -156,13 +153,10 @@ export async function readModelFile(
 ): Promise<ModelFile & { readonly bytes: number }> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
   const decode: DecodeOptions = { ...options, source: path };
-  const { handle, size } = await openRegularFile(path, { what: 'model file' });
+  const { handle, size } = await openRegularFile(path, 'model file');
   try {
-    if (size < 8)
-      throw new ModelFormatError(
-        `${path}: truncated: ${size} bytes, a safetensors file starts with an 8-byte header length`,
-      );
-    const headerLen = safetensorsHeaderLength(await readExactly(handle, path, 8, 0), decode);
+    // A file shorter than 8 bytes is refused here, as truncated.
+    const headerLen = safetensorsHeaderLength(await readExactly(handle, path, Math.min(size, 8), 0), decode);
     const prefix = await readExactly(handle, path, Math.min(size, 8 + headerLen), 0);
     decodeSafetensorsHeader(prefix, size, decode);
     if (size > maxBytes) {

@@ -19,9 +19,9 @@ export {
   asFileError,
   DEFAULT_MAX_MODEL_BYTES,
   fileKind,
+  openRegularFileSync,
   type ReadModelOptions,
   readModelFile,
-  readRegularFile,
   type StatsLike,
 } from './files.js';
 
