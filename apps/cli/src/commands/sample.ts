@@ -78,15 +78,14 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   await cleanTemporaries(outputs.map((o) => o.path));
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
   const { model } = await readModel(modelPath, backend);
-  if (flags.png) {
-    const side = flags.side ?? Math.round(Math.sqrt(model.numVisible));
-    if (side * side !== model.numVisible) {
-      throw new UsageError(
-        flags.side !== undefined
-          ? `--side ${flags.side} makes ${side * side} pixels, the model has ${model.numVisible} visible units`
-          : `${model.numVisible} visible units are not a square image; give --side or use --csv`,
-      );
-    }
+  // The PNG's image side, checked before sampling.
+  const side = flags.side ?? Math.round(Math.sqrt(model.numVisible));
+  if (flags.png && side * side !== model.numVisible) {
+    throw new UsageError(
+      flags.side !== undefined
+        ? `--side ${flags.side} makes ${side * side} pixels, the model has ${model.numVisible} visible units`
+        : `${model.numVisible} visible units are not a square image; give --side or use --csv`,
+    );
   }
   let init: Dataset | undefined;
   if (flags.init) {
@@ -126,7 +125,6 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   const seconds = (performance.now() - t0) / 1000;
   const written: string[] = [];
   if (flags.png) {
-    const side = flags.side ?? Math.round(Math.sqrt(model.numVisible));
     await writeFileAtomic(flags.png, tileImages(s.probabilities, s.rows, side, { range: [0, 1], scale: 2 }));
     written.push(flags.png);
   }

@@ -510,9 +510,7 @@ async function trainOpened(
 
   const writeCheckpoint = async (path: string, overwrite: boolean) => {
     const st = await trainer.exportState();
-    await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
-      throw asFileError(e, path, 'cannot write');
-    });
+    await makeFolder(path);
     await writeFileAtomic(path, encodeCheckpoint(await model.parameters(), st, job, provenance(backend.name)), {
       overwrite,
     });
@@ -593,7 +591,7 @@ async function trainOpened(
       );
     }
     if (rose && (ended === undefined || ended instanceof TrainingAbortedError)) {
-      await writeModel(flags, lastGood.parameters, job, backend.name, model.visibleUnits);
+      await writeModel(flags, lastGood.parameters, job, backend.name);
       throw new RbmError(
         'DIVERGED',
         `training diverged: the reconstruction error of epoch ${rose.epoch + 1} (${rose.error.toPrecision(4)}) rose past ${RISE_FACTOR} times its starting value (${startError!.toPrecision(4)}); ` +
@@ -602,7 +600,7 @@ async function trainOpened(
     }
     if (ended instanceof DivergenceError) {
       // The model holds the parameters from before the bad step: save them, and say so.
-      await writeModel(flags, await model.parameters(), job, backend.name, model.visibleUnits);
+      await writeModel(flags, await model.parameters(), job, backend.name);
       throw new RbmError('DIVERGED', `${ended.message}; they are saved to ${flags.out}`);
     }
     if (ended !== undefined) throw ended;
@@ -612,7 +610,7 @@ async function trainOpened(
   const seconds = (performance.now() - t0) / 1000;
 
   const p = await model.parameters();
-  await writeModel(flags, p, job, backend.name, model.visibleUnits);
+  await writeModel(flags, p, job, backend.name);
   const written = [flags.out];
   if (writesPictures) {
     if (opened.side) {
@@ -682,20 +680,17 @@ function freshPath(path: string): string {
   }
 }
 
-async function writeModel(
-  flags: TrainFlags,
-  parameters: RbmParameters,
-  job: TrainJob,
-  backend: string,
-  visibleUnits: 'bernoulli' | 'gaussian',
-): Promise<void> {
-  await mkdir(dirname(flags.out), { recursive: true }).catch((e: unknown) => {
-    throw asFileError(e, flags.out, 'cannot write');
+/** Creates the folder `path` goes in; a failure names `path`. */
+async function makeFolder(path: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
+    throw asFileError(e, path, 'cannot write');
   });
-  const bytes = encodeModel(visibleUnits === 'gaussian' ? { ...parameters, visibleUnits } : parameters, {
-    hyperparameters: JSON.stringify(job),
-    ...provenance(backend),
-  });
+}
+
+/** Writes parameters (the model's, or the last good ones of a diverged run) with the job and provenance. */
+async function writeModel(flags: TrainFlags, parameters: RbmParameters, job: TrainJob, backend: string): Promise<void> {
+  await makeFolder(flags.out);
+  const bytes = encodeModel(parameters, { hyperparameters: JSON.stringify(job), ...provenance(backend) });
   await writeFileAtomic(flags.out, bytes);
 }
 
