@@ -6,7 +6,6 @@
  */
 
 export { type BackendReport, factoriesFor, probeBackends, startBackend } from './backends.js';
-export { type Checkpoint, decodeCheckpoint, encodeCheckpoint, readCheckpoint } from './checkpoint.js';
 export { buildProgram, main } from './cli.js';
 export type { TrainJob } from './commands/train.js';
 export { curvesSvg, type Panel, type Series } from './curves.js';

@@ -11,8 +11,8 @@ import {
   initialParameters,
   loadModel,
 } from '@rbmjs/core';
+import { readCheckpoint } from '@rbmjs/core/node';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../src/checkpoint.js';
 import { BIN, rbm } from './helpers.js';
 
 const tiny = ['--data', 'mnist', '--limit', '300', '--hidden', '8', '--epochs', '2', '--backend', 'js'];

@@ -19,10 +19,9 @@ import {
 import { mkdtemp, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeModel, initialParameters, type RbmParameters } from '@rbmjs/core';
-import { readModelFile } from '@rbmjs/core/node';
+import { encodeCheckpoint, encodeModel, initialParameters, type RbmParameters, type TrainerState } from '@rbmjs/core';
+import { readCheckpoint, readModelFile } from '@rbmjs/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeCheckpoint, readCheckpoint } from '../src/checkpoint.js';
 import { BIN, type Run, rbm } from './helpers.js';
 
 type ProbeClass =
@@ -168,12 +167,20 @@ const p = (name: string) => join(dir, name);
 const tiny = () => ['--data', csv, '--hidden', '4', '--epochs', '1', '--batch', '10', '--backend', 'js'];
 const mnist = ['--data', 'mnist', '--limit', '500', '--hidden', '8', '--epochs', '2', '--backend', 'js'];
 
+/** The state with one value of one named tensor replaced. */
+function replaced(state: TrainerState, name: string, i: number, x: number): TrainerState {
+  const entry = state.tensors[name]!;
+  const data = Float32Array.from(entry.data);
+  data[i] = x;
+  return { ...state, tensors: { ...state.tensors, [name]: { ...entry, data } } };
+}
+
 /** A copy of the fixture checkpoint with its state or job changed. */
 async function tamperedCheckpoint(
   name: string,
   change: (c: Awaited<ReturnType<typeof readCheckpoint<Record<string, unknown>>>>) => {
     parameters?: RbmParameters;
-    state?: Record<string, unknown>;
+    state?: TrainerState;
     job?: unknown;
   },
 ): Promise<string> {
@@ -699,7 +706,7 @@ const cases: Case[] = [
       'train',
       '--resume',
       await tamperedCheckpoint('c-chains7.ckpt', (c) => ({
-        state: { ...c.state, chains: c.state.chains!.map((x, i) => (i === 5 ? 7 : x)) },
+        state: replaced(c.state, 'chains', 5, 7),
       })),
       '--out',
       p('c1.safetensors'),
@@ -737,7 +744,7 @@ const cases: Case[] = [
       return ['train', '--resume', write('c-shape.ckpt', out), '--out', p('c2.safetensors'), '--epochs', '3'];
     },
     code: 1,
-    message: /checkpoint tensor trainer\.chains has shape \[\d+, 3\], expected \[\d+, 9\]/,
+    message: /trainer state: chains has shape \[\d+, 3\], expected \[\d+, 9\]/,
   },
   {
     name: 'a job saying 99 hidden units against 4-unit tensors',
@@ -768,11 +775,7 @@ const cases: Case[] = [
     args: async () => [
       'train',
       '--resume',
-      await tamperedCheckpoint('c-vel.ckpt', (c) => {
-        const weights = Float32Array.from(c.state.velocity.weights);
-        weights[3] = Number.NaN;
-        return { state: { ...c.state, velocity: { ...c.state.velocity, weights } } };
-      }),
+      await tamperedCheckpoint('c-vel.ckpt', (c) => ({ state: replaced(c.state, 'velocity.weights', 3, Number.NaN) })),
       '--out',
       p('c5.safetensors'),
       '--backend',

@@ -6,6 +6,7 @@ import {
   pseudoLogLikelihood,
   RBM,
   Trainer,
+  TrainingAbortedError,
 } from '@rbmjs/core';
 import type { BackendChoice, CurveName, Settings } from './state.js';
 
@@ -13,7 +14,7 @@ import type { BackendChoice, CurveName, Settings } from './state.js';
  * A training run in the page: the backend (with a fallback to plain TypeScript when the chosen one cannot
  * start), the model and its Trainer, and the loop that keeps the page responsive. The Trainer's per-batch
  * callback is where the loop yields to the browser (every `sliceMs`), pauses (it awaits until resumed)
- * and stops (it throws a private signal that ends the epoch).
+ * and stops (an AbortSignal: the trainer stops after the batch in flight).
  */
 
 export interface LoadOptions {
@@ -103,8 +104,6 @@ export interface SessionOptions {
   readonly seed?: number;
 }
 
-class Stopped extends Error {}
-
 const now = (): number => (typeof performance === 'undefined' ? Date.now() : performance.now());
 const yieldToPage = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -112,6 +111,7 @@ export class TrainingSession {
   readonly model: RBM;
   private readonly trainer: Trainer;
   private stopped = false;
+  private readonly abort = new AbortController();
   private resume: (() => void) | null = null;
   private paused: Promise<void> | null = null;
   /** Callers of `pause` waiting for the loop to park (the step in flight finishes first). */
@@ -151,7 +151,9 @@ export class TrainingSession {
       data: train,
     });
     this.trainer = new Trainer(this.model, train, {
-      epochs: 1_000_000,
+      // Until stopped: constant schedules, and the signal ends the run.
+      epochs: Number.POSITIVE_INFINITY,
+      signal: this.abort.signal,
       batchSize: settings.batchSize,
       learningRate: settings.learningRate,
       k: settings.k,
@@ -176,9 +178,9 @@ export class TrainingSession {
     this.done = (async () => {
       try {
         await this.refresh();
-        while (!this.stopped) await this.trainer.trainEpoch();
+        await this.trainer.run();
       } catch (error) {
-        if (!(error instanceof Stopped)) this.hooks.onError(error);
+        if (!(error instanceof TrainingAbortedError)) this.hooks.onError(error);
       } finally {
         this.looping = false;
         this.parked();
@@ -218,6 +220,7 @@ export class TrainingSession {
   /** Stops the loop and frees the model, the trainer and the backend. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     this.unpause();
     await this.done;
     this.trainer.dispose();
@@ -226,7 +229,7 @@ export class TrainingSession {
   }
 
   private async afterBatch(step: number, epoch: number, readError: () => Promise<number>): Promise<void> {
-    if (this.stopped) throw new Stopped();
+    if (this.stopped) return;
     this.hooks.onProgress(step, epoch);
     if (now() >= this.nextRefresh) {
       this.hooks.onMetric('reconstruction', step, await readError());
@@ -242,7 +245,6 @@ export class TrainingSession {
       await this.paused;
       this.sliceStart = now();
     }
-    if (this.stopped) throw new Stopped();
   }
 
   /** Reads the filters, advances the fantasy particles and reconstructs test digits. */

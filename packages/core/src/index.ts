@@ -19,6 +19,7 @@ export * from './errors.js';
 export * from './evaluate/ais.js';
 export * from './evaluate/exact.js';
 export * from './evaluate/pseudo-likelihood.js';
+export * from './io/checkpoint.js';
 export * from './io/model-file.js';
 export * from './io/safetensors.js';
 export {
@@ -37,5 +38,9 @@ export { fillUniforms, philox4x32_10, UNIFORM_SCALE } from './random/philox.js';
 export { type RandomState, RandomStream, Streams } from './random/stream.js';
 export * from './sample/tempering.js';
 export * from './train/gradient.js';
+export * from './train/negative-phase.js';
+export * from './train/parts.js';
 export * from './train/schedule.js';
+export * from './train/state.js';
+export * from './train/terms.js';
 export * from './train/trainer.js';

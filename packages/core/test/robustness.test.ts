@@ -15,6 +15,7 @@ import {
   RbmError,
   TooLargeError,
   Trainer,
+  type TrainerState,
   TrainingAbortedError,
 } from '../src/index.js';
 import { loadModelFile, readModelFile, removeStaleTemporaries, writeFileAtomic } from '../src/node/index.js';
@@ -134,13 +135,18 @@ describe('the trainer', () => {
     const m = RBM.create(be, { numVisible: 4, numHidden: 3, seed: 1 });
     const trainer = new Trainer(m, data, { epochs: 1, batchSize: 10, method: 'pcd', seed: 1 });
     const state = await trainer.exportState();
-    const chains = Float32Array.from(state.chains!);
-    chains[2] = 7;
-    expect(() => trainer.importState({ ...state, chains })).toThrow(/chains\[2\] is 7, expected 0 or 1/);
-    const weights = Float32Array.from(state.velocity.weights);
-    weights[0] = Number.NaN;
-    expect(() => trainer.importState({ ...state, velocity: { ...state.velocity, weights } })).toThrow(
+    const replaced = (name: string, i: number, x: number): TrainerState => {
+      const entry = state.tensors[name]!;
+      const data = Float32Array.from(entry.data);
+      data[i] = x;
+      return { ...state, tensors: { ...state.tensors, [name]: { ...entry, data } } };
+    };
+    expect(() => trainer.importState(replaced('chains', 2, 7))).toThrow(/chains\[2\] is 7, expected 0 or 1/);
+    expect(() => trainer.importState(replaced('velocity.weights', 0, Number.NaN))).toThrow(
       /velocity\.weights\[0\] is NaN, expected finite/,
+    );
+    expect(() => trainer.importState({ ...state, counters: { swapRounds: 1 } })).toThrow(
+      /counter swapRounds is not part of this run/,
     );
     expect(() => trainer.importState({ ...state, batch: 4 })).toThrow(/batch must be an integer in \[0, 4\)/);
     expect(await trainer.exportState()).toEqual(state);

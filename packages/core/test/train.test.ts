@@ -15,6 +15,7 @@ import {
   type RbmParameters,
   ShapeError,
   Trainer,
+  TrainingAbortedError,
   type TrainOptions,
   train,
 } from '../src/index.js';
@@ -346,12 +347,37 @@ describe('bad input', () => {
       [{ sparsity: { target: 1.5, cost: 1 } }, /sparsity target/],
       [{ method: 'foo' as 'cd' }, /method must be/],
       [{ seed: -3 }, /seed/],
+      [
+        { epochs: Number.POSITIVE_INFINITY, learningRate: { kind: 'linear', from: 0.1, to: 0.01 } },
+        /finite number of epochs/,
+      ],
+      [{ epochs: Number.POSITIVE_INFINITY, momentum: { kind: 'exponential', initial: 0.1, decay: 2 } }, /grows/],
     ];
     for (const [options, message] of bad) {
       await expect(train(model, ok, { epochs: 1, ...options } as TrainOptions)).rejects.toThrow(ArgumentError);
       await expect(train(model, ok, { epochs: 1, ...options } as TrainOptions)).rejects.toThrow(message);
     }
     expect(() => RBM.create(backend, { numVisible: 0, numHidden: 2 })).toThrow(/numVisible must be a positive integer/);
+  });
+});
+
+describe('a run without an end', () => {
+  it('trains with epochs: Infinity until its signal stops it, then says where it stopped', async () => {
+    const data = barsAndStripes(3);
+    const m = RBM.create(backend, { numVisible: 9, numHidden: 4, seed: 1 });
+    const controller = new AbortController();
+    let batches = 0;
+    const run = train(m, data, {
+      epochs: Number.POSITIVE_INFINITY,
+      batchSize: 4,
+      momentum: { kind: 'piecewise', boundaries: [2], values: [0.5, 0.9] },
+      signal: controller.signal,
+      onBatch: () => {
+        if (++batches === 25) controller.abort();
+      },
+    });
+    await expect(run).rejects.toThrow(TrainingAbortedError);
+    expect(batches).toBe(25);
   });
 });
 
@@ -392,7 +418,12 @@ describe('checkpoints', () => {
       Array.from(x).every((v, i) => Math.abs(v - y[i]!) < 1e-6);
     expect(close(await backend.read(resumed.W), await backend.read(straight.W))).toBe(true);
     expect(close(await backend.read(resumed.b), await backend.read(straight.b))).toBe(true);
-    expect(() => t2.importState({ ...state, chains: new Float32Array(3) })).toThrow(/chains has 3 values, expected 54/);
+    expect(() =>
+      t2.importState({
+        ...state,
+        tensors: { ...state.tensors, chains: { rows: 1, cols: 3, data: new Float32Array(3) } },
+      }),
+    ).toThrow(/chains has 3 values, expected 54/);
   });
 
   it('trains from a data source read batch by batch, and names bad values by their row in the source', async () => {
@@ -488,6 +519,7 @@ describe('centring (Melchior, Fischer & Wiskott 2016)', () => {
     expect((await exactLogLikelihood(model, data)).mean).toBeGreaterThan(-3.4);
 
     const state = await expectExactResume(data, { ...options, epochs: 4, batchSize: 5 });
-    expect(state.offsets?.initialised).toBe(true);
+    expect(state.counters.offsetsInitialised).toBe(1);
+    expect(state.tensors['offsets.visible']?.data.length).toBe(9);
   }, 60_000);
 });

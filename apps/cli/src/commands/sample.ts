@@ -1,4 +1,4 @@
-import { type Dataset, RbmError } from '@rbmjs/core';
+import { type Dataset, RbmError, temperedSample } from '@rbmjs/core';
 import { writeFileAtomic } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor, readModel } from '../common.js';
@@ -115,13 +115,8 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
           ),
         }
       : undefined;
-  const s = await model.sample({
-    chains: flags.chains,
-    steps: flags.steps,
-    seed: flags.seed,
-    ...(init ? { init } : {}),
-    ...(tempering ? { tempering } : {}),
-  });
+  const options = { chains: flags.chains, steps: flags.steps, seed: flags.seed, ...(init ? { init } : {}) };
+  const s = tempering ? await temperedSample(model, { ...options, tempering }) : await model.sample(options);
   const seconds = (performance.now() - t0) / 1000;
   const written: string[] = [];
   if (flags.png) {

@@ -2,10 +2,12 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
+  type Checkpoint,
   checkSchedule,
   DataError,
   DivergenceError,
   type EpochMetrics,
+  encodeCheckpoint,
   encodeModel,
   ModelFormatError,
   RBM,
@@ -17,9 +19,8 @@ import {
   TrainingAbortedError,
   type TrainOptions,
 } from '@rbmjs/core';
-import { asFileError, writeFileAtomic } from '@rbmjs/core/node';
+import { asFileError, readCheckpoint, writeFileAtomic } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
-import { type Checkpoint, encodeCheckpoint, readCheckpoint } from '../checkpoint.js';
 import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
 import { curvesSvg, type Panel } from '../curves.js';
 import {

@@ -172,7 +172,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
       const p0 = scope.tensor(runs, nv);
       be.fill(p0, 0);
       be.binary('add', p0, p0, a0);
-      if (!gaussian) be.unary('sigmoid', p0, p0);
+      model.units.conditionalMean(model, p0, 1);
       model.sampleVisible(v, p0, rnd, uv);
     } else {
       const start = options.start!;
@@ -208,7 +208,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
       be.axpby(c, 1 - beta, a0, beta, model.a);
       be.matMul(pv, h, model.W, { transposeB: true, alpha: beta });
       be.binary('add', pv, pv, c);
-      if (!gaussian) be.unary('sigmoid', pv, pv);
+      model.units.conditionalMean(model, pv, 1);
       model.sampleVisible(v, pv, rnd, uv);
     };
 

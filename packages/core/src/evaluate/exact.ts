@@ -41,7 +41,7 @@ interface Plan {
 
 function plan(model: RBM, options: ExactOptions): Plan {
   // Gaussian visible units are integrated analytically, so their models always enumerate the hidden layer.
-  const layer = model.gaussian || model.numHidden <= model.numVisible ? 'hidden' : 'visible';
+  const layer = !model.units.binary || model.numHidden <= model.numVisible ? 'hidden' : 'visible';
   const bits = layer === 'hidden' ? model.numHidden : model.numVisible;
   const maxStates = options.maxStates ?? DEFAULT_MAX_STATES;
   const states = 2 ** bits;
@@ -83,33 +83,18 @@ function logAddExp(x: number, y: number): number {
 
 /**
  * Computes, for a chunk of states S (rows), out[S, 1] = the unnormalised log-marginal of each state:
- * b.h + sum_i softplus(a_i + (W h)_i) for hidden states, -F(v) for visible states. `wide` is [S, other].
- * Gaussian visible units integrate to sum_i [(a_i + (W h)_i)^2 - a_i^2] / (2 sigma_i^2) + b.h, plus the
- * constant sum_i log(2 pi sigma_i^2) / 2 that {@link gaussianConstant} adds on the host.
+ * b.h + log sum_v exp(v.a + v W h) for hidden states (the unit type sums or integrates v out:
+ * `logSumOverVisible`; Gaussian units leave a constant that {@link gaussianConstant} adds on the host),
+ * -F(v) for visible states. `wide` is [S, other].
  */
-function logMarginal(model: RBM, p: Plan, out: Tensor, states: Tensor, wide: Tensor, wide2: Tensor | undefined): void {
-  const be = model.backend;
+function logMarginal(model: RBM, p: Plan, out: Tensor, states: Tensor, wide: Tensor): void {
   if (p.layer === 'visible') {
     model.negativeFreeEnergy(out, states, wide);
     return;
   }
-  if (model.gaussian) {
-    // (Wh)^2 + 2 a (Wh) = (Wh) (Wh + 2a)
-    be.matMul(wide, states, model.W, { transposeB: true });
-    be.binary('add', wide2!, wide, model.a);
-    be.binary('add', wide2!, wide2!, model.a);
-    be.binary('mul', wide, wide, wide2!);
-    be.binary('mul', wide, wide, model.precision!);
-    be.sum(out, wide, 1);
-    be.axpby(out, 0.5, out, 0, out);
-    be.matMul(out, states, model.b, { transposeB: true, beta: 1 });
-    return;
-  }
-  be.matMul(wide, states, model.W, { transposeB: true });
-  be.binary('add', wide, wide, model.a);
-  be.unary('softplus', wide, wide);
-  be.sum(out, wide, 1);
-  be.matMul(out, states, model.b, { transposeB: true, beta: 1 });
+  model.backend.matMul(wide, states, model.W, { transposeB: true });
+  model.units.logSumOverVisible(model, out, wide);
+  model.backend.matMul(out, states, model.b, { transposeB: true, beta: 1 });
 }
 
 async function forEachChunk(
@@ -123,12 +108,11 @@ async function forEachChunk(
   const states = scope.tensor(p.chunk, p.bits);
   const logm = scope.tensor(p.chunk, 1);
   const wide = scope.tensor(p.chunk, other);
-  const wide2 = model.gaussian ? scope.tensor(p.chunk, other) : undefined;
   for (let start = 0; start < p.states; start += p.chunk) {
     // The last chunk is full too: p.states and p.chunk are powers of two.
     fillStates(host, start, p.chunk, p.bits);
     model.backend.write(states, host);
-    logMarginal(model, p, logm, states, wide, wide2);
+    logMarginal(model, p, logm, states, wide);
     await body(states, logm, wide, p.chunk);
   }
 }
@@ -148,12 +132,9 @@ export async function exactLogPartition(model: RBM, options: ExactOptions = {}):
   });
 }
 
-/** sum_i log(2 pi sigma_i^2) / 2 for Gaussian visible units (the integral of the visible layer), else 0. */
+/** The visible layer's constant: sum_i log(2 pi sigma_i^2) / 2 for Gaussian units (their integral), else 0. */
 export async function gaussianConstant(model: RBM): Promise<number> {
-  if (!model.z) return 0;
-  let c = 0;
-  for (const z of await model.backend.read(model.z)) c += 0.5 * (Math.log(2 * Math.PI) + z);
-  return c;
+  return model.units.logPartitionConstant(model.z ? await model.backend.read(model.z) : undefined);
 }
 
 export interface ExactLogLikelihood {

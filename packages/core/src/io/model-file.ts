@@ -22,8 +22,19 @@ export interface ModelFile {
   readonly tensors: ReadonlyMap<string, SafeTensor>;
 }
 
-export function encodeModel(parameters: RbmParameters, metadata: Readonly<Record<string, string>> = {}): Uint8Array {
+/**
+ * Encodes a model file. `extra` tensors (a checkpoint's trainer state) are stored beside the model's; their
+ * names must not be the model's own.
+ */
+export function encodeModel(
+  parameters: RbmParameters,
+  metadata: Readonly<Record<string, string>> = {},
+  extra: Readonly<Record<string, SafeTensor>> = {},
+): Uint8Array {
   checkParameters(parameters);
+  for (const name of ['weights', 'visible_bias', 'hidden_bias', 'log_variance']) {
+    if (name in extra) throw new ModelFormatError(`encodeModel: extra tensor ${name} is a model tensor`);
+  }
   const { numVisible, numHidden } = parameters;
   const gaussian = parameters.visibleUnits === 'gaussian';
   return encodeSafetensors(
@@ -40,6 +51,7 @@ export function encodeModel(parameters: RbmParameters, metadata: Readonly<Record
             },
           }
         : {}),
+      ...extra,
     },
     {
       ...metadata,

@@ -5,19 +5,23 @@ import { assertColumns, assertFinite, assertUnitInterval, columnMeans, type Data
 import { ArgumentError, RbmError, ShapeError, TooLargeError } from '../errors.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { ParallelTempering, type TemperingOptions } from '../sample/tempering.js';
+import { type VisibleParameters, type VisibleUnits, type VisibleUnitType, visibleUnitType } from './units.js';
 
-/**
- * Visible unit types. `bernoulli`: binary units (or probabilities) in [0, 1]. `gaussian`: real-valued units
- * with variances sigma_i^2 = exp(z_i) (Cho, Ilin & Raiko 2011):
- *
- *   E(v, h) = sum_i (v_i - a_i)^2 / (2 sigma_i^2) - b.h - sum_ij (v_i / sigma_i^2) W_ij h_j
- *   p(h_j = 1 | v) = sigmoid(b_j + sum_i v_i W_ij / sigma_i^2),  p(v_i | h) = N(a_i + (W h)_i, sigma_i^2)
- *   F(v) = sum_i (v_i - a_i)^2 / (2 sigma_i^2) - sum_j softplus(b_j + sum_i v_i W_ij / sigma_i^2)
- *
- * With z = 0 (unit variances) this is the usual model for standardised data.
- */
-export type VisibleUnits = 'bernoulli' | 'gaussian';
+export type { VisibleUnits } from './units.js';
+
+export interface SampleOptions {
+  readonly chains?: number;
+  readonly steps: number;
+  readonly seed?: number;
+  readonly init?: Dataset;
+}
+
+/** Samples on the host: the last p(v | h) (means) and states, `rows` chains. */
+export interface Samples {
+  readonly probabilities: HostArray;
+  readonly states: HostArray;
+  readonly rows: number;
+}
 
 /** Parameters on the host: W is [numVisible, numHidden] row-major; a (visible) and b (hidden) biases. */
 export interface RbmParameters {
@@ -193,7 +197,19 @@ export function assertVisibleData(ds: Dataset, units: VisibleUnits): void {
  *   F(v)    = -a.v - sum_j softplus(b_j + (v W)_j)
  *   p(h_j = 1 | v) = sigmoid(b_j + (v W)_j),  p(v_i = 1 | h) = sigmoid(a_i + (W h)_i)
  */
-export class RBM {
+/**
+ * A restricted Boltzmann machine on a backend. Visible units: `bernoulli` (binary, in [0, 1]) or `gaussian`
+ * (real-valued, variances sigma_i^2 = exp(z_i); Cho, Ilin & Raiko 2011):
+ *
+ *   E(v, h) = sum_i (v_i - a_i)^2 / (2 sigma_i^2) - b.h - sum_ij (v_i / sigma_i^2) W_ij h_j
+ *   p(h_j = 1 | v) = sigmoid(b_j + sum_i v_i W_ij / sigma_i^2),  p(v_i | h) = N(a_i + (W h)_i, sigma_i^2)
+ *   F(v) = sum_i (v_i - a_i)^2 / (2 sigma_i^2) - sum_j softplus(b_j + sum_i v_i W_ij / sigma_i^2)
+ *
+ * With z = 0 (unit variances) this is the usual model for standardised data. What differs between the
+ * types lives in ./units.ts. The device-level methods take an inverse temperature beta (default 1) for
+ * p_beta(v, h) ∝ exp(-beta E(v, h)), which tempering and annealing use.
+ */
+export class RBM implements VisibleParameters {
   readonly backend: Backend;
   readonly numVisible: number;
   readonly numHidden: number;
@@ -204,6 +220,8 @@ export class RBM {
   /** Hidden bias b, [1, numHidden]. */
   readonly b: Tensor;
   readonly visibleUnits: VisibleUnits;
+  /** The visible units' conditionals, sampling and energy term. */
+  readonly units: VisibleUnitType;
   /** Gaussian units: log variances z [1, nv], and the derived precisions exp(-z) and deviations exp(z / 2). */
   readonly z: Tensor | undefined;
   readonly precision: Tensor | undefined;
@@ -218,6 +236,7 @@ export class RBM {
     this.numVisible = params.numVisible;
     this.numHidden = params.numHidden;
     this.visibleUnits = params.visibleUnits ?? 'bernoulli';
+    this.units = visibleUnitType(this.visibleUnits);
     this.W = backend.tensor(params.numVisible, params.numHidden, params.weights);
     this.a = backend.tensor(1, params.numVisible, params.visibleBias);
     this.b = backend.tensor(1, params.numHidden, params.hiddenBias);
@@ -244,7 +263,7 @@ export class RBM {
   }
 
   /** A scratch tensor owned by the model (reused across calls with the same shape and slot). */
-  private scratch(rows: number, cols: number, slot: string): Tensor {
+  scratchTensor(rows: number, cols: number, slot: string): Tensor {
     const key = `${slot}:${rows}x${cols}`;
     let t = this.scratchTensors.get(key);
     if (!t) {
@@ -256,26 +275,15 @@ export class RBM {
 
   /** v scaled by the precisions, v / sigma^2 (Gaussian units), or v itself. */
   scaledVisible(v: Tensor): Tensor {
-    if (!this.gaussian) return v;
-    const out = this.scratch(v.rows, v.cols, 'scaled');
-    this.backend.binary('mul', out, v, this.precision!);
-    return out;
+    return this.units.scaled(this, v);
   }
 
   /**
    * Samples v given its conditional mean (p(v = 1 | h), or the Gaussian mean): Bernoulli against uniforms,
-   * or mean + sigma * N(0, 1). `noise` is a [B, nv] scratch tensor.
+   * or mean + sigma / sqrt(beta) * N(0, 1). `noise` is a [B, nv] scratch tensor.
    */
-  sampleVisible(out: Tensor, mean: Tensor, random: DeviceRandom, noise: Tensor): void {
-    const be = this.backend;
-    if (!this.gaussian) {
-      random.uniform(noise);
-      be.bernoulli(out, mean, noise);
-      return;
-    }
-    random.normal(noise);
-    be.binary('mul', noise, noise, this.sigma!);
-    be.binary('add', out, mean, noise);
+  sampleVisible(out: Tensor, mean: Tensor, random: DeviceRandom, noise: Tensor, beta = 1): void {
+    this.units.sample(this, out, mean, random, noise, beta);
   }
 
   /** A new RBM initialised as in Hinton's practical guide (see {@link initialParameters}). */
@@ -330,24 +338,28 @@ export class RBM {
 
   // ---- device-level conditionals: out and v/h are tensors on this model's backend ----
 
-  /** out[B, nh] = p(h = 1 | v) = sigmoid(v W + b) (Gaussian units: sigmoid((v / sigma^2) W + b)). */
-  hiddenProbabilities(out: Tensor, v: Tensor): void {
+  /**
+   * out[B, nh] = p_beta(h = 1 | v) = sigmoid(beta (v W + b)) (Gaussian units: v / sigma^2 in place of v).
+   */
+  hiddenProbabilities(out: Tensor, v: Tensor, beta = 1): void {
     this.live();
     this.backend.matMul(out, this.scaledVisible(v), this.W);
     this.backend.binary('add', out, out, this.b);
+    if (beta !== 1) this.backend.axpby(out, beta, out, 0, out);
     this.backend.unary('sigmoid', out, out);
   }
 
-  /** out[B, nv] = E[v | h]: p(v = 1 | h) = sigmoid(h W^T + a), or the Gaussian mean h W^T + a. */
-  visibleProbabilities(out: Tensor, h: Tensor): void {
+  /** out[B, nv] = E_beta[v | h]: p(v = 1 | h) = sigmoid(beta (h W^T + a)), or the Gaussian mean h W^T + a. */
+  visibleProbabilities(out: Tensor, h: Tensor, beta = 1): void {
     this.live();
     this.backend.matMul(out, h, this.W, { transposeB: true });
     this.backend.binary('add', out, out, this.a);
-    if (!this.gaussian) this.backend.unary('sigmoid', out, out);
+    this.units.conditionalMean(this, out, beta);
   }
 
   /**
-   * out[B, 1] = -F(v) = a.v + sum_j softplus(b_j + (v W)_j). `scratch` is [B, nh] and is overwritten.
+   * out[B, 1] = -F(v) = a.v + sum_j softplus(b_j + (v W)_j) (Gaussian units: see the class comment).
+   * `scratch` is [B, nh] and is overwritten.
    */
   negativeFreeEnergy(out: Tensor, v: Tensor, scratch: Tensor): void {
     this.live();
@@ -356,18 +368,19 @@ export class RBM {
     be.binary('add', scratch, scratch, this.b);
     be.unary('softplus', scratch, scratch);
     be.sum(out, scratch, 1);
-    if (!this.gaussian) {
-      be.matMul(out, v, this.a, { transposeB: true, beta: 1 });
-      return;
-    }
-    // - sum_i (v_i - a_i)^2 / (2 sigma_i^2)
-    const d = this.scratch(v.rows, v.cols, 'quadratic');
-    const q = this.scratch(v.rows, 1, 'quadratic-sum');
-    be.binary('sub', d, v, this.a);
-    be.unary('square', d, d);
-    be.binary('mul', d, d, this.precision!);
-    be.sum(q, d, 1);
-    be.axpby(out, 1, out, -0.5, q);
+    this.units.addVisibleTerm(this, out, v);
+  }
+
+  /** out[B, 1] = E(v, h) of each row. `scratch` is [B, nh] and is overwritten. */
+  energy(out: Tensor, v: Tensor, h: Tensor, scratch: Tensor): void {
+    this.live();
+    const be = this.backend;
+    be.matMul(scratch, this.scaledVisible(v), this.W);
+    be.binary('mul', scratch, scratch, h);
+    be.sum(out, scratch, 1);
+    this.units.addVisibleTerm(this, out, v);
+    be.matMul(out, h, this.b, { transposeB: true, beta: 1 });
+    be.axpby(out, -1, out, 0, out);
   }
 
   // ---- host-level conveniences: upload, compute, read back ----
@@ -376,7 +389,8 @@ export class RBM {
    * Validates and uploads host data: visible rows must suit the visible units (finite; in [0, 1] for
    * Bernoulli units), hidden rows must be in [0, 1].
    */
-  private upload(scope: Scope, data: Dataset | HostArray, layer: 'visible' | 'hidden', what: string): Tensor {
+  /** Validates host rows for a layer and uploads them into `scope`; errors name `what`. */
+  upload(scope: Scope, data: Dataset | HostArray, layer: 'visible' | 'hidden', what: string): Tensor {
     const cols = layer === 'visible' ? this.numVisible : this.numHidden;
     const ds = asDataset(data, cols, what);
     if (layer === 'visible') assertVisibleData(ds, this.visibleUnits);
@@ -439,62 +453,24 @@ export class RBM {
   }
 
   /**
-   * Samples by block Gibbs sampling: `chains` chains started from `init` rows (or from p(v) = 1/2),
-   * `steps` full sweeps v -> h -> v. Returns the final visible probabilities p(v = 1 | h) (the usual way
-   * to show samples) and the binary states.
+   * Samples by block Gibbs sampling: `chains` chains started from `init` rows (or from p(v) = 1/2, or
+   * N(a, sigma^2) for Gaussian units), `steps` full sweeps v -> h -> v. Returns the final visible
+   * probabilities p(v = 1 | h) (the usual way to show samples) and the states. Parallel tempering:
+   * `temperedSample` (sample/tempering.ts).
    */
-  async sample(options: {
-    chains?: number;
-    steps: number;
-    seed?: number;
-    init?: Dataset;
-    /** Parallel tempering instead of plain Gibbs: replicas at these inverse temperatures swap states. */
-    tempering?: TemperingOptions | boolean;
-  }): Promise<{ probabilities: HostArray; states: HostArray; rows: number }> {
+  async sample(options: SampleOptions): Promise<Samples> {
     this.live();
-    const steps = options.steps;
-    if (!Number.isInteger(steps) || steps < 1)
-      throw new ArgumentError(`steps must be a positive integer, got ${steps}`);
+    if ((options as { tempering?: unknown }).tempering !== undefined)
+      throw new ArgumentError('RBM.sample: parallel tempering moved to temperedSample(model, options)');
     return withScope(this.backend, async (scope) => {
       const rnd = new DeviceRandom(this.backend, new RandomStream(options.seed ?? 0, Streams.sample));
-      let v: Tensor;
-      if (options.init) {
-        v = this.upload(scope, options.init, 'visible', 'sample init');
-      } else {
-        const chains = options.chains ?? 1;
-        if (!Number.isInteger(chains) || chains < 1)
-          throw new ArgumentError(`chains must be a positive integer, got ${chains}`);
-        v = scope.tensor(chains, this.numVisible);
-        // Bernoulli(1/2) states, or a + sigma N(0, 1) for Gaussian units.
-        const start = scope.tensor(chains, this.numVisible);
-        if (this.gaussian) this.backend.binary('add', start, start, this.a);
-        else this.backend.fill(start, 0.5);
-        this.sampleVisible(v, start, rnd, scope.tensor(chains, this.numVisible));
-      }
+      const v = this.startStates(scope, options, rnd);
       const B = v.rows;
-      if (options.tempering) {
-        if (this.gaussian)
-          throw new ArgumentError('parallel tempering is implemented for Bernoulli visible units only');
-        const pt = new ParallelTempering(this, scope, rnd, B, options.tempering === true ? {} : options.tempering);
-        pt.setStates(v);
-        for (let t = 0; t < steps; t++) {
-          pt.sweep();
-          pt.swap();
-        }
-        const pvT = scope.tensor(B, this.numVisible);
-        const hT = scope.tensor(B, this.numHidden);
-        const uT = scope.tensor(B, this.numHidden);
-        rnd.uniform(uT);
-        this.backend.bernoulli(hT, pt.ph, uT);
-        this.visibleProbabilities(pvT, hT);
-        const [probabilities, states] = await Promise.all([this.backend.read(pvT), this.backend.read(pt.v)]);
-        return { probabilities, states, rows: B };
-      }
       const h = scope.tensor(B, this.numHidden);
       const uh = scope.tensor(B, this.numHidden);
       const pv = scope.tensor(B, this.numVisible);
       const uv = scope.tensor(B, this.numVisible);
-      for (let t = 0; t < steps; t++) {
+      for (let t = 0; t < options.steps; t++) {
         this.hiddenProbabilities(h, v);
         rnd.uniform(uh);
         this.backend.bernoulli(h, h, uh);
@@ -504,6 +480,26 @@ export class RBM {
       const [probabilities, states] = await Promise.all([this.backend.read(pv), this.backend.read(v)]);
       return { probabilities, states, rows: B };
     });
+  }
+
+  /**
+   * The chains' first states for {@link sample}: `init` rows, or `chains` draws from p(v) = 1/2 (Gaussian
+   * units: N(a, sigma^2)). Checks `steps` too.
+   */
+  startStates(scope: Scope, options: SampleOptions, random: DeviceRandom): Tensor {
+    const steps = options.steps;
+    if (!Number.isInteger(steps) || steps < 1)
+      throw new ArgumentError(`steps must be a positive integer, got ${steps}`);
+    if (options.init) return this.upload(scope, options.init, 'visible', 'sample init');
+    const chains = options.chains ?? 1;
+    if (!Number.isInteger(chains) || chains < 1)
+      throw new ArgumentError(`chains must be a positive integer, got ${chains}`);
+    const v = scope.tensor(chains, this.numVisible);
+    const start = scope.tensor(chains, this.numVisible);
+    if (this.units.binary) this.backend.fill(start, 0.5);
+    else this.backend.binary('add', start, start, this.a);
+    this.sampleVisible(v, start, random, scope.tensor(chains, this.numVisible));
+    return v;
   }
 
   dispose(): void {

@@ -11,6 +11,7 @@ import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Backend } from '../backend/types.js';
 import { FileError } from '../errors.js';
+import { type Checkpoint, decodeCheckpoint } from '../io/checkpoint.js';
 import { saveModel } from '../io/model-file.js';
 import { RBM } from '../model/rbm.js';
 import { asFileError, type ReadModelOptions, readModelFile } from './files.js';
@@ -145,4 +146,9 @@ export async function loadModelFile(
 ): Promise<{ model: RBM; metadata: Readonly<Record<string, string>>; bytes: number }> {
   const file = await readModelFile(path, options);
   return { model: RBM.fromParameters(backend, file.parameters), metadata: file.metadata, bytes: file.bytes };
+}
+
+/** Reads a checkpoint file: bounded like a model file (regular files only, header first), then decoded. */
+export async function readCheckpoint<Job>(path: string, options: ReadModelOptions = {}): Promise<Checkpoint<Job>> {
+  return decodeCheckpoint<Job>(await readModelFile(path, options), path);
 }

@@ -1,13 +1,15 @@
-import type { Scope } from '../backend/scope.js';
+import { type Scope, withScope } from '../backend/scope.js';
 import type { Tensor } from '../backend/types.js';
 import { ArgumentError } from '../errors.js';
-import type { RBM } from '../model/rbm.js';
-import type { DeviceRandom } from '../random/device.js';
+import type { RBM, SampleOptions, Samples } from '../model/rbm.js';
+import { DeviceRandom } from '../random/device.js';
+import { RandomStream, Streams } from '../random/stream.js';
 
 /**
  * Parallel tempering (replica exchange; Swendsen & Wang 1986, for RBMs Desjardins et al. 2010): replicas of
  * the chains run at inverse temperatures 1 = beta_1 > beta_2 > ... > beta_M of p_beta(v, h) ∝ exp(-beta E(v, h)),
- * whose conditionals are p(h = 1 | v) = sigmoid(beta (b + v W)) and p(v = 1 | h) = sigmoid(beta (a + W h)).
+ * whose conditionals the model gives at each beta (Bernoulli units: p(h = 1 | v) = sigmoid(beta (b + v W)) and
+ * p(v = 1 | h) = sigmoid(beta (a + W h))).
  * Hot replicas cross energy barriers; adjacent replicas swap states with probability
  *
  *   min(1, exp((beta_m - beta_{m+1}) (E(v_m, h_m) - E(v_{m+1}, h_{m+1})))),
@@ -116,48 +118,26 @@ export class ParallelTempering {
 
   /** One Gibbs sweep v -> h -> v in every replica, then h ~ p(h | v) for the energies and the statistics. */
   sweep(): void {
-    const be = this.model.backend;
     const m = this.model;
     for (const r of this.replicas) {
       this.hidden(r);
-      // p(v = 1 | h) = sigmoid(beta (a + W h))
-      be.matMul(this.pv, r.h, m.W, { transposeB: true });
-      be.binary('add', this.pv, this.pv, m.a);
-      be.axpby(this.pv, r.beta, this.pv, 0, this.pv);
-      be.unary('sigmoid', this.pv, this.pv);
-      this.random.uniform(this.uv);
-      be.bernoulli(r.v, this.pv, this.uv);
+      m.visibleProbabilities(this.pv, r.h, r.beta);
+      m.sampleVisible(r.v, this.pv, this.random, this.uv, r.beta);
       this.hidden(r);
     }
   }
 
   /** r.ph = p(h = 1 | v) at the replica's beta, r.h a sample of it. */
   private hidden(r: Replica): void {
-    const be = this.model.backend;
-    be.matMul(r.ph, r.v, this.model.W);
-    be.binary('add', r.ph, r.ph, this.model.b);
-    be.axpby(r.ph, r.beta, r.ph, 0, r.ph);
-    be.unary('sigmoid', r.ph, r.ph);
+    this.model.hiddenProbabilities(r.ph, r.v, r.beta);
     this.random.uniform(this.uh);
-    be.bernoulli(r.h, r.ph, this.uh);
-  }
-
-  /** E(v, h) = -a.v - b.h - v W h for each chain of a replica. */
-  private energy(r: Replica): void {
-    const be = this.model.backend;
-    const m = this.model;
-    be.matMul(this.vw, r.v, m.W);
-    be.binary('mul', this.vw, this.vw, r.h);
-    be.sum(r.energy, this.vw, 1);
-    be.matMul(r.energy, r.v, m.a, { transposeB: true, beta: 1 });
-    be.matMul(r.energy, r.h, m.b, { transposeB: true, beta: 1 });
-    be.axpby(r.energy, -1, r.energy, 0, r.energy);
+    this.model.backend.bernoulli(r.h, r.ph, this.uh);
   }
 
   /** One round of replica exchange between the pairs of the current parity (even, then odd, ...). */
   swap(): void {
     const be = this.model.backend;
-    for (const r of this.replicas) this.energy(r);
+    for (const r of this.replicas) this.model.energy(r.energy, r.v, r.h, this.vw);
     for (let k = this.parity; k + 1 < this.replicas.length; k += 2) {
       const x = this.replicas[k]!;
       const y = this.replicas[k + 1]!;
@@ -184,9 +164,7 @@ export class ParallelTempering {
     this.swapRounds++;
     // After swaps, p(h | v) of the beta = 1 replica must describe its (possibly new) v.
     const top = this.replicas[0]!;
-    be.matMul(top.ph, top.v, this.model.W);
-    be.binary('add', top.ph, top.ph, this.model.b);
-    be.unary('sigmoid', top.ph, top.ph);
+    this.model.hiddenProbabilities(top.ph, top.v);
   }
 
   /** Fraction of attempted swaps accepted for each adjacent pair (one readback per pair). */
@@ -200,4 +178,36 @@ export class ParallelTempering {
     }
     return rates;
   }
+}
+
+/**
+ * Samples like {@link RBM.sample}, but with parallel tempering: each of the chains has replicas at the
+ * inverse temperatures of `options.tempering` (default: 10 from 1 to 0.1) that swap states after every
+ * sweep; the beta = 1 replicas are returned, with p(v | h) of a last h drawn from them.
+ */
+export async function temperedSample(
+  model: RBM,
+  options: SampleOptions & { readonly tempering?: TemperingOptions },
+): Promise<Samples> {
+  if (model.gaussian) throw new ArgumentError('parallel tempering is implemented for Bernoulli visible units only');
+  const be = model.backend;
+  return withScope(be, async (scope) => {
+    const rnd = new DeviceRandom(be, new RandomStream(options.seed ?? 0, Streams.sample));
+    const v = model.startStates(scope, options, rnd);
+    const B = v.rows;
+    const pt = new ParallelTempering(model, scope, rnd, B, options.tempering ?? {});
+    pt.setStates(v);
+    for (let t = 0; t < options.steps; t++) {
+      pt.sweep();
+      pt.swap();
+    }
+    const pv = scope.tensor(B, model.numVisible);
+    const h = scope.tensor(B, model.numHidden);
+    const u = scope.tensor(B, model.numHidden);
+    rnd.uniform(u);
+    be.bernoulli(h, pt.ph, u);
+    model.visibleProbabilities(pv, h);
+    const [probabilities, states] = await Promise.all([be.read(pv), be.read(pt.v)]);
+    return { probabilities, states, rows: B };
+  });
 }

@@ -33,14 +33,30 @@ export function scheduleValue(schedule: Schedule, epoch: number, epochs: number)
   }
 }
 
-/** Checks that a schedule is well-formed and its values lie in [min, max). */
+/**
+ * Checks that a schedule is well-formed and its values lie in [min, max). With `epochs` infinite (a run that
+ * its AbortSignal ends), a linear schedule has no end to reach, and the others are checked as far as they
+ * change: a piecewise schedule past its last boundary, an exponential one at its start (its decay must be
+ * at most 1), a function over its first 100 epochs.
+ */
 export function checkSchedule(name: string, schedule: Schedule, epochs: number, min: number, max: number): void {
   if (typeof schedule === 'object' && schedule.kind === 'piecewise') {
     if (schedule.values.length !== schedule.boundaries.length + 1) {
       throw new ArgumentError(`${name}: a piecewise schedule needs one more value than boundaries`);
     }
   }
-  for (let e = 0; e < epochs; e++) {
+  let horizon = epochs;
+  if (epochs === Number.POSITIVE_INFINITY) {
+    if (typeof schedule === 'function') horizon = 100;
+    else if (typeof schedule === 'number' || schedule.kind === 'constant') horizon = 1;
+    else if (schedule.kind === 'piecewise') horizon = Math.max(0, ...schedule.boundaries) + 1;
+    else if (schedule.kind === 'exponential' && schedule.decay >= 0 && schedule.decay <= 1) horizon = 1;
+    else
+      throw new ArgumentError(
+        `${name}: a ${schedule.kind} schedule ${schedule.kind === 'linear' ? 'needs a finite number of epochs' : 'with decay above 1 grows without bound'}`,
+      );
+  }
+  for (let e = 0; e < horizon; e++) {
     const x = scheduleValue(schedule, e, epochs);
     if (!Number.isFinite(x) || x < min || x >= max) {
       throw new ArgumentError(`${name} at epoch ${e} is ${x}, expected a number in [${min}, ${max})`);

@@ -2,12 +2,16 @@ import { Scope } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import type { Dataset } from '../data/dataset.js';
 import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
-import { ArgumentError, DataError, DivergenceError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
+import { ArgumentError, DivergenceError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { ParallelTempering, type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
+import { type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
+import { ContrastiveDivergence, PersistentChains, TemperedChains } from './negative-phase.js';
+import type { GradientStep, GradientTerm, NegativePhase, PartContext, PositivePhase } from './parts.js';
 import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
+import { StateRegistry, type StateSnapshot, type TrainerState } from './state.js';
+import { Centering, LearnedVariance, Sparsity, WeightDecay } from './terms.js';
 
 /**
  * Maximum-likelihood training by stochastic gradient ascent on the mean log-likelihood. The gradient is
@@ -62,6 +66,7 @@ export interface EpochMetrics {
 }
 
 export interface TrainOptions {
+  /** Epochs to run; `Infinity` for a run that its {@link TrainOptions.signal} ends (schedules must allow it). */
   readonly epochs: number;
   /** Examples per mini-batch (default 100). The last, partial batch is used, not dropped. */
   readonly batchSize?: number;
@@ -121,55 +126,32 @@ export interface TrainOptions {
   readonly onEpoch?: (metrics: EpochMetrics) => void | Promise<void>;
 }
 
-/**
- * Everything besides the model that a resumed run needs to continue exactly where a checkpoint left off:
- * counters, the positions of the random streams, momentum, the sparsity estimate and the persistent chains.
- * Checkpoints are taken between epochs.
- */
-export interface TrainerState {
-  readonly epoch: number;
-  /** Batches of `epoch` already done (0 between epochs: a run stopped by its signal stops inside one). */
-  readonly batch?: number;
-  /** Sum of the reconstruction errors of those batches. */
-  readonly epochErrorSum?: number;
-  readonly step: number;
-  readonly gibbsOffset: number;
-  readonly shuffleOffset: number;
-  readonly velocity: {
-    readonly weights: Float32Array;
-    readonly visibleBias: Float32Array;
-    readonly hiddenBias: Float32Array;
-  };
-  readonly sparsityEstimate?: Float32Array;
-  /** Gaussian units with learned variances: the velocity of the log variances. */
-  readonly varianceVelocity?: Float32Array;
-  /** Parallel tempering: every replica's states (replica-major), and which pairs swap next. */
-  readonly tempering?: { readonly states: Float32Array; readonly parity: number; readonly swapRounds: number };
-  /** Centring offsets mu and lambda. */
-  readonly offsets?: { readonly visible: Float32Array; readonly hidden: Float32Array; readonly initialised: boolean };
-  readonly chains?: Float32Array;
-}
-
+/** Options after validation and defaults: the trainer reads these only. */
 interface ResolvedOptions {
-  epochs: number;
-  batchSize: number;
-  learningRate: Schedule;
-  momentum: Schedule;
-  l2: number;
-  l1: number;
-  sparsity: Required<SparsityTarget> | undefined;
-  centering: number | undefined;
-  learnVariance: boolean;
-  varianceScale: number;
-  method: TrainingMethod;
-  k: number;
-  chains: number;
-  positivePhase: 'probabilities' | 'samples';
-  shuffle: boolean;
-  seed: number;
-  freeEnergySamples: number;
-  checkInterval: number;
-  maxParameter: number;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: Schedule;
+  readonly momentum: Schedule;
+  readonly l2: number;
+  readonly l1: number;
+  readonly sparsity: Required<SparsityTarget> | undefined;
+  readonly centering: number | undefined;
+  readonly learnVariance: boolean;
+  readonly varianceScale: number;
+  readonly method: TrainingMethod;
+  readonly tempering: TemperingOptions;
+  readonly k: number;
+  readonly chains: number;
+  readonly positivePhase: 'probabilities' | 'samples';
+  readonly shuffle: boolean;
+  readonly seed: number;
+  readonly validation: Dataset | undefined;
+  readonly freeEnergySamples: number;
+  readonly checkInterval: number;
+  readonly maxParameter: number;
+  readonly signal: AbortSignal | undefined;
+  readonly onBatch: TrainOptions['onBatch'];
+  readonly onEpoch: TrainOptions['onEpoch'];
 }
 
 function positiveInteger(name: string, x: number): number {
@@ -195,7 +177,8 @@ function centeringRate(c: TrainOptions['centering']): number | undefined {
 }
 
 function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
-  const epochs = positiveInteger('epochs', options.epochs);
+  const epochs =
+    options.epochs === Number.POSITIVE_INFINITY ? options.epochs : positiveInteger('epochs', options.epochs);
   const batchSize = positiveInteger('batchSize', options.batchSize ?? 100);
   const learningRate = options.learningRate ?? 0.1;
   checkSchedule('learningRate', learningRate, epochs, 0, Number.POSITIVE_INFINITY);
@@ -233,102 +216,89 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
     learnVariance: options.learnVariance ?? false,
     varianceScale: nonNegative('varianceLearningRateScale', options.varianceLearningRateScale ?? 0.1),
     method,
+    tempering: options.tempering ?? {},
     k: positiveInteger('k', options.k ?? 1),
     chains: positiveInteger('chains', options.chains ?? Math.min(batchSize, rows)),
     positivePhase,
     shuffle: options.shuffle ?? true,
     seed,
+    validation: options.validation,
     freeEnergySamples: positiveInteger('freeEnergySamples', options.freeEnergySamples ?? 1000),
     checkInterval: positiveInteger(
       'divergenceCheckInterval',
       options.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER,
     ),
     maxParameter: positiveFinite('maxParameter', options.maxParameter ?? 1e4),
+    signal: options.signal,
+    onBatch: options.onBatch,
+    onEpoch: options.onEpoch,
   };
 }
 
-/** Host counters that a divergence rollback restores beside the device tensors. */
-interface Snapshot {
-  readonly gibbs: number;
-  readonly offsetsInitialised: boolean;
-  readonly parity: number;
-  readonly swapRounds: number;
+/** The parts that options name: the negative phase, and the gradient terms in the order they apply. */
+function buildParts(ctx: PartContext, o: ResolvedOptions): { negative: NegativePhase; terms: GradientTerm[] } {
+  const negative =
+    o.method === 'pcd'
+      ? new PersistentChains(ctx, o.chains)
+      : o.method === 'pt'
+        ? new TemperedChains(ctx, o.chains, o.tempering)
+        : new ContrastiveDivergence(ctx);
+  const terms: GradientTerm[] = [];
+  if (o.learnVariance) terms.push(new LearnedVariance(ctx, o.varianceScale));
+  if (o.centering) terms.push(new Centering(ctx, o.centering));
+  if (o.l2 > 0 || o.l1 > 0) terms.push(new WeightDecay(ctx, o.l2, o.l1));
+  if (o.sparsity) terms.push(new Sparsity(ctx, o.sparsity));
+  return { negative, terms };
 }
 
-/** Device buffers for one batch size. */
-interface BatchWorkspace {
-  readonly size: number;
-  readonly v0: Tensor;
-  readonly ph0: Tensor;
-  readonly h0: Tensor;
-  readonly uh0: Tensor;
-  readonly pv: Tensor;
+/** Device buffers of the positive phase for one batch size. */
+interface BatchWorkspace extends PositivePhase {
+  readonly uh: Tensor;
   readonly diff: Tensor;
   readonly rowErr: Tensor;
   readonly host: Float32Array;
   /** Gaussian units: v0 / sigma^2. */
   readonly scaled: Tensor | undefined;
-  /** CD chains start at the batch, so they have its size; PCD uses the persistent chains instead. */
-  readonly chain: Chain | undefined;
 }
 
-/** Gibbs chain state: v and the buffers of one sweep. */
-interface Chain {
-  readonly size: number;
-  readonly v: Tensor;
-  readonly pv: Tensor;
-  readonly uv: Tensor;
-  readonly h: Tensor;
-  readonly ph: Tensor;
-  readonly uh: Tensor;
-}
-
-/** The state of training that is not the model: what a divergence rollback restores. */
-interface DeviceState {
-  readonly velocity: [Tensor, Tensor, Tensor];
-  readonly q: Tensor | undefined;
-  /** Centring offsets mu [1, nv] and lambda [1, nh]. */
-  readonly offsets: { readonly mu: Tensor; readonly lambda: Tensor } | undefined;
-  readonly chains: Chain | undefined;
-  readonly tempering: ParallelTempering | undefined;
-  /** Gaussian units with learned variances: the velocity of z. */
-  readonly varianceVelocity: Tensor | undefined;
+/** A divergence rollback's restore point: the registry's copies and the Gibbs stream's position. */
+interface Snapshot {
+  readonly state: StateSnapshot;
+  readonly gibbs: number;
 }
 
 export class Trainer {
   readonly model: RBM;
   readonly data: DataSource;
+  /** The negative-phase sampler and the gradient terms this run was built from. */
+  readonly negativePhase: NegativePhase;
+  readonly terms: readonly GradientTerm[];
   /** True when the rows come from a source that was not validated up front (checked batch by batch). */
   private readonly checkBatches: boolean;
   private readonly backend: Backend;
   private readonly o: ResolvedOptions;
-  private readonly options: TrainOptions;
   private readonly scope: Scope;
   private readonly gibbs: RandomStream;
   private readonly shuffleRng: RandomStream;
   private readonly random: DeviceRandom;
+  private readonly state: StateRegistry;
   private readonly workspaces = new Map<number, BatchWorkspace>();
-  private readonly state: DeviceState;
+  /** Momentum: the velocity of W, a and b. */
+  private readonly velocity: readonly [Tensor, Tensor, Tensor];
   // Gradient buffers, ascent direction.
   private readonly gW: Tensor;
   private readonly ga: Tensor;
   private readonly gb: Tensor;
-  private readonly gz: Tensor | undefined;
   private readonly sumV0: Tensor;
   private readonly sumVk: Tensor;
   private readonly sumPos: Tensor;
   private readonly sumNeg: Tensor;
-  private readonly signW: Tensor | undefined;
-  private readonly sparsityTarget: Tensor | undefined;
-  private readonly sparsityDelta: Tensor | undefined;
   private readonly batchErr: Tensor;
   private readonly epochErr: Tensor;
   private readonly checksum: [Tensor, Tensor, Tensor, Tensor];
   private readonly perm: Uint32Array;
-  /** PCD chains start from training examples, loaded (asynchronously) before the first step. */
+  /** Persistent chains start from training examples, loaded (asynchronously) before the first step. */
   private chainsLoaded: boolean;
-  /** Whether the centring offsets have been set from a first batch. */
-  private offsetsInitialised = false;
   /** Completed epochs and optimiser steps. */
   epoch = 0;
   step = 0;
@@ -356,7 +326,6 @@ export class Trainer {
     }
     this.model = model;
     this.data = isDataSource(data) ? data : datasetSource(data);
-    this.options = options;
     this.o = resolveOptions(options, data.rows);
     if (model.gaussian && (this.o.method === 'pt' || this.o.centering)) {
       throw new ArgumentError('parallel tempering and centring are implemented for Bernoulli visible units only');
@@ -369,35 +338,31 @@ export class Trainer {
     this.gibbs = new RandomStream(this.o.seed, Streams.gibbs);
     this.shuffleRng = new RandomStream(this.o.seed, Streams.shuffle);
     this.random = new DeviceRandom(model.backend, this.gibbs);
+    this.state = new StateRegistry(model.backend, this.scope, !model.gaussian);
     const nv = model.numVisible;
     const nh = model.numHidden;
     const s = this.scope;
-    this.state = {
-      velocity: [s.tensor(nv, nh), s.tensor(1, nv), s.tensor(1, nh)],
-      q: this.o.sparsity ? s.tensor(1, nh) : undefined,
-      offsets: this.o.centering ? { mu: s.tensor(1, nv), lambda: s.tensor(1, nh) } : undefined,
-      varianceVelocity: this.o.learnVariance ? s.tensor(1, nv) : undefined,
-      chains: this.o.method === 'pcd' ? this.newChain(this.o.chains) : undefined,
-      tempering:
-        this.o.method === 'pt'
-          ? new ParallelTempering(model, s, this.random, this.o.chains, options.tempering ?? {})
-          : undefined,
-    };
-    if (this.state.q) this.backend.fill(this.state.q, this.o.sparsity!.target);
-    this.chainsLoaded = !this.state.chains && !this.state.tempering;
+    // A rollback restores the model with the state; z is updated by the learned-variance term.
+    this.state.rollbackAlso(model.W, model.a, model.b, ...(model.z ? [model.z] : []));
+    this.velocity = [
+      this.state.tensor('velocity.weights', nv, nh),
+      this.state.tensor('velocity.visible_bias', 1, nv),
+      this.state.tensor('velocity.hidden_bias', 1, nh),
+    ];
+    const parts = buildParts(
+      { model, backend: model.backend, scope: s, state: this.state, random: this.random },
+      this.o,
+    );
+    this.negativePhase = parts.negative;
+    this.terms = parts.terms;
+    this.chainsLoaded = this.negativePhase.start === undefined;
     this.gW = s.tensor(nv, nh);
     this.ga = s.tensor(1, nv);
     this.gb = s.tensor(1, nh);
-    this.gz = this.o.learnVariance ? s.tensor(1, nv) : undefined;
     this.sumV0 = s.tensor(1, nv);
     this.sumVk = s.tensor(1, nv);
     this.sumPos = s.tensor(1, nh);
     this.sumNeg = s.tensor(1, nh);
-    this.signW = this.o.l1 > 0 ? s.tensor(nv, nh) : undefined;
-    if (this.o.sparsity) {
-      this.sparsityTarget = s.tensor(1, 1, Float32Array.of(this.o.sparsity.target));
-      this.sparsityDelta = s.tensor(1, nh);
-    }
     this.batchErr = s.tensor(1, 1);
     this.epochErr = s.tensor(1, 1);
     this.checksum = [s.tensor(1, nh), s.tensor(1, 1), s.tensor(1, 1), s.tensor(1, 1)];
@@ -408,21 +373,6 @@ export class Trainer {
     return this.o.epochs;
   }
 
-  private newChain(size: number): Chain {
-    const s = this.scope;
-    const nv = this.model.numVisible;
-    const nh = this.model.numHidden;
-    return {
-      size,
-      v: s.tensor(size, nv),
-      pv: s.tensor(size, nv),
-      uv: s.tensor(size, nv),
-      h: s.tensor(size, nh),
-      ph: s.tensor(size, nh),
-      uh: s.tensor(size, nh),
-    };
-  }
-
   private workspace(size: number): BatchWorkspace {
     let ws = this.workspaces.get(size);
     if (!ws) {
@@ -431,16 +381,15 @@ export class Trainer {
       const nh = this.model.numHidden;
       ws = {
         size,
-        v0: s.tensor(size, nv),
-        ph0: s.tensor(size, nh),
-        h0: s.tensor(size, nh),
-        uh0: s.tensor(size, nh),
+        v: s.tensor(size, nv),
+        ph: s.tensor(size, nh),
+        h: s.tensor(size, nh),
+        uh: s.tensor(size, nh),
         pv: s.tensor(size, nv),
         diff: s.tensor(size, nv),
         rowErr: s.tensor(size, 1),
         host: new Float32Array(size * nv),
         scaled: this.model.gaussian ? s.tensor(size, nv) : undefined,
-        chain: this.o.method === 'cd' ? this.newChain(size) : undefined,
       };
       this.workspaces.set(size, ws);
     }
@@ -464,21 +413,21 @@ export class Trainer {
     const indices = this.perm.subarray(start, start + size);
     await this.data.readRows(indices, ws.host);
     if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source, this.model.visibleUnits);
-    this.backend.write(ws.v0, ws.host);
+    this.backend.write(ws.v, ws.host);
     return ws;
   }
 
   /** Persistent chains start at the first `chains` training examples (cycling when there are fewer). */
   private async loadChains(): Promise<void> {
-    const size = this.o.chains;
+    const size = this.negativePhase.chains ?? 0;
     const init = new Float32Array(size * this.model.numVisible);
     const indices = Uint32Array.from({ length: size }, (_, r) => r % this.data.rows);
     await this.data.readRows(indices, init);
     if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source, this.model.visibleUnits);
-    if (this.state.chains) this.backend.write(this.state.chains.v, init);
-    if (this.state.tempering) {
-      const t = this.backend.tensor(size, this.model.numVisible, init);
-      this.state.tempering.setStates(t);
+    const t = this.backend.tensor(size, this.model.numVisible, init);
+    try {
+      this.negativePhase.start?.(t);
+    } finally {
       this.backend.dispose(t);
     }
     this.chainsLoaded = true;
@@ -488,168 +437,73 @@ export class Trainer {
   private gradientStep(ws: BatchWorkspace, learningRate: number, momentum: number): void {
     const be = this.backend;
     const m = this.model;
-    const o = this.o;
     const B = ws.size;
 
     // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0).
-    m.hiddenProbabilities(ws.ph0, ws.v0);
-    this.random.uniform(ws.uh0);
-    be.bernoulli(ws.h0, ws.ph0, ws.uh0);
-    const pos = o.positivePhase === 'samples' ? ws.h0 : ws.ph0;
+    m.hiddenProbabilities(ws.ph, ws.v);
+    this.random.uniform(ws.uh);
+    be.bernoulli(ws.h, ws.ph, ws.uh);
+    const pos = this.o.positivePhase === 'samples' ? ws.h : ws.ph;
 
-    // Reconstruction error, from p(v | h0): the CD chain's first half-step, computed here for both methods.
-    m.visibleProbabilities(ws.pv, ws.h0);
-    be.binary('sub', ws.diff, ws.v0, ws.pv);
+    // Reconstruction error, from p(v | h0): CD's first half-step, computed here for every sampler.
+    m.visibleProbabilities(ws.pv, ws.h);
+    be.binary('sub', ws.diff, ws.v, ws.pv);
     be.unary('square', ws.diff, ws.diff);
     be.sum(ws.rowErr, ws.diff, 1);
     be.sum(this.batchErr, ws.rowErr, 0);
     be.binary('add', this.epochErr, this.epochErr, this.batchErr);
 
-    // Negative phase: k sweeps of block Gibbs sampling, h -> v -> h.
-    // Negative statistics: the model's v and p(h = 1 | v) from k sweeps of the chains.
-    let negV: Tensor;
-    let negPh: Tensor;
-    if (this.state.tempering) {
-      const pt = this.state.tempering;
-      for (let t = 1; t <= o.k; t++) {
-        pt.sweep();
-        pt.swap();
-      }
-      negV = pt.v;
-      negPh = pt.ph;
-    } else {
-      const c = ws.chain ?? this.state.chains!;
-      // CD starts the chain at h0, whose p(v | h0) is already in ws.pv; PCD continues the persistent chain.
-      let pv = ws.pv;
-      if (o.method === 'pcd') {
-        m.hiddenProbabilities(c.ph, c.v);
-        this.random.uniform(c.uh);
-        be.bernoulli(c.h, c.ph, c.uh);
-        m.visibleProbabilities(c.pv, c.h);
-        pv = c.pv;
-      }
-      for (let t = 1; t <= o.k; t++) {
-        if (t > 1) {
-          m.visibleProbabilities(c.pv, c.h);
-          pv = c.pv;
-        }
-        m.sampleVisible(c.v, pv, this.random, c.uv);
-        m.hiddenProbabilities(c.ph, c.v);
-        if (t < o.k) {
-          this.random.uniform(c.uh);
-          be.bernoulli(c.h, c.ph, c.uh);
-        }
-      }
-      negV = c.v;
-      negPh = c.ph;
-    }
+    // Negative phase: the model's v and p(h = 1 | v) from the sampler's chains.
+    const neg = this.negativePhase.sample(ws, this.o.k);
 
     // Gradient (ascent): data statistics over B examples minus chain statistics over C chains.
-    const C = negV.rows;
+    const C = neg.v.rows;
     // Gaussian units: -dE/dW_ij = (v_i / sigma_i^2) h_j and -dE/da_i = (v_i - a_i) / sigma_i^2.
-    let v0s = ws.v0;
+    let v0s = ws.v;
     if (m.gaussian) {
       v0s = ws.scaled!;
-      be.binary('mul', v0s, ws.v0, m.precision!);
+      be.binary('mul', v0s, ws.v, m.precision!);
     }
     be.matMul(this.gW, v0s, pos, { transposeA: true, alpha: 1 / B });
-    be.matMul(this.gW, m.scaledVisible(negV), negPh, { transposeA: true, alpha: -1 / C, beta: 1 });
-    be.sum(this.sumV0, ws.v0, 0);
-    be.sum(this.sumVk, negV, 0);
+    be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -1 / C, beta: 1 });
+    be.sum(this.sumV0, ws.v, 0);
+    be.sum(this.sumVk, neg.v, 0);
     be.axpby(this.ga, 1 / B, this.sumV0, -1 / C, this.sumVk);
     if (m.gaussian) be.binary('mul', this.ga, this.ga, m.precision!);
     be.sum(this.sumPos, pos, 0);
-    be.sum(this.sumNeg, negPh, 0);
+    be.sum(this.sumNeg, neg.ph, 0);
     be.axpby(this.gb, 1 / B, this.sumPos, -1 / C, this.sumNeg);
-    // Learned variances (Cho, Ilin & Raiko 2011), z = log sigma^2:
-    //   -dE/dz_i = exp(-z_i) ((v_i - a_i)^2 / 2 - v_i (W h)_i)
-    if (o.learnVariance) {
-      this.varianceStatistic(this.sumV0, ws.v0, pos);
-      this.varianceStatistic(this.sumVk, negV, negPh);
-      be.axpby(this.gz!, 1 / B, this.sumV0, -1 / C, this.sumVk);
-      be.binary('mul', this.gz!, this.gz!, m.precision!);
-    }
 
-    // Centring (Melchior et al. 2016): with offsets mu, lambda following the data means of v and p(h|v),
-    //   dW_c = <(v - mu)(h - lambda)^T>_data - <...>_model = dW - mu^T db - da^T lambda
-    //   da_c = da - lambda dW_c^T,   db_c = db - mu dW_c
-    // (the centred gradient of the uncentred parameters; the model's distribution does not depend on offsets).
-    if (o.centering) {
-      const { mu, lambda } = this.state.offsets!;
-      const nu = o.centering;
-      if (!this.offsetsInitialised) {
-        be.axpby(mu, 1 / B, this.sumV0, 0, this.sumV0);
-        be.fill(lambda, 0.5);
-        this.offsetsInitialised = true;
-      } else {
-        be.axpby(mu, 1 - nu, mu, nu / B, this.sumV0);
-      }
-      if (pos !== ws.ph0) be.sum(this.sumPos, ws.ph0, 0);
-      be.axpby(lambda, 1 - nu, lambda, nu / B, this.sumPos);
-      be.matMul(this.gW, mu, this.gb, { transposeA: true, alpha: -1, beta: 1 });
-      be.matMul(this.gW, this.ga, lambda, { transposeA: true, alpha: -1, beta: 1 });
-      be.matMul(this.ga, lambda, this.gW, { transposeB: true, alpha: -1, beta: 1 });
-      be.matMul(this.gb, mu, this.gW, { alpha: -1, beta: 1 });
-    }
-
-    // Weight decay (weights only, not biases): d/dW of -(l2/2)|W|^2 - l1|W|_1.
-    if (o.l2 > 0) be.axpby(this.gW, 1, this.gW, -o.l2, m.W);
-    if (o.l1 > 0) {
-      be.unary('sign', this.signW!, m.W);
-      be.axpby(this.gW, 1, this.gW, -o.l1, this.signW!);
-    }
-    // Sparsity (Hinton 2010, section 11): q <- decay q + (1 - decay) mean p(h|v0); push b and W by -(q - p).
-    if (o.sparsity) {
-      const q = this.state.q!;
-      const { decay, cost } = o.sparsity;
-      if (pos !== ws.ph0) be.sum(this.sumPos, ws.ph0, 0);
-      be.axpby(q, decay, q, (1 - decay) / B, this.sumPos);
-      be.binary('sub', this.sparsityDelta!, q, this.sparsityTarget!);
-      be.axpby(this.gb, 1, this.gb, -cost, this.sparsityDelta!);
-      be.matMul(this.gW, this.sumV0, this.sparsityDelta!, { transposeA: true, alpha: -cost / B, beta: 1 });
+    if (this.terms.length > 0) {
+      // sumPos holds the sum of p(h | v0) once `dataHiddenSum` has been asked for (with sampled h0 it
+      // held the sum of h0 until then).
+      let hiddenSum = pos === ws.ph;
+      const step: GradientStep = {
+        gW: this.gW,
+        ga: this.ga,
+        gb: this.gb,
+        batch: ws,
+        negative: neg,
+        positive: pos,
+        sumV: this.sumV0,
+        dataHiddenSum: () => {
+          if (!hiddenSum) be.sum(this.sumPos, ws.ph, 0);
+          hiddenSum = true;
+          return this.sumPos;
+        },
+      };
+      for (const term of this.terms) term.apply(step);
     }
 
     // Momentum and update: velocity <- momentum velocity + lr g;  theta <- theta + velocity.
-    const [vW, va, vb] = this.state.velocity;
+    const [vW, va, vb] = this.velocity;
     be.axpby(vW, momentum, vW, learningRate, this.gW);
     be.axpby(va, momentum, va, learningRate, this.ga);
     be.axpby(vb, momentum, vb, learningRate, this.gb);
     be.axpby(m.W, 1, m.W, 1, vW);
     be.axpby(m.a, 1, m.a, 1, va);
     be.axpby(m.b, 1, m.b, 1, vb);
-    if (o.learnVariance) {
-      const vz = this.state.varianceVelocity!;
-      be.axpby(vz, momentum, vz, learningRate * o.varianceScale, this.gz!);
-      be.axpby(m.z!, 1, m.z!, 1, vz);
-      m.refreshVariance();
-    }
-  }
-
-  /**
-   * out[1, nv] = sum over rows of (v - a)^2 / 2 - v * (h W^T), the statistic of the variance gradient.
-   */
-  private varianceStatistic(out: Tensor, v: Tensor, h: Tensor): void {
-    const be = this.backend;
-    const m = this.model;
-    const t = this.wideScratch(v.rows, 0);
-    const scratch = this.wideScratch(v.rows, 1);
-    be.matMul(t, h, m.W, { transposeB: true });
-    be.binary('mul', t, t, v);
-    be.binary('sub', scratch, v, m.a);
-    be.unary('square', scratch, scratch);
-    be.axpby(scratch, 0.5, scratch, -1, t);
-    be.sum(out, scratch, 0);
-  }
-
-  private readonly wide = new Map<string, Tensor>();
-  private wideScratch(rows: number, slot: number): Tensor {
-    const key = `${rows}:${slot}`;
-    let t = this.wide.get(key);
-    if (!t) {
-      t = this.scope.tensor(rows, this.model.numVisible);
-      this.wide.set(key, t);
-    }
-    return t;
+    for (const term of this.terms) term.update?.(learningRate, momentum);
   }
 
   /**
@@ -676,44 +530,12 @@ export class Trainer {
     return Number.isFinite(x!) && x! <= this.o.maxParameter ** 2;
   }
 
-  /** Everything a rollback must restore: device tensors to copy, host counters to remember. */
-  private rollbackTensors(): Tensor[] {
-    const st = this.state;
-    const ts = [this.model.W, this.model.a, this.model.b, ...st.velocity];
-    if (st.q) ts.push(st.q);
-    if (st.chains) ts.push(st.chains.v);
-    if (st.offsets) ts.push(st.offsets.mu, st.offsets.lambda);
-    if (this.model.z) ts.push(this.model.z);
-    if (st.varianceVelocity) ts.push(st.varianceVelocity);
-    if (st.tempering) for (let r = 0; r < st.tempering.size; r++) ts.push(st.tempering.replicaStates(r));
-    return ts;
-  }
-
-  private snapshotTensors: Tensor[] | undefined;
-
   private takeSnapshot(): Snapshot {
-    const ts = this.rollbackTensors();
-    if (!this.snapshotTensors) this.snapshotTensors = ts.map((t) => this.scope.tensor(t.rows, t.cols));
-    ts.forEach((t, i) => {
-      this.backend.copy(this.snapshotTensors![i]!, t);
-    });
-    return {
-      gibbs: this.gibbs.offset,
-      offsetsInitialised: this.offsetsInitialised,
-      parity: this.state.tempering?.parity ?? 0,
-      swapRounds: this.state.tempering?.swapRounds ?? 0,
-    };
+    return { state: this.state.snapshot(), gibbs: this.gibbs.offset };
   }
 
   private restoreSnapshot(snap: Snapshot): void {
-    this.offsetsInitialised = snap.offsetsInitialised;
-    if (this.state.tempering) {
-      this.state.tempering.parity = snap.parity;
-      this.state.tempering.swapRounds = snap.swapRounds;
-    }
-    this.rollbackTensors().forEach((t, i) => {
-      this.backend.copy(t, this.snapshotTensors![i]!);
-    });
+    this.state.restore(snap.state);
     this.model.refreshVariance();
     this.gibbs.offset = snap.gibbs;
   }
@@ -748,8 +570,8 @@ export class Trainer {
       const ws = await this.loadBatch(batch);
       this.gradientStep(ws, learningRate, momentum);
       this.step++;
-      if (this.options.onBatch) {
-        await this.options.onBatch({
+      if (this.o.onBatch) {
+        await this.o.onBatch({
           epoch,
           batch,
           step: this.step,
@@ -759,7 +581,7 @@ export class Trainer {
           readReconstructionError: () => this.readScalar(this.batchErr, ws.size),
         });
       }
-      const aborted = this.options.signal?.aborted === true && batch < batches - 1;
+      const aborted = this.o.signal?.aborted === true && batch < batches - 1;
       const intervalEnd = aborted || batch === batches - 1 || (batch + 1 - intervalStart) % o.checkInterval === 0;
       if (intervalEnd) {
         if (!(await this.parametersSound())) {
@@ -791,14 +613,14 @@ export class Trainer {
       reconstructionError: errSum! / this.data.rows,
       seconds: 0,
     };
-    if (this.options.validation) {
+    if (this.o.validation) {
       const n = o.freeEnergySamples;
       const train = await this.meanFreeEnergy(await readHead(this.data, n));
-      const valid = await this.meanFreeEnergy(this.options.validation);
+      const valid = await this.meanFreeEnergy(this.o.validation);
       metrics = { ...metrics, freeEnergyTrain: train, freeEnergyValidation: valid, freeEnergyGap: valid - train };
     }
     metrics = { ...metrics, seconds: (performance.now() - t0) / 1000 };
-    await this.options.onEpoch?.(metrics);
+    await this.o.onEpoch?.(metrics);
     return metrics;
   }
 
@@ -849,75 +671,26 @@ export class Trainer {
     return s / rows;
   }
 
-  /** Copies the trainer's state to the host (a few readbacks; call it between epochs). */
+  /** Copies the trainer's state to the host (a few readbacks; call it between batches). */
   async exportState(): Promise<TrainerState> {
     this.live();
     if (!this.chainsLoaded) await this.loadChains();
-    const f32 = async (t: Tensor) => Float32Array.from(await this.backend.read(t));
-    const [vW, va, vb] = this.state.velocity;
-    const state: TrainerState = {
+    return {
       epoch: this.epoch,
       ...(this.batchInEpoch > 0 ? { batch: this.batchInEpoch, epochErrorSum: this.epochErrorCarry } : {}),
       step: this.step,
       gibbsOffset: this.gibbs.offset,
       shuffleOffset: this.shuffleRng.offset,
-      velocity: { weights: await f32(vW), visibleBias: await f32(va), hiddenBias: await f32(vb) },
-    };
-    return {
-      ...state,
-      ...(this.state.q ? { sparsityEstimate: await f32(this.state.q) } : {}),
-      ...(this.state.chains ? { chains: await f32(this.state.chains.v) } : {}),
-      ...(this.state.tempering ? { tempering: await this.exportTempering(this.state.tempering) } : {}),
-      ...(this.state.varianceVelocity ? { varianceVelocity: await f32(this.state.varianceVelocity) } : {}),
-      ...(this.state.offsets
-        ? {
-            offsets: {
-              visible: await f32(this.state.offsets.mu),
-              hidden: await f32(this.state.offsets.lambda),
-              initialised: this.offsetsInitialised,
-            },
-          }
-        : {}),
+      ...(await this.state.export()),
     };
   }
 
-  private async exportTempering(pt: ParallelTempering) {
-    const nv = this.model.numVisible;
-    const states = new Float32Array(pt.size * pt.chains * nv);
-    for (let r = 0; r < pt.size; r++) states.set(await this.backend.read(pt.replicaStates(r)), r * pt.chains * nv);
-    return { states, parity: pt.parity, swapRounds: pt.swapRounds };
-  }
-
-  /** Restores a state from {@link exportState} (same model shape and options). */
+  /**
+   * Restores a state from {@link exportState} (same model shape and options). Everything is checked before
+   * anything is written, so a bad state leaves the trainer as it was.
+   */
   importState(state: TrainerState): void {
     this.live();
-    const nv = this.model.numVisible;
-    const nh = this.model.numHidden;
-    // Every value is checked before anything is written: finite, and binary where the units are binary.
-    const binaryStates = !this.model.gaussian;
-    const expect = (
-      name: string,
-      x: ArrayLike<number> | undefined,
-      n: number,
-      range: 'finite' | 'states' | 'unit' = 'finite',
-    ): ArrayLike<number> => {
-      if (!x || x.length !== n)
-        throw new ShapeError(`trainer state: ${name} has ${x?.length ?? 0} values, expected ${n}`);
-      for (let i = 0; i < n; i++) {
-        const v = x[i]!;
-        const ok =
-          range === 'states' && binaryStates
-            ? v === 0 || v === 1
-            : range === 'unit'
-              ? v >= 0 && v <= 1
-              : Number.isFinite(v);
-        if (!ok) {
-          const want = range === 'states' && binaryStates ? '0 or 1' : range === 'unit' ? 'in [0, 1]' : 'finite';
-          throw new DataError(`trainer state: ${name}[${i}] is ${v}, expected ${want}`, { row: i, value: v });
-        }
-      }
-      return x;
-    };
     for (const [name, x] of [
       ['epoch', state.epoch],
       ['step', state.step],
@@ -933,77 +706,9 @@ export class Trainer {
     const errorSum = state.epochErrorSum ?? 0;
     if (!Number.isFinite(errorSum) || errorSum < 0)
       throw new ArgumentError(`trainer state: epochErrorSum must be a finite number >= 0, got ${errorSum}`);
-    if (
-      state.tempering &&
-      (![0, 1].includes(state.tempering.parity) ||
-        !Number.isSafeInteger(state.tempering.swapRounds) ||
-        state.tempering.swapRounds < 0)
-    )
-      throw new ArgumentError(
-        `trainer state: tempering parity ${state.tempering.parity} / swapRounds ${state.tempering.swapRounds} are not 0 or 1 / a count`,
-      );
-    // Validate everything first, write after: a bad state leaves the trainer as it was.
-    const [vW, va, vb] = this.state.velocity;
-    expect('velocity.weights', state.velocity?.weights, nv * nh);
-    expect('velocity.visibleBias', state.velocity?.visibleBias, nv);
-    expect('velocity.hiddenBias', state.velocity?.hiddenBias, nh);
-    if (this.state.q) expect('sparsityEstimate', state.sparsityEstimate, nh, 'unit');
-    if (this.state.chains) expect('chains', state.chains, this.state.chains.size * nv, 'states');
-    if (this.state.varianceVelocity) expect('varianceVelocity', state.varianceVelocity, nv);
-    if (this.state.tempering)
-      expect(
-        'tempering.states',
-        state.tempering?.states,
-        this.state.tempering.size * this.state.tempering.chains * nv,
-        'states',
-      );
-    if (this.state.offsets) {
-      expect('offsets.visible', state.offsets?.visible, nv, binaryStates ? 'unit' : 'finite');
-      expect('offsets.hidden', state.offsets?.hidden, nh, 'unit');
-    }
-    this.backend.write(vW, Float32Array.from(expect('velocity.weights', state.velocity.weights, nv * nh)));
-    this.backend.write(va, Float32Array.from(expect('velocity.visibleBias', state.velocity.visibleBias, nv)));
-    this.backend.write(vb, Float32Array.from(expect('velocity.hiddenBias', state.velocity.hiddenBias, nh)));
-    if (this.state.q)
-      this.backend.write(this.state.q, Float32Array.from(expect('sparsityEstimate', state.sparsityEstimate, nh)));
-    if (this.state.chains) {
-      this.backend.write(
-        this.state.chains.v,
-        Float32Array.from(expect('chains', state.chains, this.state.chains.size * nv)),
-      );
-      this.chainsLoaded = true;
-    }
-    if (this.state.varianceVelocity) {
-      this.backend.write(
-        this.state.varianceVelocity,
-        Float32Array.from(expect('varianceVelocity', state.varianceVelocity, nv)),
-      );
-    }
-    if (this.state.tempering) {
-      const pt = this.state.tempering;
-      const block = pt.chains * nv;
-      const states = expect('tempering.states', state.tempering?.states, pt.size * block);
-      for (let r = 0; r < pt.size; r++) {
-        this.backend.write(
-          pt.replicaStates(r),
-          Float32Array.from(Array.prototype.slice.call(states, r * block, (r + 1) * block)),
-        );
-      }
-      pt.parity = state.tempering!.parity;
-      pt.swapRounds = state.tempering!.swapRounds;
-      this.chainsLoaded = true;
-    }
-    if (this.state.offsets) {
-      this.backend.write(
-        this.state.offsets.mu,
-        Float32Array.from(expect('offsets.visible', state.offsets?.visible, nv)),
-      );
-      this.backend.write(
-        this.state.offsets.lambda,
-        Float32Array.from(expect('offsets.hidden', state.offsets?.hidden, nh)),
-      );
-      this.offsetsInitialised = state.offsets?.initialised ?? false;
-    }
+    this.state.import(state);
+    this.chainsLoaded = true;
+    this.model.refreshVariance();
     this.epoch = state.epoch;
     this.batchInEpoch = batch;
     this.epochErrorCarry = errorSum;
@@ -1021,8 +726,7 @@ export class Trainer {
   async run(): Promise<EpochMetrics[]> {
     const history: EpochMetrics[] = [];
     while (this.epoch < this.o.epochs) {
-      if (this.options.signal?.aborted)
-        throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.batchCount());
+      if (this.o.signal?.aborted) throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.batchCount());
       history.push(await this.trainEpoch());
     }
     return history;

@@ -1,0 +1,150 @@
+import type { Tensor } from '../backend/types.js';
+import { ParallelTempering, type TemperingOptions } from '../sample/tempering.js';
+import type { NegativePhase, NegativeStatistics, PartContext, PositivePhase } from './parts.js';
+
+/**
+ * Negative-phase samplers: where the model term <v h^T>_model of the gradient comes from.
+ * - {@link ContrastiveDivergence} (CD-k, Hinton 2002): k sweeps from the data, started at h0 ~ p(h | v0).
+ * - {@link PersistentChains} (PCD-k, Tieleman 2008): chains that carry over from one update to the next.
+ * - {@link TemperedChains} (Desjardins et al. 2010): persistent chains run as parallel tempering.
+ */
+
+/** Gibbs chain state: v and the buffers of one sweep. */
+interface Chain {
+  readonly v: Tensor;
+  readonly pv: Tensor;
+  readonly uv: Tensor;
+  readonly h: Tensor;
+  readonly ph: Tensor;
+  readonly uh: Tensor;
+}
+
+function newChain(ctx: PartContext, size: number, v?: Tensor): Chain {
+  const { scope: s, model } = ctx;
+  const nv = model.numVisible;
+  const nh = model.numHidden;
+  return {
+    v: v ?? s.tensor(size, nv),
+    pv: s.tensor(size, nv),
+    uv: s.tensor(size, nv),
+    h: s.tensor(size, nh),
+    ph: s.tensor(size, nh),
+    uh: s.tensor(size, nh),
+  };
+}
+
+/**
+ * k sweeps of block Gibbs sampling v -> h -> v from a chain whose first p(v | h) is `pv`; leaves c.v and
+ * c.ph = p(h = 1 | c.v). The last h is not sampled: the statistics use p(h | v) (Rao-Blackwellised).
+ */
+function sweeps(ctx: PartContext, c: Chain, pv: Tensor, k: number): NegativeStatistics {
+  const { model: m, backend: be, random } = ctx;
+  let mean = pv;
+  for (let t = 1; t <= k; t++) {
+    if (t > 1) {
+      m.visibleProbabilities(c.pv, c.h);
+      mean = c.pv;
+    }
+    m.sampleVisible(c.v, mean, random, c.uv);
+    m.hiddenProbabilities(c.ph, c.v);
+    if (t < k) {
+      random.uniform(c.uh);
+      be.bernoulli(c.h, c.ph, c.uh);
+    }
+  }
+  return { v: c.v, ph: c.ph };
+}
+
+export class ContrastiveDivergence implements NegativePhase {
+  readonly name = 'cd';
+  private readonly ctx: PartContext;
+  /** One chain per batch size (the last batch of an epoch may be smaller). */
+  private readonly chainsBySize = new Map<number, Chain>();
+
+  constructor(ctx: PartContext) {
+    this.ctx = ctx;
+  }
+
+  sample(batch: PositivePhase, k: number): NegativeStatistics {
+    let c = this.chainsBySize.get(batch.size);
+    if (!c) {
+      c = newChain(this.ctx, batch.size);
+      this.chainsBySize.set(batch.size, c);
+    }
+    // The chain starts at h0, whose p(v | h0) the loop has already computed.
+    return sweeps(this.ctx, c, batch.pv, k);
+  }
+}
+
+export class PersistentChains implements NegativePhase {
+  readonly name = 'pcd';
+  readonly chains: number;
+  private readonly ctx: PartContext;
+  private readonly chain: Chain;
+
+  constructor(ctx: PartContext, chains: number) {
+    this.ctx = ctx;
+    this.chains = chains;
+    const v = ctx.state.tensor('chains', chains, ctx.model.numVisible, 'states');
+    this.chain = newChain(ctx, chains, v);
+  }
+
+  start(v: Tensor): void {
+    this.ctx.backend.copy(this.chain.v, v);
+  }
+
+  sample(_batch: PositivePhase, k: number): NegativeStatistics {
+    const { model: m, backend: be, random } = this.ctx;
+    const c = this.chain;
+    m.hiddenProbabilities(c.ph, c.v);
+    random.uniform(c.uh);
+    be.bernoulli(c.h, c.ph, c.uh);
+    m.visibleProbabilities(c.pv, c.h);
+    return sweeps(this.ctx, c, c.pv, k);
+  }
+}
+
+export class TemperedChains implements NegativePhase {
+  readonly name = 'pt';
+  readonly chains: number;
+  readonly tempering: ParallelTempering;
+
+  constructor(ctx: PartContext, chains: number, options: TemperingOptions) {
+    this.chains = chains;
+    const pt = new ParallelTempering(ctx.model, ctx.scope, ctx.random, chains, options);
+    this.tempering = pt;
+    ctx.state.register(
+      'tempering',
+      Array.from({ length: pt.size }, (_, r) => pt.replicaStates(r)),
+      'states',
+    );
+    ctx.state.counter(
+      'temperingParity',
+      () => pt.parity,
+      (x) => {
+        pt.parity = x;
+      },
+      'flag',
+    );
+    ctx.state.counter(
+      'swapRounds',
+      () => pt.swapRounds,
+      (x) => {
+        pt.swapRounds = x;
+      },
+    );
+  }
+
+  start(v: Tensor): void {
+    this.tempering.setStates(v);
+  }
+
+  sample(_batch: PositivePhase, k: number): NegativeStatistics {
+    const pt = this.tempering;
+    for (let t = 1; t <= k; t++) {
+      pt.sweep();
+      pt.swap();
+    }
+    return { v: pt.v, ph: pt.ph };
+  }
+}

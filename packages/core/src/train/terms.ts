@@ -1,0 +1,183 @@
+import type { Tensor } from '../backend/types.js';
+import type { GradientStep, GradientTerm, PartContext } from './parts.js';
+
+/**
+ * Gradient terms beside the likelihood's, applied in the order a trainer lists them: learned variances,
+ * centring, weight decay, sparsity. Each adds to the gradient in place (ascent direction).
+ */
+
+/** Weight decay on W only (not the biases): the gradient of -(l2/2)|W|^2 - l1|W|_1. */
+export class WeightDecay implements GradientTerm {
+  readonly name = 'weight-decay';
+  private readonly ctx: PartContext;
+  private readonly l2: number;
+  private readonly l1: number;
+  private readonly sign: Tensor | undefined;
+
+  constructor(ctx: PartContext, l2: number, l1: number) {
+    this.ctx = ctx;
+    this.l2 = l2;
+    this.l1 = l1;
+    this.sign = l1 > 0 ? ctx.scope.tensor(ctx.model.numVisible, ctx.model.numHidden) : undefined;
+  }
+
+  apply(step: GradientStep): void {
+    const { backend: be, model: m } = this.ctx;
+    if (this.l2 > 0) be.axpby(step.gW, 1, step.gW, -this.l2, m.W);
+    if (this.l1 > 0) {
+      be.unary('sign', this.sign!, m.W);
+      be.axpby(step.gW, 1, step.gW, -this.l1, this.sign!);
+    }
+  }
+}
+
+/**
+ * Sparsity (Hinton 2010, section 11): a running estimate q <- decay q + (1 - decay) mean p(h | v0) of each
+ * hidden unit's activation, and the gradient of -cost * cross-entropy(target, q) taken through q's last
+ * term: b and W pushed by -(q - target).
+ */
+export class Sparsity implements GradientTerm {
+  readonly name = 'sparsity';
+  private readonly ctx: PartContext;
+  private readonly q: Tensor;
+  private readonly target: Tensor;
+  private readonly delta: Tensor;
+  private readonly cost: number;
+  private readonly decay: number;
+
+  constructor(ctx: PartContext, options: { readonly target: number; readonly cost: number; readonly decay: number }) {
+    this.ctx = ctx;
+    const nh = ctx.model.numHidden;
+    this.q = ctx.state.tensor('sparsity_estimate', 1, nh, 'unit');
+    ctx.backend.fill(this.q, options.target);
+    this.target = ctx.scope.tensor(1, 1, Float32Array.of(options.target));
+    this.delta = ctx.scope.tensor(1, nh);
+    this.cost = options.cost;
+    this.decay = options.decay;
+  }
+
+  apply(step: GradientStep): void {
+    const be = this.ctx.backend;
+    const B = step.batch.size;
+    be.axpby(this.q, this.decay, this.q, (1 - this.decay) / B, step.dataHiddenSum());
+    be.binary('sub', this.delta, this.q, this.target);
+    be.axpby(step.gb, 1, step.gb, -this.cost, this.delta);
+    be.matMul(step.gW, step.sumV, this.delta, { transposeA: true, alpha: -this.cost / B, beta: 1 });
+  }
+}
+
+/**
+ * Centring (Melchior, Fischer & Wiskott, JMLR 2016): with offsets mu, lambda following sliding averages of
+ * the data means of v and p(h | v),
+ *   dW_c = <(v - mu)(h - lambda)^T>_data - <...>_model = dW - mu^T db - da^T lambda
+ *   da_c = da - lambda dW_c^T,   db_c = db - mu dW_c
+ * (the centred gradient of the uncentred parameters; the model's distribution does not depend on offsets).
+ */
+export class Centering implements GradientTerm {
+  readonly name = 'centering';
+  private readonly ctx: PartContext;
+  private readonly mu: Tensor;
+  private readonly lambda: Tensor;
+  private readonly rate: number;
+  /** Whether the offsets have been set from a first batch. */
+  private initialised = 0;
+
+  constructor(ctx: PartContext, rate: number) {
+    this.ctx = ctx;
+    this.rate = rate;
+    const binary = !ctx.model.gaussian;
+    this.mu = ctx.state.tensor('offsets.visible', 1, ctx.model.numVisible, binary ? 'unit' : 'finite');
+    this.lambda = ctx.state.tensor('offsets.hidden', 1, ctx.model.numHidden, 'unit');
+    ctx.state.counter(
+      'offsetsInitialised',
+      () => this.initialised,
+      (x) => {
+        this.initialised = x;
+      },
+      'flag',
+    );
+  }
+
+  apply(step: GradientStep): void {
+    const be = this.ctx.backend;
+    const { mu, lambda, rate: nu } = this;
+    const B = step.batch.size;
+    if (!this.initialised) {
+      be.axpby(mu, 1 / B, step.sumV, 0, step.sumV);
+      be.fill(lambda, 0.5);
+      this.initialised = 1;
+    } else {
+      be.axpby(mu, 1 - nu, mu, nu / B, step.sumV);
+    }
+    be.axpby(lambda, 1 - nu, lambda, nu / B, step.dataHiddenSum());
+    be.matMul(step.gW, mu, step.gb, { transposeA: true, alpha: -1, beta: 1 });
+    be.matMul(step.gW, step.ga, lambda, { transposeA: true, alpha: -1, beta: 1 });
+    be.matMul(step.ga, lambda, step.gW, { transposeB: true, alpha: -1, beta: 1 });
+    be.matMul(step.gb, mu, step.gW, { alpha: -1, beta: 1 });
+  }
+}
+
+/**
+ * Learned variances of Gaussian visible units (Cho, Ilin & Raiko 2011), z = log sigma^2:
+ *   -dE/dz_i = exp(-z_i) ((v_i - a_i)^2 / 2 - v_i (W h)_i),
+ * with momentum of its own and a learning rate scaled down (variances are easily destabilised).
+ */
+export class LearnedVariance implements GradientTerm {
+  readonly name = 'learned-variance';
+  private readonly ctx: PartContext;
+  private readonly velocity: Tensor;
+  private readonly gz: Tensor;
+  private readonly data: Tensor;
+  private readonly model: Tensor;
+  private readonly scale: number;
+  private readonly wide = new Map<string, Tensor>();
+
+  constructor(ctx: PartContext, learningRateScale: number) {
+    this.ctx = ctx;
+    const nv = ctx.model.numVisible;
+    this.velocity = ctx.state.tensor('velocity.log_variance', 1, nv);
+    this.gz = ctx.scope.tensor(1, nv);
+    this.data = ctx.scope.tensor(1, nv);
+    this.model = ctx.scope.tensor(1, nv);
+    this.scale = learningRateScale;
+  }
+
+  apply(step: GradientStep): void {
+    const be = this.ctx.backend;
+    const { v, ph } = step.negative;
+    this.statistic(this.data, step.batch.v, step.positive);
+    this.statistic(this.model, v, ph);
+    be.axpby(this.gz, 1 / step.batch.size, this.data, -1 / v.rows, this.model);
+    be.binary('mul', this.gz, this.gz, this.ctx.model.precision!);
+  }
+
+  update(learningRate: number, momentum: number): void {
+    const { backend: be, model: m } = this.ctx;
+    be.axpby(this.velocity, momentum, this.velocity, learningRate * this.scale, this.gz);
+    be.axpby(m.z!, 1, m.z!, 1, this.velocity);
+    m.refreshVariance();
+  }
+
+  /** out[1, nv] = sum over rows of (v - a)^2 / 2 - v * (h W^T). */
+  private statistic(out: Tensor, v: Tensor, h: Tensor): void {
+    const { backend: be, model: m } = this.ctx;
+    const t = this.scratch(v.rows, 0);
+    const s = this.scratch(v.rows, 1);
+    be.matMul(t, h, m.W, { transposeB: true });
+    be.binary('mul', t, t, v);
+    be.binary('sub', s, v, m.a);
+    be.unary('square', s, s);
+    be.axpby(s, 0.5, s, -1, t);
+    be.sum(out, s, 0);
+  }
+
+  private scratch(rows: number, slot: number): Tensor {
+    const key = `${rows}:${slot}`;
+    let t = this.wide.get(key);
+    if (!t) {
+      t = this.ctx.scope.tensor(rows, this.ctx.model.numVisible);
+      this.wide.set(key, t);
+    }
+    return t;
+  }
+}
