@@ -1,5 +1,4 @@
 import { type Backend, type RBM, RbmError } from '@rbmjs/core';
-import { loadModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
@@ -46,12 +45,4 @@ export async function backendFor(spec: string, out: Output, verbose: boolean): P
     if (verbose || spec !== 'auto') out.info(`backend ${name} unavailable: ${reason}`);
   });
   return backend;
-}
-
-/** A model file onto a backend: regular files only, header first (see loadModelFile). */
-export async function readModel(
-  path: string,
-  backend: Backend,
-): Promise<{ model: RBM; metadata: Readonly<Record<string, string>>; bytes: number }> {
-  return loadModelFile(backend, path);
 }

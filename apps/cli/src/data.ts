@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { DataError, type DataSource, type Dataset, fillUniforms, RandomStream, readHead } from '@rbmjs/core';
+import { DataError, type DataSource, type Dataset, fillUniforms, RandomStream, readHead, Streams } from '@rbmjs/core';
 import { openRegularFileSync } from '@rbmjs/core/node';
 
 /**
@@ -274,16 +274,13 @@ export function openCsv(path: string): RowReader {
 /** IDX files up to this size are read into memory once; larger ones are read row by row. */
 const IN_MEMORY_BYTES = 256 * 2 ** 20;
 
-/** Stream id of stochastic binarisation: each row's uniforms depend on (seed, row) only. */
-const BINARIZE_STREAM = 5;
-
 export function openData(spec: DataSpec): OpenedData {
   const path = spec.name === 'mnist' ? mnistPath(spec.split) : spec.name;
   const reader = /\.csv$/i.test(path) ? openCsv(path) : openIdx(path);
   const rows = Math.min(reader.rows, spec.limit ?? reader.rows);
   const cols = reader.cols;
   const binarize = spec.binarize ?? reader.defaultBinarize;
-  const rng = new RandomStream(spec.seed, BINARIZE_STREAM);
+  const rng = new RandomStream(spec.seed, Streams.binarize);
   const blocksPerRow = Math.ceil(cols / 4);
   const u = new Float32Array(cols);
   const name = spec.name === 'mnist' ? `mnist:${spec.split}` : path;

@@ -6,8 +6,9 @@ import {
   pseudoLogLikelihood,
   RbmError,
 } from '@rbmjs/core';
+import { loadModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { addDataOptions, backendFor, type DataOptions, dataSpec, readModel } from '../common.js';
+import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
@@ -68,7 +69,7 @@ export function registerEval(program: Command): void {
 async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
   const out = new Output(Boolean(flags.json));
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
-  const { model } = await readModel(modelPath, backend);
+  const { model } = await loadModelFile(backend, modelPath);
   const opened = openData(dataSpec(flags));
   if (opened.source.cols !== model.numVisible) {
     throw new RbmError(

@@ -1,6 +1,6 @@
 import { createReferenceBackend } from '@rbmjs/core';
+import { loadModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { readModel } from '../common.js';
 import { escapeInline, Output } from '../output.js';
 
 function stats(x: Float32Array) {
@@ -37,7 +37,7 @@ export function registerInfo(program: Command): void {
     .action(async (modelPath: string, flags: { json?: boolean }) => {
       const out = new Output(Boolean(flags.json));
       // Parameters only: the float64 reference holds them without needing any engine.
-      const { model, metadata, bytes } = await readModel(modelPath, createReferenceBackend());
+      const { model, metadata, bytes } = await loadModelFile(createReferenceBackend(), modelPath);
       const p = await model.parameters();
       const checkpoint = parseJson(metadata.rbmjs_checkpoint) as { epoch?: number } | undefined;
       const info = {

@@ -1,7 +1,7 @@
 import { type Dataset, RbmError, temperedSample } from '@rbmjs/core';
-import { writeFileAtomic } from '@rbmjs/core/node';
+import { loadModelFile, writeFileAtomic } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { backendFor, readModel } from '../common.js';
+import { backendFor } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries } from '../files.js';
@@ -77,7 +77,7 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   });
   await cleanTemporaries(outputs.map((o) => o.path));
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
-  const { model } = await readModel(modelPath, backend);
+  const { model } = await loadModelFile(backend, modelPath);
   // The PNG's image side, checked before sampling.
   const side = flags.side ?? Math.round(Math.sqrt(model.numVisible));
   if (flags.png && side * side !== model.numVisible) {

@@ -1,9 +1,10 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
+import { softplus } from '../backend/reference.js';
 import { ArgumentError } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
-import { RandomStream } from '../random/stream.js';
+import { RandomStream, Streams } from '../random/stream.js';
 import { gaussianConstant } from './exact.js';
 
 /**
@@ -93,10 +94,6 @@ export function baseRateBiases(data: Dataset): Float32Array {
   });
 }
 
-function softplus(x: number): number {
-  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
-}
-
 /** log mean exp of x, and the standard error of mean(exp(x)) relative to it. */
 function logMeanExp(x: Float64Array): { log: number; relativeError: number } {
   let m = Number.NEGATIVE_INFINITY;
@@ -150,7 +147,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
 
   const be = model.backend;
   const logWeights = await withScope(be, async (scope: Scope) => {
-    const rnd = new DeviceRandom(be, new RandomStream(options.seed ?? 0, 6));
+    const rnd = new DeviceRandom(be, new RandomStream(options.seed ?? 0, Streams.ais));
     const a0 = scope.tensor(1, nv, aA);
     const dA = scope.tensor(1, nv); // a - a_A (Gaussian units: divided by sigma^2)
     be.binary('sub', dA, model.a, a0);

@@ -106,10 +106,21 @@ export class RandomStream {
   }
 }
 
-/** Stream ids used by rbmjs, so that initialisation, shuffling and sampling never share numbers. */
+/**
+ * Stream ids used by rbmjs, so that initialisation, shuffling and sampling never share numbers. Every
+ * stream rbmjs draws from is named here; a new use of randomness takes a new id.
+ */
 export const Streams = {
   init: 1,
   shuffle: 2,
+  /** The trainer's Gibbs chains and h0 samples. */
   gibbs: 3,
+  /** Sampling and evaluation on demand (RBM.sample, pseudo-likelihood, reconstructions). */
   sample: 4,
+  /** Stochastic binarisation of data (each row's uniforms depend on the seed and the row only). */
+  binarize: 5,
+  /** Annealed importance sampling. */
+  ais: 6,
+  /** The conformance suite's test inputs. */
+  conformance: 77,
 } as const;
