@@ -1,3 +1,3 @@
 import { packageConfig } from '../../tooling/tsup.js';
 
-export default packageConfig();
+export default packageConfig({ index: 'src/index.ts', 'checks/index': 'src/checks/index.ts' });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { DataError, type DataSource, type Dataset, fillUniforms, RandomStream, readHead, Streams } from '@rbmjs/core';
+import { DataError, type DataSource, type Dataset, RandomStream, readHead, Streams } from '@rbmjs/core';
 import { openRegularFileSync } from '@rbmjs/core/node';
 
 /**
@@ -296,7 +296,9 @@ export function openData(spec: DataSpec): OpenedData {
         if (binarize === 'threshold') {
           for (let j = 0; j < cols; j++) out[o + j] = out[o + j]! > spec.threshold ? 1 : 0;
         } else if (binarize === 'stochastic') {
-          fillUniforms(u, rng.k0, rng.k1, rng.stream, row * blocksPerRow);
+          // Each row's uniforms come from its own place in the stream: they depend on (seed, row) only.
+          rng.offset = row * blocksPerRow;
+          rng.uniform(u);
           for (let j = 0; j < cols; j++) out[o + j] = u[j]! < out[o + j]! ? 1 : 0;
         }
       }

@@ -5,7 +5,7 @@
  * @module @rbmjs/cli
  */
 
-export { type BackendReport, factoriesFor, probeBackends, startBackend } from './backends.js';
+export { type BackendReport, CLI_BACKENDS, probeBackends, startBackend } from './backends.js';
 export { buildProgram, main } from './cli.js';
 export type { TrainJob } from './commands/train.js';
 export { curvesSvg, type Panel, type Series } from './curves.js';

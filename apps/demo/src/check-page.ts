@@ -1,11 +1,12 @@
-import { type CheckResult, checkBackend } from './check.js';
+import { type CheckResult, runChecks } from '@rbmjs/conformance/checks';
 import { loadBackend } from './session.js';
 import { BACKEND_CHOICES, type BackendChoice } from './state.js';
 
 /**
- * check.html: runs `checkBackend` on the chosen backend (no fallback: a backend that cannot start is
- * reported as such). `?backend=NAME` runs at once; `?allowFallbackAdapter=1` accepts software WebGPU.
- * The outcome is also left on `window.rbmCheck` for the browser tests.
+ * check.html: the conformance suite (the same checks vitest runs in Node, from `@rbmjs/conformance/checks`)
+ * on the chosen backend, in this browser, against core's float64 reference. No fallback: a backend that
+ * cannot start is reported as such. `?backend=NAME` runs at once; `?allowFallbackAdapter=1` accepts
+ * software WebGPU. The outcome is also left on `window.rbmCheck` for the browser tests.
  */
 
 const select = document.getElementById('backend') as HTMLSelectElement;
@@ -21,26 +22,40 @@ interface Outcome {
   readonly error?: string;
 }
 
+function header(): void {
+  table.innerHTML = '';
+  const row = table.insertRow();
+  for (const text of ['group', 'check', 'result', 'worst error / tolerance', 'detail', 's']) {
+    const th = document.createElement('th');
+    th.textContent = text;
+    row.appendChild(th);
+  }
+}
+
+function addRow(r: CheckResult): void {
+  const row = table.insertRow();
+  const result = r.status === 'pass' ? 'ok' : r.status === 'skip' ? 'skipped' : 'FAIL';
+  for (const text of [r.group, r.name, result, r.worst.toPrecision(3), r.detail, r.seconds.toFixed(2)]) {
+    row.insertCell().textContent = text;
+  }
+}
+
 function show(outcome: Outcome): void {
   (window as unknown as { rbmCheck: Outcome }).rbmCheck = outcome;
   if (!outcome.started) {
     status.textContent = `${outcome.backend} did not start: ${outcome.error}`;
     return;
   }
-  const ok = outcome.results.every((r) => r.ok);
-  status.textContent = `${outcome.backend}: ${ok ? 'agrees with the float64 reference' : 'DISAGREES with the float64 reference'}`;
-  table.innerHTML = '<tr><th>check</th><th>result</th><th>worst error / tolerance</th><th>where</th></tr>';
-  for (const r of outcome.results) {
-    const row = table.insertRow();
-    for (const text of [r.name, r.ok ? 'ok' : 'FAIL', r.worst.toPrecision(3), r.detail]) {
-      row.insertCell().textContent = text;
-    }
-  }
+  const failed = outcome.results.filter((r) => r.status === 'fail').length;
+  const skipped = outcome.results.filter((r) => r.status === 'skip').length;
+  status.textContent =
+    `${outcome.backend}: ${failed === 0 ? 'agrees with the float64 reference' : `${failed} checks DISAGREE with the float64 reference`}` +
+    ` (${outcome.results.length} checks${skipped ? `, ${skipped} skipped` : ''})`;
 }
 
 async function run(choice: BackendChoice): Promise<void> {
   status.textContent = `checking ${choice}...`;
-  table.innerHTML = '';
+  header();
   let backend: Awaited<ReturnType<typeof loadBackend>>;
   try {
     backend = await loadBackend(choice, { allowFallbackAdapter: params.get('allowFallbackAdapter') === '1' });
@@ -53,7 +68,12 @@ async function run(choice: BackendChoice): Promise<void> {
     });
     return;
   }
-  const results = await checkBackend(backend);
+  const results = await runChecks(backend, {
+    onResult: (r) => {
+      addRow(r);
+      status.textContent = `checking ${choice}: ${r.name}`;
+    },
+  });
   show({ backend: backend.name, started: true, results });
   backend.destroy();
 }

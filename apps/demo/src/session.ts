@@ -1,10 +1,14 @@
 import {
   type Backend,
+  type BackendEntry,
+  BackendUnavailableError,
   createDataset,
   type Dataset,
   exactLogLikelihood,
+  lazyBackendEntry,
   pseudoLogLikelihood,
   RBM,
+  startBackend as startBackendFrom,
   Trainer,
   TrainingAbortedError,
 } from '@rbmjs/core';
@@ -29,25 +33,31 @@ export interface LoadOptions {
 
 export type BackendLoader = (choice: BackendChoice, options?: LoadOptions) => Promise<Backend>;
 
-/** Loads each backend package only when it is chosen: a page that runs js never downloads tfjs. */
+/**
+ * The demo's backend table: each package is loaded only when chosen (a page that runs js never downloads
+ * tfjs); the names and modes are the packages' own (core's `startBackend` checks them).
+ */
+export const DEMO_BACKENDS: readonly BackendEntry[] = [
+  lazyBackendEntry('gpujs', '@rbmjs/backend-gpujs', () => import('@rbmjs/backend-gpujs')),
+  lazyBackendEntry('tfjs', '@rbmjs/backend-tfjs', () => import('@rbmjs/backend-tfjs')),
+  lazyBackendEntry('js', '@rbmjs/backend-js', () => import('@rbmjs/backend-js')),
+];
+
 export const loadBackend: BackendLoader = async (choice, options = {}) => {
-  const [family, mode] = choice.split(':') as [string, string | undefined];
-  const allowFallbackAdapter = options.allowFallbackAdapter ?? false;
-  if (family === 'gpujs') {
-    const { createGpujsBackend } = await import('@rbmjs/backend-gpujs');
-    return createGpujsBackend({ mode: mode as 'webgl2', allowFallbackAdapter });
-  }
-  if (family === 'tfjs') {
-    const { createTfjsBackend } = await import('@rbmjs/backend-tfjs');
-    // A worker has no document: the page passes the URL.
-    const base =
-      options.wasmPaths ??
-      (typeof document === 'undefined' ? undefined : new URL('./tfjs-wasm/', document.baseURI).href);
-    return createTfjsBackend({ engine: mode as 'wasm', allowFallbackAdapter, ...(base ? { wasmPaths: base } : {}) });
-  }
-  const { createJsBackend } = await import('@rbmjs/backend-js');
-  return createJsBackend();
+  // A worker has no document: the page passes the URL of tfjs's wasm binaries.
+  const wasmPaths =
+    options.wasmPaths ?? (typeof document === 'undefined' ? undefined : new URL('./tfjs-wasm/', document.baseURI).href);
+  return startBackendFrom(choice, DEMO_BACKENDS, {
+    allowFallbackAdapter: options.allowFallbackAdapter ?? false,
+    ...(wasmPaths ? { wasmPaths } : {}),
+  });
 };
+
+/** The first reason a backend did not start, in one line. */
+function whyNot(error: unknown): string {
+  if (error instanceof BackendUnavailableError && error.reasons[0]) return error.reasons[0].reason;
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+}
 
 /** Starts the chosen backend, or js with a message that says why the chosen one did not start. */
 export async function startBackend(
@@ -59,7 +69,7 @@ export async function startBackend(
     return { backend: await load(choice, options) };
   } catch (error) {
     if (choice === 'js') throw error;
-    const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+    const reason = whyNot(error);
     return {
       backend: await load('js', options),
       message: `${choice} is not available here (${reason}); running on js`,

@@ -1,7 +1,8 @@
 import { createJsBackend } from '@rbmjs/backend-js';
-import { barsAndStripes, type Dataset } from '@rbmjs/core';
+import { barsAndStripes, type Dataset, UnknownBackendError } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
-import { type SessionHooks, startBackend, TrainingSession, type Visuals } from '../src/session.js';
+import { loadBackend, type SessionHooks, startBackend, TrainingSession, type Visuals } from '../src/session.js';
+import type { BackendChoice } from '../src/state.js';
 import { DEFAULT_SETTINGS, type Settings } from '../src/state.js';
 
 const settings: Settings = { ...DEFAULT_SETTINGS, backend: 'js', hidden: 6, batchSize: 4, learningRate: 0.1 };
@@ -73,5 +74,20 @@ describe('the training session', () => {
     expect(message).toBe('gpujs:webgpu is not available here (no WebGPU adapter); running on js');
     backend.destroy();
     await expect(startBackend('js', async () => Promise.reject(new Error('broken')))).rejects.toThrow('broken');
+  });
+
+  it("starts backends from the packages' own table entries; a mode no package has is a typed usage error", async () => {
+    const js = await loadBackend('js');
+    expect(js.name).toBe('js');
+    js.destroy();
+    await expect(loadBackend('gpujs:webgl9' as BackendChoice)).rejects.toThrow(UnknownBackendError);
+    await expect(loadBackend('gpujs:webgl9' as BackendChoice)).rejects.toThrow(/choose from webgpu, webgl2/);
+    // WebGL does not exist in Node: the fallback message carries gpu.js's own reason, in one line.
+    const { backend, message } = await startBackend('gpujs:webgl2');
+    expect(backend.name).toBe('js');
+    expect(message).toMatch(
+      /^gpujs:webgl2 is not available here \(webgl2 runs in browsers only; in Node use headlessgl\); running on js$/,
+    );
+    backend.destroy();
   });
 });

@@ -2,7 +2,10 @@ import {
   BACKEND_API_VERSION,
   type Backend,
   type BackendFactory,
+  type BackendFamily,
+  BackendUnavailableError,
   type BinaryOp,
+  type CommonBackendOptions,
   checkBinary,
   checkData,
   checkDimensions,
@@ -10,13 +13,17 @@ import {
   checkReduce,
   checkSame,
   ensureWebGpu,
+  familyFactory,
+  firstLine,
+  firstMode,
   type HostArray,
   inBrowser,
   type MatMulOptions,
   RbmError,
   type Tensor,
   type UnaryOp,
-} from '@rbmjs/core';
+  UnknownBackendError,
+} from '@rbmjs/core/backend';
 import type { GPU as GPUClass, IKernelRunShortcut, Kernel } from 'gpu.js';
 import {
   axpbySource,
@@ -71,7 +78,7 @@ export class GpujsTensor implements Tensor {
   ) {}
 }
 
-export interface GpujsBackendOptions {
+export interface GpujsBackendOptions extends CommonBackendOptions {
   /** `auto` (default): webgpu (on a hardware adapter), webgl2, webgl, headlessgl, webasm, cpu. */
   readonly mode?: Mode | 'auto';
   /** Accept a software fallback WebGPU adapter (default false: it is slower than webasm). */
@@ -107,10 +114,6 @@ const HOW_TO: Record<Mode, string> = {
 /** The order `auto` tries. */
 export function autoModes(): Mode[] {
   return inBrowser() ? ['webgpu', 'webgl2', 'webgl', 'webasm', 'cpu'] : ['webgpu', 'headlessgl', 'webasm', 'cpu'];
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 }
 
 function flatten(rows: number, cols: number, result: unknown): Float32Array {
@@ -166,7 +169,10 @@ async function start(lib: GpuJs, mode: Mode, options: GpujsBackendOptions): Prom
 export async function createGpujsBackend(options: GpujsBackendOptions = {}): Promise<Backend> {
   const requested = options.mode ?? 'auto';
   if (requested !== 'auto' && !MODES.includes(requested)) {
-    throw new Error(`unknown gpu.js mode ${JSON.stringify(requested)} (choose from ${MODES.join(', ')})`);
+    throw new UnknownBackendError(
+      `unknown gpu.js mode ${JSON.stringify(requested)} (choose from ${MODES.join(', ')})`,
+      MODES.map((m) => `gpujs:${m}`),
+    );
   }
   let lib: GpuJs;
   try {
@@ -174,19 +180,23 @@ export async function createGpujsBackend(options: GpujsBackendOptions = {}): Pro
     // CommonJS in Node: the named exports are on the default export.
     lib = mod.default ?? mod;
   } catch (error) {
-    throw new Error(`gpu.js did not load: ${firstLine(error)}`);
+    const reason = `gpu.js did not load: ${firstLine(error)}`;
+    throw new BackendUnavailableError(reason, [{ name: 'gpujs', reason, install: 'npm i gpu.js' }]);
   }
   const order = requested === 'auto' ? autoModes() : [requested];
-  const reasons: string[] = [];
-  for (const mode of order) {
-    try {
-      return await start(lib, mode, options);
-    } catch (error) {
-      reasons.push(`gpu.js ${mode}: ${firstLine(error)}; ${HOW_TO[mode]}`);
-    }
-  }
-  throw new Error(reasons.join('; '));
+  return firstMode(family, order, (mode) => start(lib, mode as Mode, options));
 }
+
+/** gpu.js in the backend table: `gpujs` (auto) or `gpujs:MODE`. */
+export const family: BackendFamily<GpujsBackendOptions> = {
+  name: 'gpujs',
+  package: '@rbmjs/backend-gpujs',
+  summary: 'gpu.js kernels: WebGPU, WebGL2/WebGL (headless GL in Node), WebAssembly SIMD or JavaScript',
+  modes: MODES,
+  autoModes,
+  create: (mode, options) => createGpujsBackend({ ...options, mode: (mode ?? 'auto') as Mode | 'auto' }),
+  install: (mode) => (mode && mode in HOW_TO ? HOW_TO[mode as Mode] : 'npm i @rbmjs/backend-gpujs gpu.js'),
+};
 
 type KernelFn = IKernelRunShortcut;
 
@@ -462,13 +472,5 @@ class GpujsBackend implements Backend {
   }
 }
 
-/** Factories for `resolveBackend` and the CLI (`--backend gpujs[:mode]`). */
-export function backendFactory(mode?: string): BackendFactory<GpujsBackendOptions> {
-  const m = (mode ?? 'auto') as Mode | 'auto';
-  return {
-    name: mode ? `gpujs:${mode}` : 'gpujs',
-    create: (options?: GpujsBackendOptions) => createGpujsBackend({ ...options, mode: m }),
-  };
-}
-
-export const gpujsBackend: BackendFactory<GpujsBackendOptions> = backendFactory();
+/** The factory for `resolveBackend` (auto mode; `familyFactory(family, mode)` for one mode). */
+export const gpujsBackend: BackendFactory<GpujsBackendOptions> = familyFactory(family);

@@ -9,8 +9,8 @@
  */
 export {
   autoModes,
-  backendFactory,
   createGpujsBackend,
+  family,
   type GpujsBackendOptions,
   GpujsTensor,
   gpujsBackend,

@@ -1,4 +1,4 @@
-import type { BinaryOp, UnaryOp } from '@rbmjs/core';
+import type { BinaryOp, UnaryOp } from '@rbmjs/core/backend';
 
 /**
  * Kernel sources, generated per shape. gpu.js parses a kernel's JavaScript and compiles it to GLSL, WGSL,

@@ -2,20 +2,23 @@ import {
   BACKEND_API_VERSION,
   type Backend,
   type BackendFactory,
+  type BackendFamily,
   type BinaryOp,
+  type CommonBackendOptions,
   checkBinary,
   checkData,
   checkDimensions,
   checkMatMul,
   checkReduce,
   checkSame,
+  familyFactory,
   fillUniforms,
   type HostArray,
   type MatMulOptions,
   RbmError,
   type Tensor,
   type UnaryOp,
-} from '@rbmjs/core';
+} from '@rbmjs/core/backend';
 import { gemm } from './gemm.js';
 
 /** A tensor of the plain TypeScript backend: a row-major Float32Array. */
@@ -115,7 +118,7 @@ function binaryInto(
 /** Scratch for reductions in float64, reused. */
 let acc64 = new Float64Array(0);
 
-export interface JsBackendOptions {
+export interface JsBackendOptions extends CommonBackendOptions {
   /** Reserved for a future worker-thread pool; the backend is single-threaded today. */
   readonly threads?: 1;
 }
@@ -256,8 +259,16 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
   };
 }
 
-/** The factory that `resolveBackend` and the CLI use. It always starts: it needs nothing but JavaScript. */
-export const jsBackend: BackendFactory<JsBackendOptions> = {
+/** The js backend in the backend table: no modes, and it always starts (it needs nothing but JavaScript). */
+export const family: BackendFamily<JsBackendOptions> = {
   name: 'js',
-  create: async (options?: JsBackendOptions) => createJsBackend(options),
+  package: '@rbmjs/backend-js',
+  summary: 'plain TypeScript, float32, blocked GEMM; runs everywhere',
+  modes: [],
+  autoModes: () => [],
+  create: async (_mode, options) => createJsBackend(options),
+  install: () => 'npm i @rbmjs/backend-js',
 };
+
+/** The factory for `resolveBackend`. */
+export const jsBackend: BackendFactory<JsBackendOptions> = familyFactory(family);

@@ -4,5 +4,5 @@
  * @packageDocumentation
  * @module @rbmjs/backend-js
  */
-export { createJsBackend, type JsBackendOptions, JsTensor, jsBackend } from './backend.js';
+export { createJsBackend, family, type JsBackendOptions, JsTensor, jsBackend } from './backend.js';
 export { type GemmArgs, gemm } from './gemm.js';

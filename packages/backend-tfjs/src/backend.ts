@@ -2,20 +2,24 @@ import {
   BACKEND_API_VERSION,
   type Backend,
   type BackendFactory,
+  type BackendFamily,
+  type CommonBackendOptions,
   checkBinary,
   checkData,
   checkDimensions,
   checkMatMul,
   checkReduce,
   checkSame,
+  familyFactory,
+  firstMode,
   type HostArray,
   type MatMulOptions,
   RbmError,
   type Tensor,
   type UnaryOp,
-} from '@rbmjs/core';
+} from '@rbmjs/core/backend';
 import type * as tfc from '@tensorflow/tfjs-core';
-import { autoOrder, type Engine, loadEngine } from './engines.js';
+import { autoOrder, ENGINES, type Engine, INSTALL, loadEngine } from './engines.js';
 
 type TF = typeof tfc;
 
@@ -33,7 +37,7 @@ export class TfjsTensor implements Tensor {
   ) {}
 }
 
-export interface TfjsBackendOptions {
+export interface TfjsBackendOptions extends CommonBackendOptions {
   /** `auto` (default): tfjs-node, then wasm, then cpu in Node; webgpu, webgl, wasm, cpu in browsers. */
   readonly engine?: Engine | 'auto';
   /** Folder or URL of the tfjs-backend-wasm binaries (default in Node: the installed package). */
@@ -91,24 +95,27 @@ function unary(tf: TF, op: UnaryOp, x: tfc.Tensor2D): tfc.Tensor {
 export async function createTfjsBackend(options: TfjsBackendOptions = {}): Promise<Backend> {
   const requested = options.engine ?? 'auto';
   const order = requested === 'auto' ? autoOrder() : [requested];
-  const reasons: string[] = [];
-  let tf: TF | undefined;
-  let engine: Engine | undefined;
-  for (const candidate of order) {
-    try {
-      tf = await loadEngine(candidate, {
-        ...(options.wasmPaths ? { wasmPaths: options.wasmPaths } : {}),
-        ...(options.allowFallbackAdapter ? { allowFallbackAdapter: true } : {}),
-      });
-      engine = candidate;
-      break;
-    } catch (error) {
-      reasons.push(error instanceof Error ? error.message : String(error));
-    }
-  }
-  if (!tf || !engine) throw new Error(reasons.join('; '));
-  return tfjsBackendOn(tf, engine);
+  return firstMode(family, order, async (candidate) => {
+    const engine = candidate as Engine;
+    const tf = await loadEngine(engine, {
+      ...(options.wasmPaths ? { wasmPaths: options.wasmPaths } : {}),
+      ...(options.allowFallbackAdapter ? { allowFallbackAdapter: true } : {}),
+    });
+    return tfjsBackendOn(tf, engine);
+  });
 }
+
+/** TensorFlow.js in the backend table: `tfjs` (auto) or `tfjs:ENGINE`. */
+export const family: BackendFamily<TfjsBackendOptions> = {
+  name: 'tfjs',
+  package: '@rbmjs/backend-tfjs',
+  summary: 'TensorFlow.js: native TensorFlow (tfjs-node), WebAssembly SIMD, WebGPU, WebGL or its CPU engine',
+  modes: ENGINES,
+  autoModes: autoOrder,
+  create: (mode, options) => createTfjsBackend({ ...options, engine: (mode ?? 'auto') as Engine | 'auto' }),
+  install: (mode) =>
+    mode && mode in INSTALL ? INSTALL[mode as Engine] : 'npm i @rbmjs/backend-tfjs @tensorflow/tfjs-core',
+};
 
 function tfjsBackendOn(tf: TF, engine: Engine): Backend {
   const live = new Set<TfjsTensor>();
@@ -231,13 +238,5 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
   };
 }
 
-/** Factories for `resolveBackend` and the CLI (`--backend tfjs[:engine]`). */
-export function backendFactory(engine?: string): BackendFactory<TfjsBackendOptions> {
-  const e = (engine ?? 'auto') as Engine | 'auto';
-  return {
-    name: engine ? `tfjs:${engine}` : 'tfjs',
-    create: (options?: TfjsBackendOptions) => createTfjsBackend({ ...options, engine: e }),
-  };
-}
-
-export const tfjsBackend: BackendFactory<TfjsBackendOptions> = backendFactory();
+/** The factory for `resolveBackend` (auto engine; `familyFactory(family, engine)` for one engine). */
+export const tfjsBackend: BackendFactory<TfjsBackendOptions> = familyFactory(family);

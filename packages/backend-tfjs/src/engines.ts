@@ -1,4 +1,4 @@
-import { ensureWebGpu, inBrowser } from '@rbmjs/core';
+import { ensureWebGpu, firstLine, inBrowser, UnknownBackendError } from '@rbmjs/core/backend';
 import type * as tfc from '@tensorflow/tfjs-core';
 
 /**
@@ -25,7 +25,8 @@ export function autoOrder(): Engine[] {
   return inBrowser() ? ['webgpu', 'webgl', 'wasm', 'cpu'] : ['node', 'wasm', 'cpu'];
 }
 
-const INSTALL: Record<Engine, string> = {
+/** How to get each engine. */
+export const INSTALL: Readonly<Record<Engine, string>> = {
   node: 'npm i @tensorflow/tfjs-node (native TensorFlow for Linux x64/arm64, macOS and Windows x64; its install script downloads libtensorflow)',
   wasm: 'npm i @tensorflow/tfjs-backend-wasm',
   webgpu:
@@ -33,10 +34,6 @@ const INSTALL: Record<Engine, string> = {
   webgl: 'npm i @tensorflow/tfjs-backend-webgl (browsers)',
   cpu: 'npm i @tensorflow/tfjs-backend-cpu',
 };
-
-function message(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
-}
 
 /** Where the wasm binaries of @tensorflow/tfjs-backend-wasm are, in Node (browsers use the bundler's URLs). */
 async function wasmPathsForNode(): Promise<string | undefined> {
@@ -49,17 +46,23 @@ async function wasmPathsForNode(): Promise<string | undefined> {
 
 /**
  * Imports tfjs-core and the engine's package, selects the engine and returns tfjs, or throws an error that
- * says why the engine cannot run here and how to get it.
+ * says why the engine cannot run here ({@link INSTALL} says how to get it).
  */
 export async function loadEngine(
   engine: Engine,
   options: { wasmPaths?: string; allowFallbackAdapter?: boolean } = {},
 ): Promise<typeof tfc> {
+  if (!ENGINES.includes(engine)) {
+    throw new UnknownBackendError(
+      `unknown tfjs engine ${JSON.stringify(engine)} (choose from ${ENGINES.join(', ')})`,
+      ENGINES.map((e) => `tfjs:${e}`),
+    );
+  }
   let tf: typeof tfc;
   try {
     tf = await import('@tensorflow/tfjs-core');
   } catch (error) {
-    throw new Error(`@tensorflow/tfjs-core is not installed (npm i @tensorflow/tfjs-core): ${message(error)}`);
+    throw new Error(`@tensorflow/tfjs-core is not installed (npm i @tensorflow/tfjs-core): ${firstLine(error)}`);
   }
   try {
     switch (engine) {
@@ -82,12 +85,9 @@ export async function loadEngine(
       case 'cpu':
         await import('@tensorflow/tfjs-backend-cpu');
         break;
-      default:
-        throw new Error(`unknown tfjs engine ${JSON.stringify(engine)} (choose from ${ENGINES.join(', ')})`);
     }
   } catch (error) {
-    if (String(error).includes('unknown tfjs engine')) throw error;
-    throw new Error(`tfjs engine ${engine} cannot load: ${message(error)}; to get it: ${INSTALL[engine]}`);
+    throw new Error(`tfjs engine ${engine} cannot load: ${firstLine(error)}`);
   }
   const name = engine === 'node' ? 'tensorflow' : engine;
   let ok = false;
@@ -95,10 +95,10 @@ export async function loadEngine(
     ok = await tf.setBackend(name);
     await tf.ready();
   } catch (error) {
-    throw new Error(`tfjs engine ${engine} failed to initialise: ${message(error)}; ${INSTALL[engine]}`);
+    throw new Error(`tfjs engine ${engine} failed to initialise: ${firstLine(error)}`);
   }
   if (!ok || tf.getBackend() !== name) {
-    throw new Error(`tfjs engine ${engine} did not start (tfjs is on ${String(tf.getBackend())}); ${INSTALL[engine]}`);
+    throw new Error(`tfjs engine ${engine} did not start (tfjs is on ${String(tf.getBackend())})`);
   }
   return tf;
 }

@@ -6,5 +6,5 @@
  * @packageDocumentation
  * @module @rbmjs/backend-tfjs
  */
-export { backendFactory, createTfjsBackend, type TfjsBackendOptions, TfjsTensor, tfjsBackend } from './backend.js';
-export { autoOrder, ENGINES, type Engine, loadEngine } from './engines.js';
+export { createTfjsBackend, family, type TfjsBackendOptions, TfjsTensor, tfjsBackend } from './backend.js';
+export { autoOrder, ENGINES, type Engine, INSTALL, loadEngine } from './engines.js';

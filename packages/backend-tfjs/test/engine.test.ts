@@ -1,5 +1,6 @@
+import { BackendUnavailableError, UnknownBackendError } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
-import { backendFactory, createTfjsBackend, loadEngine } from '../src/index.js';
+import { createTfjsBackend, family, tfjsBackend } from '../src/index.js';
 
 /** Whether native TensorFlow (tfjs-node) is installed here: users may install it; CI cannot. */
 const nodeAvailable = await import('@tensorflow/tfjs-node' as string).then(
@@ -19,16 +20,27 @@ describe('engine selection', () => {
   });
 
   it('auto prefers native TensorFlow and falls back to wasm when tfjs-node is not installed', async () => {
-    const { backend } = { backend: await backendFactory().create() };
+    const backend = await tfjsBackend.create();
     expect(backend.name).toBe(nodeAvailable ? 'tfjs:node' : 'tfjs:wasm');
     backend.destroy();
   });
 
-  it('an engine that cannot run here is refused with the reason and how to get it', async () => {
+  it('an engine that cannot run here is refused with a typed error: the reason and how to get it', async () => {
     // Installed (for the browser demo) but WebGL does not exist in Node.
-    await expect(loadEngine('webgl')).rejects.toThrow(
-      /tfjs engine webgl failed to initialise: .*npm i @tensorflow\/tfjs-backend-webgl \(browsers\)/,
+    const error = await family.create('webgl').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendUnavailableError);
+    const [reason] = (error as BackendUnavailableError).reasons;
+    expect(reason?.name).toBe('tfjs:webgl');
+    expect(reason?.reason).toMatch(/tfjs engine webgl failed to initialise/);
+    expect(reason?.install).toMatch(/npm i @tensorflow\/tfjs-backend-webgl \(browsers\)/);
+    expect((error as Error).message).toMatch(
+      /failed to initialise: .*npm i @tensorflow\/tfjs-backend-webgl \(browsers\)/,
     );
+  });
+
+  it('an unknown engine is a usage error, not an unavailable backend', async () => {
+    await expect(createTfjsBackend({ engine: 'cuda' as never })).rejects.toThrow(UnknownBackendError);
+    await expect(family.create('cuda')).rejects.toThrow(/unknown tfjs engine "cuda" \(choose from node, wasm/);
   });
 
   // With tfjs-node installed the node engine starts (conformance-node.test.ts then runs the whole suite on it).

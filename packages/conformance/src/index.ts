@@ -4,10 +4,25 @@
  *   import { describeBackend } from '@rbmjs/conformance';
  *   describeBackend('my-backend', () => createMyBackend());
  *
+ * The checks themselves are plain data (`CHECKS`, `runChecks`) and import no test framework: in a browser,
+ * import them from `@rbmjs/conformance/checks` (the demo's check.html does).
+ *
  * @packageDocumentation
  * @module @rbmjs/conformance
  */
 
+export {
+  CHECKS,
+  CheckContext,
+  CheckFailure,
+  type CheckOptions,
+  type CheckResult,
+  CheckSkipped,
+  type ConformanceCheck,
+  randomArray,
+  runCheck,
+  runChecks,
+} from './checks.js';
 export { type Counters, instrument } from './instrument.js';
-export { type ConformanceOptions, describeBackend, isRequired, randomArray } from './suite.js';
+export { type ConformanceOptions, describeBackend, isRequired } from './suite.js';
 export { describeMismatch, firstMismatch, type Mismatch, tinyNormal, unitRoundoff } from './tolerance.js';

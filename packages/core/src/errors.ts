@@ -81,12 +81,33 @@ export class TooLargeError extends RbmError {
   }
 }
 
-/** No backend could start; `reasons` says why each one that was tried failed. */
+/** Why one backend (or one of its modes) cannot run here, and how to get it where that is known. */
+export interface BackendFailure {
+  /** `family` or `family:mode`. */
+  readonly name: string;
+  readonly reason: string;
+  /** What to install or provide (a command, a requirement). */
+  readonly install?: string;
+}
+
+/**
+ * A backend cannot start here; `reasons` says why for each one (or each mode) that was tried. Backend
+ * packages throw it from their factories; the resolver gathers them.
+ */
 export class BackendUnavailableError extends RbmError {
-  readonly reasons: ReadonlyArray<{ name: string; reason: string }>;
-  constructor(message: string, reasons: ReadonlyArray<{ name: string; reason: string }> = []) {
+  readonly reasons: ReadonlyArray<BackendFailure>;
+  constructor(message: string, reasons: ReadonlyArray<BackendFailure> = []) {
     super('BACKEND_UNAVAILABLE', message);
     this.reasons = reasons;
+  }
+}
+
+/** A backend name or mode that no backend in the table has (a usage error, not an unavailable backend). */
+export class UnknownBackendError extends ArgumentError {
+  readonly choices: readonly string[];
+  constructor(message: string, choices: readonly string[]) {
+    super(message);
+    this.choices = choices;
   }
 }
 

@@ -1,46 +1,129 @@
 /**
  * @rbmjs/core: Restricted Boltzmann Machines defined against a small backend interface.
- * Isomorphic (no Node-only imports); file helpers for Node live in `@rbmjs/core/node`.
+ * Isomorphic (no Node-only imports). What users need is exported here, by name; what backend authors
+ * need (the interface's helpers, validation, the reference backend's math, WebGPU setup) is in
+ * `@rbmjs/core/backend`; file helpers for Node are in `@rbmjs/core/node`.
  *
  * @packageDocumentation
  * @module @rbmjs/core
  */
 
-export { assertBackend, assertShape, type ResolveFailure, resolveBackend } from './backend/check.js';
-export { inBrowser } from './backend/environment.js';
-export { applyUnary, createReferenceBackend, sigmoid, softplus } from './backend/reference.js';
+// Backends: the interface's types, the reference backend, choosing and starting one from a table.
+export { resolveBackend } from './backend/check.js';
+export { createReferenceBackend, referenceFamily } from './backend/reference.js';
 export { Scope, withScope } from './backend/scope.js';
-export * from './backend/types.js';
-export * from './backend/validate.js';
-export { ensureWebGpu, type WebGpuAdapterInfo, type WebGpuOptions } from './backend/webgpu.js';
-export * from './data/dataset.js';
-export * from './data/source.js';
-export * from './errors.js';
-export * from './evaluate/ais.js';
-export * from './evaluate/exact.js';
-export * from './evaluate/pseudo-likelihood.js';
-export * from './io/checkpoint.js';
-export * from './io/model-file.js';
-export * from './io/safetensors.js';
 export {
-  assertBinaryUnits,
-  assertVisibleData,
-  checkParameters,
+  type BackendEntry,
+  type BackendFamily,
+  type BackendReport,
+  backendEntry,
+  backendFactories,
+  type CommonBackendOptions,
+  lazyBackendEntry,
+  probeBackends,
+  startBackend,
+} from './backend/table.js';
+export type {
+  Backend,
+  BackendFactory,
+  BackendInfo,
+  HostArray,
+  Precision,
+  RandomnessMode,
+  Tensor,
+} from './backend/types.js';
+// Data.
+export { barsAndStripes, createDataset, type Dataset } from './data/dataset.js';
+export { type DataSource, datasetSource, readHead, sourceColumnMeans } from './data/source.js';
+// Errors.
+export {
+  ArgumentError,
+  type BackendFailure,
+  BackendUnavailableError,
+  DataError,
+  DivergenceError,
+  FileError,
+  ModelFormatError,
+  RbmError,
+  type RbmErrorCode,
+  ShapeError,
+  TooLargeError,
+  TrainingAbortedError,
+  UnknownBackendError,
+} from './errors.js';
+// Evaluation.
+export {
+  type AisEstimate,
+  type AisOptions,
+  type AisSchedule,
+  aisBetas,
+  annealedImportanceSampling,
+  type EstimatedLogLikelihood,
+  estimatedLogLikelihood,
+} from './evaluate/ais.js';
+export {
+  type ExactLogLikelihood,
+  type ExactOptions,
+  empiricalDistribution,
+  exactGradient,
+  exactKL,
+  exactLogLikelihood,
+  exactLogPartition,
+  exactSamples,
+  type Gradient,
+  type LogPartition,
+} from './evaluate/exact.js';
+export {
+  type PseudoLikelihood,
+  type PseudoLikelihoodOptions,
+  pseudoLogLikelihood,
+} from './evaluate/pseudo-likelihood.js';
+// Files.
+export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './io/checkpoint.js';
+export { decodeModel, encodeModel, loadModel, type ModelFile, saveModel } from './io/model-file.js';
+export { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './io/safetensors.js';
+// The model.
+export {
   energy,
   type InitOptions,
   initialParameters,
   RBM,
   type RbmParameters,
-  type VisibleUnits,
+  type SampleOptions,
+  type Samples,
 } from './model/rbm.js';
+export {
+  bernoulliUnits,
+  gaussianUnits,
+  type VisibleParameters,
+  type VisibleUnits,
+  type VisibleUnitType,
+} from './model/units.js';
+// Randomness: counter-based streams, so that runs replay exactly.
 export { DeviceRandom } from './random/device.js';
-export { fillUniforms, philox4x32_10, UNIFORM_SCALE } from './random/philox.js';
 export { type RandomState, RandomStream, Streams } from './random/stream.js';
-export * from './sample/tempering.js';
-export * from './train/gradient.js';
-export * from './train/negative-phase.js';
-export * from './train/parts.js';
-export * from './train/schedule.js';
-export * from './train/state.js';
-export * from './train/terms.js';
-export * from './train/trainer.js';
+// Sampling.
+export { ParallelTempering, type TemperingOptions, temperatureLadder, temperedSample } from './sample/tempering.js';
+// Training: the loop and its parts.
+export { type GradientEstimate, type GradientOptions, gradientEstimate } from './train/gradient.js';
+export { ContrastiveDivergence, PersistentChains, TemperedChains } from './train/negative-phase.js';
+export type {
+  GradientStep,
+  GradientTerm,
+  NegativePhase,
+  NegativeStatistics,
+  PartContext,
+  PositivePhase,
+} from './train/parts.js';
+export { checkSchedule, type Schedule, scheduleValue } from './train/schedule.js';
+export { type StateArray, StateRegistry, type StateValues, type TrainerState } from './train/state.js';
+export { Centering, LearnedVariance, Sparsity, WeightDecay } from './train/terms.js';
+export {
+  type BatchEvent,
+  type EpochMetrics,
+  type SparsityTarget,
+  Trainer,
+  type TrainingMethod,
+  type TrainOptions,
+  train,
+} from './train/trainer.js';

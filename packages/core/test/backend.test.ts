@@ -11,7 +11,7 @@ import {
   resolveBackend,
   Scope,
   withScope,
-} from '../src/index.js';
+} from '../src/backend/index.js';
 
 describe('resolveBackend', () => {
   const failing = (name: string, reason: string) => ({

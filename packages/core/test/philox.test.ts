@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { fillUniforms, philox4x32_10, RandomStream, UNIFORM_SCALE } from '../src/index.js';
+import { fillUniforms, philox4x32_10, UNIFORM_SCALE } from '../src/backend/index.js';
+import { RandomStream } from '../src/index.js';
 
 const hex = (w: Uint32Array) => [...w].map((x) => x.toString(16).padStart(8, '0'));
 

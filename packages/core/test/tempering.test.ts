@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { softplus } from '../src/backend/index.js';
 import {
   barsAndStripes,
   createDataset,
@@ -10,7 +11,6 @@ import {
   RandomStream,
   RBM,
   Scope,
-  softplus,
   type TrainOptions,
   temperatureLadder,
   temperedSample,

@@ -2,7 +2,9 @@
 
 import { createJsBackend, jsBackend } from '@rbmjs/backend-js';
 import { type ConformanceOptions, describeBackend } from '@rbmjs/conformance';
+import { type CheckResult, runChecks } from '@rbmjs/conformance/checks';
 import { type Backend, barsAndStripes, type EpochMetrics, RBM, type TrainOptions, train } from '@rbmjs/core';
+import { type BackendFamily, checkBinary, familyFactory } from '@rbmjs/core/backend';
 import { saveModelFile } from '@rbmjs/core/node';
 
 const backend: Backend = createJsBackend();
@@ -14,4 +16,18 @@ const history: Promise<EpochMetrics[]> = train(
 );
 const conformance: ConformanceOptions = { required: true };
 
-export { conformance, describeBackend, history, jsBackend, saveModelFile };
+// A backend author's view: a family for the backend table, checked by the conformance checks.
+const family: BackendFamily = {
+  name: 'mine',
+  package: 'my-backend',
+  summary: 'an example',
+  modes: [],
+  autoModes: () => [],
+  create: async () => createJsBackend(),
+  install: () => 'npm i my-backend',
+};
+const results: Promise<CheckResult[]> = familyFactory(family)
+  .create()
+  .then((be) => runChecks(be));
+
+export { checkBinary, conformance, describeBackend, history, jsBackend, results, saveModelFile };

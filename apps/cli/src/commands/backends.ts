@@ -21,7 +21,10 @@ export function registerBackends(program: Command): void {
       const out = new Output(Boolean(flags.json));
       const { reports, noise } = await probeIsolated();
       const width = Math.max(...reports.map((r) => r.name.length));
-      for (const r of reports) out.info(`${r.ok ? 'ok  ' : 'no  '} ${r.name.padEnd(width)} ${r.detail}`);
+      for (const r of reports) {
+        const how = r.install ? `; to get it: ${r.install}` : '';
+        out.info(`${r.ok ? 'ok  ' : 'no  '} ${r.name.padEnd(width)} ${r.detail}${how}`);
+      }
       const lines = noise.split('\n').filter((l) => l.trim() !== '');
       if (lines.length > 0) {
         if (flags.verbose) for (const line of lines) out.info(`  native: ${line}`);

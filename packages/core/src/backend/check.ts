@@ -1,4 +1,11 @@
-import { BackendUnavailableError, formatShape, RbmError, ShapeError } from '../errors.js';
+import {
+  type BackendFailure,
+  BackendUnavailableError,
+  formatShape,
+  RbmError,
+  ShapeError,
+  UnknownBackendError,
+} from '../errors.js';
 import { BACKEND_API_VERSION, type Backend, type BackendFactory, type Tensor } from './types.js';
 
 /** Throws unless `backend` speaks this version of the interface. */
@@ -22,31 +29,36 @@ export function assertShape(what: string, t: Tensor, rows: number, cols: number)
   }
 }
 
-export interface ResolveFailure {
-  readonly name: string;
-  readonly reason: string;
-}
-
 /**
  * Tries each factory in order and returns the first backend that starts (onnxruntime-js's resolveBackend
- * pattern). When none does, throws a {@link BackendUnavailableError} that lists why each one failed.
+ * pattern). A factory's {@link BackendUnavailableError} contributes its reasons (one per mode it tried);
+ * an {@link UnknownBackendError} is a mistake in the name and is thrown at once. When nothing starts,
+ * throws a {@link BackendUnavailableError} that lists every reason.
  */
 export async function resolveBackend(
   factories: ReadonlyArray<BackendFactory>,
-  onFailure?: (failure: ResolveFailure) => void,
-): Promise<{ backend: Backend; failures: ResolveFailure[] }> {
-  const failures: ResolveFailure[] = [];
+  onFailure?: (failure: BackendFailure) => void,
+): Promise<{ backend: Backend; failures: BackendFailure[] }> {
+  const failures: BackendFailure[] = [];
   for (const factory of factories) {
     try {
       const backend = assertBackend(await factory.create());
       return { backend, failures };
     } catch (error) {
-      const failure = { name: factory.name, reason: error instanceof Error ? error.message : String(error) };
-      failures.push(failure);
-      onFailure?.(failure);
+      if (error instanceof UnknownBackendError) throw error;
+      const found: BackendFailure[] =
+        error instanceof BackendUnavailableError && error.reasons.length > 0
+          ? [...error.reasons]
+          : [{ name: factory.name, reason: error instanceof Error ? error.message : String(error) }];
+      for (const failure of found) {
+        failures.push(failure);
+        onFailure?.(failure);
+      }
     }
   }
-  const list = failures.map((f) => `  ${f.name}: ${f.reason}`).join('\n');
+  const list = failures
+    .map((f) => `  ${f.name}: ${f.reason}${f.install ? `; to get it: ${f.install}` : ''}`)
+    .join('\n');
   throw new BackendUnavailableError(
     factories.length === 0 ? 'no backends to try' : `no backend could start:\n${list}`,
     failures,

@@ -1,5 +1,6 @@
 import { RbmError } from '../errors.js';
 import { fillUniforms } from '../random/philox.js';
+import type { BackendFamily } from './table.js';
 import {
   BACKEND_API_VERSION,
   type Backend,
@@ -189,3 +190,14 @@ export function createReferenceBackend(): Backend {
     },
   };
 }
+
+/** The reference backend in the backend table (`--backend reference`; never chosen by `auto`: it is slow). */
+export const referenceFamily: BackendFamily = {
+  name: 'reference',
+  package: '@rbmjs/core',
+  summary: 'float64 TypeScript, the ground truth of the conformance suite',
+  modes: [],
+  autoModes: () => [],
+  create: async () => createReferenceBackend(),
+  install: () => 'part of @rbmjs/core',
+};

@@ -1,6 +1,6 @@
+import { softplus } from '../backend/reference.js';
 import { type Scope, withScope } from '../backend/scope.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
-import { softplus } from '../backend/reference.js';
 import { ArgumentError } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';

@@ -1,0 +1,690 @@
+import {
+  barsAndStripes,
+  createDataset,
+  exactLogPartition,
+  RandomStream,
+  RBM,
+  Streams,
+  Trainer,
+  type TrainOptions,
+} from '@rbmjs/core';
+import {
+  assertBackend,
+  type Backend,
+  type BinaryOp,
+  createReferenceBackend,
+  fillUniforms,
+  type HostArray,
+  type MatMulOptions,
+  RbmError,
+  ShapeError,
+  type Tensor,
+  type UnaryOp,
+} from '@rbmjs/core/backend';
+import { instrument } from './instrument.js';
+import { describeMismatch, firstMismatch, tinyNormal, unitRoundoff } from './tolerance.js';
+
+/**
+ * The conformance checks, as plain data: each is a name, a group and an async function of a
+ * {@link CheckContext}. Nothing here imports a test framework, so the same checks run under vitest in Node
+ * (`describeBackend`, suite.ts) and in a browser (`runChecks`, the demo's check.html). A check that cannot
+ * run on a backend says so with {@link CheckContext.skip} and a reason; it is reported as skipped, never
+ * dropped.
+ *
+ * Every numeric comparison is against core's float64 reference backend, with a bound derived from the
+ * backend's precision (u = 2^-24 for float32): matrix products within (2k + 4) u sum|a||b|, elementwise
+ * functions within (8 + 2|x|) u relative (log: plus 2^-21 absolute, the WGSL/GLSL accuracy of log),
+ * reductions within (n + 2) u scale n, trained parameters within 1e3 u + 1e-6.
+ */
+
+export interface ConformanceCheck {
+  readonly group: string;
+  readonly name: string;
+  /** Time limit under vitest, in ms (default: the runner's). */
+  readonly timeoutMs?: number;
+  run(ctx: CheckContext): Promise<void> | void;
+}
+
+export interface CheckOptions {
+  /** Extra slack on every tolerance (default 1). */
+  readonly toleranceScale?: number;
+  /**
+   * Largest inner dimension the matMul sweep uses (default 1500: above gpu.js's 1000-iteration loop cap).
+   * Shapes beyond it are reported as skipped.
+   */
+  readonly maxInner?: number;
+}
+
+/** A check failed: the message says what, where and by how much. */
+export class CheckFailure extends Error {}
+
+/** A check cannot run on this backend; the reason is reported. */
+export class CheckSkipped extends Error {}
+
+export class CheckContext {
+  readonly backend: Backend;
+  /** The float64 reference backend. */
+  readonly ref: Backend;
+  readonly options: Required<CheckOptions>;
+  /** The worst |actual - expected| / bound seen (at most 1 when the check passes), and where. */
+  worst = 0;
+  where = '';
+  /** Parts of the check skipped, with their reasons (the check still passes on the rest). */
+  readonly skipped: string[] = [];
+
+  constructor(backend: Backend, ref: Backend, options: CheckOptions = {}) {
+    this.backend = backend;
+    this.ref = ref;
+    this.options = { toleranceScale: options.toleranceScale ?? 1, maxInner: options.maxInner ?? 1500 };
+  }
+
+  /** The unit roundoff of the backend's precision, times the tolerance scale. */
+  get eps(): number {
+    return unitRoundoff(this.backend.precision) * this.options.toleranceScale;
+  }
+
+  get tiny(): number {
+    return tinyNormal(this.backend.precision);
+  }
+
+  /** Uploads the same data to the backend and the reference. */
+  pair(rows: number, cols: number, data?: HostArray): [Tensor, Tensor] {
+    return [this.backend.tensor(rows, cols, data), this.ref.tensor(rows, cols, data)];
+  }
+
+  /** Fails unless every element is within its bound; records the worst ratio. */
+  close(what: string, actual: ArrayLike<number>, expected: ArrayLike<number>, bound: (i: number) => number): void {
+    const mismatch = firstMismatch(actual, expected, bound);
+    if (mismatch) {
+      this.worst = Number.POSITIVE_INFINITY;
+      this.where = what;
+      throw new CheckFailure(describeMismatch(what, mismatch));
+    }
+    for (let i = 0; i < expected.length; i++) {
+      const [x, y] = [actual[i]!, expected[i]!];
+      if (x === y || (Number.isNaN(x) && Number.isNaN(y))) continue;
+      const r = Math.abs(x - y) / bound(i);
+      if (r > this.worst) [this.worst, this.where] = [r, what];
+    }
+  }
+
+  /** Fails with `message` unless `condition`. */
+  that(condition: boolean, message: string): void {
+    if (!condition) throw new CheckFailure(message);
+  }
+
+  equal<T>(actual: T, expected: T, what: string): void {
+    const a = JSON.stringify(actual);
+    const e = JSON.stringify(expected);
+    if (a !== e) throw new CheckFailure(`${what}: got ${a}, expected ${e}`);
+  }
+
+  /** Fails unless `fn` throws an error of class `type` whose message matches `pattern` (when given). */
+  throws(fn: () => unknown, type: abstract new (...args: never[]) => Error, what: string, pattern?: RegExp): void {
+    try {
+      fn();
+    } catch (error) {
+      this.that(error instanceof type, `${what}: threw ${String(error)}, expected a ${type.name}`);
+      if (pattern) this.that(pattern.test((error as Error).message), `${what}: message ${String(error)}`);
+      return;
+    }
+    throw new CheckFailure(`${what}: did not throw`);
+  }
+
+  /** Skips the whole check with a reason. */
+  skip(reason: string): never {
+    throw new CheckSkipped(reason);
+  }
+}
+
+/** Deterministic test inputs: uniform in [lo, hi), rounded to float32. */
+export function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const u = new Float32Array(n);
+  new RandomStream(seed, Streams.conformance).uniform(u);
+  for (let i = 0; i < n; i++) u[i] = lo + (hi - lo) * u[i]!;
+  return u;
+}
+
+const MATMUL_SHAPES: ReadonlyArray<[number, number, number]> = [
+  [1, 1, 1],
+  [1, 7, 3],
+  [5, 1, 9],
+  [4, 4, 4],
+  [7, 13, 5],
+  [17, 33, 65],
+  [100, 50, 31],
+  [3, 1500, 2],
+  [1, 1030, 9],
+];
+
+const ELEMENTWISE_SHAPES: ReadonlyArray<[number, number]> = [
+  [1, 1],
+  [1, 13],
+  [9, 1],
+  [17, 33],
+  [64, 65],
+];
+
+/** Inputs where sigmoid and softplus are hard: large |x|, the float32 exp overflow edge, zero. */
+const EXTREMES = [0, -0, 1e-8, -1e-8, 1, -1, 15, -15, 30, -30, 88, -88, 89, -89, 100, -100, 1000, -1000, 1e30, -1e30];
+
+const interfaceChecks: ConformanceCheck[] = [
+  {
+    group: 'interface',
+    name: 'declares version, precision and randomness',
+    run(c) {
+      const be = c.backend;
+      c.equal(be.apiVersion, 1, 'apiVersion');
+      c.that(['float32', 'float64'].includes(be.precision), `precision ${be.precision}`);
+      c.that(['host', 'philox'].includes(be.randomness), `randomness ${be.randomness}`);
+      c.that(typeof be.name === 'string', 'name is a string');
+    },
+  },
+  {
+    group: 'interface',
+    name: 'round-trips data; read returns a copy',
+    async run(c) {
+      const be = c.backend;
+      const data = randomArray(35, 1);
+      const t = be.tensor(5, 7, data);
+      const back = await be.read(t);
+      c.equal(Array.from(back), Array.from(data), 'read after tensor()');
+      back[0] = 123;
+      c.equal((await be.read(t))[0], data[0], 'read returns a copy');
+      be.write(t, randomArray(35, 2));
+      c.equal(Array.from(await be.read(t)), Array.from(randomArray(35, 2)), 'read after write()');
+      be.dispose(t);
+      const z = be.tensor(2, 3);
+      c.equal(Array.from(await be.read(z)), [0, 0, 0, 0, 0, 0], 'a new tensor is zero');
+      be.dispose(z);
+    },
+  },
+  {
+    group: 'interface',
+    name: 'rejects wrong shapes with a typed error that names them',
+    run(c) {
+      const be = c.backend;
+      c.throws(() => be.tensor(2, 3, new Float32Array(5)), ShapeError, 'tensor(2, 3) with 5 values');
+      c.throws(() => be.tensor(0, 3), ShapeError, 'tensor(0, 3)');
+      const a = be.tensor(2, 3);
+      const b = be.tensor(4, 5);
+      const out = be.tensor(2, 5);
+      c.throws(() => be.matMul(out, a, b), ShapeError, 'matMul 2x3 by 4x5', /inner dimensions 3 and 4/);
+      c.throws(() => be.binary('add', a, a, b), ShapeError, 'add 2x3 and 4x5');
+      c.throws(() => be.sum(out, a, 0), ShapeError, 'sum into the wrong shape');
+      c.throws(() => be.write(a, new Float32Array(7)), ShapeError, 'write 7 values to 2x3');
+      for (const t of [a, b, out]) be.dispose(t);
+    },
+  },
+  {
+    group: 'interface',
+    name: 'refuses a disposed tensor',
+    run(c) {
+      const t = c.backend.tensor(1, 1);
+      c.backend.dispose(t);
+      c.throws(() => c.backend.fill(t, 1), RbmError, 'fill a disposed tensor');
+    },
+  },
+];
+
+const opChecks: ConformanceCheck[] = [
+  {
+    group: 'ops against the float64 reference',
+    name: 'matMul over shapes, transposes, alpha and beta',
+    timeoutMs: 120_000,
+    async run(c) {
+      const { backend: be, ref } = c;
+      let seed = 10;
+      for (const [m, k, n] of MATMUL_SHAPES) {
+        if (k > c.options.maxInner) {
+          c.skipped.push(`${m}x${k}x${n}: inner dimension ${k} above maxInner ${c.options.maxInner}`);
+          seed += 36;
+          continue;
+        }
+        for (const transposeA of [false, true]) {
+          for (const transposeB of [false, true]) {
+            for (const [alpha, beta] of [
+              [1, 0],
+              [-0.5, 1],
+              [2, 0.25],
+            ] as const) {
+              const aData = randomArray(m * k, seed++);
+              const bData = randomArray(k * n, seed++);
+              const cData = randomArray(m * n, seed++);
+              const [a, ra] = transposeA ? c.pair(k, m, aData) : c.pair(m, k, aData);
+              const [b, rb] = transposeB ? c.pair(n, k, bData) : c.pair(k, n, bData);
+              const [out, rout] = c.pair(m, n, cData);
+              const opts: MatMulOptions = { transposeA, transposeB, alpha, beta };
+              be.matMul(out, a, b, opts);
+              ref.matMul(rout, ra, rb, opts);
+              // Error bound of a float dot product: ~k u sum|a||b|, plus rounding of beta*c and the result.
+              const absA = ref.tensor(ra.rows, ra.cols, (await ref.read(ra)).map(Math.abs));
+              const absB = ref.tensor(rb.rows, rb.cols, (await ref.read(rb)).map(Math.abs));
+              const bound = ref.tensor(m, n, cData.map(Math.abs));
+              ref.matMul(bound, absA, absB, { transposeA, transposeB, alpha: Math.abs(alpha), beta: Math.abs(beta) });
+              const bnd = await ref.read(bound);
+              c.close(
+                `matMul ${m}x${k}x${n} tA=${transposeA} tB=${transposeB} alpha=${alpha} beta=${beta}`,
+                await be.read(out),
+                await ref.read(rout),
+                (i) => (2 * k + 4) * c.eps * bnd[i]! + c.tiny,
+              );
+              for (const t of [a, b, out]) be.dispose(t);
+              for (const t of [ra, rb, rout, absA, absB, bound]) ref.dispose(t);
+            }
+          }
+        }
+      }
+    },
+  },
+  {
+    group: 'ops against the float64 reference',
+    name: 'matMul refuses an output that aliases an input',
+    run(c) {
+      const a = c.backend.tensor(3, 3);
+      c.throws(() => c.backend.matMul(a, a, a), RbmError, 'matMul(a, a, a)');
+      c.backend.dispose(a);
+    },
+  },
+  {
+    group: 'ops against the float64 reference',
+    name: 'unary ops, including large |x| for sigmoid and softplus',
+    async run(c) {
+      const { backend: be, ref } = c;
+      const ops: UnaryOp[] = ['sigmoid', 'softplus', 'exp', 'log', 'square', 'sign', 'neg'];
+      let seed = 100;
+      for (const op of ops) {
+        for (const [rows, cols] of [...ELEMENTWISE_SHAPES, [1, EXTREMES.length] as [number, number]]) {
+          let data: Float32Array;
+          if (cols === EXTREMES.length && rows === 1) data = Float32Array.from(EXTREMES);
+          else data = randomArray(rows * cols, seed++, -20, 20);
+          if (op === 'log') data = data.map((x) => Math.abs(x) + 1e-3);
+          if (op === 'exp' || op === 'square') data = data.map((x) => Math.max(-80, Math.min(80, x)));
+          const [x, rx] = c.pair(rows, cols, data);
+          const out = be.tensor(rows, cols);
+          const rout = ref.tensor(rows, cols);
+          be.unary(op, out, x);
+          ref.unary(op, rout, rx);
+          const expected = await ref.read(rout);
+          // Relative error (8 + 2|x|) u: the WGSL accuracy bound for exp is 3 + 2|x| ulp, and log near 1 has an
+          // absolute bound of 2^-21 there (GPU engines meet these; CPU engines do far better).
+          const bound = (i: number) =>
+            (8 + 2 * Math.abs(data[i]!)) * c.eps * Math.abs(expected[i]!) +
+            (op === 'log' && be.precision === 'float32' ? 2 ** -21 : 0) +
+            c.tiny;
+          c.close(`unary ${op} on ${rows}x${cols}`, await be.read(out), expected, bound);
+          be.unary(op, x, x); // in place
+          c.close(`unary ${op} in place`, await be.read(x), expected, bound);
+          be.dispose(x);
+          be.dispose(out);
+          ref.dispose(rx);
+          ref.dispose(rout);
+        }
+      }
+    },
+  },
+  {
+    group: 'ops against the float64 reference',
+    name: 'binary ops with every broadcast, and axpby',
+    async run(c) {
+      const { backend: be, ref } = c;
+      let seed = 200;
+      for (const op of ['add', 'sub', 'mul'] as BinaryOp[]) {
+        for (const [rows, cols] of ELEMENTWISE_SHAPES) {
+          for (const [br, bc] of [
+            [rows, cols],
+            [1, cols],
+            [rows, 1],
+            [1, 1],
+          ] as const) {
+            const [a, ra] = c.pair(rows, cols, randomArray(rows * cols, seed++, -3, 3));
+            const [b, rb] = c.pair(br, bc, randomArray(br * bc, seed++, -3, 3));
+            const out = be.tensor(rows, cols);
+            const rout = ref.tensor(rows, cols);
+            be.binary(op, out, a, b);
+            ref.binary(op, rout, ra, rb);
+            const expected = await ref.read(rout);
+            const bound = (i: number) => 4 * c.eps * (Math.abs(expected[i]!) + 9) + c.tiny;
+            c.close(`${op} ${rows}x${cols} with ${br}x${bc}`, await be.read(out), expected, bound);
+            be.binary(op, a, a, b); // in place
+            c.close(`${op} in place`, await be.read(a), expected, bound);
+            for (const t of [a, b, out]) be.dispose(t);
+            for (const t of [ra, rb, rout]) ref.dispose(t);
+          }
+        }
+      }
+      const [x, rx] = c.pair(7, 9, randomArray(63, seed++));
+      const [y, ry] = c.pair(7, 9, randomArray(63, seed++));
+      be.axpby(y, 0.9, y, -0.3, x);
+      ref.axpby(ry, 0.9, ry, -0.3, rx);
+      c.close('axpby', await be.read(y), await ref.read(ry), () => 8 * c.eps + c.tiny);
+      be.dispose(x);
+      be.dispose(y);
+    },
+  },
+  {
+    group: 'ops against the float64 reference',
+    name: 'sum and logSumExp over both axes, long axes and extreme values',
+    async run(c) {
+      const { backend: be, ref } = c;
+      let seed = 300;
+      for (const [rows, cols] of [...ELEMENTWISE_SHAPES, [1500, 3], [2, 1500]] as Array<[number, number]>) {
+        for (const axis of [0, 1] as const) {
+          const scale = seed % 2 === 0 ? 1 : 1000;
+          const data = randomArray(rows * cols, seed++, -scale, scale);
+          const [x, rx] = c.pair(rows, cols, data);
+          const orows = axis === 0 ? 1 : rows;
+          const ocols = axis === 0 ? cols : 1;
+          const inner = axis === 0 ? rows : cols;
+          for (const op of ['sum', 'logSumExp'] as const) {
+            const out = be.tensor(orows, ocols);
+            const rout = ref.tensor(orows, ocols);
+            be[op](out, x, axis);
+            ref[op](rout, rx, axis);
+            const expected = await ref.read(rout);
+            const bound =
+              op === 'sum'
+                ? () => (inner + 2) * c.eps * scale * inner + c.tiny
+                : (i: number) => (inner + 8) * c.eps * (Math.abs(expected[i]!) + 1) + c.tiny;
+            c.close(`${op} axis ${axis} of ${rows}x${cols}`, await be.read(out), expected, bound);
+            be.dispose(out);
+          }
+          be.dispose(x);
+        }
+      }
+      // -Infinity entries (log 0) and a row of them.
+      const [x, rx] = c.pair(2, 3, Float32Array.of(-Infinity, 0, 1, -Infinity, -Infinity, -Infinity));
+      const out = be.tensor(2, 1);
+      const rout = ref.tensor(2, 1);
+      be.logSumExp(out, x, 1);
+      ref.logSumExp(rout, rx, 1);
+      const got = await be.read(out);
+      const want = await ref.read(rout);
+      c.that(Math.abs(got[0]! - want[0]!) < 5e-6, `logSumExp of [-inf, 0, 1]: ${got[0]}, expected ${want[0]}`);
+      c.equal(got[1], Number.NEGATIVE_INFINITY, 'logSumExp of a row of -inf');
+      be.dispose(x);
+      be.dispose(out);
+    },
+  },
+  {
+    group: 'ops against the float64 reference',
+    name: 'bernoulli is exactly u < p, fill and copy are exact',
+    async run(c) {
+      const be = c.backend;
+      const p = Float32Array.of(0, 1, 0.5, 0.5, 0.25, 0.75, 1, 0);
+      const u = Float32Array.of(0, 0.999999, 0.5, 0.4999999, 0.3, 0.7, 0, 0.5);
+      const pt = be.tensor(2, 4, p);
+      const ut = be.tensor(2, 4, u);
+      const out = be.tensor(2, 4);
+      be.bernoulli(out, pt, ut);
+      c.equal(Array.from(await be.read(out)), [0, 1, 0, 1, 0, 1, 1, 0], 'bernoulli');
+      be.fill(out, -2.5);
+      c.equal(Array.from(await be.read(out)), Array(8).fill(-2.5), 'fill');
+      be.copy(out, pt);
+      c.equal(Array.from(await be.read(out)), Array.from(p), 'copy');
+      for (const t of [pt, ut, out]) be.dispose(t);
+    },
+  },
+];
+
+const randomnessChecks: ConformanceCheck[] = [
+  {
+    group: 'randomness',
+    name: 'uniforms: exactly core Philox when declared, and the statistics of U[0, 1)',
+    async run(c) {
+      const be = c.backend;
+      const rows = 300;
+      const cols = 501;
+      const n = rows * cols;
+      const u = be.tensor(rows, cols);
+      const stream = new RandomStream(2024, Streams.gibbs, 17);
+      if (be.randomness === 'philox') {
+        be.uniform!(u, { k0: stream.k0, k1: stream.k1, stream: stream.stream, offset: stream.offset });
+        const expected = new Float32Array(n);
+        fillUniforms(expected, stream.k0, stream.k1, stream.stream, stream.offset);
+        c.close('uniform vs core Philox', await be.read(u), expected, () => 0);
+      } else {
+        const host = new Float32Array(n);
+        stream.uniform(host);
+        be.write(u, host);
+      }
+      // Statistics of what the backend now holds (what its sampler consumes).
+      const x = await be.read(u);
+      let mean = 0;
+      for (const v of x) mean += v;
+      mean /= n;
+      let variance = 0;
+      let lag = 0;
+      for (let i = 0; i < n; i++) {
+        c.that(x[i]! >= 0 && x[i]! < 1, `uniform ${i} is ${x[i]}, outside [0, 1)`);
+        variance += (x[i]! - mean) ** 2;
+        if (i > 0) lag += (x[i]! - mean) * (x[i - 1]! - mean);
+      }
+      variance /= n;
+      lag /= (n - 1) * variance;
+      c.that(Math.abs(mean - 0.5) < 6 * Math.sqrt(1 / 12 / n), `mean ${mean}`);
+      c.that(Math.abs(variance - 1 / 12) < 6 * Math.sqrt(1 / 180 / n), `variance ${variance}`);
+      c.that(Math.abs(lag) < 6 / Math.sqrt(n), `lag-1 correlation ${lag}`);
+      be.dispose(u);
+    },
+  },
+];
+
+const TRAINING_RUNS: Array<[string, Partial<TrainOptions>]> = [
+  ['CD-1', { method: 'cd', k: 1 }],
+  [
+    'CD-3 with momentum, L2, L1 and sparsity',
+    { method: 'cd', k: 3, momentum: 0.5, l2: 1e-3, l1: 1e-4, sparsity: { target: 0.1, cost: 0.01 } },
+  ],
+  ['PCD-2 with sampled positive phase', { method: 'pcd', k: 2, chains: 5, positivePhase: 'samples' }],
+  ['PCD-1 centred', { method: 'pcd', k: 1, centering: { rate: 0.1 } }],
+  ['PT-1 over 3 temperatures', { method: 'pt', k: 1, chains: 6, tempering: { betas: [1, 0.7, 0.4] } }],
+  ['CD-1, Gaussian visible units with learned variances', { method: 'cd', k: 1, learnVariance: true }],
+];
+
+const trainingChecks: ConformanceCheck[] = TRAINING_RUNS.map(([label, extra]) => ({
+  group: 'training agrees with the reference on the same randomness',
+  name: `${label}: parameters after several epochs`,
+  async run(c: CheckContext) {
+    const data = barsAndStripes(3);
+    const gaussian = extra.learnVariance === true;
+    const opts: TrainOptions = { epochs: 3, batchSize: 4, learningRate: 0.05, seed: 11, ...extra };
+    const init = {
+      numVisible: 9,
+      numHidden: 6,
+      seed: 3,
+      data,
+      ...(gaussian ? { visibleUnits: 'gaussian' as const } : {}),
+    };
+    const model = RBM.create(c.backend, init);
+    const refModel = RBM.create(c.ref, init);
+    const t1 = new Trainer(model, data, opts);
+    const t2 = new Trainer(refModel, data, opts);
+    try {
+      const h1 = await t1.run();
+      const h2 = await t2.run();
+      const p1 = await model.parameters();
+      const p2 = await refModel.parameters();
+      for (const key of ['weights', 'visibleBias', 'hiddenBias'] as const) {
+        c.close(`${label} ${key}`, p1[key], p2[key], () => 1e3 * c.eps + 1e-6);
+      }
+      const [e1, e2] = [h1.at(-1)!.reconstructionError, h2.at(-1)!.reconstructionError];
+      c.that(Math.abs(e1 - e2) < 5e-4, `${label}: reconstruction error ${e1}, reference ${e2}`);
+    } finally {
+      t1.dispose();
+      t2.dispose();
+      model.dispose();
+      refModel.dispose();
+    }
+  },
+}));
+
+const stateChecks: ConformanceCheck[] = [
+  {
+    group: 'checkpoints',
+    name: 'a run resumed from exported state ends like an uninterrupted one',
+    async run(c) {
+      const be = c.backend;
+      const data = barsAndStripes(3);
+      const opts: TrainOptions = {
+        epochs: 4,
+        batchSize: 4,
+        learningRate: 0.1,
+        momentum: 0.5,
+        method: 'pcd',
+        k: 2,
+        chains: 6,
+        seed: 9,
+      };
+      const init = { numVisible: 9, numHidden: 5, seed: 2, data };
+      const straight = RBM.create(be, init);
+      const t0 = new Trainer(straight, data, opts);
+      await t0.run();
+      const first = RBM.create(be, init);
+      const t1 = new Trainer(first, data, opts);
+      await t1.trainEpoch();
+      const state = await t1.exportState();
+      const resumed = RBM.fromParameters(be, await first.parameters());
+      const t2 = new Trainer(resumed, data, opts);
+      t2.importState(state);
+      await t2.run();
+      // Host state is float32: bit-identical on float32 backends, float32 rounding on float64 ones.
+      c.close('resumed W', await be.read(resumed.W), await be.read(straight.W), () =>
+        be.precision === 'float32' ? 0 : 1e-6,
+      );
+      for (const t of [t0, t1, t2]) t.dispose();
+      for (const r of [straight, first, resumed]) r.dispose();
+    },
+  },
+  {
+    group: 'resources',
+    name: 'no leaked tensors over epochs; readbacks do not grow with the number of batches',
+    async run(c) {
+      const counted = async (rows: number) => {
+        const { backend: be, counters } = instrument(c.backend);
+        const data = createDataset(
+          randomArray(rows * 12, 5, 0, 1).map((x) => (x > 0.5 ? 1 : 0)),
+          rows,
+          12,
+        );
+        const model = RBM.create(be, { numVisible: 12, numHidden: 5, data });
+        const baseline = counters.live;
+        const trainer = new Trainer(model, data, { epochs: 3, batchSize: 10, method: 'pcd', k: 2, seed: 1 });
+        await trainer.trainEpoch();
+        const afterOne = counters.live;
+        const readsBefore = counters.reads;
+        await trainer.trainEpoch();
+        await trainer.trainEpoch();
+        const readsPerEpoch = (counters.reads - readsBefore) / 2;
+        c.equal(counters.live, afterOne, 'tensors allocated per epoch after the first');
+        trainer.dispose();
+        c.equal(counters.live, baseline, 'tensors left after Trainer.dispose()');
+        model.dispose();
+        c.equal(counters.live, 0, 'tensors left after RBM.dispose()');
+        return readsPerEpoch;
+      };
+      const few = await counted(40); // 4 batches per epoch
+      const many = await counted(205); // 21 batches, the last one partial
+      c.equal(many, few, 'readbacks per epoch with 21 batches, against 4 batches');
+      c.that(few <= 3, `${few} readbacks per epoch, expected at most 3`);
+    },
+  },
+  {
+    group: 'exact evaluation',
+    name: 'log Z of a 10x12 model matches the reference',
+    async run(c) {
+      const init = { numVisible: 10, numHidden: 12, seed: 9, weightScale: 0.5 };
+      const model = RBM.create(c.backend, init);
+      const refModel = RBM.create(c.ref, init);
+      try {
+        const got = await exactLogPartition(model, { chunkSize: 64 });
+        const want = await exactLogPartition(refModel);
+        c.close('log Z', [got.logZ], [want.logZ], () => 1e4 * c.eps * Math.abs(want.logZ) + 1e-9);
+      } finally {
+        model.dispose();
+        refModel.dispose();
+      }
+    },
+  },
+];
+
+/** Every check, in the order they run. */
+export const CHECKS: readonly ConformanceCheck[] = [
+  ...interfaceChecks,
+  ...opChecks,
+  ...randomnessChecks,
+  ...trainingChecks,
+  ...stateChecks,
+];
+
+export interface CheckResult {
+  readonly group: string;
+  readonly name: string;
+  readonly status: 'pass' | 'fail' | 'skip';
+  /** The worst |actual - expected| / bound of the check's comparisons (at most 1 when it passes). */
+  readonly worst: number;
+  /** Where the worst was, why it failed, or why it was skipped; parts skipped are listed too. */
+  readonly detail: string;
+  readonly seconds: number;
+}
+
+/** A float64 reference backend for {@link runCheck}. */
+export function createRef(): Backend {
+  return createReferenceBackend();
+}
+
+/** Runs one check and reports its outcome (never throws). */
+export async function runCheck(
+  check: ConformanceCheck,
+  backend: Backend,
+  ref: Backend,
+  options: CheckOptions = {},
+): Promise<CheckResult> {
+  const c = new CheckContext(backend, ref, options);
+  const t0 = typeof performance === 'undefined' ? Date.now() : performance.now();
+  const done = (status: CheckResult['status'], detail: string): CheckResult => {
+    const t1 = typeof performance === 'undefined' ? Date.now() : performance.now();
+    const parts = c.skipped.length > 0 ? `; skipped: ${c.skipped.join('; ')}` : '';
+    return {
+      group: check.group,
+      name: check.name,
+      status,
+      worst: c.worst,
+      detail: detail + parts,
+      seconds: (t1 - t0) / 1000,
+    };
+  };
+  try {
+    await check.run(c);
+    return done('pass', c.where ? `worst at ${c.where}` : 'exact');
+  } catch (error) {
+    if (error instanceof CheckSkipped) return done('skip', error.message);
+    return done('fail', error instanceof Error ? error.message : String(error));
+  }
+}
+
+/**
+ * Runs the checks (default: all) on `backend` against a fresh float64 reference, one after another, and
+ * reports each. `onResult` sees each result as it comes (for a page that shows progress).
+ */
+export async function runChecks(
+  backend: Backend,
+  options: CheckOptions & {
+    readonly checks?: readonly ConformanceCheck[];
+    readonly onResult?: (result: CheckResult) => void;
+  } = {},
+): Promise<CheckResult[]> {
+  assertBackend(backend);
+  const ref = createRef();
+  const results: CheckResult[] = [];
+  try {
+    for (const check of options.checks ?? CHECKS) {
+      const result = await runCheck(check, backend, ref, options);
+      results.push(result);
+      options.onResult?.(result);
+    }
+  } finally {
+    ref.destroy();
+  }
+  return results;
+}

@@ -1,0 +1,69 @@
+import { type Backend, createReferenceBackend } from '@rbmjs/core/backend';
+import { describe, expect, it } from 'vitest';
+import { CHECKS, runChecks } from '../src/checks.js';
+
+/** A backend that is the reference except for what `patch` replaces. */
+function sloppy(patch: (be: Backend) => Partial<Backend>): Backend {
+  const be = createReferenceBackend();
+  return Object.assign(Object.create(be) as Backend, patch(be));
+}
+
+const only = (...names: RegExp[]) => CHECKS.filter((c) => names.some((n) => n.test(c.name)));
+
+describe('the checks as data (the runner a browser uses)', () => {
+  it('pass the reference backend, every check, with its name, group and time', async () => {
+    const results = await runChecks(createReferenceBackend());
+    expect(results.map((r) => r.name)).toEqual(CHECKS.map((c) => c.name));
+    for (const r of results) {
+      expect(r.status, `${r.name}: ${r.detail}`).toBe('pass');
+      expect(r.worst).toBeLessThanOrEqual(1);
+      expect(r.seconds).toBeGreaterThanOrEqual(0);
+    }
+  }, 120_000);
+
+  it('catch a sigmoid off by 1e-5 relative, and long products that are wrong', async () => {
+    const sigmoid = sloppy((be) => ({
+      unary(op, out, x) {
+        be.unary(op, out, x);
+        if (op === 'sigmoid') be.axpby(out, 1 + 1e-5, out, 0, out);
+      },
+    }));
+    const [unary] = await runChecks(sigmoid, { checks: only(/^unary ops/) });
+    expect(unary!.status).toBe('fail');
+    expect(unary!.detail).toMatch(/^unary sigmoid on 1x1: element 0 is/);
+    // Long products wrong (as with gpu.js's 1000-iteration cap on argument-bound loops): here the plain
+    // 1500-term product uses zeros in place of its operands.
+    const capped = sloppy((be) => ({
+      matMul(out, a, b, options) {
+        if (a.cols === 1500 && !options?.transposeA && !options?.transposeB) {
+          const A = be.tensor(a.rows, 1500);
+          const B = be.tensor(1500, b.cols);
+          be.matMul(out, A, B, options);
+          be.dispose(A);
+          be.dispose(B);
+          return;
+        }
+        be.matMul(out, a, b, options);
+      },
+    }));
+    const [matMul] = await runChecks(capped, { checks: only(/^matMul over shapes/) });
+    expect(matMul!.status).toBe('fail');
+    expect(matMul!.detail).toMatch(/^matMul 3x1500x2 tA=false tB=false/);
+  }, 60_000);
+
+  it('report what they cannot run, with the reason, instead of dropping it', async () => {
+    const [matMul] = await runChecks(createReferenceBackend(), {
+      checks: only(/^matMul over shapes/),
+      maxInner: 1000,
+    });
+    expect(matMul!.status).toBe('pass');
+    expect(matMul!.detail).toMatch(/skipped: 3x1500x2: inner dimension 1500 above maxInner 1000; 1x1030x9/);
+    const skipping = {
+      group: 'test',
+      name: 'needs a GPU',
+      run: (c: { skip(reason: string): never }) => c.skip('no GPU'),
+    };
+    const [r] = await runChecks(createReferenceBackend(), { checks: [skipping] });
+    expect([r!.status, r!.detail]).toEqual(['skip', 'no GPU']);
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * @rbmjs/core/backend: what a backend author needs. The interface and its version, the argument checks
+ * every backend runs before touching memory (so that all backends fail alike), the reference backend and
+ * its scalar math (sigmoid, softplus as the conformance suite defines them), Philox uniforms for backends
+ * that draw on the device, WebGPU setup shared by the GPU backends, and the helpers that describe a
+ * backend family for the backend table. See docs/adding-a-backend.md.
+ *
+ * @packageDocumentation
+ * @module @rbmjs/core/backend
+ */
+
+export {
+  ArgumentError,
+  type BackendFailure,
+  BackendUnavailableError,
+  RbmError,
+  ShapeError,
+  UnknownBackendError,
+} from '../errors.js';
+export { fillUniforms, philox4x32_10, UNIFORM_SCALE } from '../random/philox.js';
+export { assertBackend, assertShape, resolveBackend } from './check.js';
+export { inBrowser } from './environment.js';
+export { applyUnary, createReferenceBackend, referenceFamily, sigmoid, softplus } from './reference.js';
+export { Scope, withScope } from './scope.js';
+export {
+  type BackendEntry,
+  type BackendFamily,
+  type CommonBackendOptions,
+  checkMode,
+  familyFactory,
+  firstLine,
+  firstMode,
+} from './table.js';
+export * from './types.js';
+export * from './validate.js';
+export { ensureWebGpu, type WebGpuAdapterInfo, type WebGpuOptions } from './webgpu.js';
