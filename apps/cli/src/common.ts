@@ -1,4 +1,4 @@
-import { type Backend, type RBM, RbmError } from '@rbmjs/core';
+import { type Backend, RbmError } from '@rbmjs/core';
 import type { Command } from 'commander';
 import { startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
