@@ -123,8 +123,9 @@ export function sumSource(axis: 0 | 1, length: number): string {
 }
 
 /**
- * log sum exp along `axis`, shifted by the maximum m when it is finite (all -Infinity gives -Infinity,
- * not NaN).
+ * log sum exp along `axis`, shifted by the maximum m when it is finite. All -Infinity gives -Infinity
+ * explicitly: GLSL and WGSL leave log(0) undefined (Chromium's SwiftShader returns -88.03, log of the
+ * smallest normal float; the conformance suite run in the browser caught it).
  */
 export function logSumExpSource(axis: 0 | 1, length: number): string {
   return `function (x) {
@@ -132,8 +133,11 @@ export function logSumExpSource(axis: 0 | 1, length: number): string {
   for (let k = 1; k < ${length}; k++) {
     m = Math.max(m, ${along(axis, 'k')});
   }
+  if (m < -3.4e38) {
+    return m;
+  }
   let shift = 0.0;
-  if (m > -3.4e38 && m < 3.4e38) {
+  if (m < 3.4e38) {
     shift = m;
   }
   let s = 0.0;

@@ -220,10 +220,12 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       checkReduce('logSumExp', out, x, axis);
       const X = own(x).t;
       assign(tf, own(out), () => {
-        // Shift by the max where it is finite, so that all -Infinity gives -Infinity rather than NaN.
+        // Shift by the max where it is finite. All -Infinity gives -Infinity explicitly: the GPU engines'
+        // log(0) is undefined in GLSL and WGSL (Chromium's SwiftShader gives -88.03).
         const m = tf.max(X, axis, true);
         const shift = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
-        return tf.add(tf.log(tf.sum(tf.exp(tf.sub(X, shift)), axis, true)), shift);
+        const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(X, shift)), axis, true)), shift);
+        return tf.where(tf.less(m, tf.scalar(-3.4e38)), m, lse);
       });
     },
     fill(out, value): void {

@@ -114,8 +114,11 @@ export class CheckContext {
   }
 
   equal<T>(actual: T, expected: T, what: string): void {
-    const a = JSON.stringify(actual);
-    const e = JSON.stringify(expected);
+    // Non-finite numbers as themselves (JSON would print -Infinity as null).
+    const show = (x: unknown) =>
+      JSON.stringify(x, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+    const a = show(actual);
+    const e = show(expected);
     if (a !== e) throw new CheckFailure(`${what}: got ${a}, expected ${e}`);
   }
 

@@ -40,6 +40,11 @@ export interface VisibleUnitType {
   sample(p: VisibleParameters, out: Tensor, mean: Tensor, random: DeviceRandom, noise: Tensor, beta: number): void;
   /** v as the hidden units see it: v (Bernoulli) or v / sigma^2 (Gaussian). */
   scaled(p: VisibleParameters, v: Tensor): Tensor;
+  /**
+   * In place on a [1, nv] difference of visible means (data minus model): the gradient of the visible bias.
+   * Bernoulli: as it is. Gaussian: divided by sigma^2, since -dE/da_i = (v_i - a_i) / sigma_i^2.
+   */
+  scaleBiasGradient(p: VisibleParameters, g: Tensor): void;
   /** out[B, 1] += the visible term of -E(v, h): a.v, or -sum_i (v_i - a_i)^2 / (2 sigma_i^2). */
   addVisibleTerm(p: VisibleParameters, out: Tensor, v: Tensor): void;
   /**
@@ -66,6 +71,7 @@ export const bernoulliUnits: VisibleUnitType = {
   scaled(_p, v) {
     return v;
   },
+  scaleBiasGradient() {},
   addVisibleTerm(p, out, v) {
     p.backend.matMul(out, v, p.a, { transposeB: true, beta: 1 });
   },
@@ -98,6 +104,9 @@ export const gaussianUnits: VisibleUnitType = {
     const out = p.scratchTensor(v.rows, v.cols, 'scaled');
     p.backend.binary('mul', out, v, p.precision!);
     return out;
+  },
+  scaleBiasGradient(p, g) {
+    p.backend.binary('mul', g, g, p.precision!);
   },
   addVisibleTerm(p, out, v) {
     const be = p.backend;

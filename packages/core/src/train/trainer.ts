@@ -257,8 +257,6 @@ interface BatchWorkspace extends PositivePhase {
   readonly diff: Tensor;
   readonly rowErr: Tensor;
   readonly host: Float32Array;
-  /** Gaussian units: v0 / sigma^2. */
-  readonly scaled: Tensor | undefined;
 }
 
 /** A divergence rollback's restore point: the registry's copies and the Gibbs stream's position. */
@@ -389,7 +387,6 @@ export class Trainer {
         diff: s.tensor(size, nv),
         rowErr: s.tensor(size, 1),
         host: new Float32Array(size * nv),
-        scaled: this.model.gaussian ? s.tensor(size, nv) : undefined,
       };
       this.workspaces.set(size, ws);
     }
@@ -456,20 +453,16 @@ export class Trainer {
     // Negative phase: the model's v and p(h = 1 | v) from the sampler's chains.
     const neg = this.negativePhase.sample(ws, this.o.k);
 
-    // Gradient (ascent): data statistics over B examples minus chain statistics over C chains.
+    // Gradient (ascent): data statistics over B examples minus chain statistics over C chains. The visible
+    // units' statistic is v as the hidden units see it (Gaussian units: -dE/dW_ij = (v_i / sigma_i^2) h_j,
+    // -dE/da_i = (v_i - a_i) / sigma_i^2).
     const C = neg.v.rows;
-    // Gaussian units: -dE/dW_ij = (v_i / sigma_i^2) h_j and -dE/da_i = (v_i - a_i) / sigma_i^2.
-    let v0s = ws.v;
-    if (m.gaussian) {
-      v0s = ws.scaled!;
-      be.binary('mul', v0s, ws.v, m.precision!);
-    }
-    be.matMul(this.gW, v0s, pos, { transposeA: true, alpha: 1 / B });
+    be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: 1 / B });
     be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -1 / C, beta: 1 });
     be.sum(this.sumV0, ws.v, 0);
     be.sum(this.sumVk, neg.v, 0);
     be.axpby(this.ga, 1 / B, this.sumV0, -1 / C, this.sumVk);
-    if (m.gaussian) be.binary('mul', this.ga, this.ga, m.precision!);
+    m.units.scaleBiasGradient(m, this.ga);
     be.sum(this.sumPos, pos, 0);
     be.sum(this.sumNeg, neg.ph, 0);
     be.axpby(this.gb, 1 / B, this.sumPos, -1 / C, this.sumNeg);
