@@ -11,18 +11,5 @@
  * @module @rbmjs/conformance
  */
 
-export {
-  CHECKS,
-  CheckContext,
-  CheckFailure,
-  type CheckOptions,
-  type CheckResult,
-  CheckSkipped,
-  type ConformanceCheck,
-  randomArray,
-  runCheck,
-  runChecks,
-} from './checks.js';
-export { type Counters, instrument } from './instrument.js';
+export * from './checks/index.js';
 export { type ConformanceOptions, describeBackend, isRequired } from './suite.js';
-export { describeMismatch, firstMismatch, type Mismatch, tinyNormal, unitRoundoff } from './tolerance.js';
