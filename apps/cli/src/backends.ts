@@ -6,6 +6,7 @@ import {
   type BackendReport,
   backendEntry,
   type CommonBackendOptions,
+  describeFailure,
   lazyBackendEntry,
   probeBackends as probeTable,
   referenceFamily,
@@ -42,7 +43,7 @@ export async function startBackend(spec: string, onFailure?: (name: string, reas
   try {
     return await startFromTable(spec, CLI_BACKENDS, {
       ...options(),
-      onFailure: (f) => onFailure?.(f.name, f.install ? `${f.reason}; to get it: ${f.install}` : f.reason),
+      onFailure: (f) => onFailure?.(f.name, describeFailure(f)),
     });
   } catch (error) {
     if (error instanceof UnknownBackendError) throw new UsageError(error.message);

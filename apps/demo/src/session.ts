@@ -12,6 +12,7 @@ import {
   Trainer,
   TrainingAbortedError,
 } from '@rbmjs/core';
+import { firstLine } from '@rbmjs/core/backend';
 import type { BackendChoice, CurveName, Settings } from './state.js';
 
 /**
@@ -56,7 +57,7 @@ export const loadBackend: BackendLoader = async (choice, options = {}) => {
 /** The first reason a backend did not start, in one line. */
 function whyNot(error: unknown): string {
   if (error instanceof BackendUnavailableError && error.reasons[0]) return error.reasons[0].reason;
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+  return firstLine(error);
 }
 
 /** Starts the chosen backend, or js with a message that says why the chosen one did not start. */

@@ -81,6 +81,11 @@ export class TooLargeError extends RbmError {
   }
 }
 
+/** The first line of an error's message (native libraries append stack-like detail below it). */
+export function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
+}
+
 /** Why one backend (or one of its modes) cannot run here, and how to get it where that is known. */
 export interface BackendFailure {
   /** `family` or `family:mode`. */
@@ -88,6 +93,11 @@ export interface BackendFailure {
   readonly reason: string;
   /** What to install or provide (a command, a requirement). */
   readonly install?: string;
+}
+
+/** A failure in one line: the reason, and how to get the backend when that is known. */
+export function describeFailure(failure: BackendFailure): string {
+  return failure.install ? `${failure.reason}; to get it: ${failure.install}` : failure.reason;
 }
 
 /**

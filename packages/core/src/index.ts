@@ -42,6 +42,7 @@ export {
   BackendUnavailableError,
   DataError,
   DivergenceError,
+  describeFailure,
   FileError,
   ModelFormatError,
   RbmError,

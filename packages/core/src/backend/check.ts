@@ -1,6 +1,7 @@
 import {
   type BackendFailure,
   BackendUnavailableError,
+  describeFailure,
   formatShape,
   RbmError,
   ShapeError,
@@ -56,9 +57,7 @@ export async function resolveBackend(
       }
     }
   }
-  const list = failures
-    .map((f) => `  ${f.name}: ${f.reason}${f.install ? `; to get it: ${f.install}` : ''}`)
-    .join('\n');
+  const list = failures.map((f) => `  ${f.name}: ${describeFailure(f)}`).join('\n');
   throw new BackendUnavailableError(
     factories.length === 0 ? 'no backends to try' : `no backend could start:\n${list}`,
     failures,

@@ -13,6 +13,8 @@ export {
   ArgumentError,
   type BackendFailure,
   BackendUnavailableError,
+  describeFailure,
+  firstLine,
   RbmError,
   ShapeError,
   UnknownBackendError,
@@ -28,7 +30,6 @@ export {
   type CommonBackendOptions,
   checkMode,
   familyFactory,
-  firstLine,
   firstMode,
 } from './table.js';
 export * from './types.js';

@@ -1,4 +1,10 @@
-import { type BackendFailure, BackendUnavailableError, UnknownBackendError } from '../errors.js';
+import {
+  type BackendFailure,
+  BackendUnavailableError,
+  describeFailure,
+  firstLine,
+  UnknownBackendError,
+} from '../errors.js';
 import { assertBackend, resolveBackend } from './check.js';
 import type { Backend, BackendFactory } from './types.js';
 
@@ -75,17 +81,16 @@ export function lazyBackendEntry(
       try {
         mod = await load();
       } catch (error) {
-        const install = `npm i ${pkg}`;
-        const reason = `the package ${pkg} is not installed or did not load (${firstLine(error)})`;
-        throw new BackendUnavailableError(`${name}: ${reason}; ${install}`, [{ name, reason, install }]);
+        const failure = {
+          name,
+          reason: `the package ${pkg} is not installed or did not load (${firstLine(error)})`,
+          install: `npm i ${pkg}`,
+        };
+        throw new BackendUnavailableError(`${name}: ${describeFailure(failure)}`, [failure]);
       }
       return mod.family;
     },
   };
-}
-
-export function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 }
 
 /** Checks a mode against a family's list; undefined stands for `auto`. */
@@ -129,10 +134,7 @@ export async function firstMode(
       reasons.push({ name: `${family.name}:${mode}`, reason: firstLine(error), install: family.install(mode) });
     }
   }
-  throw new BackendUnavailableError(
-    reasons.map((r) => `${r.name}: ${r.reason}; to get it: ${r.install}`).join('\n'),
-    reasons,
-  );
+  throw new BackendUnavailableError(reasons.map((r) => `${r.name}: ${describeFailure(r)}`).join('\n'), reasons);
 }
 
 /** The factories a backend name stands for, in the order they are tried. */

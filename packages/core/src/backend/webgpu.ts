@@ -1,3 +1,5 @@
+import { firstLine } from '../errors.js';
+
 /**
  * WebGPU for backends that use it (tfjs's webgpu engine, gpu.js's webgpu mode). Browsers have
  * `navigator.gpu`; in Node it comes from the `webgpu` package (Dawn), which installs `navigator.gpu` and
@@ -27,10 +29,6 @@ interface AdapterLike {
 }
 interface GpuLike {
   requestAdapter(): Promise<AdapterLike | null>;
-}
-
-function firstLine(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 }
 
 const isNode = (): boolean =>

@@ -191,15 +191,14 @@ export function assertVisibleData(ds: Dataset, units: VisibleUnits): void {
 }
 
 /**
- * A Bernoulli-Bernoulli RBM whose parameters live on a backend.
+ * A restricted Boltzmann machine whose parameters live on a backend. Visible units: `bernoulli` (binary, in
+ * [0, 1]):
  *
  *   E(v, h) = -a.v - b.h - v W h
  *   F(v)    = -a.v - sum_j softplus(b_j + (v W)_j)
  *   p(h_j = 1 | v) = sigmoid(b_j + (v W)_j),  p(v_i = 1 | h) = sigmoid(a_i + (W h)_i)
- */
-/**
- * A restricted Boltzmann machine on a backend. Visible units: `bernoulli` (binary, in [0, 1]) or `gaussian`
- * (real-valued, variances sigma_i^2 = exp(z_i); Cho, Ilin & Raiko 2011):
+ *
+ * or `gaussian` (real-valued, variances sigma_i^2 = exp(z_i); Cho, Ilin & Raiko 2011):
  *
  *   E(v, h) = sum_i (v_i - a_i)^2 / (2 sigma_i^2) - b.h - sum_ij (v_i / sigma_i^2) W_ij h_j
  *   p(h_j = 1 | v) = sigmoid(b_j + sum_i v_i W_ij / sigma_i^2),  p(v_i | h) = N(a_i + (W h)_i, sigma_i^2)
@@ -386,10 +385,9 @@ export class RBM implements VisibleParameters {
   // ---- host-level conveniences: upload, compute, read back ----
 
   /**
-   * Validates and uploads host data: visible rows must suit the visible units (finite; in [0, 1] for
-   * Bernoulli units), hidden rows must be in [0, 1].
+   * Validates host rows and uploads them into `scope`: visible rows must suit the visible units (finite; in
+   * [0, 1] for Bernoulli units), hidden rows must be in [0, 1]. Errors name `what`.
    */
-  /** Validates host rows for a layer and uploads them into `scope`; errors name `what`. */
   upload(scope: Scope, data: Dataset | HostArray, layer: 'visible' | 'hidden', what: string): Tensor {
     const cols = layer === 'visible' ? this.numVisible : this.numHidden;
     const ds = asDataset(data, cols, what);

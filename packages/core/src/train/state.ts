@@ -172,6 +172,7 @@ export class StateRegistry {
       const data = tensors[name]!.data;
       const block = e.rows / e.blocks.length;
       e.blocks.forEach((t, r) => {
+        // A private copy: the interface does not promise that write copies, and the caller keeps its state.
         this.backend.write(t, Float32Array.from(data.subarray(r * block * e.cols, (r + 1) * block * e.cols)));
       });
     }
