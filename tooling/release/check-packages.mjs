@@ -105,7 +105,7 @@ try {
   console.log('consumer (TypeScript, node16 resolution): declarations type-check');
   run(join(consumer, 'node_modules', '.bin', 'vitest'), ['run', '--reporter=dot', '--dir', '.'], {
     cwd: consumer,
-    env: { ...process.env, RBMJS_REQUIRE_BACKENDS: 'js,tfjs:wasm,gpujs:webasm' },
+    env: { ...process.env, RBMJS_REQUIRE_BACKENDS: 'js,tfjs:wasm,gpujs:webasm,onnxruntime:cpu' },
   });
 
   console.log('\n== release dry run');

@@ -16,9 +16,11 @@ import {
 import { UsageError } from './errors.js';
 
 /**
- * The CLI's backend table: `--backend auto`, `js`, `reference`, `gpujs[:MODE]`, `tfjs[:ENGINE]`. The names,
- * modes and install hints are the backend packages' own (each exports its `family`); gpujs and tfjs live in
- * optional packages, imported only when asked for. `auto` tries tfjs, gpujs, then js (always starts).
+ * The CLI's backend table: `--backend auto`, `js`, `reference`, `onnxruntime[:MODE]`, `gpujs[:MODE]`,
+ * `tfjs[:ENGINE]`. The names, modes and install hints are the backend packages' own (each exports its
+ * `family`); onnxruntime, gpujs and tfjs live in optional packages, imported only when asked for. `auto` tries
+ * onnxruntime (whole training steps as one ONNX graph: the fastest on a CPU), tfjs, gpujs, then js (always
+ * starts).
  */
 
 /** An optional package, imported by a computed specifier so that it loads only when used. */
@@ -27,6 +29,7 @@ function optional(name: string, pkg: string): BackendEntry {
 }
 
 export const CLI_BACKENDS: readonly BackendEntry[] = [
+  optional('onnxruntime', '@rbmjs/backend-onnxruntime'),
   optional('tfjs', '@rbmjs/backend-tfjs'),
   optional('gpujs', '@rbmjs/backend-gpujs'),
   backendEntry(jsFamily as BackendFamily),

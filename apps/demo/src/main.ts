@@ -105,6 +105,7 @@ async function start(): Promise<void> {
     const load = {
       allowFallbackAdapter: params.get('allowFallbackAdapter') === '1',
       wasmPaths: new URL('./tfjs-wasm/', document.baseURI).href,
+      onnxruntimeWasmPaths: new URL('./ort-wasm/', document.baseURI).href,
     };
     const hooks: SessionHooks = {
       onProgress: (step, epoch) => dispatch({ type: 'progress', step, epoch }),

@@ -30,6 +30,8 @@ export interface LoadOptions {
   readonly allowFallbackAdapter?: boolean;
   /** Where tfjs's wasm binaries are (absolute URL); default: `tfjs-wasm/` beside the page. */
   readonly wasmPaths?: string;
+  /** Where onnxruntime-web's wasm binaries are (absolute URL); default: `ort-wasm/` beside the page. */
+  readonly onnxruntimeWasmPaths?: string;
 }
 
 export type BackendLoader = (choice: BackendChoice, options?: LoadOptions) => Promise<Backend>;
@@ -39,6 +41,7 @@ export type BackendLoader = (choice: BackendChoice, options?: LoadOptions) => Pr
  * tfjs); the names and modes are the packages' own (core's `startBackend` checks them).
  */
 export const DEMO_BACKENDS: readonly BackendEntry[] = [
+  lazyBackendEntry('onnxruntime', '@rbmjs/backend-onnxruntime', () => import('@rbmjs/backend-onnxruntime')),
   lazyBackendEntry('gpujs', '@rbmjs/backend-gpujs', () => import('@rbmjs/backend-gpujs')),
   lazyBackendEntry('tfjs', '@rbmjs/backend-tfjs', () => import('@rbmjs/backend-tfjs')),
   lazyBackendEntry('js', '@rbmjs/backend-js', () => import('@rbmjs/backend-js')),
@@ -48,9 +51,13 @@ export const loadBackend: BackendLoader = async (choice, options = {}) => {
   // A worker has no document: the page passes the URL of tfjs's wasm binaries.
   const wasmPaths =
     options.wasmPaths ?? (typeof document === 'undefined' ? undefined : new URL('./tfjs-wasm/', document.baseURI).href);
+  const ortPaths =
+    options.onnxruntimeWasmPaths ??
+    (typeof document === 'undefined' ? undefined : new URL('./ort-wasm/', document.baseURI).href);
   return startBackendFrom(choice, DEMO_BACKENDS, {
     allowFallbackAdapter: options.allowFallbackAdapter ?? false,
     ...(wasmPaths ? { wasmPaths } : {}),
+    ...(ortPaths ? { onnxruntimeWasmPaths: ortPaths } : {}),
   });
 };
 

@@ -4,6 +4,8 @@
  */
 
 export const BACKEND_CHOICES = [
+  'onnxruntime:wasm',
+  'onnxruntime:webgpu',
   'gpujs:webgpu',
   'gpujs:webgl2',
   'gpujs:webgl',

@@ -29,6 +29,7 @@ const MOUNT = '/some/folder/demo/';
 const TYPES: Record<string, string> = {
   '.html': 'text/html',
   '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
   '.css': 'text/css',
   '.wasm': 'application/wasm',
 };
@@ -247,14 +248,14 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
     expect(problems).toEqual([]);
   }
 
-  // js and tfjs:wasm run anywhere; the WebGL backends run on SwiftShader in headless Chromium.
-  for (const backend of ['js', 'tfjs:wasm', 'gpujs:webgl2', 'tfjs:webgl']) {
+  // js, tfjs:wasm and onnxruntime:wasm run anywhere; the WebGL backends run on SwiftShader in headless Chromium.
+  for (const backend of ['js', 'tfjs:wasm', 'onnxruntime:wasm', 'gpujs:webgl2', 'tfjs:webgl']) {
     it(`trains on ${backend}: the filters change, curves get points, pause stops progress`, async () => {
       await trains(backend, await open());
     }, 240_000);
   }
 
-  for (const backend of ['gpujs:webgpu', 'tfjs:webgpu']) {
+  for (const backend of ['gpujs:webgpu', 'tfjs:webgpu', 'onnxruntime:webgpu']) {
     it(`trains on ${backend} (SwiftShader's WebGPU, a fallback adapter the page is told to accept)`, async () => {
       await trains(backend, await open(webgpuBrowser, '?allowFallbackAdapter=1'));
     }, 240_000);
@@ -264,11 +265,13 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
   for (const backend of [
     'js',
     'tfjs:wasm',
+    'onnxruntime:wasm',
     'gpujs:webgl2',
     'gpujs:webgl',
     'tfjs:webgl',
     'gpujs:webgpu',
     'tfjs:webgpu',
+    'onnxruntime:webgpu',
   ]) {
     it(`check.html: ${backend} agrees with the float64 reference in this browser`, async () => {
       const webgpu = backend.endsWith(':webgpu');

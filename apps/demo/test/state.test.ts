@@ -69,7 +69,9 @@ describe('demo state', () => {
       'hidden must be an integer in [1, 1024], got 0',
       'method must be cd or pcd, got xx',
     ]);
-    expect(settingsErrors({ backend: 'cuda' as 'js' })[0]).toMatch(/^backend must be one of gpujs:webgpu/);
+    expect(settingsErrors({ backend: 'cuda' as 'js' })[0]).toMatch(
+      /^backend must be one of onnxruntime:wasm, onnxruntime:webgpu, gpujs:webgpu/,
+    );
     expect(reduce(idle, { type: 'settings', patch: { learningRate: 0.1, method: 'cd' } }).settings).toMatchObject({
       learningRate: 0.1,
       method: 'cd',

@@ -27,7 +27,11 @@ export class JsTensor implements Tensor {
   constructor(
     readonly rows: number,
     readonly cols: number,
-    readonly data: Float32Array,
+    /**
+     * The values. A backend built on this one may replace the array with another of the same length (the
+     * ONNX Runtime backend swaps in the buffer a compiled unit wrote); the kernels look it up on each call.
+     */
+    public data: Float32Array,
     /** Shared by every tensor of one backend instance: destroy() ends them all. */
     readonly life: { destroyed: boolean } = { destroyed: false },
   ) {}

@@ -1,4 +1,5 @@
 import {
+  annealedImportanceSampling,
   barsAndStripes,
   createDataset,
   exactLogPartition,
@@ -485,41 +486,55 @@ const TRAINING_RUNS: Array<[string, Partial<TrainOptions>]> = [
   ['CD-1, Gaussian visible units with learned variances', { method: 'cd', k: 1, learnVariance: true }],
 ];
 
+/**
+ * Trains the same model with the same options and randomness on backends `a` and `b` (3 epochs of 14
+ * examples at batch 4: full batches and a last one of 2) and compares the parameters and the last
+ * reconstruction error. `after` runs before anything is disposed (to count what was used).
+ */
+async function trainSideBySide(
+  c: CheckContext,
+  label: string,
+  extra: Partial<TrainOptions>,
+  [a, b]: [Backend, Backend],
+  versus: string,
+  after?: () => void,
+): Promise<void> {
+  const data = barsAndStripes(3);
+  const gaussian = extra.learnVariance === true;
+  const opts: TrainOptions = { epochs: 3, batchSize: 4, learningRate: 0.05, seed: 11, ...extra };
+  const init = {
+    numVisible: 9,
+    numHidden: 6,
+    seed: 3,
+    data,
+    ...(gaussian ? { visibleUnits: 'gaussian' as const } : {}),
+  };
+  const m1 = RBM.create(a, init);
+  const m2 = RBM.create(b, init);
+  const t1 = new Trainer(m1, data, opts);
+  const t2 = new Trainer(m2, data, opts);
+  try {
+    const h1 = await t1.run();
+    const h2 = await t2.run();
+    after?.();
+    const [p1, p2] = [await m1.parameters(), await m2.parameters()];
+    for (const key of ['weights', 'visibleBias', 'hiddenBias'] as const) {
+      c.close(`${label} ${key}${versus}`, p1[key], p2[key], () => 1e3 * c.eps + 1e-6);
+    }
+    const [e1, e2] = [h1.at(-1)!.reconstructionError, h2.at(-1)!.reconstructionError];
+    c.that(Math.abs(e1 - e2) < 5e-4, `${label}: reconstruction error ${e1}, ${e2}${versus}`);
+  } finally {
+    t1.dispose();
+    t2.dispose();
+    m1.dispose();
+    m2.dispose();
+  }
+}
+
 const trainingChecks: ConformanceCheck[] = TRAINING_RUNS.map(([label, extra]) => ({
   group: 'training agrees with the reference on the same randomness',
   name: `${label}: parameters after several epochs`,
-  async run(c: CheckContext) {
-    const data = barsAndStripes(3);
-    const gaussian = extra.learnVariance === true;
-    const opts: TrainOptions = { epochs: 3, batchSize: 4, learningRate: 0.05, seed: 11, ...extra };
-    const init = {
-      numVisible: 9,
-      numHidden: 6,
-      seed: 3,
-      data,
-      ...(gaussian ? { visibleUnits: 'gaussian' as const } : {}),
-    };
-    const model = RBM.create(c.backend, init);
-    const refModel = RBM.create(c.ref, init);
-    const t1 = new Trainer(model, data, opts);
-    const t2 = new Trainer(refModel, data, opts);
-    try {
-      const h1 = await t1.run();
-      const h2 = await t2.run();
-      const p1 = await model.parameters();
-      const p2 = await refModel.parameters();
-      for (const key of ['weights', 'visibleBias', 'hiddenBias'] as const) {
-        c.close(`${label} ${key}`, p1[key], p2[key], () => 1e3 * c.eps + 1e-6);
-      }
-      const [e1, e2] = [h1.at(-1)!.reconstructionError, h2.at(-1)!.reconstructionError];
-      c.that(Math.abs(e1 - e2) < 5e-4, `${label}: reconstruction error ${e1}, reference ${e2}`);
-    } finally {
-      t1.dispose();
-      t2.dispose();
-      model.dispose();
-      refModel.dispose();
-    }
-  },
+  run: (c: CheckContext) => trainSideBySide(c, label, extra, [c.backend, c.ref], ' vs the reference'),
 }));
 
 const stateChecks: ConformanceCheck[] = [
@@ -611,12 +626,85 @@ const stateChecks: ConformanceCheck[] = [
   },
 ];
 
+/** The same backend with whole-step execution hidden: every op runs one by one. */
+function opByOp(backend: Backend): Backend {
+  return new Proxy(backend, { get: (t, p, r) => (p === 'fuse' ? undefined : Reflect.get(t, p, r)) });
+}
+
+/** The same backend counting the fused units it is asked to run. */
+function countingFuse(backend: Backend): { backend: Backend; units: () => number } {
+  let units = 0;
+  const fuse = backend.fuse?.bind(backend);
+  const wrapped = new Proxy(backend, {
+    get: (t, p, r) =>
+      p === 'fuse' && fuse
+        ? (label: string, body: () => void) => {
+            units++;
+            fuse(label, body);
+          }
+        : Reflect.get(t, p, r),
+  });
+  return { backend: wrapped, units: () => units };
+}
+
+/** Skips unless the backend offers whole-step execution. */
+function needsFuse(c: CheckContext): void {
+  if (!c.backend.fuse) c.skip(`${c.backend.name} runs op by op (no fuse): nothing compiled to compare`);
+}
+
+const wholeStepGroup = 'whole-step execution agrees with op-by-op execution on the same randomness';
+
+const wholeStepChecks: ConformanceCheck[] = [
+  ...TRAINING_RUNS.map(([label, extra]) => ({
+    group: wholeStepGroup,
+    name: `${label}: compiled training steps`,
+    async run(c: CheckContext) {
+      needsFuse(c);
+      const fused = countingFuse(c.backend);
+      await trainSideBySide(c, label, extra, [fused.backend, opByOp(c.backend)], ', compiled vs op by op', () =>
+        c.that(fused.units() >= 12, `${label}: ${fused.units()} fused units for 12 steps`),
+      );
+    },
+  })),
+  {
+    group: wholeStepGroup,
+    name: 'Gibbs sweeps (RBM.sample) and AIS transitions',
+    async run(c: CheckContext) {
+      needsFuse(c);
+      const init = { numVisible: 10, numHidden: 8, seed: 5, weightScale: 0.8 };
+      const fused = countingFuse(c.backend);
+      const m1 = RBM.create(fused.backend, init);
+      const m2 = RBM.create(opByOp(c.backend), init);
+      try {
+        const options = { chains: 16, steps: 25, seed: 4 };
+        const [s1, s2] = [await m1.sample(options), await m2.sample(options)];
+        c.that(fused.units() >= 25, `${fused.units()} fused units for 25 sweeps`);
+        c.close('sample probabilities, compiled vs op by op', s1.probabilities, s2.probabilities, () => 1e3 * c.eps);
+        // A state flips only where a probability and its uniform agree to the last bits: allow 1 in 100.
+        let flips = 0;
+        for (let i = 0; i < s1.states.length; i++) if (s1.states[i] !== s2.states[i]) flips++;
+        c.that(flips <= s1.states.length / 100, `${flips} of ${s1.states.length} sampled states differ`);
+        const schedule = Float64Array.from({ length: 201 }, (_, i) => i / 200);
+        const ais = { runs: 32, schedule, seed: 8 };
+        const before = fused.units();
+        const [a1, a2] = [await annealedImportanceSampling(m1, ais), await annealedImportanceSampling(m2, ais)];
+        c.that(fused.units() - before >= 200, `${fused.units() - before} fused units for 200 AIS steps`);
+        c.close('AIS log Z, compiled vs op by op', [a1.logZ], [a2.logZ], () => 1e3 * c.eps * Math.abs(a2.logZ) + 1e-5);
+      } finally {
+        m1.dispose();
+        m2.dispose();
+      }
+    },
+  },
+];
+
 /** Every check, in the order they run. */
 export const CHECKS: readonly ConformanceCheck[] = [
   ...interfaceChecks,
   ...opChecks,
   ...randomnessChecks,
   ...trainingChecks,
+  ...wholeStepChecks,
   ...stateChecks,
 ];
 

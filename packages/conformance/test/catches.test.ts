@@ -15,6 +15,12 @@ describe('the checks as data (the runner a browser uses)', () => {
     const results = await runChecks(createReferenceBackend());
     expect(results.map((r) => r.name)).toEqual(CHECKS.map((c) => c.name));
     for (const r of results) {
+      // The reference runs op by op: the whole-step checks have nothing to compare, and say so.
+      if (r.group.startsWith('whole-step')) {
+        expect(r.status).toBe('skip');
+        expect(r.detail).toMatch(/runs op by op \(no fuse\)/);
+        continue;
+      }
       expect(r.status, `${r.name}: ${r.detail}`).toBe('pass');
       expect(r.worst).toBeLessThanOrEqual(1);
       expect(r.seconds).toBeGreaterThanOrEqual(0);
@@ -66,4 +72,36 @@ describe('the checks as data (the runner a browser uses)', () => {
     const [r] = await runChecks(createReferenceBackend(), { checks: [skipping] });
     expect([r!.status, r!.detail]).toEqual(['skip', 'no GPU']);
   });
+
+  it('compare compiled units with op-by-op execution: pass a faithful fuse, catch a sloppy one', async () => {
+    const wholeStep = CHECKS.filter((c) => c.group.startsWith('whole-step'));
+    expect(wholeStep.length).toBe(7);
+    // A fuse that runs the body as it is: every whole-step check passes.
+    const faithful = sloppy(() => ({
+      fuse(_label: string, body: () => void) {
+        body();
+      },
+    }));
+    for (const r of await runChecks(faithful, { checks: wholeStep }))
+      expect(r.status, `${r.name}: ${r.detail}`).toBe('pass');
+    // A "compiled" unit whose sigmoid is off by 1e-4 relative (a fast approximation, say): caught in
+    // training and in sampling.
+    let inUnit = false;
+    const approximate = sloppy((be) => ({
+      fuse(_label: string, body: () => void) {
+        inUnit = true;
+        try {
+          body();
+        } finally {
+          inUnit = false;
+        }
+      },
+      unary(op, out, x) {
+        be.unary(op, out, x);
+        if (inUnit && op === 'sigmoid') be.axpby(out, 1 + 1e-4, out, 0, out);
+      },
+    }));
+    const results = await runChecks(approximate, { checks: wholeStep });
+    expect(results.filter((r) => r.status === 'fail').map((r) => r.name)).toEqual(wholeStep.map((c) => c.name));
+  }, 120_000);
 });

@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fillUniforms, philox4x32_10, UNIFORM_SCALE } from '../src/backend/index.js';
+import { fillUniforms, fillUniformsReference, philox4x32_10, philoxSimd, UNIFORM_SCALE } from '../src/backend/index.js';
 import { RandomStream } from '../src/index.js';
 
 const hex = (w: Uint32Array) => [...w].map((x) => x.toString(16).padStart(8, '0'));
@@ -105,5 +107,44 @@ describe('Philox4x32-10', () => {
   it('rejects bad seeds', () => {
     expect(() => new RandomStream(-1)).toThrow(/seed/);
     expect(() => new RandomStream(1.5)).toThrow(/seed/);
+  });
+});
+
+describe('Philox uniforms in WebAssembly SIMD', () => {
+  const TWO_POW_32 = 2 ** 32;
+  it('loads here (Node has WebAssembly SIMD)', () => {
+    expect(philoxSimd()).not.toBeNull();
+  });
+
+  // Lengths around the kernel's 32-uniform iterations and 65,536-uniform chunks; offsets where the low
+  // counter word wraps inside a chunk, at a chunk edge, and near the 53-bit top; keys with the high bit set.
+  it.each([
+    [64, 0, [0, 0], 0],
+    [65, 7, [1, 0], 3],
+    [100, TWO_POW_32 - 3, [0xffffffff, 0xffffffff], 0xffffffff],
+    [1000, TWO_POW_32 - 250, [0x80000000, 5], 3],
+    [65_536, 2 ** 40 + TWO_POW_32 - 16_384, [12345, 0], 77],
+    [200_003, TWO_POW_32 - 16_384 - 1, [42, 9], 6],
+    [4099, 2 ** 53 - 2 ** 20, [3, 0x7fffffff], 1],
+  ] as const)(
+    'gives the reference numbers bit for bit: n %d at block %d, key %j, stream %d',
+    (n, offset, key, stream) => {
+      const fast = new Float32Array(n);
+      const spec = new Float32Array(n);
+      expect(fillUniforms(fast, key[0], key[1], stream, offset)).toBe(
+        fillUniformsReference(spec, key[0], key[1], stream, offset),
+      );
+      let mismatches = 0;
+      for (let i = 0; i < n; i++) if (fast[i] !== spec[i]) mismatches++;
+      expect(mismatches).toBe(0);
+      const wide = new Float64Array(n);
+      fillUniforms(wide, key[0], key[1], stream, offset);
+      expect(Float32Array.from(wide)).toEqual(spec);
+    },
+  );
+
+  it('is assembled from wasm/philox.wat as committed (scripts/build-wasm.mjs --check)', () => {
+    const script = fileURLToPath(new URL('../scripts/build-wasm.mjs', import.meta.url));
+    expect(() => execFileSync(process.execPath, [script, '--check'], { stdio: 'pipe' })).not.toThrow();
   });
 });

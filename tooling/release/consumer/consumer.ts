@@ -1,10 +1,11 @@
 // Type-checks the published declarations the way a TypeScript user (moduleResolution node16) sees them.
 
 import { createJsBackend, jsBackend } from '@rbmjs/backend-js';
+import { createOnnxruntimeBackend, type OrtBackend } from '@rbmjs/backend-onnxruntime';
 import { type ConformanceOptions, describeBackend } from '@rbmjs/conformance';
 import { type CheckResult, runChecks } from '@rbmjs/conformance/checks';
 import { type Backend, barsAndStripes, type EpochMetrics, RBM, type TrainOptions, train } from '@rbmjs/core';
-import { type BackendFamily, checkBinary, familyFactory } from '@rbmjs/core/backend';
+import { type BackendFamily, checkBinary, familyFactory, Trace } from '@rbmjs/core/backend';
 import { saveModelFile } from '@rbmjs/core/node';
 
 const backend: Backend = createJsBackend();
@@ -30,4 +31,9 @@ const results: Promise<CheckResult[]> = familyFactory(family)
   .create()
   .then((be) => runChecks(be));
 
-export { checkBinary, conformance, describeBackend, history, jsBackend, results, saveModelFile };
+// Whole-step execution, as a backend author records it.
+const trace = new Trace('train-step');
+const io = trace.interface();
+const fast: Promise<OrtBackend> = createOnnxruntimeBackend({ mode: 'cpu', threads: 1 });
+
+export { checkBinary, conformance, describeBackend, fast, history, io, jsBackend, results, saveModelFile };

@@ -19,7 +19,7 @@ export {
   ShapeError,
   UnknownBackendError,
 } from '../errors.js';
-export { fillUniforms, philox4x32_10, UNIFORM_SCALE } from '../random/philox.js';
+export { fillUniforms, fillUniformsReference, philox4x32_10, philoxSimd, UNIFORM_SCALE } from '../random/philox.js';
 export { assertBackend, assertShape, resolveBackend } from './check.js';
 export { inBrowser } from './environment.js';
 export { applyUnary, createReferenceBackend, referenceFamily, sigmoid, softplus } from './reference.js';
@@ -32,6 +32,15 @@ export {
   familyFactory,
   firstMode,
 } from './table.js';
+export {
+  fused,
+  isStructural,
+  opReads,
+  replayTrace,
+  Trace,
+  type TraceInterface,
+  type TraceOp,
+} from './trace.js';
 export * from './types.js';
 export * from './validate.js';
 export { ensureWebGpu, type WebGpuAdapterInfo, type WebGpuOptions } from './webgpu.js';

@@ -25,6 +25,8 @@ export interface CommonBackendOptions {
   readonly allowFallbackAdapter?: boolean;
   /** Where tfjs's wasm binaries are (a URL or folder ending in /). */
   readonly wasmPaths?: string;
+  /** Where onnxruntime-web's wasm binaries and their loaders are (a URL or folder ending in /). */
+  readonly onnxruntimeWasmPaths?: string;
 }
 
 export interface BackendFamily<Options extends CommonBackendOptions = CommonBackendOptions> {

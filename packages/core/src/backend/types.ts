@@ -112,6 +112,28 @@ export interface Backend extends BackendInfo {
   copy(out: Tensor, x: Tensor): void;
   /** out = uniforms in [0, 1) from core's Philox stream. Required when randomness is `philox`. */
   uniform?(out: Tensor, position: PhiloxPosition): void;
+
+  // ---- optional: whole-step execution ----
+  /**
+   * Runs the ops that `body` issues on this backend as one unit, with the same result as running them one
+   * by one. A backend that compiles records them (a `Trace`, `@rbmjs/core/backend`), keys the record by its
+   * structure (ops, shapes, which tensors, and numbers that are 0 or 1), compiles each structure once and
+   * replays it, feeding the other numbers, uploads and random-stream positions as inputs. Core wraps each
+   * training step, Gibbs sweep and AIS transition in it (label `train-step`, `gibbs-sweep`, `ais-step`).
+   * `body` is synchronous, so it cannot read back; it may allocate and free tensors. Backends without it
+   * run op by op.
+   */
+  fuse?(label: string, body: () => void, options?: FuseOptions): void;
+}
+
+/** What a caller of `fuse` knows about the unit. */
+export interface FuseOptions {
+  /**
+   * Tensors the unit writes whose contents nobody reads afterwards before writing them again (a training
+   * step's workspace): a compiling backend need not give them back, and their contents after the unit are
+   * unspecified. Every other tensor the unit writes holds, after it, what op-by-op execution leaves.
+   */
+  readonly scratch?: readonly Tensor[];
 }
 
 /** How a backend package offers itself: nothing happens until `create` is called. */

@@ -1,5 +1,6 @@
 import { softplus } from '../backend/reference.js';
 import { type Scope, withScope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
@@ -212,13 +213,17 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     const K = betas.length - 1;
     if (direction === 'forward') {
       for (let k = 1; k <= K; k++) {
-        accumulate(betas[k - 1]!, betas[k]!);
-        if (k < K) transition(betas[k]!);
+        fused(be, 'ais-step', () => {
+          accumulate(betas[k - 1]!, betas[k]!);
+          if (k < K) transition(betas[k]!);
+        });
       }
     } else {
       for (let k = K; k >= 1; k--) {
-        accumulate(betas[k]!, betas[k - 1]!);
-        if (k > 1) transition(betas[k - 1]!);
+        fused(be, 'ais-step', () => {
+          accumulate(betas[k]!, betas[k - 1]!);
+          if (k > 1) transition(betas[k - 1]!);
+        });
       }
     }
     const sign = direction === 'forward' ? 1 : -1;

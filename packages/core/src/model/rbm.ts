@@ -1,5 +1,6 @@
 import { assertBackend } from '../backend/check.js';
 import { type Scope, withScope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
 import { assertColumns, assertFinite, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
 import { ArgumentError, RbmError, ShapeError, TooLargeError } from '../errors.js';
@@ -469,11 +470,13 @@ export class RBM implements VisibleParameters {
       const pv = scope.tensor(B, this.numVisible);
       const uv = scope.tensor(B, this.numVisible);
       for (let t = 0; t < options.steps; t++) {
-        this.hiddenProbabilities(h, v);
-        rnd.uniform(uh);
-        this.backend.bernoulli(h, h, uh);
-        this.visibleProbabilities(pv, h);
-        this.sampleVisible(v, pv, rnd, uv);
+        fused(this.backend, 'gibbs-sweep', () => {
+          this.hiddenProbabilities(h, v);
+          rnd.uniform(uh);
+          this.backend.bernoulli(h, h, uh);
+          this.visibleProbabilities(pv, h);
+          this.sampleVisible(v, pv, rnd, uv);
+        });
       }
       const [probabilities, states] = await Promise.all([this.backend.read(pv), this.backend.read(v)]);
       return { probabilities, states, rows: B };

@@ -1,4 +1,5 @@
 import { type Scope, withScope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
 import type { Tensor } from '../backend/types.js';
 import { ArgumentError } from '../errors.js';
 import type { RBM, SampleOptions, Samples } from '../model/rbm.js';
@@ -198,8 +199,10 @@ export async function temperedSample(
     const pt = new ParallelTempering(model, scope, rnd, B, options.tempering ?? {});
     pt.setStates(v);
     for (let t = 0; t < options.steps; t++) {
-      pt.sweep();
-      pt.swap();
+      fused(be, 'tempering-sweep', () => {
+        pt.sweep();
+        pt.swap();
+      });
     }
     const pv = scope.tensor(B, model.numVisible);
     const h = scope.tensor(B, model.numHidden);

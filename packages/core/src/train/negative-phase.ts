@@ -74,6 +74,10 @@ export class ContrastiveDivergence implements NegativePhase {
     // The chain starts at h0, whose p(v | h0) the loop has already computed.
     return sweeps(this.ctx, c, batch.pv, k);
   }
+
+  scratch(): Tensor[] {
+    return [...this.chainsBySize.values()].flatMap((c) => [c.v, c.pv, c.uv, c.h, c.ph, c.uh]);
+  }
 }
 
 export class PersistentChains implements NegativePhase {
@@ -101,6 +105,12 @@ export class PersistentChains implements NegativePhase {
     be.bernoulli(c.h, c.ph, c.uh);
     m.visibleProbabilities(c.pv, c.h);
     return sweeps(this.ctx, c, c.pv, k);
+  }
+
+  /** All but the chains' states. */
+  scratch(): Tensor[] {
+    const c = this.chain;
+    return [c.pv, c.uv, c.h, c.ph, c.uh];
   }
 }
 

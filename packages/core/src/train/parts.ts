@@ -53,6 +53,8 @@ export interface NegativePhase {
   start?(v: Tensor): void;
   /** Runs `k` Gibbs sweeps and returns the model's statistics. */
   sample(batch: PositivePhase, k: number): NegativeStatistics;
+  /** Its workspace: tensors whose contents no later step reads before writing (see `FuseOptions.scratch`). */
+  scratch?(): Tensor[];
 }
 
 /** The gradient being assembled (ascent direction) and the batch statistics the terms share. */

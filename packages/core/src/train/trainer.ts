@@ -1,4 +1,5 @@
 import { Scope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import type { Dataset } from '../data/dataset.js';
 import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
@@ -430,8 +431,37 @@ export class Trainer {
     this.chainsLoaded = true;
   }
 
-  /** One gradient step on the batch in `ws`: all on the device, no readback. */
+  /** One gradient step on the batch in `ws`: all on the device, no readback; one unit where the backend fuses. */
   private gradientStep(ws: BatchWorkspace, learningRate: number, momentum: number): void {
+    fused(this.backend, 'train-step', () => this.gradientOps(ws, learningRate, momentum), {
+      scratch: this.stepScratch(ws),
+    });
+  }
+
+  /**
+   * The step's workspace, which no later step reads before writing: the batch's buffers, the gradient and
+   * its sums, the sampler's buffers. Not batchErr (onBatch reads it) nor anything in the state registry.
+   */
+  private stepScratch(ws: BatchWorkspace): Tensor[] {
+    return [
+      ws.ph,
+      ws.h,
+      ws.uh,
+      ws.pv,
+      ws.diff,
+      ws.rowErr,
+      this.gW,
+      this.ga,
+      this.gb,
+      this.sumV0,
+      this.sumVk,
+      this.sumPos,
+      this.sumNeg,
+      ...(this.negativePhase.scratch?.() ?? []),
+    ];
+  }
+
+  private gradientOps(ws: BatchWorkspace, learningRate: number, momentum: number): void {
     const be = this.backend;
     const m = this.model;
     const B = ws.size;

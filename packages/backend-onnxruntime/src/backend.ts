@@ -1,0 +1,470 @@
+import { createJsBackend, type JsTensor } from '@rbmjs/backend-js';
+import {
+  BACKEND_API_VERSION,
+  type Backend,
+  type BinaryOp,
+  checkBinary,
+  checkData,
+  checkMatMul,
+  checkReduce,
+  checkSame,
+  type FuseOptions,
+  fillUniforms,
+  firstLine,
+  type HostArray,
+  type MatMulOptions,
+  type PhiloxPosition,
+  RbmError,
+  replayTrace,
+  type Tensor,
+  Trace,
+  type UnaryOp,
+} from '@rbmjs/core/backend';
+import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
+import { type GraphSignature, traceToOnnx } from './graph.js';
+
+/** The parts of ONNX Runtime's JavaScript API used here: onnxruntime-node and onnxruntime-web both have them. */
+export interface OrtApi {
+  readonly Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensor;
+  readonly InferenceSession: {
+    create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession>;
+  };
+}
+
+export interface OrtBackendSettings {
+  /** The backend's name, e.g. `onnxruntime:cpu`. */
+  readonly name: string;
+  readonly ort: OrtApi;
+  readonly session: InferenceSession.SessionOptions;
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Largest number of float32 values a compiled unit may take in and give out (default 2^28, 1 GiB):
+   * larger units run op by op, saying so once.
+   */
+  readonly maxUnitValues?: number;
+  /**
+   * Whether the runtime writes outputs into buffers passed as fetches (onnxruntime-node does; onnxruntime-web
+   * leaves CPU fetches untouched and returns its own arrays, which are then copied).
+   */
+  readonly preallocatedOutputs?: boolean;
+  /**
+   * Units whose matrix products come to fewer floating-point operations than this run on one intra-op
+   * thread (default 3.2e7: on the 2-core machine a 784-16 CD-1 step is faster on one thread, a 784-100 one
+   * on two, where waking the second thread for each small op costs more than it saves).
+   */
+  readonly singleThreadFlops?: number;
+  /** Compiled units kept (least recently used ones are released; default 32). */
+  readonly maxUnits?: number;
+  /** Where the backend says that it fell back to op-by-op execution (default: console.warn). */
+  readonly notice?: (message: string) => void;
+}
+
+/** A compiled unit: one ONNX Runtime session per trace structure. */
+interface Unit {
+  readonly label: string;
+  readonly signature: GraphSignature | undefined;
+  /** Resolves to the session, or to undefined when the unit runs op by op (with the reason said once). */
+  readonly session: Promise<InferenceSession | undefined>;
+  /** Why ONNX Runtime refused the unit, once `session` has resolved to undefined for that reason. */
+  error?: string;
+}
+
+/**
+ * Counts of what `fuse` did, for tests and profiles: units compiled, calls replayed through a compiled
+ * graph, and calls run op by op (the unit was too large, failed to compile, or its label compiled too many
+ * structures).
+ */
+export interface FuseStats {
+  compiled: number;
+  replayed: number;
+  opByOp: number;
+}
+
+export interface OrtBackend extends Backend {
+  readonly stats: FuseStats;
+  /** Whole-step execution (always present here). */
+  fuse(label: string, body: () => void, options?: FuseOptions): void;
+  /** Compiles and runs a one-op unit: rejects when the runtime or its execution provider cannot run here. */
+  probe(): Promise<void>;
+}
+
+/**
+ * The ONNX Runtime backend. Storage is host float32 (the js backend's tensors, whose kernels also run the
+ * ops issued outside a fused unit); whole-step execution is where it earns its place: `fuse` records a
+ * unit's ops (a Trace), compiles each structure once into one ONNX graph and session, and replays it per
+ * call with the unit's numbers, uploads and Philox uniforms (drawn by core's WebAssembly kernel) as inputs.
+ *
+ * ONNX Runtime's `run` is asynchronous, so the backend keeps a queue: ops issued while a run is in flight
+ * wait behind it (their arguments are checked at once, so errors still throw at the call), uploads are
+ * copied, and `read` resolves when everything issued before it has run. With nothing in flight, ops run at
+ * once, as in the js backend.
+ */
+export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
+  const host = createJsBackend();
+  const { ort } = settings;
+  const maxValues = settings.maxUnitValues ?? 2 ** 28;
+  const maxUnits = settings.maxUnits ?? 32;
+  const preallocate = settings.preallocatedOutputs ?? false;
+  const notice = settings.notice ?? ((m: string) => console.warn(m));
+  const said = new Set<string>();
+  const say = (key: string, message: string) => {
+    if (said.has(key)) return;
+    said.add(key);
+    notice(`${settings.name}: ${message}`);
+  };
+
+  const ids = new WeakMap<Tensor, number>();
+  let nextId = 0;
+  const idOf = (t: Tensor) => {
+    let id = ids.get(t);
+    if (id === undefined) {
+      id = nextId++;
+      ids.set(t, id);
+    }
+    return id;
+  };
+  const units = new Map<string, Unit>();
+  /** Per label, how many calls in a row needed a new structure. */
+  const misses = new Map<string, number>();
+  const stats: FuseStats = { compiled: 0, replayed: 0, opByOp: 0 };
+  const uniformScratch = new Map<string, Float32Array>();
+  /** Each output tensor's second array, which the next compiled run writes. */
+  const spareOf = new WeakMap<Tensor, Float32Array>();
+
+  // ---- the queue ----
+  let tail: Promise<void> | null = null;
+  let failure: unknown;
+  let destroyed = false;
+  const track = (p: Promise<void>) => {
+    const t: Promise<void> = p.then(
+      () => {
+        if (tail === t) tail = null;
+      },
+      (error: unknown) => {
+        failure ??= error;
+        if (tail === t) tail = null;
+      },
+    );
+    tail = t;
+  };
+  /** Runs `task` now when nothing is in flight, else after what is. */
+  const enqueue = (task: () => void | Promise<void>) => {
+    if (tail === null) {
+      const r = task();
+      if (r instanceof Promise) track(r);
+    } else {
+      track(tail.then(task));
+    }
+  };
+  const settle = async () => {
+    while (tail !== null) await tail;
+    if (failure !== undefined) {
+      const error = failure;
+      failure = undefined;
+      throw error instanceof Error ? error : new Error(String(error));
+    }
+  };
+
+  let trace: Trace | null = null;
+  const disposed = new WeakSet<Tensor>();
+  const own = (t: Tensor): JsTensor => {
+    if (destroyed) throw new RbmError('DISPOSED', `${settings.name} backend used after destroy()`);
+    if (disposed.has(t)) throw new RbmError('DISPOSED', `${settings.name}: tensor used after dispose`);
+    return t as JsTensor;
+  };
+
+  // ---- compiled units ----
+  const compile = (key: string, t: Trace, scratch: ReadonlySet<Tensor>): Unit => {
+    const io = t.interface(scratch);
+    const size = [...io.inputs, ...io.outputs].reduce((s, x) => s + x.rows * x.cols, 0);
+    const opByOp = (reason: string): Unit => {
+      say(`${t.label}:${reason}`, `${t.label} runs op by op: ${reason}`);
+      return { label: t.label, signature: undefined, session: Promise.resolve(undefined) };
+    };
+    if (size > maxValues) return opByOp(`${size} values in and out, above the ${maxValues} a compiled unit may take`);
+    const graph = traceToOnnx(t, io);
+    stats.compiled++;
+    let flops = 0;
+    for (const op of t.ops) {
+      if (op.kind === 'matMul') flops += 2 * op.out.rows * op.out.cols * (op.transposeA ? op.a.rows : op.a.cols);
+    }
+    const small = settings.session.intraOpNumThreads !== undefined && flops < (settings.singleThreadFlops ?? 3.2e7);
+    const options = small ? { ...settings.session, intraOpNumThreads: 1 } : settings.session;
+    const unit: Unit = {
+      label: t.label,
+      signature: graph.signature,
+      session: ort.InferenceSession.create(graph.model, options).catch((error: unknown) => {
+        unit.error = firstLine(error);
+        say(`${key}:compile`, `${t.label} runs op by op: ONNX Runtime did not compile it: ${unit.error}`);
+        return undefined;
+      }),
+    };
+    return unit;
+  };
+
+  const run = async (unit: Unit, t: Trace, scratch: ReadonlySet<Tensor>): Promise<void> => {
+    const session = await unit.session;
+    if (destroyed) return;
+    if (!session || !unit.signature) {
+      stats.opByOp++;
+      replayTrace(t, host);
+      return;
+    }
+    const sig = unit.signature;
+    const io = t.interface(scratch);
+    const feeds: Record<string, OrtTensor> = {};
+    io.inputs.forEach((x, i) => {
+      feeds[sig.inputs[i]!] = new ort.Tensor('float32', (x as JsTensor).data, [x.rows, x.cols]);
+    });
+    t.scalars().forEach((x, i) => {
+      feeds[sig.scalars[i]!] = new ort.Tensor('float32', Float32Array.of(x), []);
+    });
+    let w = 0;
+    let u = 0;
+    for (const op of t.ops) {
+      if (op.kind === 'write') {
+        feeds[sig.uploads[w++]!] = new ort.Tensor('float32', op.data, [op.out.rows, op.out.cols]);
+      } else if (op.kind === 'uniform') {
+        const name = sig.uniforms[u++]!;
+        const n = op.out.rows * op.out.cols;
+        // One buffer per uniform input: ONNX Runtime has read it by the time the next run starts.
+        let buf = uniformScratch.get(`${unit.label}:${name}:${n}`);
+        if (!buf) {
+          buf = new Float32Array(n);
+          uniformScratch.set(`${unit.label}:${name}:${n}`, buf);
+        }
+        fillUniforms(buf, op.position.k0, op.position.k1, op.position.stream, op.position.offset);
+        feeds[name] = new ort.Tensor('float32', buf, [op.out.rows, op.out.cols]);
+      }
+    }
+    // Outputs go to spare buffers that then swap with the tensors' arrays: no copy, and no output aliases a
+    // feed (a tensor's current array may be one).
+    const fetches: Record<string, OrtTensor> = {};
+    const spares: Float32Array[] = [];
+    io.outputs.forEach((x, j) => {
+      const name = sig.outputs[j];
+      const n = x.rows * x.cols;
+      let spare = spareOf.get(x);
+      if (!spare || spare.length !== n) spare = new Float32Array(n);
+      spares[j] = spare;
+      if (name !== undefined && preallocate) fetches[name] = new ort.Tensor('float32', spare, [x.rows, x.cols]);
+    });
+    const results = preallocate ? await session.run(feeds, fetches) : await session.run(feeds);
+    if (destroyed) return;
+    io.outputs.forEach((x, j) => {
+      const name = sig.outputs[j];
+      if (name === undefined) return;
+      const t = x as JsTensor;
+      const spare = spares[j]!;
+      // onnxruntime-node wrote into the buffer it was given (and returns a copy, unused); onnxruntime-web
+      // returns its own array only.
+      if (!preallocate) spare.set(results[name]!.data as Float32Array);
+      spareOf.set(t, t.data);
+      t.data = spare;
+    });
+    for (const { output, input } of sig.fedOutputs) {
+      (io.outputs[output] as JsTensor).data.set(feeds[input]!.data as Float32Array);
+    }
+    stats.replayed++;
+  };
+
+  const checkedMatMul = (out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions) => {
+    own(out);
+    own(a);
+    own(b);
+    checkMatMul(out, a, b, options);
+  };
+
+  return {
+    apiVersion: BACKEND_API_VERSION,
+    name: settings.name,
+    precision: 'float32',
+    randomness: 'philox',
+    details: settings.details,
+    stats,
+
+    tensor(rows: number, cols: number, data?: HostArray): Tensor {
+      if (destroyed) throw new RbmError('DISPOSED', `${settings.name} backend used after destroy()`);
+      const t = host.tensor(rows, cols, data);
+      trace?.recordCreate(t, data);
+      return t;
+    },
+    write(t: Tensor, data: HostArray): void {
+      own(t);
+      checkData(t.rows, t.cols, data.length);
+      if (trace) trace.recordWrite(t, data);
+      else if (tail === null) host.write(t, data);
+      else {
+        const copy = Float32Array.from(data);
+        enqueue(() => host.write(t, copy));
+      }
+    },
+    async read(t: Tensor): Promise<HostArray> {
+      own(t);
+      if (trace) throw new RbmError('BACKEND_API', `${settings.name}: read inside a fused unit (${trace.label})`);
+      await settle();
+      return own(t).data.slice();
+    },
+    dispose(t: Tensor): void {
+      own(t);
+      disposed.add(t);
+      // Inside a unit the tensor is freed after the unit has run.
+      if (trace) trace.disposed.add(t);
+      else enqueue(() => host.dispose(t));
+    },
+    destroy(): void {
+      destroyed = true;
+      for (const unit of units.values()) void unit.session.then((s) => s?.release());
+      units.clear();
+      host.destroy();
+    },
+
+    matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
+      checkedMatMul(out, a, b, options);
+      if (trace) {
+        trace.record({
+          kind: 'matMul',
+          out,
+          a,
+          b,
+          transposeA: options.transposeA ?? false,
+          transposeB: options.transposeB ?? false,
+          alpha: options.alpha ?? 1,
+          beta: options.beta ?? 0,
+        });
+      } else enqueue(() => host.matMul(out, a, b, options));
+    },
+    binary(op: BinaryOp, out: Tensor, a: Tensor, b: Tensor): void {
+      own(out);
+      own(a);
+      own(b);
+      checkBinary(out, a, b);
+      if (trace) trace.record({ kind: 'binary', op, out, a, b });
+      else enqueue(() => host.binary(op, out, a, b));
+    },
+    axpby(out: Tensor, alpha: number, x: Tensor, beta: number, y: Tensor): void {
+      own(out);
+      own(x);
+      own(y);
+      checkSame('axpby', out, x, y);
+      if (trace) trace.record({ kind: 'axpby', out, alpha, x, beta, y });
+      else enqueue(() => host.axpby(out, alpha, x, beta, y));
+    },
+    unary(op: UnaryOp, out: Tensor, x: Tensor): void {
+      own(out);
+      own(x);
+      checkSame(`unary ${op}`, out, x);
+      if (trace) trace.record({ kind: 'unary', op, out, x });
+      else enqueue(() => host.unary(op, out, x));
+    },
+    bernoulli(out: Tensor, p: Tensor, u: Tensor): void {
+      own(out);
+      own(p);
+      own(u);
+      checkSame('bernoulli', out, p, u);
+      if (trace) trace.record({ kind: 'bernoulli', out, p, u });
+      else enqueue(() => host.bernoulli(out, p, u));
+    },
+    sum(out: Tensor, x: Tensor, axis: 0 | 1): void {
+      own(out);
+      own(x);
+      checkReduce('sum', out, x, axis);
+      if (trace) trace.record({ kind: 'sum', out, x, axis });
+      else enqueue(() => host.sum(out, x, axis));
+    },
+    logSumExp(out: Tensor, x: Tensor, axis: 0 | 1): void {
+      own(out);
+      own(x);
+      checkReduce('logSumExp', out, x, axis);
+      if (trace) trace.record({ kind: 'logSumExp', out, x, axis });
+      else enqueue(() => host.logSumExp(out, x, axis));
+    },
+    fill(out: Tensor, value: number): void {
+      own(out);
+      if (trace) trace.record({ kind: 'fill', out, value });
+      else enqueue(() => host.fill(out, value));
+    },
+    copy(out: Tensor, x: Tensor): void {
+      own(out);
+      own(x);
+      checkSame('copy', out, x);
+      if (trace) trace.record({ kind: 'copy', out, x });
+      else enqueue(() => host.copy(out, x));
+    },
+    uniform(out: Tensor, position: PhiloxPosition): void {
+      own(out);
+      if (trace) trace.record({ kind: 'uniform', out, position: { ...position } });
+      else enqueue(() => host.uniform!(out, position));
+    },
+
+    async probe(): Promise<void> {
+      const x = this.tensor(1, 2, Float32Array.of(1, -2));
+      const y = this.tensor(1, 2);
+      try {
+        this.fuse('probe', () => this.unary('neg', y, x));
+        const unit = [...units.values()].at(-1);
+        if (!(await unit?.session)) throw new Error(`ONNX Runtime could not create a session: ${unit?.error}`);
+        const [a, b] = await this.read(y);
+        if (a !== -1 || b !== 2) throw new Error(`a one-op graph gave ${a}, ${b} for -(1, -2)`);
+      } finally {
+        this.dispose(x);
+        this.dispose(y);
+      }
+    },
+
+    fuse(label: string, body: () => void, options: FuseOptions = {}): void {
+      if (destroyed) throw new RbmError('DISPOSED', `${settings.name} backend used after destroy()`);
+      // A unit inside a unit is part of the outer one.
+      if (trace) {
+        body();
+        return;
+      }
+      const t = new Trace(label);
+      trace = t;
+      try {
+        body();
+      } catch (error) {
+        // What ran before the throw has happened op by op; keep those semantics.
+        trace = null;
+        enqueue(() => replayTrace(t, host));
+        for (const x of t.disposed) enqueue(() => host.dispose(x));
+        throw error;
+      } finally {
+        trace = null;
+      }
+      if (t.ops.length === 0) return;
+      const scratch = new Set(options.scratch ?? []);
+      const key = t.key(idOf, scratch);
+      let unit = units.get(key);
+      if (unit) {
+        misses.set(label, 0);
+        // Most recently used last.
+        units.delete(key);
+        units.set(key, unit);
+      } else {
+        // A label whose every call has a new structure (a loop that allocates outside the unit, say) would
+        // compile forever: after 8 misses in a row its new structures run op by op, 1 in 16 still compiled.
+        const miss = (misses.get(label) ?? 0) + 1;
+        misses.set(label, miss);
+        if (miss > 8 && miss % 16 !== 0) {
+          say(`${label}:churn`, `${label} runs op by op: its structure changes on every call`);
+          stats.opByOp++;
+          enqueue(() => replayTrace(t, host));
+          for (const x of t.disposed) enqueue(() => host.dispose(x));
+          return;
+        }
+        unit = compile(key, t, scratch);
+        units.set(key, unit);
+        if (units.size > maxUnits) {
+          const [oldest, old] = units.entries().next().value!;
+          units.delete(oldest);
+          // Released after the runs already queued for it.
+          enqueue(() => old.session.then((s) => s?.release()));
+        }
+      }
+      const u = unit;
+      enqueue(() => run(u, t, scratch));
+      for (const x of t.disposed) enqueue(() => host.dispose(x));
+    },
+  };
+}

@@ -1,0 +1,166 @@
+import {
+  type BackendFactory,
+  type BackendFamily,
+  type CommonBackendOptions,
+  ensureWebGpu,
+  familyFactory,
+  firstLine,
+  firstMode,
+  inBrowser,
+  UnknownBackendError,
+} from '@rbmjs/core/backend';
+import type { InferenceSession } from 'onnxruntime-common';
+import { createOrtBackend, type OrtApi, type OrtBackend } from './backend.js';
+
+/**
+ * The modes: `cpu` and `cuda` run onnxruntime-node (Node), `wasm` and `webgpu` run onnxruntime-web
+ * (browsers, and `wasm` in Node too).
+ */
+export type OrtMode = 'cpu' | 'cuda' | 'wasm' | 'webgpu';
+
+export const MODES: readonly OrtMode[] = ['cpu', 'cuda', 'wasm', 'webgpu'];
+
+export interface OrtBackendOptions extends CommonBackendOptions {
+  /** Which runtime and execution provider (default: the first of `autoModes()` that starts). */
+  readonly mode?: OrtMode | 'auto';
+  /**
+   * Threads for ONNX Runtime's operators: intra-op threads on `cpu` (default: the cores Node reports),
+   * WebAssembly threads on `wasm` (default: ONNX Runtime's choice in browsers, 1 in Node).
+   */
+  readonly threads?: number;
+  /** See {@link OrtBackendSettings.maxUnitValues}. */
+  readonly maxUnitValues?: number;
+  /** Where the backend says that a unit fell back to op-by-op execution (default: console.warn). */
+  readonly notice?: (message: string) => void;
+}
+
+/** `auto` tries CUDA where its provider is installed, then the CPU, in Node; WebGPU then WebAssembly in browsers. */
+export function autoModes(): OrtMode[] {
+  return inBrowser() ? ['webgpu', 'wasm'] : ['cuda', 'cpu'];
+}
+
+export const INSTALL: Readonly<Record<OrtMode, string>> = {
+  cpu: 'npm i onnxruntime-node --onnxruntime-node-install=skip (its CPU binaries are in the package for Linux x64/arm64, macOS and Windows)',
+  cuda: 'npm i onnxruntime-node with its install script allowed and network access (it fetches the CUDA provider for Linux x64), plus CUDA 12 and cuDNN 9',
+  wasm: 'npm i onnxruntime-web',
+  webgpu: 'npm i onnxruntime-web, in a browser with WebGPU',
+};
+
+type Module = OrtApi & {
+  readonly env: { wasm: { numThreads?: number; wasmPaths?: unknown } };
+};
+
+/** Imports a runtime package from this package (computed specifiers: browser bundlers leave them alone). */
+async function importRuntime(pkg: 'onnxruntime-node' | 'onnxruntime-web'): Promise<Module> {
+  let mod: Module & { default?: Module };
+  try {
+    mod = pkg === 'onnxruntime-web' ? await import('onnxruntime-web') : await import(/* @vite-ignore */ `${pkg}`);
+  } catch (error) {
+    throw new Error(`${pkg} is not installed or does not load here: ${firstLine(error)}`);
+  }
+  return mod.InferenceSession ? mod : (mod.default as Module);
+}
+
+/** Node's core count (os.availableParallelism), without importing node:os in browsers. */
+async function nodeCores(): Promise<number> {
+  const os = await import(/* @vite-ignore */ `${'node:os'}`);
+  return os.availableParallelism?.() ?? os.cpus().length;
+}
+
+/** Whether onnxruntime-node's CUDA provider library is beside its binding (the install script puts it there). */
+async function cudaProviderInstalled(): Promise<string | undefined> {
+  const { createRequire } = await import(/* @vite-ignore */ `${'node:module'}`);
+  const { dirname, join } = await import(/* @vite-ignore */ `${'node:path'}`);
+  const { existsSync } = await import(/* @vite-ignore */ `${'node:fs'}`);
+  const require = createRequire(import.meta.url);
+  const root = dirname(require.resolve('onnxruntime-node/package.json'));
+  const dir = join(root, 'bin', 'napi-v6', process.platform, process.arch);
+  const lib = join(
+    dir,
+    process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so',
+  );
+  return existsSync(lib) ? lib : undefined;
+}
+
+async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<OrtBackend> {
+  if (!MODES.includes(mode)) {
+    throw new UnknownBackendError(
+      `unknown onnxruntime mode ${JSON.stringify(mode)} (choose from ${MODES.join(', ')})`,
+      MODES.map((m) => `onnxruntime:${m}`),
+    );
+  }
+  const common: InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    // Errors only: the graphs are machine-written, and ONNX Runtime's warnings about them are not the user's.
+    logSeverityLevel: 3,
+  };
+  let ort: Module;
+  let session: InferenceSession.SessionOptions;
+  let details: Record<string, string | number | boolean>;
+  let preallocatedOutputs = false;
+  if (mode === 'cpu' || mode === 'cuda') {
+    if (inBrowser())
+      throw new Error(`onnxruntime:${mode} runs in Node (use onnxruntime:wasm or onnxruntime:webgpu in browsers)`);
+    if (mode === 'cuda' && !(await cudaProviderInstalled())) {
+      throw new Error("onnxruntime-node's CUDA execution provider is not installed");
+    }
+    ort = await importRuntime('onnxruntime-node');
+    const threads = options.threads ?? (await nodeCores());
+    session = { ...common, executionProviders: [mode], intraOpNumThreads: threads };
+    details = { runtime: 'onnxruntime-node', provider: mode, threads };
+    preallocatedOutputs = mode === 'cpu';
+  } else {
+    if (mode === 'webgpu') {
+      if (!inBrowser()) throw new Error("onnxruntime:webgpu runs in browsers (onnxruntime-web's WebGPU provider)");
+      await ensureWebGpu({ allowFallbackAdapter: options.allowFallbackAdapter ?? false });
+    }
+    ort = await importRuntime('onnxruntime-web');
+    if (options.threads !== undefined) ort.env.wasm.numThreads = options.threads;
+    else if (!inBrowser()) ort.env.wasm.numThreads = 1;
+    if (options.onnxruntimeWasmPaths) ort.env.wasm.wasmPaths = options.onnxruntimeWasmPaths;
+    session = { ...common, executionProviders: [mode] };
+    details = { runtime: 'onnxruntime-web', provider: mode, threads: ort.env.wasm.numThreads ?? 'auto' };
+  }
+  const backend = createOrtBackend({
+    name: `onnxruntime:${mode}`,
+    ort,
+    session,
+    details,
+    preallocatedOutputs,
+    ...(options.maxUnitValues !== undefined ? { maxUnitValues: options.maxUnitValues } : {}),
+    ...(options.notice ? { notice: options.notice } : {}),
+  });
+  // Start the runtime now (its binaries, the provider) so that a mode that cannot run fails here, not at
+  // the first training step.
+  try {
+    await backend.probe();
+  } catch (error) {
+    backend.destroy();
+    throw new Error(`onnxruntime:${mode} did not start: ${firstLine(error)}`);
+  }
+  return backend;
+}
+
+export async function createOnnxruntimeBackend(options: OrtBackendOptions = {}): Promise<OrtBackend> {
+  const requested = options.mode ?? 'auto';
+  const order = requested === 'auto' ? autoModes() : [requested];
+  return (await firstMode(family, order, (m) => startMode(m as OrtMode, options))) as OrtBackend;
+}
+
+/** ONNX Runtime in the backend table: `onnxruntime` (auto) or `onnxruntime:MODE`. */
+export const family: BackendFamily<OrtBackendOptions> = {
+  name: 'onnxruntime',
+  package: '@rbmjs/backend-onnxruntime',
+  summary:
+    'ONNX Runtime: each training step compiled into one graph (CPU or CUDA in Node, WebAssembly or WebGPU in browsers)',
+  modes: MODES,
+  autoModes,
+  create: (mode, options) => createOnnxruntimeBackend({ ...options, mode: (mode ?? 'auto') as OrtMode | 'auto' }),
+  install: (mode) =>
+    mode && mode in INSTALL ? INSTALL[mode as OrtMode] : 'npm i @rbmjs/backend-onnxruntime onnxruntime-node',
+};
+
+/** The factory for `resolveBackend` (auto mode; `familyFactory(family, mode)` for one mode). */
+export const onnxruntimeBackend: BackendFactory<OrtBackendOptions> = familyFactory(family);

@@ -1,0 +1,273 @@
+import { isStructural, type Tensor, type Trace, type TraceInterface } from '@rbmjs/core/backend';
+import {
+  type Attribute,
+  encodeModel,
+  FLOAT,
+  INT64,
+  type Initializer,
+  type Node,
+  type ValueInfo,
+} from './onnx-proto.js';
+
+/** ONNX opset the graphs use (ONNX Runtime 1.30 implements it on every execution provider used here). */
+export const OPSET = 17;
+
+/**
+ * A compiled unit's calling convention: what to feed, in which order, and which tensor each output updates.
+ * The order is a function of the trace's structure (its key), so every call of one unit lines up.
+ */
+export interface GraphSignature {
+  /** Graph input names for the trace's input tensors (`TraceInterface.inputs`). */
+  readonly inputs: readonly string[];
+  /** Graph input names for the numbers that are not 0 or 1 (`Trace.scalars()`), rank-0 float tensors. */
+  readonly scalars: readonly string[];
+  /** Graph input names for the uploads (`write` ops), in op order. */
+  readonly uploads: readonly string[];
+  /** Graph input names for the uniforms (`uniform` ops), in op order. */
+  readonly uniforms: readonly string[];
+  /**
+   * Graph output names for `TraceInterface.outputs`; undefined where the tensor's last value is one the
+   * unit was fed (an upload or uniforms), which `fedOutputs` names instead.
+   */
+  readonly outputs: readonly (string | undefined)[];
+  /** Outputs whose last value is a fed input: the backend copies that input into the tensor. */
+  readonly fedOutputs: readonly { readonly output: number; readonly input: string }[];
+}
+
+export interface CompiledGraph {
+  readonly model: Uint8Array;
+  readonly signature: GraphSignature;
+  /** Number of ONNX nodes. */
+  readonly nodes: number;
+}
+
+/**
+ * Writes a trace as one ONNX graph in static single assignment: every op's result is a new value, and a
+ * tensor's last value is the output that updates it. The ops map one to a few ONNX nodes each:
+ * matMul -> Gemm (+ Mul by alpha, + beta * out); binary -> Add/Sub/Mul with ONNX's broadcasting (the
+ * interface's row, column and scalar broadcasts are special cases of it); bernoulli -> Cast(Less(u, p));
+ * logSumExp -> max-shifted exp-sum-log, shifting by 0 where the max is infinite so that an all -Infinity
+ * row gives -Infinity, as in the reference.
+ */
+export function traceToOnnx(trace: Trace, io: TraceInterface): CompiledGraph {
+  const nodes: Node[] = [];
+  const graphInputs: ValueInfo[] = [];
+  const initializers: Initializer[] = [];
+  const value = new Map<Tensor, string>();
+  let counter = 0;
+  const fresh = (stem: string) => `${stem}${counter++}`;
+
+  const declare = (name: string, dims: number[]) => {
+    graphInputs.push({ name, elemType: FLOAT, dims });
+  };
+  const node = (opType: string, inputs: string[], attributes: Attribute[] = []): string => {
+    const out = fresh('t');
+    nodes.push({ opType, input: inputs, output: [out], attributes });
+    return out;
+  };
+  const constants = new Map<string, string>();
+  const floatConstant = (x: number): string => {
+    const key = `f${x}`;
+    let name = constants.get(key);
+    if (!name) {
+      name = fresh('c');
+      initializers.push({ name, dataType: FLOAT, dims: [], floats: [x] });
+      constants.set(key, name);
+    }
+    return name;
+  };
+  const int64Constant = (xs: number[]): string => {
+    const key = `i${xs.join(',')}`;
+    let name = constants.get(key);
+    if (!name) {
+      name = fresh('c');
+      initializers.push({ name, dataType: INT64, dims: [xs.length], int64s: xs });
+      constants.set(key, name);
+    }
+    return name;
+  };
+
+  const inputs = io.inputs.map((t, i) => {
+    const name = `x${i}`;
+    declare(name, [t.rows, t.cols]);
+    value.set(t, name);
+    return name;
+  });
+  const scalars: string[] = [];
+  /** A number of the trace: a constant when it is 0 or 1, else the next scalar input. */
+  const number = (x: number): string => {
+    if (isStructural(x)) return floatConstant(x);
+    const name = `s${scalars.length}`;
+    declare(name, []);
+    scalars.push(name);
+    return name;
+  };
+  const get = (t: Tensor): string => {
+    const v = value.get(t);
+    if (v === undefined) throw new Error(`trace ${trace.label}: a tensor is read before any value is known`);
+    return v;
+  };
+  const uploads: string[] = [];
+  const uniforms: string[] = [];
+  const bool = (name: string): Attribute => ({ name, int: 1 });
+
+  for (const op of trace.ops) {
+    switch (op.kind) {
+      case 'matMul': {
+        const attrs: Attribute[] = [];
+        if (op.transposeA) attrs.push(bool('transA'));
+        if (op.transposeB) attrs.push(bool('transB'));
+        let a = get(op.a);
+        let b = get(op.b);
+        // Numbers in trace order: alpha, then beta (as Trace.scalars lists them). alpha scales the smaller
+        // operand rather than the product (for the weight gradient, [100, 500] instead of [784, 500]).
+        if (op.alpha !== 1) {
+          const alpha = number(op.alpha);
+          if (op.a.rows * op.a.cols <= op.b.rows * op.b.cols) a = node('Mul', [a, alpha]);
+          else b = node('Mul', [b, alpha]);
+        }
+        const inputs = [a, b];
+        if (op.beta !== 0) {
+          inputs.push(op.beta === 1 ? get(op.out) : node('Mul', [get(op.out), number(op.beta)]));
+          attrs.push({ name: 'beta', float: 1 });
+        }
+        value.set(op.out, node('Gemm', inputs, attrs));
+        break;
+      }
+      case 'binary': {
+        const type = op.op === 'add' ? 'Add' : op.op === 'sub' ? 'Sub' : 'Mul';
+        value.set(op.out, node(type, [get(op.a), get(op.b)]));
+        break;
+      }
+      case 'axpby': {
+        // alpha x + beta y, multiplying by 0 too (0 * NaN is NaN op by op).
+        const ax = op.alpha === 1 ? get(op.x) : node('Mul', [get(op.x), number(op.alpha)]);
+        const by = op.beta === 1 ? get(op.y) : node('Mul', [get(op.y), number(op.beta)]);
+        value.set(op.out, node('Add', [ax, by]));
+        break;
+      }
+      case 'unary': {
+        const x = get(op.x);
+        const types = { sigmoid: 'Sigmoid', softplus: 'Softplus', exp: 'Exp', log: 'Log', sign: 'Sign', neg: 'Neg' };
+        value.set(op.out, op.op === 'square' ? node('Mul', [x, x]) : node(types[op.op], [x]));
+        break;
+      }
+      case 'bernoulli':
+        value.set(op.out, node('Cast', [node('Less', [get(op.u), get(op.p)])], [{ name: 'to', int: FLOAT }]));
+        break;
+      case 'sum':
+        value.set(op.out, node('ReduceSum', [get(op.x), int64Constant([op.axis])], [bool('keepdims')]));
+        break;
+      case 'logSumExp': {
+        const x = get(op.x);
+        const axes: Attribute = { name: 'axes', ints: [op.axis] };
+        const max = node('ReduceMax', [x], [axes, bool('keepdims')]);
+        const shift = node('Where', [node('IsInf', [max]), floatConstant(0), max]);
+        const sum = node(
+          'ReduceSum',
+          [node('Exp', [node('Sub', [x, shift])]), int64Constant([op.axis])],
+          [bool('keepdims')],
+        );
+        value.set(op.out, node('Add', [node('Log', [sum]), shift]));
+        break;
+      }
+      case 'fill':
+        value.set(op.out, node('Expand', [number(op.value), int64Constant([op.out.rows, op.out.cols])]));
+        break;
+      case 'copy':
+        value.set(op.out, get(op.x));
+        break;
+      case 'write': {
+        const name = `w${uploads.length}`;
+        declare(name, [op.out.rows, op.out.cols]);
+        uploads.push(name);
+        value.set(op.out, name);
+        break;
+      }
+      case 'uniform': {
+        const name = `u${uniforms.length}`;
+        declare(name, [op.out.rows, op.out.cols]);
+        uniforms.push(name);
+        value.set(op.out, name);
+        break;
+      }
+    }
+  }
+
+  // Two rewrites that save a pass over memory each (this machine's elementwise ops are bandwidth-bound):
+  // Gemm(a, b) + bias -> Gemm(a, b, bias), and ReduceSum(x * x) -> ReduceSumSquare(x).
+  const lastValues = new Set(io.outputs.map((t) => get(t)));
+  const consumers = new Map<string, number>();
+  for (const n of nodes) for (const x of n.input) consumers.set(x, (consumers.get(x) ?? 0) + 1);
+  const producer = new Map<string, Node>();
+  for (const n of nodes) producer.set(n.output[0]!, n);
+  const single = (x: string) => consumers.get(x) === 1 && !lastValues.has(x);
+  const removed = new Set<Node>();
+  for (const n of nodes) {
+    const first = producer.get(n.input[0] ?? '');
+    if (!first || removed.has(first) || !single(n.input[0]!)) continue;
+    if (n.opType === 'Add' && first.opType === 'Gemm' && first.input.length === 2) {
+      first.input.push(n.input[1]!);
+      first.attributes = [...(first.attributes ?? []), { name: 'beta', float: 1 }];
+      first.output = n.output;
+      removed.add(n);
+    } else if (n.opType === 'ReduceSum' && first.opType === 'Mul' && first.input[0] === first.input[1]) {
+      const axes = initializers.find((i) => i.name === n.input[1])?.int64s;
+      if (!axes) continue;
+      n.opType = 'ReduceSumSquare';
+      n.input = [first.input[0]!];
+      n.attributes = [{ name: 'axes', ints: axes }, bool('keepdims')];
+      removed.add(first);
+    }
+  }
+  const kept = nodes.filter((n) => !removed.has(n));
+  nodes.length = 0;
+  nodes.push(...kept);
+
+  // Outputs. A tensor whose last value is an upload or a uniform input needs no graph output: the backend
+  // copies what it fed (`fedOutputs`). Otherwise the node that made the value is renamed to the output name;
+  // an Identity is added only where the value is a graph input or already another output.
+  const fed = new Set([...uploads, ...uniforms]);
+  const fedOutputs: Array<{ output: number; input: string }> = [];
+  const outputs: Array<string | undefined> = [];
+  const rename = new Map<string, string>();
+  const claimed = new Set<string>();
+  const graphInputNames = new Set(graphInputs.map((g) => g.name));
+  io.outputs.forEach((t, j) => {
+    const v = get(t);
+    if (fed.has(v)) {
+      fedOutputs.push({ output: j, input: v });
+      outputs.push(undefined);
+      return;
+    }
+    const name = `y${j}`;
+    if (graphInputNames.has(v) || claimed.has(v) || initializers.some((i) => i.name === v)) {
+      nodes.push({ opType: 'Identity', input: [v], output: [name] });
+    } else {
+      rename.set(v, name);
+      claimed.add(v);
+    }
+    outputs.push(name);
+  });
+  for (const n of nodes) {
+    n.input = n.input.map((x) => rename.get(x) ?? x);
+    n.output = n.output.map((x) => rename.get(x) ?? x);
+  }
+  const outputInfo = io.outputs.flatMap((t, j): ValueInfo[] =>
+    outputs[j] === undefined ? [] : [{ name: outputs[j], elemType: FLOAT, dims: [t.rows, t.cols] }],
+  );
+  // Constants a rewrite left unused (ONNX Runtime would warn of each).
+  const used = new Set(nodes.flatMap((n) => n.input));
+  const liveInitializers = initializers.filter((i) => used.has(i.name));
+  const model = encodeModel({
+    irVersion: 8,
+    producer: '@rbmjs/backend-onnxruntime',
+    opset: OPSET,
+    graph: { name: trace.label, nodes, inputs: graphInputs, outputs: outputInfo, initializers: liveInitializers },
+  });
+  return {
+    model,
+    signature: { inputs, scalars, uploads, uniforms, outputs, fedOutputs },
+    nodes: nodes.length,
+  };
+}
