@@ -21,7 +21,7 @@ import {
   type UnaryOp,
 } from '@rbmjs/core/backend';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
-import { type GraphSignature, traceToOnnx } from './graph.js';
+import { type GraphOptions, type GraphSignature, traceToOnnx } from './graph.js';
 
 /** The parts of ONNX Runtime's JavaScript API used here: onnxruntime-node and onnxruntime-web both have them. */
 export interface OrtApi {
@@ -53,6 +53,8 @@ export interface OrtBackendSettings {
    * on two, where waking the second thread for each small op costs more than it saves).
    */
   readonly singleThreadFlops?: number;
+  /** How graphs are written for this runtime and provider. */
+  readonly graph?: GraphOptions;
   /** Compiled units kept (least recently used ones are released; default 32). */
   readonly maxUnits?: number;
   /** Where the backend says that it fell back to op-by-op execution (default: console.warn). */
@@ -182,7 +184,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       return { label: t.label, signature: undefined, session: Promise.resolve(undefined) };
     };
     if (size > maxValues) return opByOp(`${size} values in and out, above the ${maxValues} a compiled unit may take`);
-    const graph = traceToOnnx(t, io);
+    const graph = traceToOnnx(t, io, settings.graph ?? {});
     stats.compiled++;
     let flops = 0;
     for (const op of t.ops) {

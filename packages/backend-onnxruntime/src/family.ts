@@ -129,6 +129,7 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     session,
     details,
     preallocatedOutputs,
+    graph: { nanGuard: mode === 'webgpu' },
     ...(options.maxUnitValues !== undefined ? { maxUnitValues: options.maxUnitValues } : {}),
     ...(options.notice ? { notice: options.notice } : {}),
   });

@@ -49,7 +49,17 @@ export interface CompiledGraph {
  * logSumExp -> max-shifted exp-sum-log, shifting by 0 where the max is infinite so that an all -Infinity
  * row gives -Infinity, as in the reference.
  */
-export function traceToOnnx(trace: Trace, io: TraceInterface): CompiledGraph {
+export interface GraphOptions {
+  /**
+   * Pass NaN through the transcendental unary ops explicitly (Where(IsNaN(x), x, f(x))), and make log of
+   * a negative number NaN: ONNX Runtime's WebGPU provider gives sigmoid(NaN) = 0 and log(-x) = log(x), where
+   * the interface (and every CPU kernel) gives NaN; its ReduceMax skips NaN, so log-sum-exp gets the NaNs added
+   * back. The conformance suite's per-op whole-step check found all three.
+   */
+  readonly nanGuard?: boolean;
+}
+
+export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOptions = {}): CompiledGraph {
   const nodes: Node[] = [];
   const graphInputs: ValueInfo[] = [];
   const initializers: Initializer[] = [];
@@ -149,7 +159,13 @@ export function traceToOnnx(trace: Trace, io: TraceInterface): CompiledGraph {
       case 'unary': {
         const x = get(op.x);
         const types = { sigmoid: 'Sigmoid', softplus: 'Softplus', exp: 'Exp', log: 'Log', sign: 'Sign', neg: 'Neg' };
-        value.set(op.out, op.op === 'square' ? node('Mul', [x, x]) : node(types[op.op], [x]));
+        let y = op.op === 'square' ? node('Mul', [x, x]) : node(types[op.op], [x]);
+        if (options.nanGuard && op.op !== 'square' && op.op !== 'neg') {
+          y = node('Where', [node('IsNaN', [x]), x, y]);
+          // The WebGPU provider's log(x) is log(|x|) for x < 0: NaN there, as log is.
+          if (op.op === 'log') y = node('Where', [node('Less', [x, floatConstant(0)]), floatConstant(Number.NaN), y]);
+        }
+        value.set(op.out, y);
         break;
       }
       case 'bernoulli':
@@ -168,7 +184,13 @@ export function traceToOnnx(trace: Trace, io: TraceInterface): CompiledGraph {
           [node('Exp', [node('Sub', [x, shift])]), int64Constant([op.axis])],
           [bool('keepdims')],
         );
-        value.set(op.out, node('Add', [node('Log', [sum]), shift]));
+        let lse = node('Add', [node('Log', [sum]), shift]);
+        if (options.nanGuard) {
+          // The WebGPU provider's ReduceMax skips NaN; a sum of the NaNs (0 elsewhere) puts them back.
+          const nans = node('Where', [node('IsNaN', [x]), x, floatConstant(0)]);
+          lse = node('Add', [lse, node('ReduceSum', [nans, int64Constant([op.axis])], [bool('keepdims')])]);
+        }
+        value.set(op.out, lse);
         break;
       }
       case 'fill':

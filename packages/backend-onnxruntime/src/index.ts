@@ -19,4 +19,4 @@ export {
   type OrtMode,
   onnxruntimeBackend,
 } from './family.js';
-export { type CompiledGraph, type GraphSignature, OPSET, traceToOnnx } from './graph.js';
+export { type CompiledGraph, type GraphOptions, type GraphSignature, OPSET, traceToOnnx } from './graph.js';

@@ -140,7 +140,8 @@ export function philoxSimd(): SimdKernel | null {
  * Fills `out` with uniforms in [0, 1) from blocks `blockOffset, blockOffset + 1, ...` of stream
  * `stream` under key (k0, k1). Element i comes from word i % 4 of block blockOffset + floor(i / 4).
  * Returns the number of blocks consumed, ceil(out.length / 4). Runs the WebAssembly SIMD kernel where
- * there is one (10-20x faster), else {@link fillUniformsReference}; the numbers are the same bit for bit.
+ * there is one (7 to 10 times faster, docs/benchmarks.md), else {@link fillUniformsReference}; the numbers
+ * are the same bit for bit.
  */
 export function fillUniforms(
   out: Float32Array | Float64Array,
