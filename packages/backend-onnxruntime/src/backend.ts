@@ -18,6 +18,7 @@ import {
   replayTrace,
   type Tensor,
   Trace,
+  type TraceInterface,
   type UnaryOp,
 } from '@rbmjs/core/backend';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
@@ -176,8 +177,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
   };
 
   // ---- compiled units ----
-  const compile = (key: string, t: Trace, scratch: ReadonlySet<Tensor>): Unit => {
-    const io = t.interface(scratch);
+  const compile = (key: string, t: Trace, io: TraceInterface): Unit => {
     const size = [...io.inputs, ...io.outputs].reduce((s, x) => s + x.rows * x.cols, 0);
     const opByOp = (reason: string): Unit => {
       say(`${t.label}:${reason}`, `${t.label} runs op by op: ${reason}`);
@@ -204,7 +204,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     return unit;
   };
 
-  const run = async (unit: Unit, t: Trace, scratch: ReadonlySet<Tensor>): Promise<void> => {
+  const run = async (unit: Unit, t: Trace, io: TraceInterface): Promise<void> => {
     const session = await unit.session;
     if (destroyed) return;
     if (!session || !unit.signature) {
@@ -213,7 +213,6 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       return;
     }
     const sig = unit.signature;
-    const io = t.interface(scratch);
     const feeds: Record<string, OrtTensor> = {};
     io.inputs.forEach((x, i) => {
       feeds[sig.inputs[i]!] = new ort.Tensor('float32', (x as JsTensor).data, [x.rows, x.cols]);
@@ -245,11 +244,13 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     const spares: Float32Array[] = [];
     io.outputs.forEach((x, j) => {
       const name = sig.outputs[j];
+      // A fed output (an upload or uniforms) is copied from its feed below: it needs no spare.
+      if (name === undefined) return;
       const n = x.rows * x.cols;
       let spare = spareOf.get(x);
       if (!spare || spare.length !== n) spare = new Float32Array(n);
       spares[j] = spare;
-      if (name !== undefined && preallocate) fetches[name] = new ort.Tensor('float32', spare, [x.rows, x.cols]);
+      if (preallocate) fetches[name] = new ort.Tensor('float32', spare, [x.rows, x.cols]);
     });
     const results = preallocate ? await session.run(feeds, fetches) : await session.run(feeds);
     if (destroyed) return;
@@ -437,6 +438,8 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       if (t.ops.length === 0) return;
       const scratch = new Set(options.scratch ?? []);
       const key = t.key(idOf, scratch);
+      // Inputs and outputs: per call, since tensors the body allocates are new each time.
+      const io = t.interface(scratch);
       let unit = units.get(key);
       if (unit) {
         misses.set(label, 0);
@@ -455,7 +458,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
           for (const x of t.disposed) enqueue(() => host.dispose(x));
           return;
         }
-        unit = compile(key, t, scratch);
+        unit = compile(key, t, io);
         units.set(key, unit);
         if (units.size > maxUnits) {
           const [oldest, old] = units.entries().next().value!;
@@ -465,7 +468,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
         }
       }
       const u = unit;
-      enqueue(() => run(u, t, scratch));
+      enqueue(() => run(u, t, io));
       for (const x of t.disposed) enqueue(() => host.dispose(x));
     },
   };
