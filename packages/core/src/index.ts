@@ -54,13 +54,16 @@ export {
 } from './errors.js';
 // Evaluation.
 export {
+  type AisCheckOptions,
   type AisEstimate,
   type AisOptions,
   type AisSchedule,
   aisBetas,
+  aisWarnings,
   annealedImportanceSampling,
   type EstimatedLogLikelihood,
   estimatedLogLikelihood,
+  logMeanExp,
 } from './evaluate/ais.js';
 export {
   type ExactLogLikelihood,

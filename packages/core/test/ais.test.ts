@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type AisEstimate,
   aisBetas,
+  aisWarnings,
   annealedImportanceSampling,
   createDataset,
   createReferenceBackend,
@@ -8,6 +10,7 @@ import {
   exactLogLikelihood,
   exactLogPartition,
   exactSamples,
+  logMeanExp,
   RBM,
 } from '../src/index.js';
 import { randomParameters } from './brute.js';
@@ -22,6 +25,12 @@ describe('AIS', () => {
     expect(b[501]! - b[500]!).toBeCloseTo(1e-4, 12);
     expect(b[4501]! - b[4500]!).toBeCloseTo(1e-5, 12);
     expect(() => aisBetas(Float64Array.of(0, 0.5, 0.4, 1))).toThrow(/not increasing at index 2/);
+    // Four times the steps in each piece: 58,000, the same breakpoints, a quarter of each step.
+    const b4 = aisBetas({ salakhutdinovMurray: 4 });
+    expect(b4.length).toBe(58001);
+    expect([b4[2000], b4[18000], b4.at(-1)]).toEqual([0.5, expect.closeTo(0.9, 12), 1]);
+    expect(b4[18001]! - b4[18000]!).toBeCloseTo(2.5e-6, 12);
+    expect(() => aisBetas({ salakhutdinovMurray: 1.5 })).toThrow(/positive integer, got 1.5/);
   });
 
   it('estimates log Z within its interval and within 0.05 nats of the exact value', async () => {
@@ -103,5 +112,56 @@ describe('AIS', () => {
       const prob = Math.exp(-F[s]! - logZ);
       expect(Math.abs(counts[s]! / n - prob)).toBeLessThan(4 * Math.sqrt((prob * (1 - prob)) / n) + 1e-4);
     }
+  });
+
+  it("reports Kish's effective sample size of the weights", () => {
+    const n = 50;
+    expect(logMeanExp(new Float64Array(n).fill(-3)).effectiveSampleSize).toBeCloseTo(n, 10);
+    // One run carries the weight: ESS 1 (plus the rest's e^-50 share).
+    const one = Float64Array.from({ length: n }, (_, i) => (i === 0 ? 10 : -40));
+    expect(logMeanExp(one).effectiveSampleSize).toBeCloseTo(1, 10);
+    // Two equal runs and the rest negligible: 2. Weights 1 and 3: (1 + 3)^2 / (1 + 9) = 1.6.
+    expect(logMeanExp(Float64Array.of(700, 700, 0, 0)).effectiveSampleSize).toBeCloseTo(2, 10);
+    expect(logMeanExp(Float64Array.of(0, Math.log(3))).effectiveSampleSize).toBeCloseTo(1.6, 12);
+  });
+
+  it('warns about few effective runs, open intervals, and forward above reverse', () => {
+    const estimate = (direction: 'forward' | 'reverse', logZ: number, half: number, ess: number): AisEstimate => ({
+      logZ,
+      logZLow: logZ - half,
+      logZHigh: logZ + half,
+      direction,
+      runs: 100,
+      steps: 14500,
+      logWeights: new Float64Array(100),
+      logZBase: 0,
+      effectiveSampleSize: ess,
+    });
+    const good = estimate('forward', 500, 0.2, 80);
+    expect(aisWarnings(good)).toEqual([]);
+    expect(aisWarnings(good, estimate('reverse', 500.3, 0.2, 70), { reverseStart: 'exact' })).toEqual([]);
+    // ESS below 10% of the runs.
+    expect(aisWarnings(estimate('forward', 500, 0.2, 9.5))).toEqual([
+      expect.stringMatching(/^forward AIS: the weights' effective sample size is 9\.5 of 100 runs/),
+    ]);
+    // No lower end.
+    const open = { ...good, logZLow: Number.NEGATIVE_INFINITY };
+    expect(aisWarnings(open)).toEqual([expect.stringMatching(/interval has no lower end/)]);
+    // Forward 3.6 nats above a reverse run from approximate samples, intervals apart (the 784-500 case).
+    const crossed = aisWarnings(good, estimate('reverse', 496.4, 0.5, 60), { reverseStart: 'approximate' });
+    expect(crossed).toEqual([
+      expect.stringMatching(/^forward AIS \(a stochastic lower bound of log Z\) is 3\.600 nats above reverse AIS/),
+    ]);
+    expect(crossed[0]).toMatch(/starting samples most likely cover only part/);
+    // Open intervals overlap everything: forward 2.8 nats above reverse is still said (the 784-500 seed-2 case).
+    const wide = aisWarnings({ ...good, logZLow: Number.NEGATIVE_INFINITY }, estimate('reverse', 497.2, 0.5, 3));
+    expect(wide).toContainEqual(
+      expect.stringMatching(/^forward AIS \(a stochastic lower bound of log Z\) is 2\.800 nats above/),
+    );
+    // Overlapping intervals: noise, not a warning; far apart the other way: a bracket too wide.
+    expect(aisWarnings(good, estimate('reverse', 499.9, 0.2, 60))).toEqual([]);
+    expect(aisWarnings(good, estimate('reverse', 502, 0.2, 60), { reverseStart: 'exact' })).toEqual([
+      'forward and reverse AIS differ by 2.000 nats: log Z is known only to within that bracket',
+    ]);
   });
 });

@@ -1,10 +1,17 @@
 import {
+  type AisEstimate,
   type AisSchedule,
+  aisWarnings,
   annealedImportanceSampling,
+  type Dataset,
   exactLogLikelihood,
   exactLogPartition,
+  exactSamples,
   pseudoLogLikelihood,
+  type RBM,
   RbmError,
+  temperatureLadder,
+  temperedSample,
 } from '@rbmjs/core';
 import { loadModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
@@ -19,6 +26,9 @@ interface EvalFlags extends DataOptions {
   aisRuns: number;
   aisSchedule: string;
   aisReverse?: boolean;
+  aisReverseStart: ReverseStart;
+  aisReverseSweeps: number;
+  aisTemperatures: number;
   maxStates: number;
   pl: 'full' | 'random-bit' | 'none';
   compare?: string;
@@ -42,10 +52,25 @@ export function registerEval(program: Command): void {
     .option('--max-states <n>', 'refuse --exact above this many states', positiveInt, 2 ** 24)
     .option('--ais', 'estimate log Z and the mean log-likelihood by annealed importance sampling (S&M 2008)')
     .option('--ais-runs <n>', 'parallel AIS runs', positiveInt, 100)
-    .option('--ais-schedule <s>', "'sm' (0-0.5 by 1e-3, 0.5-0.9 by 1e-4, 0.9-1 by 1e-5) or linear:N", 'sm')
     .option(
-      '--ais-reverse',
-      'also run reverse AIS from Gibbs samples started at the data: an estimate from the other side',
+      '--ais-schedule <s>',
+      'sm (0-0.5 by 1e-3, 0.5-0.9 by 1e-4, 0.9-1 by 1e-5: 14,500 steps), sm:F (F times as many steps in each piece) or linear:N',
+      'sm',
+    )
+    .option('--ais-reverse', 'also run reverse AIS, from samples of the model: an estimate from the other side')
+    .option(
+      '--ais-reverse-start <how>',
+      'where reverse AIS starts: exact (samples by enumeration, 2^20 states at most), pt (parallel tempering ' +
+        'chains from the data), gibbs (Gibbs chains from the data), auto (exact where possible, else pt)',
+      oneOf('auto', 'exact', 'pt', 'gibbs'),
+      'auto',
+    )
+    .option('--ais-reverse-sweeps <n>', 'sweeps of the pt or gibbs chains that start reverse AIS', positiveInt, 1000)
+    .option(
+      '--ais-temperatures <n>',
+      'replicas of the pt chains, inverse temperatures linear from 1 down to 0.1',
+      positiveInt,
+      20,
     )
     .option(
       '--pl <method>',
@@ -123,46 +148,66 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
     await finite(est.logZ, 'the AIS log Z');
     const F = await model.freeEnergy(data);
     const meanNegF = -(await finite(F.reduce((s, x) => s + x, 0) / F.length, 'the mean free energy'));
-    result.ais = {
+    const ais: Record<string, unknown> = {
       logZ: est.logZ,
       logZLow: est.logZLow,
       logZHigh: est.logZHigh,
+      effectiveSampleSize: est.effectiveSampleSize,
       runs: est.runs,
       steps: est.steps,
       seconds: (performance.now() - t0) / 1000,
     };
+    result.ais = ais;
     if (result.logZ === undefined) {
       result.logZ = est.logZ;
       result.meanLogLikelihood = meanNegF - est.logZ;
       result.meanLogLikelihoodInterval = [meanNegF - est.logZHigh, meanNegF - est.logZLow];
     }
     out.info(
-      `log Z = ${est.logZ.toFixed(4)} (AIS, ${est.runs} runs, ${est.steps} steps; +-3 sigma: [${est.logZLow.toFixed(4)}, ${est.logZHigh.toFixed(4)}])`,
+      `log Z = ${est.logZ.toFixed(4)} (AIS, ${est.runs} runs, ${est.steps} steps; +-3 sigma: [${est.logZLow.toFixed(4)}, ${est.logZHigh.toFixed(4)}]; effective sample size ${est.effectiveSampleSize.toFixed(1)})`,
     );
     out.info(
       `mean log-likelihood = ${(meanNegF - est.logZ).toFixed(4)} nats per example (AIS; [${(meanNegF - est.logZHigh).toFixed(4)}, ${(meanNegF - est.logZLow).toFixed(4)}])`,
     );
+    let rev: AisEstimate | undefined;
+    let start: Exclude<ReverseStart, 'auto'> | undefined;
     if (flags.aisReverse) {
-      const chains = Math.min(flags.aisRuns, data.rows);
-      const start = await model.sample({
-        steps: 1000,
-        seed: flags.seed,
-        init: { data: data.data.subarray(0, chains * data.cols), rows: chains, cols: data.cols },
-      });
-      const rev = await annealedImportanceSampling(model, {
+      const t1 = performance.now();
+      const chosen = await reverseStart(model, data, flags);
+      start = chosen.how;
+      rev = await annealedImportanceSampling(model, {
         runs: flags.aisRuns,
         schedule,
         data,
         seed: flags.seed + 1,
         direction: 'reverse',
-        start: { data: Float32Array.from(start.states), rows: chains, cols: data.cols },
+        start: chosen.samples,
       });
-      (result.ais as Record<string, unknown>).reverseLogZ = rev.logZ;
+      await finite(rev.logZ, 'the reverse AIS log Z');
+      ais.reverse = {
+        logZ: rev.logZ,
+        logZLow: rev.logZLow,
+        logZHigh: rev.logZHigh,
+        effectiveSampleSize: rev.effectiveSampleSize,
+        start: chosen.how,
+        ...(chosen.how === 'exact' ? {} : { sweeps: flags.aisReverseSweeps }),
+        seconds: (performance.now() - t1) / 1000,
+      };
+      ais.reverseLogZ = rev.logZ;
       out.info(
-        `log Z = ${rev.logZ.toFixed(4)} (reverse AIS from 1000-step Gibbs samples; an upper estimate only if those samples are exact); ` +
-          `forward and reverse differ by ${Math.abs(rev.logZ - est.logZ).toFixed(4)}`,
+        `log Z = ${rev.logZ.toFixed(4)} (reverse AIS from ${chosen.description}; +-3 sigma: [${rev.logZLow.toFixed(4)}, ${rev.logZHigh.toFixed(4)}]; effective sample size ${rev.effectiveSampleSize.toFixed(1)})`,
+      );
+      out.info(
+        `forward and reverse differ by ${(rev.logZ - est.logZ).toFixed(4)} nats` +
+          (start === 'exact'
+            ? ': log Z lies between them, up to their noise'
+            : ' (reverse is an upper bound only from exact samples)'),
       );
     }
+    const warnings = aisWarnings(est, rev, { reverseStart: start === 'exact' ? 'exact' : 'approximate' });
+    ais.warnings = warnings;
+    for (const w of warnings) out.warn(w);
+    if (warnings.length > 0) out.warn('do not trust this AIS estimate to better than the figures above show');
   }
 
   const recon = await model.reconstruct(data, { seed: flags.seed });
@@ -200,9 +245,59 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
   out.emit(result);
 }
 
+type ReverseStart = 'auto' | 'exact' | 'pt' | 'gibbs';
+
+/** Exact samples beyond this many states of the smaller layer take too long for a start of reverse AIS. */
+const MAX_EXACT_START_STATES = 2 ** 20;
+
+/** Starting samples of reverse AIS, one per run: exact where the model is small enough, else chains from the data. */
+async function reverseStart(
+  model: RBM,
+  data: Dataset,
+  flags: EvalFlags,
+): Promise<{ how: Exclude<ReverseStart, 'auto'>; samples: Dataset; description: string }> {
+  const enumerable = 2 ** Math.min(model.numVisible, model.numHidden) <= MAX_EXACT_START_STATES;
+  const how = flags.aisReverseStart === 'auto' ? (enumerable ? 'exact' : 'pt') : flags.aisReverseStart;
+  const runs = flags.aisRuns;
+  if (how === 'exact') {
+    if (!enumerable) {
+      throw new RbmError(
+        'INVALID_ARGUMENT',
+        `--ais-reverse-start exact: ${model.numVisible}-${model.numHidden} has 2^${Math.min(model.numVisible, model.numHidden)} states to enumerate, more than 2^20; use pt`,
+      );
+    }
+    return { how, samples: await exactSamples(model, runs, { seed: flags.seed + 2 }), description: 'exact samples' };
+  }
+  const chains = Math.min(runs, data.rows);
+  const init = { data: data.data.subarray(0, chains * data.cols), rows: chains, cols: data.cols };
+  const sweeps = flags.aisReverseSweeps;
+  if (how === 'gibbs') {
+    const s = await model.sample({ steps: sweeps, seed: flags.seed + 2, init });
+    return {
+      how,
+      samples: { data: Float32Array.from(s.states), rows: chains, cols: data.cols },
+      description: `${sweeps}-sweep Gibbs chains from the data`,
+    };
+  }
+  const M = flags.aisTemperatures;
+  if (M < 2) throw new RbmError('INVALID_ARGUMENT', '--ais-temperatures needs at least 2 replicas');
+  const betas = temperatureLadder({ betas: Array.from({ length: M }, (_, m) => 1 - (0.9 * m) / (M - 1)) });
+  const s = await temperedSample(model, { steps: sweeps, seed: flags.seed + 2, init, tempering: { betas } });
+  return {
+    how,
+    samples: { data: Float32Array.from(s.states), rows: chains, cols: data.cols },
+    description: `${sweeps}-sweep parallel tempering chains (${M} replicas) from the data`,
+  };
+}
+
 function parseSchedule(s: string): AisSchedule {
   if (s === 'sm') return 'salakhutdinov-murray';
+  const sm = /^sm:([1-9]\d{0,2})$/.exec(s);
+  if (sm) return { salakhutdinovMurray: Number(sm[1]) };
   const m = /^linear:(\d+)$/.exec(s);
   if (m) return { linear: Number(m[1]) };
-  throw new RbmError('INVALID_ARGUMENT', `--ais-schedule ${JSON.stringify(s)}: use sm or linear:N`);
+  throw new RbmError(
+    'INVALID_ARGUMENT',
+    `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F times its steps) or linear:N`,
+  );
 }

@@ -26,7 +26,15 @@ import { gaussianConstant } from './exact.js';
  * are exact. Forward and reverse estimates that disagree say the estimate is not to be trusted.
  */
 
-export type AisSchedule = 'salakhutdinov-murray' | { readonly linear: number } | Float64Array;
+/**
+ * `salakhutdinov-murray`: S&M's 14,500 steps; `{ salakhutdinovMurray: f }`: the same three pieces with f times
+ * the steps in each (f = 4: 58,000 steps); `{ linear: K }`: K equal steps; or the inverse temperatures themselves.
+ */
+export type AisSchedule =
+  | 'salakhutdinov-murray'
+  | { readonly salakhutdinovMurray: number }
+  | { readonly linear: number }
+  | Float64Array;
 
 /** Inverse temperatures: S&M's default is 0 to 0.5 in steps of 1e-3, 0.5 to 0.9 in 1e-4, 0.9 to 1 in 1e-5. */
 export function aisBetas(schedule: AisSchedule = 'salakhutdinov-murray'): Float64Array {
@@ -39,14 +47,17 @@ export function aisBetas(schedule: AisSchedule = 'salakhutdinov-murray'): Float6
     }
     return schedule;
   }
-  if (schedule === 'salakhutdinov-murray') {
+  if (schedule === 'salakhutdinov-murray' || 'salakhutdinovMurray' in schedule) {
+    const f = schedule === 'salakhutdinov-murray' ? 1 : schedule.salakhutdinovMurray;
+    if (!Number.isInteger(f) || f < 1)
+      throw new ArgumentError(`the S&M schedule's step multiplier must be a positive integer, got ${f}`);
     const out: number[] = [];
     const segment = (from: number, to: number, steps: number) => {
       for (let i = 0; i < steps; i++) out.push(from + ((to - from) * i) / steps);
     };
-    segment(0, 0.5, 500);
-    segment(0.5, 0.9, 4000);
-    segment(0.9, 1, 10000);
+    segment(0, 0.5, 500 * f);
+    segment(0.5, 0.9, 4000 * f);
+    segment(0.9, 1, 10000 * f);
     out.push(1);
     return Float64Array.from(out);
   }
@@ -55,6 +66,9 @@ export function aisBetas(schedule: AisSchedule = 'salakhutdinov-murray'): Float6
     throw new ArgumentError(`linear AIS schedule needs a positive number of steps, got ${K}`);
   return Float64Array.from({ length: K + 1 }, (_, k) => k / K);
 }
+
+/** Steps whose log-weight increments the device sums before the host adds them up in float64. */
+const FLUSH_STEPS = 100;
 
 export interface AisOptions {
   /** Parallel annealing runs (default 100). */
@@ -81,9 +95,14 @@ export interface AisEstimate {
   readonly direction: 'forward' | 'reverse';
   readonly runs: number;
   readonly steps: number;
-  /** log of each run's importance weight. */
+  /** log of each run's importance weight, summed in float64 whatever the backend's precision. */
   readonly logWeights: Float64Array;
   readonly logZBase: number;
+  /**
+   * Kish's effective sample size of the weights, (sum w)^2 / sum w^2: from 1 (one run carries all the weight)
+   * to `runs` (equal weights). A few effective runs out of many mean the estimate rests on those few.
+   */
+  readonly effectiveSampleSize: number;
 }
 
 /** Base-rate visible biases from smoothed data means, p = (sum + 1) / (N + 2). */
@@ -95,8 +114,11 @@ export function baseRateBiases(data: Dataset): Float32Array {
   });
 }
 
-/** log mean exp of x, and the standard error of mean(exp(x)) relative to it. */
-function logMeanExp(x: Float64Array): { log: number; relativeError: number } {
+/**
+ * log mean exp of x, the standard error of mean(exp(x)) relative to it, and Kish's effective sample size
+ * (sum w)^2 / sum w^2.
+ */
+export function logMeanExp(x: Float64Array): { log: number; relativeError: number; effectiveSampleSize: number } {
   let m = Number.NEGATIVE_INFINITY;
   for (const v of x) m = Math.max(m, v);
   let s = 0;
@@ -109,7 +131,7 @@ function logMeanExp(x: Float64Array): { log: number; relativeError: number } {
   const n = x.length;
   const mean = s / n;
   const variance = n > 1 ? Math.max(0, (s2 / n - mean * mean) * (n / (n - 1))) : 0;
-  return { log: m + Math.log(mean), relativeError: Math.sqrt(variance / n) / mean };
+  return { log: m + Math.log(mean), relativeError: Math.sqrt(variance / n) / mean, effectiveSampleSize: (s * s) / s2 };
 }
 
 export async function annealedImportanceSampling(model: RBM, options: AisOptions = {}): Promise<AisEstimate> {
@@ -180,25 +202,29 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
       be.write(v, rows);
     }
 
-    /** logw += sign * (log p*_to(v) - log p*_from(v)), from X = b + v W of the current v. */
+    /**
+     * logw += log p*_to(v) - log p*_from(v), from X = b + v W of the current v. The softplus terms are
+     * subtracted per hidden unit before summing: two sums of n_h softplus values each (hundreds of nats)
+     * would cancel to a few hundredths of a nat and keep only float32's absolute error of the large sums.
+     */
     const accumulate = (from: number, to: number) => {
       be.matMul(X, model.scaledVisible(v), model.W);
       be.binary('add', X, X, model.b);
       be.axpby(bx, to, X, 0, X);
       be.unary('softplus', sp, bx);
+      be.axpby(bx, from, X, 0, X);
+      be.unary('softplus', bx, bx);
+      be.binary('sub', sp, sp, bx);
       be.sum(col, sp, 1);
       be.binary('add', logw, logw, col);
-      be.axpby(bx, from, X, 0, X);
-      be.unary('softplus', sp, bx);
-      be.sum(col, sp, 1);
-      be.binary('sub', logw, logw, col);
       // (to - from) (a - a_A).v
       be.matMul(logw, v, dA, { transposeB: true, alpha: to - from, beta: 1 });
     };
-    /** One Gibbs sweep leaving p_beta invariant: h ~ sigmoid(beta X), v ~ sigmoid(beta (h W^T) + (1 - beta) a_A + beta a). */
+    /**
+     * One Gibbs sweep leaving p_beta invariant: h ~ sigmoid(beta X), v ~ sigmoid(beta (h W^T) + (1 - beta) a_A +
+     * beta a). X = b + v W is the one `accumulate` computed from the same v.
+     */
     const transition = (beta: number) => {
-      be.matMul(X, model.scaledVisible(v), model.W);
-      be.binary('add', X, X, model.b);
       be.axpby(bx, beta, X, 0, X);
       be.unary('sigmoid', bx, bx);
       rnd.uniform(uh);
@@ -210,27 +236,29 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
       model.sampleVisible(v, pv, rnd, uv);
     };
 
+    // The device sums at most FLUSH_STEPS increments (a few nats), then the host adds them in float64: a
+    // float32 running sum near log Z - log Z_0 (hundreds of nats) would round every one of 14,500 additions.
+    const total = new Float64Array(runs);
+    const flush = async () => {
+      const part = await be.read(logw);
+      for (let r = 0; r < runs; r++) total[r]! += part[r]!;
+      be.fill(logw, 0);
+    };
     const K = betas.length - 1;
-    if (direction === 'forward') {
-      for (let k = 1; k <= K; k++) {
-        fused(be, 'ais-step', () => {
-          accumulate(betas[k - 1]!, betas[k]!);
-          if (k < K) transition(betas[k]!);
-        });
-      }
-    } else {
-      for (let k = K; k >= 1; k--) {
-        fused(be, 'ais-step', () => {
-          accumulate(betas[k]!, betas[k - 1]!);
-          if (k > 1) transition(betas[k - 1]!);
-        });
-      }
+    for (let i = 1; i <= K; i++) {
+      // Forward: beta_{i-1} -> beta_i, then a transition at beta_i. Reverse: beta_{K-i+1} -> beta_{K-i}.
+      const [from, to] = direction === 'forward' ? [betas[i - 1]!, betas[i]!] : [betas[K - i + 1]!, betas[K - i]!];
+      fused(be, 'ais-step', () => {
+        accumulate(from, to);
+        if (i < K) transition(to);
+      });
+      if (i % FLUSH_STEPS === 0 || i === K) await flush();
     }
     const sign = direction === 'forward' ? 1 : -1;
-    return Float64Array.from(await be.read(logw), (x) => x + sign * shift);
+    return Float64Array.from(total, (x) => x + sign * shift);
   });
 
-  const { log, relativeError } = logMeanExp(logWeights);
+  const { log, relativeError, effectiveSampleSize } = logMeanExp(logWeights);
   // Forward: Z = Z_0 mean(w). Reverse: Z = Z_0 / mean(w).
   const sign = direction === 'forward' ? 1 : -1;
   const logZ = logZBase + sign * log;
@@ -246,6 +274,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     steps: betas.length - 1,
     logWeights,
     logZBase,
+    effectiveSampleSize,
   };
 }
 
@@ -275,4 +304,66 @@ export async function estimatedLogLikelihood(
     high: negF - estimate.logZLow,
     logZ: estimate.logZ,
   };
+}
+
+export interface AisCheckOptions {
+  /** Where the reverse run started: `exact` samples of the model, or `approximate` ones (Gibbs or PT chains). */
+  readonly reverseStart?: 'exact' | 'approximate';
+  /** Warn below this effective sample size, as a fraction of the runs (default 0.1; never below 10 runs). */
+  readonly minEffectiveFraction?: number;
+  /** Warn when forward and reverse log Z differ by more than this many nats (default 1). */
+  readonly maxGap?: number;
+}
+
+/**
+ * Plain reasons not to trust an AIS estimate of log Z, empty when none is found:
+ * - few effective runs (Kish's ESS): the mean weight rests on a handful of runs, so the log of it is likely
+ *   far below log Z (Jensen), and the +-3 sigma interval, which assumes a normal mean, means little;
+ * - an interval with no lower end (3 sigma of the mean weight exceeds the mean);
+ * - forward above reverse: a forward run is a stochastic lower bound of log Z and a reverse run from exact
+ *   samples an upper one, so forward well above reverse says at least one of them is broken, most often the
+ *   reverse run's starting samples (chains that cover only part of the model's mass give log Z of that part);
+ * - forward and reverse further apart than `maxGap`: log Z is known only to within their bracket.
+ */
+export function aisWarnings(forward: AisEstimate, reverse?: AisEstimate, options: AisCheckOptions = {}): string[] {
+  const out: string[] = [];
+  const fraction = options.minEffectiveFraction ?? 0.1;
+  const maxGap = options.maxGap ?? 1;
+  for (const e of reverse ? [forward, reverse] : [forward]) {
+    const least = Math.min(e.runs, Math.max(10, fraction * e.runs));
+    if (e.effectiveSampleSize < least) {
+      out.push(
+        `${e.direction} AIS: the weights' effective sample size is ${e.effectiveSampleSize.toFixed(1)} of ${e.runs} runs: ` +
+          'the estimate rests on a few runs (use more runs or a longer schedule)',
+      );
+    }
+    const open = e.direction === 'forward' ? e.logZLow : e.logZHigh;
+    if (!Number.isFinite(open)) {
+      out.push(
+        `${e.direction} AIS: 3 sigma of the mean weight exceeds the mean, so log Z's interval has no ${e.direction === 'forward' ? 'lower' : 'upper'} end`,
+      );
+    }
+  }
+  if (reverse) {
+    const gap = reverse.logZ - forward.logZ;
+    const overlap = forward.logZLow <= reverse.logZHigh;
+    const start = options.reverseStart === 'exact' ? 'exact samples' : 'approximate samples';
+    // Forward above reverse by more than their intervals allow, or by more than maxGap however wide those are.
+    if (gap < 0 && (!overlap || -gap > maxGap)) {
+      out.push(
+        `forward AIS (a stochastic lower bound of log Z) is ${(-gap).toFixed(3)} nats above reverse AIS from ${start}: ` +
+          (options.reverseStart === 'exact'
+            ? 'at least one of the runs is too short or has too few runs'
+            : "the reverse run's starting samples most likely cover only part of the model's mass"),
+      );
+    } else if (Math.abs(gap) > maxGap) {
+      out.push(
+        `forward and reverse AIS differ by ${Math.abs(gap).toFixed(3)} nats: log Z is known only to within that bracket` +
+          (options.reverseStart === 'exact'
+            ? ''
+            : ' (an upper bound only if the reverse run started from exact samples)'),
+      );
+    }
+  }
+  return out;
 }

@@ -1,0 +1,273 @@
+/**
+ * Reruns a published table with one command and prints it (docs/reproductions.md shows the results):
+ *
+ *   pnpm --filter @rbmjs/cli reproduce pydeep-16     PyDeep, 784-16 PCD-1 plain and centred, 50 epochs, exact
+ *   pnpm --filter @rbmjs/cli reproduce pydeep-500    PyDeep, 784-500 PCD-1 centred and plain, 200 epochs, AIS
+ *   pnpm --filter @rbmjs/cli reproduce sm-2008       Salakhutdinov & Murray (2008) table 1: CD-1, CD-25, AIS
+ *
+ * Options: --seeds 3, --variants a,b (a subset of the table's rows), --epochs N (shorter runs, for a quick
+ * look), --dir reproductions (where models, checkpoints and results go), --backend onnxruntime, --ais-runs 100,
+ * --ais-schedule sm:4 (S&M's three pieces with 4 times the steps: 58,000; `rbm eval --ais-schedule`).
+ *
+ * Every model is trained by the `rbm` CLI with a checkpoint every 5 epochs and every result is kept as JSON
+ * in --dir, so the command is resumable: run it again after an interruption (or with more seeds) and it
+ * continues the unfinished training from its checkpoint and skips what is done.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+interface Variant {
+  readonly name: string;
+  /** `rbm train` flags besides data, epochs, seed, backend and files. */
+  readonly train: readonly string[];
+  /** The published figure to compare with, nats per test digit. */
+  readonly paper: number;
+}
+
+interface Table {
+  readonly title: string;
+  readonly hidden: number;
+  readonly epochs: number;
+  /** Data flags shared by training and evaluation. */
+  readonly data: readonly string[];
+  readonly evaluate: 'exact' | 'ais';
+  readonly source: string;
+  readonly variants: readonly Variant[];
+}
+
+const pcd = ['--method', 'pcd', '--lr', '0.01', '--momentum', '0', '--batch', '100'];
+// Salakhutdinov's rbm.m (Hinton & Salakhutdinov 2006), which S&M (2008) train with: batch 100, momentum 0.5
+// then 0.9 after 5 epochs, weight cost 0.0002; the learning rate here is the batch-mean one of rbmjs.
+const sm = ['--lr', '0.05', '--momentum', '0.5', '--momentum-final', '0.9', '--l2', '0.0002', '--batch', '100'];
+
+const TABLES: Record<string, Table> = {
+  'pydeep-16': {
+    title: "PyDeep's 784-16 MNIST table (RBM_MNIST_small): exact test log-likelihood",
+    hidden: 16,
+    epochs: 50,
+    data: ['--data', 'mnist'],
+    evaluate: 'exact',
+    source: 'PyDeep (Melchior), RBM_MNIST_small',
+    variants: [
+      { name: 'plain', train: pcd, paper: -149.05 },
+      { name: 'centred', train: [...pcd, '--centering', '0.01'], paper: -142.56 },
+    ],
+  },
+  'pydeep-500': {
+    title: "PyDeep's 784-500 MNIST table (RBM_MNIST_big): AIS test log-likelihood",
+    hidden: 500,
+    epochs: 200,
+    data: ['--data', 'mnist'],
+    evaluate: 'ais',
+    source: 'PyDeep (Melchior), RBM_MNIST_big',
+    variants: [
+      { name: 'centred', train: [...pcd, '--centering', '0.01'], paper: -84.86 },
+      { name: 'plain', train: pcd, paper: -130.81 },
+    ],
+  },
+  'sm-2008': {
+    title: 'Salakhutdinov & Murray (2008), table 1: 784-500 on stochastically binarised MNIST, AIS',
+    hidden: 500,
+    epochs: 100,
+    data: ['--data', 'mnist', '--binarize', 'stochastic', '--data-seed', '1'],
+    evaluate: 'ais',
+    source: 'Salakhutdinov & Murray (2008), table 1',
+    variants: [
+      { name: 'cd1', train: [...sm, '--method', 'cd', '--k', '1'], paper: -125.53 },
+      { name: 'cd25', train: [...sm, '--method', 'cd', '--k', '25'], paper: -86.34 },
+    ],
+  },
+};
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    seeds: { type: 'string', default: '3' },
+    variants: { type: 'string' },
+    epochs: { type: 'string' },
+    dir: { type: 'string', default: 'reproductions' },
+    backend: { type: 'string', default: 'onnxruntime' },
+    'ais-runs': { type: 'string', default: '100' },
+    'ais-schedule': { type: 'string', default: 'sm:4' },
+  },
+});
+const table = TABLES[positionals[0] ?? ''];
+if (!table || positionals.length !== 1) {
+  console.error(`usage: reproduce <${Object.keys(TABLES).join('|')}> [--seeds N] [--variants a,b] [--epochs N]`);
+  process.exit(2);
+}
+const seeds = Number(values.seeds);
+const epochs = values.epochs ? Number(values.epochs) : table.epochs;
+const wanted = values.variants?.split(',');
+const variants = table.variants.filter((v) => !wanted || wanted.includes(v.name));
+if (!Number.isInteger(seeds) || seeds < 1 || !Number.isInteger(epochs) || epochs < 1 || variants.length === 0) {
+  console.error('--seeds and --epochs take positive integers; --variants names rows of the table');
+  process.exit(2);
+}
+const BIN = join(import.meta.dirname, '..', 'dist', 'bin.js');
+if (!existsSync(BIN)) {
+  console.error(`${BIN} is missing: build the CLI first (pnpm --filter @rbmjs/cli build)`);
+  process.exit(1);
+}
+const dir = join(values.dir!, positionals[0]!);
+await mkdir(dir, { recursive: true });
+
+/** Runs `rbm` with stderr passed through (progress) and returns its stdout. */
+function rbm(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`rbm ${args.join(' ')}: exit ${code}`))));
+  });
+}
+
+/** Writes a file whole or not at all. */
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+interface Row {
+  variant: string;
+  seed: number;
+  testLL: number;
+  logZ: number;
+  trainSeconds: number;
+  ais?: {
+    low: number;
+    high: number;
+    reverseLogZ: number;
+    reverseTestLL: number;
+    ess: number;
+    reverseEss: number;
+    warnings: string[];
+  };
+}
+
+const rows: Row[] = [];
+for (const variant of variants) {
+  for (let seed = 1; seed <= seeds; seed++) {
+    const stem = join(dir, `${variant.name}-e${epochs}-seed${seed}`);
+    const model = `${stem}.safetensors`;
+    const checkpoint = `${stem}.ckpt.safetensors`;
+    const timing = `${stem}.train.json`;
+    if (!existsSync(model)) {
+      console.error(`\n== ${table.source}: ${variant.name}, seed ${seed}, ${epochs} epochs -> ${model}`);
+      const t0 = performance.now();
+      const summary = await rbm([
+        'train',
+        ...table.data,
+        '--hidden',
+        String(table.hidden),
+        ...variant.train,
+        '--epochs',
+        String(epochs),
+        '--seed',
+        String(seed),
+        '--backend',
+        values.backend!,
+        '--out',
+        model,
+        '--checkpoint',
+        checkpoint,
+        '--checkpoint-every',
+        '5',
+        ...(existsSync(checkpoint) ? ['--resume'] : []),
+        '--no-pictures',
+        '--json',
+      ]);
+      const last = JSON.parse(summary.trim().split('\n').at(-1)!);
+      const previous = existsSync(timing) ? JSON.parse(await readFile(timing, 'utf8')).seconds : 0;
+      // Seconds of this session, added to those before an interruption that the checkpoint resumed.
+      await writeAtomic(timing, JSON.stringify({ seconds: previous + (performance.now() - t0) / 1000, last }));
+    }
+    const resultFile =
+      table.evaluate === 'exact'
+        ? `${stem}.eval.json`
+        : `${stem}.ais-${values['ais-schedule']!.replace(':', '')}-runs${values['ais-runs']}.json`;
+    if (!existsSync(resultFile)) {
+      console.error(`\n== evaluating ${model} on the 10,000 test digits (${table.evaluate})`);
+      const flags =
+        table.evaluate === 'exact'
+          ? ['--exact']
+          : [
+              ...['--ais', '--ais-runs', values['ais-runs']!, '--ais-schedule', values['ais-schedule']!],
+              ...['--ais-reverse', '--ais-reverse-start', 'pt'],
+            ];
+      const out = await rbm([
+        'eval',
+        model,
+        ...table.data,
+        '--split',
+        'test',
+        ...flags,
+        '--pl',
+        'none',
+        '--seed',
+        String(seed),
+        '--backend',
+        values.backend!,
+        '--json',
+      ]);
+      await writeAtomic(resultFile, out);
+    }
+    const r = JSON.parse(await readFile(resultFile, 'utf8'));
+    const trainSeconds = existsSync(timing) ? JSON.parse(await readFile(timing, 'utf8')).seconds : Number.NaN;
+    const row: Row = { variant: variant.name, seed, testLL: r.meanLogLikelihood, logZ: r.logZ, trainSeconds };
+    if (r.ais) {
+      const negF = r.meanLogLikelihood + r.logZ;
+      // JSON has no infinities: an open end of the interval is null.
+      row.ais = {
+        low: r.meanLogLikelihoodInterval[0] ?? Number.NEGATIVE_INFINITY,
+        high: r.meanLogLikelihoodInterval[1] ?? Number.POSITIVE_INFINITY,
+        reverseLogZ: r.ais.reverse.logZ,
+        reverseTestLL: negF - r.ais.reverse.logZ,
+        ess: r.ais.effectiveSampleSize,
+        reverseEss: r.ais.reverse.effectiveSampleSize,
+        warnings: r.ais.warnings,
+      };
+    }
+    rows.push(row);
+  }
+}
+
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
+const evaluation =
+  table.evaluate === 'exact' ? 'exact' : `AIS ${values['ais-runs']} runs, schedule ${values['ais-schedule']}`;
+console.log(`\n${table.title}; ${epochs} epochs; ${evaluation}; backend ${values.backend}; results in ${dir}\n`);
+if (table.evaluate === 'exact') {
+  console.log('| variant | seed | test LL (exact) | log Z | train s |');
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const r of rows)
+    console.log(`| ${r.variant} | ${r.seed} | ${f2(r.testLL)} | ${r.logZ.toFixed(3)} | ${r.trainSeconds.toFixed(0)} |`);
+} else {
+  console.log(
+    '| variant | seed | test LL (forward AIS) | +-3 sigma | test LL (reverse AIS, PT start) | log Z fwd / rev | ESS fwd / rev | warnings | train s |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) {
+    const a = r.ais!;
+    console.log(
+      `| ${r.variant} | ${r.seed} | ${f2(r.testLL)} | [${f2(a.low)}, ${f2(a.high)}] | ${f2(a.reverseTestLL)} | ${r.logZ.toFixed(2)} / ${a.reverseLogZ.toFixed(2)} | ${a.ess.toFixed(0)} / ${a.reverseEss.toFixed(0)} | ${a.warnings.length} | ${r.trainSeconds.toFixed(0)} |`,
+    );
+  }
+}
+console.log(`\n| variant | seeds | test LL, mean +- sd | ${table.source} | difference |`);
+console.log('| --- | --- | --- | --- | --- |');
+for (const v of variants) {
+  const xs = rows.filter((r) => r.variant === v.name).map((r) => r.testLL);
+  const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : Number.NaN;
+  console.log(
+    `| ${v.name} | ${xs.length} | ${f2(mean)} +- ${f2(sd)} | ${v.paper} | ${(mean - v.paper >= 0 ? '+' : '') + f2(mean - v.paper)} |`,
+  );
+}
+for (const r of rows)
+  for (const w of r.ais?.warnings ?? []) console.log(`warning (${r.variant}, seed ${r.seed}): ${w}`);
