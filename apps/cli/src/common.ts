@@ -2,6 +2,7 @@ import { type Backend, RbmError } from '@rbmjs/core';
 import type { Command } from 'commander';
 import { startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
+import { UsageError } from './errors.js';
 import { nonNegativeInt, number, oneOf, positiveInt } from './options.js';
 import type { Output } from './output.js';
 
@@ -45,4 +46,10 @@ export async function backendFor(spec: string, out: Output, verbose: boolean): P
     if (verbose || spec !== 'auto') out.info(`backend ${name} unavailable: ${reason}`);
   });
   return backend;
+}
+
+/** Inverse temperatures 1 = beta_1 > ... > beta_n = betaMin, evenly spaced; `flag` gave n. */
+export function ladder(n: number, betaMin: number, flag: string): number[] {
+  if (n < 2) throw new UsageError(`${flag} must be at least 2 for parallel tempering, got ${n}`);
+  return Array.from({ length: n }, (_, m) => 1 - ((1 - betaMin) * m) / (n - 1));
 }

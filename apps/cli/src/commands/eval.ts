@@ -10,12 +10,11 @@ import {
   pseudoLogLikelihood,
   type RBM,
   RbmError,
-  temperatureLadder,
   temperedSample,
 } from '@rbmjs/core';
 import { loadModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
+import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
@@ -280,8 +279,7 @@ async function reverseStart(
     };
   }
   const M = flags.aisTemperatures;
-  if (M < 2) throw new RbmError('INVALID_ARGUMENT', '--ais-temperatures needs at least 2 replicas');
-  const betas = temperatureLadder({ betas: Array.from({ length: M }, (_, m) => 1 - (0.9 * m) / (M - 1)) });
+  const betas = ladder(M, 0.1, '--ais-temperatures');
   const s = await temperedSample(model, { steps: sweeps, seed: flags.seed + 2, init, tempering: { betas } });
   return {
     how,

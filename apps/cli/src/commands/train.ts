@@ -21,7 +21,7 @@ import {
 } from '@rbmjs/core';
 import { asFileError, readCheckpoint, writeFileAtomic } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
-import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
+import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder } from '../common.js';
 import { curvesSvg, type Panel } from '../curves.js';
 import {
   type DataFingerprint,
@@ -202,7 +202,7 @@ function jobFrom(f: TrainFlags): TrainJob {
     l2: f.l2,
     ...(f.sparsityTarget !== undefined ? { sparsity: { target: f.sparsityTarget, cost: f.sparsityCost } } : {}),
     ...(f.centering !== undefined ? { centering: f.centering === true ? 0.01 : (f.centering as number) } : {}),
-    ...(f.method === 'pt' ? { betas: ladder(f.temperatures, f.betaMin) } : {}),
+    ...(f.method === 'pt' ? { betas: ladder(f.temperatures, f.betaMin, '--temperatures') } : {}),
     ...(f.visible === 'gaussian' ? { visible: 'gaussian' as const, learnVariance: Boolean(f.learnVariance) } : {}),
     seed: f.seed,
   };
@@ -236,12 +236,6 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   seed: (j) => j.seed,
   validation: (j) => j.validation,
 };
-
-/** Inverse temperatures 1 = beta_1 > ... > beta_n = betaMin, evenly spaced. */
-function ladder(n: number, betaMin: number): number[] {
-  if (n < 2) throw new UsageError(`--temperatures must be at least 2 for parallel tempering, got ${n}`);
-  return Array.from({ length: n }, (_, m) => 1 - ((1 - betaMin) * m) / (n - 1));
-}
 
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
