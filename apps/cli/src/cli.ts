@@ -6,6 +6,7 @@ import { registerEval } from './commands/eval.js';
 import { registerInfo } from './commands/info.js';
 import { registerSample } from './commands/sample.js';
 import { registerTrain } from './commands/train.js';
+import { registerTransform } from './commands/transform.js';
 import { CliExit, UsageError } from './errors.js';
 import { escapeControls } from './output.js';
 import { VERSION } from './version.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerSample(program);
+  registerTransform(program);
   registerInfo(program);
   registerBackends(program);
   registerBench(program);

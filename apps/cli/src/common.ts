@@ -1,4 +1,4 @@
-import { type Backend, RbmError } from '@rbmjs/core';
+import { type AisSchedule, type Backend, RbmError } from '@rbmjs/core';
 import type { Command } from 'commander';
 import { startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
@@ -52,4 +52,17 @@ export async function backendFor(spec: string, out: Output, verbose: boolean): P
 export function ladder(n: number, betaMin: number, flag: string): number[] {
   if (n < 2) throw new UsageError(`${flag} must be at least 2 for parallel tempering, got ${n}`);
   return Array.from({ length: n }, (_, m) => 1 - ((1 - betaMin) * m) / (n - 1));
+}
+
+/** An AIS schedule flag: `sm`, `sm:F` (F times S&M's steps) or `linear:N`. */
+export function parseSchedule(s: string): AisSchedule {
+  if (s === 'sm') return 'salakhutdinov-murray';
+  const sm = /^sm:([1-9]\d{0,2})$/.exec(s);
+  if (sm) return { salakhutdinovMurray: Number(sm[1]) };
+  const m = /^linear:(\d+)$/.exec(s);
+  if (m) return { linear: Number(m[1]) };
+  throw new RbmError(
+    'INVALID_ARGUMENT',
+    `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F times its steps) or linear:N`,
+  );
 }

@@ -336,3 +336,38 @@ export function sliceSource(src: DataSource, start: number, count: number): Data
 export async function loadAll(src: DataSource): Promise<Dataset> {
   return readHead(src, src.rows);
 }
+
+export function mnistLabelsPath(split: 'train' | 'test'): string {
+  return join(dirname(mnistPath(split)), split === 'train' ? 'train-labels-idx1-ubyte' : 't10k-labels-idx1-ubyte');
+}
+
+/**
+ * Class labels, one per example: MNIST's (`mnist`), or an IDX file of one value per row, or a CSV file of one
+ * column. Labels must be whole numbers >= 0, and at least `rows` of them (the first `rows` are used).
+ */
+export function readLabels(
+  name: string,
+  split: 'train' | 'test',
+  rows: number,
+): { labels: Int32Array; source: string } {
+  const path = name === 'mnist' ? mnistLabelsPath(split) : name;
+  const reader = /\.csv$/i.test(path) ? openCsv(path) : openIdx(path);
+  try {
+    if (reader.cols !== 1) throw new DataError(`${path}: labels need one value per row, the file has ${reader.cols}`);
+    if (reader.rows < rows) throw new DataError(`${path}: ${reader.rows} labels for ${rows} examples`);
+    const labels = new Int32Array(rows);
+    const one = new Float32Array(1);
+    // Unsigned-byte IDX values are read scaled to [0, 1]: labels are the bytes themselves.
+    const scale = reader.defaultBinarize === 'threshold' ? 255 : 1;
+    for (let r = 0; r < rows; r++) {
+      reader.read(r, one, 0);
+      const x = Math.round(one[0]! * scale);
+      if (!(Math.abs(one[0]! * scale - x) < 1e-3) || x < 0 || x > 2 ** 31 - 1)
+        throw new DataError(`${path}: label ${r} is ${one[0]! * scale}, not a whole number >= 0`, { row: r });
+      labels[r] = x;
+    }
+    return { labels, source: name === 'mnist' ? `mnist:${split} labels` : path };
+  } finally {
+    reader.close();
+  }
+}

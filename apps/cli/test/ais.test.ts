@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createReferenceBackend, exactLogPartition, loadModel } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
-import { rbm } from './helpers.js';
+import { peerIt, rbm } from './helpers.js';
 
 /**
  * AIS on MNIST models whose log Z is large (170-210 nats) and still exact: 784-16 and 784-20 models trained
@@ -93,8 +93,7 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
   }, 300_000);
 
   // The independent float64 estimator (NumPy): required where CI installs it (RBMJS_REQUIRE_PEER=1).
-  const numpy = spawnSync('/usr/bin/python3', ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0;
-  const peerTest = numpy || process.env.RBMJS_REQUIRE_PEER === '1' ? it : it.skip;
+  const peerTest = peerIt(['numpy']);
   peerTest(
     'peers/ais_float64.py agrees with the exact log Z of the 784-16 model',
     async () => {

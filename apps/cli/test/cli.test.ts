@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,7 +13,7 @@ import {
 } from '@rbmjs/core';
 import { readCheckpoint } from '@rbmjs/core/node';
 import { describe, expect, it } from 'vitest';
-import { BIN, rbm } from './helpers.js';
+import { BIN, peerIt, rbm } from './helpers.js';
 
 const tiny = ['--data', 'mnist', '--limit', '300', '--hidden', '8', '--epochs', '2', '--backend', 'js'];
 
@@ -161,7 +161,7 @@ describe('rbm train and eval', () => {
     expect(bad.stderr).toMatch(/--temperatures must be at least 2/);
   }, 60_000);
 
-  it('resumes PT with centring, and Gaussian units with learned variances, exactly', async () => {
+  it('resumes PT with centring, FPCD (its fast weights), and Gaussian units with learned variances, exactly', async () => {
     const d = await dir();
     const rows = ['a,b,c,d'];
     let s = 3;
@@ -174,6 +174,7 @@ describe('rbm train and eval', () => {
     await writeFile(csv, rows.join('\n'));
     const jobs: string[][] = [
       [...tiny, '--method', 'pt', '--temperatures', '3', '--centering', '--chains', '20'],
+      [...tiny, '--method', 'fpcd', '--chains', '20', '--fast-lr', '0.1', '--fast-decay', '0.9'],
       [
         '--data',
         csv,
@@ -224,7 +225,7 @@ describe('rbm train and eval', () => {
       expect(Array.from(a.weights)).toEqual(Array.from(b.weights));
       expect(Array.from(a.logVariance ?? [])).toEqual(Array.from(b.logVariance ?? []));
     }
-    const info = JSON.parse((await rbm(['info', join(d, 'resumed1.safetensors'), '--json'])).stdout);
+    const info = JSON.parse((await rbm(['info', join(d, 'resumed2.safetensors'), '--json'])).stdout);
     expect(info.model).toBe('gaussian-bernoulli');
   }, 90_000);
 
@@ -486,8 +487,7 @@ describe('rbm sample, info, backends, bench', () => {
   }, 60_000);
 
   // The PyTorch peer: required where CI installs python3-torch (RBMJS_REQUIRE_PEER=1), else skipped with why.
-  const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
-  const peerTest = torch || process.env.RBMJS_REQUIRE_PEER === '1' ? it : it.skip;
+  const peerTest = peerIt(['torch', 'numpy']);
   peerTest(
     'times PyTorch on the same rows in the same run, and gives ratios to it',
     async () => {

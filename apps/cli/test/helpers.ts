@@ -1,6 +1,7 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { it } from 'vitest';
 
 export const BIN = join(import.meta.dirname, '..', 'dist', 'bin.js');
 
@@ -40,4 +41,22 @@ export function rbm(args: string[], options: { cwd?: string; timeoutMs?: number 
       resolve({ code, stdout, stderr, timedOut, seconds: (performance.now() - t0) / 1000 });
     });
   });
+}
+
+/** Debian's Python, which has NumPy, PyTorch and scikit-learn where CI installs them. */
+export const PYTHON = '/usr/bin/python3';
+
+/**
+ * `it` for a test that runs a Python peer needing `modules`: it runs where they import, and where CI requires
+ * the peers (RBMJS_REQUIRE_PEER=1, so that a missing one fails instead of skipping); elsewhere it is skipped,
+ * its name saying why.
+ */
+export function peerIt(modules: readonly string[]): typeof it {
+  const ok = spawnSync(PYTHON, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0;
+  if (ok || process.env.RBMJS_REQUIRE_PEER === '1') return it;
+  return ((name: string, ...rest: unknown[]) =>
+    (it.skip as (...a: unknown[]) => void)(
+      `${name} (skipped: ${PYTHON} cannot import ${modules.join(', ')})`,
+      ...rest,
+    )) as typeof it;
 }

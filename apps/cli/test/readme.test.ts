@@ -33,3 +33,25 @@ it('the README usage example runs and learns bars and stripes', async () => {
     await rm(cwd, { recursive: true, force: true });
   }
 }, 60_000);
+
+// docs/using.md's estimator example: fit, transform, a classifier on the features, scores, completion.
+it('the estimator example of docs/using.md runs, and the features beat the pixels', async () => {
+  const doc = await readFile(join(root, 'docs', 'using.md'), 'utf8');
+  const code = /```ts\n([\s\S]*?)```/.exec(doc)?.[1];
+  expect(code, 'docs/using.md has a ts code block').toBeTruthy();
+  const pkg = join(import.meta.dirname, '..');
+  const file = join(pkg, `.using-example-${process.pid}.ts`);
+  const tsx = pathToFileURL(createRequire(join(pkg, 'package.json')).resolve('tsx')).href;
+  await writeFile(file, code!);
+  try {
+    const { stdout } = await run(process.execPath, ['--conditions=@rbmjs/source', '--import', tsx, file]);
+    const ll = /exact log-likelihood (-?[\d.]+) nats/.exec(stdout);
+    const acc = /accuracy: RBM features ([\d.]+), pixels ([\d.]+)/.exec(stdout);
+    expect(ll && acc, stdout).toBeTruthy();
+    expect(Number(ll![1])).toBeGreaterThan(-8);
+    expect(Number(acc![1])).toBeGreaterThan(Number(acc![2]) + 0.2);
+    expect(stdout).toMatch(/row 0: pseudo-likelihood -?[\d.]+, completed [01]{16}/);
+  } finally {
+    await rm(file, { force: true });
+  }
+}, 60_000);

@@ -234,6 +234,16 @@ function setupPad(): void {
   };
   pad.addEventListener('pointerup', finish);
   pad.addEventListener('pointercancel', finish);
+  // Inpainting: the half kept as drawn (mask 1); the model samples the other half given it.
+  const mode = $<HTMLSelectElement>('pad-mode');
+  const padMask = (): Float32Array | undefined => {
+    if (mode.value === 'reconstruct') return undefined;
+    return Float32Array.from({ length: 28 * 28 }, (_, i) => ((mode.value === 'top' ? i / 28 : i % 28) < 14 ? 1 : 0));
+  };
+  mode.addEventListener('change', () => {
+    pad.dataset.keep = mode.value;
+    void probe();
+  });
   $('clear').addEventListener('click', () => {
     ctx.clearRect(0, 0, pad.width, pad.height);
     $('free-energy').textContent = '–';
@@ -248,7 +258,7 @@ function setupPad(): void {
     const rgba = ctx.getImageData(0, 0, pad.width, pad.height).data;
     const alpha = new Uint8ClampedArray(pad.width * pad.height);
     for (let i = 0; i < alpha.length; i++) alpha[i] = rgba[i * 4 + 3]!;
-    const { reconstruction, freeEnergy } = await session.probe(downsample(alpha, pad.width, 28));
+    const { reconstruction, freeEnergy } = await session.probe(downsample(alpha, pad.width, 28), padMask());
     paintTiles(
       $<HTMLCanvasElement>('probe'),
       { count: 1, tileHeight: 28, tileWidth: 28, columns: 1, gap: 0 },

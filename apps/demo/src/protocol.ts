@@ -17,7 +17,13 @@ export type ToWorker =
   | { readonly type: 'pause'; readonly id: number }
   | { readonly type: 'unpause' }
   | { readonly type: 'stop'; readonly id: number }
-  | { readonly type: 'probe'; readonly id: number; readonly pixels: Float32Array };
+  | {
+      readonly type: 'probe';
+      readonly id: number;
+      readonly pixels: Float32Array;
+      /** Inpainting: 1 where a pixel is kept as drawn, 0 where the model fills it in. */
+      readonly mask?: Float32Array;
+    };
 
 export type FromWorker =
   | { readonly type: 'started'; readonly backendName: string; readonly details: string; readonly message?: string }

@@ -106,11 +106,15 @@ export class RemoteSession {
     this.worker.terminate();
   }
 
-  async probe(pixels: ArrayLike<number>): Promise<{ reconstruction: Float32Array; freeEnergy: number }> {
+  async probe(
+    pixels: ArrayLike<number>,
+    mask?: ArrayLike<number>,
+  ): Promise<{ reconstruction: Float32Array; freeEnergy: number }> {
     const m = await this.request<Extract<FromWorker, { type: 'probed' }>>({
       type: 'probe',
       id: this.nextId++,
       pixels: Float32Array.from(pixels),
+      ...(mask ? { mask: Float32Array.from(mask) } : {}),
     });
     if (m.error || !m.reconstruction || m.freeEnergy === undefined) throw new Error(m.error ?? 'probe failed');
     return { reconstruction: m.reconstruction, freeEnergy: m.freeEnergy };

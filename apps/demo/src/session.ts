@@ -2,6 +2,7 @@ import {
   type Backend,
   type BackendEntry,
   BackendUnavailableError,
+  conditionalSample,
   createDataset,
   type Dataset,
   exactLogLikelihood,
@@ -125,6 +126,9 @@ export interface SessionOptions {
 const now = (): number => (typeof performance === 'undefined' ? Date.now() : performance.now());
 const yieldToPage = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
+/** Gibbs sweeps of an inpainting probe. */
+const INPAINT_SWEEPS = 100;
+
 export class TrainingSession {
   readonly model: RBM;
   private readonly trainer: Trainer;
@@ -137,6 +141,8 @@ export class TrainingSession {
   private looping = false;
   private fantasy: Dataset;
   private sampleSeed = 1;
+  /** Inpainting probes so far: each draws with its own seed. */
+  private probes = 0;
   private nextRefresh = 0;
   private nextMetrics = 0;
   private sliceStart = 0;
@@ -303,10 +309,24 @@ export class TrainingSession {
     this.nextMetrics = t1 + Math.max(this.options.metricsMs, 3 * (t1 - t0));
   }
 
-  /** A drawn digit's mean-field reconstruction and free energy (binarised at 0.5 first). */
-  async probe(pixels: ArrayLike<number>): Promise<{ reconstruction: Float32Array; freeEnergy: number }> {
+  /**
+   * A drawn digit's mean-field reconstruction and free energy (binarised at 0.5 first). With a mask
+   * (inpainting): the pixels where it is 1 are kept as drawn, the rest sampled from p(v_free | v_kept) by
+   * Gibbs sampling (`INPAINT_SWEEPS` sweeps); the picture is the last p(v | h), the free energy that of the
+   * completed digit.
+   */
+  async probe(
+    pixels: ArrayLike<number>,
+    mask?: ArrayLike<number>,
+  ): Promise<{ reconstruction: Float32Array; freeEnergy: number }> {
     const v = Float32Array.from(pixels, (x) => (x >= 0.5 ? 1 : 0));
     const ds = createDataset(v, 1, v.length);
+    if (mask) {
+      this.probes++;
+      const s = await conditionalSample(this.model, { data: ds, mask, steps: INPAINT_SWEEPS, seed: this.probes });
+      const [freeEnergy] = await this.model.freeEnergy(createDataset(Float32Array.from(s.states), 1, v.length));
+      return { reconstruction: Float32Array.from(s.probabilities), freeEnergy: freeEnergy! };
+    }
     const [reconstruction, freeEnergy] = await Promise.all([
       this.model.reconstruct(ds, { meanField: true }),
       this.model.freeEnergy(ds),

@@ -60,7 +60,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
           post({ type: 'probed', id: m.id, error: 'no model' });
           break;
         }
-        const { reconstruction, freeEnergy } = await session.probe(m.pixels);
+        const { reconstruction, freeEnergy } = await session.probe(m.pixels, m.mask);
         post({ type: 'probed', id: m.id, reconstruction, freeEnergy }, [reconstruction.buffer]);
         break;
       }

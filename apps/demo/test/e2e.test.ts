@@ -235,6 +235,13 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
     await page.mouse.move(pad!.x + 140, pad!.y + 230, { steps: 10 });
     await page.mouse.up();
     await page.waitForFunction(() => /^-?\d+\.\d\d$/.test(document.getElementById('free-energy')?.textContent ?? ''));
+    // Inpainting: keep the top half as drawn; the model completes the bottom (a new free energy appears).
+    const drawn = await page.textContent('#free-energy');
+    await page.selectOption('#pad-mode', 'top');
+    await page.waitForFunction((before) => {
+      const t = document.getElementById('free-energy')?.textContent ?? '';
+      return t !== before && /^-?\d+\.\d\d$/.test(t);
+    }, drawn);
     mkdirSync(join(root, 'test-results'), { recursive: true });
     await page.screenshot({
       path: join(root, 'test-results', `demo-${backend.replace(':', '-')}.png`),

@@ -56,6 +56,14 @@ describe('the training session', () => {
     const probe = await s.probe(Array.from(data.data.subarray(0, 9), (x) => x * 0.9));
     expect(probe.reconstruction).toHaveLength(9);
     expect(probe.freeEnergy).toBeCloseTo((await s.model.freeEnergy(data.data.subarray(0, 9)))[0]!, 4);
+    // Inpainting: the kept pixels stay as drawn (binarised), the others are filled in, in [0, 1].
+    const mask = [1, 1, 1, 0, 0, 0, 0, 0, 0];
+    const drawn = Array.from(data.data.subarray(0, 9));
+    const completed = await s.probe(drawn, mask);
+    expect(Array.from(completed.reconstruction.subarray(0, 3))).toEqual(drawn.slice(0, 3));
+    expect(completed.reconstruction.every((p) => p >= 0 && p <= 1)).toBe(true);
+    expect(Number.isFinite(completed.freeEnergy)).toBe(true);
+    await expect(s.probe(drawn, [1, 0])).rejects.toThrow(/mask has 2 values; expected 9/);
 
     await s.stop();
     const stopped = log.steps.length;

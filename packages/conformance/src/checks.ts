@@ -483,6 +483,7 @@ const TRAINING_RUNS: Array<[string, Partial<TrainOptions>]> = [
   ['PCD-2 with sampled positive phase', { method: 'pcd', k: 2, chains: 5, positivePhase: 'samples' }],
   ['PCD-1 centred', { method: 'pcd', k: 1, centering: { rate: 0.1 } }],
   ['PT-1 over 3 temperatures', { method: 'pt', k: 1, chains: 6, tempering: { betas: [1, 0.7, 0.4] } }],
+  ['FPCD-2 with fast weights', { method: 'fpcd', k: 2, chains: 5, fastWeights: { learningRate: 0.1, decay: 0.9 } }],
   ['CD-1, Gaussian visible units with learned variances', { method: 'cd', k: 1, learnVariance: true }],
 ];
 

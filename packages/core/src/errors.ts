@@ -14,7 +14,8 @@ export type RbmErrorCode =
   | 'TOO_LARGE'
   | 'DISPOSED'
   | 'FILE'
-  | 'ABORTED';
+  | 'ABORTED'
+  | 'NOT_FITTED';
 
 export class RbmError extends Error {
   readonly code: RbmErrorCode;

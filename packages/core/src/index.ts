@@ -52,6 +52,14 @@ export {
   TrainingAbortedError,
   UnknownBackendError,
 } from './errors.js';
+// The estimator: fit, partialFit, transform, scoreSamples, gibbs (scikit-learn's vocabulary).
+export {
+  type EstimatorOptions,
+  type FitOptions,
+  type FitResult,
+  RbmEstimator,
+  type ScoreKind,
+} from './estimator.js';
 // Evaluation.
 export {
   type AisCheckOptions,
@@ -82,6 +90,16 @@ export {
   type PseudoLikelihoodOptions,
   pseudoLogLikelihood,
 } from './evaluate/pseudo-likelihood.js';
+export {
+  EarlyStopping,
+  exactlyEnumerable,
+  figureIncreases,
+  VALIDATION_FIGURES,
+  type ValidationFigure,
+  type ValidationFigures,
+  type ValidationOptions,
+  validationFigures,
+} from './evaluate/validation.js';
 // Files.
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './io/checkpoint.js';
 export { decodeModel, encodeModel, loadModel, type ModelFile, saveModel } from './io/model-file.js';
@@ -107,10 +125,17 @@ export {
 export { DeviceRandom } from './random/device.js';
 export { type RandomState, RandomStream, Streams } from './random/stream.js';
 // Sampling.
+export { type ConditionalSampleOptions, checkMask, conditionalSample } from './sample/conditional.js';
 export { ParallelTempering, type TemperingOptions, temperatureLadder, temperedSample } from './sample/tempering.js';
 // Training: the loop and its parts.
 export { type GradientEstimate, type GradientOptions, gradientEstimate } from './train/gradient.js';
-export { ContrastiveDivergence, PersistentChains, TemperedChains } from './train/negative-phase.js';
+export {
+  ContrastiveDivergence,
+  FastPersistentChains,
+  type FastWeightsOptions,
+  PersistentChains,
+  TemperedChains,
+} from './train/negative-phase.js';
 export type {
   GradientStep,
   GradientTerm,

@@ -1,6 +1,5 @@
 import {
   type AisEstimate,
-  type AisSchedule,
   aisWarnings,
   annealedImportanceSampling,
   type Dataset,
@@ -14,7 +13,7 @@ import {
 } from '@rbmjs/core';
 import { loadModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder } from '../common.js';
+import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder, parseSchedule } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
@@ -286,16 +285,4 @@ async function reverseStart(
     samples: { data: Float32Array.from(s.states), rows: chains, cols: data.cols },
     description: `${sweeps}-sweep parallel tempering chains (${M} replicas) from the data`,
   };
-}
-
-function parseSchedule(s: string): AisSchedule {
-  if (s === 'sm') return 'salakhutdinov-murray';
-  const sm = /^sm:([1-9]\d{0,2})$/.exec(s);
-  if (sm) return { salakhutdinovMurray: Number(sm[1]) };
-  const m = /^linear:(\d+)$/.exec(s);
-  if (m) return { linear: Number(m[1]) };
-  throw new RbmError(
-    'INVALID_ARGUMENT',
-    `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F times its steps) or linear:N`,
-  );
 }

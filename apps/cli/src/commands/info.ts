@@ -53,6 +53,7 @@ export function registerInfo(program: Command): void {
         hiddenBias: stats(p.hiddenBias),
         hyperparameters: parseJson(metadata.hyperparameters),
         provenance: parseJson(metadata.provenance),
+        ...(metadata.validation ? { validation: parseJson(metadata.validation) } : {}),
         ...(checkpoint ? { checkpointEpoch: checkpoint.epoch } : {}),
       };
       const f = (s: ReturnType<typeof stats>) =>
@@ -66,6 +67,8 @@ export function registerInfo(program: Command): void {
       if (checkpoint) out.info(`  checkpoint after epoch ${checkpoint.epoch}`);
       if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
       if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
+      // A best model kept by early stopping says what it was kept for.
+      if (metadata.validation) out.info(`  kept as the best by: ${escapeInline(metadata.validation)}`);
       model.dispose();
       out.emit(info);
     });

@@ -1,4 +1,4 @@
-import { type Dataset, RbmError, temperedSample } from '@rbmjs/core';
+import { checkMask, conditionalSample, type Dataset, RbmError, type Samples, temperedSample } from '@rbmjs/core';
 import { loadModelFile, writeFileAtomic } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor } from '../common.js';
@@ -17,6 +17,9 @@ interface SampleFlags {
   seed: number;
   init?: string;
   initSplit: 'train' | 'test';
+  clampTop?: number;
+  mask?: string;
+  meanField?: boolean;
   png?: string;
   csv?: string;
   side?: number;
@@ -47,6 +50,16 @@ export function registerSample(program: Command): void {
     )
     .option('--init <name|file>', 'start the chains at the first examples of this data (default: random)')
     .option('--init-split <split>', 'MNIST split of --init', oneOf('train', 'test'), 'test')
+    .option(
+      '--clamp-top <rows>',
+      'inpainting: keep the top N pixel rows of each --init image and sample the rest from p(v_free | v_clamped)',
+      positiveInt,
+    )
+    .option(
+      '--mask <file>',
+      'inpainting: a CSV or IDX file of 0/1, 1 where a unit is clamped to its --init value: one row for all, or one per chain',
+    )
+    .option('--mean-field', 'with --clamp-top or --mask: the mean-field completion instead of Gibbs samples')
     .option('--png <file>', 'PNG grid of p(v = 1 | h) at the last step (square images)')
     .option('--csv <file>', 'CSV of the binary samples, one per line')
     .option('--side <n>', 'image side for the PNG (default: the square root of the visible units)', positiveInt)
@@ -64,6 +77,13 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   if (given('betaMin') && flags.tempering === undefined) throw new UsageError('--beta-min needs --tempering');
   if (given('initSplit') && !flags.init) throw new UsageError('--init-split needs --init');
   if (given('side') && !flags.png) throw new UsageError('--side needs --png');
+  const clamping = flags.clampTop !== undefined || flags.mask !== undefined;
+  if (flags.clampTop !== undefined && flags.mask !== undefined)
+    throw new UsageError('give --clamp-top or --mask, not both');
+  if (clamping && !flags.init) throw new UsageError('--clamp-top and --mask need --init (the examples to complete)');
+  if (clamping && flags.tempering !== undefined)
+    throw new UsageError('--clamp-top and --mask do not combine with --tempering');
+  if (flags.meanField && !clamping) throw new UsageError('--mean-field needs --clamp-top or --mask');
   if (flags.tempering !== undefined && flags.tempering < 2)
     throw new UsageError(`--tempering needs at least 2 replicas, got ${flags.tempering}`);
   // Outputs are checked before anything runs: never over an input, never an existing file without --force.
@@ -73,7 +93,11 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   ];
   await checkOutputs(outputs, {
     force: Boolean(flags.force),
-    inputs: [modelPath, ...(flags.init && flags.init !== 'mnist' ? [flags.init] : [])],
+    inputs: [
+      modelPath,
+      ...(flags.init && flags.init !== 'mnist' ? [flags.init] : []),
+      ...(flags.mask ? [flags.mask] : []),
+    ],
   });
   await cleanTemporaries(outputs.map((o) => o.path));
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
@@ -116,11 +140,30 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
         }
       : undefined;
   const options = { chains: flags.chains, steps: flags.steps, seed: flags.seed, ...(init ? { init } : {}) };
-  const s = tempering ? await temperedSample(model, { ...options, tempering }) : await model.sample(options);
+  let mask: Float32Array | undefined;
+  if (clamping && init)
+    mask = flags.mask
+      ? await readMask(flags.mask, init.rows, model.numVisible)
+      : topRows(flags.clampTop!, side, model.numVisible, flags.png !== undefined);
+  const s: Samples =
+    mask && init
+      ? await conditionalSample(model, {
+          data: init,
+          mask,
+          steps: flags.steps,
+          seed: flags.seed,
+          method: flags.meanField ? 'mean-field' : 'gibbs',
+        })
+      : tempering
+        ? await temperedSample(model, { ...options, tempering })
+        : await model.sample(options);
   const seconds = (performance.now() - t0) / 1000;
   const written: string[] = [];
   if (flags.png) {
-    await writeFileAtomic(flags.png, tileImages(s.probabilities, s.rows, side, { range: [0, 1], scale: 2 }));
+    // Inpainting: each completion beside its input, whose free units show grey.
+    const shown = mask && init ? withInputs(init, mask, s.probabilities) : s.probabilities;
+    const count = mask ? 2 * s.rows : s.rows;
+    await writeFileAtomic(flags.png, tileImages(shown, count, side, { range: [0, 1], scale: 2 }));
     written.push(flags.png);
   }
   if (flags.csv) {
@@ -134,5 +177,58 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   out.info(
     `${s.rows} samples after ${flags.steps} Gibbs sweeps in ${seconds.toFixed(2)} s: wrote ${written.join(', ')}`,
   );
-  out.emit({ samples: s.rows, steps: flags.steps, seconds, files: written });
+  out.emit({
+    samples: s.rows,
+    steps: flags.steps,
+    seconds,
+    files: written,
+    ...(mask
+      ? {
+          clamped: mask.reduce((a, x) => a + x, 0) / (mask.length / model.numVisible),
+          method: flags.meanField ? 'mean-field' : 'gibbs',
+        }
+      : {}),
+  });
+}
+
+/** A mask clamping the top `rows` pixel rows of square images of side `side`. */
+function topRows(rows: number, side: number, nv: number, png: boolean): Float32Array {
+  if (side * side !== nv)
+    throw new UsageError(
+      `--clamp-top needs square images: ${nv} visible units are not ${side} x ${side}${png ? '' : ' (give --mask FILE instead)'}`,
+    );
+  if (rows >= side) throw new UsageError(`--clamp-top ${rows} leaves nothing to sample in images of ${side} rows`);
+  const mask = new Float32Array(nv);
+  mask.fill(1, 0, rows * side);
+  return mask;
+}
+
+/** Reads a mask file (CSV or IDX of 0s and 1s, values not rescaled) and checks it against the chains. */
+async function readMask(path: string, rows: number, nv: number): Promise<Float32Array> {
+  const opened = openData({ name: path, split: 'train', binarize: 'none', threshold: 0.5, seed: 0 });
+  try {
+    const ds = await loadAll(opened.source);
+    // Unsigned-byte IDX values arrive scaled to [0, 1]: 255 is 1, as it should be.
+    return checkMask(ds.data, rows, nv).values;
+  } catch (error) {
+    // The error keeps its type and names the file.
+    if (error instanceof RbmError && !error.message.startsWith(path)) error.message = `${path}: ${error.message}`;
+    throw error;
+  } finally {
+    await opened.source.close?.();
+  }
+}
+
+/** Interleaves each input (free units at 1/2) with its completion, for the PNG. */
+function withInputs(init: Dataset, mask: Float32Array, completed: ArrayLike<number>): Float32Array {
+  const nv = init.cols;
+  const out = new Float32Array(2 * init.rows * nv);
+  for (let r = 0; r < init.rows; r++) {
+    const m = mask.length === nv ? 0 : r * nv;
+    for (let i = 0; i < nv; i++) {
+      out[2 * r * nv + i] = mask[m + i] === 1 ? init.data[r * nv + i]! : 0.5;
+      out[(2 * r + 1) * nv + i] = completed[r * nv + i]!;
+    }
+  }
+  return out;
 }

@@ -13,15 +13,19 @@ import {
   RBM,
   RbmError,
   type RbmParameters,
+  readHead,
   type Schedule,
   sourceColumnMeans,
   Trainer,
   TrainingAbortedError,
   type TrainOptions,
+  VALIDATION_FIGURES,
+  type ValidationFigure,
+  type ValidationFigures,
 } from '@rbmjs/core';
 import { asFileError, readCheckpoint, writeFileAtomic } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
-import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder } from '../common.js';
+import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder, parseSchedule } from '../common.js';
 import { curvesSvg, type Panel } from '../curves.js';
 import {
   type DataFingerprint,
@@ -34,6 +38,7 @@ import {
 } from '../data.js';
 import { CliExit, UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries } from '../files.js';
+import { checkFigures, EpochMonitor, figuresText, type MonitorSettings, parseFigures, writeBest } from '../monitor.js';
 import { nonNegativeInt, number, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { filtersOf, tileImages } from '../pictures.js';
@@ -49,8 +54,10 @@ export interface TrainJob {
   readonly learningRate: Schedule;
   readonly momentum: Schedule;
   readonly k: number;
-  readonly method: 'cd' | 'pcd' | 'pt';
+  readonly method: 'cd' | 'pcd' | 'fpcd' | 'pt';
   readonly chains?: number;
+  /** Fast-weights PCD: the fast weights' learning rate and decay. */
+  readonly fastWeights?: { learningRate: number; decay: number };
   readonly positivePhase: 'probabilities' | 'samples';
   readonly l1: number;
   readonly l2: number;
@@ -75,7 +82,15 @@ interface TrainFlags extends DataOptions {
   lrFinal?: number;
   lrDecay?: number;
   k: number;
-  method: 'cd' | 'pcd' | 'pt';
+  method: 'cd' | 'pcd' | 'fpcd' | 'pt';
+  fastLr?: number;
+  fastDecay: number;
+  monitor?: string;
+  earlyStop?: number;
+  stopOn?: string;
+  aisEvery: number;
+  aisRuns: number;
+  aisSchedule: string;
   temperatures: number;
   betaMin: number;
   visible: 'bernoulli' | 'gaussian';
@@ -121,8 +136,11 @@ export function registerTrain(program: Command): void {
     .option('--lr-decay <x>', 'per-epoch factor of the exponential schedule', number(0, 1))
     .option('--k <n>', 'Gibbs steps per update (CD-k, PCD-k)', positiveInt, 1)
     .addOption(
-      new Option('--method <m>', 'cd, pcd, or pt (parallel tempering: persistent chains with replica exchange)')
-        .choices(['cd', 'pcd', 'pt'])
+      new Option(
+        '--method <m>',
+        'cd, pcd, fpcd (PCD with fast weights, Tieleman & Hinton 2009) or pt (parallel tempering: persistent chains with replica exchange)',
+      )
+        .choices(['cd', 'pcd', 'fpcd', 'pt'])
         .default('cd'),
     )
     .addOption(
@@ -139,6 +157,17 @@ export function registerTrain(program: Command): void {
       0.1,
     )
     .option('--chains <n>', 'persistent chains for PCD (default: the batch size)', positiveInt)
+    .option(
+      '--fast-lr <x>',
+      'fpcd: learning rate of the fast weights (default: --lr)',
+      number(0, Number.POSITIVE_INFINITY),
+    )
+    .option(
+      '--fast-decay <x>',
+      'fpcd: decay of the fast weights per update',
+      number(0, 1, { inclusiveMax: false }),
+      0.95,
+    )
     .addOption(
       new Option('--positive <stat>', 'data-term statistic')
         .choices(['probabilities', 'samples'])
@@ -166,6 +195,15 @@ export function registerTrain(program: Command): void {
     )
     .option('--seed <n>', 'seed of initialisation, shuffling and sampling', nonNegativeInt, 1)
     .option('--validation <n>', 'hold out the last N examples for the free-energy gap', nonNegativeInt, 0)
+    .option(
+      '--monitor <figures>',
+      'held-out figures after each epoch, comma-separated: reconstruction, pseudo-likelihood, free-energy-gap, log-likelihood (exact, small models), ais',
+    )
+    .option('--early-stop <patience>', 'stop after this many epochs without improvement of --stop-on', positiveInt)
+    .option('--stop-on <figure>', 'the figure early stopping watches (default: the first of --monitor)')
+    .option('--ais-every <n>', 'with --monitor ais: estimate every N epochs', positiveInt, 1)
+    .option('--ais-runs <n>', 'with --monitor ais: annealing runs', positiveInt, 100)
+    .option('--ais-schedule <s>', 'with --monitor ais: sm, sm:F or linear:N', 'linear:1000')
     .option('--backend <name>', 'auto, js, reference, gpujs[:mode], tfjs[:engine]', 'auto')
     .option('--out <file>', 'model file to write', 'model.safetensors')
     .option('--force', 'overwrite an existing model file')
@@ -197,6 +235,7 @@ function jobFrom(f: TrainFlags): TrainJob {
     k: f.k,
     method: f.method,
     ...(f.chains !== undefined ? { chains: f.chains } : {}),
+    ...(f.method === 'fpcd' ? { fastWeights: { learningRate: f.fastLr ?? f.lr, decay: f.fastDecay } } : {}),
     positivePhase: f.positive,
     l1: f.l1,
     l2: f.l2,
@@ -223,6 +262,8 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   k: (j) => j.k,
   method: (j) => j.method,
   chains: (j) => j.chains,
+  fastLr: (j) => j.fastWeights?.learningRate,
+  fastDecay: (j) => j.fastWeights?.decay,
   positive: (j) => j.positivePhase,
   momentum: (j) => j.momentum,
   l1: (j) => j.l1,
@@ -250,6 +291,7 @@ function trainOptions(job: TrainJob): Omit<TrainOptions, 'onBatch' | 'onEpoch' |
     k: job.k,
     method: job.method,
     ...(job.chains !== undefined ? { chains: job.chains } : {}),
+    ...(job.fastWeights ? { fastWeights: job.fastWeights } : {}),
     positivePhase: job.positivePhase,
     l1: job.l1,
     l2: job.l2,
@@ -273,7 +315,13 @@ function refuseConflicts(f: TrainFlags, command: Command): void {
     [given('lrFinal') && f.lrSchedule !== 'linear', '--lr-final needs --lr-schedule linear'],
     [given('lrDecay') && f.lrSchedule !== 'exponential', '--lr-decay needs --lr-schedule exponential'],
     [given('learnVariance') && f.visible !== 'gaussian', '--learn-variance needs --visible gaussian'],
-    [given('chains') && f.method === 'cd', '--chains needs --method pcd or pt (CD chains start at the batch)'],
+    [given('chains') && f.method === 'cd', '--chains needs --method pcd, fpcd or pt (CD chains start at the batch)'],
+    [(given('fastLr') || given('fastDecay')) && f.method !== 'fpcd', '--fast-lr and --fast-decay need --method fpcd'],
+    [f.stopOn !== undefined && f.earlyStop === undefined, '--stop-on needs --early-stop PATIENCE'],
+    [
+      (given('aisEvery') || given('aisRuns') || given('aisSchedule')) && !f.monitor?.includes('ais'),
+      '--ais-every, --ais-runs and --ais-schedule need --monitor ais',
+    ],
     [given('temperatures') && f.method !== 'pt', '--temperatures needs --method pt'],
     [given('betaMin') && f.method !== 'pt', '--beta-min needs --method pt'],
     [given('momentumSwitch') && f.momentumFinal === undefined, '--momentum-switch needs --momentum-final'],
@@ -305,7 +353,18 @@ function checkJob(job: unknown, p: RbmParameters, path: string): asserts job is 
   count('seed', 0);
   count('validation', 0);
   if (job.hidden !== p.numHidden) fail(`says ${job.hidden} hidden units, its tensors have ${p.numHidden}`);
-  if (!['cd', 'pcd', 'pt'].includes(job.method as string)) fail(`has method ${JSON.stringify(job.method)}`);
+  if (!['cd', 'pcd', 'fpcd', 'pt'].includes(job.method as string)) fail(`has method ${JSON.stringify(job.method)}`);
+  if (job.fastWeights !== undefined) {
+    const fw = job.fastWeights as Record<string, unknown>;
+    if (
+      !isObject(fw) ||
+      typeof fw.learningRate !== 'number' ||
+      !(fw.learningRate >= 0) ||
+      typeof fw.decay !== 'number' ||
+      !(fw.decay >= 0 && fw.decay < 1)
+    )
+      fail(`has fastWeights ${JSON.stringify(fw)}`);
+  }
   if (job.chains !== undefined) count('chains');
   if (!['probabilities', 'samples'].includes(job.positivePhase as string))
     fail(`has positivePhase ${JSON.stringify(job.positivePhase)}`);
@@ -368,14 +427,45 @@ async function train(flags: TrainFlags, command: Command): Promise<void> {
     }
   }
 
+  const monitor = monitorFrom(flags);
+  // Held-out figures need held-out rows (on --resume, the checkpoint's --validation).
+  if (monitor && job.validation === 0)
+    throw new UsageError(
+      `${flags.monitor !== undefined ? '--monitor' : '--early-stop'} needs --validation N (held-out examples)`,
+    );
   const opened = openData(job.data);
   const signals = new Interrupts();
   try {
-    await trainOpened(flags, out, job, opened, checkpointPath, resumed, signals);
+    await trainOpened(flags, out, job, opened, checkpointPath, resumed, signals, monitor);
   } finally {
     signals.dispose();
     await opened.source.close?.();
   }
+}
+
+/** --monitor, --early-stop and --stop-on as settings (undefined when neither is given). */
+function monitorFrom(f: TrainFlags): MonitorSettings | undefined {
+  if (f.monitor === undefined && f.earlyStop === undefined) return undefined;
+  const figures = f.monitor !== undefined ? parseFigures(f.monitor) : [];
+  let earlyStop: MonitorSettings['earlyStop'];
+  if (f.earlyStop !== undefined) {
+    const stopOn = f.stopOn !== undefined ? parseFigures(f.stopOn) : [];
+    if (stopOn.length > 1) throw new UsageError(`--stop-on takes one figure, got ${JSON.stringify(f.stopOn)}`);
+    const figure =
+      stopOn[0] ??
+      figures[0] ??
+      (f.visible === 'gaussian' ? ('reconstruction' as const) : ('pseudo-likelihood' as const));
+    if (!figures.includes(figure)) figures.push(figure);
+    earlyStop = { figure, patience: f.earlyStop };
+  }
+  return {
+    figures,
+    aisEvery: f.aisEvery,
+    aisRuns: f.aisRuns,
+    aisSchedule: parseSchedule(f.aisSchedule),
+    seed: f.seed,
+    ...(earlyStop ? { earlyStop } : {}),
+  };
 }
 
 /**
@@ -417,6 +507,7 @@ async function trainOpened(
   checkpointPath: string,
   resumed: Resumed | undefined,
   signals: Interrupts,
+  monitorSettings: MonitorSettings | undefined,
 ): Promise<void> {
   const all = opened.source;
   if (job.validation >= all.rows) {
@@ -445,6 +536,8 @@ async function trainOpened(
   const writesPictures = flags.pictures;
   const pngPath = sidePath(flags.out, '.filters.png');
   const svgPath = sidePath(flags.out, '.curves.svg');
+  const bestPath = sidePath(flags.out, '.best.safetensors');
+  const keepsBest = monitorSettings?.earlyStop !== undefined;
   const checkpointPlanned =
     Boolean(flags.checkpointEvery) || (resumed !== undefined && resumed.path === checkpointPath);
   const inputs = [...(job.data.name === 'mnist' ? [] : [job.data.name])];
@@ -455,13 +548,14 @@ async function trainOpened(
       { path: flags.out, what: 'model file' },
       ...(writesPictures && opened.side ? [{ path: pngPath, what: 'filters picture' }] : []),
       ...(writesPictures ? [{ path: svgPath, what: 'learning curves' }] : []),
+      ...(keepsBest ? [{ path: bestPath, what: 'best model', replaceable: resumed !== undefined }] : []),
       ...(checkpointPlanned
         ? [{ path: checkpointPath, what: 'checkpoint', replaceable: resumed?.path === checkpointPath }]
         : []),
     ],
     { force, inputs },
   );
-  for (const removed of await cleanTemporaries([flags.out, pngPath, svgPath, checkpointPath]))
+  for (const removed of await cleanTemporaries([flags.out, pngPath, svgPath, checkpointPath, bestPath]))
     out.info(`removed ${removed}, left by an interrupted write`);
 
   const trainSource = job.validation > 0 ? sliceSource(all, 0, all.rows - job.validation) : all;
@@ -488,6 +582,17 @@ async function trainOpened(
       });
   const batches = Math.ceil(trainSource.rows / job.batch);
   const history: EpochMetrics[] = [];
+  // Held-out figures and early stopping (--monitor, --early-stop): training rows as many as the held-out
+  // ones serve the free-energy gap and AIS's base model.
+  let monitor: EpochMonitor | undefined;
+  if (monitorSettings && validation) {
+    checkFigures(monitorSettings, model);
+    monitor = new EpochMonitor(model, validation, await readHead(trainSource, validation.rows), monitorSettings);
+    const restored = resumed ? await monitor.restore(bestPath, state?.epoch ?? 0) : undefined;
+    if (restored) out.info(restored);
+  }
+  const figureHistory: Array<ValidationFigures | undefined> = [];
+  let earlyStopped = false;
   let bar: ReturnType<Output['progress']>;
   let epochStart = 0;
   const every = flags.checkpointEvery;
@@ -533,17 +638,41 @@ async function trainOpened(
       bar?.stop();
       bar = undefined;
       history.push(m);
+      const figures = monitor ? await monitor.figures(m.epoch) : undefined;
+      figureHistory.push(figures);
       const gap = m.freeEnergyGap !== undefined ? `, free-energy gap ${m.freeEnergyGap.toFixed(3)}` : '';
+      const held = figures && Object.keys(figures).length > 0 ? `; held out: ${figuresText(figures)}` : '';
       out.info(
-        `epoch ${m.epoch + 1}/${job.epochs}: reconstruction error ${m.reconstructionError.toFixed(4)}${gap}, ${m.seconds.toFixed(2)} s`,
+        `epoch ${m.epoch + 1}/${job.epochs}: reconstruction error ${m.reconstructionError.toFixed(4)}${gap}, ${m.seconds.toFixed(2)} s${held}`,
       );
-      out.emit({ type: 'epoch', ...m });
+      out.emit({ type: 'epoch', ...m, ...(figures ? { validation: figures } : {}) });
       if (startError !== undefined && !(m.reconstructionError <= RISE_FACTOR * startError)) {
         rose = { error: m.reconstructionError, epoch: m.epoch };
         interrupt.abort();
         return;
       }
       lastGood = { parameters: await model.parameters(), epoch: m.epoch + 1 };
+      if (monitor?.stopper && figures) {
+        const { improved, stop } = monitor.judge(figures, m.epoch);
+        const figure = monitor.stopper.figure;
+        if (improved) {
+          await makeFolder(bestPath);
+          await writeBest(
+            bestPath,
+            lastGood.parameters,
+            { figure, value: figures[figure]!, epoch: m.epoch + 1 },
+            { hyperparameters: JSON.stringify(job), ...provenance(backend.name) },
+          );
+        }
+        if (stop && m.epoch + 1 < job.epochs) {
+          earlyStopped = true;
+          out.info(
+            `early stop: ${figure} has not improved for ${monitor.stopper.patience} epochs; the best (${monitor.stopper.best!.toFixed(4)}, epoch ${monitor.stopper.bestEpoch! + 1}) is in ${bestPath}`,
+          );
+          interrupt.abort();
+          return;
+        }
+      }
       if (every && (m.epoch + 1) % every === 0) {
         try {
           await writeCheckpoint(checkpointPath, true);
@@ -573,6 +702,8 @@ async function trainOpened(
   } finally {
     bar?.stop();
   }
+  // Early stopping ends the run like its last epoch.
+  if (ended instanceof TrainingAbortedError && earlyStopped && !signals.received) ended = undefined;
   try {
     if (ended instanceof TrainingAbortedError && signals.received) {
       if (trainer.position().step === (state?.step ?? 0))
@@ -617,13 +748,19 @@ async function trainOpened(
       written.push(pngPath);
     }
     if (history.length > 0) {
-      await writeFileAtomic(svgPath, new TextEncoder().encode(curvesSvg(curvePanels(history, Boolean(validation)))));
+      await writeFileAtomic(
+        svgPath,
+        new TextEncoder().encode(curvesSvg(curvePanels(history, Boolean(validation), figureHistory))),
+      );
       written.push(svgPath);
     }
   }
   model.dispose();
+  const stopper = monitor?.stopper;
+  if (stopper?.bestEpoch !== undefined) written.push(bestPath);
   out.info(`wrote ${written.join(', ')}`);
   const last = history.at(-1);
+  const lastFigures = figureHistory.at(-1);
   out.emit({
     type: 'summary',
     model: flags.out,
@@ -633,13 +770,40 @@ async function trainOpened(
     seconds,
     ...(last ? { reconstructionError: last.reconstructionError } : {}),
     ...(last?.freeEnergyGap !== undefined ? { freeEnergyGap: last.freeEnergyGap } : {}),
+    ...(lastFigures ? { validation: lastFigures } : {}),
+    ...(stopper
+      ? {
+          earlyStopping: {
+            figure: stopper.figure,
+            patience: stopper.patience,
+            stopped: earlyStopped,
+            epochsRun: trainer.position().epoch,
+            ...(stopper.bestEpoch !== undefined
+              ? { best: stopper.best, bestEpoch: stopper.bestEpoch + 1, bestModel: bestPath }
+              : {}),
+          },
+        }
+      : {}),
   });
 }
 
 /** How far above its starting value an epoch's reconstruction error may rise before the run counts as diverged. */
 const RISE_FACTOR = 1.5;
 
-function curvePanels(history: EpochMetrics[], validation: boolean): Panel[] {
+const FIGURE_UNITS: Record<ValidationFigure, string> = {
+  reconstruction: 'squared error per example',
+  'pseudo-likelihood': 'nats per example',
+  'free-energy-gap': 'F(held out) - F(training), nats',
+  'log-likelihood': 'exact log p(v), nats per example',
+  ais: 'AIS log p(v), nats per example',
+};
+
+function curvePanels(
+  history: EpochMetrics[],
+  validation: boolean,
+  figures: ReadonlyArray<ValidationFigures | undefined> = [],
+): Panel[] {
+  const monitored = VALIDATION_FIGURES.filter((f) => figures.some((x) => x?.[f] !== undefined));
   return [
     {
       title: 'reconstruction error',
@@ -658,6 +822,11 @@ function curvePanels(history: EpochMetrics[], validation: boolean): Panel[] {
           },
         ]
       : []),
+    ...monitored.map((f) => ({
+      title: `held-out ${f}`,
+      unit: FIGURE_UNITS[f],
+      series: [{ label: 'held out', values: figures.map((x) => x?.[f]), color: '#d62728' }],
+    })),
   ];
 }
 

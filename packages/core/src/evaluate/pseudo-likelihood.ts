@@ -1,4 +1,5 @@
 import { withScope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
 import { assertColumns, assertUnitInterval, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
 import { assertBinaryUnits, type RBM } from '../model/rbm.js';
@@ -30,8 +31,8 @@ export interface PseudoLikelihood {
   /** Mean over examples of the pseudo-log-likelihood, in nats per example. */
   readonly mean: number;
   readonly method: 'full' | 'random-bit';
-  /** Per-example values (random-bit only). */
-  readonly perExample?: Float64Array;
+  /** Per-example values. */
+  readonly perExample: Float64Array;
 }
 
 export async function pseudoLogLikelihood(
@@ -62,33 +63,56 @@ export async function pseudoLogLikelihood(
     const col = scope.tensor(nv, 1);
     const as = scope.tensor(nv, 1);
     const sum = scope.tensor(1, 1);
-    const total = scope.tensor(1, 1);
+    // Per-example values gather into a [1, CHUNK] row (sum times a one-hot row), read once per chunk.
+    const CHUNK = 256;
+    const gathered = scope.tensor(1, CHUNK);
+    const oneHot = scope.tensor(1, CHUNK);
+    const hot = new Float32Array(CHUNK);
+    const perExample = new Float64Array(data.rows);
     for (let r = 0; r < data.rows; r++) {
+      if (r % CHUNK === 0) be.fill(gathered, 0);
       const v = data.data.subarray(r * nv, (r + 1) * nv);
-      be.write(vRow, v);
-      be.write(vCol, v);
-      // x = v W + b, c = sum_j softplus(x_j).
-      be.matMul(x, vRow, model.W);
-      be.binary('add', x, x, model.b);
-      be.unary('softplus', spx, x);
-      be.sum(c, spx, 1);
-      // s = 1 - 2 v; column i of `wide` row i: x + s_i W_i.
-      be.axpby(s, -2, vCol, 0, vCol);
-      be.binary('add', s, s, one);
-      be.binary('mul', wide, model.W, s);
-      be.binary('add', wide, wide, x);
-      be.unary('softplus', wide, wide);
-      be.sum(col, wide, 1);
-      // F(v) - F(v^(i)) = s_i a_i + sum_j softplus(x_j + s_i W_ij) - c;  log p(v_i | v_-i) = -softplus of it.
-      be.binary('mul', as, aCol, s);
-      be.binary('add', col, col, as);
-      be.binary('sub', col, col, c);
-      be.unary('softplus', col, col);
-      be.sum(sum, col, 0);
-      be.axpby(total, 1, total, -1, sum);
+      hot.fill(0);
+      hot[r % CHUNK] = 1;
+      // One unit per row where the backend fuses (the same ops every row).
+      fused(
+        be,
+        'pseudo-likelihood-row',
+        () => {
+          be.write(vRow, v);
+          be.write(vCol, v);
+          // x = v W + b, c = sum_j softplus(x_j).
+          be.matMul(x, vRow, model.W);
+          be.binary('add', x, x, model.b);
+          be.unary('softplus', spx, x);
+          be.sum(c, spx, 1);
+          // s = 1 - 2 v; column i of `wide` row i: x + s_i W_i.
+          be.axpby(s, -2, vCol, 0, vCol);
+          be.binary('add', s, s, one);
+          be.binary('mul', wide, model.W, s);
+          be.binary('add', wide, wide, x);
+          be.unary('softplus', wide, wide);
+          be.sum(col, wide, 1);
+          // F(v) - F(v^(i)) = s_i a_i + sum_j softplus(x_j + s_i W_ij) - c;  log p(v_i | v_-i) = -softplus of it.
+          be.binary('mul', as, aCol, s);
+          be.binary('add', col, col, as);
+          be.binary('sub', col, col, c);
+          be.unary('softplus', col, col);
+          be.sum(sum, col, 0);
+          be.write(oneHot, hot);
+          be.matMul(gathered, sum, oneHot, { beta: 1 });
+        },
+        { scratch: [x, spx, c, s, wide, col, as, sum] },
+      );
+      if (r % CHUNK === CHUNK - 1 || r === data.rows - 1) {
+        const got = await be.read(gathered);
+        const start = r - (r % CHUNK);
+        for (let i = start; i <= r; i++) perExample[i] = -got[i - start]!;
+      }
     }
-    const [t] = await be.read(total);
-    return { mean: t! / data.rows, method };
+    let total = 0;
+    for (const x of perExample) total += x;
+    return { mean: total / data.rows, method, perExample };
   });
 }
 

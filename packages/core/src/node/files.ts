@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import { FileError } from '../errors.js';
+import { FileError, RbmError } from '../errors.js';
 import { decodeModel, type ModelFile } from '../io/model-file.js';
 import { type DecodeOptions, decodeSafetensorsHeader, safetensorsHeaderLength } from '../io/safetensors.js';
 
@@ -53,7 +53,8 @@ const ERRNO_TEXT: Record<string, string> = {
 /** An fs error as a {@link FileError} naming the path; anything else is returned as it is. */
 export function asFileError(error: unknown, path: string, doing = 'cannot read'): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (typeof code !== 'string' || error instanceof FileError) return error;
+  // Our own errors (a data error raised while a stream was written) keep their type.
+  if (typeof code !== 'string' || error instanceof RbmError) return error;
   return new FileError(`${path}: ${doing}: ${ERRNO_TEXT[code] ?? code}`, path, code, { cause: error });
 }
 

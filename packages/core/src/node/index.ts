@@ -71,11 +71,12 @@ function processRuns(pid: number): boolean {
 
 /**
  * Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename, fsync of the
- * folder. A crash leaves either the old file or the new one, never a torn one.
+ * folder. A crash leaves either the old file or the new one, never a torn one. `bytes` may be a stream of
+ * chunks (an async iterable), written as they come: a failure while producing them leaves no file behind.
  */
 export async function writeFileAtomic(
   path: string,
-  bytes: Uint8Array,
+  bytes: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   options: { overwrite?: boolean } = {},
 ): Promise<void> {
   const existing = await lstat(path).catch(() => undefined);
@@ -99,7 +100,8 @@ export async function writeFileAtomic(
     throw asFileError(error, path, 'cannot write');
   }
   try {
-    await fh.writeFile(bytes);
+    if (bytes instanceof Uint8Array) await fh.writeFile(bytes);
+    else for await (const chunk of bytes) await fh.write(chunk);
     await fh.sync();
   } catch (error) {
     await fh.close();

@@ -55,6 +55,8 @@ export interface NegativePhase {
   sample(batch: PositivePhase, k: number): NegativeStatistics;
   /** Its workspace: tensors whose contents no later step reads before writing (see `FuseOptions.scratch`). */
   scratch?(): Tensor[];
+  /** Called with the finished gradient (after every term), before the update: fast weights learn from it. */
+  afterGradient?(step: GradientStep): void;
 }
 
 /** The gradient being assembled (ascent direction) and the batch statistics the terms share. */

@@ -8,7 +8,7 @@ import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
-import { ContrastiveDivergence, PersistentChains, TemperedChains } from './negative-phase.js';
+import { ContrastiveDivergence, FastPersistentChains, PersistentChains, TemperedChains } from './negative-phase.js';
 import type { GradientStep, GradientTerm, NegativePhase, PartContext, PositivePhase } from './parts.js';
 import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
 import { StateRegistry, type StateSnapshot, type TrainerState } from './state.js';
@@ -21,10 +21,11 @@ import { Centering, LearnedVariance, Sparsity, WeightDecay } from './terms.js';
  *
  * (and likewise v for a, h for b). The data term is taken analytically with p(h = 1 | v) (Rao-Blackwellised;
  * `positivePhase: 'samples'` uses a sampled h instead); the model term from Gibbs chains: CD-k starts them
- * at the data (Hinton 2002), PCD keeps persistent chains on the device across updates (Tieleman 2008).
+ * at the data (Hinton 2002), PCD keeps persistent chains on the device across updates (Tieleman 2008), FPCD
+ * runs them on the parameters plus decaying fast weights (Tieleman & Hinton 2009), PT as replica exchange.
  */
 
-export type TrainingMethod = 'cd' | 'pcd' | 'pt';
+export type TrainingMethod = 'cd' | 'pcd' | 'fpcd' | 'pt';
 
 export interface SparsityTarget {
   /** Desired mean activation p of each hidden unit. */
@@ -89,6 +90,11 @@ export interface TrainOptions {
    * model statistics taken from the beta = 1 replica (Desjardins et al. 2010).
    */
   readonly method?: TrainingMethod;
+  /**
+   * `fpcd`: the fast weights' learning rate (default: the learning rate of the first epoch, kept constant as
+   * in Tieleman & Hinton 2009) and decay per update (default 19/20).
+   */
+  readonly fastWeights?: { readonly learningRate?: number; readonly decay?: number };
   /** Temperature ladder for `pt` (default: 10 inverse temperatures from 1 down to 0.1). */
   readonly tempering?: TemperingOptions;
   /** Gaussian visible units: learn the log variances z too (default false: they stay as they are). */
@@ -141,6 +147,7 @@ interface ResolvedOptions {
   readonly varianceScale: number;
   readonly method: TrainingMethod;
   readonly tempering: TemperingOptions;
+  readonly fastWeights: { readonly learningRate: number; readonly decay: number };
   readonly k: number;
   readonly chains: number;
   readonly positivePhase: 'probabilities' | 'samples';
@@ -186,9 +193,20 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
   const momentum = options.momentum ?? 0;
   checkSchedule('momentum', momentum, epochs, 0, 1);
   const method = options.method ?? 'cd';
-  if (method !== 'cd' && method !== 'pcd' && method !== 'pt') {
-    throw new ArgumentError(`method must be 'cd', 'pcd' or 'pt', got ${String(method)}`);
+  if (method !== 'cd' && method !== 'pcd' && method !== 'fpcd' && method !== 'pt') {
+    throw new ArgumentError(`method must be 'cd', 'pcd', 'fpcd' or 'pt', got ${String(method)}`);
   }
+  if (options.fastWeights && method !== 'fpcd') throw new ArgumentError(`fastWeights needs method 'fpcd'`);
+  const fastDecay = options.fastWeights?.decay ?? 19 / 20;
+  if (!(fastDecay >= 0 && fastDecay < 1))
+    throw new ArgumentError(`fastWeights.decay must be in [0, 1), got ${fastDecay}`);
+  const fastWeights = {
+    learningRate: nonNegative(
+      'fastWeights.learningRate',
+      options.fastWeights?.learningRate ?? scheduleValue(learningRate, 0, epochs),
+    ),
+    decay: fastDecay,
+  };
   if (options.tempering) temperatureLadder(options.tempering);
   const positivePhase = options.positivePhase ?? 'probabilities';
   if (positivePhase !== 'probabilities' && positivePhase !== 'samples') {
@@ -218,6 +236,7 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
     varianceScale: nonNegative('varianceLearningRateScale', options.varianceLearningRateScale ?? 0.1),
     method,
     tempering: options.tempering ?? {},
+    fastWeights,
     k: positiveInteger('k', options.k ?? 1),
     chains: positiveInteger('chains', options.chains ?? Math.min(batchSize, rows)),
     positivePhase,
@@ -241,9 +260,11 @@ function buildParts(ctx: PartContext, o: ResolvedOptions): { negative: NegativeP
   const negative =
     o.method === 'pcd'
       ? new PersistentChains(ctx, o.chains)
-      : o.method === 'pt'
-        ? new TemperedChains(ctx, o.chains, o.tempering)
-        : new ContrastiveDivergence(ctx);
+      : o.method === 'fpcd'
+        ? new FastPersistentChains(ctx, o.chains, o.fastWeights)
+        : o.method === 'pt'
+          ? new TemperedChains(ctx, o.chains, o.tempering)
+          : new ContrastiveDivergence(ctx);
   const terms: GradientTerm[] = [];
   if (o.learnVariance) terms.push(new LearnedVariance(ctx, o.varianceScale));
   if (o.centering) terms.push(new Centering(ctx, o.centering));
@@ -326,8 +347,10 @@ export class Trainer {
     this.model = model;
     this.data = isDataSource(data) ? data : datasetSource(data);
     this.o = resolveOptions(options, data.rows);
-    if (model.gaussian && (this.o.method === 'pt' || this.o.centering)) {
-      throw new ArgumentError('parallel tempering and centring are implemented for Bernoulli visible units only');
+    if (model.gaussian && (this.o.method === 'pt' || this.o.method === 'fpcd' || this.o.centering)) {
+      throw new ArgumentError(
+        'parallel tempering, fast-weights PCD and centring are implemented for Bernoulli visible units only',
+      );
     }
     if (this.o.learnVariance && !model.gaussian) {
       throw new ArgumentError('learnVariance needs gaussian visible units');
@@ -497,7 +520,7 @@ export class Trainer {
     be.sum(this.sumNeg, neg.ph, 0);
     be.axpby(this.gb, 1 / B, this.sumPos, -1 / C, this.sumNeg);
 
-    if (this.terms.length > 0) {
+    if (this.terms.length > 0 || this.negativePhase.afterGradient) {
       // sumPos holds the sum of p(h | v0) once `dataHiddenSum` has been asked for (with sampled h0 it
       // held the sum of h0 until then).
       let hiddenSum = pos === ws.ph;
@@ -516,6 +539,7 @@ export class Trainer {
         },
       };
       for (const term of this.terms) term.apply(step);
+      this.negativePhase.afterGradient?.(step);
     }
 
     // Momentum and update: velocity <- momentum velocity + lr g;  theta <- theta + velocity.

@@ -1,0 +1,172 @@
+import { extname } from 'node:path';
+import { encodeSafetensors, RbmEstimator, type SafeTensor, ShapeError } from '@rbmjs/core';
+import { readModelFile, writeFileAtomic } from '@rbmjs/core/node';
+import { type Command, Option } from 'commander';
+import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
+import { openData, readLabels } from '../data.js';
+import { UsageError } from '../errors.js';
+import { checkOutputs, cleanTemporaries } from '../files.js';
+import { npyBytes, npyHeader } from '../npy.js';
+import { positiveInt } from '../options.js';
+import { Output } from '../output.js';
+
+/**
+ * `rbm transform`: the hidden features p(h = 1 | v) of every row of a data set, for a classifier, as CSV, NumPy
+ * .npy or safetensors; with the data's labels passed through. Rows are read and transformed batch by batch, and
+ * CSV and .npy files are written as they come, so the data need not fit in memory.
+ */
+
+type Format = 'csv' | 'npy' | 'safetensors';
+
+interface TransformFlags extends DataOptions {
+  out: string;
+  format?: Format;
+  labels?: string | boolean;
+  batch: number;
+  backend: string;
+  force?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+export function registerTransform(program: Command): void {
+  const cmd = program
+    .command('transform')
+    .description('hidden features p(h = 1 | v) of every row, for a classifier: CSV, NumPy .npy or safetensors')
+    .argument('<model>', 'model file (safetensors)');
+  addDataOptions(cmd, 'mnist')
+    .requiredOption('--out <file>', 'features file (.csv, .npy or .safetensors)')
+    .addOption(
+      new Option('--format <f>', 'csv, npy or safetensors (default: from the --out extension)').choices([
+        'csv',
+        'npy',
+        'safetensors',
+      ]),
+    )
+    .option(
+      '--labels [file]',
+      "pass the labels through: MNIST's own (no file), or an IDX or one-column CSV file; a last CSV column, a `labels` tensor, or OUT.labels.npy",
+    )
+    .option('--batch <n>', 'rows per batch', positiveInt, 1000)
+    .option('--backend <name>', 'auto, js, reference, onnxruntime[:mode], gpujs[:mode], tfjs[:engine]', 'auto')
+    .option('--force', 'replace existing output files (regular files only)')
+    .option('--json', 'print a JSON summary')
+    .option('--verbose', 'stack traces on errors')
+    .action(async (modelPath: string, flags: TransformFlags) => transform(modelPath, flags));
+}
+
+function formatOf(flags: TransformFlags): Format {
+  if (flags.format) return flags.format;
+  const ext = extname(flags.out).toLowerCase();
+  if (ext === '.csv') return 'csv';
+  if (ext === '.npy') return 'npy';
+  if (ext === '.safetensors') return 'safetensors';
+  throw new UsageError(
+    `--out ${flags.out}: cannot tell the format from the extension; give --format csv, npy or safetensors`,
+  );
+}
+
+/** OUT.labels.npy beside OUT.npy. */
+function labelsPath(out: string): string {
+  const ext = extname(out);
+  return `${out.slice(0, out.length - ext.length)}.labels.npy`;
+}
+
+async function transform(modelPath: string, flags: TransformFlags): Promise<void> {
+  const out = new Output(Boolean(flags.json));
+  const format = formatOf(flags);
+  const spec = dataSpec(flags);
+  const labelSource =
+    flags.labels === undefined || flags.labels === false ? undefined : flags.labels === true ? spec.name : flags.labels;
+  if (labelSource !== undefined && labelSource !== 'mnist' && flags.labels === true)
+    throw new UsageError(`--labels without a file passes MNIST's labels through; for ${spec.name} give --labels FILE`);
+  const outputs = [
+    { path: flags.out, what: 'features file' },
+    ...(labelSource !== undefined && format === 'npy' ? [{ path: labelsPath(flags.out), what: 'labels file' }] : []),
+  ];
+  const inputs = [modelPath, ...(spec.name !== 'mnist' ? [spec.name] : [])];
+  if (typeof flags.labels === 'string') inputs.push(flags.labels);
+  await checkOutputs(outputs, { force: Boolean(flags.force), inputs });
+  await cleanTemporaries(outputs.map((o) => o.path));
+
+  const file = await readModelFile(modelPath);
+  const opened = openData(spec);
+  try {
+    const src = opened.source;
+    if (src.cols !== file.parameters.numVisible) {
+      throw new ShapeError(
+        `${src.source}: ${src.cols} values per row, the model (${modelPath}) has ${file.parameters.numVisible} visible units`,
+      );
+    }
+    const labels = labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows) : undefined;
+    const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
+    const est = RbmEstimator.fromParameters(backend, file.parameters);
+    const nh = file.parameters.numHidden;
+    out.info(`${opened.description}; ${nh} features per row, backend ${backend.name}`);
+    const t0 = performance.now();
+    const batchCount = Math.ceil(src.rows / flags.batch);
+    const bar = out.progress(batchCount, 'transform');
+    const batches = async function* () {
+      for await (const b of est.transformBatches(src, { batchSize: flags.batch })) {
+        const done = Math.ceil((b.start + b.rows) / flags.batch);
+        bar?.update(done, { rate: (done / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(1) });
+        yield b;
+      }
+    };
+    try {
+      if (format === 'csv') {
+        await writeFileAtomic(flags.out, csvChunks(batches(), nh, labels?.labels));
+      } else if (format === 'npy') {
+        await writeFileAtomic(flags.out, npyChunks(batches(), src.rows, nh));
+        if (labels) {
+          const header = npyHeader('<i4', [src.rows]);
+          await writeFileAtomic(labelsPath(flags.out), [header, npyBytes(labels.labels)]);
+        }
+      } else {
+        const features = new Float32Array(src.rows * nh);
+        for await (const b of batches()) features.set(b.features, b.start * nh);
+        const tensors: Record<string, SafeTensor> = {
+          features: { dtype: 'F32', shape: [src.rows, nh], data: features },
+        };
+        if (labels) tensors.labels = { dtype: 'F32', shape: [src.rows], data: Float32Array.from(labels.labels) };
+        await writeFileAtomic(flags.out, encodeSafetensors(tensors, { model: modelPath, data: opened.description }));
+      }
+    } finally {
+      bar?.stop();
+      est.dispose();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const written = outputs.map((o) => o.path);
+    out.info(
+      `${src.rows} rows -> ${nh} features${labels ? ` (+ labels from ${labels.source})` : ''} in ${seconds.toFixed(2)} s: wrote ${written.join(', ')}`,
+    );
+    out.emit({ rows: src.rows, features: nh, format, labels: Boolean(labels), seconds, files: written });
+  } finally {
+    await opened.source.close?.();
+  }
+}
+
+type Batches = AsyncIterable<{ readonly start: number; readonly rows: number; readonly features: Float32Array }>;
+
+/** CSV: a header (h0..h{n-1}[,label]), then one row per example, at float32's 9 significant digits. */
+async function* csvChunks(batches: Batches, nh: number, labels?: Int32Array): AsyncGenerator<Uint8Array> {
+  const enc = new TextEncoder();
+  const head = Array.from({ length: nh }, (_, j) => `h${j}`);
+  if (labels) head.push('label');
+  yield enc.encode(`${head.join(',')}\n`);
+  for await (const b of batches) {
+    const lines: string[] = [];
+    for (let r = 0; r < b.rows; r++) {
+      const cells: string[] = [];
+      for (let j = 0; j < nh; j++) cells.push(String(Number(b.features[r * nh + j]!.toPrecision(9))));
+      if (labels) cells.push(String(labels[b.start + r]));
+      lines.push(cells.join(','));
+    }
+    yield enc.encode(`${lines.join('\n')}\n`);
+  }
+}
+
+async function* npyChunks(batches: Batches, rows: number, nh: number): AsyncGenerator<Uint8Array> {
+  yield npyHeader('<f4', [rows, nh]);
+  for await (const b of batches) yield npyBytes(b.features);
+}

@@ -1,0 +1,153 @@
+import {
+  type AisSchedule,
+  type Dataset,
+  EarlyStopping,
+  encodeModel,
+  exactlyEnumerable,
+  type RBM,
+  type RbmParameters,
+  VALIDATION_FIGURES,
+  type ValidationFigure,
+  type ValidationFigures,
+  validationFigures,
+} from '@rbmjs/core';
+import { readModelFile, writeFileAtomic } from '@rbmjs/core/node';
+import { UsageError } from './errors.js';
+
+/**
+ * `rbm train`'s held-out figures after each epoch (--monitor), and early stopping on one of them
+ * (--early-stop PATIENCE --stop-on FIGURE) with the best model written beside the last one.
+ */
+
+export interface MonitorSettings {
+  readonly figures: readonly ValidationFigure[];
+  /** AIS (the `ais` figure) every this many epochs. */
+  readonly aisEvery: number;
+  readonly aisRuns: number;
+  readonly aisSchedule: AisSchedule;
+  readonly seed: number;
+  readonly earlyStop?: { readonly figure: ValidationFigure; readonly patience: number };
+}
+
+/** Parses `--monitor a,b,c` (names or their short forms). */
+export function parseFigures(s: string): ValidationFigure[] {
+  const short: Record<string, ValidationFigure> = {
+    recon: 'reconstruction',
+    pl: 'pseudo-likelihood',
+    gap: 'free-energy-gap',
+    ll: 'log-likelihood',
+  };
+  const out: ValidationFigure[] = [];
+  for (const part of s.split(',')) {
+    const name = part.trim();
+    const figure = short[name] ?? (name as ValidationFigure);
+    if (!VALIDATION_FIGURES.includes(figure)) {
+      throw new UsageError(
+        `--monitor: unknown figure ${JSON.stringify(name)}; use ${VALIDATION_FIGURES.join(', ')} (or recon, pl, gap, ll)`,
+      );
+    }
+    if (!out.includes(figure)) out.push(figure);
+  }
+  return out;
+}
+
+/** Refuses figures a model cannot have: exact ones beyond 2^20 states, bit-flip ones on Gaussian units. */
+export function checkFigures(settings: MonitorSettings, model: RBM): void {
+  for (const f of settings.figures) {
+    if (f === 'log-likelihood' && !exactlyEnumerable(model)) {
+      throw new UsageError(
+        `--monitor log-likelihood needs a layer of at most 20 units to enumerate (the model is ${model.numVisible}-${model.numHidden}); use ais`,
+      );
+    }
+    if ((f === 'pseudo-likelihood' || f === 'log-likelihood' || f === 'ais') && model.gaussian)
+      throw new UsageError(`--monitor ${f} is defined for binary visible units only`);
+  }
+}
+
+export class EpochMonitor {
+  readonly settings: MonitorSettings;
+  readonly stopper: EarlyStopping | undefined;
+  private readonly model: RBM;
+  private readonly validation: Dataset;
+  private readonly trainSample: Dataset | undefined;
+
+  constructor(model: RBM, validation: Dataset, trainSample: Dataset | undefined, settings: MonitorSettings) {
+    this.model = model;
+    this.validation = validation;
+    this.trainSample = trainSample;
+    this.settings = settings;
+    this.stopper = settings.earlyStop
+      ? new EarlyStopping(settings.earlyStop.figure, settings.earlyStop.patience)
+      : undefined;
+  }
+
+  /** The figures after epoch `epoch` (0-based); AIS only every `aisEvery` epochs. */
+  async figures(epoch: number): Promise<ValidationFigures> {
+    const s = this.settings;
+    const figures = s.figures.filter((f) => f !== 'ais' || (epoch + 1) % s.aisEvery === 0);
+    return validationFigures(this.model, this.validation, {
+      figures,
+      seed: s.seed,
+      ais: { runs: s.aisRuns, schedule: s.aisSchedule, ...(this.trainSample ? { data: this.trainSample } : {}) },
+      ...(this.trainSample ? { train: this.trainSample } : {}),
+    });
+  }
+
+  /**
+   * Early stopping after an epoch: whether these figures improved on the best (write the best model) and
+   * whether to stop. Epochs without the figure (AIS between its epochs) change nothing.
+   */
+  judge(figures: ValidationFigures, epoch: number): { improved: boolean; stop: boolean } {
+    const st = this.stopper;
+    const value = st ? figures[st.figure] : undefined;
+    if (!st || value === undefined) return { improved: false, stop: false };
+    return st.update(value, epoch);
+  }
+
+  /**
+   * On --resume: the best so far, from the best-model file's metadata (what it was kept for), so that patience
+   * counts from there. A file kept for another figure, or none, starts the count afresh.
+   */
+  async restore(bestPath: string, epochsDone: number): Promise<string | undefined> {
+    const st = this.stopper;
+    if (!st) return undefined;
+    const file = await readModelFile(bestPath).catch(() => undefined);
+    const kept = file?.metadata.validation ? (JSON.parse(file.metadata.validation) as Partial<BestRecord>) : undefined;
+    if (!kept || kept.figure !== st.figure || typeof kept.value !== 'number' || typeof kept.epoch !== 'number')
+      return undefined;
+    st.best = kept.value;
+    st.bestEpoch = kept.epoch - 1;
+    st.waited = Math.max(0, epochsDone - kept.epoch);
+    return `${bestPath} holds the best model so far (${kept.figure} ${kept.value.toFixed(4)} after epoch ${kept.epoch})`;
+  }
+}
+
+interface BestRecord {
+  readonly figure: ValidationFigure;
+  readonly value: number;
+  /** Epochs trained (1-based, as printed). */
+  readonly epoch: number;
+}
+
+/** Writes the best model, with what it is best at in its metadata (`validation`). */
+export async function writeBest(
+  path: string,
+  parameters: RbmParameters,
+  record: BestRecord,
+  metadata: Record<string, string>,
+): Promise<void> {
+  await writeFileAtomic(path, encodeModel(parameters, { ...metadata, validation: JSON.stringify(record) }));
+}
+
+/** One line of figures, as people read them. */
+export function figuresText(f: ValidationFigures): string {
+  const parts: string[] = [];
+  for (const name of VALIDATION_FIGURES) {
+    const x = f[name];
+    if (x === undefined) continue;
+    const interval =
+      name === 'ais' && f.aisLow !== undefined ? ` [${f.aisLow.toFixed(2)}, ${f.aisHigh!.toFixed(2)}]` : '';
+    parts.push(`${name} ${x.toFixed(name === 'reconstruction' ? 4 : 3)}${interval}`);
+  }
+  return parts.join(', ');
+}

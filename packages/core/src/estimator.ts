@@ -1,0 +1,303 @@
+import { Scope } from './backend/scope.js';
+import { fused } from './backend/trace.js';
+import type { Backend, HostArray, Tensor } from './backend/types.js';
+import type { Dataset } from './data/dataset.js';
+import { checkBatch, type DataSource, isDataSource, readHead, sourceColumnMeans } from './data/source.js';
+import { ArgumentError, RbmError, ShapeError } from './errors.js';
+import { exactLogLikelihood } from './evaluate/exact.js';
+import { pseudoLogLikelihood } from './evaluate/pseudo-likelihood.js';
+import {
+  EarlyStopping,
+  type ValidationFigure,
+  type ValidationFigures,
+  type ValidationOptions,
+  validationFigures,
+} from './evaluate/validation.js';
+import { asDataset, RBM, type RbmParameters, type Samples } from './model/rbm.js';
+import type { VisibleUnits } from './model/units.js';
+import { type ConditionalSampleOptions, conditionalSample } from './sample/conditional.js';
+import { type EpochMetrics, Trainer, type TrainOptions } from './train/trainer.js';
+
+/**
+ * An RBM with scikit-learn's estimator vocabulary (BernoulliRBM: fit, partial_fit, transform, score_samples,
+ * gibbs), made idiomatic for TypeScript: asynchronous where results come back from the backend, typed
+ * options, and the low-level {@link RBM} and {@link Trainer} underneath for anything else.
+ *
+ * ```ts
+ * const rbm = new RbmEstimator(backend, { numHidden: 500, epochs: 10, learningRate: 0.05, batchSize: 100 });
+ * await rbm.fit(train, { validation, earlyStopping: { figure: 'pseudo-likelihood', patience: 3 } });
+ * const features = await rbm.transform(test); // p(h = 1 | v), rows x 500, for a classifier
+ * ```
+ */
+
+export interface EstimatorOptions extends Omit<TrainOptions, 'epochs' | 'validation' | 'onEpoch'> {
+  readonly numHidden: number;
+  /** Epochs of {@link RbmEstimator.fit} (default 10). */
+  readonly epochs?: number;
+  readonly visibleUnits?: VisibleUnits;
+  /** Standard deviation of the initial weights (default 0.01). */
+  readonly weightScale?: number;
+}
+
+export interface FitOptions {
+  /** Held-out rows: their figures are computed after each epoch. */
+  readonly validation?: Dataset;
+  /** Which figures (default: reconstruction, or the early-stopping figure). */
+  readonly figures?: readonly ValidationFigure[];
+  /** Stop when `figure` on the validation rows has not improved for `patience` epochs; keep the best model. */
+  readonly earlyStopping?: { readonly figure: ValidationFigure; readonly patience: number; readonly minDelta?: number };
+  /** Options of the validation figures (AIS settings, seed, states). */
+  readonly validationOptions?: Omit<ValidationOptions, 'figures' | 'train'>;
+  readonly onEpoch?: (metrics: EpochMetrics, figures: ValidationFigures | undefined) => void | Promise<void>;
+}
+
+export interface FitResult {
+  readonly history: ReadonlyArray<{ readonly metrics: EpochMetrics; readonly figures?: ValidationFigures }>;
+  /** With early stopping: the epoch (0-based) whose model was kept, and its figure. */
+  readonly bestEpoch?: number;
+  readonly best?: number;
+  readonly stoppedEarly: boolean;
+}
+
+export type ScoreKind = 'pseudo-likelihood' | 'free-energy' | 'log-likelihood';
+
+export class RbmEstimator {
+  readonly backend: Backend;
+  readonly options: EstimatorOptions;
+  private rbm: RBM | undefined;
+  /** partialFit calls so far: each gets its own seed offset, so that batches are shuffled differently. */
+  private partialFits = 0;
+
+  constructor(backend: Backend, options: EstimatorOptions) {
+    if (!Number.isInteger(options.numHidden) || options.numHidden < 1)
+      throw new ArgumentError(`numHidden must be a positive integer, got ${options.numHidden}`);
+    this.backend = backend;
+    this.options = options;
+  }
+
+  /** The fitted model (throws before fit, partialFit or load). */
+  get model(): RBM {
+    if (!this.rbm) throw new RbmError('NOT_FITTED', 'the estimator has no model yet: call fit or partialFit first');
+    return this.rbm;
+  }
+
+  get fitted(): boolean {
+    return this.rbm !== undefined;
+  }
+
+  /** Starts from given parameters (a loaded model file) instead of fitting. */
+  static fromParameters(backend: Backend, params: RbmParameters, options: Partial<EstimatorOptions> = {}) {
+    const e = new RbmEstimator(backend, { ...options, numHidden: params.numHidden });
+    e.rbm = RBM.fromParameters(backend, params);
+    return e;
+  }
+
+  private async initialise(data: Dataset | DataSource): Promise<RBM> {
+    this.rbm?.dispose();
+    const o = this.options;
+    const means = isDataSource(data) ? await sourceColumnMeans(data, 1024, o.visibleUnits ?? 'bernoulli') : undefined;
+    this.rbm = RBM.create(this.backend, {
+      numVisible: data.cols,
+      numHidden: o.numHidden,
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+      ...(o.weightScale !== undefined ? { weightScale: o.weightScale } : {}),
+      ...(o.visibleUnits ? { visibleUnits: o.visibleUnits } : {}),
+      ...(isDataSource(data) ? { means: means! } : { data }),
+    });
+    return this.rbm;
+  }
+
+  private trainOptions(epochs: number, seedOffset = 0): TrainOptions {
+    const { numHidden: _h, epochs: _e, visibleUnits: _v, weightScale: _w, ...train } = this.options;
+    return { ...train, epochs, seed: (this.options.seed ?? 0) + seedOffset };
+  }
+
+  /**
+   * Fits a new model to `data` (replacing any earlier one): `epochs` epochs, or fewer with early stopping, in
+   * which case the model left is the best one seen.
+   */
+  async fit(data: Dataset | DataSource, options: FitOptions = {}): Promise<FitResult> {
+    const epochs = this.options.epochs ?? 10;
+    const stopper = options.earlyStopping
+      ? new EarlyStopping(options.earlyStopping.figure, options.earlyStopping.patience, options.earlyStopping.minDelta)
+      : undefined;
+    if (stopper && !options.validation) throw new ArgumentError('earlyStopping needs validation data');
+    const figures = options.figures ?? (stopper ? [stopper.figure] : ['reconstruction' as const]);
+    if (stopper && !figures.includes(stopper.figure))
+      throw new ArgumentError(`the early-stopping figure ${stopper.figure} is not among the figures computed`);
+    if (options.validation && options.validation.cols !== data.cols)
+      throw new ShapeError(`validation rows have ${options.validation.cols} values, the data ${data.cols}`);
+    const model = await this.initialise(data);
+    this.partialFits = 0;
+    const trainer = new Trainer(model, data, this.trainOptions(epochs));
+    const history: Array<{ metrics: EpochMetrics; figures?: ValidationFigures }> = [];
+    let best: RbmParameters | undefined;
+    let stoppedEarly = false;
+    const trainSample =
+      options.validation && figures.includes('free-energy-gap')
+        ? isDataSource(data)
+          ? await readHead(data, options.validation.rows)
+          : {
+              ...data,
+              rows: Math.min(data.rows, options.validation.rows),
+              data: data.data.subarray(0, Math.min(data.rows, options.validation.rows) * data.cols),
+            }
+        : undefined;
+    try {
+      for (let epoch = 0; epoch < epochs; epoch++) {
+        const metrics = await trainer.trainEpoch();
+        const f = options.validation
+          ? await validationFigures(model, options.validation, {
+              ...options.validationOptions,
+              figures,
+              ...(trainSample ? { train: trainSample } : {}),
+            })
+          : undefined;
+        history.push(f ? { metrics, figures: f } : { metrics });
+        await options.onEpoch?.(metrics, f);
+        if (stopper && f) {
+          const { improved, stop } = stopper.update(f[stopper.figure]!, epoch);
+          if (improved) best = await model.parameters();
+          if (stop) {
+            stoppedEarly = epoch < epochs - 1;
+            break;
+          }
+        }
+      }
+    } finally {
+      trainer.dispose();
+    }
+    if (best) model.setParameters(best);
+    return {
+      history,
+      stoppedEarly,
+      ...(stopper?.bestEpoch !== undefined ? { bestEpoch: stopper.bestEpoch, best: stopper.best! } : {}),
+    };
+  }
+
+  /**
+   * More training on `data` (one epoch by default), starting the model on the first call. Each call is a fresh
+   * pass: momentum and persistent chains start again, as in scikit-learn's partial_fit.
+   */
+  async partialFit(data: Dataset | DataSource, options: { epochs?: number } = {}): Promise<EpochMetrics[]> {
+    const model = this.rbm && this.rbm.numVisible === data.cols ? this.rbm : undefined;
+    if (this.rbm && !model)
+      throw new ShapeError(
+        `partialFit: data have ${data.cols} columns, the model has ${this.rbm.numVisible} visible units`,
+      );
+    const m = model ?? (await this.initialise(data));
+    const trainer = new Trainer(m, data, this.trainOptions(options.epochs ?? 1, ++this.partialFits));
+    try {
+      return await trainer.run();
+    } finally {
+      trainer.dispose();
+    }
+  }
+
+  /**
+   * p(h = 1 | v) of every row, in batches: features for a classifier. A {@link DataSource} is read batch by
+   * batch, so only the features need fit in memory (see {@link transformBatches} when they do not).
+   */
+  async transform(data: Dataset | DataSource | HostArray, options: { batchSize?: number } = {}): Promise<Float32Array> {
+    const source = this.asSource(data);
+    const out = new Float32Array(source.rows * this.model.numHidden);
+    for await (const batch of this.transformBatches(source, options))
+      out.set(batch.features, batch.start * this.model.numHidden);
+    return out;
+  }
+
+  /** The features batch by batch, rows `start` to `start + rows`: nothing is held longer than one batch. */
+  async *transformBatches(
+    data: Dataset | DataSource | HostArray,
+    options: { batchSize?: number } = {},
+  ): AsyncGenerator<{ readonly start: number; readonly rows: number; readonly features: Float32Array }> {
+    const model = this.model;
+    const source = this.asSource(data);
+    const batchSize = options.batchSize ?? 1000;
+    if (!Number.isInteger(batchSize) || batchSize < 1)
+      throw new ArgumentError(`batchSize must be a positive integer, got ${batchSize}`);
+    const be = model.backend;
+    const buf = new Float32Array(Math.min(batchSize, source.rows) * source.cols);
+    // The same device tensors for every full batch, so that a backend that compiles the step does so once.
+    const scope = new Scope(be);
+    const tensors = new Map<number, { v: Tensor; ph: Tensor }>();
+    try {
+      for (let start = 0; start < source.rows; start += batchSize) {
+        const rows = Math.min(batchSize, source.rows - start);
+        const view = buf.subarray(0, rows * source.cols);
+        const indices = Uint32Array.from({ length: rows }, (_, i) => start + i);
+        await source.readRows(indices, view);
+        checkBatch(view, indices, source.cols, source.source, model.visibleUnits);
+        let t = tensors.get(rows);
+        if (!t) {
+          t = { v: scope.tensor(rows, source.cols), ph: scope.tensor(rows, model.numHidden) };
+          tensors.set(rows, t);
+        }
+        const { v, ph } = t;
+        be.write(v, view);
+        fused(be, 'transform', () => model.hiddenProbabilities(ph, v));
+        yield { start, rows, features: Float32Array.from(await be.read(ph)) };
+      }
+    } finally {
+      scope.dispose();
+    }
+  }
+
+  private asSource(data: Dataset | DataSource | HostArray): DataSource {
+    const cols = this.model.numVisible;
+    if (!ArrayBuffer.isView(data) && isDataSource(data as Dataset | DataSource)) {
+      const src = data as DataSource;
+      if (src.cols !== cols)
+        throw new ShapeError(`${src.source ?? 'data'}: ${src.cols} columns, the model has ${cols} visible units`);
+      return src;
+    }
+    const ds = asDataset(data, cols, 'transform');
+    return {
+      rows: ds.rows,
+      cols,
+      ...(ds.source ? { source: ds.source } : {}),
+      readRows(indices, out) {
+        for (let r = 0; r < indices.length; r++)
+          out.set(ds.data.subarray(indices[r]! * cols, (indices[r]! + 1) * cols), r * cols);
+      },
+    };
+  }
+
+  /**
+   * A score per row: `pseudo-likelihood` (default; sum_i log p(v_i | v_-i), every bit, exact), `free-energy`
+   * (F(v); lower is likelier) or `log-likelihood` (exact log p(v), small models only).
+   */
+  async scoreSamples(data: Dataset | HostArray, score: ScoreKind = 'pseudo-likelihood'): Promise<Float64Array> {
+    const model = this.model;
+    const ds = asDataset(data, model.numVisible, 'scoreSamples');
+    if (score === 'pseudo-likelihood') return (await pseudoLogLikelihood(model, ds)).perExample;
+    if (score === 'free-energy') return model.freeEnergy(ds);
+    if (score === 'log-likelihood') return (await exactLogLikelihood(model, ds)).perExample;
+    throw new ArgumentError(
+      `score must be 'pseudo-likelihood', 'free-energy' or 'log-likelihood', got ${String(score)}`,
+    );
+  }
+
+  /** `steps` block Gibbs sweeps v -> h -> v from each row; the sampled states (scikit-learn's gibbs). */
+  async gibbs(v: Dataset | HostArray, options: { steps?: number; seed?: number } = {}): Promise<HostArray> {
+    const model = this.model;
+    const init = asDataset(v, model.numVisible, 'gibbs');
+    const s = await model.sample({ init, steps: options.steps ?? 1, seed: options.seed ?? 0 });
+    return s.states;
+  }
+
+  /** Samples from the model: `chains` chains of `steps` sweeps from random states. */
+  sample(options: { chains?: number; steps: number; seed?: number }): Promise<Samples> {
+    return this.model.sample(options);
+  }
+
+  /** Completes the free units of each row given the clamped ones (see {@link conditionalSample}). */
+  complete(options: ConditionalSampleOptions): Promise<Samples> {
+    return conditionalSample(this.model, options);
+  }
+
+  dispose(): void {
+    this.rbm?.dispose();
+    this.rbm = undefined;
+  }
+}
