@@ -1,8 +1,14 @@
 import { constants, type Stats } from 'node:fs';
 import { access, lstat, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { FileError } from '@rbmjs/core';
 import { fileKind, removeStaleTemporaries } from '@rbmjs/core/node';
+
+/** A file beside `out`: its name without the extension, plus `suffix` (model.safetensors -> model.best.safetensors). */
+export function sidePath(out: string, suffix: string): string {
+  const ext = extname(out);
+  return join(dirname(out), `${basename(out, ext)}${suffix}`);
+}
 
 /**
  * The rule for every file the CLI writes, checked before any work starts: an existing path is refused

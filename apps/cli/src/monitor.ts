@@ -2,16 +2,15 @@ import {
   type AisSchedule,
   type Dataset,
   EarlyStopping,
-  encodeModel,
+  type EpochMetrics,
   exactlyEnumerable,
   type RBM,
-  type RbmParameters,
   VALIDATION_FIGURES,
   type ValidationFigure,
   type ValidationFigures,
   validationFigures,
 } from '@rbmjs/core';
-import { readModelFile, writeFileAtomic } from '@rbmjs/core/node';
+import { readModelFile } from '@rbmjs/core/node';
 import { UsageError } from './errors.js';
 
 /**
@@ -69,28 +68,35 @@ export class EpochMonitor {
   readonly stopper: EarlyStopping | undefined;
   private readonly model: RBM;
   private readonly validation: Dataset;
-  private readonly trainSample: Dataset | undefined;
+  /** Training rows: AIS's base data. */
+  private readonly aisBase: Dataset | undefined;
 
-  constructor(model: RBM, validation: Dataset, trainSample: Dataset | undefined, settings: MonitorSettings) {
+  constructor(model: RBM, validation: Dataset, aisBase: Dataset | undefined, settings: MonitorSettings) {
     this.model = model;
     this.validation = validation;
-    this.trainSample = trainSample;
+    this.aisBase = aisBase;
     this.settings = settings;
     this.stopper = settings.earlyStop
       ? new EarlyStopping(settings.earlyStop.figure, settings.earlyStop.patience)
       : undefined;
   }
 
-  /** The figures after epoch `epoch` (0-based); AIS only every `aisEvery` epochs. */
-  async figures(epoch: number): Promise<ValidationFigures> {
+  /**
+   * The figures after the epoch of `metrics`; AIS only every `aisEvery` epochs. The free-energy gap is the
+   * trainer's (it computes it whenever there are held-out rows), not computed a second time.
+   */
+  async figures(metrics: EpochMetrics): Promise<ValidationFigures> {
     const s = this.settings;
-    const figures = s.figures.filter((f) => f !== 'ais' || (epoch + 1) % s.aisEvery === 0);
-    return validationFigures(this.model, this.validation, {
+    const gap = s.figures.includes('free-energy-gap') ? metrics.freeEnergyGap : undefined;
+    const figures = s.figures.filter(
+      (f) => (f !== 'ais' || (metrics.epoch + 1) % s.aisEvery === 0) && f !== 'free-energy-gap',
+    );
+    const computed = await validationFigures(this.model, this.validation, {
       figures,
       seed: s.seed,
-      ais: { runs: s.aisRuns, schedule: s.aisSchedule, ...(this.trainSample ? { data: this.trainSample } : {}) },
-      ...(this.trainSample ? { train: this.trainSample } : {}),
+      ais: { runs: s.aisRuns, schedule: s.aisSchedule, ...(this.aisBase ? { data: this.aisBase } : {}) },
     });
+    return gap !== undefined ? { ...computed, 'free-energy-gap': gap } : computed;
   }
 
   /**
@@ -122,21 +128,12 @@ export class EpochMonitor {
   }
 }
 
+/** What a best-model file was kept for (its `validation` metadata, written by rbm train). */
 interface BestRecord {
   readonly figure: ValidationFigure;
   readonly value: number;
   /** Epochs trained (1-based, as printed). */
   readonly epoch: number;
-}
-
-/** Writes the best model, with what it is best at in its metadata (`validation`). */
-export async function writeBest(
-  path: string,
-  parameters: RbmParameters,
-  record: BestRecord,
-  metadata: Record<string, string>,
-): Promise<void> {
-  await writeFileAtomic(path, encodeModel(parameters, { ...metadata, validation: JSON.stringify(record) }));
 }
 
 /** One line of figures, as people read them. */

@@ -2,7 +2,14 @@ import { Scope } from './backend/scope.js';
 import { fused } from './backend/trace.js';
 import type { Backend, HostArray, Tensor } from './backend/types.js';
 import type { Dataset } from './data/dataset.js';
-import { checkBatch, type DataSource, isDataSource, readHead, sourceColumnMeans } from './data/source.js';
+import {
+  checkBatch,
+  type DataSource,
+  datasetSource,
+  isDataSource,
+  readHead,
+  sourceColumnMeans,
+} from './data/source.js';
 import { ArgumentError, RbmError, ShapeError } from './errors.js';
 import { exactLogLikelihood } from './evaluate/exact.js';
 import { pseudoLogLikelihood } from './evaluate/pseudo-likelihood.js';
@@ -135,13 +142,7 @@ export class RbmEstimator {
     let stoppedEarly = false;
     const trainSample =
       options.validation && figures.includes('free-energy-gap')
-        ? isDataSource(data)
-          ? await readHead(data, options.validation.rows)
-          : {
-              ...data,
-              rows: Math.min(data.rows, options.validation.rows),
-              data: data.data.subarray(0, Math.min(data.rows, options.validation.rows) * data.cols),
-            }
+        ? await readHead(isDataSource(data) ? data : datasetSource(data), options.validation.rows)
         : undefined;
     try {
       for (let epoch = 0; epoch < epochs; epoch++) {
@@ -251,16 +252,7 @@ export class RbmEstimator {
         throw new ShapeError(`${src.source ?? 'data'}: ${src.cols} columns, the model has ${cols} visible units`);
       return src;
     }
-    const ds = asDataset(data, cols, 'transform');
-    return {
-      rows: ds.rows,
-      cols,
-      ...(ds.source ? { source: ds.source } : {}),
-      readRows(indices, out) {
-        for (let r = 0; r < indices.length; r++)
-          out.set(ds.data.subarray(indices[r]! * cols, (indices[r]! + 1) * cols), r * cols);
-      },
-    };
+    return datasetSource(asDataset(data, cols, 'transform'));
   }
 
   /**

@@ -37,8 +37,8 @@ import {
   sliceSource,
 } from '../data.js';
 import { CliExit, UsageError } from '../errors.js';
-import { checkOutputs, cleanTemporaries } from '../files.js';
-import { checkFigures, EpochMonitor, figuresText, type MonitorSettings, parseFigures, writeBest } from '../monitor.js';
+import { checkOutputs, cleanTemporaries, sidePath } from '../files.js';
+import { checkFigures, EpochMonitor, figuresText, type MonitorSettings, parseFigures } from '../monitor.js';
 import { nonNegativeInt, number, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { filtersOf, tileImages } from '../pictures.js';
@@ -301,11 +301,6 @@ function trainOptions(job: TrainJob): Omit<TrainOptions, 'onBatch' | 'onEpoch' |
     ...(job.learnVariance ? { learnVariance: true } : {}),
     seed: job.seed,
   };
-}
-
-function sidePath(out: string, suffix: string): string {
-  const ext = extname(out);
-  return join(dirname(out), `${basename(out, ext)}${suffix}`);
 }
 
 /** Flags that only mean something with another flag's value: given without it, they are refused. */
@@ -583,11 +578,12 @@ async function trainOpened(
   const batches = Math.ceil(trainSource.rows / job.batch);
   const history: EpochMetrics[] = [];
   // Held-out figures and early stopping (--monitor, --early-stop): training rows as many as the held-out
-  // ones serve the free-energy gap and AIS's base model.
+  // ones serve as AIS's base data.
   let monitor: EpochMonitor | undefined;
   if (monitorSettings && validation) {
     checkFigures(monitorSettings, model);
-    monitor = new EpochMonitor(model, validation, await readHead(trainSource, validation.rows), monitorSettings);
+    const aisBase = monitorSettings.figures.includes('ais') ? await readHead(trainSource, validation.rows) : undefined;
+    monitor = new EpochMonitor(model, validation, aisBase, monitorSettings);
     const restored = resumed ? await monitor.restore(bestPath, state?.epoch ?? 0) : undefined;
     if (restored) out.info(restored);
   }
@@ -638,7 +634,7 @@ async function trainOpened(
       bar?.stop();
       bar = undefined;
       history.push(m);
-      const figures = monitor ? await monitor.figures(m.epoch) : undefined;
+      const figures = monitor ? await monitor.figures(m) : undefined;
       figureHistory.push(figures);
       const gap = m.freeEnergyGap !== undefined ? `, free-energy gap ${m.freeEnergyGap.toFixed(3)}` : '';
       const held = figures && Object.keys(figures).length > 0 ? `; held out: ${figuresText(figures)}` : '';
@@ -656,13 +652,9 @@ async function trainOpened(
         const { improved, stop } = monitor.judge(figures, m.epoch);
         const figure = monitor.stopper.figure;
         if (improved) {
-          await makeFolder(bestPath);
-          await writeBest(
-            bestPath,
-            lastGood.parameters,
-            { figure, value: figures[figure]!, epoch: m.epoch + 1 },
-            { hyperparameters: JSON.stringify(job), ...provenance(backend.name) },
-          );
+          // Its metadata says what it is best at (epochs 1-based, as printed): --resume reads it back.
+          const record = { figure, value: figures[figure]!, epoch: m.epoch + 1 };
+          await writeModel(bestPath, lastGood.parameters, job, backend.name, { validation: JSON.stringify(record) });
         }
         if (stop && m.epoch + 1 < job.epochs) {
           earlyStopped = true;
@@ -717,7 +709,7 @@ async function trainOpened(
       );
     }
     if (rose && (ended === undefined || ended instanceof TrainingAbortedError)) {
-      await writeModel(flags, lastGood.parameters, job, backend.name);
+      await writeModel(flags.out, lastGood.parameters, job, backend.name);
       throw new RbmError(
         'DIVERGED',
         `training diverged: the reconstruction error of epoch ${rose.epoch + 1} (${rose.error.toPrecision(4)}) rose past ${RISE_FACTOR} times its starting value (${startError!.toPrecision(4)}); ` +
@@ -726,7 +718,7 @@ async function trainOpened(
     }
     if (ended instanceof DivergenceError) {
       // The model holds the parameters from before the bad step: save them, and say so.
-      await writeModel(flags, await model.parameters(), job, backend.name);
+      await writeModel(flags.out, await model.parameters(), job, backend.name);
       throw new RbmError('DIVERGED', `${ended.message}; they are saved to ${flags.out}`);
     }
     if (ended !== undefined) throw ended;
@@ -736,7 +728,7 @@ async function trainOpened(
   const seconds = (performance.now() - t0) / 1000;
 
   const p = await model.parameters();
-  await writeModel(flags, p, job, backend.name);
+  await writeModel(flags.out, p, job, backend.name);
   const written = [flags.out];
   if (writesPictures) {
     if (opened.side) {
@@ -852,10 +844,16 @@ async function makeFolder(path: string): Promise<void> {
 }
 
 /** Writes parameters (the model's, or the last good ones of a diverged run) with the job and provenance. */
-async function writeModel(flags: TrainFlags, parameters: RbmParameters, job: TrainJob, backend: string): Promise<void> {
-  await makeFolder(flags.out);
-  const bytes = encodeModel(parameters, { hyperparameters: JSON.stringify(job), ...provenance(backend) });
-  await writeFileAtomic(flags.out, bytes);
+async function writeModel(
+  path: string,
+  parameters: RbmParameters,
+  job: TrainJob,
+  backend: string,
+  extra: Record<string, string> = {},
+): Promise<void> {
+  await makeFolder(path);
+  const bytes = encodeModel(parameters, { hyperparameters: JSON.stringify(job), ...provenance(backend), ...extra });
+  await writeFileAtomic(path, bytes);
 }
 
 function provenance(backend: string): Record<string, string> {

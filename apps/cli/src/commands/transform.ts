@@ -5,7 +5,7 @@ import { type Command, Option } from 'commander';
 import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
 import { openData, readLabels } from '../data.js';
 import { UsageError } from '../errors.js';
-import { checkOutputs, cleanTemporaries } from '../files.js';
+import { checkOutputs, cleanTemporaries, sidePath } from '../files.js';
 import { npyBytes, npyHeader } from '../npy.js';
 import { positiveInt } from '../options.js';
 import { Output } from '../output.js';
@@ -66,12 +66,6 @@ function formatOf(flags: TransformFlags): Format {
   );
 }
 
-/** OUT.labels.npy beside OUT.npy. */
-function labelsPath(out: string): string {
-  const ext = extname(out);
-  return `${out.slice(0, out.length - ext.length)}.labels.npy`;
-}
-
 async function transform(modelPath: string, flags: TransformFlags): Promise<void> {
   const out = new Output(Boolean(flags.json));
   const format = formatOf(flags);
@@ -80,9 +74,11 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
     flags.labels === undefined || flags.labels === false ? undefined : flags.labels === true ? spec.name : flags.labels;
   if (labelSource !== undefined && labelSource !== 'mnist' && flags.labels === true)
     throw new UsageError(`--labels without a file passes MNIST's labels through; for ${spec.name} give --labels FILE`);
+  // OUT.labels.npy beside OUT.npy.
+  const labelsPath = sidePath(flags.out, '.labels.npy');
   const outputs = [
     { path: flags.out, what: 'features file' },
-    ...(labelSource !== undefined && format === 'npy' ? [{ path: labelsPath(flags.out), what: 'labels file' }] : []),
+    ...(labelSource !== undefined && format === 'npy' ? [{ path: labelsPath, what: 'labels file' }] : []),
   ];
   const inputs = [modelPath, ...(spec.name !== 'mnist' ? [spec.name] : [])];
   if (typeof flags.labels === 'string') inputs.push(flags.labels);
@@ -120,7 +116,7 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
         await writeFileAtomic(flags.out, npyChunks(batches(), src.rows, nh));
         if (labels) {
           const header = npyHeader('<i4', [src.rows]);
-          await writeFileAtomic(labelsPath(flags.out), [header, npyBytes(labels.labels)]);
+          await writeFileAtomic(labelsPath, [header, npyBytes(labels.labels)]);
         }
       } else {
         const features = new Float32Array(src.rows * nh);
