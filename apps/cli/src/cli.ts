@@ -4,6 +4,7 @@ import { registerBackends } from './commands/backends.js';
 import { registerBench } from './commands/bench.js';
 import { registerEval } from './commands/eval.js';
 import { registerInfo } from './commands/info.js';
+import { registerPredict } from './commands/predict.js';
 import { registerSample } from './commands/sample.js';
 import { registerTrain } from './commands/train.js';
 import { registerTransform } from './commands/transform.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerSample(program);
   registerTransform(program);
+  registerPredict(program);
   registerInfo(program);
   registerBackends(program);
   registerBench(program);

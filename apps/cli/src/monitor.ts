@@ -35,6 +35,7 @@ export function parseFigures(s: string): ValidationFigure[] {
     pl: 'pseudo-likelihood',
     gap: 'free-energy-gap',
     ll: 'log-likelihood',
+    error: 'classification-error',
   };
   const out: ValidationFigure[] = [];
   for (const part of s.split(',')) {
@@ -42,7 +43,7 @@ export function parseFigures(s: string): ValidationFigure[] {
     const figure = short[name] ?? (name as ValidationFigure);
     if (!VALIDATION_FIGURES.includes(figure)) {
       throw new UsageError(
-        `--monitor: unknown figure ${JSON.stringify(name)}; use ${VALIDATION_FIGURES.join(', ')} (or recon, pl, gap, ll)`,
+        `--monitor: unknown figure ${JSON.stringify(name)}; use ${VALIDATION_FIGURES.join(', ')} (or recon, pl, gap, ll, error)`,
       );
     }
     if (!out.includes(figure)) out.push(figure);
@@ -60,6 +61,12 @@ export function checkFigures(settings: MonitorSettings, model: RBM): void {
     }
     if ((f === 'pseudo-likelihood' || f === 'log-likelihood' || f === 'ais') && model.gaussian)
       throw new UsageError(`--monitor ${f} is defined for binary visible units only`);
+    if (f === 'pseudo-likelihood' && model.softmaxGroups)
+      throw new UsageError(
+        '--monitor pseudo-likelihood flips single units, which leaves a softmax group without its one-hot state; use classification-error, ais or reconstruction',
+      );
+    if (f === 'classification-error' && !model.softmaxGroups)
+      throw new UsageError('--monitor classification-error needs a classification RBM (rbm train --labels)');
   }
 }
 
@@ -144,7 +151,11 @@ export function figuresText(f: ValidationFigures): string {
     if (x === undefined) continue;
     const interval =
       name === 'ais' && f.aisLow !== undefined ? ` [${f.aisLow.toFixed(2)}, ${f.aisHigh!.toFixed(2)}]` : '';
-    parts.push(`${name} ${x.toFixed(name === 'reconstruction' ? 4 : 3)}${interval}`);
+    parts.push(
+      name === 'classification-error'
+        ? `error ${(100 * x).toFixed(2)}%`
+        : `${name} ${x.toFixed(name === 'reconstruction' ? 4 : 3)}${interval}`,
+    );
   }
   return parts.join(', ');
 }

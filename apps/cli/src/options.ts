@@ -43,3 +43,13 @@ export function oneOf<T extends string>(...choices: T[]) {
     return value as T;
   };
 }
+
+/** Layer sizes: `500` (one RBM) or `500,500` (a stack), each a positive integer. */
+export function layerSizes(value: string): number[] {
+  const parts = value.split(',');
+  if (parts.some((p) => !/^\s*\d+\s*$/.test(p) || Number(p) < 1 || !Number.isSafeInteger(Number(p))))
+    throw new InvalidArgumentError(
+      `expected a positive integer, or a comma list of them for a stack (500,500), got ${JSON.stringify(value)}`,
+    );
+  return parts.map(Number);
+}

@@ -346,7 +346,11 @@ describe('bad input: one line, non-zero exit, no stack trace', () => {
       1,
       /^rbm: \/nonexistent\/x\.idx: cannot read: no such file or directory\n$/,
     ],
-    [['train', '--hidden', '-3'], 2, /--hidden <n>' argument '-3' is invalid\. expected a positive integer, got "-3"/],
+    [
+      ['train', '--hidden', '-3'],
+      2,
+      /--hidden <n>' argument '-3' is invalid\. expected a positive integer, or a comma list of them for a stack \(500,500\), got "-3"/,
+    ],
     [['train', '--lr', 'fast'], 2, /--lr <x>' argument 'fast' is invalid\. expected a finite number > 0, got "fast"/],
     [['train', '--method', 'magic'], 2, /argument 'magic' is invalid\. Allowed choices are cd, pcd/],
     [

@@ -55,3 +55,22 @@ it('the estimator example of docs/using.md runs, and the features beat the pixel
     await rm(file, { force: true });
   }
 }, 60_000);
+
+// docs/deeper.md's example: a classification RBM and a deep belief network on bars and stripes.
+it('the classification RBM and DBN example of docs/deeper.md runs and classifies every pattern', async () => {
+  const doc = await readFile(join(root, 'docs', 'deeper.md'), 'utf8');
+  const code = /```ts\n([\s\S]*?)```/.exec(doc)?.[1];
+  expect(code, 'docs/deeper.md has a ts code block').toBeTruthy();
+  const pkg = join(import.meta.dirname, '..');
+  const file = join(pkg, `.deeper-example-${process.pid}.ts`);
+  const tsx = pathToFileURL(createRequire(join(pkg, 'package.json')).resolve('tsx')).href;
+  await writeFile(file, code!);
+  try {
+    const { stdout } = await run(process.execPath, ['--conditions=@rbmjs/source', '--import', tsx, file]);
+    expect(stdout).toMatch(/classifier: accuracy 1\.000 \(best epoch \d+\), confusion \[\[14,0\],\[0,16\]\]/);
+    expect(stdout).toMatch(/row 0: p\(bars\) 0\.\d+, p\(stripes\) 0\.\d+, label 1/);
+    expect(stdout).toMatch(/dbn 16-16-8: 8 features per row, 4 samples, \d+ bytes/);
+  } finally {
+    await rm(file, { force: true });
+  }
+}, 60_000);

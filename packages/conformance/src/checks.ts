@@ -2,7 +2,9 @@ import {
   annealedImportanceSampling,
   barsAndStripes,
   createDataset,
+  type Dataset,
   exactLogPartition,
+  jointRows,
   RandomStream,
   RBM,
   Streams,
@@ -485,7 +487,21 @@ const TRAINING_RUNS: Array<[string, Partial<TrainOptions>]> = [
   ['PT-1 over 3 temperatures', { method: 'pt', k: 1, chains: 6, tempering: { betas: [1, 0.7, 0.4] } }],
   ['FPCD-2 with fast weights', { method: 'fpcd', k: 2, chains: 5, fastWeights: { learningRate: 0.1, decay: 0.9 } }],
   ['CD-1, Gaussian visible units with learned variances', { method: 'cd', k: 1, learnVariance: true }],
+  // Softmax units: bars vs stripes with a 2-unit label group (a classification RBM).
+  ['PCD-2, a softmax label group', { method: 'pcd', k: 2, chains: 5, objective: 'generative' }],
+  ['hybrid: exact log p(y | x) + 0.5 CD-1', { method: 'cd', k: 1, objective: 'hybrid', hybridWeight: 0.5 }],
 ];
+
+/** Bars and stripes 3x3 with a one-hot label (bars, stripes) appended: rows [x, e_y] of 11 units. */
+function labelledBarsAndStripes(): Dataset {
+  const x = barsAndStripes(3);
+  const labels = Array.from({ length: x.rows }, (_, r) => {
+    const row = x.data.subarray(r * 9, r * 9 + 9);
+    const bars = [0, 1, 2].every((c) => row[c] === row[3 + c] && row[c] === row[6 + c]);
+    return bars ? 0 : 1;
+  });
+  return jointRows(x, labels, 2);
+}
 
 /**
  * Trains the same model with the same options and randomness on backends `a` and `b` (3 epochs of 14
@@ -500,15 +516,17 @@ async function trainSideBySide(
   versus: string,
   after?: () => void,
 ): Promise<void> {
-  const data = barsAndStripes(3);
   const gaussian = extra.learnVariance === true;
+  const labelled = extra.objective !== undefined;
+  const data = labelled ? labelledBarsAndStripes() : barsAndStripes(3);
   const opts: TrainOptions = { epochs: 3, batchSize: 4, learningRate: 0.05, seed: 11, ...extra };
   const init = {
-    numVisible: 9,
+    numVisible: data.cols,
     numHidden: 6,
     seed: 3,
     data,
     ...(gaussian ? { visibleUnits: 'gaussian' as const } : {}),
+    ...(labelled ? { visibleUnits: 'softmax' as const, softmaxGroups: [2] } : {}),
   };
   const m1 = RBM.create(a, init);
   const m2 = RBM.create(b, init);

@@ -75,7 +75,7 @@ describe('the checks as data (the runner a browser uses)', () => {
 
   it('compare compiled units with op-by-op execution: pass a faithful fuse, catch a sloppy one', async () => {
     const wholeStep = CHECKS.filter((c) => c.group.startsWith('whole-step'));
-    expect(wholeStep.length).toBe(9); // per-op, 7 training runs (FPCD the latest), Gibbs and AIS;
+    expect(wholeStep.length).toBe(11); // per-op, 9 training runs (softmax and hybrid the latest), Gibbs and AIS;
     // A fuse that runs the body as it is: every whole-step check passes.
     const faithful = sloppy(() => ({
       fuse(_label: string, body: () => void) {

@@ -228,7 +228,7 @@ export class RbmEstimator {
         const view = buf.subarray(0, rows * source.cols);
         const indices = Uint32Array.from({ length: rows }, (_, i) => start + i);
         await source.readRows(indices, view);
-        checkBatch(view, indices, source.cols, source.source, model.visibleUnits);
+        checkBatch(view, indices, source.cols, source.source, model.units);
         let t = tensors.get(rows);
         if (!t) {
           t = { v: scope.tensor(rows, source.cols), ph: scope.tensor(rows, model.numHidden) };

@@ -102,8 +102,37 @@ export {
 } from './evaluate/validation.js';
 // Files.
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './io/checkpoint.js';
-export { decodeModel, encodeModel, loadModel, type ModelFile, saveModel } from './io/model-file.js';
+export {
+  type AnyModelFile,
+  checkStack,
+  DBN_MODEL_TYPE,
+  type DbnFile,
+  decodeAnyModel,
+  decodeDbn,
+  decodeModel,
+  encodeDbn,
+  encodeModel,
+  loadModel,
+  type ModelFile,
+  saveModel,
+} from './io/model-file.js';
 export { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './io/safetensors.js';
+export {
+  argmaxRows,
+  ClassificationRBM,
+  type ClassificationReport,
+  type ClassifierHistory,
+  checkLabels,
+  classificationReport,
+  classLogProbabilities,
+  jointRows,
+  type LabelLayout,
+  LabelScorer,
+  labelLayout,
+  labelledSource,
+  labelsOfRows,
+} from './model/classifier.js';
+export { DBN, type GreedyOptions, type LayerSpec, trainGreedy } from './model/dbn.js';
 // The model.
 export {
   energy,
@@ -117,6 +146,8 @@ export {
 export {
   bernoulliUnits,
   gaussianUnits,
+  groupStarts,
+  SoftmaxUnits,
   type VisibleParameters,
   type VisibleUnits,
   type VisibleUnitType,
@@ -146,13 +177,14 @@ export type {
 } from './train/parts.js';
 export { checkSchedule, type Schedule, scheduleValue } from './train/schedule.js';
 export { type StateArray, StateRegistry, type StateValues, type TrainerState } from './train/state.js';
-export { Centering, LearnedVariance, Sparsity, WeightDecay } from './train/terms.js';
+export { Centering, Discriminative, LearnedVariance, Sparsity, WeightDecay } from './train/terms.js';
 export {
   type BatchEvent,
   type EpochMetrics,
   type SparsityTarget,
   Trainer,
   type TrainingMethod,
+  type TrainingObjective,
   type TrainOptions,
   train,
 } from './train/trainer.js';

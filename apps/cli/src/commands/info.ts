@@ -1,5 +1,5 @@
-import { createReferenceBackend } from '@rbmjs/core';
-import { loadModelFile } from '@rbmjs/core/node';
+import type { RbmParameters } from '@rbmjs/core';
+import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { escapeInline, Output } from '../output.js';
 
@@ -37,14 +37,20 @@ export function registerInfo(program: Command): void {
     .action(async (modelPath: string, flags: { json?: boolean }) => {
       const out = new Output(Boolean(flags.json));
       // Parameters only: the float64 reference holds them without needing any engine.
-      const { model, metadata, bytes } = await loadModelFile(createReferenceBackend(), modelPath);
-      const p = await model.parameters();
+      const file = await readAnyModelFile(modelPath);
+      const { metadata, bytes } = file;
+      if (file.kind === 'dbn') {
+        describeDbn(out, modelPath, file.layers, metadata, bytes);
+        return;
+      }
+      const p = file.parameters;
       const checkpoint = parseJson(metadata.rbmjs_checkpoint) as { epoch?: number } | undefined;
       const info = {
         file: modelPath,
         bytes,
         format: `${metadata.format} ${metadata.format_version}`,
         model: metadata.model,
+        ...(p.softmaxGroups ? { softmaxGroups: p.softmaxGroups } : {}),
         numVisible: p.numVisible,
         numHidden: p.numHidden,
         parameters: p.numVisible * p.numHidden + p.numVisible + p.numHidden,
@@ -61,6 +67,10 @@ export function registerInfo(program: Command): void {
       out.info(
         `${escapeInline(modelPath)}: ${escapeInline(String(info.model))} RBM, ${p.numVisible} visible x ${p.numHidden} hidden (${info.parameters} parameters, ${bytes} bytes)`,
       );
+      if (p.softmaxGroups)
+        out.info(
+          `  softmax groups (the last ${p.softmaxGroups.reduce((a, k) => a + k, 0)} visible units): ${p.softmaxGroups.join(', ')}${p.softmaxGroups.length === 1 ? ` (a classifier's label layer: ${p.softmaxGroups[0]} classes)` : ''}`,
+        );
       out.info(`  W: ${f(info.weights)}`);
       out.info(`  a: ${f(info.visibleBias)}`);
       out.info(`  b: ${f(info.hiddenBias)}`);
@@ -69,7 +79,52 @@ export function registerInfo(program: Command): void {
       if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
       // A best model kept by early stopping says what it was kept for.
       if (metadata.validation) out.info(`  kept as the best by: ${escapeInline(metadata.validation)}`);
-      model.dispose();
       out.emit(info);
     });
+}
+
+/** A deep belief network: its layers, bottom first, with each layer's statistics. */
+function describeDbn(
+  out: Output,
+  path: string,
+  layers: readonly RbmParameters[],
+  metadata: Readonly<Record<string, string>>,
+  bytes: number,
+): void {
+  const sizes = [layers[0]!.numVisible, ...layers.map((l) => l.numHidden)];
+  const count = layers.reduce((s, l) => s + l.numVisible * l.numHidden + l.numVisible + l.numHidden, 0);
+  out.info(
+    `${escapeInline(path)}: deep belief network ${sizes.join('-')}, ${layers.length} layers (${count} parameters, ${bytes} bytes)`,
+  );
+  const f = (s: ReturnType<typeof stats>) =>
+    `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
+  const described = layers.map((l, i) => {
+    const layer = {
+      layer: i,
+      units: l.visibleUnits ?? 'bernoulli',
+      numVisible: l.numVisible,
+      numHidden: l.numHidden,
+      weights: stats(l.weights),
+      visibleBias: stats(l.visibleBias),
+      hiddenBias: stats(l.hiddenBias),
+    };
+    out.info(`  layer ${i}: ${l.numVisible} ${layer.units} visible x ${l.numHidden} hidden`);
+    out.info(`    W: ${f(layer.weights)}`);
+    out.info(`    a: ${f(layer.visibleBias)}`);
+    out.info(`    b: ${f(layer.hiddenBias)}`);
+    return layer;
+  });
+  if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
+  if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
+  out.emit({
+    file: path,
+    bytes,
+    format: `${metadata.format} ${metadata.format_version}`,
+    model: metadata.model,
+    sizes,
+    parameters: count,
+    layers: described,
+    hyperparameters: parseJson(metadata.hyperparameters),
+    provenance: parseJson(metadata.provenance),
+  });
 }

@@ -1,5 +1,14 @@
-import { checkMask, conditionalSample, type Dataset, RbmError, type Samples, temperedSample } from '@rbmjs/core';
-import { loadModelFile, writeFileAtomic } from '@rbmjs/core/node';
+import {
+  checkMask,
+  conditionalSample,
+  type Dataset,
+  DBN,
+  RBM,
+  RbmError,
+  type Samples,
+  temperedSample,
+} from '@rbmjs/core';
+import { readAnyModelFile, writeFileAtomic } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor } from '../common.js';
 import { loadAll, openData } from '../data.js';
@@ -32,8 +41,10 @@ interface SampleFlags {
 export function registerSample(program: Command): void {
   program
     .command('sample')
-    .description('draw samples by block Gibbs sampling; write them as a PNG grid and/or a CSV file')
-    .argument('<model>', 'model file (safetensors)')
+    .description(
+      'draw samples by block Gibbs sampling (a deep belief network: in its top RBM, then a down pass); write them as a PNG grid and/or a CSV file',
+    )
+    .argument('<model>', 'model file (safetensors): an RBM or a deep belief network')
     .option('--chains <n>', 'number of samples (parallel chains)', positiveInt, 64)
     .option('--steps <n>', 'Gibbs sweeps', positiveInt, 1000)
     .option('--seed <n>', 'seed', nonNegativeInt, 1)
@@ -101,7 +112,14 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   });
   await cleanTemporaries(outputs.map((o) => o.path));
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
-  const { model } = await loadModelFile(backend, modelPath);
+  // One RBM, or a deep belief network: Gibbs sampling in its top RBM, then a down pass to the data.
+  const file = await readAnyModelFile(modelPath);
+  if (file.kind === 'dbn' && (clamping || flags.tempering !== undefined))
+    throw new UsageError(
+      `${modelPath} is a deep belief network: it samples by Gibbs sampling in its top RBM and a down pass; --clamp-top, --mask and --tempering are for one RBM`,
+    );
+  const dbn = file.kind === 'dbn' ? DBN.fromParameters(backend, file.layers) : undefined;
+  const model = file.kind === 'rbm' ? RBM.fromParameters(backend, file.parameters) : dbn!.layers[0]!;
   // The PNG's image side, checked before sampling.
   const side = flags.side ?? Math.round(Math.sqrt(model.numVisible));
   if (flags.png && side * side !== model.numVisible) {
@@ -154,9 +172,11 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
           seed: flags.seed,
           method: flags.meanField ? 'mean-field' : 'gibbs',
         })
-      : tempering
-        ? await temperedSample(model, { ...options, tempering })
-        : await model.sample(options);
+      : dbn
+        ? await dbn.sample(options)
+        : tempering
+          ? await temperedSample(model, { ...options, tempering })
+          : await model.sample(options);
   const seconds = (performance.now() - t0) / 1000;
   const written: string[] = [];
   if (flags.png) {
@@ -173,9 +193,10 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
     await writeFileAtomic(flags.csv, new TextEncoder().encode(`${lines.join('\n')}\n`));
     written.push(flags.csv);
   }
-  model.dispose();
+  if (dbn) dbn.dispose();
+  else model.dispose();
   out.info(
-    `${s.rows} samples after ${flags.steps} Gibbs sweeps in ${seconds.toFixed(2)} s: wrote ${written.join(', ')}`,
+    `${s.rows} samples after ${flags.steps} Gibbs sweeps${dbn ? ` in the top RBM of the ${dbn.sizes.join('-')} network and a down pass` : ''} in ${seconds.toFixed(2)} s: wrote ${written.join(', ')}`,
   );
   out.emit({
     samples: s.rows,

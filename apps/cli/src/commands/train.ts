@@ -3,12 +3,15 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
   type Checkpoint,
+  checkLabels,
   checkSchedule,
   DataError,
   DivergenceError,
   type EpochMetrics,
   encodeCheckpoint,
+  encodeDbn,
   encodeModel,
+  labelledSource,
   ModelFormatError,
   RBM,
   RbmError,
@@ -18,7 +21,9 @@ import {
   sourceColumnMeans,
   Trainer,
   TrainingAbortedError,
+  type TrainingObjective,
   type TrainOptions,
+  trainGreedy,
   VALIDATION_FIGURES,
   type ValidationFigure,
   type ValidationFigures,
@@ -34,12 +39,13 @@ import {
   loadAll,
   type OpenedData,
   openData,
+  readLabels,
   sliceSource,
 } from '../data.js';
 import { CliExit, UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath } from '../files.js';
 import { checkFigures, EpochMonitor, figuresText, type MonitorSettings, parseFigures } from '../monitor.js';
-import { nonNegativeInt, number, positiveInt } from '../options.js';
+import { layerSizes, nonNegativeInt, number, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { filtersOf, tileImages } from '../pictures.js';
 import { VERSION } from '../version.js';
@@ -65,8 +71,13 @@ export interface TrainJob {
   readonly centering?: number;
   /** Parallel tempering: inverse temperatures, 1 first. */
   readonly betas?: number[];
-  /** Gaussian visible units (real-valued data), optionally with learned variances. */
-  readonly visible?: 'bernoulli' | 'gaussian';
+  /** Gaussian visible units (real-valued data), optionally with learned variances; softmax: a classifier. */
+  readonly visible?: 'bernoulli' | 'gaussian' | 'softmax';
+  /**
+   * A classification RBM (--labels): where the labels come from (`mnist` or a file), how many classes, and
+   * the objective (hybrid: alpha, the generative gradient's weight).
+   */
+  readonly labels?: { source: string; classes: number; objective: TrainingObjective; alpha?: number };
   readonly learnVariance?: boolean;
   readonly seed: number;
   /** The data it trains on, checked again on --resume (absent in checkpoints of older versions). */
@@ -74,7 +85,11 @@ export interface TrainJob {
 }
 
 interface TrainFlags extends DataOptions {
-  hidden: number;
+  hidden: number[];
+  labels?: string | boolean;
+  classes?: number;
+  objective?: TrainingObjective;
+  alpha: number;
   epochs: number;
   batch: number;
   lr: number;
@@ -123,7 +138,29 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('train an RBM and write the model (safetensors), its filters and learning curves');
   addDataOptions(cmd, 'mnist')
-    .option('--hidden <n>', 'hidden units', positiveInt, 100)
+    .option(
+      '--hidden <n>',
+      'hidden units; a comma list (500,500) trains a deep belief network, greedily, layer by layer',
+      layerSizes,
+      [100],
+    )
+    .option(
+      '--labels [file]',
+      "train a classification RBM on the data and their labels: MNIST's own (no file), or an IDX or one-column CSV file",
+    )
+    .option('--classes <n>', 'classes of --labels (default: the largest label + 1)', positiveInt)
+    .addOption(
+      new Option(
+        '--objective <o>',
+        'with --labels: log p(x, y) (generative), the exact log p(y | x) (discriminative), or their hybrid (default)',
+      ).choices(['generative', 'discriminative', 'hybrid']),
+    )
+    .option(
+      '--alpha <x>',
+      '--objective hybrid: weight of the generative gradient',
+      number(0, Number.POSITIVE_INFINITY),
+      0.01,
+    )
     .option('--epochs <n>', 'epochs', positiveInt, 10)
     .option('--batch <n>', 'mini-batch size', positiveInt, 100)
     .option('--lr <x>', 'learning rate', number(0, Number.POSITIVE_INFINITY, { inclusiveMin: false }), 0.05)
@@ -224,10 +261,12 @@ function jobFrom(f: TrainFlags): TrainJob {
     f.momentumFinal === undefined
       ? f.momentum
       : { kind: 'piecewise', boundaries: [f.momentumSwitch], values: [f.momentum, f.momentumFinal] };
+  const labels = labelSourceOf(f);
+  const objective = f.objective ?? 'hybrid';
   return {
     data: dataSpec(f),
     validation: f.validation,
-    hidden: f.hidden,
+    hidden: f.hidden[0]!,
     epochs: f.epochs,
     batch: f.batch,
     learningRate,
@@ -243,8 +282,28 @@ function jobFrom(f: TrainFlags): TrainJob {
     ...(f.centering !== undefined ? { centering: f.centering === true ? 0.01 : (f.centering as number) } : {}),
     ...(f.method === 'pt' ? { betas: ladder(f.temperatures, f.betaMin, '--temperatures') } : {}),
     ...(f.visible === 'gaussian' ? { visible: 'gaussian' as const, learnVariance: Boolean(f.learnVariance) } : {}),
+    ...(labels !== undefined
+      ? {
+          visible: 'softmax' as const,
+          labels: {
+            source: labels,
+            classes: f.classes ?? 0,
+            objective,
+            ...(objective === 'hybrid' ? { alpha: f.alpha } : {}),
+          },
+        }
+      : {}),
     seed: f.seed,
   };
+}
+
+/** --labels: `mnist` for MNIST's own labels (no file), else the file; undefined without --labels. */
+function labelSourceOf(f: TrainFlags): string | undefined {
+  if (f.labels === undefined || f.labels === false) return undefined;
+  if (typeof f.labels === 'string') return f.labels;
+  if (f.data !== 'mnist')
+    throw new UsageError(`--labels without a file means MNIST's labels; for ${f.data} give --labels FILE`);
+  return 'mnist';
 }
 
 /** Flags that define the job, and where their value lives in it: on --resume they must agree with the checkpoint. */
@@ -276,6 +335,10 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   learnVariance: (j) => j.learnVariance,
   seed: (j) => j.seed,
   validation: (j) => j.validation,
+  labels: (j) => j.labels?.source,
+  classes: (j) => j.labels?.classes,
+  objective: (j) => j.labels?.objective,
+  alpha: (j) => j.labels?.alpha,
 };
 
 function kebab(name: string): string {
@@ -299,6 +362,12 @@ function trainOptions(job: TrainJob): Omit<TrainOptions, 'onBatch' | 'onEpoch' |
     ...(job.centering !== undefined ? { centering: { rate: job.centering } } : {}),
     ...(job.betas ? { tempering: { betas: job.betas } } : {}),
     ...(job.learnVariance ? { learnVariance: true } : {}),
+    ...(job.labels
+      ? {
+          objective: job.labels.objective,
+          ...(job.labels.alpha !== undefined ? { hybridWeight: job.labels.alpha } : {}),
+        }
+      : {}),
     seed: job.seed,
   };
 }
@@ -322,6 +391,21 @@ function refuseConflicts(f: TrainFlags, command: Command): void {
     [given('momentumSwitch') && f.momentumFinal === undefined, '--momentum-switch needs --momentum-final'],
     [given('sparsityCost') && f.sparsityTarget === undefined, '--sparsity-cost needs --sparsity-target'],
     [given('checkpoint') && !f.checkpointEvery && !f.resume, '--checkpoint needs --checkpoint-every or --resume'],
+    [
+      (given('classes') || given('objective') || given('alpha')) && !f.labels,
+      '--classes, --objective and --alpha need --labels',
+    ],
+    [given('alpha') && (f.objective ?? 'hybrid') !== 'hybrid', '--alpha needs --objective hybrid'],
+    [
+      Boolean(f.labels) && f.visible === 'gaussian',
+      '--labels trains a classifier on binary inputs: not with --visible gaussian',
+    ],
+    [
+      Boolean(f.labels) &&
+        f.objective === 'discriminative' &&
+        (f.method !== 'cd' || f.sparsityTarget !== undefined || f.centering !== undefined),
+      '--objective discriminative is exact and has no negative phase: no --method, --sparsity-target or --centering',
+    ],
   ];
   for (const [bad, message] of rules) if (bad) throw new UsageError(message);
 }
@@ -373,6 +457,18 @@ function checkJob(job: unknown, p: RbmParameters, path: string): asserts job is 
   } catch (error) {
     fail(`has an invalid schedule: ${error instanceof Error ? error.message : String(error)}`);
   }
+  if (job.labels !== undefined) {
+    const l = job.labels as Record<string, unknown>;
+    if (
+      !isObject(l) ||
+      typeof l.source !== 'string' ||
+      !Number.isSafeInteger(l.classes) ||
+      !['generative', 'discriminative', 'hybrid'].includes(l.objective as string)
+    )
+      fail(`has labels ${JSON.stringify(l)}`);
+    if (JSON.stringify(p.softmaxGroups) !== JSON.stringify([l.classes]))
+      fail(`says ${l.classes} classes, its tensors have softmax groups ${JSON.stringify(p.softmaxGroups ?? null)}`);
+  }
   const visible = (job.visible ?? 'bernoulli') as string;
   if (visible !== (p.visibleUnits ?? 'bernoulli'))
     fail(`says ${visible} visible units, its tensors are a ${p.visibleUnits ?? 'bernoulli'} model`);
@@ -407,6 +503,7 @@ async function readResumed(flags: TrainFlags, command: Command, checkpointPath: 
 async function train(flags: TrainFlags, command: Command): Promise<void> {
   const out = new Output(Boolean(flags.json));
   refuseConflicts(flags, command);
+  if (flags.hidden.length > 1) return trainStack(flags, command, out);
   const checkpointPath = flags.checkpoint ?? sidePath(flags.out, '.ckpt.safetensors');
   let job = jobFrom(flags);
   const resumed = flags.resume ? await readResumed(flags, command, checkpointPath, job) : undefined;
@@ -449,7 +546,11 @@ function monitorFrom(f: TrainFlags): MonitorSettings | undefined {
     const figure =
       stopOn[0] ??
       figures[0] ??
-      (f.visible === 'gaussian' ? ('reconstruction' as const) : ('pseudo-likelihood' as const));
+      (f.labels
+        ? ('classification-error' as const)
+        : f.visible === 'gaussian'
+          ? ('reconstruction' as const)
+          : ('pseudo-likelihood' as const));
     if (!figures.includes(figure)) figures.push(figure);
     earlyStop = { figure, patience: f.earlyStop };
   }
@@ -504,7 +605,19 @@ async function trainOpened(
   signals: Interrupts,
   monitorSettings: MonitorSettings | undefined,
 ): Promise<void> {
-  const all = opened.source;
+  // A classification RBM trains on rows [x, e_y]: the inputs with their one-hot label appended.
+  let all = opened.source;
+  if (job.labels) {
+    const { labels, source } = readLabels(job.labels.source, job.data.split, all.rows);
+    let classes = job.labels.classes;
+    if (classes === 0) classes = Math.max(2, labels.reduce((m, y) => Math.max(m, y), 0) + 1);
+    checkLabels(labels, classes, all.rows, source);
+    job = { ...job, labels: { ...job.labels, classes } };
+    all = labelledSource(all, labels, classes);
+    out.info(
+      `labels: ${source}, ${classes} classes; objective ${job.labels!.objective}${job.labels!.alpha !== undefined ? ` (alpha ${job.labels!.alpha})` : ''}`,
+    );
+  }
   if (job.validation >= all.rows) {
     throw new UsageError(`--validation ${job.validation} leaves no training data (${all.rows} examples)`);
   }
@@ -574,6 +687,7 @@ async function trainOpened(
         seed: job.seed,
         means: await sourceColumnMeans(trainSource, 1024, job.visible ?? 'bernoulli'),
         ...(job.visible === 'gaussian' ? { visibleUnits: 'gaussian' as const } : {}),
+        ...(job.labels ? { visibleUnits: 'softmax' as const, softmaxGroups: [job.labels.classes] } : {}),
       });
   const batches = Math.ceil(trainSource.rows / job.batch);
   const history: EpochMetrics[] = [];
@@ -733,9 +847,18 @@ async function trainOpened(
   if (writesPictures) {
     if (opened.side) {
       const shown = Math.min(p.numHidden, 100);
+      // A classifier's filters are its input rows of W (the label rows come after them).
+      const inputs = p.numVisible - (job.labels?.classes ?? 0);
       await writeFileAtomic(
         pngPath,
-        tileImages(filtersOf(p.weights, p.numVisible, p.numHidden, shown), shown, opened.side, { scale: 2 }),
+        tileImages(
+          filtersOf(p.weights.subarray(0, inputs * p.numHidden), inputs, p.numHidden, shown),
+          shown,
+          opened.side,
+          {
+            scale: 2,
+          },
+        ),
       );
       written.push(pngPath);
     }
@@ -788,6 +911,7 @@ const FIGURE_UNITS: Record<ValidationFigure, string> = {
   'free-energy-gap': 'F(held out) - F(training), nats',
   'log-likelihood': 'exact log p(v), nats per example',
   ais: 'AIS log p(v), nats per example',
+  'classification-error': 'held-out error rate',
 };
 
 function curvePanels(
@@ -865,4 +989,94 @@ function provenance(backend: string): Record<string, string> {
       date: new Date().toISOString(),
     }),
   };
+}
+
+/**
+ * `rbm train --hidden 500,500`: a deep belief network trained greedily (Hinton, Osindero & Teh 2006), each
+ * layer an RBM with the run's options on the hidden probabilities of the layer below; one file with every
+ * layer. Checkpoints, held-out figures and classifiers are for one RBM.
+ */
+async function trainStack(flags: TrainFlags, command: Command, out: Output): Promise<void> {
+  const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+  for (const [flag, name] of [
+    ['labels', '--labels'],
+    ['resume', '--resume'],
+    ['checkpointEvery', '--checkpoint-every'],
+    ['checkpoint', '--checkpoint'],
+    ['monitor', '--monitor'],
+    ['earlyStop', '--early-stop'],
+    ['validation', '--validation'],
+    ['learnVariance', '--learn-variance'],
+  ] as const) {
+    if (given(flag))
+      throw new UsageError(
+        `${name} is for one RBM; --hidden ${flags.hidden.join(',')} trains a deep belief network (train its layers one by one for that)`,
+      );
+  }
+  if (flags.visible === 'gaussian')
+    throw new UsageError('a deep belief network here has Bernoulli units in every layer: not with --visible gaussian');
+  const job = { ...jobFrom(flags), hidden: flags.hidden[0]! };
+  const pngPath = sidePath(flags.out, '.filters.png');
+  const inputs = job.data.name === 'mnist' ? [] : [job.data.name];
+  const opened = openData(job.data);
+  try {
+    const writesPng = flags.pictures && opened.side !== undefined;
+    const outputs = [
+      { path: flags.out, what: 'model file' },
+      ...(writesPng ? [{ path: pngPath, what: 'filters picture' }] : []),
+    ];
+    await checkOutputs(outputs, { force: Boolean(flags.force), inputs });
+    for (const removed of await cleanTemporaries(outputs.map((o) => o.path)))
+      out.info(`removed ${removed}, left by an interrupted write`);
+    const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
+    const sizes = [opened.source.cols, ...flags.hidden];
+    out.info(`${opened.description}; ${opened.source.rows} for training`);
+    out.info(
+      `deep belief network ${sizes.join('-')}, greedy: each layer ${job.method.toUpperCase()}-${job.k}, batch ${job.batch}, ${job.epochs} epochs, backend ${backend.name} (${backend.precision})`,
+    );
+    const t0 = performance.now();
+    const layers = flags.hidden.map((numHidden) => ({ numHidden, ...trainOptions(job) }));
+    const { dbn, history } = await trainGreedy(backend, opened.source, layers, {
+      onEpoch: (l, m) => {
+        out.info(
+          `layer ${l + 1}/${layers.length} (${sizes[l]}-${sizes[l + 1]}) epoch ${m.epoch + 1}/${job.epochs}: reconstruction error ${m.reconstructionError.toFixed(4)}, ${m.seconds.toFixed(2)} s`,
+        );
+        out.emit({ type: 'epoch', layer: l, ...m });
+      },
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const params = await dbn.parameters();
+    dbn.dispose();
+    await makeFolder(flags.out);
+    await writeFileAtomic(
+      flags.out,
+      encodeDbn(params, {
+        hyperparameters: JSON.stringify({ ...job, hidden: flags.hidden }),
+        ...provenance(backend.name),
+      }),
+    );
+    const written = [flags.out];
+    if (writesPng) {
+      const p = params[0]!;
+      const shown = Math.min(p.numHidden, 100);
+      await writeFileAtomic(
+        pngPath,
+        tileImages(filtersOf(p.weights, p.numVisible, p.numHidden, shown), shown, opened.side!, { scale: 2 }),
+      );
+      written.push(pngPath);
+    }
+    out.info(`wrote ${written.join(', ')}`);
+    out.emit({
+      type: 'summary',
+      model: flags.out,
+      files: written,
+      backend: backend.name,
+      sizes,
+      epochs: job.epochs,
+      seconds,
+      reconstructionError: history.map((h) => h.at(-1)?.reconstructionError),
+    });
+  } finally {
+    await opened.source.close?.();
+  }
 }

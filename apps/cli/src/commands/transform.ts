@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
-import { encodeSafetensors, RbmEstimator, type SafeTensor, ShapeError } from '@rbmjs/core';
-import { readModelFile, writeFileAtomic } from '@rbmjs/core/node';
+import { type DataSource, DBN, encodeSafetensors, RbmEstimator, type SafeTensor, ShapeError } from '@rbmjs/core';
+import { readAnyModelFile, writeFileAtomic } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
 import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
 import { openData, readLabels } from '../data.js';
@@ -11,8 +11,8 @@ import { positiveInt } from '../options.js';
 import { Output } from '../output.js';
 
 /**
- * `rbm transform`: the hidden features p(h = 1 | v) of every row of a data set, for a classifier, as CSV, NumPy
- * .npy or safetensors; with the data's labels passed through. Rows are read and transformed batch by batch, and
+ * `rbm transform`: the hidden features p(h = 1 | v) of every row of a data set (a deep belief network's: the
+ * top layer's, through every layer), for a classifier, as CSV, NumPy .npy or safetensors; with the data's labels passed through. Rows are read and transformed batch by batch, and
  * CSV and .npy files are written as they come, so the data need not fit in memory.
  */
 
@@ -85,25 +85,32 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
   await checkOutputs(outputs, { force: Boolean(flags.force), inputs });
   await cleanTemporaries(outputs.map((o) => o.path));
 
-  const file = await readModelFile(modelPath);
+  // One RBM, or a deep belief network (the top layer's features, through every layer).
+  const file = await readAnyModelFile(modelPath);
+  const layers = file.kind === 'dbn' ? file.layers : [file.parameters];
+  const numVisible = layers[0]!.numVisible;
   const opened = openData(spec);
   try {
     const src = opened.source;
-    if (src.cols !== file.parameters.numVisible) {
+    if (src.cols !== numVisible) {
       throw new ShapeError(
-        `${src.source}: ${src.cols} values per row, the model (${modelPath}) has ${file.parameters.numVisible} visible units`,
+        `${src.source}: ${src.cols} values per row, the model (${modelPath}) has ${numVisible} visible units`,
       );
     }
     const labels = labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows) : undefined;
     const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
-    const est = RbmEstimator.fromParameters(backend, file.parameters);
-    const nh = file.parameters.numHidden;
-    out.info(`${opened.description}; ${nh} features per row, backend ${backend.name}`);
+    const est = file.kind === 'rbm' ? RbmEstimator.fromParameters(backend, file.parameters) : undefined;
+    const dbn = file.kind === 'dbn' ? DBN.fromParameters(backend, file.layers) : undefined;
+    const nh = layers.at(-1)!.numHidden;
+    out.info(
+      `${opened.description}; ${nh} features per row${dbn ? ` (deep belief network ${dbn.sizes.join('-')}, top layer)` : ''}, backend ${backend.name}`,
+    );
     const t0 = performance.now();
     const batchCount = Math.ceil(src.rows / flags.batch);
     const bar = out.progress(batchCount, 'transform');
+    const source = est ? est.transformBatches(src, { batchSize: flags.batch }) : dbnBatches(dbn!, src, flags.batch);
     const batches = async function* () {
-      for await (const b of est.transformBatches(src, { batchSize: flags.batch })) {
+      for await (const b of source) {
         const done = Math.ceil((b.start + b.rows) / flags.batch);
         bar?.update(done, { rate: (done / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(1) });
         yield b;
@@ -129,7 +136,8 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
       }
     } finally {
       bar?.stop();
-      est.dispose();
+      est?.dispose();
+      dbn?.dispose();
     }
     const seconds = (performance.now() - t0) / 1000;
     const written = outputs.map((o) => o.path);
@@ -139,6 +147,25 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
     out.emit({ rows: src.rows, features: nh, format, labels: Boolean(labels), seconds, files: written });
   } finally {
     await opened.source.close?.();
+  }
+}
+
+/** The top layer's features of a source, batch by batch, through every layer of a DBN. */
+async function* dbnBatches(
+  dbn: DBN,
+  src: DataSource,
+  batchSize: number,
+): AsyncGenerator<{ start: number; rows: number; features: Float32Array }> {
+  const buf = new Float32Array(Math.min(batchSize, src.rows) * src.cols);
+  for (let start = 0; start < src.rows; start += batchSize) {
+    const rows = Math.min(batchSize, src.rows - start);
+    const view = buf.subarray(0, rows * src.cols);
+    await src.readRows(
+      Uint32Array.from({ length: rows }, (_, i) => start + i),
+      view,
+    );
+    const data = { data: view, rows, cols: src.cols, ...(src.source ? { source: src.source } : {}) };
+    yield { start, rows, features: await dbn.transform(data, batchSize) };
   }
 }
 

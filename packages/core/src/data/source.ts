@@ -1,4 +1,5 @@
 import { DataError } from '../errors.js';
+import type { VisibleUnits, VisibleUnitType } from '../model/units.js';
 import type { Dataset } from './dataset.js';
 
 /**
@@ -45,9 +46,9 @@ export function checkBatch(
   indices: ArrayLike<number>,
   cols: number,
   source?: string,
-  units: 'bernoulli' | 'gaussian' = 'bernoulli',
+  units: VisibleUnits | VisibleUnitType = 'bernoulli',
 ): void {
-  const gaussian = units === 'gaussian';
+  const gaussian = (typeof units === 'string' ? units : units.name) === 'gaussian';
   for (let i = 0; i < indices.length * cols; i++) {
     const x = values[i]!;
     if (gaussian ? Number.isFinite(x) : x >= 0 && x <= 1) continue;
@@ -61,13 +62,14 @@ export function checkBatch(
       { row, column, value: x },
     );
   }
+  if (typeof units !== 'string') units.checkRows?.(values, indices.length, (r) => indices[r]!, source);
 }
 
 /** Column means of a source, read in chunks of `chunk` rows (float64). */
 export async function sourceColumnMeans(
   src: DataSource,
   chunk = 1024,
-  units: 'bernoulli' | 'gaussian' = 'bernoulli',
+  units: VisibleUnits | VisibleUnitType = 'bernoulli',
 ): Promise<Float64Array> {
   const means = new Float64Array(src.cols);
   const buf = new Float32Array(chunk * src.cols);

@@ -1,4 +1,3 @@
-import { softplus } from '../backend/reference.js';
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
@@ -145,9 +144,11 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
   let aA = options.baseVisibleBias;
   if (!aA && options.data) {
     assertColumns(options.data, nv, 'AIS base model');
-    assertVisibleData(options.data, model.visibleUnits);
+    assertVisibleData(options.data, model.units);
     // Gaussian units: the base model is N(data means, sigma^2) with the model's variances.
-    aA = gaussian ? Float32Array.from(columnMeans(options.data)) : baseRateBiases(options.data);
+    aA = gaussian
+      ? Float32Array.from(columnMeans(options.data))
+      : model.units.baseBiases!(columnMeans(options.data), options.data.rows);
   }
   aA ??= new Float32Array(nv);
   if (aA.length !== nv)
@@ -165,7 +166,8 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     const [z, a] = await Promise.all([model.backend.read(model.z!), model.backend.read(model.a)]);
     for (let i = 0; i < nv; i++) shift -= (a[i]! ** 2 - aA[i]! ** 2) / (2 * Math.exp(z[i]!));
   } else {
-    for (const x of aA) logZBase += softplus(x);
+    // log sum_v exp(a_A.v): softplus per Bernoulli unit, log-sum-exp per softmax group.
+    logZBase += model.units.baseLogPartition!(aA);
   }
 
   const be = model.backend;

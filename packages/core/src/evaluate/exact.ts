@@ -40,8 +40,9 @@ interface Plan {
 }
 
 function plan(model: RBM, options: ExactOptions): Plan {
-  // Gaussian visible units are integrated analytically, so their models always enumerate the hidden layer.
-  const layer = !model.units.binary || model.numHidden <= model.numVisible ? 'hidden' : 'visible';
+  // Gaussian visible units are integrated analytically, and softmax groups summed per group (2^nv bit
+  // patterns would include states that are not one-hot), so their models always enumerate the hidden layer.
+  const layer = model.units.name !== 'bernoulli' || model.numHidden <= model.numVisible ? 'hidden' : 'visible';
   const bits = layer === 'hidden' ? model.numHidden : model.numVisible;
   const maxStates = options.maxStates ?? DEFAULT_MAX_STATES;
   const states = 2 ** bits;

@@ -42,6 +42,10 @@ export async function pseudoLogLikelihood(
 ): Promise<PseudoLikelihood> {
   assertColumns(data, model.numVisible, 'pseudoLogLikelihood');
   assertBinaryUnits(model, 'pseudo-likelihood by bit flips');
+  if (model.softmaxGroups)
+    throw new ArgumentError(
+      'pseudo-likelihood by bit flips is defined for Bernoulli units only (flipping one unit of a softmax group leaves no one-hot state)',
+    );
   assertUnitInterval(data);
   const method = options.method ?? 'full';
   if (method === 'random-bit') return randomBit(model, data, options.seed ?? 0);

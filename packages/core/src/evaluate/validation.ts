@@ -1,5 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
+import { argmaxRows, classLogProbabilities, labelLayout, labelsOfRows } from '../model/classifier.js';
 import type { RBM } from '../model/rbm.js';
 import { type AisOptions, annealedImportanceSampling, estimatedLogLikelihood } from './ais.js';
 import { exactLogLikelihood, exactLogPartition } from './exact.js';
@@ -12,10 +13,18 @@ import { pseudoLogLikelihood } from './pseudo-likelihood.js';
  * - `pseudo-likelihood`: sum_i log p(v_i | v_-i) (Besag 1975), exact, no log Z needed (nats);
  * - `free-energy-gap`: mean F(held out) - mean F(training sample): growing means overfitting (nats);
  * - `log-likelihood`: exact log p(v) by enumerating the smaller layer (at most 2^20 states) (nats);
- * - `ais`: log p(v) with log Z estimated by annealed importance sampling (nats), with its interval.
+ * - `ais`: log p(v) with log Z estimated by annealed importance sampling (nats), with its interval;
+ * - `classification-error`: a classification RBM's held-out error rate, its rows [x, e_y] classified exactly
+ *   by argmax_k p(y = k | x) (a fraction, 0 to 1).
  */
 
-export type ValidationFigure = 'reconstruction' | 'pseudo-likelihood' | 'free-energy-gap' | 'log-likelihood' | 'ais';
+export type ValidationFigure =
+  | 'reconstruction'
+  | 'pseudo-likelihood'
+  | 'free-energy-gap'
+  | 'log-likelihood'
+  | 'ais'
+  | 'classification-error';
 
 export const VALIDATION_FIGURES: readonly ValidationFigure[] = [
   'reconstruction',
@@ -23,6 +32,7 @@ export const VALIDATION_FIGURES: readonly ValidationFigure[] = [
   'free-energy-gap',
   'log-likelihood',
   'ais',
+  'classification-error',
 ];
 
 /** Whether larger is better: likelihoods are maximised, errors and the gap minimised. */
@@ -36,6 +46,7 @@ export interface ValidationFigures {
   readonly 'free-energy-gap'?: number;
   readonly 'log-likelihood'?: number;
   readonly ais?: number;
+  readonly 'classification-error'?: number;
   /** The AIS figure's interval (from log Z +- 3 standard errors of the mean weight). */
   readonly aisLow?: number;
   readonly aisHigh?: number;
@@ -57,7 +68,10 @@ const EXACT_MAX_STATES = 2 ** 20;
 
 /** Whether the exact log-likelihood of `model` is within `maxStates` enumerated states. */
 export function exactlyEnumerable(model: RBM, maxStates = EXACT_MAX_STATES): boolean {
-  return 2 ** Math.min(model.numVisible, model.numHidden) <= maxStates && !model.gaussian;
+  if (model.gaussian) return false;
+  // Softmax groups: the hidden layer is the one enumerated.
+  const bits = model.softmaxGroups ? model.numHidden : Math.min(model.numVisible, model.numHidden);
+  return 2 ** bits <= maxStates;
 }
 
 /** Computes the chosen figures of `model` on `data`. */
@@ -102,6 +116,15 @@ export async function validationFigures(
         out[figure] = ll.mean;
         out.aisLow = ll.low;
         out.aisHigh = ll.high;
+        break;
+      }
+      case 'classification-error': {
+        const { numClasses } = labelLayout(model);
+        const predicted = argmaxRows(await classLogProbabilities(model, data), numClasses);
+        const truth = labelsOfRows(data, numClasses);
+        let wrong = 0;
+        for (let r = 0; r < predicted.length; r++) if (predicted[r] !== truth[r]) wrong++;
+        out[figure] = wrong / data.rows;
         break;
       }
       default:

@@ -1,5 +1,5 @@
 import type { Backend } from '../backend/types.js';
-import { ModelFormatError, RbmError } from '../errors.js';
+import { ArgumentError, ModelFormatError, RbmError, ShapeError } from '../errors.js';
 import { checkParameters, RBM, type RbmParameters } from '../model/rbm.js';
 import { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './safetensors.js';
 
@@ -13,6 +13,9 @@ export const MODEL_FORMAT_VERSION = '1';
 export const MODEL_TYPE = 'bernoulli-bernoulli';
 /** Gaussian visible units: the file adds a 1-D `log_variance` tensor (z = log sigma^2). */
 export const GAUSSIAN_MODEL_TYPE = 'gaussian-bernoulli';
+/** Softmax groups ending the visible layer: metadata `softmax_groups` holds their sizes (a JSON array). */
+export const SOFTMAX_MODEL_TYPE = 'softmax-bernoulli';
+const MODEL_TYPES = [MODEL_TYPE, GAUSSIAN_MODEL_TYPE, SOFTMAX_MODEL_TYPE];
 
 export interface ModelFile {
   readonly parameters: RbmParameters;
@@ -35,36 +38,47 @@ export function encodeModel(
   for (const name of ['weights', 'visible_bias', 'hidden_bias', 'log_variance']) {
     if (name in extra) throw new ModelFormatError(`encodeModel: extra tensor ${name} is a model tensor`);
   }
-  const { numVisible, numHidden } = parameters;
-  const gaussian = parameters.visibleUnits === 'gaussian';
+  const softmax = parameters.visibleUnits === 'softmax';
   return encodeSafetensors(
-    {
-      weights: { dtype: 'F32', shape: [numVisible, numHidden], data: parameters.weights },
-      visible_bias: { dtype: 'F32', shape: [numVisible], data: parameters.visibleBias },
-      hidden_bias: { dtype: 'F32', shape: [numHidden], data: parameters.hiddenBias },
-      ...(gaussian
-        ? {
-            log_variance: {
-              dtype: 'F32' as const,
-              shape: [numVisible],
-              data: parameters.logVariance ?? new Float32Array(numVisible),
-            },
-          }
-        : {}),
-      ...extra,
-    },
+    { ...layerTensors(parameters, ''), ...extra },
     {
       ...metadata,
       format: MODEL_FORMAT,
       format_version: MODEL_FORMAT_VERSION,
-      model: gaussian ? GAUSSIAN_MODEL_TYPE : MODEL_TYPE,
+      model: modelType(parameters),
+      ...(softmax ? { softmax_groups: JSON.stringify(parameters.softmaxGroups) } : {}),
     },
   );
 }
 
-export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): ModelFile {
-  const where = options.source ? `${options.source}: ` : '';
-  const { tensors, metadata } = decodeSafetensors(bytes, options);
+function modelType(p: RbmParameters): string {
+  return p.visibleUnits === 'gaussian'
+    ? GAUSSIAN_MODEL_TYPE
+    : p.visibleUnits === 'softmax'
+      ? SOFTMAX_MODEL_TYPE
+      : MODEL_TYPE;
+}
+
+/** One RBM's tensors, their names prefixed (`layers.1.` in a DBN file). */
+function layerTensors(p: RbmParameters, prefix: string): Record<string, SafeTensor> {
+  const { numVisible, numHidden } = p;
+  return {
+    [`${prefix}weights`]: { dtype: 'F32', shape: [numVisible, numHidden], data: p.weights },
+    [`${prefix}visible_bias`]: { dtype: 'F32', shape: [numVisible], data: p.visibleBias },
+    [`${prefix}hidden_bias`]: { dtype: 'F32', shape: [numHidden], data: p.hiddenBias },
+    ...(p.visibleUnits === 'gaussian'
+      ? {
+          [`${prefix}log_variance`]: {
+            dtype: 'F32' as const,
+            shape: [numVisible],
+            data: p.logVariance ?? new Float32Array(numVisible),
+          },
+        }
+      : {}),
+  };
+}
+
+function checkFormat(metadata: Readonly<Record<string, string>>, where: string): void {
   if (metadata.format !== MODEL_FORMAT) {
     throw new ModelFormatError(
       `${where}not an rbmjs model (metadata format is ${JSON.stringify(metadata.format ?? null)})`,
@@ -75,18 +89,23 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
       `${where}model format version ${metadata.format_version} is not supported (this reads ${MODEL_FORMAT_VERSION})`,
     );
   }
-  if (metadata.model !== MODEL_TYPE && metadata.model !== GAUSSIAN_MODEL_TYPE) {
-    throw new ModelFormatError(
-      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPE}, ${GAUSSIAN_MODEL_TYPE})`,
-    );
-  }
-  const gaussian = metadata.model === GAUSSIAN_MODEL_TYPE;
+}
+
+/** Reads one RBM's tensors (names prefixed) of the given model type; `groups` for softmax models. */
+function readLayer(
+  tensors: ReadonlyMap<string, SafeTensor>,
+  prefix: string,
+  type: string,
+  groupsText: string | undefined,
+  where: string,
+): RbmParameters {
+  const gaussian = type === GAUSSIAN_MODEL_TYPE;
   const get = (name: string, rank: number) => {
-    const t = tensors.get(name);
-    if (!t) throw new ModelFormatError(`${where}missing tensor ${name}`);
+    const t = tensors.get(prefix + name);
+    if (!t) throw new ModelFormatError(`${where}missing tensor ${prefix}${name}`);
     if (t.shape.length !== rank)
-      throw new ModelFormatError(`${where}tensor ${name} has rank ${t.shape.length}, expected ${rank}`);
-    if (t.dtype !== 'F32') throw new ModelFormatError(`${where}tensor ${name} is ${t.dtype}, expected F32`);
+      throw new ModelFormatError(`${where}tensor ${prefix}${name} has rank ${t.shape.length}, expected ${rank}`);
+    if (t.dtype !== 'F32') throw new ModelFormatError(`${where}tensor ${prefix}${name} is ${t.dtype}, expected F32`);
     return t;
   };
   const W = get('weights', 2);
@@ -95,12 +114,26 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
   const [numVisible, numHidden] = W.shape as [number, number];
   if (a.shape[0] !== numVisible || b.shape[0] !== numHidden) {
     throw new ModelFormatError(
-      `${where}shapes disagree: weights [${numVisible}, ${numHidden}], visible_bias [${a.shape[0]}], hidden_bias [${b.shape[0]}]`,
+      `${where}shapes disagree: ${prefix}weights [${numVisible}, ${numHidden}], ${prefix}visible_bias [${a.shape[0]}], ${prefix}hidden_bias [${b.shape[0]}]`,
     );
   }
   const z = gaussian ? get('log_variance', 1) : undefined;
   if (z && z.shape[0] !== numVisible) {
-    throw new ModelFormatError(`${where}log_variance has ${z.shape[0]} values, weights have ${numVisible} rows`);
+    throw new ModelFormatError(
+      `${where}${prefix}log_variance has ${z.shape[0]} values, weights have ${numVisible} rows`,
+    );
+  }
+  let groups: number[] | undefined;
+  if (type === SOFTMAX_MODEL_TYPE) {
+    try {
+      groups = JSON.parse(groupsText ?? 'null');
+    } catch {
+      groups = undefined;
+    }
+    if (!Array.isArray(groups))
+      throw new ModelFormatError(
+        `${where}a softmax model needs its group sizes (softmax_groups, a JSON array), got ${JSON.stringify(groupsText ?? null)}`,
+      );
   }
   const parameters: RbmParameters = {
     numVisible,
@@ -109,13 +142,147 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
     visibleBias: a.data as Float32Array,
     hiddenBias: b.data as Float32Array,
     ...(z ? { visibleUnits: 'gaussian' as const, logVariance: z.data as Float32Array } : {}),
+    ...(groups ? { visibleUnits: 'softmax' as const, softmaxGroups: groups } : {}),
   };
   try {
     checkParameters(parameters);
   } catch (error) {
+    throw new ModelFormatError(`${where}${prefix}${error instanceof RbmError ? error.message : String(error)}`);
+  }
+  return parameters;
+}
+
+export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): ModelFile {
+  const where = options.source ? `${options.source}: ` : '';
+  const { tensors, metadata } = decodeSafetensors(bytes, options);
+  checkFormat(metadata, where);
+  if (!MODEL_TYPES.includes(metadata.model!)) {
+    throw new ModelFormatError(
+      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPES.join(', ')}${metadata.model === DBN_MODEL_TYPE ? '; a deep belief network is read with decodeDbn' : ''})`,
+    );
+  }
+  const parameters = readLayer(tensors, '', metadata.model!, metadata.softmax_groups, where);
+  return { parameters, metadata, tensors };
+}
+
+/**
+ * A deep belief network file: one safetensors file with every layer's RBM, bottom first, as tensors
+ * `layers.<i>.weights`, `layers.<i>.visible_bias`, `layers.<i>.hidden_bias` (and `layers.0.log_variance`
+ * for Gaussian inputs); metadata `model` is `dbn` and `layers` a JSON array of each layer's
+ * { "visible", "hidden", "model" (its RBM type), "softmax_groups"? }, checked against the tensors.
+ */
+export const DBN_MODEL_TYPE = 'dbn';
+
+export interface DbnFile {
+  readonly layers: readonly RbmParameters[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+interface LayerRecord {
+  readonly visible: number;
+  readonly hidden: number;
+  readonly model: string;
+  readonly softmax_groups?: readonly number[];
+}
+
+/** Checks that a stack of RBMs composes: each layer's visible units are the hidden units below it. */
+export function checkStack(layers: readonly RbmParameters[], where = ''): void {
+  if (layers.length < 1) throw new ShapeError(`${where}a deep belief network needs at least one layer`);
+  for (let i = 1; i < layers.length; i++) {
+    if (layers[i]!.numVisible !== layers[i - 1]!.numHidden)
+      throw new ShapeError(
+        `${where}layer ${i} has ${layers[i]!.numVisible} visible units, layer ${i - 1} below it ${layers[i - 1]!.numHidden} hidden units`,
+      );
+    if ((layers[i]!.visibleUnits ?? 'bernoulli') !== 'bernoulli')
+      throw new ArgumentError(
+        `${where}layer ${i} must have Bernoulli visible units (the hidden units below are binary)`,
+      );
+  }
+}
+
+export function encodeDbn(
+  layers: readonly RbmParameters[],
+  metadata: Readonly<Record<string, string>> = {},
+): Uint8Array {
+  checkStack(layers);
+  const tensors: Record<string, SafeTensor> = {};
+  const records: LayerRecord[] = layers.map((p, i) => {
+    checkParameters(p);
+    Object.assign(tensors, layerTensors(p, `layers.${i}.`));
+    return {
+      visible: p.numVisible,
+      hidden: p.numHidden,
+      model: modelType(p),
+      ...(p.softmaxGroups ? { softmax_groups: [...p.softmaxGroups] } : {}),
+    };
+  });
+  return encodeSafetensors(tensors, {
+    ...metadata,
+    format: MODEL_FORMAT,
+    format_version: MODEL_FORMAT_VERSION,
+    model: DBN_MODEL_TYPE,
+    layers: JSON.stringify(records),
+  });
+}
+
+export function decodeDbn(bytes: Uint8Array, options: DecodeOptions = {}): DbnFile {
+  const where = options.source ? `${options.source}: ` : '';
+  const { tensors, metadata } = decodeSafetensors(bytes, options);
+  checkFormat(metadata, where);
+  if (metadata.model !== DBN_MODEL_TYPE)
+    throw new ModelFormatError(
+      `${where}model type ${JSON.stringify(metadata.model)} is not a deep belief network (dbn)`,
+    );
+  let records: unknown;
+  try {
+    records = JSON.parse(metadata.layers ?? 'null');
+  } catch {
+    records = undefined;
+  }
+  if (!Array.isArray(records) || records.length === 0)
+    throw new ModelFormatError(
+      `${where}a dbn file needs metadata layers (a JSON array, one entry per layer), got ${JSON.stringify(metadata.layers ?? null)}`,
+    );
+  const layers = records.map((r: Partial<LayerRecord>, i) => {
+    if (typeof r !== 'object' || r === null || typeof r.model !== 'string' || !MODEL_TYPES.includes(r.model))
+      throw new ModelFormatError(`${where}layers[${i}] in the metadata is ${JSON.stringify(r)}`);
+    const p = readLayer(
+      tensors,
+      `layers.${i}.`,
+      r.model,
+      r.softmax_groups ? JSON.stringify(r.softmax_groups) : undefined,
+      `${where}layer ${i} of ${records.length}: `,
+    );
+    if (p.numVisible !== r.visible || p.numHidden !== r.hidden)
+      throw new ModelFormatError(
+        `${where}layer ${i}: the metadata says ${r.visible} x ${r.hidden}, its tensors are ${p.numVisible} x ${p.numHidden}`,
+      );
+    return p;
+  });
+  const extra = [...tensors.keys()].filter((name) => {
+    const m = /^layers\.(\d+)\./.exec(name);
+    return !m || Number(m[1]) >= layers.length;
+  });
+  if (extra.length > 0)
+    throw new ModelFormatError(
+      `${where}tensor ${extra[0]} belongs to no layer of the ${layers.length} the metadata lists`,
+    );
+  try {
+    checkStack(layers);
+  } catch (error) {
     throw new ModelFormatError(`${where}${error instanceof RbmError ? error.message : String(error)}`);
   }
-  return { parameters, metadata, tensors };
+  return { layers, metadata };
+}
+
+/** A model file of either kind: one RBM, or a deep belief network. */
+export type AnyModelFile = ({ readonly kind: 'rbm' } & ModelFile) | ({ readonly kind: 'dbn' } & DbnFile);
+
+export function decodeAnyModel(bytes: Uint8Array, options: DecodeOptions = {}): AnyModelFile {
+  const { metadata } = decodeSafetensors(bytes, options);
+  return metadata.model === DBN_MODEL_TYPE
+    ? { kind: 'dbn', ...decodeDbn(bytes, options) }
+    : { kind: 'rbm', ...decodeModel(bytes, options) };
 }
 
 /** Serialises a model (reads its parameters back from the device). */

@@ -6,7 +6,13 @@ import { assertColumns, assertFinite, assertUnitInterval, columnMeans, type Data
 import { ArgumentError, RbmError, ShapeError, TooLargeError } from '../errors.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { type VisibleParameters, type VisibleUnits, type VisibleUnitType, visibleUnitType } from './units.js';
+import {
+  SoftmaxUnits,
+  type VisibleParameters,
+  type VisibleUnits,
+  type VisibleUnitType,
+  visibleUnitType,
+} from './units.js';
 
 export type { VisibleUnits } from './units.js';
 
@@ -35,6 +41,11 @@ export interface RbmParameters {
   readonly visibleUnits?: VisibleUnits;
   /** Gaussian units: log variances z (default 0: unit variances). */
   readonly logVariance?: Float32Array;
+  /**
+   * Softmax units: the sizes of the one-hot groups that end the visible layer (a classification RBM's
+   * labels are one group of as many units as classes); the units before them are Bernoulli.
+   */
+  readonly softmaxGroups?: readonly number[];
 }
 
 export interface InitOptions {
@@ -50,6 +61,8 @@ export interface InitOptions {
   readonly means?: ArrayLike<number>;
   /** Visible unit type (default bernoulli). Gaussian visible biases start at the data means, variances at 1. */
   readonly visibleUnits?: VisibleUnits;
+  /** Softmax units: the group sizes (see {@link RbmParameters.softmaxGroups}); biases start at log p of the data. */
+  readonly softmaxGroups?: readonly number[];
 }
 
 /** Clamp for the data means in the visible-bias initialisation, so that constant pixels get finite biases. */
@@ -143,14 +156,39 @@ export function initialParameters(options: InitOptions): RbmParameters {
       logVariance: new Float32Array(numVisible),
     };
   }
+  const softmax = options.visibleUnits === 'softmax';
+  if (softmax) checkGroups(numVisible, options.softmaxGroups);
+  const groups = softmax ? options.softmaxGroups! : [];
+  const grouped = numVisible - groups.reduce((x, k) => x + k, 0);
   if (p) {
     if (p.length !== numVisible) throw new ShapeError(`means has ${p.length} values, expected ${numVisible}`);
     for (let i = 0; i < numVisible; i++) {
       const pi = Math.min(1 - MEAN_CLAMP, Math.max(MEAN_CLAMP, p[i]!));
-      visibleBias[i] = Math.log(pi / (1 - pi));
+      // Softmax groups: a_k = log p_k gives p(v_G = e_k) = p_k in the model without weights.
+      visibleBias[i] = i >= grouped ? Math.log(pi) : Math.log(pi / (1 - pi));
     }
   }
-  return { numVisible, numHidden, weights, visibleBias, hiddenBias: new Float32Array(numHidden) };
+  return {
+    numVisible,
+    numHidden,
+    weights,
+    visibleBias,
+    hiddenBias: new Float32Array(numHidden),
+    ...(softmax ? { visibleUnits: 'softmax' as const, softmaxGroups: [...groups] } : {}),
+  };
+}
+
+/** Softmax group sizes: integers >= 2 whose sum is at most the visible units. */
+function checkGroups(numVisible: number, groups: readonly number[] | undefined): void {
+  if (!Array.isArray(groups) || groups.length === 0)
+    throw new ArgumentError(`softmax visible units need softmaxGroups (group sizes), got ${JSON.stringify(groups)}`);
+  for (const k of groups) {
+    if (!Number.isInteger(k) || k < 2)
+      throw new ArgumentError(`softmax group sizes must be integers >= 2, got ${JSON.stringify(groups)}`);
+  }
+  const total = groups.reduce((x, k) => x + k, 0);
+  if (total > numVisible)
+    throw new ShapeError(`softmax groups of ${total} units in all do not fit in ${numVisible} visible units`);
 }
 
 export function checkParameters(p: RbmParameters): void {
@@ -171,9 +209,16 @@ export function checkParameters(p: RbmParameters): void {
   expect('weights', p.weights, p.numVisible * p.numHidden);
   expect('visibleBias', p.visibleBias, p.numVisible);
   expect('hiddenBias', p.hiddenBias, p.numHidden);
-  if (p.visibleUnits !== undefined && p.visibleUnits !== 'bernoulli' && p.visibleUnits !== 'gaussian') {
-    throw new ArgumentError(`visibleUnits must be 'bernoulli' or 'gaussian', got ${String(p.visibleUnits)}`);
+  if (
+    p.visibleUnits !== undefined &&
+    p.visibleUnits !== 'bernoulli' &&
+    p.visibleUnits !== 'gaussian' &&
+    p.visibleUnits !== 'softmax'
+  ) {
+    throw new ArgumentError(`visibleUnits must be 'bernoulli', 'gaussian' or 'softmax', got ${String(p.visibleUnits)}`);
   }
+  if (p.visibleUnits === 'softmax') checkGroups(p.numVisible, p.softmaxGroups);
+  else if (p.softmaxGroups !== undefined) throw new ArgumentError('softmaxGroups are for softmax visible units');
   if (p.logVariance) {
     if (p.visibleUnits !== 'gaussian') throw new ArgumentError('logVariance is for gaussian visible units');
     expect('logVariance', p.logVariance, p.numVisible);
@@ -185,10 +230,15 @@ export function assertBinaryUnits(model: RBM, what: string): void {
   if (model.gaussian) throw new ArgumentError(`${what} is defined for binary visible units only`);
 }
 
-/** Checks data for a visible unit type: finite for Gaussian units, in [0, 1] for Bernoulli ones. */
-export function assertVisibleData(ds: Dataset, units: VisibleUnits): void {
-  if (units === 'gaussian') assertFinite(ds);
+/**
+ * Checks data for a visible unit type: finite for Gaussian units, in [0, 1] for Bernoulli ones; softmax
+ * groups must also sum to 1 (given the type itself, `model.units`).
+ */
+export function assertVisibleData(ds: Dataset, units: VisibleUnits | VisibleUnitType): void {
+  const name = typeof units === 'string' ? units : units.name;
+  if (name === 'gaussian') assertFinite(ds);
   else assertUnitInterval(ds);
+  if (typeof units !== 'string') units.checkRows?.(ds.data, ds.rows, (r) => r, ds.source);
 }
 
 /**
@@ -236,7 +286,10 @@ export class RBM implements VisibleParameters {
     this.numVisible = params.numVisible;
     this.numHidden = params.numHidden;
     this.visibleUnits = params.visibleUnits ?? 'bernoulli';
-    this.units = visibleUnitType(this.visibleUnits);
+    this.units =
+      this.visibleUnits === 'softmax'
+        ? new SoftmaxUnits(backend, params.numVisible, params.softmaxGroups!)
+        : visibleUnitType(this.visibleUnits);
     this.W = backend.tensor(params.numVisible, params.numHidden, params.weights);
     this.a = backend.tensor(1, params.numVisible, params.visibleBias);
     this.b = backend.tensor(1, params.numHidden, params.hiddenBias);
@@ -250,6 +303,11 @@ export class RBM implements VisibleParameters {
 
   get gaussian(): boolean {
     return this.visibleUnits === 'gaussian';
+  }
+
+  /** Softmax units: the group sizes that end the visible layer (else undefined). */
+  get softmaxGroups(): readonly number[] | undefined {
+    return this.units instanceof SoftmaxUnits ? this.units.groups : undefined;
   }
 
   /** Recomputes exp(-z) and exp(z / 2) after z changed. */
@@ -314,6 +372,8 @@ export class RBM implements VisibleParameters {
       visibleBias: Float32Array.from(a),
       hiddenBias: Float32Array.from(b),
     };
+    if (this.units instanceof SoftmaxUnits)
+      return { ...base, visibleUnits: 'softmax', softmaxGroups: [...this.units.groups] };
     if (!this.z) return base;
     return { ...base, visibleUnits: 'gaussian', logVariance: Float32Array.from(await this.backend.read(this.z)) };
   }
@@ -327,6 +387,13 @@ export class RBM implements VisibleParameters {
         `parameters are ${params.numVisible}x${params.numHidden}, the model is ${this.numVisible}x${this.numHidden}`,
       );
     }
+    if (
+      (params.visibleUnits ?? 'bernoulli') !== this.visibleUnits ||
+      JSON.stringify(params.softmaxGroups ?? null) !== JSON.stringify(this.softmaxGroups ?? null)
+    )
+      throw new ShapeError(
+        `parameters are for ${params.visibleUnits ?? 'bernoulli'} visible units, the model has ${this.visibleUnits}`,
+      );
     this.backend.write(this.W, params.weights);
     this.backend.write(this.a, params.visibleBias);
     this.backend.write(this.b, params.hiddenBias);
@@ -392,7 +459,7 @@ export class RBM implements VisibleParameters {
   upload(scope: Scope, data: Dataset | HostArray, layer: 'visible' | 'hidden', what: string): Tensor {
     const cols = layer === 'visible' ? this.numVisible : this.numHidden;
     const ds = asDataset(data, cols, what);
-    if (layer === 'visible') assertVisibleData(ds, this.visibleUnits);
+    if (layer === 'visible') assertVisibleData(ds, this.units);
     else assertUnitInterval(ds);
     return scope.tensor(ds.rows, cols, ds.data);
   }
@@ -464,23 +531,32 @@ export class RBM implements VisibleParameters {
     return withScope(this.backend, async (scope) => {
       const rnd = new DeviceRandom(this.backend, new RandomStream(options.seed ?? 0, Streams.sample));
       const v = this.startStates(scope, options, rnd);
-      const B = v.rows;
-      const h = scope.tensor(B, this.numHidden);
-      const uh = scope.tensor(B, this.numHidden);
-      const pv = scope.tensor(B, this.numVisible);
-      const uv = scope.tensor(B, this.numVisible);
-      for (let t = 0; t < options.steps; t++) {
-        fused(this.backend, 'gibbs-sweep', () => {
-          this.hiddenProbabilities(h, v);
-          rnd.uniform(uh);
-          this.backend.bernoulli(h, h, uh);
-          this.visibleProbabilities(pv, h);
-          this.sampleVisible(v, pv, rnd, uv);
-        });
-      }
+      const pv = this.gibbsSweeps(scope, v, options.steps, rnd);
       const [probabilities, states] = await Promise.all([this.backend.read(pv), this.backend.read(v)]);
-      return { probabilities, states, rows: B };
+      return { probabilities, states, rows: v.rows };
     });
+  }
+
+  /**
+   * `steps` block Gibbs sweeps v -> h -> v in place on the chains `v` [B, nv], each sweep one fused unit;
+   * returns the last p(v | h) [B, nv] (allocated in `scope`).
+   */
+  gibbsSweeps(scope: Scope, v: Tensor, steps: number, random: DeviceRandom): Tensor {
+    const B = v.rows;
+    const h = scope.tensor(B, this.numHidden);
+    const uh = scope.tensor(B, this.numHidden);
+    const pv = scope.tensor(B, this.numVisible);
+    const uv = scope.tensor(B, this.numVisible);
+    for (let t = 0; t < steps; t++) {
+      fused(this.backend, 'gibbs-sweep', () => {
+        this.hiddenProbabilities(h, v);
+        random.uniform(uh);
+        this.backend.bernoulli(h, h, uh);
+        this.visibleProbabilities(pv, h);
+        this.sampleVisible(v, pv, random, uv);
+      });
+    }
+    return pv;
   }
 
   /**
@@ -497,7 +573,8 @@ export class RBM implements VisibleParameters {
       throw new ArgumentError(`chains must be a positive integer, got ${chains}`);
     const v = scope.tensor(chains, this.numVisible);
     const start = scope.tensor(chains, this.numVisible);
-    if (this.units.binary) this.backend.fill(start, 0.5);
+    // Binary units: the conditional at zero input, 1/2 per Bernoulli unit, uniform in a softmax group.
+    if (this.units.binary) this.units.conditionalMean(this, start, 1);
     else this.backend.binary('add', start, start, this.a);
     this.sampleVisible(v, start, random, scope.tensor(chains, this.numVisible));
     return v;
@@ -510,6 +587,7 @@ export class RBM implements VisibleParameters {
       if (t) this.backend.dispose(t);
     }
     this.scratchTensors.clear();
+    this.units.dispose?.();
   }
 }
 

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { FileError, RbmError } from '../errors.js';
-import { decodeModel, type ModelFile } from '../io/model-file.js';
+import { type AnyModelFile, decodeAnyModel, decodeModel, type ModelFile } from '../io/model-file.js';
 import { type DecodeOptions, decodeSafetensorsHeader, safetensorsHeaderLength } from '../io/safetensors.js';
 
 /**
@@ -152,6 +152,23 @@ export async function readModelFile(
   path: string,
   options: ReadModelOptions = {},
 ): Promise<ModelFile & { readonly bytes: number }> {
+  const { bytes, size, decode } = await readModelBytes(path, options);
+  return { ...decodeModel(bytes, decode), bytes: size };
+}
+
+/** Reads a model file of either kind (one RBM, or a deep belief network), bounded as {@link readModelFile}. */
+export async function readAnyModelFile(
+  path: string,
+  options: ReadModelOptions = {},
+): Promise<AnyModelFile & { readonly bytes: number }> {
+  const { bytes, size, decode } = await readModelBytes(path, options);
+  return { ...decodeAnyModel(bytes, decode), bytes: size };
+}
+
+async function readModelBytes(
+  path: string,
+  options: ReadModelOptions,
+): Promise<{ bytes: Uint8Array; size: number; decode: DecodeOptions }> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
   const decode: DecodeOptions = { ...options, source: path };
   const { handle, size } = await openRegularFile(path, 'model file');
@@ -167,7 +184,7 @@ export async function readModelFile(
         'EFBIG',
       );
     }
-    return { ...decodeModel(await readExactly(handle, path, size, 0), decode), bytes: size };
+    return { bytes: await readExactly(handle, path, size, 0), size, decode };
   } finally {
     await handle.close();
   }

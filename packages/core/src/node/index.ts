@@ -22,6 +22,7 @@ export {
   fileKind,
   openRegularFileSync,
   type ReadModelOptions,
+  readAnyModelFile,
   readModelFile,
   type StatsLike,
 } from './files.js';

@@ -1,10 +1,38 @@
 import type { Tensor } from '../backend/types.js';
+import { LabelScorer } from '../model/classifier.js';
 import type { GradientStep, GradientTerm, PartContext } from './parts.js';
 
 /**
  * Gradient terms beside the likelihood's, applied in the order a trainer lists them: learned variances,
  * centring, weight decay, sparsity. Each adds to the gradient in place (ascent direction).
  */
+
+/**
+ * The discriminative objective of a classification RBM (Larochelle & Bengio 2008, equation 5): adds the
+ * exact gradient of mean log p(y | x) over the batch, the labels being the batch's label units.
+ */
+export class Discriminative implements GradientTerm {
+  readonly name = 'discriminative';
+  private readonly scorer: LabelScorer;
+  private readonly ctx: PartContext;
+  private readonly logp = new Map<number, Tensor>();
+
+  constructor(ctx: PartContext) {
+    this.ctx = ctx;
+    this.scorer = new LabelScorer(ctx.model, ctx.scope);
+  }
+
+  apply(step: GradientStep): void {
+    const v = step.batch.v;
+    let logp = this.logp.get(v.rows);
+    if (!logp) {
+      logp = this.ctx.scope.tensor(v.rows, this.scorer.layout.numClasses);
+      this.logp.set(v.rows, logp);
+    }
+    this.scorer.logProbabilities(logp, v);
+    this.scorer.addGradient(step, v, logp, 1);
+  }
+}
 
 /** Weight decay on W only (not the biases): the gradient of -(l2/2)|W|^2 - l1|W|_1. */
 export class WeightDecay implements GradientTerm {

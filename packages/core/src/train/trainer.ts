@@ -12,7 +12,7 @@ import { ContrastiveDivergence, FastPersistentChains, PersistentChains, Tempered
 import type { GradientStep, GradientTerm, NegativePhase, PartContext, PositivePhase } from './parts.js';
 import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
 import { StateRegistry, type StateSnapshot, type TrainerState } from './state.js';
-import { Centering, LearnedVariance, Sparsity, WeightDecay } from './terms.js';
+import { Centering, Discriminative, LearnedVariance, Sparsity, WeightDecay } from './terms.js';
 
 /**
  * Maximum-likelihood training by stochastic gradient ascent on the mean log-likelihood. The gradient is
@@ -26,6 +26,13 @@ import { Centering, LearnedVariance, Sparsity, WeightDecay } from './terms.js';
  */
 
 export type TrainingMethod = 'cd' | 'pcd' | 'fpcd' | 'pt';
+
+/**
+ * What the gradient ascends (classification RBMs, whose last softmax group is the label; Larochelle &
+ * Bengio 2008): `generative` the log-likelihood log p(x, y) (every RBM), `discriminative` the exact
+ * log p(y | x), `hybrid` log p(y | x) + hybridWeight * log p(x, y).
+ */
+export type TrainingObjective = 'generative' | 'discriminative' | 'hybrid';
 
 export interface SparsityTarget {
   /** Desired mean activation p of each hidden unit. */
@@ -101,6 +108,13 @@ export interface TrainOptions {
   readonly learnVariance?: boolean;
   /** Learning rate of z relative to the learning rate (default 0.1: variances are easily destabilised). */
   readonly varianceLearningRateScale?: number;
+  /**
+   * `generative` (default), or for a classification RBM `discriminative` or `hybrid` (see
+   * {@link TrainingObjective}). The discriminative gradient is exact: no chains.
+   */
+  readonly objective?: TrainingObjective;
+  /** `hybrid`: the weight alpha of the generative gradient (default 0.01, Larochelle & Bengio's MNIST setting). */
+  readonly hybridWeight?: number;
   /** Gibbs steps per update (default 1). */
   readonly k?: number;
   /** Number of persistent chains for PCD (default: the batch size). */
@@ -148,6 +162,8 @@ interface ResolvedOptions {
   readonly method: TrainingMethod;
   readonly tempering: TemperingOptions;
   readonly fastWeights: { readonly learningRate: number; readonly decay: number };
+  readonly objective: TrainingObjective;
+  readonly hybridWeight: number;
   readonly k: number;
   readonly chains: number;
   readonly positivePhase: 'probabilities' | 'samples';
@@ -220,6 +236,15 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
     if (!(decay >= 0 && decay < 1)) throw new ArgumentError(`sparsity decay must be in [0, 1), got ${decay}`);
     sparsity = { target, cost, decay };
   }
+  const objective = options.objective ?? 'generative';
+  if (objective !== 'generative' && objective !== 'discriminative' && objective !== 'hybrid')
+    throw new ArgumentError(`objective must be 'generative', 'discriminative' or 'hybrid', got ${String(objective)}`);
+  if (options.hybridWeight !== undefined && objective !== 'hybrid')
+    throw new ArgumentError(`hybridWeight is for objective 'hybrid'`);
+  if (objective === 'discriminative' && (method !== 'cd' || sparsity || options.centering || options.learnVariance))
+    throw new ArgumentError(
+      `objective 'discriminative' has no negative phase: method must be 'cd', without sparsity, centring or learned variances`,
+    );
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed) || seed < 0)
     throw new ArgumentError(`seed must be a non-negative integer, got ${seed}`);
@@ -237,6 +262,8 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
     method,
     tempering: options.tempering ?? {},
     fastWeights,
+    objective,
+    hybridWeight: nonNegative('hybridWeight', options.hybridWeight ?? 0.01),
     k: positiveInteger('k', options.k ?? 1),
     chains: positiveInteger('chains', options.chains ?? Math.min(batchSize, rows)),
     positivePhase,
@@ -266,6 +293,7 @@ function buildParts(ctx: PartContext, o: ResolvedOptions): { negative: NegativeP
           ? new TemperedChains(ctx, o.chains, o.tempering)
           : new ContrastiveDivergence(ctx);
   const terms: GradientTerm[] = [];
+  if (o.objective !== 'generative') terms.push(new Discriminative(ctx));
   if (o.learnVariance) terms.push(new LearnedVariance(ctx, o.varianceScale));
   if (o.centering) terms.push(new Centering(ctx, o.centering));
   if (o.l2 > 0 || o.l1 > 0) terms.push(new WeightDecay(ctx, o.l2, o.l1));
@@ -335,14 +363,14 @@ export class Trainer {
       );
     }
     this.checkBatches = isDataSource(data);
-    if (!isDataSource(data)) assertVisibleData(data, model.visibleUnits);
+    if (!isDataSource(data)) assertVisibleData(data, model.units);
     if (options.validation) {
       if (options.validation.cols !== model.numVisible) {
         throw new ShapeError(
           `validation data has ${options.validation.cols} columns, the model has ${model.numVisible} visible units`,
         );
       }
-      assertVisibleData(options.validation, model.visibleUnits);
+      assertVisibleData(options.validation, model.units);
     }
     this.model = model;
     this.data = isDataSource(data) ? data : datasetSource(data);
@@ -433,7 +461,7 @@ export class Trainer {
     const ws = this.workspace(size);
     const indices = this.perm.subarray(start, start + size);
     await this.data.readRows(indices, ws.host);
-    if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source, this.model.visibleUnits);
+    if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source, this.model.units);
     this.backend.write(ws.v, ws.host);
     return ws;
   }
@@ -444,7 +472,7 @@ export class Trainer {
     const init = new Float32Array(size * this.model.numVisible);
     const indices = Uint32Array.from({ length: size }, (_, r) => r % this.data.rows);
     await this.data.readRows(indices, init);
-    if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source, this.model.visibleUnits);
+    if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source, this.model.units);
     const t = this.backend.tensor(size, this.model.numVisible, init);
     try {
       this.negativePhase.start?.(t);
@@ -503,27 +531,36 @@ export class Trainer {
     be.sum(this.batchErr, ws.rowErr, 0);
     be.binary('add', this.epochErr, this.epochErr, this.batchErr);
 
-    // Negative phase: the model's v and p(h = 1 | v) from the sampler's chains.
-    const neg = this.negativePhase.sample(ws, this.o.k);
+    // Negative phase: the model's v and p(h = 1 | v) from the sampler's chains (none for the
+    // discriminative objective, whose gradient the Discriminative term adds exactly).
+    const generative = this.o.objective !== 'discriminative';
+    const neg = generative ? this.negativePhase.sample(ws, this.o.k) : { v: ws.v, ph: ws.ph };
 
     // Gradient (ascent): data statistics over B examples minus chain statistics over C chains. The visible
     // units' statistic is v as the hidden units see it (Gaussian units: -dE/dW_ij = (v_i / sigma_i^2) h_j,
-    // -dE/da_i = (v_i - a_i) / sigma_i^2).
+    // -dE/da_i = (v_i - a_i) / sigma_i^2). The hybrid objective weights it by alpha.
     const C = neg.v.rows;
-    be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: 1 / B });
-    be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -1 / C, beta: 1 });
+    const w = this.o.objective === 'hybrid' ? this.o.hybridWeight : 1;
     be.sum(this.sumV0, ws.v, 0);
-    be.sum(this.sumVk, neg.v, 0);
-    be.axpby(this.ga, 1 / B, this.sumV0, -1 / C, this.sumVk);
-    m.units.scaleBiasGradient(m, this.ga);
-    be.sum(this.sumPos, pos, 0);
-    be.sum(this.sumNeg, neg.ph, 0);
-    be.axpby(this.gb, 1 / B, this.sumPos, -1 / C, this.sumNeg);
+    if (generative) {
+      be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: w / B });
+      be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -w / C, beta: 1 });
+      be.sum(this.sumVk, neg.v, 0);
+      be.axpby(this.ga, w / B, this.sumV0, -w / C, this.sumVk);
+      m.units.scaleBiasGradient(m, this.ga);
+      be.sum(this.sumPos, pos, 0);
+      be.sum(this.sumNeg, neg.ph, 0);
+      be.axpby(this.gb, w / B, this.sumPos, -w / C, this.sumNeg);
+    } else {
+      be.fill(this.gW, 0);
+      be.fill(this.ga, 0);
+      be.fill(this.gb, 0);
+    }
 
     if (this.terms.length > 0 || this.negativePhase.afterGradient) {
       // sumPos holds the sum of p(h | v0) once `dataHiddenSum` has been asked for (with sampled h0 it
       // held the sum of h0 until then).
-      let hiddenSum = pos === ws.ph;
+      let hiddenSum = pos === ws.ph && generative;
       const step: GradientStep = {
         gW: this.gW,
         ga: this.ga,

@@ -1,0 +1,467 @@
+import { type Scope, withScope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
+import type { Backend, HostArray, Tensor } from '../backend/types.js';
+import type { Dataset } from '../data/dataset.js';
+import { assertFinite, assertUnitInterval } from '../data/dataset.js';
+import { type DataSource, datasetSource, isDataSource } from '../data/source.js';
+import { ArgumentError, DataError, ShapeError, TrainingAbortedError } from '../errors.js';
+import { Trainer, type TrainOptions } from '../train/trainer.js';
+import { asDataset, RBM, type RbmParameters } from './rbm.js';
+import type { SoftmaxUnits } from './units.js';
+
+/**
+ * The classification RBM (Larochelle & Bengio, "Classification using discriminative restricted Boltzmann
+ * machines", ICML 2008): an RBM over inputs x and a label y, y one-hot in the last softmax group of the
+ * visible layer (the label weights U are that group's rows of W, the label biases d its visible biases).
+ * The free energy with the label set to class k is
+ *
+ *   -F(x, e_k) = a.x + d_k + sum_j softplus(o_kj),   o_kj = b_j + (x W)_j + U_kj,
+ *
+ * so p(y = k | x) = exp(-F(x, e_k)) / sum_l exp(-F(x, e_l)) is exact (the a.x term cancels), and so is the
+ * gradient of log p(y | x) (their equation 5): with H_k = sigmoid(o_k) and q_k = 1[y = k] - p(k | x),
+ *
+ *   d/db = sum_k q_k H_k,   d/dW_x = x^T sum_k q_k H_k,   d/dU_k = q_k H_k,   d/dd_k = q_k,   d/da_x = 0.
+ */
+
+/** The label group's layout in a model: where the labels start and how many classes there are. */
+export interface LabelLayout {
+  readonly numInputs: number;
+  readonly numClasses: number;
+}
+
+/** The label group of a model: its last softmax group. */
+export function labelLayout(model: RBM | RbmParameters): LabelLayout {
+  const groups = model.softmaxGroups;
+  if (!groups || groups.length === 0) {
+    throw new ArgumentError(
+      'a classification RBM needs a softmax label group: visible units softmax, the last group the labels',
+    );
+  }
+  const numClasses = groups.at(-1)!;
+  return { numInputs: model.numVisible - numClasses, numClasses };
+}
+
+/** Checks labels: integers in [0, classes), as many as `rows` (when given). Errors name `what` and the row. */
+export function checkLabels(labels: ArrayLike<number>, classes: number, rows?: number, what = 'labels'): Int32Array {
+  if (rows !== undefined && labels.length !== rows)
+    throw new ShapeError(`${what}: ${labels.length} labels for ${rows} examples`);
+  const out = new Int32Array(labels.length);
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i]!;
+    if (!Number.isInteger(y) || y < 0 || y >= classes) {
+      throw new DataError(`${what}: label ${y} at row ${i} is not a class in 0..${classes - 1} (${classes} classes)`, {
+        row: i,
+        value: y,
+      });
+    }
+    out[i] = y;
+  }
+  return out;
+}
+
+/** Rows [x, e_y]: the inputs with the one-hot label appended (the classification RBM's visible layer). */
+export function jointRows(x: Dataset, labels: ArrayLike<number>, classes: number): Dataset {
+  const y = checkLabels(labels, classes, x.rows);
+  const nv = x.cols + classes;
+  const out = new Float32Array(x.rows * nv);
+  for (let r = 0; r < x.rows; r++) {
+    out.set(x.data.subarray(r * x.cols, (r + 1) * x.cols), r * nv);
+    out[r * nv + x.cols + y[r]!] = 1;
+  }
+  return { data: out, rows: x.rows, cols: nv, ...(x.source !== undefined ? { source: x.source } : {}) };
+}
+
+/** A source of rows [x, e_y] from a source of inputs and their labels (read batch by batch, nothing copied). */
+export function labelledSource(inputs: Dataset | DataSource, labels: ArrayLike<number>, classes: number): DataSource {
+  const src = isDataSource(inputs) ? inputs : datasetSource(inputs);
+  const y = checkLabels(labels, classes, src.rows, src.source ? `labels of ${src.source}` : 'labels');
+  const cols = src.cols + classes;
+  let buf = new Float32Array(0);
+  return {
+    rows: src.rows,
+    cols,
+    ...(src.source !== undefined ? { source: src.source } : {}),
+    async readRows(indices, out) {
+      const n = indices.length;
+      if (buf.length < n * src.cols) buf = new Float32Array(n * src.cols);
+      const view = buf.subarray(0, n * src.cols);
+      await src.readRows(indices, view);
+      out.fill(0, 0, n * cols);
+      for (let r = 0; r < n; r++) {
+        out.set(view.subarray(r * src.cols, (r + 1) * src.cols), r * cols);
+        out[r * cols + src.cols + y[indices[r]!]!] = 1;
+      }
+    },
+    ...(src.close ? { close: () => src.close!() } : {}),
+  };
+}
+
+/**
+ * Device-level class scores of a classification RBM: log p(y | x) for a batch, and the exact gradient of
+ * its mean. Scratch tensors come from `scope`, one set per batch size; constants are built once.
+ */
+export class LabelScorer {
+  readonly model: RBM;
+  readonly layout: LabelLayout;
+  private readonly backend: Backend;
+  private readonly scope: Scope;
+  private readonly units: SoftmaxUnits;
+  private readonly group: number;
+  /** 1 on the input units, 0 on the labels [1, nv]. */
+  private readonly inputMask: Tensor;
+  /** e_{n_x + k} as rows [1, nv], and e_k as rows [1, C]. */
+  private readonly labelRows: Tensor[];
+  private readonly classRows: Tensor[];
+  private readonly scratch = new Map<string, Tensor>();
+
+  constructor(model: RBM, scope: Scope) {
+    this.layout = labelLayout(model);
+    this.model = model;
+    this.backend = model.backend;
+    this.scope = scope;
+    this.units = model.units as SoftmaxUnits;
+    this.group = this.units.groups.length - 1;
+    const { numInputs: nx, numClasses: C } = this.layout;
+    const nv = model.numVisible;
+    const mask = new Float32Array(nv);
+    mask.fill(1, 0, nx);
+    this.inputMask = scope.tensor(1, nv, mask);
+    this.labelRows = [];
+    this.classRows = [];
+    for (let k = 0; k < C; k++) {
+      const e = new Float32Array(nv);
+      e[nx + k] = 1;
+      this.labelRows.push(scope.tensor(1, nv, e));
+      const c = new Float32Array(C);
+      c[k] = 1;
+      this.classRows.push(scope.tensor(1, C, c));
+    }
+  }
+
+  private t(rows: number, cols: number, slot: string): Tensor {
+    const key = `${slot}:${rows}x${cols}`;
+    let t = this.scratch.get(key);
+    if (!t) {
+      t = this.scope.tensor(rows, cols);
+      this.scratch.set(key, t);
+    }
+    return t;
+  }
+
+  /**
+   * out[B, C] = log p(y = k | x) for rows v [B, nv] (their label units are ignored). Keeps the
+   * pre-activations o_k for {@link addGradient} on the same v.
+   */
+  logProbabilities(out: Tensor, v: Tensor): void {
+    const be = this.backend;
+    const m = this.model;
+    const B = v.rows;
+    const nh = m.numHidden;
+    const C = this.layout.numClasses;
+    const x = this.t(B, m.numVisible, 'x');
+    const o = this.t(B, nh, 'o');
+    const u = this.t(1, nh, 'u');
+    const sp = this.t(B, nh, 'sp');
+    const col = this.t(B, 1, 'col');
+    be.binary('mul', x, v, this.inputMask);
+    be.matMul(o, x, m.W);
+    be.binary('add', o, o, m.b);
+    for (let k = 0; k < C; k++) {
+      const pre = this.t(B, nh, `o${k}`);
+      be.matMul(u, this.labelRows[k]!, m.W); // U_k, row n_x + k of W
+      be.binary('add', pre, o, u);
+      be.unary('softplus', sp, pre);
+      be.sum(col, sp, 1);
+      be.matMul(out, col, this.classRows[k]!, { beta: k === 0 ? 0 : 1 });
+    }
+    // + d_k, then minus log sum_k: log p(k | x).
+    const d = this.t(1, C, 'd');
+    this.units.gather(d, m.a, this.group);
+    be.binary('add', out, out, d);
+    const lse = this.t(B, 1, 'lse');
+    be.logSumExp(lse, out, 1);
+    be.binary('sub', out, out, lse);
+  }
+
+  /**
+   * Adds weight * d/dtheta mean_b log p(y_b | x_b) to the gradient (gW, ga, gb), for the rows v whose
+   * log-probabilities `logp` {@link logProbabilities} just computed. The labels are v's label units: one-hot,
+   * or a distribution (then the gradient is that of the cross-entropy against it).
+   */
+  addGradient(g: { gW: Tensor; ga: Tensor; gb: Tensor }, v: Tensor, logp: Tensor, weight: number): void {
+    const be = this.backend;
+    const m = this.model;
+    const B = v.rows;
+    const nh = m.numHidden;
+    const C = this.layout.numClasses;
+    const s = weight / B;
+    const q = this.t(B, C, 'q');
+    const y = this.t(B, C, 'y');
+    const qk = this.t(B, 1, 'qk');
+    const D = this.t(B, nh, 'D');
+    const row = this.t(1, nh, 'row');
+    this.units.gather(y, v, this.group);
+    be.unary('exp', q, logp);
+    be.binary('sub', q, y, q);
+    for (let k = 0; k < C; k++) {
+      const pre = this.t(B, nh, `o${k}`);
+      be.matMul(qk, q, this.classRows[k]!, { transposeB: true });
+      be.unary('sigmoid', pre, pre);
+      be.binary('mul', pre, pre, qk); // q_k H_k
+      if (k === 0) be.copy(D, pre);
+      else be.binary('add', D, D, pre);
+      be.sum(row, pre, 0);
+      be.matMul(g.gW, this.labelRows[k]!, row, { transposeA: true, alpha: s, beta: 1 });
+    }
+    be.matMul(g.gW, this.t(B, m.numVisible, 'x'), D, { transposeA: true, alpha: s, beta: 1 });
+    be.sum(row, D, 0);
+    be.axpby(g.gb, 1, g.gb, s, row);
+    const colQ = this.t(1, C, 'colq');
+    be.sum(colQ, q, 0);
+    this.units.scatter(g.ga, colQ, this.group, s);
+  }
+}
+
+/** Confusion matrix and summary figures of predictions against labels. */
+export interface ClassificationReport {
+  readonly examples: number;
+  readonly accuracy: number;
+  readonly error: number;
+  /** Mean -log p(y | x) (nats). */
+  readonly crossEntropy: number;
+  /** confusion[true][predicted]: counts. */
+  readonly confusion: number[][];
+}
+
+/** Rows per device batch when scoring: C pre-activation tensors of [rows, nh] are alive at once. */
+const SCORE_ROWS = 500;
+
+/**
+ * log p(y | x) of every row of `inputs` ([rows, n_x] inputs, or [rows, nv] joint rows whose label units
+ * are ignored), in batches, as float64 [rows * C].
+ */
+export async function classLogProbabilities(model: RBM, inputs: Dataset | HostArray): Promise<Float64Array> {
+  const { numInputs: nx, numClasses: C } = labelLayout(model);
+  const nv = model.numVisible;
+  const ds = inputsOf(inputs, nx, nv);
+  const out = new Float64Array(ds.rows * C);
+  await withScope(model.backend, async (scope) => {
+    const scorer = new LabelScorer(model, scope);
+    const rows = Math.min(SCORE_ROWS, ds.rows);
+    const host = new Float32Array(rows * nv);
+    const v = scope.tensor(rows, nv);
+    const lp = scope.tensor(rows, C);
+    for (let start = 0; start < ds.rows; start += rows) {
+      const n = Math.min(rows, ds.rows - start);
+      host.fill(0);
+      for (let r = 0; r < n; r++) {
+        const src = (start + r) * ds.cols;
+        host.set(ds.data.subarray(src, src + nx), r * nv);
+      }
+      model.backend.write(v, host);
+      fused(model.backend, 'classify', () => scorer.logProbabilities(lp, v));
+      const got = await model.backend.read(lp);
+      for (let i = 0; i < n * C; i++) out[start * C + i] = got[i]!;
+    }
+  });
+  return out;
+}
+
+/** Inputs as a Dataset of n_x or nv columns, checked: finite, in [0, 1]. */
+function inputsOf(inputs: Dataset | HostArray, nx: number, nv: number): Dataset {
+  let ds: Dataset;
+  const cols = ArrayBuffer.isView(inputs) ? nx : (inputs as Dataset).cols;
+  if (cols !== nx && cols !== nv)
+    throw new ShapeError(`inputs have ${cols} columns; the classifier takes ${nx} (or ${nv} with the label units)`);
+  ds = asDataset(inputs, cols, 'classifier inputs');
+  assertFinite(ds);
+  if (cols === nx) assertUnitInterval(ds);
+  else {
+    // Joint rows: only the inputs are read; check those.
+    const x = new Float32Array(ds.rows * nx);
+    for (let r = 0; r < ds.rows; r++) x.set(ds.data.subarray(r * nv, r * nv + nx), r * nx);
+    assertUnitInterval({ data: x, rows: ds.rows, cols: nx });
+  }
+  return ds;
+}
+
+/** The most probable class of each row (the first on ties). */
+export function argmaxRows(logp: ArrayLike<number>, classes: number): Int32Array {
+  const rows = logp.length / classes;
+  const out = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (logp[r * classes + k]! > logp[r * classes + best]!) best = k;
+    out[r] = best;
+  }
+  return out;
+}
+
+/** Accuracy, error, cross-entropy and the confusion matrix of log-probabilities against labels. */
+export function classificationReport(
+  logp: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  classes: number,
+): ClassificationReport {
+  const y = checkLabels(labels, classes, logp.length / classes);
+  const predicted = argmaxRows(logp, classes);
+  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  let right = 0;
+  let nll = 0;
+  for (let r = 0; r < y.length; r++) {
+    confusion[y[r]!]![predicted[r]!]!++;
+    if (predicted[r] === y[r]) right++;
+    nll -= logp[r * classes + y[r]!]!;
+  }
+  const n = y.length;
+  return { examples: n, accuracy: right / n, error: 1 - right / n, crossEntropy: nll / n, confusion };
+}
+
+/** The label of each joint row: the argmax of its label group. */
+export function labelsOfRows(rows: Dataset, classes: number): Int32Array {
+  const out = new Int32Array(rows.rows);
+  const nx = rows.cols - classes;
+  for (let r = 0; r < rows.rows; r++) {
+    let best = 0;
+    for (let k = 1; k < classes; k++)
+      if (rows.data[r * rows.cols + nx + k]! > rows.data[r * rows.cols + nx + best]!) best = k;
+    out[r] = best;
+  }
+  return out;
+}
+
+/**
+ * A classification RBM on a backend: an {@link RBM} whose last softmax group holds the labels, with exact
+ * predictions. Train it with {@link ClassificationRBM.fit}, or with a {@link Trainer} on {@link jointRows}
+ * (`objective` generative, discriminative or hybrid).
+ */
+export class ClassificationRBM {
+  readonly model: RBM;
+  readonly numInputs: number;
+  readonly numClasses: number;
+
+  private constructor(model: RBM) {
+    const layout = labelLayout(model);
+    this.model = model;
+    this.numInputs = layout.numInputs;
+    this.numClasses = layout.numClasses;
+  }
+
+  /** Wraps a model whose last softmax group is the label layer. */
+  static fromModel(model: RBM): ClassificationRBM {
+    return new ClassificationRBM(model);
+  }
+
+  /**
+   * A new classification RBM: `numInputs` Bernoulli inputs and a label group of `numClasses` units, W ~
+   * N(0, weightScale^2); with `inputs` and `labels`, the visible biases start at the data's log-odds and log
+   * class frequencies (Hinton 2010, section 8).
+   */
+  static create(
+    backend: Backend,
+    options: {
+      readonly numInputs: number;
+      readonly numClasses: number;
+      readonly numHidden: number;
+      readonly seed?: number;
+      readonly weightScale?: number;
+      readonly inputs?: Dataset;
+      readonly labels?: ArrayLike<number>;
+    },
+  ): ClassificationRBM {
+    const { numInputs, numClasses } = options;
+    if (!Number.isInteger(numClasses) || numClasses < 2)
+      throw new ArgumentError(`numClasses must be an integer >= 2, got ${numClasses}`);
+    if ((options.inputs === undefined) !== (options.labels === undefined))
+      throw new ArgumentError('inputs and labels come together');
+    const data = options.inputs ? jointRows(options.inputs, options.labels!, numClasses) : undefined;
+    if (data && options.inputs!.cols !== numInputs)
+      throw new ShapeError(`inputs have ${options.inputs!.cols} columns, numInputs is ${numInputs}`);
+    const model = RBM.create(backend, {
+      numVisible: numInputs + numClasses,
+      numHidden: options.numHidden,
+      visibleUnits: 'softmax',
+      softmaxGroups: [numClasses],
+      ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      ...(options.weightScale !== undefined ? { weightScale: options.weightScale } : {}),
+      ...(data ? { data } : {}),
+    });
+    return new ClassificationRBM(model);
+  }
+
+  /** log p(y = k | x) [rows * C], exactly (free energy per class). */
+  logProbabilities(inputs: Dataset | HostArray): Promise<Float64Array> {
+    return classLogProbabilities(this.model, inputs);
+  }
+
+  /** p(y = k | x) [rows * C]. */
+  async predictProba(inputs: Dataset | HostArray): Promise<Float64Array> {
+    return (await this.logProbabilities(inputs)).map(Math.exp);
+  }
+
+  /** The most probable class of each row. */
+  async predict(inputs: Dataset | HostArray): Promise<Int32Array> {
+    return argmaxRows(await this.logProbabilities(inputs), this.numClasses);
+  }
+
+  /** Accuracy, error, cross-entropy and confusion matrix on labelled inputs. */
+  async evaluate(inputs: Dataset | HostArray, labels: ArrayLike<number>): Promise<ClassificationReport> {
+    return classificationReport(await this.logProbabilities(inputs), labels, this.numClasses);
+  }
+
+  /**
+   * Trains on labelled inputs (a {@link Trainer} on {@link jointRows}; `objective` defaults to `hybrid`).
+   * With `validation`, the held-out error is measured after every epoch and the model ends with the
+   * parameters of the best epoch; `patience` stops after that many epochs without improvement.
+   */
+  async fit(
+    inputs: Dataset,
+    labels: ArrayLike<number>,
+    options: TrainOptions & {
+      readonly heldOut?: { readonly inputs: Dataset; readonly labels: ArrayLike<number> };
+      readonly patience?: number;
+    },
+  ): Promise<ClassifierHistory> {
+    const { heldOut, patience, ...train } = options;
+    if (heldOut) checkLabels(heldOut.labels, this.numClasses, heldOut.inputs.rows, 'held-out labels');
+    if (patience !== undefined && !heldOut) throw new ArgumentError('patience needs held-out data (heldOut)');
+    const data = jointRows(inputs, labels, this.numClasses);
+    const errors: number[] = [];
+    let best: { error: number; epoch: number; parameters: RbmParameters } | undefined;
+    const stop = new AbortController();
+    const trainer = new Trainer(this.model, data, {
+      objective: 'hybrid',
+      ...train,
+      signal: stop.signal,
+      onEpoch: async (m) => {
+        await train.onEpoch?.(m);
+        if (!heldOut) return;
+        const { error } = await this.evaluate(heldOut.inputs, heldOut.labels);
+        errors.push(error);
+        if (!best || error < best.error) best = { error, epoch: m.epoch, parameters: await this.model.parameters() };
+        else if (patience !== undefined && m.epoch - best.epoch >= patience) stop.abort();
+      },
+    });
+    try {
+      await trainer.run();
+    } catch (error) {
+      if (!(error instanceof TrainingAbortedError && stop.signal.aborted)) throw error;
+    } finally {
+      trainer.dispose();
+    }
+    if (best) this.model.setParameters(best.parameters);
+    return { heldOutErrors: errors, ...(best ? { bestEpoch: best.epoch, bestError: best.error } : {}) };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
+
+/** What {@link ClassificationRBM.fit} measured: the held-out error after each epoch, and the best. */
+export interface ClassifierHistory {
+  readonly heldOutErrors: readonly number[];
+  /** 0-based epoch of the kept model. */
+  readonly bestEpoch?: number;
+  readonly bestError?: number;
+}
