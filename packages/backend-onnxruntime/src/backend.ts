@@ -54,6 +54,12 @@ export interface OrtBackendSettings {
    * on two, where waking the second thread for each small op costs more than it saves).
    */
   readonly singleThreadFlops?: number;
+  /**
+   * Unit labels that always run op by op, with the reason said once: on `webgpu`, the classification RBM's
+   * discriminative training step (`train-step:discriminative`), which ONNX Runtime's WebGPU provider computed
+   * wrongly as one graph in Chromium (the label biases 2% off after one step; every op alone is right).
+   */
+  readonly opByOpLabels?: Readonly<Record<string, string>>;
   /** How graphs are written for this runtime and provider. */
   readonly graph?: GraphOptions;
   /** Compiled units kept (least recently used ones are released; default 32). */
@@ -184,6 +190,8 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       return { label: t.label, signature: undefined, session: Promise.resolve(undefined) };
     };
     if (size > maxValues) return opByOp(`${size} values in and out, above the ${maxValues} a compiled unit may take`);
+    const refused = settings.opByOpLabels?.[t.label];
+    if (refused !== undefined) return opByOp(refused);
     const graph = traceToOnnx(t, io, settings.graph ?? {});
     stats.compiled++;
     let flops = 0;

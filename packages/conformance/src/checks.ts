@@ -490,6 +490,7 @@ const TRAINING_RUNS: Array<[string, Partial<TrainOptions>]> = [
   // Softmax units: bars vs stripes with a 2-unit label group (a classification RBM).
   ['PCD-2, a softmax label group', { method: 'pcd', k: 2, chains: 5, objective: 'generative' }],
   ['hybrid: exact log p(y | x) + 0.5 CD-1', { method: 'cd', k: 1, objective: 'hybrid', hybridWeight: 0.5 }],
+  ['discriminative: the exact gradient of log p(y | x)', { objective: 'discriminative' }],
 ];
 
 /** Bars and stripes 3x3 with a one-hot label (bars, stripes) appended: rows [x, e_y] of 11 units. */

@@ -75,7 +75,7 @@ describe('the checks as data (the runner a browser uses)', () => {
 
   it('compare compiled units with op-by-op execution: pass a faithful fuse, catch a sloppy one', async () => {
     const wholeStep = CHECKS.filter((c) => c.group.startsWith('whole-step'));
-    expect(wholeStep.length).toBe(11); // per-op, 9 training runs (softmax and hybrid the latest), Gibbs and AIS;
+    expect(wholeStep.length).toBe(12); // per-op, 10 training runs (softmax, hybrid and discriminative the latest), Gibbs and AIS;
     // A fuse that runs the body as it is: every whole-step check passes.
     const faithful = sloppy(() => ({
       fuse(_label: string, body: () => void) {
@@ -102,6 +102,10 @@ describe('the checks as data (the runner a browser uses)', () => {
       },
     }));
     const results = await runChecks(approximate, { checks: wholeStep });
-    expect(results.filter((r) => r.status === 'fail').map((r) => r.name)).toEqual(wholeStep.map((c) => c.name));
+    // Every check but the discriminative run, which draws no samples: a 1e-4 error in sigmoid moves its
+    // parameters by about lr * 1e-4 per step, inside the training tolerance (1e3 eps); sampling runs flip
+    // Bernoulli draws and diverge.
+    const caught = wholeStep.map((c) => c.name).filter((n) => !n.startsWith('discriminative'));
+    expect(results.filter((r) => r.status === 'fail').map((r) => r.name)).toEqual(caught);
   }, 120_000);
 });

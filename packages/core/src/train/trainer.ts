@@ -484,7 +484,9 @@ export class Trainer {
 
   /** One gradient step on the batch in `ws`: all on the device, no readback; one unit where the backend fuses. */
   private gradientStep(ws: BatchWorkspace, learningRate: number, momentum: number): void {
-    fused(this.backend, 'train-step', () => this.gradientOps(ws, learningRate, momentum), {
+    // The discriminative objective's step has a label of its own: a backend may treat it apart.
+    const label = this.o.objective === 'generative' ? 'train-step' : 'train-step:discriminative';
+    fused(this.backend, label, () => this.gradientOps(ws, learningRate, momentum), {
       scratch: this.stepScratch(ws),
     });
   }
