@@ -1,4 +1,4 @@
-import { RbmError } from '@rbmjs/core';
+import { DEFAULT_MEMORY_BUDGET, formatBytes, RbmError, setMemoryBudget } from '@rbmjs/core';
 import { Command, CommanderError } from 'commander';
 import { registerBackends } from './commands/backends.js';
 import { registerBench } from './commands/bench.js';
@@ -9,6 +9,7 @@ import { registerSample } from './commands/sample.js';
 import { registerTrain } from './commands/train.js';
 import { registerTransform } from './commands/transform.js';
 import { CliExit, UsageError } from './errors.js';
+import { byteSize } from './options.js';
 import { escapeControls } from './output.js';
 import { VERSION } from './version.js';
 
@@ -26,7 +27,19 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerBackends(program);
   registerBench(program);
-  for (const cmd of program.commands) cmd.exitOverride();
+  for (const cmd of program.commands) {
+    cmd.exitOverride();
+    // The up-front budget every command's request is checked against (classes, chains, runs, units).
+    cmd.option(
+      '--max-memory <size>',
+      `refuse requests estimated above this much memory, before allocating (default ${formatBytes(DEFAULT_MEMORY_BUDGET).replace(' ', '')})`,
+      byteSize,
+    );
+  }
+  program.hook('preAction', (_program, action) => {
+    const size = action.opts().maxMemory as number | undefined;
+    setMemoryBudget(size ?? DEFAULT_MEMORY_BUDGET, '--max-memory SIZE raises it');
+  });
   return program;
 }
 

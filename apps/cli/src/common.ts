@@ -17,6 +17,10 @@ export interface DataOptions {
 
 export function addDataOptions(cmd: Command, defaultData?: string): Command {
   const data = cmd.option('--data <name|file>', 'mnist, or an IDX or CSV file', defaultData);
+  // A data flag that would have no effect is refused, not ignored: it shows a misunderstanding.
+  cmd.hook('preAction', (c) =>
+    refuseIdleDataFlags(c.opts() as DataOptions, (f) => c.getOptionValueSource(f) === 'cli'),
+  );
   return data
     .option('--split <split>', 'MNIST split: train or test', oneOf('train', 'test'), 'train')
     .option('--limit <n>', 'use only the first N examples', positiveInt)
@@ -27,6 +31,21 @@ export function addDataOptions(cmd: Command, defaultData?: string): Command {
     )
     .option('--threshold <t>', 'binarisation threshold on values scaled to [0, 1]', number(0, 1), 0.5)
     .option('--data-seed <n>', 'seed of stochastic binarisation', nonNegativeInt, 0);
+}
+
+/** Refuses --split, --threshold and --data-seed where they change nothing. */
+export function refuseIdleDataFlags(o: DataOptions, given: (flag: string) => boolean): void {
+  const mnist = o.data === 'mnist';
+  const csv = /\.csv$/i.test(o.data ?? '');
+  if (given('split') && !mnist && o.data)
+    throw new UsageError(`--split chooses MNIST's split; it has no effect on ${o.data}`);
+  const binarize = o.binarize ?? (csv ? 'none' : 'threshold');
+  if (given('threshold') && binarize !== 'threshold')
+    throw new UsageError(
+      `--threshold has no effect without threshold binarisation (${o.binarize ? `--binarize ${o.binarize}` : `${o.data} is not binarised by default`}; add --binarize threshold)`,
+    );
+  if (given('dataSeed') && binarize !== 'stochastic')
+    throw new UsageError('--data-seed seeds stochastic binarisation only: add --binarize stochastic, or drop it');
 }
 
 export function dataSpec(o: DataOptions): DataSpec {

@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto';
 import { closeSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { DataError, type DataSource, type Dataset, RandomStream, readHead, Streams } from '@rbmjs/core';
+import {
+  checkBatch,
+  DataError,
+  type DataSource,
+  type Dataset,
+  MAX_CLASSES,
+  RandomStream,
+  readHead,
+  Streams,
+} from '@rbmjs/core';
 import { openRegularFileSync } from '@rbmjs/core/node';
 
 /**
@@ -31,6 +40,8 @@ export interface OpenedData {
   readonly side?: number;
   /** One line for the user: what was read, and how. */
   readonly description: string;
+  /** Rows in the file, before --limit (a label file must have as many). */
+  readonly fileRows: number;
   /** What identifies the data for --resume: see {@link fingerprint}. */
   fingerprint(): DataFingerprint;
 }
@@ -80,8 +91,38 @@ interface RowReader {
   readonly header?: string;
   /** Size of the file in bytes. */
   readonly bytes?: number;
-  read(row: number, out: Float32Array, offset: number): void;
+  /** Reads a row (float64 when `out` is: labels keep every integer exact). */
+  read(row: number, out: Float32Array | Float64Array, offset: number): void;
+  /** Where row `row`, column `column` (0-based) is in the file, 1-based: `line 11, column 1` or `row 11, column 1`. */
+  locate(row: number, column: number): string;
+  /** The text a value was read from (CSV), for messages that print values as they were read. */
+  text?(row: number, column: number): string;
   close(): void;
+}
+
+/**
+ * Numbers as CSV files hold them: decimal and exponent forms only (`1`, `-0.5`, `.5`, `3e-4`). Hexadecimal,
+ * binary and octal literals, `Infinity`, `NaN` and underscores, all of which JavaScript's Number() accepts,
+ * are refused.
+ */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+/** What looks like a number, for telling a header line from a data line: decimals and the non-finite words. */
+const NUMBER_LIKE = /^[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|nan|inf|infinity)$/i;
+/** The largest float32: a value beyond it would be read as Infinity. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Why a CSV cell is not a number we take, or undefined when it is one. */
+function cellProblem(text: string): string | undefined {
+  if (DECIMAL.test(text)) {
+    const x = Number(text);
+    if (Math.abs(x) > FLOAT32_MAX) return 'is beyond the float32 range (about 3.4e38)';
+    return undefined;
+  }
+  if (NUMBER_LIKE.test(text)) return 'is not a finite number';
+  if (/[\t;]/.test(text))
+    return `is not a number (the file seems to be separated by ${text.includes('\t') ? 'tabs' : 'semicolons'}: rbm reads comma-separated values)`;
+  if (/^[+-]?0[xXbBoO]/.test(text)) return 'is not a number (only decimal and exponent forms, e.g. 2 or 1e-3)';
+  return 'is not a number';
 }
 
 /** The longest CSV line accepted: a row of 100,000 numbers written at full precision fits easily. */
@@ -151,6 +192,7 @@ export function openIdx(path: string): RowReader {
       bytes: size,
       defaultBinarize: bytes ? 'threshold' : 'none',
       ...(side ? { side } : {}),
+      locate: (row, column) => `row ${row + 1}, column ${column + 1}`,
       read(row, out, offset) {
         let at = headerBytes + row * rowBytes;
         if (!whole) {
@@ -184,6 +226,7 @@ export function openCsv(path: string): RowReader {
     let lineStart = 0;
     let line = 1;
     let lineHasContent = false;
+    let carriageReturns = 0;
     for (;;) {
       const n = readSync(fd, chunk, 0, chunk.length, pos);
       if (n === 0) break;
@@ -194,6 +237,7 @@ export function openCsv(path: string): RowReader {
             `${path}: line ${line} is longer than ${MAX_CSV_LINE_BYTES} bytes (not a CSV of numbers, or no line breaks)`,
           );
         }
+        if (c === 0x0d) carriageReturns++;
         if (c === 0x0a) {
           if (lineHasContent) {
             starts.push(lineStart);
@@ -219,17 +263,32 @@ export function openCsv(path: string): RowReader {
       return b.toString('utf8').trim();
     };
     if (starts.length === 0) throw new DataError(`${path}: the CSV file has no rows`);
-    const firstCells = readLine(0).split(',');
-    const numeric = firstCells.map((c) => c.trim() !== '' && Number.isFinite(Number(c)));
-    // A header has no number in it; a first row with some numbers and a bad cell is a data error.
-    const hasHeader = numeric.every((ok) => !ok);
-    const bad = numeric.indexOf(false);
-    if (!hasHeader && bad >= 0) {
+    if (starts.length === 1 && carriageReturns > 1) {
       throw new DataError(
-        `${path}: line ${lineNumbers[0]}, column ${bad + 1}: ${JSON.stringify(firstCells[bad])} is not a number ` +
-          '(a header line must have no numbers at all)',
-        { row: 0, column: bad },
+        `${path}: its lines end in a carriage return alone (CR, old Mac style): rbm reads lines ending in LF or CR LF; convert it (e.g. tr '\\r' '\\n')`,
       );
+    }
+    const firstCells = readLine(0).split(',');
+    const firstTexts = firstCells.map((c) => c.trim());
+    const numberLike = firstTexts.map((t) => NUMBER_LIKE.test(t));
+    // A header has nothing number-like in it (NaN and Infinity count as numbers: a row of them is data, and
+    // refused as such); a first row with some numbers and a bad cell is a data error.
+    const hasHeader = numberLike.every((ok) => !ok);
+    if (hasHeader && firstCells.length === 1 && /[\t;]/.test(firstTexts[0]!)) {
+      throw new DataError(
+        `${path}: line ${lineNumbers[0]}, column 1: ${JSON.stringify(firstTexts[0])} ${cellProblem(firstTexts[0]!)}`,
+        { row: 0, column: 0 },
+      );
+    }
+    if (!hasHeader) {
+      const bad = firstTexts.findIndex((t) => cellProblem(t) !== undefined);
+      if (bad >= 0 && !numberLike[bad]) {
+        throw new DataError(
+          `${path}: line ${lineNumbers[0]}, column ${bad + 1}: ${JSON.stringify(firstCells[bad])} ${cellProblem(firstTexts[bad]!)} ` +
+            '(a header line must have no numbers at all)',
+          { row: 0, column: bad },
+        );
+      }
     }
     const first = hasHeader ? 1 : 0;
     if (starts.length - first === 0) throw new DataError(`${path}: the CSV file has a header and no rows`);
@@ -241,26 +300,29 @@ export function openCsv(path: string): RowReader {
       bytes,
       ...(hasHeader ? { header: `line ${lineNumbers[0]} taken as a header` } : {}),
       defaultBinarize: 'none',
+      locate: (row, column) => `line ${lineNumbers[row + first]}, column ${column + 1}`,
+      text: (row, column) => (readLine(row + first).split(',')[column] ?? '').trim(),
       read(row, out, offset) {
         const k = row + first;
         const cells = readLine(k).split(',');
         const lineNo = lineNumbers[k]!;
         if (cells.length !== cols) {
-          throw new DataError(`${path}: line ${lineNo} has ${cells.length} cells, expected ${cols}`, { row });
+          const hint =
+            cells.length === 1 && /[\t;]/.test(cells[0]!)
+              ? ` (it seems to be separated by ${cells[0]!.includes('\t') ? 'tabs' : 'semicolons'}: rbm reads comma-separated values)`
+              : '';
+          throw new DataError(`${path}: line ${lineNo} has ${cells.length} cells, expected ${cols}${hint}`, { row });
         }
         for (let j = 0; j < cols; j++) {
           const text = cells[j]!.trim();
-          const x = text === '' ? Number.NaN : Number(text);
-          if (!Number.isFinite(x)) {
-            throw new DataError(
-              `${path}: line ${lineNo}, column ${j + 1}: ${JSON.stringify(cells[j])} is not a number`,
-              {
-                row,
-                column: j,
-              },
-            );
+          const problem = text === '' ? 'is empty, not a number' : cellProblem(text);
+          if (problem !== undefined) {
+            throw new DataError(`${path}: line ${lineNo}, column ${j + 1}: ${JSON.stringify(cells[j])} ${problem}`, {
+              row,
+              column: j,
+            });
           }
-          out[offset + j] = x;
+          out[offset + j] = Number(text);
         }
       },
       close: () => closeSync(fd),
@@ -284,15 +346,34 @@ export function openData(spec: DataSpec): OpenedData {
   const blocksPerRow = Math.ceil(cols / 4);
   const u = new Float32Array(cols);
   const name = spec.name === 'mnist' ? `mnist:${spec.split}` : path;
+  const shown = (row: number, j: number, x: number) => (reader.text ? reader.text(row, j) : String(x));
   const source: DataSource = {
     rows,
     cols,
     source: name,
+    locate: (row, column) => reader.locate(row, column),
     readRows(indices, out) {
       for (let r = 0; r < indices.length; r++) {
         const row = indices[r]!;
         const o = r * cols;
         reader.read(row, out, o);
+        if (binarize !== 'none') {
+          // Binarising must not turn NaN into 0, nor a value outside [0, 1] into a probability.
+          for (let j = 0; j < cols; j++) {
+            const x = out[o + j]!;
+            if (!Number.isFinite(x))
+              throw new DataError(`${path}: ${reader.locate(row, j)}: ${shown(row, j, x)} is not a finite number`, {
+                row,
+                column: j,
+                value: x,
+              });
+            if (binarize === 'stochastic' && !(x >= 0 && x <= 1))
+              throw new DataError(
+                `${path}: ${reader.locate(row, j)}: ${shown(row, j, x)} is outside [0, 1]; --binarize stochastic draws 1 with the value as its probability`,
+                { row, column: j, value: x },
+              );
+          }
+        }
         if (binarize === 'threshold') {
           for (let j = 0; j < cols; j++) out[o + j] = out[o + j]! > spec.threshold ? 1 : 0;
         } else if (binarize === 'stochastic') {
@@ -313,6 +394,7 @@ export function openData(spec: DataSpec): OpenedData {
         : 'not binarised';
   return {
     source,
+    fileRows: reader.rows,
     ...(reader.side ? { side: reader.side } : {}),
     fingerprint: () => fingerprintOf(source, reader.bytes),
     description: `${name}: ${rows} x ${cols}${reader.rows > rows ? ` (first ${rows} of ${reader.rows})` : ''}, ${how}${reader.header ? ` (${reader.header})` : ''}`,
@@ -325,6 +407,7 @@ export function sliceSource(src: DataSource, start: number, count: number): Data
     rows: count,
     cols: src.cols,
     ...(src.source ? { source: src.source } : {}),
+    ...(src.locate ? { locate: (row: number, column: number) => src.locate!(row + start, column) } : {}),
     readRows(indices, out) {
       const moved = Uint32Array.from(indices as ArrayLike<number>, (i) => i + start);
       return src.readRows(moved, out);
@@ -332,42 +415,104 @@ export function sliceSource(src: DataSource, start: number, count: number): Data
   };
 }
 
-/** Reads a whole (limited) source into memory, for evaluation. */
-export async function loadAll(src: DataSource): Promise<Dataset> {
-  return readHead(src, src.rows);
+/**
+ * Reads a whole (limited) source into memory, for evaluation; with `units`, checks the values as those units
+ * need them, naming a bad value's place in the file (`line 3, column 1`).
+ */
+export async function loadAll(src: DataSource, units?: 'bernoulli' | 'gaussian'): Promise<Dataset> {
+  const ds = await readHead(src, src.rows);
+  if (units) {
+    const all = Uint32Array.from({ length: ds.rows }, (_, i) => i);
+    checkBatch(ds.data, all, ds.cols, src.source, units, src.locate?.bind(src));
+  }
+  return ds;
 }
 
 export function mnistLabelsPath(split: 'train' | 'test'): string {
   return join(dirname(mnistPath(split)), split === 'train' ? 'train-labels-idx1-ubyte' : 't10k-labels-idx1-ubyte');
 }
 
+/** Class labels and where they came from: `locate(row)` names a label's place in its file (`line 11`). */
+export interface Labels {
+  readonly labels: Int32Array;
+  readonly source: string;
+  /** The file's own words for label `row` (0-based): `line 11` (CSV), `item 11` (IDX). */
+  locate(row: number): string;
+  /** The label's value as read, for messages. */
+  text(row: number): string;
+}
+
 /**
  * Class labels, one per example: MNIST's (`mnist`), or an IDX file of one value per row, or a CSV file of one
- * column. Labels must be whole numbers >= 0, and at least `rows` of them (the first `rows` are used).
+ * column. Labels must be whole numbers >= 0 in decimal form; there must be exactly `dataRows` of them (the
+ * rows of the data file before --limit), and the first `rows` are used.
  */
-export function readLabels(
-  name: string,
-  split: 'train' | 'test',
-  rows: number,
-): { labels: Int32Array; source: string } {
+export function readLabels(name: string, split: 'train' | 'test', rows: number, dataRows = rows): Labels {
   const path = name === 'mnist' ? mnistLabelsPath(split) : name;
   const reader = /\.csv$/i.test(path) ? openCsv(path) : openIdx(path);
+  const shown = name === 'mnist' ? `mnist:${split} labels` : path;
   try {
     if (reader.cols !== 1) throw new DataError(`${path}: labels need one value per row, the file has ${reader.cols}`);
-    if (reader.rows < rows) throw new DataError(`${path}: ${reader.rows} labels for ${rows} examples`);
+    if (reader.rows !== dataRows)
+      throw new DataError(
+        `${path}: ${reader.rows} labels for ${dataRows} examples${reader.rows > dataRows ? ' (more labels than examples: is it the right file?)' : ''}`,
+      );
     const labels = new Int32Array(rows);
-    const one = new Float32Array(1);
+    const one = new Float64Array(1);
     // Unsigned-byte IDX values are read scaled to [0, 1]: labels are the bytes themselves.
     const scale = reader.defaultBinarize === 'threshold' ? 255 : 1;
+    const where = (r: number) => (reader.text ? reader.locate(r, 0).replace(/, column 1$/, '') : `item ${r + 1}`);
+    const text = (r: number) => {
+      if (reader.text) return reader.text(r, 0);
+      reader.read(r, one, 0);
+      return String(Math.round(one[0]! * scale * 1e6) / 1e6);
+    };
     for (let r = 0; r < rows; r++) {
       reader.read(r, one, 0);
-      const x = Math.round(one[0]! * scale);
-      if (!(Math.abs(one[0]! * scale - x) < 1e-3) || x < 0 || x > 2 ** 31 - 1)
-        throw new DataError(`${path}: label ${r} is ${one[0]! * scale}, not a whole number >= 0`, { row: r });
+      const v = one[0]! * scale;
+      const x = Math.round(v);
+      if (!(Math.abs(v - x) < 1e-9) || x < 0 || x > 2 ** 31 - 1)
+        throw new DataError(`${path}: ${where(r)}: label ${text(r)} is not a whole number in 0..${2 ** 31 - 1}`, {
+          row: r,
+        });
       labels[r] = x;
     }
-    return { labels, source: name === 'mnist' ? `mnist:${split} labels` : path };
+    // Accepted labels are whole numbers: their decimal form is the value read (the file is closed by now).
+    return { labels, source: shown, locate: where, text: (r) => String(labels[r]) };
   } finally {
     reader.close();
+  }
+}
+
+/**
+ * The number of classes the labels ask for without --classes: the largest label + 1 (at least 2), unless
+ * that label stands far beyond the others (a typo: 5000 among 0..3 would make 5001 classes), which is refused
+ * naming its line. "Far": more than twice the distinct labels seen, plus 10.
+ */
+export function classesOf(labels: Labels, flag = '--classes'): number {
+  const distinct = new Set(labels.labels);
+  let top = 0;
+  for (let r = 0; r < labels.labels.length; r++) if (labels.labels[r]! > labels.labels[top]!) top = r;
+  const max = labels.labels[top] ?? 0;
+  const classes = Math.max(2, max + 1);
+  const bound = 2 * distinct.size + 10;
+  if (classes > bound) {
+    const others = [...distinct].filter((y) => y !== max).sort((a, b) => a - b);
+    throw new DataError(
+      `${labels.source}: ${labels.locate(top)}: label ${labels.text(top)} is far beyond the others (${others.length} other distinct labels, ${others[0] ?? '-'}..${others.at(-1) ?? '-'}): it would make ${classes} classes; ${classes <= MAX_CLASSES ? `give ${flag} ${classes} if that many are meant` : `more than the ${MAX_CLASSES} a classifier may have`}`,
+      { row: top, value: max },
+    );
+  }
+  return classes;
+}
+
+/** Checks labels against a class count, naming the label's place in its file. */
+export function checkClassLabels(labels: Labels, classes: number, flag: string): void {
+  for (let r = 0; r < labels.labels.length; r++) {
+    if (labels.labels[r]! >= classes)
+      throw new DataError(
+        `${labels.source}: ${labels.locate(r)}: label ${labels.text(r)} is not one of the ${classes} classes 0..${classes - 1} (${flag})`,
+        { row: r, value: labels.labels[r]! },
+      );
   }
 }

@@ -1,8 +1,44 @@
 import { constants, type Stats } from 'node:fs';
-import { access, lstat, stat } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
-import { FileError } from '@rbmjs/core';
-import { fileKind, removeStaleTemporaries } from '@rbmjs/core/node';
+import { access, lstat, mkdir, stat } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
+import { FileError, type ModelFile } from '@rbmjs/core';
+import { asFileError, fileKind, readAnyModelFile, removeStaleTemporaries, writeFileAtomic } from '@rbmjs/core/node';
+import { UsageError } from './errors.js';
+
+/** The longest file name (one path component) Linux and macOS file systems take, in bytes. */
+const NAME_MAX = 255;
+/** The longest path the system calls take, in bytes. */
+const PATH_MAX = 4095;
+/** The temporary name an atomic write uses adds this much to the file's name. */
+const TEMPORARY_SUFFIX = 32;
+
+/**
+ * Writes an output the way every command does: its folder created if missing (checked writable before any
+ * work by {@link checkOutputs}), then an atomic write.
+ */
+export async function writeOutput(
+  path: string,
+  bytes: Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  options: { overwrite?: boolean } = {},
+): Promise<void> {
+  await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
+    throw asFileError(e, path, 'cannot write');
+  });
+  await writeFileAtomic(path, bytes, options);
+}
+
+/**
+ * Reads a model file that must hold one RBM: a deep belief network is refused in words a user can act on,
+ * naming the command (`rbm predict takes one RBM`).
+ */
+export async function readRbmFile(path: string, command: string): Promise<ModelFile & { readonly bytes: number }> {
+  const file = await readAnyModelFile(path);
+  if (file.kind === 'dbn')
+    throw new UsageError(
+      `${path} is a deep belief network (${file.layers.length} layers); rbm ${command} takes one RBM (rbm info, sample and transform take a DBN)`,
+    );
+  return file;
+}
 
 /** A file beside `out`: its name without the extension, plus `suffix` (model.safetensors -> model.best.safetensors). */
 export function sidePath(out: string, suffix: string): string {
@@ -37,8 +73,24 @@ function sameFile(a: Stats, b: Stats): boolean {
   return a.dev === b.dev && a.ino === b.ino;
 }
 
-/** Checks that `path`'s folder exists or can be created, and is writable. */
+/** Checks that `path`'s folder exists or can be created, and is writable, and that its names are not too long. */
 async function checkFolder(path: string, what: string): Promise<void> {
+  const full = resolve(path);
+  const long = full
+    .split(sep)
+    .find((part, i, all) => Buffer.byteLength(part) + (i === all.length - 1 ? TEMPORARY_SUFFIX : 0) > NAME_MAX);
+  if (long !== undefined)
+    throw new FileError(
+      `${path}: cannot write the ${what}: the name ${JSON.stringify(long.length > 40 ? `${long.slice(0, 40)}...` : long)} is ${Buffer.byteLength(long)} bytes, more than the ${NAME_MAX - TEMPORARY_SUFFIX} a file name may have here`,
+      path,
+      'ENAMETOOLONG',
+    );
+  if (Buffer.byteLength(full) + TEMPORARY_SUFFIX > PATH_MAX)
+    throw new FileError(
+      `${path}: cannot write the ${what}: the path is ${Buffer.byteLength(full)} bytes, more than the ${PATH_MAX - TEMPORARY_SUFFIX} a path may have here`,
+      path,
+      'ENAMETOOLONG',
+    );
   let dir = dirname(resolve(path));
   for (;;) {
     const st = await statOrUndefined(dir, true);

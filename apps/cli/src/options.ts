@@ -53,3 +53,12 @@ export function layerSizes(value: string): number[] {
     );
   return parts.map(Number);
 }
+
+/** A size in bytes: `2G`, `512M`, `1.5GiB`, `100000` (K, M, G, T are powers of 1024). */
+export function byteSize(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?\s*$/i.exec(value);
+  const bytes = m ? Number(m[1]) * (m[2] ? 1024 ** ('KMGT'.indexOf(m[2]!.toUpperCase()) + 1) : 1) : Number.NaN;
+  if (!m || !(bytes >= 1) || !Number.isFinite(bytes))
+    throw new InvalidArgumentError(`expected a size such as 4G, 512M or 1000000 (bytes), got ${JSON.stringify(value)}`);
+  return Math.floor(bytes);
+}

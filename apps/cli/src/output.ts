@@ -37,14 +37,22 @@ export class Output {
     this.json = json;
   }
 
-  /** A line for people. */
+  /**
+   * A line for people. A newline inside it (a file name holding one) is shown as \\n: one call, one line,
+   * so no value can forge a line of output. A block of lines goes through {@link lines}.
+   */
   info(line: string): void {
-    (this.json ? process.stderr : process.stdout).write(`${escapeControls(line)}\n`);
+    (this.json ? process.stderr : process.stdout).write(`${escapeInline(line)}\n`);
   }
 
-  /** A warning: on stderr, always. */
+  /** Several lines for people (a table): each one escaped as {@link info} escapes a line. */
+  lines(lines: readonly string[]): void {
+    for (const line of lines) this.info(line);
+  }
+
+  /** A warning: on stderr, always, one line. */
   warn(line: string): void {
-    process.stderr.write(`${escapeControls(`warning: ${line}`)}\n`);
+    process.stderr.write(`${escapeInline(`warning: ${line}`)}\n`);
   }
 
   /** A JSON object for programs (only with --json). */
@@ -52,12 +60,40 @@ export class Output {
     if (this.json) process.stdout.write(`${safeJson(obj)}\n`);
   }
 
+  /**
+   * Progress of long work that is not training (sampling sweeps, AIS steps, benchmark repeats): a bar on a
+   * terminal, and on any stream one line saying how long the whole will take once the first reports show it
+   * is long (over `longSeconds`), so that huge requested work never runs silently.
+   */
+  work(label: string, unit: string, longSeconds = 10): (done: number, total: number) => void {
+    const t0 = performance.now();
+    let bar: SingleBar | undefined;
+    let told = false;
+    return (done, total) => {
+      if (!bar && process.stderr.isTTY && total > 1) bar = this.progress(total, label, unit);
+      bar?.update(done, { rate: (done / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(1) });
+      if (done >= total) bar?.stop();
+      const seconds = (performance.now() - t0) / 1000;
+      if (!told && done > 0 && done < total && seconds > 0.2) {
+        const eta = (seconds / done) * (total - done);
+        if (eta > longSeconds) {
+          told = true;
+          bar?.stop();
+          bar = undefined;
+          this.info(
+            `${label}: ${done} of ${total} ${unit} in ${seconds.toFixed(1)} s; the rest will take about ${duration(eta)} (Ctrl-C stops it)`,
+          );
+        }
+      }
+    };
+  }
+
   /** A progress bar over `total` steps with rate and ETA, or undefined when stderr is not a terminal. */
-  progress(total: number, label: string): SingleBar | undefined {
+  progress(total: number, label: string, unit = 'batches'): SingleBar | undefined {
     if (!process.stderr.isTTY) return undefined;
     const bar = new SingleBar({
       stream: process.stderr,
-      format: `${label} |{bar}| {value}/{total} batches | {rate} batches/s | ETA {eta_formatted}`,
+      format: `${label} |{bar}| {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}`,
       barCompleteChar: '#',
       barIncompleteChar: '-',
       hideCursor: true,
@@ -67,4 +103,13 @@ export class Output {
     bar.start(total, 0, { rate: '0' });
     return bar;
   }
+}
+
+/** Seconds as a person reads them: 42 s, 12 min, 3.5 hours, 120 days, 3e6 years. */
+export function duration(seconds: number): string {
+  if (seconds < 90) return `${seconds.toFixed(0)} s`;
+  if (seconds < 5400) return `${(seconds / 60).toFixed(0)} min`;
+  if (seconds < 3 * 86400) return `${(seconds / 3600).toFixed(1)} hours`;
+  if (seconds < 3 * 365 * 86400) return `${(seconds / 86400).toFixed(0)} days`;
+  return `${(seconds / (365 * 86400)).toPrecision(2)} years`;
 }

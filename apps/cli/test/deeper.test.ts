@@ -108,7 +108,7 @@ describe('rbm train --labels and rbm predict', () => {
       join(d, 'm.safetensors'),
     ]);
     expect(bad.code).not.toBe(0);
-    expect(bad.stderr).toMatch(/label 2 at row 2 is not a class in 0\.\.1 \(2 classes\)/);
+    expect(bad.stderr).toMatch(/y\.csv: line 3: label 2 is not one of the 2 classes 0\.\.1 \(--classes 2\)/);
     const usage = await rbm(['train', '--data', x, '--objective', 'hybrid', '--out', join(d, 'm.safetensors')]);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toMatch(/--classes, --objective and --alpha need --labels/);

@@ -4,7 +4,7 @@
  * Every case must end with a clear one-line error (or succeed where it should), never hang, never leave a
  * file it was not asked to replace changed. The table at the end counts the cases per class.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   existsSync,
@@ -34,7 +34,11 @@ type ProbeClass =
   | 'divergence'
   | 'terminal escapes'
   | 'native noise'
-  | 'signals';
+  | 'signals'
+  | 'labels'
+  | 'resource requests'
+  | 'number syntax'
+  | 'checked before work';
 
 interface Tally {
   cases: number;
@@ -161,10 +165,24 @@ interface Case {
   /** Files that must be byte-for-byte unchanged afterwards (paths made by `args`). */
   readonly keep?: () => string[];
   readonly check?: (r: Run) => void | Promise<void>;
+  /** Refused before any work: nothing printed on stdout. */
+  readonly quiet?: boolean;
 }
 
 const p = (name: string) => join(dir, name);
 const tiny = () => ['--data', csv, '--hidden', '4', '--epochs', '1', '--batch', '10', '--backend', 'js'];
+/** Training on 100 MNIST digits with this many hidden units. */
+const mnistHidden = (hidden: string) => [
+  'train',
+  '--data',
+  'mnist',
+  '--limit',
+  '100',
+  '--hidden',
+  hidden,
+  '--backend',
+  'js',
+];
 const mnist = ['--data', 'mnist', '--limit', '500', '--hidden', '8', '--epochs', '2', '--backend', 'js'];
 
 /** The state with one value of one named tensor replaced. */
@@ -567,7 +585,7 @@ const cases: Case[] = [
       ];
     },
     code: 1,
-    message: /nan\.csv: line 2, column 2: "NaN" is not a number/,
+    message: /nan\.csv: line 2, column 2: "NaN" is not a finite number/,
   },
   {
     name: 'a CSV value outside [0, 1] for Bernoulli units',
@@ -589,7 +607,7 @@ const cases: Case[] = [
       ];
     },
     code: 1,
-    message: /value 7 .*row 1, column 1 is outside \[0, 1\]/,
+    message: /value 7 .*range\.csv at line 2, column 2 is outside \[0, 1\]/,
   },
   {
     name: 'an empty CSV',
@@ -905,21 +923,10 @@ const cases: Case[] = [
   {
     name: 'train --hidden 10000000',
     cls: 'flags',
-    args: () => [
-      'train',
-      '--data',
-      'mnist',
-      '--limit',
-      '100',
-      '--hidden',
-      '10000000',
-      '--backend',
-      'js',
-      '--out',
-      p('never.safetensors'),
-    ],
+    args: () => [...mnistHidden('10000000'), '--out', p('never.safetensors')],
     code: 1,
-    message: /784 x 10000000 = 7840000000 weights, more than the 268435456/,
+    message:
+      /training with --hidden 10000000 on 784 visible units, --batch 100 needs about 263 GiB .* more than the 2\.00 GiB memory budget/,
   },
   {
     name: 'train --lr 0',
@@ -1032,28 +1039,675 @@ const cases: Case[] = [
   },
 ];
 
+/**
+ * Runs one case: no hang, no kept file changed, the exit code and message asked for, a clear one-line error
+ * (never a stack trace, a bare TypeError or "Invalid typed array length"), then the case's own checks.
+ */
+async function runCase(c: Case): Promise<void> {
+  const args = await c.args();
+  const kept = (c.keep?.() ?? []).map((path) => [path, hash(path)] as const);
+  const r = await rbm(args, { timeoutMs: TIMEOUT });
+  const lost = kept.filter(([path, h]) => !existsSync(path) || hash(path) !== h).length;
+  count(c.cls, r, lost);
+  expect(r.timedOut, `hung: rbm ${args.join(' ')}`).toBe(false);
+  expect(lost, 'a file that had to be kept changed').toBe(0);
+  expect(r.code, r.stderr).toBe(c.code);
+  expect(r.stderr).not.toMatch(/Invalid typed array length|TypeError/);
+  if (c.code !== 0) {
+    expect(isClear(r), r.stderr).toBe(true);
+    expect(r.stderr).not.toMatch(/run with --verbose/);
+  }
+  if (c.message) expect(r.stderr).toMatch(c.message);
+  if (c.quiet) expect(r.stdout).toBe('');
+  await c.check?.(r);
+}
+
+/**
+ * Runs `rbm args`, calling `onOutput(child, stdout)` each time its stdout grows (to send it signals), and
+ * counts the run in `cls`; a run still going after `limitMs` is killed and reported as hung.
+ */
+async function watched(
+  args: string[],
+  onOutput: (child: ChildProcess, stdout: string) => void,
+  limitMs = 60_000,
+): Promise<Run> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let timedOut = false;
+  child.stderr.on('data', (d) => (stderr += d));
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, limitMs);
+  const code = await new Promise<number | null>((resolve) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      onOutput(child, stdout);
+    });
+    child.on('close', resolve);
+  });
+  clearTimeout(timer);
+  const r: Run = { code, stdout, stderr, timedOut, seconds: 0 };
+  count('signals', r, 0);
+  return r;
+}
+
+/** Writes `content` as the data file `name` and returns the arguments of a tiny training run on it. */
+function dataTrain(name: string, content: string | Uint8Array, ...flags: string[]): string[] {
+  write(name, content);
+  const out = p(name.replace(/\.\w+$/, '.safetensors'));
+  return ['train', '--data', p(name), ...flags, '--hidden', '2', '--epochs', '1', '--backend', 'js', '--out', out];
+}
+
+/** Writes a freshly initialised nv-nh model as `name` and returns its path. */
+function fixedModel(name: string, nv: number, nh: number): string {
+  return write(name, modelBytes(initialParameters({ numVisible: nv, numHidden: nh, seed: 1 })));
+}
+
+// ---- Bounded before it starts: labels, budgets, strict numbers, checks before the first byte written ----
+// `d16.csv` = 200 rows of 16 binary values, `lab.csv` = 200 labels 0-3, `lab_N.csv` = lab.csv with line 11 = N.
+const lab = (n: string | number) => p(`lab_${n}.csv`);
+const d16 = () => p('d16.csv');
+const cls = () => p('cls.safetensors');
+const labelled = (labels: string, ...more: string[]) => [
+  'train',
+  '--data',
+  d16(),
+  '--labels',
+  labels,
+  '--hidden',
+  '8',
+  '--epochs',
+  '1',
+  '--batch',
+  '20',
+  '--backend',
+  'js',
+  '--no-pictures',
+  ...more,
+];
+/** An IDX file of float32 rows (magic 0x00000D02), big-endian. */
+function floatIdx(rows: number, cols: number, value: (i: number) => number): Uint8Array {
+  const bytes = new Uint8Array(12 + 4 * rows * cols);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, 0x0d02);
+  view.setUint32(4, rows);
+  view.setUint32(8, cols);
+  for (let i = 0; i < rows * cols; i++) view.setFloat32(12 + 4 * i, value(i));
+  return bytes;
+}
+
+const boundCases: Case[] = [
+  {
+    name: 'train --labels with one label of 5000 among 0-3: refused at once, naming the line and the value',
+    cls: 'labels',
+    args: () => labelled(lab(5000), '--out', p('l5000.safetensors')),
+    code: 1,
+    message:
+      /lab_5000\.csv: line 11: label 5000 is far beyond the others \(4 other distinct labels, 0\.\.3\): it would make 5001 classes; give --classes 5001/,
+    check: (r) => {
+      expect(r.seconds).toBeLessThan(10);
+      expect(existsSync(p('l5000.safetensors'))).toBe(false);
+    },
+  },
+  {
+    name: 'the same with --objective generative (it trained a 5017-visible "classifier")',
+    cls: 'labels',
+    args: () => labelled(lab(5000), '--objective', 'generative', '--out', p('l5000g.safetensors')),
+    code: 1,
+    message: /line 11: label 5000 is far beyond the others/,
+  },
+  {
+    name: 'a label of 1e9: no bare "Invalid typed array length"',
+    cls: 'labels',
+    args: () => labelled(lab(1000000000), '--out', p('l1e9.safetensors')),
+    code: 1,
+    message: /line 11: label 1000000000 is far beyond .* more than the 65536 a classifier may have/,
+  },
+  {
+    name: '--classes beyond what a classifier may have',
+    cls: 'labels',
+    args: () => labelled(p('lab.csv'), '--classes', '100000', '--out', p('lcl.safetensors')),
+    code: 1,
+    message: /--classes 100000: 100000 classes, more than the 65536/,
+  },
+  {
+    name: '--classes 5001 given: the budget decides, naming the flags and the limit',
+    cls: 'labels',
+    args: () => labelled(lab(5000), '--classes', '5001', '--max-memory', '1M', '--out', p('lbud.safetensors')),
+    code: 1,
+    message:
+      /training with --hidden 8 on 5017 visible units \(5001 of them classes\), --batch 20 needs about .* more than the 1\.00 MiB memory budget \(--max-memory SIZE raises it\)/,
+  },
+  {
+    name: 'a label -1 is named by its file line (1-based), not "label 10"',
+    cls: 'labels',
+    args: () => labelled(lab(-1), '--out', p('lneg.safetensors')),
+    code: 1,
+    message: /lab_-1\.csv: line 11: label -1 is not a whole number/,
+  },
+  {
+    name: 'label 2147483647 is shown as read, not as 2147483648',
+    cls: 'labels',
+    args: () => labelled(lab(2147483647), '--out', p('lmax.safetensors')),
+    code: 1,
+    message: /line 11: label 2147483647 is far beyond/,
+  },
+  {
+    name: 'label 2.0004 is not rounded to 2',
+    cls: 'number syntax',
+    args: () => labelled(lab('2.0004'), '--out', p('lfrac.safetensors')),
+    code: 1,
+    message: /line 11: label 2\.0004 is not a whole number/,
+  },
+  {
+    name: 'label 0x2 is not a number',
+    cls: 'number syntax',
+    args: () => labelled(lab('0x2'), '--out', p('lhex.safetensors')),
+    code: 1,
+    message: /line 11, column 1: "0x2" is not a number \(only decimal and exponent forms/,
+  },
+  {
+    name: 'label 1e39 is named as read, not as Infinity',
+    cls: 'number syntax',
+    args: () => labelled(lab('1e39'), '--out', p('lbig.safetensors')),
+    code: 1,
+    message: /line 11, column 1: "1e39" is beyond the float32 range/,
+  },
+  {
+    name: 'CSV cells 0b1 and 0o1 are not numbers',
+    cls: 'number syntax',
+    args: () => dataTrain('bin.csv', '0,1\n0b1,0o1\n'),
+    code: 1,
+    message: /bin\.csv: line 2, column 1: "0b1" is not a number/,
+  },
+  {
+    name: 'a first row of NaN is data (refused), not a header',
+    cls: 'number syntax',
+    args: () => dataTrain('nanrow.csv', 'NaN,NaN\n0,1\n1,0\n'),
+    code: 1,
+    message: /nanrow\.csv: line 1, column 1: "NaN" is not a finite number/,
+  },
+  {
+    name: 'a tab-separated file: the error says so',
+    cls: 'number syntax',
+    args: () => dataTrain('tabs.csv', '0\t1\t0\n1\t0\t1\n'),
+    code: 1,
+    message:
+      /tabs\.csv: line 1, column 1: .* \(the file seems to be separated by tabs: rbm reads comma-separated values\)/,
+  },
+  {
+    name: 'a semicolon-separated file with a header: the error says so',
+    cls: 'number syntax',
+    args: () => dataTrain('semi.csv', 'a;b\n0;1\n1;0\n'),
+    code: 1,
+    message: /semi\.csv: line 1, column 1: "a;b" is not a number \(the file seems to be separated by semicolons/,
+  },
+  {
+    name: 'CR-only line endings are named',
+    cls: 'number syntax',
+    args: () => dataTrain('cr.csv', '0,1\r1,0\r1,1\r'),
+    code: 1,
+    message: /cr\.csv: its lines end in a carriage return alone/,
+  },
+  {
+    name: 'a value out of [0, 1] is named by file line and column (1-based), as the CSV parser names them',
+    cls: 'number syntax',
+    args: () => dataTrain('bad3.csv', 'a,b\n0,1\n1,0\n2,1\n0,0\n'),
+    code: 1,
+    message: /value 2 in .*bad3\.csv at line 4, column 1 is outside \[0, 1\]/,
+  },
+  {
+    name: 'NaN in IDX float data under --binarize threshold is refused, not made 0 (train)',
+    cls: 'data files',
+    args: () =>
+      dataTrain(
+        'nan.idx',
+        floatIdx(20, 4, (i) => (i === 9 ? Number.NaN : (i % 3) / 3)),
+        '--binarize',
+        'threshold',
+      ),
+    code: 1,
+    message: /nan\.idx: row 3, column 2: NaN is not a finite number/,
+  },
+  {
+    name: 'the same in transform',
+    cls: 'data files',
+    args: () => [
+      'transform',
+      fixedModel('m4.safetensors', 4, 2),
+      '--data',
+      p('nan.idx'),
+      '--binarize',
+      'threshold',
+      '--out',
+      p('nan.npy'),
+      '--backend',
+      'js',
+    ],
+    code: 1,
+    message: /row 3, column 2: NaN is not a finite number/,
+    check: () => {
+      expect(existsSync(p('nan.npy'))).toBe(false);
+    },
+  },
+  {
+    name: 'a label file longer than the data is refused, not truncated (train)',
+    cls: 'labels',
+    args: () => {
+      write('lab_long.csv', `${Array.from({ length: 201 }, (_, i) => i % 4).join('\n')}\n`);
+      return labelled(p('lab_long.csv'), '--out', p('llong.safetensors'));
+    },
+    code: 1,
+    message: /lab_long\.csv: 201 labels for 200 examples \(more labels than examples/,
+  },
+  {
+    name: 'a label file longer than the data is refused (predict)',
+    cls: 'labels',
+    args: () => ['predict', cls(), '--data', d16(), '--labels', p('lab_long.csv'), '--backend', 'js'],
+    code: 1,
+    message: /201 labels for 200 examples/,
+  },
+  {
+    name: 'predict --out --force with labels outside the classes: refused before, the old file kept',
+    cls: 'checked before work',
+    args: () => {
+      write('pred.csv', 'precious');
+      return [
+        'predict',
+        cls(),
+        '--data',
+        d16(),
+        '--labels',
+        lab(7),
+        '--out',
+        p('pred.csv'),
+        '--force',
+        '--backend',
+        'js',
+      ];
+    },
+    code: 1,
+    message: /lab_7\.csv: line 11: label 7 is not one of the 4 classes 0\.\.3/,
+    keep: () => [p('pred.csv')],
+  },
+  {
+    name: 'predict --out without --force with labels outside the classes: no new file left',
+    cls: 'checked before work',
+    args: () => ['predict', cls(), '--data', d16(), '--labels', lab(7), '--out', p('pred-new.csv'), '--backend', 'js'],
+    code: 1,
+    check: () => {
+      expect(existsSync(p('pred-new.csv'))).toBe(false);
+    },
+  },
+  {
+    name: 'sample --chains 10000000: refused before allocating',
+    cls: 'resource requests',
+    args: () => ['sample', model, '--chains', '10000000', '--csv', p('huge.csv'), '--backend', 'js'],
+    code: 1,
+    message:
+      /--chains 10000000 needs about .* GiB .* more than the 2\.00 GiB memory budget \(--max-memory SIZE raises it\)/,
+    check: (r) => {
+      expect(r.seconds).toBeLessThan(10);
+    },
+  },
+  {
+    name: 'sample --tempering 10000000',
+    cls: 'resource requests',
+    args: () => ['sample', model, '--tempering', '10000000', '--csv', p('huge.csv'), '--backend', 'js'],
+    code: 1,
+    message: /--chains 64 x --tempering 10000000 needs about/,
+  },
+  {
+    name: 'eval --ais --ais-runs 10000000',
+    cls: 'resource requests',
+    args: () => ['eval', model, '--data', csv, '--ais', '--ais-runs', '10000000', '--backend', 'js'],
+    code: 1,
+    message: /--ais-runs 10000000 needs about/,
+    quiet: true,
+  },
+  {
+    name: 'train --method pt --temperatures 1000000',
+    cls: 'resource requests',
+    args: () => ['train', ...tiny(), '--method', 'pt', '--temperatures', '1000000', '--out', p('pt.safetensors')],
+    code: 1,
+    message: /training with --hidden 4 on 9 visible units, --batch 10, --chains 10, --temperatures 1000000 needs about/,
+  },
+  {
+    name: 'train --hidden 100000 on MNIST: refused before training',
+    cls: 'resource requests',
+    args: () => [...mnistHidden('100000'), '--out', p('h.safetensors')],
+    code: 1,
+    message: /training with --hidden 100000 on 784 visible units, --batch 100 needs about 2\.\d+ GiB/,
+    check: (r) => {
+      expect(r.seconds).toBeLessThan(10);
+    },
+  },
+  {
+    name: '--max-memory raises the budget',
+    cls: 'resource requests',
+    args: () => [
+      'sample',
+      model,
+      '--chains',
+      '100',
+      '--steps',
+      '1',
+      '--csv',
+      p('mm.csv'),
+      '--max-memory',
+      '10M',
+      '--backend',
+      'js',
+    ],
+    code: 0,
+  },
+  {
+    name: '--max-memory takes sizes only',
+    cls: 'resource requests',
+    args: () => ['sample', model, '--csv', p('mm2.csv'), '--max-memory', 'lots'],
+    code: 2,
+    message: /expected a size such as 4G/,
+  },
+  {
+    name: 'eval on a classifier: no pseudo-likelihood (it is undefined), said, exit 0',
+    cls: 'checked before work',
+    args: () => ['eval', cls(), '--data', p('joint.csv'), '--backend', 'js'],
+    code: 0,
+    check: (r) => {
+      expect(r.stdout).toMatch(/no pseudo-likelihood: .* rbm predict gives its accuracy/);
+      expect(r.stdout).toMatch(/mean free energy/);
+    },
+  },
+  {
+    name: 'eval --pl full on a classifier: refused before work, with the way out',
+    cls: 'checked before work',
+    args: () => ['eval', cls(), '--data', p('joint.csv'), '--pl', 'full', '--backend', 'js'],
+    code: 2,
+    message: /--pl full: pseudo-likelihood by bit flips is undefined for softmax units .* use --pl none/,
+    quiet: true,
+  },
+  {
+    name: 'eval on a DBN says what it is, not an API name',
+    cls: 'checked before work',
+    args: () => ['eval', p('dbn.safetensors'), '--data', d16(), '--backend', 'js'],
+    code: 2,
+    message: /dbn\.safetensors is a deep belief network \(2 layers\); rbm eval takes one RBM/,
+  },
+  {
+    name: 'predict on a DBN says what it is',
+    cls: 'checked before work',
+    args: () => ['predict', p('dbn.safetensors'), '--data', d16(), '--no-labels', '--backend', 'js'],
+    code: 2,
+    message: /is a deep belief network \(2 layers\); rbm predict takes one RBM/,
+  },
+  {
+    name: 'transform of a classifier names its label units',
+    cls: 'checked before work',
+    args: () => ['transform', cls(), '--data', d16(), '--out', p('tc.npy'), '--backend', 'js'],
+    code: 1,
+    message:
+      /has 20 visible units \(16 inputs and 4 label units: a classifier takes each row with its one-hot label appended/,
+  },
+  ...(
+    [
+      [
+        'transform',
+        () => ['transform', model, '--data', csv, '--backend', 'js', '--out', p('nd1/sub/f.npy')],
+        'nd1/sub/f.npy',
+      ],
+      [
+        'predict',
+        () => ['predict', cls(), '--data', d16(), '--no-labels', '--backend', 'js', '--out', p('nd2/sub/p.csv')],
+        'nd2/sub/p.csv',
+      ],
+      [
+        'sample',
+        () => ['sample', model, '--steps', '2', '--csv', p('nd3/sub/s.csv'), '--backend', 'js'],
+        'nd3/sub/s.csv',
+      ],
+    ] as const
+  ).map(
+    ([cmd, args, out]): Case => ({
+      name: `${cmd} --out into new folders creates them, as train does`,
+      cls: 'outputs',
+      args: () => [...args()],
+      code: 0,
+      check: () => {
+        expect(existsSync(p(out))).toBe(true);
+      },
+    }),
+  ),
+  {
+    name: 'an over-long output file name is refused before any work',
+    cls: 'checked before work',
+    args: () => ['transform', model, '--data', csv, '--backend', 'js', '--out', p(`${'x'.repeat(250)}.npy`)],
+    code: 1,
+    message: /cannot write the features file: the name "x{40}\.\.\." is 254 bytes, more than the 223/,
+    quiet: true,
+  },
+  {
+    name: 'eval --compare of the wrong width: refused before printing, naming the file',
+    cls: 'checked before work',
+    args: () => ['eval', model, '--data', csv, '--compare', d16(), '--backend', 'js'],
+    code: 1,
+    message: /--compare .*d16\.csv: 16 values per example, the model .* has 9 visible units/,
+    quiet: true,
+  },
+  {
+    name: '--ais-reverse-start exact on a model too large: refused before forward AIS',
+    cls: 'checked before work',
+    args: () => {
+      write('m30.safetensors', modelBytes(initialParameters({ numVisible: 30, numHidden: 30, seed: 1 })));
+      write('d30.csv', `${Array.from({ length: 4 }, () => Array(30).fill(0).join(',')).join('\n')}\n`);
+      return [
+        'eval',
+        p('m30.safetensors'),
+        '--data',
+        p('d30.csv'),
+        '--ais',
+        '--ais-reverse',
+        '--ais-reverse-start',
+        'exact',
+        '--backend',
+        'js',
+      ];
+    },
+    code: 2,
+    message: /--ais-reverse-start exact: 30-30 has 2\^30 states to enumerate, more than 2\^20; use pt/,
+    quiet: true,
+  },
+  {
+    name: 'sample --chains 400 --init d16.csv (200 rows) writes 400 samples',
+    cls: 'checked before work',
+    args: () => [
+      'sample',
+      fixedModel('m16.safetensors', 16, 4),
+      '--chains',
+      '400',
+      '--init',
+      d16(),
+      '--steps',
+      '2',
+      '--csv',
+      p('s400.csv'),
+      '--backend',
+      'js',
+    ],
+    code: 0,
+    check: (r) => {
+      expect(readFileSync(p('s400.csv'), 'utf8').trim().split('\n')).toHaveLength(400);
+      expect(r.stdout).toMatch(/400 chains from the 200 rows/);
+    },
+  },
+  {
+    name: 'clamped real values in the samples CSV are written as read (0.65316, not 0.6531599760055542)',
+    cls: 'checked before work',
+    args: () => {
+      fixedModel('m16.safetensors', 16, 4);
+      write('real16.csv', `${Array.from({ length: 4 }, () => Array(16).fill('0.65316').join(',')).join('\n')}\n`);
+      return [
+        'sample',
+        p('m16.safetensors'),
+        '--init',
+        p('real16.csv'),
+        '--chains',
+        '4',
+        '--clamp-top',
+        '2',
+        '--steps',
+        '2',
+        '--csv',
+        p('real.csv'),
+        '--backend',
+        'js',
+      ];
+    },
+    code: 0,
+    check: () => {
+      const text = readFileSync(p('real.csv'), 'utf8');
+      expect(text).toContain('0.65316');
+      expect(text).not.toMatch(/0\.653159/);
+    },
+  },
+  ...(
+    [
+      [
+        ['--threshold', '0.3'],
+        /--threshold has no effect without threshold binarisation .*not binarised by default; add --binarize threshold/,
+      ],
+      [['--data-seed', '3'], /--data-seed seeds stochastic binarisation only/],
+      [['--split', 'test'], /--split chooses MNIST's split; it has no effect on/],
+      [['--binarize', 'none', '--threshold', '0.3'], /--threshold has no effect .*--binarize none/],
+    ] as const
+  ).map(
+    ([flags, message]): Case => ({
+      name: `a flag with no effect on CSV data is refused: ${flags.join(' ')}`,
+      cls: 'flags',
+      args: () => ['train', ...tiny(), ...flags, '--out', p('idle.safetensors')],
+      code: 2,
+      message,
+    }),
+  ),
+  {
+    name: '--binarize stochastic on values above 1 is refused, naming the place',
+    cls: 'flags',
+    args: () => dataTrain('above1.csv', '0,0.5\n0.2,3\n', '--binarize', 'stochastic'),
+    code: 1,
+    message:
+      /above1\.csv: line 2, column 2: 3 is outside \[0, 1\]; --binarize stochastic draws 1 with the value as its probability/,
+  },
+  {
+    name: 'a newline in an output file name is shown escaped: no forged output line',
+    cls: 'terminal escapes',
+    args: () => ['sample', model, '--steps', '2', '--csv', p('two\nforged line.csv'), '--backend', 'js'],
+    code: 0,
+    check: (r) => {
+      expect(r.stdout).toContain('two\\nforged line.csv');
+      expect(r.stdout).not.toMatch(/^forged line/m);
+    },
+  },
+];
+
+describe('bounded before it starts: labels, budgets, strict numbers, nothing written by a failing command', () => {
+  beforeAll(async () => {
+    const rows: string[] = [];
+    const labels: number[] = [];
+    for (let r = 0; r < 200; r++) {
+      rows.push(Array.from({ length: 16 }, (_, j) => ((r * 7 + j * 3) % 5 < 2 ? 1 : 0)).join(','));
+      labels.push(r % 4);
+    }
+    write('d16.csv', `${rows.join('\n')}\n`);
+    write('lab.csv', `${labels.join('\n')}\n`);
+    for (const n of [5000, 1000000000, -1, 2147483647, '2.0004', '0x2', '1e39', 7]) {
+      const changed = labels.map(String);
+      changed[10] = String(n);
+      write(`lab_${n}.csv`, `${changed.join('\n')}\n`);
+    }
+    // Joint rows [x, e_y] for eval on the classifier.
+    write(
+      'joint.csv',
+      `${rows.map((x, r) => `${x},${[0, 1, 2, 3].map((k) => (k === r % 4 ? 1 : 0)).join(',')}`).join('\n')}\n`,
+    );
+    const trained = await rbm(labelled(p('lab.csv'), '--out', cls()), { timeoutMs: 60_000 });
+    if (trained.code !== 0) throw new Error(`classifier fixture: ${trained.stderr}`);
+    const dbn = await rbm(
+      [
+        'train',
+        '--data',
+        d16(),
+        '--hidden',
+        '6,3',
+        '--epochs',
+        '1',
+        '--backend',
+        'js',
+        '--no-pictures',
+        '--out',
+        p('dbn.safetensors'),
+      ],
+      { timeoutMs: 60_000 },
+    );
+    if (dbn.code !== 0) throw new Error(`DBN fixture: ${dbn.stderr}`);
+  }, 120_000);
+
+  it.each(boundCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => runCase(c));
+
+  it('--resume notices a changed label file (labels are fingerprinted with the data)', async () => {
+    write('labres.csv', readFileSync(p('lab.csv')));
+    const first = await rbm(
+      [...labelled(p('labres.csv'), '--out', p('res.safetensors')), '--epochs', '2', '--checkpoint-every', '1'],
+      { timeoutMs: 60_000 },
+    );
+    expect(first.code, first.stderr).toBe(0);
+    // The same file, the same rows and classes: two labels swapped.
+    const text = readFileSync(p('labres.csv'), 'utf8').split('\n');
+    [text[0], text[1]] = [text[1]!, text[0]!];
+    write('labres.csv', text.join('\n'));
+    const r = await rbm(
+      [
+        'train',
+        '--resume',
+        p('res.ckpt.safetensors'),
+        '--epochs',
+        '3',
+        '--out',
+        p('res.safetensors'),
+        '--force',
+        '--no-pictures',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    count('labels', r, 0);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(
+      /labres\.csv: not the labels .*res\.ckpt\.safetensors was trained on \(the same 200 rows, different labels\)/,
+    );
+  }, 120_000);
+
+  it('huge requested work says how long it will take, and a signal ends it', async () => {
+    const r = await watched(
+      ['sample', model, '--steps', '1000000000000', '--csv', p('never2.csv'), '--backend', 'js'],
+      (child, stdout) => {
+        if (/the rest will take about/.test(stdout)) child.kill('SIGINT');
+      },
+    );
+    expect(r.timedOut).toBe(false);
+    expect(r.stdout).toMatch(
+      /sampling: \d+ of 1000000000000 sweeps in [\d.]+ s; the rest will take about [\d.]+ (years|days)/,
+    );
+    expect(existsSync(p('never2.csv'))).toBe(false);
+  }, 60_000);
+});
+
 function spawnDeadPid(): number {
   const out = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
   return Number(out.toString());
 }
 
 describe('the CLI probed: clear errors, no hangs, no file lost', () => {
-  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    const args = await c.args();
-    const kept = (c.keep?.() ?? []).map((path) => [path, hash(path)] as const);
-    const r = await rbm(args, { timeoutMs: TIMEOUT });
-    const lost = kept.filter(([path, h]) => !existsSync(path) || hash(path) !== h).length;
-    count(c.cls, r, lost);
-    expect(r.timedOut, `hung: rbm ${args.join(' ')}`).toBe(false);
-    expect(lost, 'a file that had to be kept changed').toBe(0);
-    expect(r.code, r.stderr).toBe(c.code);
-    if (c.code !== 0) {
-      expect(isClear(r), r.stderr).toBe(true);
-      expect(r.stderr).not.toMatch(/run with --verbose/);
-    }
-    if (c.message) expect(r.stderr).toMatch(c.message);
-    await c.check?.(r);
-  });
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => runCase(c));
 });
 
 describe('signals', () => {
@@ -1080,20 +1734,14 @@ describe('signals', () => {
     const out = p('sig.safetensors');
     const straight = await rbm(runArgs(p('straight.safetensors')), { timeoutMs: 120_000 });
     expect(straight.code, straight.stderr).toBe(0);
-    const child = spawn(process.execPath, [BIN, ...runArgs(out)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (d) => {
-        stdout += d;
-        // Mid-run: after the first epoch, inside the second.
-        if (/epoch 1\/3/.test(stdout)) setTimeout(() => child.kill('SIGTERM'), 150);
-      });
-      child.on('close', resolve);
+    // Mid-run: after the first epoch, inside the second.
+    let sent = false;
+    const { code, stderr } = await watched(runArgs(out), (child, stdout) => {
+      if (/epoch 1\/3/.test(stdout) && !sent) {
+        sent = true;
+        setTimeout(() => child.kill('SIGTERM'), 150);
+      }
     });
-    const r: Run = { code, stdout, stderr, timedOut: false, seconds: 0 };
-    count('signals', r, 0);
     expect(code, stderr).toBe(130);
     expect(stderr).toMatch(/SIGTERM: finishing the batch in flight/);
     expect(stderr).toMatch(
@@ -1115,23 +1763,12 @@ describe('signals', () => {
   }, 300_000);
 
   it('a second signal quits at once', async () => {
-    const child = spawn(process.execPath, [BIN, ...runArgs(p('twice.safetensors'))], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const { code, stderr } = await watched(runArgs(p('twice.safetensors')), (child, stdout) => {
+      if (/CD-1/.test(stdout) && !child.killed) {
+        child.kill('SIGINT');
+        setTimeout(() => child.kill('SIGINT'), 20);
+      }
     });
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => {
-      child.stdout.on('data', (d) => {
-        stdout += d;
-        if (/CD-1/.test(stdout) && !child.killed) {
-          child.kill('SIGINT');
-          setTimeout(() => child.kill('SIGINT'), 20);
-        }
-      });
-      child.on('close', resolve);
-    });
-    count('signals', { code, stdout, stderr, timedOut: false, seconds: 0 }, 0);
     expect(code).toBe(130);
     expect(stderr).toMatch(/SIGINT again: quitting without a checkpoint|interrupted by SIGINT/);
     expect(existsSync(p('twice.safetensors'))).toBe(false);

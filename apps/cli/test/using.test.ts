@@ -101,11 +101,14 @@ describe('rbm transform', () => {
     const few = join(d, 'few.csv');
     await writeFile(few, '3\n4\n');
     const short = await rbm(['transform', MODEL, '--split', 'test', '--limit', '5', '--labels', few, '--out', out]);
-    expect(short.stderr).toMatch(/few\.csv: 2 labels for 5 examples/);
+    // One label per row of the data file (10,000 test digits), whatever --limit uses of them.
+    expect(short.stderr).toMatch(/few\.csv: 2 labels for 10000 examples/);
     const frac = join(d, 'frac.csv');
     await writeFile(frac, '3\n4.5\n');
-    const notWhole = await rbm(['transform', MODEL, '--limit', '2', '--labels', frac, '--out', out]);
-    expect(notWhole.stderr).toMatch(/frac\.csv: label 1 is 4\.5, not a whole number >= 0/);
+    const two = join(d, 'two.csv');
+    await writeFile(two, `${Array(784).fill(0).join(',')}\n${Array(784).fill(1).join(',')}\n`);
+    const notWhole = await rbm(['transform', MODEL, '--data', two, '--labels', frac, '--out', out]);
+    expect(notWhole.stderr).toMatch(/frac\.csv: line 2: label 4\.5 is not a whole number/);
     const ext = await rbm(['transform', MODEL, '--limit', '2', '--out', join(d, 'x.bin')]);
     expect(ext.stderr).toMatch(/cannot tell the format from the extension; give --format csv, npy or safetensors/);
     const wide = join(d, 'wide.csv');
@@ -113,7 +116,7 @@ describe('rbm transform', () => {
     await writeFile(wide, `${row(0)}\n${row(1)}\n`);
     const range = await rbm(['transform', MODEL, '--data', wide, '--out', out]);
     expect(range.stderr).toMatch(
-      /value 3 in .*wide\.csv at row 1, column 5 is outside \[0, 1\], which Bernoulli units require/,
+      /value 3 in .*wide\.csv at line 2, column 6 is outside \[0, 1\], which Bernoulli units require/,
     );
     expect(range.code).not.toBe(0);
     // The stream failed half-way: no features file, no temporary left behind.

@@ -1,5 +1,6 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
+import { labelledEpochs } from './epoch-labels.js';
 import { chartData } from './render.js';
 import type { CurvePoint } from './state.js';
 
@@ -69,14 +70,18 @@ export class CurveChart {
     ctx.setLineDash([4, 4]);
     ctx.lineWidth = uPlot.pxRatio;
     ctx.font = `${10 * uPlot.pxRatio}px sans-serif`;
+    const xs = this.marks.map((step) => Math.round(u.valToPos(step, 'x', true)));
+    // Labels thinned as axis ticks are (every 2nd, 5th, 10th, ...): never overlapping, however many epochs.
+    const widest = ctx.measureText(`epoch ${this.marks.length}`).width;
+    const labelled = new Set(labelledEpochs(xs, widest + 8 * uPlot.pxRatio));
     this.marks.forEach((step, i) => {
       if (step < lo || step > hi) return;
-      const x = Math.round(u.valToPos(step, 'x', true));
+      const x = xs[i]!;
       ctx.beginPath();
       ctx.moveTo(x, u.bbox.top);
       ctx.lineTo(x, u.bbox.top + u.bbox.height);
       ctx.stroke();
-      ctx.fillText(`epoch ${i + 1}`, x + 3 * uPlot.pxRatio, u.bbox.top + 11 * uPlot.pxRatio);
+      if (labelled.has(i)) ctx.fillText(`epoch ${i + 1}`, x + 3 * uPlot.pxRatio, u.bbox.top + 11 * uPlot.pxRatio);
     });
     ctx.restore();
   }

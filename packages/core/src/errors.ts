@@ -82,6 +82,29 @@ export class TooLargeError extends RbmError {
   }
 }
 
+/**
+ * A long computation (sampling, AIS, greedy training) stopped by its AbortSignal between two of its steps.
+ * `done` of `total` steps had run.
+ */
+export class AbortedError extends RbmError {
+  readonly done: number;
+  readonly total: number;
+  constructor(what: string, done: number, total: number) {
+    super('ABORTED', `${what} aborted after ${done} of ${total} steps`);
+    this.done = done;
+    this.total = total;
+  }
+}
+
+/**
+ * Waits one macrotask, so that a signal's event or a timer can run between steps of a long loop: setImmediate
+ * where there is one (Node: microseconds), else a zero timeout.
+ */
+export function yieldToEvents(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
+}
+
 /** The first line of an error's message (native libraries append stack-like detail below it). */
 export function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;

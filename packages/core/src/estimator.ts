@@ -10,7 +10,7 @@ import {
   readHead,
   sourceColumnMeans,
 } from './data/source.js';
-import { ArgumentError, RbmError, ShapeError } from './errors.js';
+import { ArgumentError, RbmError, ShapeError, TrainingAbortedError, yieldToEvents } from './errors.js';
 import { exactLogLikelihood } from './evaluate/exact.js';
 import { pseudoLogLikelihood } from './evaluate/pseudo-likelihood.js';
 import {
@@ -124,6 +124,7 @@ export class RbmEstimator {
    * which case the model left is the best one seen.
    */
   async fit(data: Dataset | DataSource, options: FitOptions = {}): Promise<FitResult> {
+    checkFitData(data, 'fit');
     const epochs = this.options.epochs ?? 10;
     const stopper = options.earlyStopping
       ? new EarlyStopping(options.earlyStopping.figure, options.earlyStopping.patience, options.earlyStopping.minDelta)
@@ -144,8 +145,19 @@ export class RbmEstimator {
       options.validation && figures.includes('free-energy-gap')
         ? await readHead(isDataSource(data) ? data : datasetSource(data), options.validation.rows)
         : undefined;
+    let lastYield = performance.now();
     try {
       for (let epoch = 0; epoch < epochs; epoch++) {
+        // The signal is obeyed between epochs too (the trainer checks it between batches). A synchronous
+        // backend never gives the event loop a turn: take one now and then so that an abort can arrive.
+        if (this.options.signal && performance.now() - lastYield > 20) {
+          await yieldToEvents();
+          lastYield = performance.now();
+        }
+        if (this.options.signal?.aborted) {
+          const at = trainer.position();
+          throw new TrainingAbortedError(at.epoch, at.batch, Math.ceil(data.rows / (this.options.batchSize ?? 100)));
+        }
         const metrics = await trainer.trainEpoch();
         const f = options.validation
           ? await validationFigures(model, options.validation, {
@@ -181,6 +193,7 @@ export class RbmEstimator {
    * pass: momentum and persistent chains start again, as in scikit-learn's partial_fit.
    */
   async partialFit(data: Dataset | DataSource, options: { epochs?: number } = {}): Promise<EpochMetrics[]> {
+    checkFitData(data, 'partialFit');
     const model = this.rbm && this.rbm.numVisible === data.cols ? this.rbm : undefined;
     if (this.rbm && !model)
       throw new ShapeError(
@@ -228,7 +241,7 @@ export class RbmEstimator {
         const view = buf.subarray(0, rows * source.cols);
         const indices = Uint32Array.from({ length: rows }, (_, i) => start + i);
         await source.readRows(indices, view);
-        checkBatch(view, indices, source.cols, source.source, model.units);
+        checkBatch(view, indices, source.cols, source.source, model.units, source.locate?.bind(source));
         let t = tensors.get(rows);
         if (!t) {
           t = { v: scope.tensor(rows, source.cols), ph: scope.tensor(rows, model.numHidden) };
@@ -292,4 +305,27 @@ export class RbmEstimator {
     this.rbm?.dispose();
     this.rbm = undefined;
   }
+}
+
+/** A Dataset or DataSource, not a bare array: a typed error that says what came instead. */
+function checkFitData(data: unknown, what: string): void {
+  const ok =
+    data !== null &&
+    typeof data === 'object' &&
+    !ArrayBuffer.isView(data) &&
+    !Array.isArray(data) &&
+    Number.isInteger((data as Dataset).cols) &&
+    Number.isInteger((data as Dataset).rows);
+  if (ok) return;
+  const got =
+    data === null
+      ? 'null'
+      : ArrayBuffer.isView(data)
+        ? `a bare ${data.constructor.name} (wrap it: createDataset(values, rows, cols))`
+        : Array.isArray(data)
+          ? 'a plain array (wrap it: createDataset(values, rows, cols))'
+          : typeof data === 'object'
+            ? 'an object without whole-number rows and cols'
+            : typeof data;
+  throw new ArgumentError(`${what}: data must be a Dataset { data, rows, cols } or a DataSource, got ${got}`);
 }

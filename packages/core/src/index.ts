@@ -32,11 +32,30 @@ export type {
   RandomnessMode,
   Tensor,
 } from './backend/types.js';
+// The up-front memory budget every entry point checks its request against.
+export {
+  checkMemory,
+  DEFAULT_MEMORY_BUDGET,
+  formatBytes,
+  memoryBudget,
+  modelMemory,
+  ROW_COPIES,
+  setMemoryBudget,
+  TRAINING_WEIGHT_COPIES,
+} from './budget.js';
 // Data.
 export { barsAndStripes, createDataset, type Dataset } from './data/dataset.js';
-export { type DataSource, datasetSource, readHead, sourceColumnMeans } from './data/source.js';
+export {
+  checkBatch,
+  type DataSource,
+  datasetSource,
+  GAUSSIAN_MAX_VALUE,
+  readHead,
+  sourceColumnMeans,
+} from './data/source.js';
 // Errors.
 export {
+  AbortedError,
   ArgumentError,
   type BackendFailure,
   BackendUnavailableError,
@@ -122,6 +141,7 @@ export {
   ClassificationRBM,
   type ClassificationReport,
   type ClassifierHistory,
+  checkClassCount,
   checkLabels,
   classificationReport,
   classLogProbabilities,
@@ -131,6 +151,7 @@ export {
   labelLayout,
   labelledSource,
   labelsOfRows,
+  MAX_CLASSES,
 } from './model/classifier.js';
 export { DBN, type GreedyOptions, type LayerSpec, trainGreedy } from './model/dbn.js';
 // The model.
@@ -142,6 +163,7 @@ export {
   type RbmParameters,
   type SampleOptions,
   type Samples,
+  SWEEPS_PER_CHECK,
 } from './model/rbm.js';
 export {
   bernoulliUnits,

@@ -150,9 +150,14 @@ async function bench(flags: BenchFlags): Promise<void> {
     }
   }
 
+  // Every timing reported as it ends (a bar on a terminal; the time the rest will take, once it is long).
+  const progress = out.work('bench', 'timings');
+  const timings = flags.repeats * (backends.length + peers.length);
+  let timed = 0;
   try {
     for (let r = 0; r < flags.repeats; r++) {
       for (const { row, backend } of backends) {
+        progress(timed++, timings);
         if (row.error) continue;
         try {
           const model = RBM.create(backend, { numVisible: source.cols, numHidden: flags.hidden, seed: 1, means });
@@ -174,6 +179,7 @@ async function bench(flags: BenchFlags): Promise<void> {
         }
       }
       for (const { row, threads } of peers) {
+        progress(timed++, timings);
         if (row.error) continue;
         try {
           const args = [peerScript(), '--data', join(tmp!, 'rows.f32'), '--rows', String(source.rows)];
@@ -194,6 +200,7 @@ async function bench(flags: BenchFlags): Promise<void> {
         }
       }
     }
+    progress(timings, timings);
   } finally {
     for (const { backend } of backends) backend.destroy();
     if (tmp) rmSync(tmp, { recursive: true, force: true });

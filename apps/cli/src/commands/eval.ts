@@ -2,19 +2,23 @@ import {
   type AisEstimate,
   aisWarnings,
   annealedImportanceSampling,
+  checkMemory,
   type Dataset,
   exactLogLikelihood,
   exactLogPartition,
   exactSamples,
+  modelMemory,
   pseudoLogLikelihood,
-  type RBM,
+  RBM,
   RbmError,
+  TooLargeError,
   temperedSample,
 } from '@rbmjs/core';
-import { loadModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder, parseSchedule } from '../common.js';
-import { loadAll, openData } from '../data.js';
+import { loadAll, type OpenedData, openData } from '../data.js';
+import { UsageError } from '../errors.js';
+import { readRbmFile } from '../files.js';
 import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 
@@ -86,21 +90,75 @@ export function registerEval(program: Command): void {
     .option('--backend <name>', 'auto, js, reference, gpujs[:mode], tfjs[:engine]', 'auto')
     .option('--json', 'print one JSON object')
     .option('--verbose', 'stack traces on errors')
-    .action(async (modelPath: string, flags: EvalFlags) => evaluate(modelPath, flags));
+    .action(async (modelPath: string, flags: EvalFlags, command: Command) =>
+      evaluate(modelPath, flags, command.getOptionValueSource('pl') === 'cli'),
+    );
 }
 
-async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
+async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): Promise<void> {
   const out = new Output(Boolean(flags.json));
-  const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
-  const { model } = await loadModelFile(backend, modelPath);
+  // Everything that can be checked is checked before any work: the model's kind, the data's and --compare's
+  // widths, the figures the model has, the memory the runs ask for.
+  const file = await readRbmFile(modelPath, 'eval');
+  const p = file.parameters;
+  let pl = flags.pl;
+  if (pl !== 'none' && (p.softmaxGroups || p.visibleUnits === 'gaussian')) {
+    const why = p.softmaxGroups
+      ? 'pseudo-likelihood by bit flips is undefined for softmax units (a classifier: rbm predict gives its accuracy)'
+      : 'pseudo-likelihood by bit flips is for binary units';
+    if (plGiven) throw new UsageError(`--pl ${pl}: ${why}; use --pl none`);
+    if (p.softmaxGroups) out.info(`no pseudo-likelihood: ${why}`);
+    pl = 'none';
+  }
   const opened = openData(dataSpec(flags));
-  if (opened.source.cols !== model.numVisible) {
+  if (opened.source.cols !== p.numVisible) {
+    await opened.source.close?.();
     throw new RbmError(
       'SHAPE_MISMATCH',
-      `${opened.source.source}: ${opened.source.cols} values per example, the model ${modelPath} has ${model.numVisible} visible units`,
+      `${opened.source.source}: ${opened.source.cols} values per example, the model ${modelPath} has ${p.numVisible} visible units`,
     );
   }
-  const data = await loadAll(opened.source);
+  let compare: OpenedData | undefined;
+  if (flags.compare) {
+    compare = openData({
+      ...dataSpec(flags),
+      name: flags.compare,
+      split: flags.compareSplit,
+      limit: flags.compareLimit,
+    });
+    if (compare.source.cols !== p.numVisible) {
+      await Promise.all([compare.source.close?.(), opened.source.close?.()]);
+      throw new RbmError(
+        'SHAPE_MISMATCH',
+        `--compare ${compare.source.source}: ${compare.source.cols} values per example, the model ${modelPath} has ${p.numVisible} visible units`,
+      );
+    }
+  }
+  if (flags.ais) {
+    const runs = modelMemory(p.numVisible, p.numHidden, 2 * flags.aisRuns);
+    checkMemory(`--ais-runs ${flags.aisRuns}`, runs.bytes, runs.detail);
+    const start = flags.aisReverseStart;
+    const enumerable = 2 ** Math.min(p.numVisible, p.numHidden) <= MAX_EXACT_START_STATES;
+    if (flags.aisReverse && start === 'exact' && !enumerable)
+      throw new UsageError(
+        `--ais-reverse-start exact: ${p.numVisible}-${p.numHidden} has 2^${Math.min(p.numVisible, p.numHidden)} states to enumerate, more than 2^20; use pt`,
+      );
+    if (flags.aisReverse && (start === 'pt' || (start === 'auto' && !enumerable))) {
+      const pt = modelMemory(p.numVisible, p.numHidden, flags.aisRuns * flags.aisTemperatures);
+      checkMemory(`--ais-runs ${flags.aisRuns} x --ais-temperatures ${flags.aisTemperatures}`, pt.bytes, pt.detail);
+    }
+  }
+  if (flags.exact && 2 ** Math.min(p.numVisible, p.numHidden) > flags.maxStates)
+    throw new TooLargeError(
+      `--exact: a ${p.numVisible}-${p.numHidden} model needs 2^${Math.min(p.numVisible, p.numHidden)} states, more than --max-states ${flags.maxStates}; use --ais`,
+    );
+  if (flags.exact && 2 ** Math.min(p.numVisible, p.numHidden) > 2 ** 24)
+    out.info(
+      `--exact: enumerating 2^${Math.min(p.numVisible, p.numHidden)} states; this can take long (Ctrl-C stops it)`,
+    );
+  const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
+  const model = RBM.fromParameters(backend, p);
+  const data = await loadAll(opened.source, p.visibleUnits === 'gaussian' ? 'gaussian' : 'bernoulli');
   await opened.source.close?.();
   // A result that is NaN or infinite is an error, never a figure printed with exit 0.
   let largest: number | undefined;
@@ -142,7 +200,13 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
   if (flags.ais) {
     const schedule = parseSchedule(flags.aisSchedule);
     const t0 = performance.now();
-    const est = await annealedImportanceSampling(model, { runs: flags.aisRuns, schedule, data, seed: flags.seed });
+    const est = await annealedImportanceSampling(model, {
+      runs: flags.aisRuns,
+      schedule,
+      data,
+      seed: flags.seed,
+      onProgress: out.work('forward AIS', 'steps'),
+    });
     await finite(est.logZ, 'the AIS log Z');
     const F = await model.freeEnergy(data);
     const meanNegF = -(await finite(F.reduce((s, x) => s + x, 0) / F.length, 'the mean free energy'));
@@ -180,6 +244,7 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
         seed: flags.seed + 1,
         direction: 'reverse',
         start: chosen.samples,
+        onProgress: out.work('reverse AIS', 'steps'),
       });
       await finite(rev.logZ, 'the reverse AIS log Z');
       ais.reverse = {
@@ -218,14 +283,9 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
   const meanF = await finite(F.reduce((s, x) => s + x, 0) / F.length, 'the mean free energy');
   result.meanFreeEnergy = meanF;
   out.info(`mean free energy = ${meanF.toFixed(4)}`);
-  if (flags.compare) {
-    const other = openData({
-      ...dataSpec(flags),
-      name: flags.compare,
-      split: flags.compareSplit,
-      limit: flags.compareLimit,
-    });
-    const ref = await loadAll(other.source);
+  if (compare) {
+    const other = compare;
+    const ref = await loadAll(other.source, p.visibleUnits === 'gaussian' ? 'gaussian' : 'bernoulli');
     await other.source.close?.();
     const Fr = await model.freeEnergy(ref);
     const meanR = await finite(Fr.reduce((s, x) => s + x, 0) / Fr.length, 'the mean free energy of --compare');
@@ -233,11 +293,11 @@ async function evaluate(modelPath: string, flags: EvalFlags): Promise<void> {
     out.info(`free-energy gap = ${(meanF - meanR).toFixed(4)} (this data minus ${other.description})`);
   }
 
-  if (flags.pl !== 'none' && !model.gaussian) {
-    const pl = await pseudoLogLikelihood(model, data, { method: flags.pl, seed: flags.seed });
-    result.pseudoLogLikelihood = await finite(pl.mean, 'the pseudo-log-likelihood');
-    result.pseudoLikelihoodMethod = pl.method;
-    out.info(`pseudo-log-likelihood = ${pl.mean.toFixed(4)} nats per example (${pl.method})`);
+  if (pl !== 'none') {
+    const figure = await pseudoLogLikelihood(model, data, { method: pl, seed: flags.seed });
+    result.pseudoLogLikelihood = await finite(figure.mean, 'the pseudo-log-likelihood');
+    result.pseudoLikelihoodMethod = figure.method;
+    out.info(`pseudo-log-likelihood = ${figure.mean.toFixed(4)} nats per example (${figure.method})`);
   }
   model.dispose();
   out.emit(result);

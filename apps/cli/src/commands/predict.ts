@@ -7,14 +7,14 @@ import {
   RBM,
   ShapeError,
 } from '@rbmjs/core';
-import { readModelFile, writeFileAtomic } from '@rbmjs/core/node';
+
 import type { Command } from 'commander';
 import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
-import { openData, readLabels } from '../data.js';
+import { checkClassLabels, openData, readLabels } from '../data.js';
 import { UsageError } from '../errors.js';
-import { checkOutputs, cleanTemporaries } from '../files.js';
+import { checkOutputs, cleanTemporaries, readRbmFile, writeOutput } from '../files.js';
 import { positiveInt } from '../options.js';
-import { escapeInline, Output } from '../output.js';
+import { Output } from '../output.js';
 
 /**
  * `rbm predict`: the classes a classification RBM (`rbm train --labels`) gives each row, computed exactly
@@ -71,7 +71,7 @@ async function predict(modelPath: string, flags: PredictFlags): Promise<void> {
   await checkOutputs(outputs, { force: Boolean(flags.force), inputs });
   await cleanTemporaries(outputs.map((o) => o.path));
 
-  const file = await readModelFile(modelPath);
+  const file = await readRbmFile(modelPath, 'predict');
   if (!file.parameters.softmaxGroups)
     throw new UsageError(
       `${modelPath} is not a classification RBM (it has no softmax label group): train one with rbm train --labels`,
@@ -84,7 +84,10 @@ async function predict(modelPath: string, flags: PredictFlags): Promise<void> {
       throw new ShapeError(
         `${src.source}: ${src.cols} values per row, the classifier (${modelPath}) takes ${numInputs} inputs`,
       );
-    const labels = labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows) : undefined;
+    // The labels are read and checked before any work: a failing command writes nothing.
+    const labels =
+      labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows, opened.fileRows) : undefined;
+    if (labels) checkClassLabels(labels, C, `the classes of ${modelPath}`);
     const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
     const model = RBM.fromParameters(backend, file.parameters);
     out.info(`${opened.description}; ${C} classes, backend ${backend.name}`);
@@ -120,20 +123,15 @@ async function predict(modelPath: string, flags: PredictFlags): Promise<void> {
           yield enc.encode(`${lines.join('\n')}\n`);
         }
       };
-      await writeFileAtomic(flags.out, chunks());
+      await writeOutput(flags.out, chunks());
     }
     let report: ClassificationReport | undefined;
     if (labels) {
-      const tooBig = labels.labels.findIndex((y) => y >= C);
-      if (tooBig >= 0)
-        throw new UsageError(
-          `${escapeInline(labels.source)}: label ${labels.labels[tooBig]} at row ${tooBig} is not one of the classifier's ${C} classes (0..${C - 1})`,
-        );
       report = classificationReport(logp, labels.labels, C);
       out.info(
         `${src.rows} rows in ${seconds.toFixed(2)} s: accuracy ${(100 * report.accuracy).toFixed(2)}% (error ${(100 * report.error).toFixed(2)}%), cross-entropy ${report.crossEntropy.toFixed(4)} nats`,
       );
-      out.info(confusionText(report.confusion));
+      out.lines(confusionText(report.confusion).split('\n'));
     } else out.info(`${src.rows} rows classified in ${seconds.toFixed(2)} s`);
     if (flags.out) out.info(`wrote ${flags.out}`);
     const counts = new Array<number>(C).fill(0);

@@ -1,19 +1,21 @@
 import {
   checkMask,
+  checkMemory,
   conditionalSample,
   type Dataset,
   DBN,
+  modelMemory,
   RBM,
   RbmError,
   type Samples,
   temperedSample,
 } from '@rbmjs/core';
-import { readAnyModelFile, writeFileAtomic } from '@rbmjs/core/node';
+import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
-import { checkOutputs, cleanTemporaries } from '../files.js';
+import { checkOutputs, cleanTemporaries, writeOutput } from '../files.js';
 import { nonNegativeInt, number, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { tileImages } from '../pictures.js';
@@ -72,7 +74,10 @@ export function registerSample(program: Command): void {
     )
     .option('--mean-field', 'with --clamp-top or --mask: the mean-field completion instead of Gibbs samples')
     .option('--png <file>', 'PNG grid of p(v = 1 | h) at the last step (square images)')
-    .option('--csv <file>', 'CSV of the binary samples, one per line')
+    .option(
+      '--csv <file>',
+      "CSV of the samples, one per line: the chains' states (clamped units keep their input values)",
+    )
     .option('--side <n>', 'image side for the PNG (default: the square root of the visible units)', positiveInt)
     .option('--backend <name>', 'auto, js, reference, gpujs[:mode], tfjs[:engine]', 'auto')
     .option('--force', 'replace existing --png/--csv files (regular files only)')
@@ -97,6 +102,20 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   if (flags.meanField && !clamping) throw new UsageError('--mean-field needs --clamp-top or --mask');
   if (flags.tempering !== undefined && flags.tempering < 2)
     throw new UsageError(`--tempering needs at least 2 replicas, got ${flags.tempering}`);
+  // The chains (times the replicas) are bounded before anything is allocated.
+  const file = await readAnyModelFile(modelPath);
+  if (!clamping) {
+    const layers = file.kind === 'dbn' ? file.layers : [file.parameters];
+    const replicas = flags.tempering ?? 1;
+    for (const l of layers) {
+      const need = modelMemory(l.numVisible, l.numHidden, flags.chains * replicas);
+      checkMemory(
+        `--chains ${flags.chains}${flags.tempering !== undefined ? ` x --tempering ${flags.tempering}` : ''}`,
+        need.bytes,
+        need.detail,
+      );
+    }
+  }
   // Outputs are checked before anything runs: never over an input, never an existing file without --force.
   const outputs = [
     ...(flags.png ? [{ path: flags.png, what: '--png file' }] : []),
@@ -113,7 +132,6 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   await cleanTemporaries(outputs.map((o) => o.path));
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
   // One RBM, or a deep belief network: Gibbs sampling in its top RBM, then a down pass to the data.
-  const file = await readAnyModelFile(modelPath);
   if (file.kind === 'dbn' && (clamping || flags.tempering !== undefined))
     throw new UsageError(
       `${modelPath} is a deep belief network: it samples by Gibbs sampling in its top RBM and a down pass; --clamp-top, --mask and --tempering are for one RBM`,
@@ -146,6 +164,14 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
         `${flags.init}: ${init.cols} values per example, the model has ${model.numVisible} visible units`,
       );
     }
+    // --chains chains: fewer rows than chains start several chains each (row r starts chains r, r + n, ...).
+    if (init.rows < flags.chains && !clamping) {
+      out.info(`${flags.chains} chains from the ${init.rows} rows of ${flags.init}: each row starts several chains`);
+      const data = new Float32Array(flags.chains * init.cols);
+      for (let r = 0; r < flags.chains; r++)
+        data.set(init.data.subarray((r % init.rows) * init.cols, ((r % init.rows) + 1) * init.cols), r * init.cols);
+      init = { data, rows: flags.chains, cols: init.cols, ...(init.source ? { source: init.source } : {}) };
+    }
   }
   const t0 = performance.now();
   const tempering =
@@ -157,7 +183,13 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
           ),
         }
       : undefined;
-  const options = { chains: flags.chains, steps: flags.steps, seed: flags.seed, ...(init ? { init } : {}) };
+  const options = {
+    chains: flags.chains,
+    steps: flags.steps,
+    seed: flags.seed,
+    ...(init ? { init } : {}),
+    onProgress: out.work('sampling', 'sweeps'),
+  };
   let mask: Float32Array | undefined;
   if (clamping && init)
     mask = flags.mask
@@ -183,14 +215,16 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
     // Inpainting: each completion beside its input, whose free units show grey.
     const shown = mask && init ? withInputs(init, mask, s.probabilities) : s.probabilities;
     const count = mask ? 2 * s.rows : s.rows;
-    await writeFileAtomic(flags.png, tileImages(shown, count, side, { range: [0, 1], scale: 2 }));
+    await writeOutput(flags.png, tileImages(shown, count, side, { range: [0, 1], scale: 2 }));
     written.push(flags.png);
   }
   if (flags.csv) {
     const lines: string[] = [];
     for (let r = 0; r < s.rows; r++)
-      lines.push(Array.from(s.states.subarray(r * model.numVisible, (r + 1) * model.numVisible)).join(','));
-    await writeFileAtomic(flags.csv, new TextEncoder().encode(`${lines.join('\n')}\n`));
+      lines.push(
+        Array.from(s.states.subarray(r * model.numVisible, (r + 1) * model.numVisible), float32Text).join(','),
+      );
+    await writeOutput(flags.csv, new TextEncoder().encode(`${lines.join('\n')}\n`));
     written.push(flags.csv);
   }
   if (dbn) dbn.dispose();
@@ -252,4 +286,14 @@ function withInputs(init: Dataset, mask: Float32Array, completed: ArrayLike<numb
     }
   }
   return out;
+}
+
+/** The shortest decimal that reads back as the same float32 (0.65316, not 0.6531599760055542). */
+export function float32Text(x: number): string {
+  if (Number.isInteger(x) || !Number.isFinite(x)) return String(x);
+  for (let p = 1; p < 9; p++) {
+    const t = Number(x.toPrecision(p));
+    if (Math.fround(t) === x) return String(t);
+  }
+  return String(Number(x.toPrecision(9)));
 }

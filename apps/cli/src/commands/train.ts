@@ -1,9 +1,11 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
   type Checkpoint,
-  checkLabels,
+  checkClassCount,
+  checkMemory,
   checkSchedule,
   DataError,
   DivergenceError,
@@ -13,12 +15,14 @@ import {
   encodeModel,
   labelledSource,
   ModelFormatError,
+  modelMemory,
   RBM,
   RbmError,
   type RbmParameters,
   readHead,
   type Schedule,
   sourceColumnMeans,
+  TRAINING_WEIGHT_COPIES,
   Trainer,
   TrainingAbortedError,
   type TrainingObjective,
@@ -33,6 +37,8 @@ import { type Command, Option } from 'commander';
 import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder, parseSchedule } from '../common.js';
 import { curvesSvg, type Panel } from '../curves.js';
 import {
+  checkClassLabels,
+  classesOf,
   type DataFingerprint,
   type DataSpec,
   fingerprintChanges,
@@ -82,6 +88,8 @@ export interface TrainJob {
   readonly seed: number;
   /** The data it trains on, checked again on --resume (absent in checkpoints of older versions). */
   readonly fingerprint?: DataFingerprint;
+  /** SHA-256 (first 32 hex digits) of the labels used, checked again on --resume (absent before 0.6). */
+  readonly labelsFingerprint?: string;
 }
 
 interface TrainFlags extends DataOptions {
@@ -480,6 +488,22 @@ function checkJob(job: unknown, p: RbmParameters, path: string): asserts job is 
     fail(`has betas ${JSON.stringify(job.betas)}`);
 }
 
+/** The up-front budget of a run: the model, its batch, and its chains and replicas, named by their flags. */
+function checkTrainBudget(job: TrainJob, cols: number): void {
+  const persistent = job.method !== 'cd';
+  const chains = persistent ? (job.chains ?? job.batch) : 0;
+  const temperatures = job.method === 'pt' ? (job.betas?.length ?? 10) : 1;
+  const rows = job.batch + chains * temperatures;
+  const need = modelMemory(cols, job.hidden, rows, TRAINING_WEIGHT_COPIES);
+  const flags = [
+    `--hidden ${job.hidden} on ${cols} visible units${job.labels ? ` (${job.labels.classes} of them classes)` : ''}`,
+    `--batch ${job.batch}`,
+    ...(persistent ? [`--chains ${chains}`] : []),
+    ...(job.method === 'pt' ? [`--temperatures ${temperatures}`] : []),
+  ];
+  checkMemory(`training with ${flags.join(', ')}`, need.bytes, need.detail);
+}
+
 interface Resumed {
   readonly path: string;
   readonly checkpoint: Checkpoint<TrainJob>;
@@ -608,11 +632,25 @@ async function trainOpened(
   // A classification RBM trains on rows [x, e_y]: the inputs with their one-hot label appended.
   let all = opened.source;
   if (job.labels) {
-    const { labels, source } = readLabels(job.labels.source, job.data.split, all.rows);
+    const read = readLabels(job.labels.source, job.data.split, all.rows, opened.fileRows);
+    const { labels, source } = read;
     let classes = job.labels.classes;
-    if (classes === 0) classes = Math.max(2, labels.reduce((m, y) => Math.max(m, y), 0) + 1);
-    checkLabels(labels, classes, all.rows, source);
-    job = { ...job, labels: { ...job.labels, classes } };
+    if (classes === 0) classes = classesOf(read);
+    else checkClassCount(classes, `--classes ${classes}`);
+    checkClassLabels(read, classes, resumed ? `the ${classes} classes of ${resumed.path}` : `--classes ${classes}`);
+    const labelsFingerprint = createHash('sha256').update(new Uint8Array(labels.buffer)).digest('hex').slice(0, 32);
+    if (resumed) {
+      const was = resumed.checkpoint.job.labelsFingerprint;
+      if (was === undefined)
+        out.warn(
+          `${resumed.path} has no labels fingerprint (written by an older rbm): cannot check that the labels are unchanged`,
+        );
+      else if (was !== labelsFingerprint)
+        throw new DataError(
+          `${source}: not the labels ${resumed.path} was trained on (the same ${labels.length} rows, different labels); resuming would train on something else`,
+        );
+    }
+    job = { ...job, labels: { ...job.labels, classes }, labelsFingerprint };
     all = labelledSource(all, labels, classes);
     out.info(
       `labels: ${source}, ${classes} classes; objective ${job.labels!.objective}${job.labels!.alpha !== undefined ? ` (alpha ${job.labels!.alpha})` : ''}`,
@@ -639,6 +677,7 @@ async function trainOpened(
     }
   }
   job = { ...job, fingerprint };
+  checkTrainBudget(job, all.cols);
 
   // Every output is checked before any work: nothing is trained that cannot be written.
   const writesPictures = flags.pictures;
@@ -668,7 +707,12 @@ async function trainOpened(
 
   const trainSource = job.validation > 0 ? sliceSource(all, 0, all.rows - job.validation) : all;
   const validation =
-    job.validation > 0 ? await loadAll(sliceSource(all, all.rows - job.validation, job.validation)) : undefined;
+    job.validation > 0
+      ? await loadAll(
+          sliceSource(all, all.rows - job.validation, job.validation),
+          job.visible === 'gaussian' ? 'gaussian' : 'bernoulli',
+        )
+      : undefined;
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
   const state = resumed?.checkpoint.state;
   out.info(

@@ -1,11 +1,11 @@
 import { extname } from 'node:path';
 import { type DataSource, DBN, encodeSafetensors, RbmEstimator, type SafeTensor, ShapeError } from '@rbmjs/core';
-import { readAnyModelFile, writeFileAtomic } from '@rbmjs/core/node';
+import { readAnyModelFile } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
 import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
 import { openData, readLabels } from '../data.js';
 import { UsageError } from '../errors.js';
-import { checkOutputs, cleanTemporaries, sidePath } from '../files.js';
+import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../files.js';
 import { npyBytes, npyHeader } from '../npy.js';
 import { positiveInt } from '../options.js';
 import { Output } from '../output.js';
@@ -93,11 +93,17 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
   try {
     const src = opened.source;
     if (src.cols !== numVisible) {
+      const groups = layers[0]!.softmaxGroups;
+      const labelUnits = groups ? groups.reduce((a, k) => a + k, 0) : 0;
       throw new ShapeError(
-        `${src.source}: ${src.cols} values per row, the model (${modelPath}) has ${numVisible} visible units`,
+        `${src.source}: ${src.cols} values per row, the model (${modelPath}) has ${numVisible} visible units` +
+          (groups
+            ? ` (${numVisible - labelUnits} inputs and ${labelUnits} label units: a classifier takes each row with its one-hot label appended; rbm predict classifies rows of ${numVisible - labelUnits} inputs)`
+            : ''),
       );
     }
-    const labels = labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows) : undefined;
+    const labels =
+      labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows, opened.fileRows) : undefined;
     const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
     const est = file.kind === 'rbm' ? RbmEstimator.fromParameters(backend, file.parameters) : undefined;
     const dbn = file.kind === 'dbn' ? DBN.fromParameters(backend, file.layers) : undefined;
@@ -118,12 +124,12 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
     };
     try {
       if (format === 'csv') {
-        await writeFileAtomic(flags.out, csvChunks(batches(), nh, labels?.labels));
+        await writeOutput(flags.out, csvChunks(batches(), nh, labels?.labels));
       } else if (format === 'npy') {
-        await writeFileAtomic(flags.out, npyChunks(batches(), src.rows, nh));
+        await writeOutput(flags.out, npyChunks(batches(), src.rows, nh));
         if (labels) {
           const header = npyHeader('<i4', [src.rows]);
-          await writeFileAtomic(labelsPath, [header, npyBytes(labels.labels)]);
+          await writeOutput(labelsPath, [header, npyBytes(labels.labels)]);
         }
       } else {
         const features = new Float32Array(src.rows * nh);
@@ -132,7 +138,7 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
           features: { dtype: 'F32', shape: [src.rows, nh], data: features },
         };
         if (labels) tensors.labels = { dtype: 'F32', shape: [src.rows], data: Float32Array.from(labels.labels) };
-        await writeFileAtomic(flags.out, encodeSafetensors(tensors, { model: modelPath, data: opened.description }));
+        await writeOutput(flags.out, encodeSafetensors(tensors, { model: modelPath, data: opened.description }));
       }
     } finally {
       bar?.stop();

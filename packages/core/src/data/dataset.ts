@@ -1,4 +1,4 @@
-import { DataError, formatShape, ShapeError } from '../errors.js';
+import { ArgumentError, DataError, formatShape, ShapeError } from '../errors.js';
 
 /** A host-side data matrix: `rows` examples of `cols` features, row-major. */
 export interface Dataset {
@@ -99,6 +99,27 @@ export function assertBinary(ds: Dataset): void {
 }
 
 export function assertColumns(ds: Dataset, cols: number, what: string): void {
+  const d = ds as unknown;
+  if (d === null || typeof d !== 'object' || ArrayBuffer.isView(d) || Array.isArray(d) || !Number.isInteger(ds.cols)) {
+    const got =
+      d === null
+        ? 'null'
+        : ArrayBuffer.isView(d)
+          ? `a bare ${d.constructor.name}`
+          : Array.isArray(d)
+            ? 'a plain (or nested) array'
+            : typeof d === 'object'
+              ? `an object whose cols is ${JSON.stringify(ds.cols) ?? 'missing'}`
+              : typeof d;
+    throw new ArgumentError(
+      `${what}: expected a Dataset { data: Float32Array, rows, cols } (createDataset(values, rows, cols)), got ${got}`,
+    );
+  }
+  const values = ds.data as unknown;
+  if (!(values instanceof Float32Array || values instanceof Float64Array))
+    throw new ArgumentError(
+      `${what}: a Dataset's data must be a Float32Array or a Float64Array, got ${Array.isArray(values) ? 'a plain array' : ArrayBuffer.isView(values) ? values.constructor.name : typeof values} (createDataset converts)`,
+    );
   if (ds.cols !== cols) {
     throw new ShapeError(`${what}: data${where(ds)} has ${ds.cols} columns, the model has ${cols} visible units`);
   }

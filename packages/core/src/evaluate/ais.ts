@@ -1,7 +1,8 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
+import { checkMemory, modelMemory } from '../budget.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
-import { ArgumentError } from '../errors.js';
+import { AbortedError, ArgumentError, yieldToEvents } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
@@ -84,6 +85,10 @@ export interface AisOptions {
   readonly direction?: 'forward' | 'reverse';
   /** Reverse AIS: the starting samples of the model, one per run (rows cycle if fewer). */
   readonly start?: Dataset;
+  /** Checked every few hundred steps: aborting it throws an {@link AbortedError}. */
+  readonly signal?: AbortSignal;
+  /** Called every few hundred steps with the steps done and the total. */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface AisEstimate {
@@ -136,6 +141,10 @@ export function logMeanExp(x: Float64Array): { log: number; relativeError: numbe
 export async function annealedImportanceSampling(model: RBM, options: AisOptions = {}): Promise<AisEstimate> {
   const runs = options.runs ?? 100;
   if (!Number.isInteger(runs) || runs < 1) throw new ArgumentError(`runs must be a positive integer, got ${runs}`);
+  {
+    const need = modelMemory(model.numVisible, model.numHidden, 2 * runs);
+    checkMemory(`AIS with runs: ${runs}`, need.bytes, need.detail);
+  }
   const betas = aisBetas(options.schedule);
   const direction = options.direction ?? 'forward';
   const nv = model.numVisible;
@@ -254,7 +263,14 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
         accumulate(from, to);
         if (i < K) transition(to);
       });
-      if (i % FLUSH_STEPS === 0 || i === K) await flush();
+      if (i % FLUSH_STEPS === 0 || i === K) {
+        await flush();
+        if (options.signal || options.onProgress) {
+          options.onProgress?.(i, K);
+          if (i < K) await yieldToEvents();
+          if (options.signal?.aborted && i < K) throw new AbortedError(`${direction} AIS`, i, K);
+        }
+      }
     }
     const sign = direction === 'forward' ? 1 : -1;
     return Float64Array.from(total, (x) => x + sign * shift);

@@ -1,7 +1,7 @@
 import { withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { assertColumns, assertUnitInterval, type Dataset } from '../data/dataset.js';
-import { ArgumentError } from '../errors.js';
+import { ArgumentError, ShapeError } from '../errors.js';
 import { assertBinaryUnits, type RBM } from '../model/rbm.js';
 import { RandomStream, Streams } from '../random/stream.js';
 
@@ -41,6 +41,8 @@ export async function pseudoLogLikelihood(
   options: PseudoLikelihoodOptions = {},
 ): Promise<PseudoLikelihood> {
   assertColumns(data, model.numVisible, 'pseudoLogLikelihood');
+  if (!(data.rows >= 1))
+    throw new ShapeError(`pseudoLogLikelihood: the data have no rows (a mean over none is undefined)`);
   assertBinaryUnits(model, 'pseudo-likelihood by bit flips');
   if (model.softmaxGroups)
     throw new ArgumentError(

@@ -158,7 +158,7 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
   checkFormat(metadata, where);
   if (!MODEL_TYPES.includes(metadata.model!)) {
     throw new ModelFormatError(
-      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPES.join(', ')}${metadata.model === DBN_MODEL_TYPE ? '; a deep belief network is read with decodeDbn' : ''})`,
+      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPES.join(', ')}${metadata.model === DBN_MODEL_TYPE ? '; this file is a deep belief network, which this command or function does not take (library: decodeDbn)' : ''})`,
     );
   }
   const parameters = readLayer(tensors, '', metadata.model!, metadata.softmax_groups, where);
@@ -253,20 +253,34 @@ export function decodeDbn(bytes: Uint8Array, options: DecodeOptions = {}): DbnFi
       r.softmax_groups ? JSON.stringify(r.softmax_groups) : undefined,
       `${where}layer ${i} of ${records.length}: `,
     );
+    for (const key of ['visible', 'hidden'] as const)
+      if (typeof r[key] !== 'number')
+        throw new ModelFormatError(
+          `${where}layer ${i}: the metadata's ${key} is ${JSON.stringify(r[key] ?? null)} (${typeof r[key]}), not a number`,
+        );
     if (p.numVisible !== r.visible || p.numHidden !== r.hidden)
       throw new ModelFormatError(
         `${where}layer ${i}: the metadata says ${r.visible} x ${r.hidden}, its tensors are ${p.numVisible} x ${p.numHidden}`,
       );
     return p;
   });
-  const extra = [...tensors.keys()].filter((name) => {
-    const m = /^layers\.(\d+)\./.exec(name);
-    return !m || Number(m[1]) >= layers.length;
-  });
-  if (extra.length > 0)
+  // Every tensor belongs to one layer, under a name that layer's units have.
+  const known = new Set(
+    layers.flatMap((p, i) =>
+      ['weights', 'visible_bias', 'hidden_bias', ...(p.visibleUnits === 'gaussian' ? ['log_variance'] : [])].map(
+        (n) => `layers.${i}.${n}`,
+      ),
+    ),
+  );
+  const extra = [...tensors.keys()].filter((name) => !known.has(name));
+  if (extra.length > 0) {
+    const m = /^layers\.(\d+)\./.exec(extra[0]!);
     throw new ModelFormatError(
-      `${where}tensor ${extra[0]} belongs to no layer of the ${layers.length} the metadata lists`,
+      m && Number(m[1]) < layers.length
+        ? `${where}tensor ${extra[0]} is not one of layer ${m[1]}'s (${[...known].filter((n) => n.startsWith(`layers.${m[1]}.`)).join(', ')})`
+        : `${where}tensor ${extra[0]} belongs to no layer of the ${layers.length} the metadata lists`,
     );
+  }
   try {
     checkStack(layers);
   } catch (error) {

@@ -1,10 +1,11 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
+import { checkMemory, float32Bytes } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
 import { assertFinite, assertUnitInterval } from '../data/dataset.js';
 import { type DataSource, datasetSource, isDataSource } from '../data/source.js';
-import { ArgumentError, DataError, ShapeError, TrainingAbortedError } from '../errors.js';
+import { ArgumentError, DataError, ShapeError, TooLargeError, TrainingAbortedError } from '../errors.js';
 import { Trainer, type TrainOptions } from '../train/trainer.js';
 import { asDataset, RBM, type RbmParameters } from './rbm.js';
 import type { SoftmaxUnits } from './units.js';
@@ -42,7 +43,19 @@ export function labelLayout(model: RBM | RbmParameters): LabelLayout {
 }
 
 /** Checks labels: integers in [0, classes), as many as `rows` (when given). Errors name `what` and the row. */
+/** The most classes a classification RBM may have: a label layer beyond it is a stray label, not a design. */
+export const MAX_CLASSES = 2 ** 16;
+
+/** Classes must be a whole number in 2..MAX_CLASSES. */
+export function checkClassCount(classes: number, what = 'classes'): void {
+  if (!Number.isInteger(classes) || classes < 2)
+    throw new ArgumentError(`${what} must be a whole number >= 2, got ${JSON.stringify(classes) ?? String(classes)}`);
+  if (classes > MAX_CLASSES)
+    throw new TooLargeError(`${what}: ${classes} classes, more than the ${MAX_CLASSES} a classification RBM may have`);
+}
+
 export function checkLabels(labels: ArrayLike<number>, classes: number, rows?: number, what = 'labels'): Int32Array {
+  checkClassCount(classes);
   if (rows !== undefined && labels.length !== rows)
     throw new ShapeError(`${what}: ${labels.length} labels for ${rows} examples`);
   const out = new Int32Array(labels.length);
@@ -61,6 +74,12 @@ export function checkLabels(labels: ArrayLike<number>, classes: number, rows?: n
 
 /** Rows [x, e_y]: the inputs with the one-hot label appended (the classification RBM's visible layer). */
 export function jointRows(x: Dataset, labels: ArrayLike<number>, classes: number): Dataset {
+  checkClassCount(classes);
+  checkMemory(
+    `jointRows: ${x.rows} rows x (${x.cols} inputs + ${classes} classes)`,
+    float32Bytes(x.rows * (x.cols + classes)),
+    'float32',
+  );
   const y = checkLabels(labels, classes, x.rows);
   const nv = x.cols + classes;
   const out = new Float32Array(x.rows * nv);
@@ -73,6 +92,7 @@ export function jointRows(x: Dataset, labels: ArrayLike<number>, classes: number
 
 /** A source of rows [x, e_y] from a source of inputs and their labels (read batch by batch, nothing copied). */
 export function labelledSource(inputs: Dataset | DataSource, labels: ArrayLike<number>, classes: number): DataSource {
+  checkClassCount(classes);
   const src = isDataSource(inputs) ? inputs : datasetSource(inputs);
   const y = checkLabels(labels, classes, src.rows, src.source ? `labels of ${src.source}` : 'labels');
   const cols = src.cols + classes;
@@ -93,6 +113,7 @@ export function labelledSource(inputs: Dataset | DataSource, labels: ArrayLike<n
       }
     },
     ...(src.close ? { close: () => src.close!() } : {}),
+    ...(src.locate ? { locate: (row: number, column: number) => src.locate!(row, column) } : {}),
   };
 }
 
@@ -432,7 +453,8 @@ export class ClassificationRBM {
     const trainer = new Trainer(this.model, data, {
       objective: 'hybrid',
       ...train,
-      signal: stop.signal,
+      // The caller's signal and early stopping's own.
+      signal: train.signal ? AbortSignal.any([stop.signal, train.signal]) : stop.signal,
       onEpoch: async (m) => {
         await train.onEpoch?.(m);
         if (!heldOut) return;

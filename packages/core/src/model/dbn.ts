@@ -7,7 +7,15 @@ import { checkStack } from '../io/model-file.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { type EpochMetrics, Trainer, type TrainOptions } from '../train/trainer.js';
-import { asDataset, type InitOptions, RBM, type RbmParameters, type SampleOptions, type Samples } from './rbm.js';
+import {
+  asDataset,
+  type InitOptions,
+  RBM,
+  type RbmParameters,
+  type SampleOptions,
+  type Samples,
+  steppedLoop,
+} from './rbm.js';
 
 /**
  * A deep belief network (Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", 2006):
@@ -158,7 +166,8 @@ export class DBN {
           throw new ArgumentError(`steps must be a positive integer, got ${options.steps}`);
       } else v = top.startStates(scope, options, rnd);
       const B = v.rows;
-      const pv = top.gibbsSweeps(scope, v, options.steps, rnd);
+      const pv = scope.tensor(v.rows, top.numVisible);
+      await steppedLoop('DBN sampling', options.steps, top.gibbsSweeper(scope, v, rnd, pv), options);
       // Down pass through the directed layers.
       let probabilities = pv;
       let states = v;
@@ -198,6 +207,8 @@ export interface GreedyOptions {
   readonly onEpoch?: (layer: number, metrics: EpochMetrics) => void | Promise<void>;
   /** Rows per batch of the up pass that makes the next layer's data (default 1000). */
   readonly transformBatch?: number;
+  /** Stops training between batches and between layers (a {@link TrainingAbortedError} names the layer). */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -218,6 +229,8 @@ export async function trainGreedy(
   try {
     for (let l = 0; l < layers.length; l++) {
       const { numHidden, weightScale, initSeed, onEpoch, ...train } = layers[l]!;
+      if (options.signal?.aborted)
+        throw new RbmError('ABORTED', `greedy training aborted before layer ${l + 1} of ${layers.length}`);
       const src = isDataSource(input) ? input : datasetSource(input);
       const means = await sourceColumnMeans(src, 1024, l === 0 ? (options.visibleUnits ?? 'bernoulli') : 'bernoulli');
       const model = RBM.create(backend, {
@@ -232,6 +245,7 @@ export async function trainGreedy(
       const layerHistory: EpochMetrics[] = [];
       const trainer = new Trainer(model, input, {
         ...train,
+        ...(options.signal && !train.signal ? { signal: options.signal } : {}),
         onEpoch: async (m) => {
           layerHistory.push(m);
           await onEpoch?.(m);

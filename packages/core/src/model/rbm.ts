@@ -2,8 +2,18 @@ import { assertBackend } from '../backend/check.js';
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
+import { checkMemory, modelMemory } from '../budget.js';
 import { assertColumns, assertFinite, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
-import { ArgumentError, RbmError, ShapeError, TooLargeError } from '../errors.js';
+import { GAUSSIAN_MAX_VALUE } from '../data/source.js';
+import {
+  AbortedError,
+  ArgumentError,
+  DataError,
+  RbmError,
+  ShapeError,
+  TooLargeError,
+  yieldToEvents,
+} from '../errors.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import {
@@ -21,6 +31,38 @@ export interface SampleOptions {
   readonly steps: number;
   readonly seed?: number;
   readonly init?: Dataset;
+  /** Checked between chunks of sweeps: aborting it throws an {@link AbortedError}. */
+  readonly signal?: AbortSignal;
+  /** Called after each chunk of sweeps with the sweeps done and the total. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+/** Sweeps between two checks of a signal (or progress reports) in a long sampling loop. */
+export const SWEEPS_PER_CHECK = 100;
+
+/**
+ * Runs `step(t)` for t = 0..steps-1 in chunks of {@link SWEEPS_PER_CHECK}, checking `signal` and reporting
+ * progress between chunks (and yielding to the event loop there, so a signal can arrive). Without either it
+ * runs straight through.
+ */
+export async function steppedLoop(
+  what: string,
+  steps: number,
+  step: (t: number) => void,
+  options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
+): Promise<void> {
+  const watched = options.signal !== undefined || options.onProgress !== undefined;
+  for (let t = 0; t < steps; t++) {
+    if (watched && t % SWEEPS_PER_CHECK === 0) {
+      if (t > 0) {
+        options.onProgress?.(t, steps);
+        await yieldToEvents();
+      }
+      if (options.signal?.aborted) throw new AbortedError(what, t, steps);
+    }
+    step(t);
+  }
+  options.onProgress?.(steps, steps);
 }
 
 /** Samples on the host: the last p(v | h) (means) and states, `rows` chains. */
@@ -76,13 +118,18 @@ function checkUnits(numVisible: number, numHidden: number): void {
     ['numVisible', numVisible],
     ['numHidden', numHidden],
   ] as const) {
-    if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`${name} must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new ArgumentError(
+        `${name} must be a positive integer, got ${typeof n === 'number' ? n : `${JSON.stringify(n) ?? 'undefined'} (${typeof n})`}`,
+      );
   }
   if (numVisible * numHidden > MAX_WEIGHTS) {
     throw new TooLargeError(
       `${numVisible} x ${numHidden} = ${numVisible * numHidden} weights, more than the ${MAX_WEIGHTS} (1 GiB of float32) a model may have`,
     );
   }
+  const { bytes, detail } = modelMemory(numVisible, numHidden);
+  checkMemory(`a ${numVisible}-${numHidden} model`, bytes, detail);
 }
 
 /** A plain array, null or a number where a typed array was expected: a typed error that says what came. */
@@ -128,6 +175,10 @@ export function asDataset(data: unknown, cols: number, what: string): Dataset {
 
 /** Initial parameters as in Hinton, "A practical guide to training RBMs" (2010), section 8. */
 export function initialParameters(options: InitOptions): RbmParameters {
+  if (options === null || typeof options !== 'object')
+    throw new ArgumentError(
+      `initial parameters need options { numVisible, numHidden, ... }, got ${options === null ? 'null' : typeof options}`,
+    );
   const { numVisible, numHidden } = options;
   checkUnits(numVisible, numHidden);
   const scale = options.weightScale ?? 0.01;
@@ -236,8 +287,18 @@ export function assertBinaryUnits(model: RBM, what: string): void {
  */
 export function assertVisibleData(ds: Dataset, units: VisibleUnits | VisibleUnitType): void {
   const name = typeof units === 'string' ? units : units.name;
-  if (name === 'gaussian') assertFinite(ds);
-  else assertUnitInterval(ds);
+  if (name === 'gaussian') {
+    assertFinite(ds);
+    const i = ds.data.findIndex((x) => Math.abs(x) > GAUSSIAN_MAX_VALUE);
+    if (i >= 0) {
+      const row = Math.floor(i / ds.cols);
+      const column = i % ds.cols;
+      throw new DataError(
+        `value ${ds.data[i]}${ds.source ? ` in ${ds.source}` : ''} at row ${row}, column ${column} is larger in magnitude than ${GAUSSIAN_MAX_VALUE}, which Gaussian units take (standardise the columns)`,
+        { row, column, value: ds.data[i]! },
+      );
+    }
+  } else assertUnitInterval(ds);
   if (typeof units !== 'string') units.checkRows?.(ds.data, ds.rows, (r) => r, ds.source);
 }
 
@@ -531,7 +592,9 @@ export class RBM implements VisibleParameters {
     return withScope(this.backend, async (scope) => {
       const rnd = new DeviceRandom(this.backend, new RandomStream(options.seed ?? 0, Streams.sample));
       const v = this.startStates(scope, options, rnd);
-      const pv = this.gibbsSweeps(scope, v, options.steps, rnd);
+      const pv = scope.tensor(v.rows, this.numVisible);
+      const sweeps = this.gibbsSweeper(scope, v, rnd, pv);
+      await steppedLoop('sampling', options.steps, sweeps, options);
       const [probabilities, states] = await Promise.all([this.backend.read(pv), this.backend.read(v)]);
       return { probabilities, states, rows: v.rows };
     });
@@ -542,12 +605,19 @@ export class RBM implements VisibleParameters {
    * returns the last p(v | h) [B, nv] (allocated in `scope`).
    */
   gibbsSweeps(scope: Scope, v: Tensor, steps: number, random: DeviceRandom): Tensor {
+    const pv = scope.tensor(v.rows, this.numVisible);
+    const sweep = this.gibbsSweeper(scope, v, random, pv);
+    for (let t = 0; t < steps; t++) sweep();
+    return pv;
+  }
+
+  /** One block Gibbs sweep on the chains `v` per call (one fused unit), leaving p(v | h) in `pv`. */
+  gibbsSweeper(scope: Scope, v: Tensor, random: DeviceRandom, pv: Tensor): () => void {
     const B = v.rows;
     const h = scope.tensor(B, this.numHidden);
     const uh = scope.tensor(B, this.numHidden);
-    const pv = scope.tensor(B, this.numVisible);
     const uv = scope.tensor(B, this.numVisible);
-    for (let t = 0; t < steps; t++) {
+    return () =>
       fused(this.backend, 'gibbs-sweep', () => {
         this.hiddenProbabilities(h, v);
         random.uniform(uh);
@@ -555,8 +625,6 @@ export class RBM implements VisibleParameters {
         this.visibleProbabilities(pv, h);
         this.sampleVisible(v, pv, random, uv);
       });
-    }
-    return pv;
   }
 
   /**
@@ -571,6 +639,8 @@ export class RBM implements VisibleParameters {
     const chains = options.chains ?? 1;
     if (!Number.isInteger(chains) || chains < 1)
       throw new ArgumentError(`chains must be a positive integer, got ${chains}`);
+    const need = modelMemory(this.numVisible, this.numHidden, chains);
+    checkMemory(`chains: ${chains}`, need.bytes, need.detail);
     const v = scope.tensor(chains, this.numVisible);
     const start = scope.tensor(chains, this.numVisible);
     // Binary units: the conditional at zero input, 1/2 per Bernoulli unit, uniform in a softmax group.

@@ -1,8 +1,9 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Tensor } from '../backend/types.js';
+import { checkMemory, modelMemory } from '../budget.js';
 import { ArgumentError } from '../errors.js';
-import type { RBM, SampleOptions, Samples } from '../model/rbm.js';
+import { type RBM, type SampleOptions, type Samples, steppedLoop } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 
@@ -74,6 +75,8 @@ export class ParallelTempering {
     this.betas = temperatureLadder(options);
     const nv = model.numVisible;
     const nh = model.numHidden;
+    const need = modelMemory(nv, nh, chains * this.betas.length);
+    checkMemory(`parallel tempering: ${chains} chains x ${this.betas.length} temperatures`, need.bytes, need.detail);
     this.replicas = this.betas.map((beta) => ({
       beta,
       v: scope.tensor(chains, nv),
@@ -198,12 +201,16 @@ export async function temperedSample(
     const B = v.rows;
     const pt = new ParallelTempering(model, scope, rnd, B, options.tempering ?? {});
     pt.setStates(v);
-    for (let t = 0; t < options.steps; t++) {
-      fused(be, 'tempering-sweep', () => {
-        pt.sweep();
-        pt.swap();
-      });
-    }
+    await steppedLoop(
+      'parallel tempering',
+      options.steps,
+      () =>
+        fused(be, 'tempering-sweep', () => {
+          pt.sweep();
+          pt.swap();
+        }),
+      options,
+    );
     const pv = scope.tensor(B, model.numVisible);
     const h = scope.tensor(B, model.numHidden);
     const u = scope.tensor(B, model.numHidden);

@@ -1,9 +1,17 @@
 import { Scope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, Tensor } from '../backend/types.js';
+import { checkMemory, modelMemory, TRAINING_WEIGHT_COPIES } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
 import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
-import { ArgumentError, DivergenceError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
+import {
+  ArgumentError,
+  DivergenceError,
+  RbmError,
+  ShapeError,
+  TrainingAbortedError,
+  yieldToEvents,
+} from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
@@ -200,6 +208,13 @@ function centeringRate(c: TrainOptions['centering']): number | undefined {
   return rate;
 }
 
+/** A boolean option: true, false or absent (a string such as 'no' is not read as true). */
+function flag(name: string, x: unknown, fallback: boolean): boolean {
+  if (x === undefined) return fallback;
+  if (typeof x !== 'boolean') throw new ArgumentError(`${name} must be true or false, got ${JSON.stringify(x)}`);
+  return x;
+}
+
 function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
   const epochs =
     options.epochs === Number.POSITIVE_INFINITY ? options.epochs : positiveInteger('epochs', options.epochs);
@@ -213,6 +228,10 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
     throw new ArgumentError(`method must be 'cd', 'pcd', 'fpcd' or 'pt', got ${String(method)}`);
   }
   if (options.fastWeights && method !== 'fpcd') throw new ArgumentError(`fastWeights needs method 'fpcd'`);
+  // Options that would have no effect are refused, as fastWeights is: a silent no-op hides a mistake.
+  if (options.tempering && method !== 'pt') throw new ArgumentError(`tempering needs method 'pt'`);
+  if (options.chains !== undefined && method === 'cd')
+    throw new ArgumentError(`chains is for persistent chains (method 'pcd', 'fpcd' or 'pt'); CD starts at the data`);
   const fastDecay = options.fastWeights?.decay ?? 19 / 20;
   if (!(fastDecay >= 0 && fastDecay < 1))
     throw new ArgumentError(`fastWeights.decay must be in [0, 1), got ${fastDecay}`);
@@ -267,7 +286,7 @@ function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
     k: positiveInteger('k', options.k ?? 1),
     chains: positiveInteger('chains', options.chains ?? Math.min(batchSize, rows)),
     positivePhase,
-    shuffle: options.shuffle ?? true,
+    shuffle: flag('shuffle', options.shuffle, true),
     seed,
     validation: options.validation,
     freeEnergySamples: positiveInteger('freeEnergySamples', options.freeEnergySamples ?? 1000),
@@ -353,10 +372,14 @@ export class Trainer {
   private disposed = false;
   /** Batches of the current epoch already done, and the shuffle position its order was drawn from. */
   private batchInEpoch = 0;
+  private running = false;
+  /** The source's own words for a position (`line 3, column 1`), for messages. */
+  private readonly locate: ((row: number, column: number) => string) | undefined;
   private epochShuffleStart = 0;
   private epochErrorCarry = 0;
 
   constructor(model: RBM, data: Dataset | DataSource, options: TrainOptions) {
+    checkTrainingData(data);
     if (data.cols !== model.numVisible) {
       throw new ShapeError(
         `train: data${data.source ? ` in ${data.source}` : ''} has ${data.cols} columns, the model has ${model.numVisible} visible units`,
@@ -375,6 +398,18 @@ export class Trainer {
     this.model = model;
     this.data = isDataSource(data) ? data : datasetSource(data);
     this.o = resolveOptions(options, data.rows);
+    const rows =
+      this.o.batchSize +
+      (this.o.method === 'cd'
+        ? 0
+        : this.o.chains * (this.o.method === 'pt' ? temperatureLadder(this.o.tempering).length : 1));
+    const need = modelMemory(model.numVisible, model.numHidden, rows, TRAINING_WEIGHT_COPIES);
+    checkMemory(
+      `training a ${model.numVisible}-${model.numHidden} model (batchSize ${this.o.batchSize}${this.o.method === 'cd' ? '' : `, chains ${this.o.chains}`}${this.o.method === 'pt' ? `, ${temperatureLadder(this.o.tempering).length} temperatures` : ''})`,
+      need.bytes,
+      need.detail,
+    );
+    if (isDataSource(data) && data.locate) this.locate = data.locate.bind(data);
     if (model.gaussian && (this.o.method === 'pt' || this.o.method === 'fpcd' || this.o.centering)) {
       throw new ArgumentError(
         'parallel tempering, fast-weights PCD and centring are implemented for Bernoulli visible units only',
@@ -461,7 +496,7 @@ export class Trainer {
     const ws = this.workspace(size);
     const indices = this.perm.subarray(start, start + size);
     await this.data.readRows(indices, ws.host);
-    if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source, this.model.units);
+    if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source, this.model.units, this.locate);
     this.backend.write(ws.v, ws.host);
     return ws;
   }
@@ -472,7 +507,7 @@ export class Trainer {
     const init = new Float32Array(size * this.model.numVisible);
     const indices = Uint32Array.from({ length: size }, (_, r) => r % this.data.rows);
     await this.data.readRows(indices, init);
-    if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source, this.model.units);
+    if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source, this.model.units, this.locate);
     const t = this.backend.tensor(size, this.model.numVisible, init);
     try {
       this.negativePhase.start?.(t);
@@ -808,20 +843,49 @@ export class Trainer {
     return { epoch: this.epoch, batch: this.batchInEpoch, step: this.step };
   }
 
-  /** Runs the remaining epochs and returns their metrics. */
+  /** Runs the remaining epochs and returns their metrics. A second call while one runs is refused. */
   async run(): Promise<EpochMetrics[]> {
-    const history: EpochMetrics[] = [];
-    while (this.epoch < this.o.epochs) {
-      if (this.o.signal?.aborted) throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.batchCount());
-      history.push(await this.trainEpoch());
+    if (this.running) throw new RbmError('INVALID_ARGUMENT', 'this trainer is already running: one run() at a time');
+    this.running = true;
+    try {
+      const history: EpochMetrics[] = [];
+      let lastYield = performance.now();
+      while (this.epoch < this.o.epochs) {
+        // A synchronous backend never yields: take a turn of the event loop now and then, so an abort arrives.
+        if (this.o.signal && performance.now() - lastYield > 20) {
+          await yieldToEvents();
+          lastYield = performance.now();
+        }
+        if (this.o.signal?.aborted) throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.batchCount());
+        history.push(await this.trainEpoch());
+      }
+      return history;
+    } finally {
+      this.running = false;
     }
-    return history;
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.scope.dispose();
+  }
+}
+
+/** Training data must hold rows: a Dataset's values fill rows x cols exactly. */
+function checkTrainingData(data: Dataset | DataSource): void {
+  const what = `train: data${data.source ? ` in ${data.source}` : ''}`;
+  if (data === null || typeof data !== 'object')
+    throw new ArgumentError(`${what} must be a Dataset or a DataSource, got ${data === null ? 'null' : typeof data}`);
+  if (!Number.isInteger(data.rows) || !Number.isInteger(data.cols) || data.rows < 0 || data.cols < 1)
+    throw new ShapeError(
+      `${what}: rows and cols must be whole numbers, got ${String(data.rows)} x ${String(data.cols)}`,
+    );
+  if (data.rows === 0) throw new ShapeError(`${what} has no rows: nothing to train on`);
+  if (!isDataSource(data)) {
+    const n = (data as Dataset).data?.length;
+    if (n !== data.rows * data.cols)
+      throw new ShapeError(`${what}: ${n} values do not fill ${data.rows} x ${data.cols} (${data.rows * data.cols})`);
   }
 }
 
