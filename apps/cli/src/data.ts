@@ -4,9 +4,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import {
   checkBatch,
+  checkMemory,
   DataError,
   type DataSource,
   type Dataset,
+  float32Bytes,
   MAX_CLASSES,
   RandomStream,
   readHead,
@@ -420,6 +422,13 @@ export function sliceSource(src: DataSource, start: number, count: number): Data
  * need them, naming a bad value's place in the file (`line 3, column 1`).
  */
 export async function loadAll(src: DataSource, units?: 'bernoulli' | 'gaussian'): Promise<Dataset> {
+  // Within the memory budget, checked before reading: a data set larger than memory is for training (which
+  // reads it batch by batch), not for a command that holds it whole.
+  checkMemory(
+    `holding ${src.source ?? 'the data'} in memory (${src.rows} rows of ${src.cols}; --limit N holds fewer)`,
+    float32Bytes(2 * src.rows * src.cols),
+    `${src.rows} x ${src.cols} float32 values and a copy`,
+  );
   const ds = await readHead(src, src.rows);
   if (units) {
     const all = Uint32Array.from({ length: ds.rows }, (_, i) => i);

@@ -1404,6 +1404,37 @@ const boundCases: Case[] = [
     code: 0,
   },
   {
+    name: 'eval holds its data in memory: within the budget, or refused before reading',
+    cls: 'resource requests',
+    args: () => ['eval', model, '--data', csv, '--max-memory', '1K', '--backend', 'js'],
+    code: 1,
+    message:
+      /holding .*data\.csv in memory \(60 rows of 9; --limit N holds fewer\) needs about 4\.\d+ KiB .* more than the 1\.00 KiB memory budget/,
+    quiet: true,
+  },
+  {
+    name: 'transform to safetensors builds the file in memory: within the budget, or refused before writing',
+    cls: 'resource requests',
+    args: () => [
+      'transform',
+      model,
+      '--data',
+      csv,
+      '--out',
+      p('f.safetensors'),
+      '--max-memory',
+      '1K',
+      '--backend',
+      'js',
+    ],
+    code: 1,
+    quiet: true,
+    message: /a safetensors file of 60 rows x 4 features, built in memory \(--format npy or csv streams them\)/,
+    check: () => {
+      expect(existsSync(p('f.safetensors'))).toBe(false);
+    },
+  },
+  {
     name: '--max-memory takes sizes only',
     cls: 'resource requests',
     args: () => ['sample', model, '--csv', p('mm2.csv'), '--max-memory', 'lots'],

@@ -36,6 +36,7 @@ export type {
 export {
   checkMemory,
   DEFAULT_MEMORY_BUDGET,
+  float32Bytes,
   formatBytes,
   memoryBudget,
   modelMemory,

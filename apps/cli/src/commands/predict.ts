@@ -1,6 +1,7 @@
 import {
   argmaxRows,
   type ClassificationReport,
+  checkMemory,
   classificationReport,
   classLogProbabilities,
   labelLayout,
@@ -92,6 +93,11 @@ async function predict(modelPath: string, flags: PredictFlags): Promise<void> {
     const model = RBM.fromParameters(backend, file.parameters);
     out.info(`${opened.description}; ${C} classes, backend ${backend.name}`);
     const t0 = performance.now();
+    checkMemory(
+      `p(y | x) of ${src.rows} rows x ${C} classes (--limit N classifies fewer)`,
+      8 * src.rows * C,
+      'float64',
+    );
     const logp = new Float64Array(src.rows * C);
     const buf = new Float32Array(Math.min(flags.batch, src.rows) * src.cols);
     try {

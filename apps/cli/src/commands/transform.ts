@@ -1,5 +1,14 @@
 import { extname } from 'node:path';
-import { type DataSource, DBN, encodeSafetensors, RbmEstimator, type SafeTensor, ShapeError } from '@rbmjs/core';
+import {
+  checkMemory,
+  type DataSource,
+  DBN,
+  encodeSafetensors,
+  float32Bytes,
+  RbmEstimator,
+  type SafeTensor,
+  ShapeError,
+} from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
 import { addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
@@ -104,6 +113,15 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
     }
     const labels =
       labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows, opened.fileRows) : undefined;
+    // Within the budget before any work: safetensors is built in memory (npy and CSV stream).
+    if (format === 'safetensors') {
+      const nh = layers.at(-1)!.numHidden;
+      checkMemory(
+        `a safetensors file of ${src.rows} rows x ${nh} features, built in memory (--format npy or csv streams them)`,
+        float32Bytes(2 * src.rows * nh),
+        'float32, and its encoding',
+      );
+    }
     const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
     const est = file.kind === 'rbm' ? RbmEstimator.fromParameters(backend, file.parameters) : undefined;
     const dbn = file.kind === 'dbn' ? DBN.fromParameters(backend, file.layers) : undefined;
