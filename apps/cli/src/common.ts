@@ -1,6 +1,6 @@
 import { type AisSchedule, type Backend, RbmError } from '@rbmjs/core';
 import type { Command } from 'commander';
-import { startBackend } from './backends.js';
+import { CLI_BACKENDS, startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
 import { UsageError } from './errors.js';
 import { nonNegativeInt, number, oneOf, positiveInt } from './options.js';
@@ -58,6 +58,19 @@ export function dataSpec(o: DataOptions): DataSpec {
     threshold: o.threshold,
     seed: o.dataSeed,
   };
+}
+
+/**
+ * `--backend`, with the choices the CLI's backend table has (a backend added to the table appears here without
+ * editing any command).
+ */
+export function addBackendOption(cmd: Command): Command {
+  const names = CLI_BACKENDS.map((e) => e.name).join(', ');
+  return cmd.option(
+    '--backend <name>',
+    `auto, or one of ${names}; NAME:MODE picks a mode (rbm backends lists them)`,
+    'auto',
+  );
 }
 
 export async function backendFor(spec: string, out: Output, verbose: boolean): Promise<Backend> {

@@ -15,7 +15,15 @@ import {
   temperedSample,
 } from '@rbmjs/core';
 import type { Command } from 'commander';
-import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder, parseSchedule } from '../common.js';
+import {
+  addBackendOption,
+  addDataOptions,
+  backendFor,
+  type DataOptions,
+  dataSpec,
+  ladder,
+  parseSchedule,
+} from '../common.js';
 import { loadAll, type OpenedData, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { readRbmFile } from '../files.js';
@@ -49,6 +57,7 @@ export function registerEval(program: Command): void {
       'evaluate a model on data: reconstruction error, pseudo-likelihood, free energy; exact log Z and log-likelihood',
     )
     .argument('<model>', 'model file (safetensors)');
+  addBackendOption(cmd);
   addDataOptions(cmd)
     .option('--exact', 'log Z and the mean log-likelihood by enumerating the smaller layer')
     .option('--max-states <n>', 'refuse --exact above this many states', positiveInt, 2 ** 24)
@@ -87,7 +96,6 @@ export function registerEval(program: Command): void {
     .option('--compare-split <split>', 'MNIST split of --compare', oneOf('train', 'test'), 'train')
     .option('--compare-limit <n>', 'examples of --compare to use', positiveInt, 1000)
     .option('--seed <n>', 'seed of sampled hidden states and random bits', nonNegativeInt, 1)
-    .option('--backend <name>', 'auto, js, reference, gpujs[:mode], tfjs[:engine]', 'auto')
     .option('--json', 'print one JSON object')
     .option('--verbose', 'stack traces on errors')
     .action(async (modelPath: string, flags: EvalFlags, command: Command) =>

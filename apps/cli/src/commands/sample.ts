@@ -12,7 +12,7 @@ import {
 } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { backendFor } from '../common.js';
+import { addBackendOption, backendFor } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, writeOutput } from '../files.js';
@@ -41,8 +41,8 @@ interface SampleFlags {
 }
 
 export function registerSample(program: Command): void {
-  program
-    .command('sample')
+  const cmd = program.command('sample');
+  addBackendOption(cmd)
     .description(
       'draw samples by block Gibbs sampling (a deep belief network: in its top RBM, then a down pass); write them as a PNG grid and/or a CSV file',
     )
@@ -79,7 +79,6 @@ export function registerSample(program: Command): void {
       "CSV of the samples, one per line: the chains' states (clamped units keep their input values)",
     )
     .option('--side <n>', 'image side for the PNG (default: the square root of the visible units)', positiveInt)
-    .option('--backend <name>', 'auto, js, reference, gpujs[:mode], tfjs[:engine]', 'auto')
     .option('--force', 'replace existing --png/--csv files (regular files only)')
     .option('--json', 'print a JSON summary')
     .option('--verbose', 'stack traces on errors')

@@ -34,7 +34,15 @@ import {
 } from '@rbmjs/core';
 import { asFileError, readCheckpoint, writeFileAtomic } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
-import { addDataOptions, backendFor, type DataOptions, dataSpec, ladder, parseSchedule } from '../common.js';
+import {
+  addBackendOption,
+  addDataOptions,
+  backendFor,
+  type DataOptions,
+  dataSpec,
+  ladder,
+  parseSchedule,
+} from '../common.js';
 import { curvesSvg, type Panel } from '../curves.js';
 import {
   checkClassLabels,
@@ -145,6 +153,7 @@ export function registerTrain(program: Command): void {
   const cmd = program
     .command('train')
     .description('train an RBM and write the model (safetensors), its filters and learning curves');
+  addBackendOption(cmd);
   addDataOptions(cmd, 'mnist')
     .option(
       '--hidden <n>',
@@ -249,7 +258,6 @@ export function registerTrain(program: Command): void {
     .option('--ais-every <n>', 'with --monitor ais: estimate every N epochs', positiveInt, 1)
     .option('--ais-runs <n>', 'with --monitor ais: annealing runs', positiveInt, 100)
     .option('--ais-schedule <s>', 'with --monitor ais: sm, sm:F or linear:N', 'linear:1000')
-    .option('--backend <name>', 'auto, js, reference, gpujs[:mode], tfjs[:engine]', 'auto')
     .option('--out <file>', 'model file to write', 'model.safetensors')
     .option('--force', 'overwrite an existing model file')
     .option('--checkpoint <file>', 'checkpoint file (default: OUT with .ckpt.safetensors)')
