@@ -349,6 +349,12 @@ export function openData(spec: DataSpec): OpenedData {
   const u = new Float32Array(cols);
   const name = spec.name === 'mnist' ? `mnist:${spec.split}` : path;
   const shown = (row: number, j: number, x: number) => (reader.text ? reader.text(row, j) : String(x));
+  const notFinite = (row: number, column: number, x: number) =>
+    new DataError(`${path}: ${reader.locate(row, column)}: ${shown(row, column, x)} is not a finite number`, {
+      row,
+      column,
+      value: x,
+    });
   const source: DataSource = {
     rows,
     cols,
@@ -359,30 +365,29 @@ export function openData(spec: DataSpec): OpenedData {
         const row = indices[r]!;
         const o = r * cols;
         reader.read(row, out, o);
-        if (binarize !== 'none') {
-          // Binarising must not turn NaN into 0, nor a value outside [0, 1] into a probability.
+        // Binarising must not turn NaN into 0, nor a value outside [0, 1] into a probability: each value is
+        // checked as it is binarised.
+        if (binarize === 'threshold') {
           for (let j = 0; j < cols; j++) {
             const x = out[o + j]!;
-            if (!Number.isFinite(x))
-              throw new DataError(`${path}: ${reader.locate(row, j)}: ${shown(row, j, x)} is not a finite number`, {
-                row,
-                column: j,
-                value: x,
-              });
-            if (binarize === 'stochastic' && !(x >= 0 && x <= 1))
-              throw new DataError(
-                `${path}: ${reader.locate(row, j)}: ${shown(row, j, x)} is outside [0, 1]; --binarize stochastic draws 1 with the value as its probability`,
-                { row, column: j, value: x },
-              );
+            if (!Number.isFinite(x)) throw notFinite(row, j, x);
+            out[o + j] = x > spec.threshold ? 1 : 0;
           }
-        }
-        if (binarize === 'threshold') {
-          for (let j = 0; j < cols; j++) out[o + j] = out[o + j]! > spec.threshold ? 1 : 0;
         } else if (binarize === 'stochastic') {
           // Each row's uniforms come from its own place in the stream: they depend on (seed, row) only.
           rng.offset = row * blocksPerRow;
           rng.uniform(u);
-          for (let j = 0; j < cols; j++) out[o + j] = u[j]! < out[o + j]! ? 1 : 0;
+          for (let j = 0; j < cols; j++) {
+            const x = out[o + j]!;
+            if (!(x >= 0 && x <= 1))
+              throw Number.isFinite(x)
+                ? new DataError(
+                    `${path}: ${reader.locate(row, j)}: ${shown(row, j, x)} is outside [0, 1]; --binarize stochastic draws 1 with the value as its probability`,
+                    { row, column: j, value: x },
+                  )
+                : notFinite(row, j, x);
+            out[o + j] = u[j]! < x ? 1 : 0;
+          }
         }
       }
     },

@@ -91,3 +91,16 @@ export function modelMemory(
     rows > 0 ? `${w} and ${ROW_COPIES} of ${rows} rows of ${numVisible + numHidden} units, float32` : `${w}, float32`;
   return { bytes, detail };
 }
+
+/**
+ * Memory of training an nv x nh model: {@link TRAINING_WEIGHT_COPIES} of the weights, the batch, and the
+ * persistent chains times their temperatures (`chains` 0 for CD, `temperatures` 1 but for parallel tempering).
+ */
+export function trainingMemory(
+  numVisible: number,
+  numHidden: number,
+  run: { readonly batchSize: number; readonly chains: number; readonly temperatures: number },
+): { bytes: number; detail: string } {
+  const rows = run.batchSize + run.chains * run.temperatures;
+  return modelMemory(numVisible, numHidden, rows, TRAINING_WEIGHT_COPIES);
+}

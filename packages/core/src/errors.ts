@@ -96,15 +96,6 @@ export class AbortedError extends RbmError {
   }
 }
 
-/**
- * Waits one macrotask, so that a signal's event or a timer can run between steps of a long loop: setImmediate
- * where there is one (Node: microseconds), else a zero timeout.
- */
-export function yieldToEvents(): Promise<void> {
-  const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate;
-  return new Promise((resolve) => (immediate ? immediate(resolve) : setTimeout(resolve, 0)));
-}
-
 /** The first line of an error's message (native libraries append stack-like detail below it). */
 export function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0]!;

@@ -1,7 +1,7 @@
 import { Scope } from './backend/scope.js';
 import { fused } from './backend/trace.js';
 import type { Backend, HostArray, Tensor } from './backend/types.js';
-import type { Dataset } from './data/dataset.js';
+import { type Dataset, describeNonDataset, hasRowsAndCols } from './data/dataset.js';
 import {
   checkBatch,
   type DataSource,
@@ -10,7 +10,7 @@ import {
   readHead,
   sourceColumnMeans,
 } from './data/source.js';
-import { ArgumentError, RbmError, ShapeError, TrainingAbortedError, yieldToEvents } from './errors.js';
+import { ArgumentError, RbmError, ShapeError } from './errors.js';
 import { exactLogLikelihood } from './evaluate/exact.js';
 import { pseudoLogLikelihood } from './evaluate/pseudo-likelihood.js';
 import {
@@ -22,6 +22,7 @@ import {
 } from './evaluate/validation.js';
 import { asDataset, RBM, type RbmParameters, type Samples } from './model/rbm.js';
 import type { VisibleUnits } from './model/units.js';
+import { eventTurns } from './progress.js';
 import { type ConditionalSampleOptions, conditionalSample } from './sample/conditional.js';
 import { type EpochMetrics, Trainer, type TrainOptions } from './train/trainer.js';
 
@@ -145,19 +146,13 @@ export class RbmEstimator {
       options.validation && figures.includes('free-energy-gap')
         ? await readHead(isDataSource(data) ? data : datasetSource(data), options.validation.rows)
         : undefined;
-    let lastYield = performance.now();
+    // The signal is obeyed between epochs too (the trainer checks it between batches), with a turn of the
+    // event loop now and then so that an abort reaches a synchronous backend.
+    const turn = eventTurns(this.options.signal);
     try {
       for (let epoch = 0; epoch < epochs; epoch++) {
-        // The signal is obeyed between epochs too (the trainer checks it between batches). A synchronous
-        // backend never gives the event loop a turn: take one now and then so that an abort can arrive.
-        if (this.options.signal && performance.now() - lastYield > 20) {
-          await yieldToEvents();
-          lastYield = performance.now();
-        }
-        if (this.options.signal?.aborted) {
-          const at = trainer.position();
-          throw new TrainingAbortedError(at.epoch, at.batch, Math.ceil(data.rows / (this.options.batchSize ?? 100)));
-        }
+        await turn();
+        trainer.throwIfAborted();
         const metrics = await trainer.trainEpoch();
         const f = options.validation
           ? await validationFigures(model, options.validation, {
@@ -309,23 +304,9 @@ export class RbmEstimator {
 
 /** A Dataset or DataSource, not a bare array: a typed error that says what came instead. */
 function checkFitData(data: unknown, what: string): void {
-  const ok =
-    data !== null &&
-    typeof data === 'object' &&
-    !ArrayBuffer.isView(data) &&
-    !Array.isArray(data) &&
-    Number.isInteger((data as Dataset).cols) &&
-    Number.isInteger((data as Dataset).rows);
-  if (ok) return;
-  const got =
-    data === null
-      ? 'null'
-      : ArrayBuffer.isView(data)
-        ? `a bare ${data.constructor.name} (wrap it: createDataset(values, rows, cols))`
-        : Array.isArray(data)
-          ? 'a plain array (wrap it: createDataset(values, rows, cols))'
-          : typeof data === 'object'
-            ? 'an object without whole-number rows and cols'
-            : typeof data;
-  throw new ArgumentError(`${what}: data must be a Dataset { data, rows, cols } or a DataSource, got ${got}`);
+  if (hasRowsAndCols(data)) return;
+  const wrap = Array.isArray(data) || ArrayBuffer.isView(data) ? ' (wrap it: createDataset(values, rows, cols))' : '';
+  throw new ArgumentError(
+    `${what}: data must be a Dataset { data, rows, cols } or a DataSource, got ${describeNonDataset(data)}${wrap}`,
+  );
 }

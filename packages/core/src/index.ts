@@ -43,6 +43,7 @@ export {
   ROW_COPIES,
   setMemoryBudget,
   TRAINING_WEIGHT_COPIES,
+  trainingMemory,
 } from './budget.js';
 // Data.
 export { barsAndStripes, createDataset, type Dataset } from './data/dataset.js';
@@ -164,7 +165,6 @@ export {
   type RbmParameters,
   type SampleOptions,
   type Samples,
-  SWEEPS_PER_CHECK,
 } from './model/rbm.js';
 export {
   bernoulliUnits,
@@ -175,6 +175,8 @@ export {
   type VisibleUnits,
   type VisibleUnitType,
 } from './model/units.js';
+// Long loops a caller can watch and stop.
+export { SWEEPS_PER_CHECK, type Watch } from './progress.js';
 // Randomness: counter-based streams, so that runs replay exactly.
 export { DeviceRandom } from './random/device.js';
 export { type RandomState, RandomStream, Streams } from './random/stream.js';

@@ -142,31 +142,35 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
       );
     }
   }
+  // Enumeration runs over the states of the smaller layer: 2^bits of them.
+  const bits = Math.min(p.numVisible, p.numHidden);
+  let reverseHow: ReverseHow | undefined;
   if (flags.ais) {
     const runs = modelMemory(p.numVisible, p.numHidden, 2 * flags.aisRuns);
     checkMemory(`--ais-runs ${flags.aisRuns}`, runs.bytes, runs.detail);
-    const start = flags.aisReverseStart;
-    const enumerable = 2 ** Math.min(p.numVisible, p.numHidden) <= MAX_EXACT_START_STATES;
-    if (flags.aisReverse && start === 'exact' && !enumerable)
-      throw new UsageError(
-        `--ais-reverse-start exact: ${p.numVisible}-${p.numHidden} has 2^${Math.min(p.numVisible, p.numHidden)} states to enumerate, more than 2^20; use pt`,
-      );
-    if (flags.aisReverse && (start === 'pt' || (start === 'auto' && !enumerable))) {
-      const pt = modelMemory(p.numVisible, p.numHidden, flags.aisRuns * flags.aisTemperatures);
-      checkMemory(`--ais-runs ${flags.aisRuns} x --ais-temperatures ${flags.aisTemperatures}`, pt.bytes, pt.detail);
+    if (flags.aisReverse) {
+      const enumerable = 2 ** bits <= MAX_EXACT_START_STATES;
+      reverseHow = flags.aisReverseStart === 'auto' ? (enumerable ? 'exact' : 'pt') : flags.aisReverseStart;
+      if (reverseHow === 'exact' && !enumerable)
+        throw new UsageError(
+          `--ais-reverse-start exact: ${p.numVisible}-${p.numHidden} has 2^${bits} states to enumerate, more than 2^20; use pt`,
+        );
+      if (reverseHow === 'pt') {
+        const pt = modelMemory(p.numVisible, p.numHidden, flags.aisRuns * flags.aisTemperatures);
+        checkMemory(`--ais-runs ${flags.aisRuns} x --ais-temperatures ${flags.aisTemperatures}`, pt.bytes, pt.detail);
+      }
     }
   }
-  if (flags.exact && 2 ** Math.min(p.numVisible, p.numHidden) > flags.maxStates)
+  if (flags.exact && 2 ** bits > flags.maxStates)
     throw new TooLargeError(
-      `--exact: a ${p.numVisible}-${p.numHidden} model needs 2^${Math.min(p.numVisible, p.numHidden)} states, more than --max-states ${flags.maxStates}; use --ais`,
+      `--exact: a ${p.numVisible}-${p.numHidden} model needs 2^${bits} states, more than --max-states ${flags.maxStates}; use --ais`,
     );
-  if (flags.exact && 2 ** Math.min(p.numVisible, p.numHidden) > 2 ** 24)
-    out.info(
-      `--exact: enumerating 2^${Math.min(p.numVisible, p.numHidden)} states; this can take long (Ctrl-C stops it)`,
-    );
+  if (flags.exact && 2 ** bits > 2 ** 24)
+    out.info(`--exact: enumerating 2^${bits} states; this can take long (Ctrl-C stops it)`);
+  const units = p.visibleUnits === 'gaussian' ? 'gaussian' : 'bernoulli';
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
   const model = RBM.fromParameters(backend, p);
-  const data = await loadAll(opened.source, p.visibleUnits === 'gaussian' ? 'gaussian' : 'bernoulli');
+  const data = await loadAll(opened.source, units);
   await opened.source.close?.();
   // A result that is NaN or infinite is an error, never a figure printed with exit 0.
   let largest: number | undefined;
@@ -240,10 +244,10 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
       `mean log-likelihood = ${(meanNegF - est.logZ).toFixed(4)} nats per example (AIS; [${(meanNegF - est.logZHigh).toFixed(4)}, ${(meanNegF - est.logZLow).toFixed(4)}])`,
     );
     let rev: AisEstimate | undefined;
-    let start: Exclude<ReverseStart, 'auto'> | undefined;
-    if (flags.aisReverse) {
+    let start: ReverseHow | undefined;
+    if (reverseHow) {
       const t1 = performance.now();
-      const chosen = await reverseStart(model, data, flags);
+      const chosen = await reverseStart(model, data, flags, reverseHow);
       start = chosen.how;
       rev = await annealedImportanceSampling(model, {
         runs: flags.aisRuns,
@@ -293,7 +297,7 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
   out.info(`mean free energy = ${meanF.toFixed(4)}`);
   if (compare) {
     const other = compare;
-    const ref = await loadAll(other.source, p.visibleUnits === 'gaussian' ? 'gaussian' : 'bernoulli');
+    const ref = await loadAll(other.source, units);
     await other.source.close?.();
     const Fr = await model.freeEnergy(ref);
     const meanR = await finite(Fr.reduce((s, x) => s + x, 0) / Fr.length, 'the mean free energy of --compare');
@@ -312,26 +316,21 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
 }
 
 type ReverseStart = 'auto' | 'exact' | 'pt' | 'gibbs';
+/** How reverse AIS starts, `auto` resolved (checked before any work). */
+type ReverseHow = Exclude<ReverseStart, 'auto'>;
 
 /** Exact samples beyond this many states of the smaller layer take too long for a start of reverse AIS. */
 const MAX_EXACT_START_STATES = 2 ** 20;
 
-/** Starting samples of reverse AIS, one per run: exact where the model is small enough, else chains from the data. */
+/** Starting samples of reverse AIS, one per run: exact samples, or chains from the data (`how`, chosen up front). */
 async function reverseStart(
   model: RBM,
   data: Dataset,
   flags: EvalFlags,
-): Promise<{ how: Exclude<ReverseStart, 'auto'>; samples: Dataset; description: string }> {
-  const enumerable = 2 ** Math.min(model.numVisible, model.numHidden) <= MAX_EXACT_START_STATES;
-  const how = flags.aisReverseStart === 'auto' ? (enumerable ? 'exact' : 'pt') : flags.aisReverseStart;
+  how: ReverseHow,
+): Promise<{ how: ReverseHow; samples: Dataset; description: string }> {
   const runs = flags.aisRuns;
   if (how === 'exact') {
-    if (!enumerable) {
-      throw new RbmError(
-        'INVALID_ARGUMENT',
-        `--ais-reverse-start exact: ${model.numVisible}-${model.numHidden} has 2^${Math.min(model.numVisible, model.numHidden)} states to enumerate, more than 2^20; use pt`,
-      );
-    }
     return { how, samples: await exactSamples(model, runs, { seed: flags.seed + 2 }), description: 'exact samples' };
   }
   const chains = Math.min(runs, data.rows);

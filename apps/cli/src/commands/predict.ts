@@ -89,15 +89,15 @@ async function predict(modelPath: string, flags: PredictFlags): Promise<void> {
     const labels =
       labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows, opened.fileRows) : undefined;
     if (labels) checkClassLabels(labels, C, `the classes of ${modelPath}`);
-    const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
-    const model = RBM.fromParameters(backend, file.parameters);
-    out.info(`${opened.description}; ${C} classes, backend ${backend.name}`);
-    const t0 = performance.now();
     checkMemory(
       `p(y | x) of ${src.rows} rows x ${C} classes (--limit N classifies fewer)`,
       8 * src.rows * C,
       'float64',
     );
+    const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
+    const model = RBM.fromParameters(backend, file.parameters);
+    out.info(`${opened.description}; ${C} classes, backend ${backend.name}`);
+    const t0 = performance.now();
     const logp = new Float64Array(src.rows * C);
     const buf = new Float32Array(Math.min(flags.batch, src.rows) * src.cols);
     try {

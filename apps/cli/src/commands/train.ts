@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import {
   type Checkpoint,
@@ -15,24 +14,24 @@ import {
   encodeModel,
   labelledSource,
   ModelFormatError,
-  modelMemory,
   RBM,
   RbmError,
   type RbmParameters,
   readHead,
   type Schedule,
   sourceColumnMeans,
-  TRAINING_WEIGHT_COPIES,
   Trainer,
   TrainingAbortedError,
   type TrainingObjective,
   type TrainOptions,
+  temperatureLadder,
   trainGreedy,
+  trainingMemory,
   VALIDATION_FIGURES,
   type ValidationFigure,
   type ValidationFigures,
 } from '@rbmjs/core';
-import { asFileError, readCheckpoint, writeFileAtomic } from '@rbmjs/core/node';
+import { readCheckpoint } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
 import {
   addBackendOption,
@@ -57,7 +56,7 @@ import {
   sliceSource,
 } from '../data.js';
 import { CliExit, UsageError } from '../errors.js';
-import { checkOutputs, cleanTemporaries, sidePath } from '../files.js';
+import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../files.js';
 import { checkFigures, EpochMonitor, figuresText, type MonitorSettings, parseFigures } from '../monitor.js';
 import { layerSizes, nonNegativeInt, number, positiveInt } from '../options.js';
 import { Output } from '../output.js';
@@ -500,9 +499,8 @@ function checkJob(job: unknown, p: RbmParameters, path: string): asserts job is 
 function checkTrainBudget(job: TrainJob, cols: number): void {
   const persistent = job.method !== 'cd';
   const chains = persistent ? (job.chains ?? job.batch) : 0;
-  const temperatures = job.method === 'pt' ? (job.betas?.length ?? 10) : 1;
-  const rows = job.batch + chains * temperatures;
-  const need = modelMemory(cols, job.hidden, rows, TRAINING_WEIGHT_COPIES);
+  const temperatures = job.method === 'pt' ? temperatureLadder(job.betas ? { betas: job.betas } : {}).length : 1;
+  const need = trainingMemory(cols, job.hidden, { batchSize: job.batch, chains, temperatures });
   const flags = [
     `--hidden ${job.hidden} on ${cols} visible units${job.labels ? ` (${job.labels.classes} of them classes)` : ''}`,
     `--batch ${job.batch}`,
@@ -772,8 +770,7 @@ async function trainOpened(
 
   const writeCheckpoint = async (path: string, overwrite: boolean) => {
     const st = await trainer.exportState();
-    await makeFolder(path);
-    await writeFileAtomic(path, encodeCheckpoint(await model.parameters(), st, job, provenance(backend.name)), {
+    await writeOutput(path, encodeCheckpoint(await model.parameters(), st, job, provenance(backend.name)), {
       overwrite,
     });
     return st;
@@ -901,7 +898,7 @@ async function trainOpened(
       const shown = Math.min(p.numHidden, 100);
       // A classifier's filters are its input rows of W (the label rows come after them).
       const inputs = p.numVisible - (job.labels?.classes ?? 0);
-      await writeFileAtomic(
+      await writeOutput(
         pngPath,
         tileImages(
           filtersOf(p.weights.subarray(0, inputs * p.numHidden), inputs, p.numHidden, shown),
@@ -915,7 +912,7 @@ async function trainOpened(
       written.push(pngPath);
     }
     if (history.length > 0) {
-      await writeFileAtomic(
+      await writeOutput(
         svgPath,
         new TextEncoder().encode(curvesSvg(curvePanels(history, Boolean(validation), figureHistory))),
       );
@@ -1012,13 +1009,6 @@ function freshPath(path: string): string {
   }
 }
 
-/** Creates the folder `path` goes in; a failure names `path`. */
-async function makeFolder(path: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true }).catch((e: unknown) => {
-    throw asFileError(e, path, 'cannot write');
-  });
-}
-
 /** Writes parameters (the model's, or the last good ones of a diverged run) with the job and provenance. */
 async function writeModel(
   path: string,
@@ -1027,9 +1017,8 @@ async function writeModel(
   backend: string,
   extra: Record<string, string> = {},
 ): Promise<void> {
-  await makeFolder(path);
   const bytes = encodeModel(parameters, { hyperparameters: JSON.stringify(job), ...provenance(backend), ...extra });
-  await writeFileAtomic(path, bytes);
+  await writeOutput(path, bytes);
 }
 
 function provenance(backend: string): Record<string, string> {
@@ -1099,8 +1088,7 @@ async function trainStack(flags: TrainFlags, command: Command, out: Output): Pro
     const seconds = (performance.now() - t0) / 1000;
     const params = await dbn.parameters();
     dbn.dispose();
-    await makeFolder(flags.out);
-    await writeFileAtomic(
+    await writeOutput(
       flags.out,
       encodeDbn(params, {
         hyperparameters: JSON.stringify({ ...job, hidden: flags.hidden }),
@@ -1111,7 +1099,7 @@ async function trainStack(flags: TrainFlags, command: Command, out: Output): Pro
     if (writesPng) {
       const p = params[0]!;
       const shown = Math.min(p.numHidden, 100);
-      await writeFileAtomic(
+      await writeOutput(
         pngPath,
         tileImages(filtersOf(p.weights, p.numVisible, p.numHidden, shown), shown, opened.side!, { scale: 2 }),
       );

@@ -42,6 +42,34 @@ export function datasetFromRows(rows: ReadonlyArray<ArrayLike<number>>, source?:
   return createDataset(data, rows.length, cols, source);
 }
 
+/** A plain array, null or a number where a typed array or a Dataset was expected: what came, in words. */
+export function describeValue(x: unknown): string {
+  if (x === null) return 'null';
+  if (Array.isArray(x)) return 'a plain array';
+  if (ArrayBuffer.isView(x)) return x.constructor.name;
+  return typeof x;
+}
+
+/** What came where a Dataset (or DataSource) was expected, but is not one. */
+export function describeNonDataset(x: unknown): string {
+  if (ArrayBuffer.isView(x)) return `a bare ${describeValue(x)}`;
+  if (x !== null && typeof x === 'object' && !Array.isArray(x))
+    return `an object whose rows and cols are ${JSON.stringify((x as Dataset).rows) ?? 'missing'} and ${JSON.stringify((x as Dataset).cols) ?? 'missing'}`;
+  return describeValue(x);
+}
+
+/** Whether `x` has the shape of a Dataset or a DataSource: an object with whole-number rows and cols. */
+export function hasRowsAndCols(x: unknown): boolean {
+  return (
+    x !== null &&
+    typeof x === 'object' &&
+    !ArrayBuffer.isView(x) &&
+    !Array.isArray(x) &&
+    Number.isInteger((x as Dataset).rows) &&
+    Number.isInteger((x as Dataset).cols)
+  );
+}
+
 function where(ds: Dataset): string {
   return ds.source ? ` in ${ds.source}` : '';
 }
@@ -99,26 +127,14 @@ export function assertBinary(ds: Dataset): void {
 }
 
 export function assertColumns(ds: Dataset, cols: number, what: string): void {
-  const d = ds as unknown;
-  if (d === null || typeof d !== 'object' || ArrayBuffer.isView(d) || Array.isArray(d) || !Number.isInteger(ds.cols)) {
-    const got =
-      d === null
-        ? 'null'
-        : ArrayBuffer.isView(d)
-          ? `a bare ${d.constructor.name}`
-          : Array.isArray(d)
-            ? 'a plain (or nested) array'
-            : typeof d === 'object'
-              ? `an object whose cols is ${JSON.stringify(ds.cols) ?? 'missing'}`
-              : typeof d;
+  if (!hasRowsAndCols(ds))
     throw new ArgumentError(
-      `${what}: expected a Dataset { data: Float32Array, rows, cols } (createDataset(values, rows, cols)), got ${got}`,
+      `${what}: expected a Dataset { data: Float32Array, rows, cols } (createDataset(values, rows, cols)), got ${describeNonDataset(ds)}`,
     );
-  }
   const values = ds.data as unknown;
   if (!(values instanceof Float32Array || values instanceof Float64Array))
     throw new ArgumentError(
-      `${what}: a Dataset's data must be a Float32Array or a Float64Array, got ${Array.isArray(values) ? 'a plain array' : ArrayBuffer.isView(values) ? values.constructor.name : typeof values} (createDataset converts)`,
+      `${what}: a Dataset's data must be a Float32Array or a Float64Array, got ${describeValue(values)} (createDataset converts)`,
     );
   if (ds.cols !== cols) {
     throw new ShapeError(`${what}: data${where(ds)} has ${ds.cols} columns, the model has ${cols} visible units`);

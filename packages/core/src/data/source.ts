@@ -25,6 +25,11 @@ export interface DataSource {
 /** The largest magnitude accepted for Gaussian units: beyond it (v - a)^2 / 2 sigma^2 is meaningless in float32. */
 export const GAUSSIAN_MAX_VALUE = 1e8;
 
+/** 0, 1, ..., n - 1: the indices of every row. */
+export function identityIndices(n: number): Uint32Array {
+  return Uint32Array.from({ length: n }, (_, i) => i);
+}
+
 export function isDataSource(x: Dataset | DataSource): x is DataSource {
   return typeof (x as DataSource).readRows === 'function';
 }
@@ -50,7 +55,7 @@ export function datasetSource(ds: Dataset): DataSource {
  * The error names the row of the data set (not of the batch) and the column.
  */
 export function checkBatch(
-  values: Float32Array,
+  values: Float32Array | Float64Array,
   indices: ArrayLike<number>,
   cols: number,
   source?: string,

@@ -2,8 +2,9 @@ import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { checkMemory, modelMemory } from '../budget.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
-import { AbortedError, ArgumentError, yieldToEvents } from '../errors.js';
+import { ArgumentError } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
+import { afterChunk, type Watch } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { gaussianConstant } from './exact.js';
@@ -70,7 +71,8 @@ export function aisBetas(schedule: AisSchedule = 'salakhutdinov-murray'): Float6
 /** Steps whose log-weight increments the device sums before the host adds them up in float64. */
 const FLUSH_STEPS = 100;
 
-export interface AisOptions {
+/** `signal` and `onProgress` are checked every 100 steps (an aborted signal: an `AbortedError`). */
+export interface AisOptions extends Watch {
   /** Parallel annealing runs (default 100). */
   readonly runs?: number;
   readonly schedule?: AisSchedule;
@@ -85,10 +87,6 @@ export interface AisOptions {
   readonly direction?: 'forward' | 'reverse';
   /** Reverse AIS: the starting samples of the model, one per run (rows cycle if fewer). */
   readonly start?: Dataset;
-  /** Checked every few hundred steps: aborting it throws an {@link AbortedError}. */
-  readonly signal?: AbortSignal;
-  /** Called every few hundred steps with the steps done and the total. */
-  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface AisEstimate {
@@ -265,11 +263,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
       });
       if (i % FLUSH_STEPS === 0 || i === K) {
         await flush();
-        if (options.signal || options.onProgress) {
-          options.onProgress?.(i, K);
-          if (i < K) await yieldToEvents();
-          if (options.signal?.aborted && i < K) throw new AbortedError(`${direction} AIS`, i, K);
-        }
+        if (options.signal || options.onProgress) await afterChunk(`${direction} AIS`, i, K, options);
       }
     }
     const sign = direction === 'forward' ? 1 : -1;

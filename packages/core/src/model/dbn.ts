@@ -4,18 +4,11 @@ import type { Dataset } from '../data/dataset.js';
 import { type DataSource, datasetSource, isDataSource, sourceColumnMeans } from '../data/source.js';
 import { ArgumentError, RbmError, ShapeError } from '../errors.js';
 import { checkStack } from '../io/model-file.js';
+import { steppedLoop } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { type EpochMetrics, Trainer, type TrainOptions } from '../train/trainer.js';
-import {
-  asDataset,
-  type InitOptions,
-  RBM,
-  type RbmParameters,
-  type SampleOptions,
-  type Samples,
-  steppedLoop,
-} from './rbm.js';
+import { asDataset, type InitOptions, RBM, type RbmParameters, type SampleOptions, type Samples } from './rbm.js';
 
 /**
  * A deep belief network (Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", 2006):

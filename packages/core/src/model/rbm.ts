@@ -3,17 +3,17 @@ import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
 import { checkMemory, modelMemory } from '../budget.js';
-import { assertColumns, assertFinite, assertUnitInterval, columnMeans, type Dataset } from '../data/dataset.js';
-import { GAUSSIAN_MAX_VALUE } from '../data/source.js';
 import {
-  AbortedError,
-  ArgumentError,
-  DataError,
-  RbmError,
-  ShapeError,
-  TooLargeError,
-  yieldToEvents,
-} from '../errors.js';
+  assertColumns,
+  assertFinite,
+  assertUnitInterval,
+  columnMeans,
+  type Dataset,
+  describeValue,
+} from '../data/dataset.js';
+import { checkBatch, identityIndices } from '../data/source.js';
+import { ArgumentError, RbmError, ShapeError, TooLargeError } from '../errors.js';
+import { steppedLoop, type Watch } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import {
@@ -26,43 +26,12 @@ import {
 
 export type { VisibleUnits } from './units.js';
 
-export interface SampleOptions {
+/** `signal` and `onProgress` are checked between chunks of sweeps (an aborted signal: an `AbortedError`). */
+export interface SampleOptions extends Watch {
   readonly chains?: number;
   readonly steps: number;
   readonly seed?: number;
   readonly init?: Dataset;
-  /** Checked between chunks of sweeps: aborting it throws an {@link AbortedError}. */
-  readonly signal?: AbortSignal;
-  /** Called after each chunk of sweeps with the sweeps done and the total. */
-  readonly onProgress?: (done: number, total: number) => void;
-}
-
-/** Sweeps between two checks of a signal (or progress reports) in a long sampling loop. */
-export const SWEEPS_PER_CHECK = 100;
-
-/**
- * Runs `step(t)` for t = 0..steps-1 in chunks of {@link SWEEPS_PER_CHECK}, checking `signal` and reporting
- * progress between chunks (and yielding to the event loop there, so a signal can arrive). Without either it
- * runs straight through.
- */
-export async function steppedLoop(
-  what: string,
-  steps: number,
-  step: (t: number) => void,
-  options: { signal?: AbortSignal; onProgress?: (done: number, total: number) => void },
-): Promise<void> {
-  const watched = options.signal !== undefined || options.onProgress !== undefined;
-  for (let t = 0; t < steps; t++) {
-    if (watched && t % SWEEPS_PER_CHECK === 0) {
-      if (t > 0) {
-        options.onProgress?.(t, steps);
-        await yieldToEvents();
-      }
-      if (options.signal?.aborted) throw new AbortedError(what, t, steps);
-    }
-    step(t);
-  }
-  options.onProgress?.(steps, steps);
 }
 
 /** Samples on the host: the last p(v | h) (means) and states, `rows` chains. */
@@ -130,14 +99,6 @@ function checkUnits(numVisible: number, numHidden: number): void {
   }
   const { bytes, detail } = modelMemory(numVisible, numHidden);
   checkMemory(`a ${numVisible}-${numHidden} model`, bytes, detail);
-}
-
-/** A plain array, null or a number where a typed array was expected: a typed error that says what came. */
-function describeValue(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'a plain array';
-  if (ArrayBuffer.isView(x)) return x.constructor.name;
-  return typeof x;
 }
 
 function isHostArray(x: unknown): x is HostArray {
@@ -288,16 +249,9 @@ export function assertBinaryUnits(model: RBM, what: string): void {
 export function assertVisibleData(ds: Dataset, units: VisibleUnits | VisibleUnitType): void {
   const name = typeof units === 'string' ? units : units.name;
   if (name === 'gaussian') {
+    // Finite and within GAUSSIAN_MAX_VALUE: the check a batch read from a source gets.
     assertFinite(ds);
-    const i = ds.data.findIndex((x) => Math.abs(x) > GAUSSIAN_MAX_VALUE);
-    if (i >= 0) {
-      const row = Math.floor(i / ds.cols);
-      const column = i % ds.cols;
-      throw new DataError(
-        `value ${ds.data[i]}${ds.source ? ` in ${ds.source}` : ''} at row ${row}, column ${column} is larger in magnitude than ${GAUSSIAN_MAX_VALUE}, which Gaussian units take (standardise the columns)`,
-        { row, column, value: ds.data[i]! },
-      );
-    }
+    checkBatch(ds.data, identityIndices(ds.rows), ds.cols, ds.source, 'gaussian');
   } else assertUnitInterval(ds);
   if (typeof units !== 'string') units.checkRows?.(ds.data, ds.rows, (r) => r, ds.source);
 }

@@ -3,7 +3,8 @@ import { fused } from '../backend/trace.js';
 import type { Tensor } from '../backend/types.js';
 import { checkMemory, modelMemory } from '../budget.js';
 import { ArgumentError } from '../errors.js';
-import { type RBM, type SampleOptions, type Samples, steppedLoop } from '../model/rbm.js';
+import type { RBM, SampleOptions, Samples } from '../model/rbm.js';
+import { steppedLoop } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 

@@ -1,18 +1,12 @@
 import { Scope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, Tensor } from '../backend/types.js';
-import { checkMemory, modelMemory, TRAINING_WEIGHT_COPIES } from '../budget.js';
+import { checkMemory, trainingMemory } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
 import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
-import {
-  ArgumentError,
-  DivergenceError,
-  RbmError,
-  ShapeError,
-  TrainingAbortedError,
-  yieldToEvents,
-} from '../errors.js';
+import { ArgumentError, DivergenceError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
+import { eventTurns } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
@@ -398,14 +392,15 @@ export class Trainer {
     this.model = model;
     this.data = isDataSource(data) ? data : datasetSource(data);
     this.o = resolveOptions(options, data.rows);
-    const rows =
-      this.o.batchSize +
-      (this.o.method === 'cd'
-        ? 0
-        : this.o.chains * (this.o.method === 'pt' ? temperatureLadder(this.o.tempering).length : 1));
-    const need = modelMemory(model.numVisible, model.numHidden, rows, TRAINING_WEIGHT_COPIES);
+    const chains = this.o.method === 'cd' ? 0 : this.o.chains;
+    const temperatures = this.o.method === 'pt' ? temperatureLadder(this.o.tempering).length : 1;
+    const need = trainingMemory(model.numVisible, model.numHidden, {
+      batchSize: this.o.batchSize,
+      chains,
+      temperatures,
+    });
     checkMemory(
-      `training a ${model.numVisible}-${model.numHidden} model (batchSize ${this.o.batchSize}${this.o.method === 'cd' ? '' : `, chains ${this.o.chains}`}${this.o.method === 'pt' ? `, ${temperatureLadder(this.o.tempering).length} temperatures` : ''})`,
+      `training a ${model.numVisible}-${model.numHidden} model (batchSize ${this.o.batchSize}${chains ? `, chains ${chains}` : ''}${temperatures > 1 ? `, ${temperatures} temperatures` : ''})`,
       need.bytes,
       need.detail,
     );
@@ -843,20 +838,21 @@ export class Trainer {
     return { epoch: this.epoch, batch: this.batchInEpoch, step: this.step };
   }
 
+  /** Between epochs: a {@link TrainingAbortedError} saying where the run stands, if its signal was aborted. */
+  throwIfAborted(): void {
+    if (this.o.signal?.aborted) throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.batchCount());
+  }
+
   /** Runs the remaining epochs and returns their metrics. A second call while one runs is refused. */
   async run(): Promise<EpochMetrics[]> {
     if (this.running) throw new RbmError('INVALID_ARGUMENT', 'this trainer is already running: one run() at a time');
     this.running = true;
     try {
       const history: EpochMetrics[] = [];
-      let lastYield = performance.now();
+      const turn = eventTurns(this.o.signal);
       while (this.epoch < this.o.epochs) {
-        // A synchronous backend never yields: take a turn of the event loop now and then, so an abort arrives.
-        if (this.o.signal && performance.now() - lastYield > 20) {
-          await yieldToEvents();
-          lastYield = performance.now();
-        }
-        if (this.o.signal?.aborted) throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.batchCount());
+        await turn();
+        this.throwIfAborted();
         history.push(await this.trainEpoch());
       }
       return history;
