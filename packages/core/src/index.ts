@@ -80,7 +80,7 @@ export {
   type FitResult,
   RbmEstimator,
   type ScoreKind,
-} from './estimator.js';
+} from './fit/estimator.js';
 // Evaluation.
 export {
   type AisCheckOptions,
@@ -138,11 +138,11 @@ export {
   saveModel,
 } from './io/model-file.js';
 export { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './io/safetensors.js';
+export { ClassificationRBM, type ClassifierHistory } from './fit/classifier.js';
+export { type GreedyOptions, type LayerSpec, trainGreedy } from './fit/greedy.js';
 export {
   argmaxRows,
-  ClassificationRBM,
   type ClassificationReport,
-  type ClassifierHistory,
   checkClassCount,
   checkLabels,
   classificationReport,
@@ -154,8 +154,8 @@ export {
   labelledSource,
   labelsOfRows,
   MAX_CLASSES,
-} from './model/classifier.js';
-export { DBN, type GreedyOptions, type LayerSpec, trainGreedy } from './model/dbn.js';
+} from './model/labels.js';
+export { DBN } from './model/dbn.js';
 // The model.
 export {
   energy,
@@ -183,15 +183,32 @@ export { type RandomState, RandomStream, Streams } from './random/stream.js';
 // Sampling.
 export { type ConditionalSampleOptions, checkMask, conditionalSample } from './sample/conditional.js';
 export { ParallelTempering, type TemperingOptions, temperatureLadder, temperedSample } from './sample/tempering.js';
-// Training: the loop and its parts.
+// Training: the loop, its parts, and the config they declare.
+export {
+  type ConfigContext,
+  parseTrainConfig,
+  TRAIN_PARTS,
+  type TrainConfig,
+  type TrainOptions,
+  trainConfig,
+  trainOptionDeclarations,
+} from './train/config.js';
+export type { OptionDeclaration, PartDeclaration, ResolveContext, ValueKind } from './train/declare.js';
 export { type GradientEstimate, type GradientOptions, gradientEstimate } from './train/gradient.js';
+export { MaxNorm, type MaxNormOptions } from './train/max-norm.js';
 export {
   ContrastiveDivergence,
   FastPersistentChains,
   type FastWeightsOptions,
   PersistentChains,
+  SAMPLERS,
+  type SamplerOptions,
   TemperedChains,
+  TRAINING_METHODS,
+  type TrainingMethod,
 } from './train/negative-phase.js';
+export { Momentum, type MomentumOptions } from './train/optimizer.js';
+export type { BatchEvent, EpochMetrics, LoopOptions, RunOptions } from './train/options.js';
 export type {
   GradientStep,
   GradientTerm,
@@ -202,14 +219,18 @@ export type {
 } from './train/parts.js';
 export { checkSchedule, type Schedule, scheduleValue } from './train/schedule.js';
 export { type StateArray, StateRegistry, type StateValues, type TrainerState } from './train/state.js';
-export { Centering, Discriminative, LearnedVariance, Sparsity, WeightDecay } from './train/terms.js';
 export {
-  type BatchEvent,
-  type EpochMetrics,
+  Centering,
+  type CenteringOptions,
+  Discriminative,
+  LearnedVariance,
+  type ObjectiveOptions,
+  Sparsity,
+  type SparsityOptions,
   type SparsityTarget,
-  Trainer,
-  type TrainingMethod,
   type TrainingObjective,
-  type TrainOptions,
-  train,
-} from './train/trainer.js';
+  type VarianceOptions,
+  WeightDecay,
+  type WeightDecayOptions,
+} from './train/terms.js';
+export { Trainer, train } from './train/trainer.js';

@@ -344,7 +344,7 @@ describe('bad input', () => {
       [{ learningRate: Number.NaN }, /learningRate/],
       [{ momentum: 1 }, /momentum at epoch 0 is 1/],
       [{ l2: -0.1 }, /l2 must be/],
-      [{ sparsity: { target: 1.5, cost: 1 } }, /sparsity target/],
+      [{ sparsity: { target: 1.5, cost: 1 } }, /sparsity.target must be a number > 0 and < 1/],
       [{ method: 'foo' as 'cd' }, /method must be/],
       [{ seed: -3 }, /seed/],
       [

@@ -1,6 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
-import { argmaxRows, classLogProbabilities, labelLayout, labelsOfRows } from '../model/classifier.js';
+import { argmaxRows, classLogProbabilities, labelLayout, labelsOfRows } from '../model/labels.js';
 import type { RBM } from '../model/rbm.js';
 import { type AisOptions, annealedImportanceSampling, estimatedLogLikelihood } from './ais.js';
 import { exactLogLikelihood, exactLogPartition } from './exact.js';

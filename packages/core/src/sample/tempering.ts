@@ -23,12 +23,24 @@ import { RandomStream, Streams } from '../random/stream.js';
  */
 
 export interface TemperingOptions {
-  /** Inverse temperatures, the first 1, decreasing (default: 10 evenly spaced from 1 down to 0.1). */
+  /** Inverse temperatures, the first 1, decreasing (default: `temperatures` evenly spaced from 1 to `betaMin`). */
   readonly betas?: ArrayLike<number>;
+  /** Without `betas`: how many replicas (default 10), */
+  readonly temperatures?: number;
+  /** and the lowest inverse temperature (default 0.1), the ladder linear from 1. */
+  readonly betaMin?: number;
 }
 
 export function temperatureLadder(options: TemperingOptions = {}): number[] {
-  const betas = Array.from(options.betas ?? Array.from({ length: 10 }, (_, m) => 1 - (0.9 * m) / 9));
+  if (options.betas !== undefined && (options.temperatures !== undefined || options.betaMin !== undefined))
+    throw new ArgumentError('a temperature ladder is given by betas, or by temperatures and betaMin: not both');
+  const n = options.temperatures ?? 10;
+  const betaMin = options.betaMin ?? 0.1;
+  if (!Number.isSafeInteger(n) || n < 2)
+    throw new ArgumentError(`temperatures must be an integer >= 2 for parallel tempering, got ${n}`);
+  if (!(betaMin > 0 && betaMin < 1)) throw new ArgumentError(`betaMin must be in (0, 1), got ${betaMin}`);
+  // beta_m = 1 - (1 - betaMin) m / (n - 1), m = 0 .. n - 1
+  const betas = Array.from(options.betas ?? Array.from({ length: n }, (_, m) => 1 - ((1 - betaMin) * m) / (n - 1)));
   if (betas.length < 2 || betas[0] !== 1)
     throw new ArgumentError('a temperature ladder starts at beta = 1 and has at least two rungs');
   for (let m = 1; m < betas.length; m++) {

@@ -2,7 +2,8 @@ import type { Dataset } from '../data/dataset.js';
 import { type DataSource, datasetSource, isDataSource } from '../data/source.js';
 import { ArgumentError, TrainingAbortedError } from '../errors.js';
 import { RBM } from '../model/rbm.js';
-import { Trainer, type TrainOptions } from './trainer.js';
+import type { TrainOptions } from './config.js';
+import { Trainer } from './trainer.js';
 
 /**
  * The trainer's own estimate of the log-likelihood gradient at a model's parameters, from one minibatch:
@@ -34,9 +35,6 @@ export async function gradientEstimate(
   data: Dataset | DataSource,
   options: GradientOptions = {},
 ): Promise<GradientEstimate> {
-  if (options.sparsity || options.centering || options.learnVariance) {
-    throw new ArgumentError('gradientEstimate: sparsity, centring and learned variances change the step itself');
-  }
   const p = await model.parameters();
   const copy = RBM.fromParameters(model.backend, p);
   const source = isDataSource(data) ? data : datasetSource(data);
@@ -64,6 +62,13 @@ export async function gradientEstimate(
       stop.abort();
     },
   });
+  // Terms besides the objective's (sparsity, centring, learned variances, max-norm) change the step itself.
+  const changing = trainer.terms.filter((t) => t.name !== 'discriminative').map((t) => t.name);
+  if (changing.length > 0) {
+    trainer.dispose();
+    copy.dispose();
+    throw new ArgumentError(`gradientEstimate: ${changing.join(', ')} change${changing.length === 1 ? 's' : ''} the step itself`);
+  }
   try {
     await trainer.run();
   } catch (error) {

@@ -1,5 +1,8 @@
 import type { Tensor } from '../backend/types.js';
-import { ParallelTempering, type TemperingOptions } from '../sample/tempering.js';
+import { ParallelTempering, type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
+import { ArgumentError } from '../errors.js';
+import { checkValue, declarePart, given, needs, type OptionDeclaration, type RawOptions, read, valueAt } from './declare.js';
+import { type Schedule, scheduleValue } from './schedule.js';
 import type { GradientStep, NegativePhase, NegativeStatistics, PartContext, PositivePhase } from './parts.js';
 
 /**
@@ -251,4 +254,153 @@ export class FastPersistentChains implements NegativePhase {
     const c = this.chain;
     return [c.pv, c.uv, c.h, c.ph, c.uh, this.W, this.a, this.b];
   }
+}
+
+/** The samplers' slice of the options. */
+export interface SamplerOptions {
+  /**
+   * `cd` (default), `pcd`, `fpcd` (PCD with fast weights) or `pt`: persistent chains run as parallel
+   * tempering (replica exchange), the model statistics taken from the beta = 1 replica (Desjardins et al. 2010).
+   */
+  readonly method?: TrainingMethod;
+  /** Number of persistent chains (default: the batch size, at most the number of examples). */
+  readonly chains?: number;
+  /**
+   * `fpcd`: the fast weights' learning rate (default: the learning rate of the first epoch, kept constant as
+   * in Tieleman & Hinton 2009) and decay per update (default 19/20).
+   */
+  readonly fastWeights?: { readonly learningRate?: number; readonly decay?: number };
+  /** Temperature ladder for `pt` (default: 10 inverse temperatures from 1 down to 0.1). */
+  readonly tempering?: TemperingOptions;
+}
+
+/** A sampler's entry: what it is, and how it is built from the resolved options. */
+interface SamplerEntry {
+  readonly help: string;
+  /** Persistent chains: `chains` applies. */
+  readonly persistent: boolean;
+  /** Implemented for binary visible units only (Bernoulli, softmax). */
+  readonly binaryOnly?: boolean;
+  build(ctx: PartContext, o: ResolvedSampler): NegativePhase;
+}
+
+/** The sampler options as the trainer builds from them: chains counted, the ladder drawn. */
+export interface ResolvedSampler {
+  readonly method: TrainingMethod;
+  readonly chains: number;
+  readonly fastWeights?: { readonly learningRate: number; readonly decay: number };
+  readonly tempering?: { readonly betas: readonly number[] };
+}
+
+/** The one list of negative-phase samplers: `method` names one of these. */
+export const SAMPLERS = {
+  cd: { help: 'contrastive divergence, chains started at the data (Hinton 2002)', persistent: false, build: (ctx) => new ContrastiveDivergence(ctx) },
+  pcd: { help: 'persistent chains (Tieleman 2008)', persistent: true, build: (ctx, o) => new PersistentChains(ctx, o.chains) },
+  fpcd: {
+    help: 'PCD with fast weights (Tieleman & Hinton 2009)',
+    persistent: true,
+    binaryOnly: true,
+    build: (ctx, o) => new FastPersistentChains(ctx, o.chains, o.fastWeights!),
+  },
+  pt: {
+    help: 'parallel tempering: persistent chains with replica exchange (Desjardins et al. 2010)',
+    persistent: true,
+    binaryOnly: true,
+    build: (ctx, o) => new TemperedChains(ctx, o.chains, o.tempering!),
+  },
+} as const satisfies Record<string, SamplerEntry>;
+
+export type TrainingMethod = keyof typeof SAMPLERS;
+export const TRAINING_METHODS = Object.keys(SAMPLERS) as TrainingMethod[];
+
+const persistentMethods = TRAINING_METHODS.filter((m) => SAMPLERS[m].persistent).join(', ');
+
+const METHOD: OptionDeclaration = {
+  path: 'method',
+  help: TRAINING_METHODS.map((m) => `${m} (${SAMPLERS[m].help})`).join(', '),
+  value: { kind: 'choice', choices: TRAINING_METHODS },
+  default: 'cd',
+  flag: '--method <m>',
+};
+const CHAINS: OptionDeclaration = {
+  path: 'chains',
+  help: 'persistent chains (default: the batch size)',
+  value: { kind: 'integer', min: 1 },
+};
+const FAST_RATE: OptionDeclaration = {
+  path: 'fastWeights.learningRate',
+  help: 'fpcd: learning rate of the fast weights (default: the learning rate)',
+  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
+  flag: '--fast-lr <x>',
+};
+const FAST_DECAY: OptionDeclaration = {
+  path: 'fastWeights.decay',
+  help: 'fpcd: decay of the fast weights per update',
+  value: { kind: 'number', min: 0, max: 1, maxIncluded: false },
+  default: 0.95,
+};
+const TEMPERATURES: OptionDeclaration = {
+  path: 'tempering.temperatures',
+  help: 'pt: replicas',
+  value: { kind: 'integer', min: 2 },
+  default: 10,
+  flag: '--temperatures <n>',
+};
+const BETA_MIN: OptionDeclaration = {
+  path: 'tempering.betaMin',
+  help: 'pt: lowest inverse temperature (ladder linear from 1)',
+  value: { kind: 'number', min: 0, max: 1, minIncluded: false, maxIncluded: false },
+  default: 0.1,
+};
+const BETAS: OptionDeclaration = {
+  path: 'tempering.betas',
+  help: 'pt: the inverse temperatures, 1 first, decreasing',
+  value: { kind: 'numbers' },
+  flag: false,
+};
+
+export const samplerPart = declarePart<SamplerOptions, ResolvedSampler>({
+  name: 'sampler',
+  options: [METHOD, CHAINS, FAST_RATE, FAST_DECAY, TEMPERATURES, BETA_MIN, BETAS],
+  resolve(raw, done, ctx) {
+    const method = read<TrainingMethod>(METHOD, raw, ctx);
+    const entry: SamplerEntry = SAMPLERS[method];
+    const is = (m: TrainingMethod) => `${ctx.spell('method')} ${m}`;
+    for (const path of ['fastWeights.learningRate', 'fastWeights.decay', 'fastWeights'])
+      needs(ctx, given(raw, path) && method !== 'fpcd', path, is('fpcd'));
+    for (const path of ['tempering.temperatures', 'tempering.betaMin', 'tempering.betas', 'tempering'])
+      needs(ctx, given(raw, path) && method !== 'pt', path, is('pt'));
+    needs(ctx, given(raw, 'chains') && !entry.persistent, 'chains', `${ctx.spell('method')} ${persistentMethods} (CD's chains start at the data)`);
+    if (entry.binaryOnly && ctx.units === 'gaussian')
+      throw new ArgumentError(`${ctx.spell('method')} ${method} is implemented for binary visible units only, not gaussian`);
+    const chains = read<number | undefined>(CHAINS, raw, ctx);
+    const learningRate = done.learningRate as Schedule;
+    return {
+      method,
+      ...(chains !== undefined ? { chains } : {}),
+      ...(method === 'fpcd' ? { fastWeights: fastWeights(raw, learningRate, done.epochs as number, ctx) } : {}),
+      ...(method === 'pt' ? { tempering: { betas: ladder(raw, ctx) } } : {}),
+    };
+  },
+  build: (ctx, o) => (SAMPLERS[o.method] as SamplerEntry).build(ctx, o),
+});
+
+function fastWeights(raw: RawOptions, learningRate: Schedule, epochs: number, ctx: Parameters<typeof read>[2]) {
+  const rate = read<number | undefined>(FAST_RATE, raw, ctx) ?? scheduleValue(learningRate, 0, epochs);
+  return {
+    learningRate: checkValue<number>(FAST_RATE, rate, ctx),
+    decay: read<number>(FAST_DECAY, raw, ctx),
+  };
+}
+
+function ladder(raw: RawOptions, ctx: Parameters<typeof read>[2]): number[] {
+  const betas = raw.tempering === undefined ? undefined : valueAt(raw, 'tempering.betas');
+  if (betas !== undefined) {
+    checkValue(BETAS, betas, ctx);
+    return temperatureLadder({ betas: betas as ArrayLike<number> });
+  }
+  return temperatureLadder({
+    temperatures: read<number>(TEMPERATURES, raw, ctx),
+    betaMin: read<number>(BETA_MIN, raw, ctx),
+  });
 }

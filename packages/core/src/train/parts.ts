@@ -75,11 +75,14 @@ export interface GradientStep {
   dataHiddenSum(): Tensor;
 }
 
-/** A term of the gradient besides the likelihood's (decay, sparsity, centring) or a parameter of its own. */
+/** A term of the gradient besides the likelihood's (decay, sparsity, centring), a parameter of its own, or a
+ * constraint on the update (max-norm). */
 export interface GradientTerm {
   readonly name: string;
   /** Adds the term to the gradient (ascent direction). */
-  apply(step: GradientStep): void;
-  /** After W, a and b are updated: parameters of the term's own (learned variances). */
+  apply?(step: GradientStep): void;
+  /** After W, a and b are updated: parameters of the term's own (learned variances), constraints (max-norm). */
   update?(learningRate: number, momentum: number): void;
+  /** Its workspace: tensors whose contents no later step reads before writing (see `FuseOptions.scratch`). */
+  scratch?(): Tensor[];
 }

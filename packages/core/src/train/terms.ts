@@ -1,5 +1,7 @@
 import type { Tensor } from '../backend/types.js';
-import { LabelScorer } from '../model/classifier.js';
+import { LabelScorer } from '../model/labels.js';
+import { ArgumentError } from '../errors.js';
+import { declarePart, given, needs, type OptionDeclaration, read, valueAt } from './declare.js';
 import type { GradientStep, GradientTerm, PartContext } from './parts.js';
 
 /**
@@ -189,8 +191,8 @@ export class LearnedVariance implements GradientTerm {
   /** out[1, nv] = sum over rows of (v - a)^2 / 2 - v * (h W^T). */
   private statistic(out: Tensor, v: Tensor, h: Tensor): void {
     const { backend: be, model: m } = this.ctx;
-    const t = this.scratch(v.rows, 0);
-    const s = this.scratch(v.rows, 1);
+    const t = this.wideScratch(v.rows, 0);
+    const s = this.wideScratch(v.rows, 1);
     be.matMul(t, h, m.W, { transposeB: true });
     be.binary('mul', t, t, v);
     be.binary('sub', s, v, m.a);
@@ -199,7 +201,7 @@ export class LearnedVariance implements GradientTerm {
     be.sum(out, s, 0);
   }
 
-  private scratch(rows: number, slot: number): Tensor {
+  private wideScratch(rows: number, slot: number): Tensor {
     const key = `${rows}:${slot}`;
     let t = this.wide.get(key);
     if (!t) {
@@ -209,3 +211,188 @@ export class LearnedVariance implements GradientTerm {
     return t;
   }
 }
+
+// ---- The terms' options: each term's slice, declared once (config.ts lists them in the order they apply).
+
+/**
+ * What the gradient ascends (classification RBMs, whose last softmax group is the label; Larochelle &
+ * Bengio 2008): `generative` the log-likelihood log p(x, y) (every RBM), `discriminative` the exact
+ * log p(y | x), `hybrid` log p(y | x) + hybridWeight * log p(x, y).
+ */
+export type TrainingObjective = 'generative' | 'discriminative' | 'hybrid';
+
+export interface ObjectiveOptions {
+  /**
+   * `generative` (default), or for a classification RBM `discriminative` or `hybrid` (see
+   * {@link TrainingObjective}). The discriminative gradient is exact: no chains.
+   */
+  readonly objective?: TrainingObjective;
+  /** `hybrid`: the weight alpha of the generative gradient (default 0.01, Larochelle & Bengio's MNIST setting). */
+  readonly hybridWeight?: number;
+}
+
+const OBJECTIVE: OptionDeclaration = {
+  path: 'objective',
+  help: 'a classifier: log p(x, y) (generative), the exact log p(y | x) (discriminative), or their hybrid',
+  value: { kind: 'choice', choices: ['generative', 'discriminative', 'hybrid'] },
+  default: 'generative',
+};
+const HYBRID_WEIGHT: OptionDeclaration = {
+  path: 'hybridWeight',
+  help: 'objective hybrid: weight of the generative gradient',
+  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
+  default: 0.01,
+  flag: '--alpha <x>',
+};
+
+export const objectivePart = declarePart<ObjectiveOptions>({
+  name: 'objective',
+  options: [OBJECTIVE, HYBRID_WEIGHT],
+  resolve(raw, _done, ctx) {
+    const objective = read<TrainingObjective>(OBJECTIVE, raw, ctx);
+    needs(ctx, given(raw, 'hybridWeight') && objective !== 'hybrid', 'hybridWeight', `${ctx.spell('objective')} hybrid`);
+    const chained = ['sparsity', 'centering', 'learnVariance'].filter((p) => valueAt(raw, p));
+    if (objective === 'discriminative' && ((raw.method ?? 'cd') !== 'cd' || chained.length > 0))
+      throw new ArgumentError(
+        `${ctx.spell('objective')} discriminative is exact and has no negative phase: no ${['method', ...chained].map(ctx.spell).join(', ')}`,
+      );
+    return { objective, ...(objective === 'hybrid' ? { hybridWeight: read<number>(HYBRID_WEIGHT, raw, ctx) } : {}) };
+  },
+  build: (ctx, o) => (o.objective === 'generative' ? undefined : new Discriminative(ctx)),
+});
+
+export interface VarianceOptions {
+  /** Gaussian visible units: learn the log variances z too (default false: they stay as they are). */
+  readonly learnVariance?: boolean;
+  /** Learning rate of z relative to the learning rate (default 0.1: variances are easily destabilised). */
+  readonly varianceLearningRateScale?: number;
+}
+
+const LEARN_VARIANCE: OptionDeclaration = {
+  path: 'learnVariance',
+  help: 'gaussian units: learn the variances too',
+  value: { kind: 'boolean' },
+  default: false,
+};
+const VARIANCE_SCALE: OptionDeclaration = {
+  path: 'varianceLearningRateScale',
+  help: 'learning rate of the log variances, relative to the learning rate',
+  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
+  default: 0.1,
+  flag: false,
+};
+
+export const learnVariancePart = declarePart<VarianceOptions>({
+  name: 'learned-variance',
+  options: [LEARN_VARIANCE, VARIANCE_SCALE],
+  resolve(raw, _done, ctx) {
+    const on = read<boolean>(LEARN_VARIANCE, raw, ctx);
+    const scale = read<number>(VARIANCE_SCALE, raw, ctx);
+    if (on && ctx.units !== undefined && ctx.units !== 'gaussian')
+      throw new ArgumentError(`${ctx.spell('learnVariance')} needs gaussian visible units`);
+    return on ? { learnVariance: true, varianceLearningRateScale: scale } : {};
+  },
+  build: (ctx, o) => (o.learnVariance ? new LearnedVariance(ctx, o.varianceLearningRateScale) : undefined),
+});
+
+export interface CenteringOptions {
+  /**
+   * Centring (Melchior, Fischer & Wiskott, JMLR 2016): the centred gradient, with offsets mu (visible) and
+   * lambda (hidden) that follow sliding averages of the data means of v and p(h|v). `true` uses rate 0.01.
+   */
+  readonly centering?: boolean | { readonly rate?: number };
+}
+
+const CENTERING_RATE: OptionDeclaration = {
+  path: 'centering.rate',
+  help: 'centred gradient (Melchior et al. 2016), offsets updated at this rate',
+  value: { kind: 'number', min: 0, max: 1, minIncluded: false },
+  default: 0.01,
+  flag: '--centering [rate]',
+};
+
+export const centeringPart = declarePart<CenteringOptions, { centering?: { rate: number } }>({
+  name: 'centering',
+  options: [CENTERING_RATE],
+  resolve(raw, _done, ctx) {
+    if (!raw.centering) return {};
+    const rate = raw.centering === true ? 0.01 : read<number>(CENTERING_RATE, raw, ctx);
+    if (ctx.units === 'gaussian')
+      throw new ArgumentError(`${ctx.spell('centering')} is implemented for binary visible units only, not gaussian`);
+    return { centering: { rate } };
+  },
+  build: (ctx, o) => (o.centering ? new Centering(ctx, o.centering.rate) : undefined),
+});
+
+export interface WeightDecayOptions {
+  /** L2 weight decay coefficient on W (default 0). */
+  readonly l2?: number;
+  /** L1 weight decay coefficient on W (default 0). */
+  readonly l1?: number;
+}
+
+const L2: OptionDeclaration = {
+  path: 'l2',
+  help: 'L2 weight decay',
+  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
+  default: 0,
+};
+const L1: OptionDeclaration = { ...L2, path: 'l1', help: 'L1 weight decay' };
+
+export const weightDecayPart = declarePart<WeightDecayOptions>({
+  name: 'weight-decay',
+  options: [L1, L2],
+  resolve: (raw, _done, ctx) => ({ l1: read<number>(L1, raw, ctx), l2: read<number>(L2, raw, ctx) }),
+  build: (ctx, o) => (o.l2 > 0 || o.l1 > 0 ? new WeightDecay(ctx, o.l2, o.l1) : undefined),
+});
+
+export interface SparsityTarget {
+  /** Desired mean activation p of each hidden unit. */
+  readonly target: number;
+  /** Weight of the penalty (default 0.01). */
+  readonly cost?: number;
+  /** Decay of the running estimate q of the activation, q <- decay q + (1 - decay) mean(p(h|v)); 0.9-0.99. */
+  readonly decay?: number;
+}
+
+export interface SparsityOptions {
+  readonly sparsity?: SparsityTarget;
+}
+
+const SPARSITY_TARGET: OptionDeclaration = {
+  path: 'sparsity.target',
+  help: 'target mean activation of hidden units',
+  value: { kind: 'number', min: 0, max: 1, minIncluded: false, maxIncluded: false },
+};
+const SPARSITY_COST: OptionDeclaration = {
+  path: 'sparsity.cost',
+  help: 'weight of the sparsity penalty',
+  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
+  default: 0.01,
+};
+const SPARSITY_DECAY: OptionDeclaration = {
+  path: 'sparsity.decay',
+  help: 'decay of the running estimate of the activations',
+  value: { kind: 'number', min: 0, max: 1, maxIncluded: false },
+  default: 0.95,
+  flag: false,
+};
+
+export const sparsityPart = declarePart<SparsityOptions, { sparsity?: Required<SparsityTarget> }>({
+  name: 'sparsity',
+  options: [SPARSITY_TARGET, SPARSITY_COST, SPARSITY_DECAY],
+  resolve(raw, _done, ctx) {
+    if (raw.sparsity === undefined) return {};
+    for (const path of ['sparsity.cost', 'sparsity.decay'])
+      needs(ctx, given(raw, path) && !given(raw, 'sparsity.target'), path, ctx.spell('sparsity.target'));
+    if (!given(raw, 'sparsity.target')) throw new ArgumentError(`${ctx.spell('sparsity.target')} is missing`);
+    return {
+      sparsity: {
+        target: read<number>(SPARSITY_TARGET, raw, ctx),
+        cost: read<number>(SPARSITY_COST, raw, ctx),
+        decay: read<number>(SPARSITY_DECAY, raw, ctx),
+      },
+    };
+  },
+  build: (ctx, o) => (o.sparsity ? new Sparsity(ctx, o.sparsity) : undefined),
+});

@@ -9,12 +9,16 @@ import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { eventTurns } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
-import { ContrastiveDivergence, FastPersistentChains, PersistentChains, TemperedChains } from './negative-phase.js';
-import type { GradientStep, GradientTerm, NegativePhase, PartContext, PositivePhase } from './parts.js';
-import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
+import type { VisibleUnits } from '../model/units.js';
+import { buildParts, resolveConfig, type TrainOptions } from './config.js';
+import type { RawOptions } from './declare.js';
+import type { TrainingMethod } from './negative-phase.js';
+import { Momentum } from './optimizer.js';
+import type { EpochMetrics, RunOptions } from './options.js';
+import type { GradientStep, GradientTerm, NegativePhase, PositivePhase } from './parts.js';
+import { type Schedule, scheduleValue } from './schedule.js';
 import { StateRegistry, type StateSnapshot, type TrainerState } from './state.js';
-import { Centering, Discriminative, LearnedVariance, Sparsity, WeightDecay } from './terms.js';
+import type { TrainingObjective } from './terms.js';
 
 /**
  * Maximum-likelihood training by stochastic gradient ascent on the mean log-likelihood. The gradient is
@@ -27,291 +31,39 @@ import { Centering, Discriminative, LearnedVariance, Sparsity, WeightDecay } fro
  * runs them on the parameters plus decaying fast weights (Tieleman & Hinton 2009), PT as replica exchange.
  */
 
-export type TrainingMethod = 'cd' | 'pcd' | 'fpcd' | 'pt';
-
-/**
- * What the gradient ascends (classification RBMs, whose last softmax group is the label; Larochelle &
- * Bengio 2008): `generative` the log-likelihood log p(x, y) (every RBM), `discriminative` the exact
- * log p(y | x), `hybrid` log p(y | x) + hybridWeight * log p(x, y).
- */
-export type TrainingObjective = 'generative' | 'discriminative' | 'hybrid';
-
-export interface SparsityTarget {
-  /** Desired mean activation p of each hidden unit. */
-  readonly target: number;
-  /** Weight of the penalty. */
-  readonly cost: number;
-  /** Decay of the running estimate q of the activation, q <- decay q + (1 - decay) mean(p(h|v)); 0.9-0.99. */
-  readonly decay?: number;
-}
-
-export interface BatchEvent {
-  /** 0-based epoch and batch; `step` counts optimiser steps from 1 over the whole run. */
-  readonly epoch: number;
-  readonly batch: number;
-  readonly step: number;
-  readonly batchSize: number;
-  readonly learningRate: number;
-  readonly momentum: number;
-  /**
-   * Mean squared reconstruction error of this batch. Call it inside the callback; it costs one device
-   * readback, which is why it is not read unless asked.
-   */
-  readReconstructionError(): Promise<number>;
-}
-
-export interface EpochMetrics {
-  /** 0-based epoch that just ended. */
-  readonly epoch: number;
-  readonly step: number;
-  readonly learningRate: number;
-  readonly momentum: number;
-  /** Mean over examples of sum_i (v_i - p(v_i = 1 | h))^2, h ~ p(h | v), over the epoch. */
-  readonly reconstructionError: number;
-  /** Mean free energy of (a sample of) the training data, and of the validation data, when given. */
-  readonly freeEnergyTrain?: number;
-  readonly freeEnergyValidation?: number;
-  /** freeEnergyValidation - freeEnergyTrain: growing means overfitting (Hinton 2010, section 6). */
-  readonly freeEnergyGap?: number;
-  readonly seconds: number;
-}
-
-export interface TrainOptions {
-  /** Epochs to run; `Infinity` for a run that its {@link TrainOptions.signal} ends (schedules must allow it). */
-  readonly epochs: number;
-  /** Examples per mini-batch (default 100). The last, partial batch is used, not dropped. */
-  readonly batchSize?: number;
-  readonly learningRate?: Schedule;
-  /** Momentum coefficient (default 0). */
-  readonly momentum?: Schedule;
-  /** L2 weight decay coefficient on W (default 0). */
-  readonly l2?: number;
-  /** L1 weight decay coefficient on W (default 0). */
-  readonly l1?: number;
-  readonly sparsity?: SparsityTarget;
-  /**
-   * Centring (Melchior, Fischer & Wiskott, JMLR 2016): the centred gradient, with offsets mu (visible) and
-   * lambda (hidden) that follow sliding averages of the data means of v and p(h|v). `true` uses rate 0.01.
-   */
-  readonly centering?: boolean | { readonly rate?: number };
-  /**
-   * `cd` (default), `pcd`, or `pt`: persistent chains run as parallel tempering (replica exchange), the
-   * model statistics taken from the beta = 1 replica (Desjardins et al. 2010).
-   */
-  readonly method?: TrainingMethod;
-  /**
-   * `fpcd`: the fast weights' learning rate (default: the learning rate of the first epoch, kept constant as
-   * in Tieleman & Hinton 2009) and decay per update (default 19/20).
-   */
-  readonly fastWeights?: { readonly learningRate?: number; readonly decay?: number };
-  /** Temperature ladder for `pt` (default: 10 inverse temperatures from 1 down to 0.1). */
-  readonly tempering?: TemperingOptions;
-  /** Gaussian visible units: learn the log variances z too (default false: they stay as they are). */
-  readonly learnVariance?: boolean;
-  /** Learning rate of z relative to the learning rate (default 0.1: variances are easily destabilised). */
-  readonly varianceLearningRateScale?: number;
-  /**
-   * `generative` (default), or for a classification RBM `discriminative` or `hybrid` (see
-   * {@link TrainingObjective}). The discriminative gradient is exact: no chains.
-   */
-  readonly objective?: TrainingObjective;
-  /** `hybrid`: the weight alpha of the generative gradient (default 0.01, Larochelle & Bengio's MNIST setting). */
-  readonly hybridWeight?: number;
-  /** Gibbs steps per update (default 1). */
-  readonly k?: number;
-  /** Number of persistent chains for PCD (default: the batch size). */
-  readonly chains?: number;
-  /** Statistic of the data term: `probabilities` (default, Rao-Blackwellised) or `samples`. */
-  readonly positivePhase?: 'probabilities' | 'samples';
-  /** Shuffle the examples each epoch (default true). */
-  readonly shuffle?: boolean;
-  /** Seed of shuffling and sampling (default 0). */
-  readonly seed?: number;
-  /** Held-out data for the free-energy gap. */
-  readonly validation?: Dataset;
-  /** How many examples the free-energy monitor uses from each set (default 1000). */
-  readonly freeEnergySamples?: number;
-  /** Check the parameters for NaN/Inf and blow-up every this many steps (default: once per epoch). */
-  readonly divergenceCheckInterval?: number;
-  /**
-   * Blow-up bound: training stops with a {@link DivergenceError} (the model keeping the parameters from
-   * before the offending step) once a parameter's magnitude exceeds it (default 1e4, far beyond any trained
-   * RBM; the check fires between maxParameter / sqrt(3) and maxParameter).
-   */
-  readonly maxParameter?: number;
-  /**
-   * Stops the run after the batch in flight: `run` and `trainEpoch` reject with a
-   * {@link TrainingAbortedError}, and {@link Trainer.exportState} then captures the position inside the
-   * epoch, so a resumed run continues with the next batch.
-   */
-  readonly signal?: AbortSignal;
-  readonly onBatch?: (event: BatchEvent) => void | Promise<void>;
-  readonly onEpoch?: (metrics: EpochMetrics) => void | Promise<void>;
-}
-
-/** Options after validation and defaults: the trainer reads these only. */
-interface ResolvedOptions {
+/** The options as the trainer reads them: every part's canonical slice, and the run's callbacks. */
+interface ResolvedOptions extends RunOptions {
   readonly epochs: number;
   readonly batchSize: number;
   readonly learningRate: Schedule;
   readonly momentum: Schedule;
-  readonly l2: number;
-  readonly l1: number;
-  readonly sparsity: Required<SparsityTarget> | undefined;
-  readonly centering: number | undefined;
-  readonly learnVariance: boolean;
-  readonly varianceScale: number;
-  readonly method: TrainingMethod;
-  readonly tempering: TemperingOptions;
-  readonly fastWeights: { readonly learningRate: number; readonly decay: number };
-  readonly objective: TrainingObjective;
-  readonly hybridWeight: number;
   readonly k: number;
-  readonly chains: number;
   readonly positivePhase: 'probabilities' | 'samples';
   readonly shuffle: boolean;
   readonly seed: number;
-  readonly validation: Dataset | undefined;
   readonly freeEnergySamples: number;
-  readonly checkInterval: number;
+  readonly divergenceCheckInterval?: number;
   readonly maxParameter: number;
-  readonly signal: AbortSignal | undefined;
-  readonly onBatch: TrainOptions['onBatch'];
-  readonly onEpoch: TrainOptions['onEpoch'];
+  readonly objective: TrainingObjective;
+  readonly hybridWeight?: number;
+  readonly method: TrainingMethod;
+  readonly chains: number;
+  readonly tempering?: { readonly betas: readonly number[] };
 }
 
-function positiveInteger(name: string, x: number): number {
-  if (!Number.isInteger(x) || x < 1) throw new ArgumentError(`${name} must be a positive integer, got ${x}`);
-  return x;
-}
-
-function positiveFinite(name: string, x: number): number {
-  if (!Number.isFinite(x) || x <= 0) throw new ArgumentError(`${name} must be a finite number > 0, got ${x}`);
-  return x;
-}
-
-function nonNegative(name: string, x: number): number {
-  if (!Number.isFinite(x) || x < 0) throw new ArgumentError(`${name} must be a finite number >= 0, got ${x}`);
-  return x;
-}
-
-function centeringRate(c: TrainOptions['centering']): number | undefined {
-  if (!c) return undefined;
-  const rate = c === true ? 0.01 : (c.rate ?? 0.01);
-  if (!(rate > 0 && rate <= 1)) throw new ArgumentError(`centering rate must be in (0, 1], got ${rate}`);
-  return rate;
-}
-
-/** A boolean option: true, false or absent (a string such as 'no' is not read as true). */
-function flag(name: string, x: unknown, fallback: boolean): boolean {
-  if (x === undefined) return fallback;
-  if (typeof x !== 'boolean') throw new ArgumentError(`${name} must be true or false, got ${JSON.stringify(x)}`);
-  return x;
-}
-
-function resolveOptions(options: TrainOptions, rows: number): ResolvedOptions {
-  const epochs =
-    options.epochs === Number.POSITIVE_INFINITY ? options.epochs : positiveInteger('epochs', options.epochs);
-  const batchSize = positiveInteger('batchSize', options.batchSize ?? 100);
-  const learningRate = options.learningRate ?? 0.1;
-  checkSchedule('learningRate', learningRate, epochs, 0, Number.POSITIVE_INFINITY);
-  const momentum = options.momentum ?? 0;
-  checkSchedule('momentum', momentum, epochs, 0, 1);
-  const method = options.method ?? 'cd';
-  if (method !== 'cd' && method !== 'pcd' && method !== 'fpcd' && method !== 'pt') {
-    throw new ArgumentError(`method must be 'cd', 'pcd', 'fpcd' or 'pt', got ${String(method)}`);
-  }
-  if (options.fastWeights && method !== 'fpcd') throw new ArgumentError(`fastWeights needs method 'fpcd'`);
-  // Options that would have no effect are refused, as fastWeights is: a silent no-op hides a mistake.
-  if (options.tempering && method !== 'pt') throw new ArgumentError(`tempering needs method 'pt'`);
-  if (options.chains !== undefined && method === 'cd')
-    throw new ArgumentError(`chains is for persistent chains (method 'pcd', 'fpcd' or 'pt'); CD starts at the data`);
-  const fastDecay = options.fastWeights?.decay ?? 19 / 20;
-  if (!(fastDecay >= 0 && fastDecay < 1))
-    throw new ArgumentError(`fastWeights.decay must be in [0, 1), got ${fastDecay}`);
-  const fastWeights = {
-    learningRate: nonNegative(
-      'fastWeights.learningRate',
-      options.fastWeights?.learningRate ?? scheduleValue(learningRate, 0, epochs),
-    ),
-    decay: fastDecay,
+function resolveOptions(options: TrainOptions, rows: number, units: VisibleUnits): ResolvedOptions {
+  const config = resolveConfig(options as unknown as RawOptions, { units }) as Omit<ResolvedOptions, 'chains' | keyof RunOptions> & {
+    chains?: number;
   };
-  if (options.tempering) temperatureLadder(options.tempering);
-  const positivePhase = options.positivePhase ?? 'probabilities';
-  if (positivePhase !== 'probabilities' && positivePhase !== 'samples') {
-    throw new ArgumentError(`positivePhase must be 'probabilities' or 'samples', got ${String(positivePhase)}`);
-  }
-  let sparsity: Required<SparsityTarget> | undefined;
-  if (options.sparsity) {
-    const { target, cost, decay = 0.95 } = options.sparsity;
-    if (!(target > 0 && target < 1)) throw new ArgumentError(`sparsity target must be in (0, 1), got ${target}`);
-    nonNegative('sparsity cost', cost);
-    if (!(decay >= 0 && decay < 1)) throw new ArgumentError(`sparsity decay must be in [0, 1), got ${decay}`);
-    sparsity = { target, cost, decay };
-  }
-  const objective = options.objective ?? 'generative';
-  if (objective !== 'generative' && objective !== 'discriminative' && objective !== 'hybrid')
-    throw new ArgumentError(`objective must be 'generative', 'discriminative' or 'hybrid', got ${String(objective)}`);
-  if (options.hybridWeight !== undefined && objective !== 'hybrid')
-    throw new ArgumentError(`hybridWeight is for objective 'hybrid'`);
-  if (objective === 'discriminative' && (method !== 'cd' || sparsity || options.centering || options.learnVariance))
-    throw new ArgumentError(
-      `objective 'discriminative' has no negative phase: method must be 'cd', without sparsity, centring or learned variances`,
-    );
-  const seed = options.seed ?? 0;
-  if (!Number.isSafeInteger(seed) || seed < 0)
-    throw new ArgumentError(`seed must be a non-negative integer, got ${seed}`);
   return {
-    epochs,
-    batchSize,
-    learningRate,
-    momentum,
-    l2: nonNegative('l2', options.l2 ?? 0),
-    l1: nonNegative('l1', options.l1 ?? 0),
-    sparsity,
-    centering: centeringRate(options.centering),
-    learnVariance: options.learnVariance ?? false,
-    varianceScale: nonNegative('varianceLearningRateScale', options.varianceLearningRateScale ?? 0.1),
-    method,
-    tempering: options.tempering ?? {},
-    fastWeights,
-    objective,
-    hybridWeight: nonNegative('hybridWeight', options.hybridWeight ?? 0.01),
-    k: positiveInteger('k', options.k ?? 1),
-    chains: positiveInteger('chains', options.chains ?? Math.min(batchSize, rows)),
-    positivePhase,
-    shuffle: flag('shuffle', options.shuffle, true),
-    seed,
+    ...config,
+    // Persistent chains: as many as a batch by default, at most one per example.
+    chains: config.method === 'cd' ? 0 : (config.chains ?? Math.min(config.batchSize, rows)),
     validation: options.validation,
-    freeEnergySamples: positiveInteger('freeEnergySamples', options.freeEnergySamples ?? 1000),
-    checkInterval: positiveInteger(
-      'divergenceCheckInterval',
-      options.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER,
-    ),
-    maxParameter: positiveFinite('maxParameter', options.maxParameter ?? 1e4),
     signal: options.signal,
     onBatch: options.onBatch,
     onEpoch: options.onEpoch,
   };
-}
-
-/** The parts that options name: the negative phase, and the gradient terms in the order they apply. */
-function buildParts(ctx: PartContext, o: ResolvedOptions): { negative: NegativePhase; terms: GradientTerm[] } {
-  const negative =
-    o.method === 'pcd'
-      ? new PersistentChains(ctx, o.chains)
-      : o.method === 'fpcd'
-        ? new FastPersistentChains(ctx, o.chains, o.fastWeights)
-        : o.method === 'pt'
-          ? new TemperedChains(ctx, o.chains, o.tempering)
-          : new ContrastiveDivergence(ctx);
-  const terms: GradientTerm[] = [];
-  if (o.objective !== 'generative') terms.push(new Discriminative(ctx));
-  if (o.learnVariance) terms.push(new LearnedVariance(ctx, o.varianceScale));
-  if (o.centering) terms.push(new Centering(ctx, o.centering));
-  if (o.l2 > 0 || o.l1 > 0) terms.push(new WeightDecay(ctx, o.l2, o.l1));
-  if (o.sparsity) terms.push(new Sparsity(ctx, o.sparsity));
-  return { negative, terms };
 }
 
 /** Device buffers of the positive phase for one batch size. */
@@ -344,8 +96,8 @@ export class Trainer {
   private readonly random: DeviceRandom;
   private readonly state: StateRegistry;
   private readonly workspaces = new Map<number, BatchWorkspace>();
-  /** Momentum: the velocity of W, a and b. */
-  private readonly velocity: readonly [Tensor, Tensor, Tensor];
+  /** The optimiser: momentum, whose velocities are state. */
+  private readonly optimizer: Momentum;
   // Gradient buffers, ascent direction.
   private readonly gW: Tensor;
   private readonly ga: Tensor;
@@ -391,9 +143,9 @@ export class Trainer {
     }
     this.model = model;
     this.data = isDataSource(data) ? data : datasetSource(data);
-    this.o = resolveOptions(options, data.rows);
-    const chains = this.o.method === 'cd' ? 0 : this.o.chains;
-    const temperatures = this.o.method === 'pt' ? temperatureLadder(this.o.tempering).length : 1;
+    this.o = resolveOptions(options, data.rows, model.units.name);
+    const chains = this.o.chains;
+    const temperatures = this.o.tempering?.betas.length ?? 1;
     const need = trainingMemory(model.numVisible, model.numHidden, {
       batchSize: this.o.batchSize,
       chains,
@@ -405,14 +157,6 @@ export class Trainer {
       need.detail,
     );
     if (isDataSource(data) && data.locate) this.locate = data.locate.bind(data);
-    if (model.gaussian && (this.o.method === 'pt' || this.o.method === 'fpcd' || this.o.centering)) {
-      throw new ArgumentError(
-        'parallel tempering, fast-weights PCD and centring are implemented for Bernoulli visible units only',
-      );
-    }
-    if (this.o.learnVariance && !model.gaussian) {
-      throw new ArgumentError('learnVariance needs gaussian visible units');
-    }
     this.backend = model.backend;
     this.scope = new Scope(model.backend);
     this.gibbs = new RandomStream(this.o.seed, Streams.gibbs);
@@ -424,15 +168,9 @@ export class Trainer {
     const s = this.scope;
     // A rollback restores the model with the state; z is updated by the learned-variance term.
     this.state.rollbackAlso(model.W, model.a, model.b, ...(model.z ? [model.z] : []));
-    this.velocity = [
-      this.state.tensor('velocity.weights', nv, nh),
-      this.state.tensor('velocity.visible_bias', 1, nv),
-      this.state.tensor('velocity.hidden_bias', 1, nh),
-    ];
-    const parts = buildParts(
-      { model, backend: model.backend, scope: s, state: this.state, random: this.random },
-      this.o,
-    );
+    const ctx = { model, backend: model.backend, scope: s, state: this.state, random: this.random };
+    this.optimizer = new Momentum(ctx);
+    const parts = buildParts(ctx, this.o as unknown as Record<string, unknown>);
     this.negativePhase = parts.negative;
     this.terms = parts.terms;
     this.chainsLoaded = this.negativePhase.start === undefined;
@@ -541,6 +279,7 @@ export class Trainer {
       this.sumPos,
       this.sumNeg,
       ...(this.negativePhase.scratch?.() ?? []),
+      ...this.terms.flatMap((t) => t.scratch?.() ?? []),
     ];
   }
 
@@ -572,7 +311,7 @@ export class Trainer {
     // units' statistic is v as the hidden units see it (Gaussian units: -dE/dW_ij = (v_i / sigma_i^2) h_j,
     // -dE/da_i = (v_i - a_i) / sigma_i^2). The hybrid objective weights it by alpha.
     const C = neg.v.rows;
-    const w = this.o.objective === 'hybrid' ? this.o.hybridWeight : 1;
+    const w = this.o.objective === 'hybrid' ? this.o.hybridWeight! : 1;
     be.sum(this.sumV0, ws.v, 0);
     if (generative) {
       be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: w / B });
@@ -589,36 +328,27 @@ export class Trainer {
       be.fill(this.gb, 0);
     }
 
-    if (this.terms.length > 0 || this.negativePhase.afterGradient) {
-      // sumPos holds the sum of p(h | v0) once `dataHiddenSum` has been asked for (with sampled h0 it
-      // held the sum of h0 until then).
-      let hiddenSum = pos === ws.ph && generative;
-      const step: GradientStep = {
-        gW: this.gW,
-        ga: this.ga,
-        gb: this.gb,
-        batch: ws,
-        negative: neg,
-        positive: pos,
-        sumV: this.sumV0,
-        dataHiddenSum: () => {
-          if (!hiddenSum) be.sum(this.sumPos, ws.ph, 0);
-          hiddenSum = true;
-          return this.sumPos;
-        },
-      };
-      for (const term of this.terms) term.apply(step);
-      this.negativePhase.afterGradient?.(step);
-    }
+    // sumPos holds the sum of p(h | v0) once `dataHiddenSum` has been asked for (with sampled h0 it held
+    // the sum of h0 until then).
+    let hiddenSum = pos === ws.ph && generative;
+    const step: GradientStep = {
+      gW: this.gW,
+      ga: this.ga,
+      gb: this.gb,
+      batch: ws,
+      negative: neg,
+      positive: pos,
+      sumV: this.sumV0,
+      dataHiddenSum: () => {
+        if (!hiddenSum) be.sum(this.sumPos, ws.ph, 0);
+        hiddenSum = true;
+        return this.sumPos;
+      },
+    };
+    for (const term of this.terms) term.apply?.(step);
+    this.negativePhase.afterGradient?.(step);
 
-    // Momentum and update: velocity <- momentum velocity + lr g;  theta <- theta + velocity.
-    const [vW, va, vb] = this.velocity;
-    be.axpby(vW, momentum, vW, learningRate, this.gW);
-    be.axpby(va, momentum, va, learningRate, this.ga);
-    be.axpby(vb, momentum, vb, learningRate, this.gb);
-    be.axpby(m.W, 1, m.W, 1, vW);
-    be.axpby(m.a, 1, m.a, 1, va);
-    be.axpby(m.b, 1, m.b, 1, vb);
+    this.optimizer.update(step, learningRate, momentum);
     for (const term of this.terms) term.update?.(learningRate, momentum);
   }
 
@@ -698,7 +428,7 @@ export class Trainer {
         });
       }
       const aborted = this.o.signal?.aborted === true && batch < batches - 1;
-      const intervalEnd = aborted || batch === batches - 1 || (batch + 1 - intervalStart) % o.checkInterval === 0;
+      const intervalEnd = aborted || batch === batches - 1 || (batch + 1 - intervalStart) % (o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER) === 0;
       if (intervalEnd) {
         if (!(await this.parametersSound())) {
           await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, learningRate, momentum);

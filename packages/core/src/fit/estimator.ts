@@ -1,7 +1,7 @@
-import { Scope } from './backend/scope.js';
-import { fused } from './backend/trace.js';
-import type { Backend, HostArray, Tensor } from './backend/types.js';
-import { type Dataset, describeNonDataset, hasRowsAndCols } from './data/dataset.js';
+import { Scope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
+import type { Backend, HostArray, Tensor } from '../backend/types.js';
+import { type Dataset, describeNonDataset, hasRowsAndCols } from '../data/dataset.js';
 import {
   checkBatch,
   type DataSource,
@@ -9,22 +9,24 @@ import {
   isDataSource,
   readHead,
   sourceColumnMeans,
-} from './data/source.js';
-import { ArgumentError, RbmError, ShapeError } from './errors.js';
-import { exactLogLikelihood } from './evaluate/exact.js';
-import { pseudoLogLikelihood } from './evaluate/pseudo-likelihood.js';
+} from '../data/source.js';
+import { ArgumentError, RbmError, ShapeError } from '../errors.js';
+import { exactLogLikelihood } from '../evaluate/exact.js';
+import { pseudoLogLikelihood } from '../evaluate/pseudo-likelihood.js';
 import {
   EarlyStopping,
   type ValidationFigure,
   type ValidationFigures,
   type ValidationOptions,
   validationFigures,
-} from './evaluate/validation.js';
-import { asDataset, RBM, type RbmParameters, type Samples } from './model/rbm.js';
-import type { VisibleUnits } from './model/units.js';
-import { eventTurns } from './progress.js';
-import { type ConditionalSampleOptions, conditionalSample } from './sample/conditional.js';
-import { type EpochMetrics, Trainer, type TrainOptions } from './train/trainer.js';
+} from '../evaluate/validation.js';
+import { asDataset, RBM, type RbmParameters, type Samples } from '../model/rbm.js';
+import type { VisibleUnits } from '../model/units.js';
+import { eventTurns } from '../progress.js';
+import { type ConditionalSampleOptions, conditionalSample } from '../sample/conditional.js';
+import type { TrainOptions } from '../train/config.js';
+import type { EpochMetrics } from '../train/options.js';
+import { Trainer } from '../train/trainer.js';
 
 /**
  * An RBM with scikit-learn's estimator vocabulary (BernoulliRBM: fit, partial_fit, transform, score_samples,
