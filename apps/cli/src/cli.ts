@@ -6,7 +6,7 @@ import { registerEval } from './commands/eval.js';
 import { registerInfo } from './commands/info.js';
 import { registerPredict } from './commands/predict.js';
 import { registerSample } from './commands/sample.js';
-import { registerTrain } from './commands/train.js';
+import { registerTrain } from './commands/train/index.js';
 import { registerTransform } from './commands/transform.js';
 import { CliExit, UsageError } from './errors.js';
 import { byteSize } from './options.js';

@@ -73,17 +73,32 @@ export function addBackendOption(cmd: Command): Command {
   );
 }
 
+/** What the shared flags say, beside a command's own. */
+export interface CommonFlags {
+  backend?: string;
+  force?: boolean;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+/**
+ * The flags every command shares, declared once: --backend (when the command runs one), --force (when it
+ * writes files; its help says which), --json and --verbose.
+ */
+export function addCommonOptions(
+  cmd: Command,
+  o: { readonly backend?: boolean; readonly force?: string; readonly json?: string } = {},
+): Command {
+  if (o.backend) addBackendOption(cmd);
+  if (o.force) cmd.option('--force', o.force);
+  return cmd.option('--json', o.json ?? 'print one JSON object').option('--verbose', 'stack traces on errors');
+}
+
 export async function backendFor(spec: string, out: Output, verbose: boolean): Promise<Backend> {
   const backend = await startBackend(spec, (name, reason) => {
     if (verbose || spec !== 'auto') out.info(`backend ${name} unavailable: ${reason}`);
   });
   return backend;
-}
-
-/** Inverse temperatures 1 = beta_1 > ... > beta_n = betaMin, evenly spaced; `flag` gave n. */
-export function ladder(n: number, betaMin: number, flag: string): number[] {
-  if (n < 2) throw new UsageError(`${flag} must be at least 2 for parallel tempering, got ${n}`);
-  return Array.from({ length: n }, (_, m) => 1 - ((1 - betaMin) * m) / (n - 1));
 }
 
 /** An AIS schedule flag: `sm`, `sm:F` (F times S&M's steps) or `linear:N`. */

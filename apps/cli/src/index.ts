@@ -7,7 +7,7 @@
 
 export { type BackendReport, CLI_BACKENDS, probeBackends, startBackend } from './backends.js';
 export { buildProgram, main } from './cli.js';
-export type { TrainJob } from './commands/train.js';
+export type { TrainJob } from './commands/train/job.js';
 export { curvesSvg, type Panel, type Series } from './curves.js';
 export {
   type Binarize,

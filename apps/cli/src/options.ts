@@ -18,6 +18,15 @@ export function nonNegativeInt(value: string): number {
   return x;
 }
 
+export function integerAtLeast(min: number) {
+  return (value: string): number => {
+    const x = Number(value);
+    if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x) || x < min)
+      throw new InvalidArgumentError(`expected an integer >= ${min}, got ${JSON.stringify(value)}`);
+    return x;
+  };
+}
+
 export function number(min: number, max: number, { inclusiveMax = true, inclusiveMin = true } = {}) {
   return (value: string): number => {
     const x = Number(value);

@@ -132,7 +132,7 @@ describe('rbm train and eval', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/PT-1 \(centred\)/);
     const info = JSON.parse((await rbm(['info', out, '--json'])).stdout);
-    expect(info.hyperparameters.betas).toEqual([1, 0.7, 0.4, expect.closeTo(0.1, 12)]);
+    expect(info.hyperparameters.config.tempering.betas).toEqual([1, 0.7, 0.4, expect.closeTo(0.1, 12)]);
     const s = await rbm([
       'sample',
       out,
@@ -158,7 +158,7 @@ describe('rbm train and eval', () => {
       '--out',
       join(d, 'x.safetensors'),
     ]);
-    expect(bad.stderr).toMatch(/--temperatures must be at least 2/);
+    expect(bad.stderr).toMatch(/--temperatures <n>' argument '1' is invalid. expected an integer >= 2/);
   }, 60_000);
 
   it('resumes PT with centring, FPCD (its fast weights), and Gaussian units with learned variances, exactly', async () => {

@@ -781,11 +781,13 @@ const cases: Case[] = [
     name: 'NaN momentum in the job',
     cls: 'checkpoints',
     args: async () => {
-      const path = await tamperedCheckpoint('c-mom.ckpt', (c) => ({ job: { ...c.job, momentum: 'NaN' } }));
+      const path = await tamperedCheckpoint('c-mom.ckpt', (c) => ({
+        job: { ...c.job, config: { ...(c.job.config as object), momentum: 'NaN' } },
+      }));
       return ['train', '--resume', path, '--out', p('c4.safetensors')];
     },
     code: 1,
-    message: /the checkpoint's job has an invalid schedule/,
+    message: /the checkpoint's job has an invalid config: momentum at epoch 0 is undefined/,
   },
   {
     name: 'NaN in the velocity',
@@ -900,15 +902,20 @@ const cases: Case[] = [
     [
       [['--lr-final', '0.01'], /--lr-final needs --lr-schedule linear/],
       [['--lr-decay', '0.9'], /--lr-decay needs --lr-schedule exponential/],
-      [['--learn-variance'], /--learn-variance needs --visible gaussian/],
-      [['--chains', '10'], /--chains needs --method pcd, fpcd or pt/],
-      [['--fast-lr', '0.1'], /--fast-lr and --fast-decay need --method fpcd/],
+      [['--learn-variance'], /--learn-variance needs gaussian visible units/],
+      [['--chains', '10'], /--chains needs --method pcd, fpcd, pt/],
+      [['--fast-lr', '0.1'], /--fast-lr needs --method fpcd/],
+      [['--fast-decay', '0.5'], /--fast-decay needs --method fpcd/],
+      [['--max-norm', '0'], /--max-norm.*expected a finite number > 0, got "0"/],
       [['--ais-every', '2'], /--ais-every, --ais-runs and --ais-schedule need --monitor ais/],
       [['--temperatures', '5'], /--temperatures needs --method pt/],
       [['--momentum-switch', '3'], /--momentum-switch needs --momentum-final/],
       [['--sparsity-cost', '0.1'], /--sparsity-cost needs --sparsity-target/],
       [['--checkpoint', 'x.ckpt'], /--checkpoint needs --checkpoint-every or --resume/],
-      [['--method', 'pt', '--temperatures', '1'], /--temperatures must be at least 2/],
+      [
+        ['--method', 'pt', '--temperatures', '1'],
+        /--temperatures <n>' argument '1' is invalid. expected an integer >= 2/,
+      ],
       [['--backend', 'quantum'], /unknown backend "quantum"/],
     ] as Array<[string[], RegExp]>
   ).map(

@@ -73,14 +73,6 @@ export {
   TrainingAbortedError,
   UnknownBackendError,
 } from './errors.js';
-// The estimator: fit, partialFit, transform, scoreSamples, gibbs (scikit-learn's vocabulary).
-export {
-  type EstimatorOptions,
-  type FitOptions,
-  type FitResult,
-  RbmEstimator,
-  type ScoreKind,
-} from './fit/estimator.js';
 // Evaluation.
 export {
   type AisCheckOptions,
@@ -121,6 +113,16 @@ export {
   type ValidationOptions,
   validationFigures,
 } from './evaluate/validation.js';
+export { ClassificationRBM, type ClassifierHistory } from './fit/classifier.js';
+// The estimator: fit, partialFit, transform, scoreSamples, gibbs (scikit-learn's vocabulary).
+export {
+  type EstimatorOptions,
+  type FitOptions,
+  type FitResult,
+  RbmEstimator,
+  type ScoreKind,
+} from './fit/estimator.js';
+export { type GreedyOptions, type LayerSpec, trainGreedy } from './fit/greedy.js';
 // Files.
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './io/checkpoint.js';
 export {
@@ -138,8 +140,7 @@ export {
   saveModel,
 } from './io/model-file.js';
 export { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './io/safetensors.js';
-export { ClassificationRBM, type ClassifierHistory } from './fit/classifier.js';
-export { type GreedyOptions, type LayerSpec, trainGreedy } from './fit/greedy.js';
+export { DBN } from './model/dbn.js';
 export {
   argmaxRows,
   type ClassificationReport,
@@ -155,7 +156,6 @@ export {
   labelsOfRows,
   MAX_CLASSES,
 } from './model/labels.js';
-export { DBN } from './model/dbn.js';
 // The model.
 export {
   energy,

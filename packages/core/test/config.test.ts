@@ -71,7 +71,9 @@ describe('the training config (trainConfig / parseTrainConfig)', () => {
   });
 
   it('refuses unknown names, functions, run options and conflicts, with the caller’s spelling', () => {
-    expect(() => parseTrainConfig({ epochs: 1, sparsityTarget: 0.1 })).toThrow(/unknown training option 'sparsityTarget'/);
+    expect(() => parseTrainConfig({ epochs: 1, sparsityTarget: 0.1 })).toThrow(
+      /unknown training option 'sparsityTarget'/,
+    );
     expect(() => parseTrainConfig('{"epochs": 1,')).toThrow(ArgumentError);
     expect(() => parseTrainConfig([])).toThrow(/JSON object/);
     expect(() => parseTrainConfig({ epochs: 1, signal: null })).toThrow(/'signal' is not part of a training config/);

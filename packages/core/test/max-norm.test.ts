@@ -34,7 +34,8 @@ describe('max-norm (Srivastava et al. 2014)', () => {
       const factor = Math.min(1, c / norms[j]!);
       for (let i = 0; i < 9; i++) {
         const want = free[i * 4 + j]! * factor;
-        if (factor === 1) expect(bounded[i * 4 + j]).toBe(free[i * 4 + j]); // bit for bit
+        if (factor === 1)
+          expect(bounded[i * 4 + j]).toBe(free[i * 4 + j]); // bit for bit
         else expect(Math.abs(bounded[i * 4 + j]! - want)).toBeLessThan(1e-6 * Math.max(1, Math.abs(want)));
       }
     }

@@ -74,12 +74,16 @@ describe('fast-weights PCD (Tieleman & Hinton 2009)', () => {
 
   it('refuses fast-weight options without fpcd, a decay outside [0, 1), and Gaussian units', () => {
     const m = RBM.create(backend, init);
-    expect(() => new Trainer(m, data, { epochs: 1, fastWeights: { decay: 0.5 } })).toThrow(/fastWeights.decay needs method fpcd/);
+    expect(() => new Trainer(m, data, { epochs: 1, fastWeights: { decay: 0.5 } })).toThrow(
+      /fastWeights.decay needs method fpcd/,
+    );
     expect(() => new Trainer(m, data, { epochs: 1, method: 'fpcd', fastWeights: { decay: 1 } })).toThrow(
       /fastWeights.decay must be a number >= 0 and < 1/,
     );
     const g = RBM.create(backend, { ...init, visibleUnits: 'gaussian' });
-    expect(() => new Trainer(g, data, { epochs: 1, method: 'fpcd' })).toThrow(/method fpcd is implemented for binary visible units only/);
+    expect(() => new Trainer(g, data, { epochs: 1, method: 'fpcd' })).toThrow(
+      /method fpcd is implemented for binary visible units only/,
+    );
   });
 });
 

@@ -15,19 +15,11 @@ import {
   temperedSample,
 } from '@rbmjs/core';
 import type { Command } from 'commander';
-import {
-  addBackendOption,
-  addDataOptions,
-  backendFor,
-  type DataOptions,
-  dataSpec,
-  ladder,
-  parseSchedule,
-} from '../common.js';
+import { addBackendOption, addDataOptions, backendFor, type DataOptions, dataSpec, parseSchedule } from '../common.js';
 import { loadAll, type OpenedData, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { readRbmFile } from '../files.js';
-import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
+import { integerAtLeast, nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 
 interface EvalFlags extends DataOptions {
@@ -80,7 +72,7 @@ export function registerEval(program: Command): void {
     .option(
       '--ais-temperatures <n>',
       'replicas of the pt chains, inverse temperatures linear from 1 down to 0.1',
-      positiveInt,
+      integerAtLeast(2),
       20,
     )
     .option(
@@ -344,12 +336,11 @@ async function reverseStart(
       description: `${sweeps}-sweep Gibbs chains from the data`,
     };
   }
-  const M = flags.aisTemperatures;
-  const betas = ladder(M, 0.1, '--ais-temperatures');
-  const s = await temperedSample(model, { steps: sweeps, seed: flags.seed + 2, init, tempering: { betas } });
+  const tempering = { temperatures: flags.aisTemperatures };
+  const s = await temperedSample(model, { steps: sweeps, seed: flags.seed + 2, init, tempering });
   return {
     how,
     samples: { data: Float32Array.from(s.states), rows: chains, cols: data.cols },
-    description: `${sweeps}-sweep parallel tempering chains (${M} replicas) from the data`,
+    description: `${sweeps}-sweep parallel tempering chains (${flags.aisTemperatures} replicas) from the data`,
   };
 }

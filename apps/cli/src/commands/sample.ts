@@ -16,7 +16,7 @@ import { addBackendOption, backendFor } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, writeOutput } from '../files.js';
-import { nonNegativeInt, number, oneOf, positiveInt } from '../options.js';
+import { integerAtLeast, nonNegativeInt, number, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { tileImages } from '../pictures.js';
 
@@ -53,7 +53,7 @@ export function registerSample(program: Command): void {
     .option(
       '--tempering <n>',
       'parallel tempering with N replicas (inverse temperatures linear from 1 to --beta-min)',
-      positiveInt,
+      integerAtLeast(2),
     )
     .option(
       '--beta-min <b>',
@@ -174,14 +174,7 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   }
   const t0 = performance.now();
   const tempering =
-    flags.tempering !== undefined
-      ? {
-          betas: Array.from(
-            { length: flags.tempering },
-            (_, m) => 1 - ((1 - flags.betaMin) * m) / (flags.tempering! - 1),
-          ),
-        }
-      : undefined;
+    flags.tempering !== undefined ? { temperatures: flags.tempering, betaMin: flags.betaMin } : undefined;
   const options = {
     chains: flags.chains,
     steps: flags.steps,

@@ -1,13 +1,13 @@
 import { withScope } from '../backend/scope.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
 import type { Dataset } from '../data/dataset.js';
-import { type DataSource, datasetSource, isDataSource, sourceColumnMeans } from '../data/source.js';
+import { type DataSource, datasetSource, isDataSource } from '../data/source.js';
 import { ArgumentError, RbmError, ShapeError } from '../errors.js';
 import { checkStack } from '../io/model-file.js';
 import { steppedLoop } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { asDataset, type InitOptions, RBM, type RbmParameters, type SampleOptions, type Samples } from './rbm.js';
+import { asDataset, RBM, type RbmParameters, type SampleOptions, type Samples } from './rbm.js';
 
 /**
  * A deep belief network (Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", 2006):

@@ -5,9 +5,9 @@ import { checkMemory, float32Bytes } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
 import { assertFinite, assertUnitInterval } from '../data/dataset.js';
 import { type DataSource, datasetSource, isDataSource } from '../data/source.js';
-import { ArgumentError, DataError, ShapeError, TooLargeError, TrainingAbortedError } from '../errors.js';
+import { ArgumentError, DataError, ShapeError, TooLargeError } from '../errors.js';
 
-import { asDataset, RBM, type RbmParameters } from './rbm.js';
+import { asDataset, type RBM, type RbmParameters } from './rbm.js';
 import type { SoftmaxUnits } from './units.js';
 
 /**

@@ -3,8 +3,8 @@ import type { VisibleUnits } from '../model/units.js';
 import type { OptionDeclaration, PartDeclaration, RawOptions, ResolveContext } from './declare.js';
 import { maxNormPart } from './max-norm.js';
 import { samplerPart } from './negative-phase.js';
-import { loopPart, type RunOptions } from './options.js';
 import { momentumPart } from './optimizer.js';
+import { loopPart, type RunOptions } from './options.js';
 import type { GradientTerm, NegativePhase, PartContext } from './parts.js';
 import { centeringPart, learnVariancePart, objectivePart, sparsityPart, weightDecayPart } from './terms.js';
 
@@ -51,7 +51,10 @@ const RUN_OPTIONS = new Set(['validation', 'signal', 'onBatch', 'onEpoch']);
 export function resolveConfig(raw: RawOptions, context: ConfigContext = {}): Readonly<Record<string, unknown>> {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
     throw new ArgumentError(`training options must be an object, got ${raw === null ? 'null' : typeof raw}`);
-  const ctx: ResolveContext = { spell: context.spell ?? ((p) => p), ...(context.units ? { units: context.units } : {}) };
+  const ctx: ResolveContext = {
+    spell: context.spell ?? ((p) => p),
+    ...(context.units ? { units: context.units } : {}),
+  };
   for (const key of Object.keys(raw)) {
     if (!TOP_LEVEL.has(key) && !RUN_OPTIONS.has(key)) throw new ArgumentError(`unknown training option '${key}'`);
   }

@@ -67,7 +67,9 @@ export async function gradientEstimate(
   if (changing.length > 0) {
     trainer.dispose();
     copy.dispose();
-    throw new ArgumentError(`gradientEstimate: ${changing.join(', ')} change${changing.length === 1 ? 's' : ''} the step itself`);
+    throw new ArgumentError(
+      `gradientEstimate: ${changing.join(', ')} change${changing.length === 1 ? 's' : ''} the step itself`,
+    );
   }
   try {
     await trainer.run();

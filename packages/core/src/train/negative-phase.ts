@@ -1,9 +1,18 @@
 import type { Tensor } from '../backend/types.js';
-import { ParallelTempering, type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
 import { ArgumentError } from '../errors.js';
-import { checkValue, declarePart, given, needs, type OptionDeclaration, type RawOptions, read, valueAt } from './declare.js';
-import { type Schedule, scheduleValue } from './schedule.js';
+import { ParallelTempering, type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
+import {
+  checkValue,
+  declarePart,
+  given,
+  needs,
+  type OptionDeclaration,
+  type RawOptions,
+  read,
+  valueAt,
+} from './declare.js';
 import type { GradientStep, NegativePhase, NegativeStatistics, PartContext, PositivePhase } from './parts.js';
+import { type Schedule, scheduleValue } from './schedule.js';
 
 /**
  * Negative-phase samplers: where the model term <v h^T>_model of the gradient comes from.
@@ -294,8 +303,16 @@ export interface ResolvedSampler {
 
 /** The one list of negative-phase samplers: `method` names one of these. */
 export const SAMPLERS = {
-  cd: { help: 'contrastive divergence, chains started at the data (Hinton 2002)', persistent: false, build: (ctx) => new ContrastiveDivergence(ctx) },
-  pcd: { help: 'persistent chains (Tieleman 2008)', persistent: true, build: (ctx, o) => new PersistentChains(ctx, o.chains) },
+  cd: {
+    help: 'contrastive divergence, from the data (Hinton 2002)',
+    persistent: false,
+    build: (ctx) => new ContrastiveDivergence(ctx),
+  },
+  pcd: {
+    help: 'persistent chains (Tieleman 2008)',
+    persistent: true,
+    build: (ctx, o) => new PersistentChains(ctx, o.chains),
+  },
   fpcd: {
     help: 'PCD with fast weights (Tieleman & Hinton 2009)',
     persistent: true,
@@ -317,7 +334,7 @@ const persistentMethods = TRAINING_METHODS.filter((m) => SAMPLERS[m].persistent)
 
 const METHOD: OptionDeclaration = {
   path: 'method',
-  help: TRAINING_METHODS.map((m) => `${m} (${SAMPLERS[m].help})`).join(', '),
+  help: TRAINING_METHODS.map((m) => `${m}: ${SAMPLERS[m].help}`).join('; '),
   value: { kind: 'choice', choices: TRAINING_METHODS },
   default: 'cd',
   flag: '--method <m>',
@@ -338,6 +355,7 @@ const FAST_DECAY: OptionDeclaration = {
   help: 'fpcd: decay of the fast weights per update',
   value: { kind: 'number', min: 0, max: 1, maxIncluded: false },
   default: 0.95,
+  flag: '--fast-decay <x>',
 };
 const TEMPERATURES: OptionDeclaration = {
   path: 'tempering.temperatures',
@@ -351,6 +369,7 @@ const BETA_MIN: OptionDeclaration = {
   help: 'pt: lowest inverse temperature (ladder linear from 1)',
   value: { kind: 'number', min: 0, max: 1, minIncluded: false, maxIncluded: false },
   default: 0.1,
+  flag: '--beta-min <b>',
 };
 const BETAS: OptionDeclaration = {
   path: 'tempering.betas',
@@ -370,9 +389,16 @@ export const samplerPart = declarePart<SamplerOptions, ResolvedSampler>({
       needs(ctx, given(raw, path) && method !== 'fpcd', path, is('fpcd'));
     for (const path of ['tempering.temperatures', 'tempering.betaMin', 'tempering.betas', 'tempering'])
       needs(ctx, given(raw, path) && method !== 'pt', path, is('pt'));
-    needs(ctx, given(raw, 'chains') && !entry.persistent, 'chains', `${ctx.spell('method')} ${persistentMethods} (CD's chains start at the data)`);
+    needs(
+      ctx,
+      given(raw, 'chains') && !entry.persistent,
+      'chains',
+      `${ctx.spell('method')} ${persistentMethods} (CD's chains start at the data)`,
+    );
     if (entry.binaryOnly && ctx.units === 'gaussian')
-      throw new ArgumentError(`${ctx.spell('method')} ${method} is implemented for binary visible units only, not gaussian`);
+      throw new ArgumentError(
+        `${ctx.spell('method')} ${method} is implemented for binary visible units only, not gaussian`,
+      );
     const chains = read<number | undefined>(CHAINS, raw, ctx);
     const learningRate = done.learningRate as Schedule;
     return {

@@ -96,7 +96,12 @@ const LEARNING_RATE = {
   default: 0.1,
   flag: false,
 } as const;
-const K = { path: 'k', help: 'Gibbs steps per update (CD-k, PCD-k)', value: { kind: 'integer', min: 1 }, default: 1 } as const;
+const K = {
+  path: 'k',
+  help: 'Gibbs steps per update (CD-k, PCD-k)',
+  value: { kind: 'integer', min: 1 },
+  default: 1,
+} as const;
 const POSITIVE = {
   path: 'positivePhase',
   help: 'data-term statistic',
@@ -104,7 +109,13 @@ const POSITIVE = {
   default: 'probabilities',
   flag: '--positive <stat>',
 } as const;
-const SHUFFLE = { path: 'shuffle', help: 'shuffle each epoch', value: { kind: 'boolean' }, default: true, flag: false } as const;
+const SHUFFLE = {
+  path: 'shuffle',
+  help: 'shuffle each epoch',
+  value: { kind: 'boolean' },
+  default: true,
+  flag: false,
+} as const;
 const SEED = {
   path: 'seed',
   help: 'seed of initialisation, shuffling and sampling',
@@ -135,7 +146,18 @@ const MAX_PARAMETER = {
 /** The loop's part: its options are read by the trainer itself. */
 export const loopPart = declarePart<LoopOptions>({
   name: 'loop',
-  options: [EPOCHS, BATCH, LEARNING_RATE, K, POSITIVE, SHUFFLE, SEED, FREE_ENERGY_SAMPLES, CHECK_INTERVAL, MAX_PARAMETER],
+  options: [
+    EPOCHS,
+    BATCH,
+    LEARNING_RATE,
+    K,
+    POSITIVE,
+    SHUFFLE,
+    SEED,
+    FREE_ENERGY_SAMPLES,
+    CHECK_INTERVAL,
+    MAX_PARAMETER,
+  ],
   resolve(raw, _done, ctx) {
     const epochs = raw.epochs === Number.POSITIVE_INFINITY ? Infinity : checkValue<number>(EPOCHS, raw.epochs, ctx);
     const learningRate = read<Schedule>(LEARNING_RATE, raw, ctx);

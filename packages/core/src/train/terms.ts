@@ -1,6 +1,6 @@
 import type { Tensor } from '../backend/types.js';
-import { LabelScorer } from '../model/labels.js';
 import { ArgumentError } from '../errors.js';
+import { LabelScorer } from '../model/labels.js';
 import { declarePart, given, needs, type OptionDeclaration, read, valueAt } from './declare.js';
 import type { GradientStep, GradientTerm, PartContext } from './parts.js';
 
@@ -236,6 +236,7 @@ const OBJECTIVE: OptionDeclaration = {
   help: 'a classifier: log p(x, y) (generative), the exact log p(y | x) (discriminative), or their hybrid',
   value: { kind: 'choice', choices: ['generative', 'discriminative', 'hybrid'] },
   default: 'generative',
+  flag: '--objective <o>',
 };
 const HYBRID_WEIGHT: OptionDeclaration = {
   path: 'hybridWeight',
@@ -250,7 +251,12 @@ export const objectivePart = declarePart<ObjectiveOptions>({
   options: [OBJECTIVE, HYBRID_WEIGHT],
   resolve(raw, _done, ctx) {
     const objective = read<TrainingObjective>(OBJECTIVE, raw, ctx);
-    needs(ctx, given(raw, 'hybridWeight') && objective !== 'hybrid', 'hybridWeight', `${ctx.spell('objective')} hybrid`);
+    needs(
+      ctx,
+      given(raw, 'hybridWeight') && objective !== 'hybrid',
+      'hybridWeight',
+      `${ctx.spell('objective')} hybrid`,
+    );
     const chained = ['sparsity', 'centering', 'learnVariance'].filter((p) => valueAt(raw, p));
     if (objective === 'discriminative' && ((raw.method ?? 'cd') !== 'cd' || chained.length > 0))
       throw new ArgumentError(

@@ -6,10 +6,10 @@ import type { Dataset } from '../data/dataset.js';
 import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
 import { ArgumentError, DivergenceError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
+import type { VisibleUnits } from '../model/units.js';
 import { eventTurns } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import type { VisibleUnits } from '../model/units.js';
 import { buildParts, resolveConfig, type TrainOptions } from './config.js';
 import type { RawOptions } from './declare.js';
 import type { TrainingMethod } from './negative-phase.js';
@@ -52,7 +52,10 @@ interface ResolvedOptions extends RunOptions {
 }
 
 function resolveOptions(options: TrainOptions, rows: number, units: VisibleUnits): ResolvedOptions {
-  const config = resolveConfig(options as unknown as RawOptions, { units }) as Omit<ResolvedOptions, 'chains' | keyof RunOptions> & {
+  const config = resolveConfig(options as unknown as RawOptions, { units }) as Omit<
+    ResolvedOptions,
+    'chains' | keyof RunOptions
+  > & {
     chains?: number;
   };
   return {
@@ -428,7 +431,10 @@ export class Trainer {
         });
       }
       const aborted = this.o.signal?.aborted === true && batch < batches - 1;
-      const intervalEnd = aborted || batch === batches - 1 || (batch + 1 - intervalStart) % (o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER) === 0;
+      const intervalEnd =
+        aborted ||
+        batch === batches - 1 ||
+        (batch + 1 - intervalStart) % (o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER) === 0;
       if (intervalEnd) {
         if (!(await this.parametersSound())) {
           await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, learningRate, momentum);

@@ -1,0 +1,55 @@
+import { type Command, Option } from 'commander';
+import { addCommonOptions, addDataOptions } from '../../common.js';
+import { layerSizes, nonNegativeInt, positiveInt } from '../../options.js';
+import { addTrainingFlags } from './flags.js';
+import type { TrainFlags } from './job.js';
+import { train } from './run.js';
+
+/**
+ * `rbm train`. Its parts: the flags of the training options, generated from core's table (flags.ts); the
+ * job a checkpoint stores and --resume checks (job.ts); the run loop with checkpoints, interrupts and
+ * held-out figures (run.ts); the greedy stack (stack.ts); the files it writes (outputs.ts).
+ */
+export function registerTrain(program: Command): void {
+  const cmd = program
+    .command('train')
+    .description('train an RBM and write the model (safetensors), its filters and learning curves');
+  addDataOptions(cmd, 'mnist')
+    .option(
+      '--hidden <n>',
+      'hidden units; a comma list (500,500) trains a deep belief network, greedily, layer by layer',
+      layerSizes,
+      [100],
+    )
+    .addOption(
+      new Option('--visible <units>', 'visible units: bernoulli (binary) or gaussian (real-valued, standardised data)')
+        .choices(['bernoulli', 'gaussian'])
+        .default('bernoulli'),
+    )
+    .option(
+      '--labels [file]',
+      "train a classification RBM on the data and their labels: MNIST's own (no file), or an IDX or one-column CSV file",
+    )
+    .option('--classes <n>', 'classes of --labels (default: the largest label + 1)', positiveInt);
+  addTrainingFlags(cmd)
+    .option('--validation <n>', 'hold out the last N examples for the free-energy gap', nonNegativeInt, 0)
+    .option(
+      '--monitor <figures>',
+      'held-out figures after each epoch, comma-separated: reconstruction, pseudo-likelihood, free-energy-gap, log-likelihood (exact, small models), ais',
+    )
+    .option('--early-stop <patience>', 'stop after this many epochs without improvement of --stop-on', positiveInt)
+    .option('--stop-on <figure>', 'the figure early stopping watches (default: the first of --monitor)')
+    .option('--ais-every <n>', 'with --monitor ais: estimate every N epochs', positiveInt, 1)
+    .option('--ais-runs <n>', 'with --monitor ais: annealing runs', positiveInt, 100)
+    .option('--ais-schedule <s>', 'with --monitor ais: sm, sm:F or linear:N', 'linear:1000')
+    .option('--out <file>', 'model file to write', 'model.safetensors')
+    .option('--checkpoint <file>', 'checkpoint file (default: OUT with .ckpt.safetensors)')
+    .option('--checkpoint-every <n>', 'write a checkpoint every N epochs', positiveInt)
+    .option('--resume [file]', 'continue from a checkpoint (default: the --checkpoint file)')
+    .option('--no-pictures', 'do not write the filters PNG and the learning-curves SVG');
+  addCommonOptions(cmd, {
+    backend: true,
+    force: 'overwrite an existing model file',
+    json: 'one JSON object per epoch, and a summary, on stdout',
+  }).action(async (flags: TrainFlags, command: Command) => train(flags, command));
+}
