@@ -1,5 +1,4 @@
 import { Scope } from '../backend/scope.js';
-import { fused } from '../backend/trace.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import { checkMemory, trainingMemory } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
@@ -10,14 +9,14 @@ import type { VisibleUnits } from '../model/units.js';
 import { eventTurns } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { buildParts, resolveConfig, type TrainOptions } from './config.js';
+import { resolveConfig, type TrainOptions } from './config.js';
 import type { RawOptions } from './declare.js';
 import type { TrainingMethod } from './negative-phase.js';
-import { Momentum } from './optimizer.js';
 import type { EpochMetrics, RunOptions } from './options.js';
-import type { GradientStep, GradientTerm, NegativePhase, PositivePhase } from './parts.js';
+import type { GradientTerm, NegativePhase } from './parts.js';
 import { type Schedule, scheduleValue } from './schedule.js';
 import { StateRegistry, type StateSnapshot, type TrainerState } from './state.js';
+import { AscentStep, type BatchWorkspace } from './step.js';
 import type { TrainingObjective } from './terms.js';
 
 /**
@@ -69,14 +68,6 @@ function resolveOptions(options: TrainOptions, rows: number, units: VisibleUnits
   };
 }
 
-/** Device buffers of the positive phase for one batch size. */
-interface BatchWorkspace extends PositivePhase {
-  readonly uh: Tensor;
-  readonly diff: Tensor;
-  readonly rowErr: Tensor;
-  readonly host: Float32Array;
-}
-
 /** A divergence rollback's restore point: the registry's copies and the Gibbs stream's position. */
 interface Snapshot {
   readonly state: StateSnapshot;
@@ -98,20 +89,8 @@ export class Trainer {
   private readonly shuffleRng: RandomStream;
   private readonly random: DeviceRandom;
   private readonly state: StateRegistry;
-  private readonly workspaces = new Map<number, BatchWorkspace>();
-  /** The optimiser: momentum, whose velocities are state. */
-  private readonly optimizer: Momentum;
-  // Gradient buffers, ascent direction.
-  private readonly gW: Tensor;
-  private readonly ga: Tensor;
-  private readonly gb: Tensor;
-  private readonly sumV0: Tensor;
-  private readonly sumVk: Tensor;
-  private readonly sumPos: Tensor;
-  private readonly sumNeg: Tensor;
-  private readonly batchErr: Tensor;
-  private readonly epochErr: Tensor;
-  private readonly checksum: [Tensor, Tensor, Tensor, Tensor];
+  /** The step: positive phase, sampler, terms and optimiser, on the device. */
+  private readonly ascent: AscentStep;
   private readonly perm: Uint32Array;
   /** Persistent chains start from training examples, loaded (asynchronously) before the first step. */
   private chainsLoaded: boolean;
@@ -166,54 +145,18 @@ export class Trainer {
     this.shuffleRng = new RandomStream(this.o.seed, Streams.shuffle);
     this.random = new DeviceRandom(model.backend, this.gibbs);
     this.state = new StateRegistry(model.backend, this.scope, !model.gaussian);
-    const nv = model.numVisible;
-    const nh = model.numHidden;
-    const s = this.scope;
     // A rollback restores the model with the state; z is updated by the learned-variance term.
     this.state.rollbackAlso(model.W, model.a, model.b, ...(model.z ? [model.z] : []));
-    const ctx = { model, backend: model.backend, scope: s, state: this.state, random: this.random };
-    this.optimizer = new Momentum(ctx);
-    const parts = buildParts(ctx, this.o as unknown as Record<string, unknown>);
-    this.negativePhase = parts.negative;
-    this.terms = parts.terms;
+    const ctx = { model, backend: model.backend, scope: this.scope, state: this.state, random: this.random };
+    this.ascent = new AscentStep(ctx, this.o);
+    this.negativePhase = this.ascent.negativePhase;
+    this.terms = this.ascent.terms;
     this.chainsLoaded = this.negativePhase.start === undefined;
-    this.gW = s.tensor(nv, nh);
-    this.ga = s.tensor(1, nv);
-    this.gb = s.tensor(1, nh);
-    this.sumV0 = s.tensor(1, nv);
-    this.sumVk = s.tensor(1, nv);
-    this.sumPos = s.tensor(1, nh);
-    this.sumNeg = s.tensor(1, nh);
-    this.batchErr = s.tensor(1, 1);
-    this.epochErr = s.tensor(1, 1);
-    this.checksum = [s.tensor(1, nh), s.tensor(1, 1), s.tensor(1, 1), s.tensor(1, 1)];
     this.perm = Uint32Array.from({ length: data.rows }, (_, i) => i);
   }
 
   get epochs(): number {
     return this.o.epochs;
-  }
-
-  private workspace(size: number): BatchWorkspace {
-    let ws = this.workspaces.get(size);
-    if (!ws) {
-      const s = this.scope;
-      const nv = this.model.numVisible;
-      const nh = this.model.numHidden;
-      ws = {
-        size,
-        v: s.tensor(size, nv),
-        ph: s.tensor(size, nh),
-        h: s.tensor(size, nh),
-        uh: s.tensor(size, nh),
-        pv: s.tensor(size, nv),
-        diff: s.tensor(size, nv),
-        rowErr: s.tensor(size, 1),
-        host: new Float32Array(size * nv),
-      };
-      this.workspaces.set(size, ws);
-    }
-    return ws;
   }
 
   private live(): void {
@@ -229,7 +172,7 @@ export class Trainer {
     const { rows, cols } = this.data;
     const start = batch * this.o.batchSize;
     const size = Math.min(this.o.batchSize, rows - start);
-    const ws = this.workspace(size);
+    const ws = this.ascent.workspace(size);
     const indices = this.perm.subarray(start, start + size);
     await this.data.readRows(indices, ws.host);
     if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source, this.model.units, this.locate);
@@ -251,132 +194,6 @@ export class Trainer {
       this.backend.dispose(t);
     }
     this.chainsLoaded = true;
-  }
-
-  /** One gradient step on the batch in `ws`: all on the device, no readback; one unit where the backend fuses. */
-  private gradientStep(ws: BatchWorkspace, learningRate: number, momentum: number): void {
-    // The discriminative objective's step has a label of its own: a backend may treat it apart.
-    const label = this.o.objective === 'generative' ? 'train-step' : 'train-step:discriminative';
-    fused(this.backend, label, () => this.gradientOps(ws, learningRate, momentum), {
-      scratch: this.stepScratch(ws),
-    });
-  }
-
-  /**
-   * The step's workspace, which no later step reads before writing: the batch's buffers, the gradient and
-   * its sums, the sampler's buffers. Not batchErr (onBatch reads it) nor anything in the state registry.
-   */
-  private stepScratch(ws: BatchWorkspace): Tensor[] {
-    return [
-      ws.ph,
-      ws.h,
-      ws.uh,
-      ws.pv,
-      ws.diff,
-      ws.rowErr,
-      this.gW,
-      this.ga,
-      this.gb,
-      this.sumV0,
-      this.sumVk,
-      this.sumPos,
-      this.sumNeg,
-      ...(this.negativePhase.scratch?.() ?? []),
-      ...this.terms.flatMap((t) => t.scratch?.() ?? []),
-    ];
-  }
-
-  private gradientOps(ws: BatchWorkspace, learningRate: number, momentum: number): void {
-    const be = this.backend;
-    const m = this.model;
-    const B = ws.size;
-
-    // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0).
-    m.hiddenProbabilities(ws.ph, ws.v);
-    this.random.uniform(ws.uh);
-    be.bernoulli(ws.h, ws.ph, ws.uh);
-    const pos = this.o.positivePhase === 'samples' ? ws.h : ws.ph;
-
-    // Reconstruction error, from p(v | h0): CD's first half-step, computed here for every sampler.
-    m.visibleProbabilities(ws.pv, ws.h);
-    be.binary('sub', ws.diff, ws.v, ws.pv);
-    be.unary('square', ws.diff, ws.diff);
-    be.sum(ws.rowErr, ws.diff, 1);
-    be.sum(this.batchErr, ws.rowErr, 0);
-    be.binary('add', this.epochErr, this.epochErr, this.batchErr);
-
-    // Negative phase: the model's v and p(h = 1 | v) from the sampler's chains (none for the
-    // discriminative objective, whose gradient the Discriminative term adds exactly).
-    const generative = this.o.objective !== 'discriminative';
-    const neg = generative ? this.negativePhase.sample(ws, this.o.k) : { v: ws.v, ph: ws.ph };
-
-    // Gradient (ascent): data statistics over B examples minus chain statistics over C chains. The visible
-    // units' statistic is v as the hidden units see it (Gaussian units: -dE/dW_ij = (v_i / sigma_i^2) h_j,
-    // -dE/da_i = (v_i - a_i) / sigma_i^2). The hybrid objective weights it by alpha.
-    const C = neg.v.rows;
-    const w = this.o.objective === 'hybrid' ? this.o.hybridWeight! : 1;
-    be.sum(this.sumV0, ws.v, 0);
-    if (generative) {
-      be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: w / B });
-      be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -w / C, beta: 1 });
-      be.sum(this.sumVk, neg.v, 0);
-      be.axpby(this.ga, w / B, this.sumV0, -w / C, this.sumVk);
-      m.units.scaleBiasGradient(m, this.ga);
-      be.sum(this.sumPos, pos, 0);
-      be.sum(this.sumNeg, neg.ph, 0);
-      be.axpby(this.gb, w / B, this.sumPos, -w / C, this.sumNeg);
-    } else {
-      be.fill(this.gW, 0);
-      be.fill(this.ga, 0);
-      be.fill(this.gb, 0);
-    }
-
-    // sumPos holds the sum of p(h | v0) once `dataHiddenSum` has been asked for (with sampled h0 it held
-    // the sum of h0 until then).
-    let hiddenSum = pos === ws.ph && generative;
-    const step: GradientStep = {
-      gW: this.gW,
-      ga: this.ga,
-      gb: this.gb,
-      batch: ws,
-      negative: neg,
-      positive: pos,
-      sumV: this.sumV0,
-      dataHiddenSum: () => {
-        if (!hiddenSum) be.sum(this.sumPos, ws.ph, 0);
-        hiddenSum = true;
-        return this.sumPos;
-      },
-    };
-    for (const term of this.terms) term.apply?.(step);
-    this.negativePhase.afterGradient?.(step);
-
-    this.optimizer.update(step, learningRate, momentum);
-    for (const term of this.terms) term.update?.(learningRate, momentum);
-  }
-
-  /**
-   * Whether every parameter is finite and within the blow-up bound, with one readback. s = LSE(W^2) +
-   * LSE(a^2) + LSE(b^2) (log-sum-exp over all entries) lies between max x^2 and 3 max x^2 + 3 log(size):
-   * it is NaN or infinite when a parameter is (or its square overflows), and above maxParameter^2 only when
-   * some |x| exceeds about maxParameter / sqrt(3). The gradient buffers serve as scratch: they are
-   * recomputed by the next step.
-   */
-  private async parametersSound(): Promise<boolean> {
-    const be = this.backend;
-    const m = this.model;
-    const [rowW, total, sa, sb] = this.checksum;
-    be.unary('square', this.gW, m.W);
-    be.unary('square', this.ga, m.a);
-    be.unary('square', this.gb, m.b);
-    be.logSumExp(rowW, this.gW, 0);
-    be.logSumExp(total, rowW, 1);
-    be.logSumExp(sa, this.ga, 1);
-    be.logSumExp(sb, this.gb, 1);
-    be.binary('add', total, total, sa);
-    be.binary('add', total, total, sb);
-    const [x] = await be.read(total);
-    return Number.isFinite(x!) && x! <= this.o.maxParameter ** 2;
   }
 
   private takeSnapshot(): Snapshot {
@@ -407,7 +224,7 @@ export class Trainer {
     this.epochShuffleStart = this.shuffleRng.offset;
     for (let i = 0; i < this.perm.length; i++) this.perm[i] = i;
     if (o.shuffle) this.shuffleRng.shuffle(this.perm);
-    this.backend.fill(this.epochErr, this.epochErrorCarry);
+    this.backend.fill(this.ascent.epochErr, this.epochErrorCarry);
     this.epochErrorCarry = 0;
     const batches = this.batchCount();
     const firstBatch = this.batchInEpoch;
@@ -417,7 +234,7 @@ export class Trainer {
     let stepAtInterval = this.step;
     for (let batch = firstBatch; batch < batches; batch++) {
       const ws = await this.loadBatch(batch);
-      this.gradientStep(ws, learningRate, momentum);
+      this.ascent.run(ws, learningRate, momentum);
       this.step++;
       if (this.o.onBatch) {
         await this.o.onBatch({
@@ -427,7 +244,7 @@ export class Trainer {
           batchSize: ws.size,
           learningRate,
           momentum,
-          readReconstructionError: () => this.readScalar(this.batchErr, ws.size),
+          readReconstructionError: () => this.readScalar(this.ascent.batchErr, ws.size),
         });
       }
       const aborted = this.o.signal?.aborted === true && batch < batches - 1;
@@ -436,7 +253,7 @@ export class Trainer {
         batch === batches - 1 ||
         (batch + 1 - intervalStart) % (o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER) === 0;
       if (intervalEnd) {
-        if (!(await this.parametersSound())) {
+        if (!(await this.ascent.parametersSound(this.o.maxParameter))) {
           await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, learningRate, momentum);
         }
         if (batch < batches - 1) {
@@ -449,14 +266,14 @@ export class Trainer {
         // Stop between batches: exportState now records this epoch's position.
         this.batchInEpoch = batch + 1;
         this.shuffleRng.offset = this.epochShuffleStart;
-        const [errSum] = await this.backend.read(this.epochErr);
+        const [errSum] = await this.backend.read(this.ascent.epochErr);
         this.epochErrorCarry = errSum!;
         throw new TrainingAbortedError(this.epoch, batch + 1, batches);
       }
     }
     this.batchInEpoch = 0;
     this.epoch++;
-    const [errSum] = await this.backend.read(this.epochErr);
+    const [errSum] = await this.backend.read(this.ascent.epochErr);
     let metrics: EpochMetrics = {
       epoch,
       step: this.step,
@@ -488,9 +305,9 @@ export class Trainer {
     this.step = stepAtInterval;
     for (let batch = from; batch <= to; batch++) {
       const before = this.takeSnapshot();
-      this.gradientStep(await this.loadBatch(batch), learningRate, momentum);
+      this.ascent.run(await this.loadBatch(batch), learningRate, momentum);
       this.step++;
-      if (!(await this.parametersSound())) {
+      if (!(await this.ascent.parametersSound(this.o.maxParameter))) {
         this.restoreSnapshot(before);
         throw new DivergenceError(
           this.step,

@@ -1,0 +1,229 @@
+import type { Scope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
+import type { Backend, Tensor } from '../backend/types.js';
+import type { RBM } from '../model/rbm.js';
+import type { DeviceRandom } from '../random/device.js';
+import { buildParts } from './config.js';
+import { Momentum } from './optimizer.js';
+import type { GradientStep, GradientTerm, NegativePhase, PartContext, PositivePhase } from './parts.js';
+import type { TrainingObjective } from './terms.js';
+
+/**
+ * One step of gradient ascent on a mini-batch, all on the device: the positive phase, the sampler's negative
+ * phase, the likelihood's gradient, the terms in table order, the optimiser's update. The loop around it
+ * (epochs, batches, divergence checks, state) is the {@link Trainer}'s.
+ */
+
+/** Device buffers of the positive phase for one batch size. */
+export interface BatchWorkspace extends PositivePhase {
+  readonly uh: Tensor;
+  readonly diff: Tensor;
+  readonly rowErr: Tensor;
+  readonly host: Float32Array;
+}
+
+/** What the step reads of the resolved options. */
+export interface StepOptions {
+  readonly k: number;
+  readonly positivePhase: 'probabilities' | 'samples';
+  readonly objective: TrainingObjective;
+  readonly hybridWeight?: number;
+}
+
+export class AscentStep {
+  readonly negativePhase: NegativePhase;
+  readonly terms: readonly GradientTerm[];
+  /** The batch's summed squared reconstruction error, and the epoch's running sum of them [1, 1]. */
+  readonly batchErr: Tensor;
+  readonly epochErr: Tensor;
+  private readonly o: StepOptions;
+  private readonly model: RBM;
+  private readonly backend: Backend;
+  private readonly scope: Scope;
+  private readonly random: DeviceRandom;
+  private readonly optimizer: Momentum;
+  private readonly workspaces = new Map<number, BatchWorkspace>();
+  // Gradient buffers, ascent direction.
+  private readonly gW: Tensor;
+  private readonly ga: Tensor;
+  private readonly gb: Tensor;
+  private readonly sumV0: Tensor;
+  private readonly sumVk: Tensor;
+  private readonly sumPos: Tensor;
+  private readonly sumNeg: Tensor;
+  private readonly checksum: [Tensor, Tensor, Tensor, Tensor];
+
+  /** Builds the optimiser (first: its velocities are the first state), then the parts the options ask for. */
+  constructor(ctx: PartContext, options: StepOptions) {
+    this.o = options;
+    this.model = ctx.model;
+    this.backend = ctx.backend;
+    this.scope = ctx.scope;
+    this.random = ctx.random;
+    this.optimizer = new Momentum(ctx);
+    const parts = buildParts(ctx, options as unknown as Record<string, unknown>);
+    this.negativePhase = parts.negative;
+    this.terms = parts.terms;
+    const { numVisible: nv, numHidden: nh } = ctx.model;
+    const s = ctx.scope;
+    this.gW = s.tensor(nv, nh);
+    this.ga = s.tensor(1, nv);
+    this.gb = s.tensor(1, nh);
+    this.sumV0 = s.tensor(1, nv);
+    this.sumVk = s.tensor(1, nv);
+    this.sumPos = s.tensor(1, nh);
+    this.sumNeg = s.tensor(1, nh);
+    this.batchErr = s.tensor(1, 1);
+    this.epochErr = s.tensor(1, 1);
+    this.checksum = [s.tensor(1, nh), s.tensor(1, 1), s.tensor(1, 1), s.tensor(1, 1)];
+  }
+
+  /** The buffers of a batch of `size` rows (the last batch of an epoch may be smaller). */
+  workspace(size: number): BatchWorkspace {
+    let ws = this.workspaces.get(size);
+    if (!ws) {
+      const s = this.scope;
+      const nv = this.model.numVisible;
+      const nh = this.model.numHidden;
+      ws = {
+        size,
+        v: s.tensor(size, nv),
+        ph: s.tensor(size, nh),
+        h: s.tensor(size, nh),
+        uh: s.tensor(size, nh),
+        pv: s.tensor(size, nv),
+        diff: s.tensor(size, nv),
+        rowErr: s.tensor(size, 1),
+        host: new Float32Array(size * nv),
+      };
+      this.workspaces.set(size, ws);
+    }
+    return ws;
+  }
+
+  /** One gradient step on the batch in `ws`: all on the device, no readback; one unit where the backend fuses. */
+  run(ws: BatchWorkspace, learningRate: number, momentum: number): void {
+    // The discriminative objective's step has a label of its own: a backend may treat it apart.
+    const label = this.o.objective === 'generative' ? 'train-step' : 'train-step:discriminative';
+    fused(this.backend, label, () => this.ops(ws, learningRate, momentum), {
+      scratch: this.stepScratch(ws),
+    });
+  }
+
+  /**
+   * The step's workspace, which no later step reads before writing: the batch's buffers, the gradient and
+   * its sums, the sampler's buffers. Not batchErr (onBatch reads it) nor anything in the state registry.
+   */
+  private stepScratch(ws: BatchWorkspace): Tensor[] {
+    return [
+      ws.ph,
+      ws.h,
+      ws.uh,
+      ws.pv,
+      ws.diff,
+      ws.rowErr,
+      this.gW,
+      this.ga,
+      this.gb,
+      this.sumV0,
+      this.sumVk,
+      this.sumPos,
+      this.sumNeg,
+      ...(this.negativePhase.scratch?.() ?? []),
+      ...this.terms.flatMap((t) => t.scratch?.() ?? []),
+    ];
+  }
+
+  private ops(ws: BatchWorkspace, learningRate: number, momentum: number): void {
+    const be = this.backend;
+    const m = this.model;
+    const B = ws.size;
+
+    // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0).
+    m.hiddenProbabilities(ws.ph, ws.v);
+    this.random.uniform(ws.uh);
+    be.bernoulli(ws.h, ws.ph, ws.uh);
+    const pos = this.o.positivePhase === 'samples' ? ws.h : ws.ph;
+
+    // Reconstruction error, from p(v | h0): CD's first half-step, computed here for every sampler.
+    m.visibleProbabilities(ws.pv, ws.h);
+    be.binary('sub', ws.diff, ws.v, ws.pv);
+    be.unary('square', ws.diff, ws.diff);
+    be.sum(ws.rowErr, ws.diff, 1);
+    be.sum(this.batchErr, ws.rowErr, 0);
+    be.binary('add', this.epochErr, this.epochErr, this.batchErr);
+
+    // Negative phase: the model's v and p(h = 1 | v) from the sampler's chains (none for the
+    // discriminative objective, whose gradient the Discriminative term adds exactly).
+    const generative = this.o.objective !== 'discriminative';
+    const neg = generative ? this.negativePhase.sample(ws, this.o.k) : { v: ws.v, ph: ws.ph };
+
+    // Gradient (ascent): data statistics over B examples minus chain statistics over C chains. The visible
+    // units' statistic is v as the hidden units see it (Gaussian units: -dE/dW_ij = (v_i / sigma_i^2) h_j,
+    // -dE/da_i = (v_i - a_i) / sigma_i^2). The hybrid objective weights it by alpha.
+    const C = neg.v.rows;
+    const w = this.o.objective === 'hybrid' ? this.o.hybridWeight! : 1;
+    be.sum(this.sumV0, ws.v, 0);
+    if (generative) {
+      be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: w / B });
+      be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -w / C, beta: 1 });
+      be.sum(this.sumVk, neg.v, 0);
+      be.axpby(this.ga, w / B, this.sumV0, -w / C, this.sumVk);
+      m.units.scaleBiasGradient(m, this.ga);
+      be.sum(this.sumPos, pos, 0);
+      be.sum(this.sumNeg, neg.ph, 0);
+      be.axpby(this.gb, w / B, this.sumPos, -w / C, this.sumNeg);
+    } else {
+      be.fill(this.gW, 0);
+      be.fill(this.ga, 0);
+      be.fill(this.gb, 0);
+    }
+
+    // sumPos holds the sum of p(h | v0) once `dataHiddenSum` has been asked for (with sampled h0 it held
+    // the sum of h0 until then).
+    let hiddenSum = pos === ws.ph && generative;
+    const step: GradientStep = {
+      gW: this.gW,
+      ga: this.ga,
+      gb: this.gb,
+      batch: ws,
+      negative: neg,
+      positive: pos,
+      sumV: this.sumV0,
+      dataHiddenSum: () => {
+        if (!hiddenSum) be.sum(this.sumPos, ws.ph, 0);
+        hiddenSum = true;
+        return this.sumPos;
+      },
+    };
+    for (const term of this.terms) term.apply?.(step);
+    this.negativePhase.afterGradient?.(step);
+
+    this.optimizer.update(step, learningRate, momentum);
+    for (const term of this.terms) term.update?.(learningRate, momentum);
+  }
+
+  /**
+   * Whether every parameter is finite and within the blow-up bound, with one readback. s = LSE(W^2) +
+   * LSE(a^2) + LSE(b^2) (log-sum-exp over all entries) lies between max x^2 and 3 max x^2 + 3 log(size):
+   * it is NaN or infinite when a parameter is (or its square overflows), and above maxParameter^2 only when
+   * some |x| exceeds about maxParameter / sqrt(3). The gradient buffers serve as scratch: they are
+   * recomputed by the next step.
+   */
+  async parametersSound(maxParameter: number): Promise<boolean> {
+    const be = this.backend;
+    const m = this.model;
+    const [rowW, total, sa, sb] = this.checksum;
+    be.unary('square', this.gW, m.W);
+    be.unary('square', this.ga, m.a);
+    be.unary('square', this.gb, m.b);
+    be.logSumExp(rowW, this.gW, 0);
+    be.logSumExp(total, rowW, 1);
+    be.logSumExp(sa, this.ga, 1);
+    be.logSumExp(sb, this.gb, 1);
+    be.binary('add', total, total, sa);
+    be.binary('add', total, total, sb);
+    const [x] = await be.read(total);
+    return Number.isFinite(x!) && x! <= maxParameter ** 2;
+  }
+}
