@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeDbn, encodeSafetensors } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
-import { mnistLabelsPath } from '../src/data.js';
+import { mnistLabelsPath } from '../src/labels.js';
 import { rbm } from './helpers.js';
 
 /**

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createReferenceBackend, decodeSafetensors, exactLogLikelihood, loadModel, readHead } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
-import { loadAll, mnistLabelsPath, mnistPath, openData, sliceSource } from '../src/data.js';
+import { loadAll, mnistPath, openData, sliceSource } from '../src/data.js';
+import { mnistLabelsPath } from '../src/labels.js';
 import { PYTHON, peerIt, rbm } from './helpers.js';
 
 /**

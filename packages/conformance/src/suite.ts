@@ -1,6 +1,6 @@
 import { assertBackend, type Backend } from '@rbmjs/core/backend';
 import { afterAll, beforeAll, describe, it, type TestContext } from 'vitest';
-import { CHECKS, type CheckOptions, createRef, runCheck } from './checks.js';
+import { CHECKS, type CheckOptions, createRef, runCheck } from './checks/index.js';
 
 export interface ConformanceOptions extends CheckOptions {
   /**
@@ -24,7 +24,7 @@ export function isRequired(name: string): boolean {
  *
  *   describeBackend('js', () => createJsBackend());
  *
- * One test per check of {@link CHECKS} (checks.ts: every op against core's float64 reference over many
+ * One test per check of {@link CHECKS} (checks/: every op against core's float64 reference over many
  * shapes, with a tolerance derived from the backend's precision; its random numbers; CD-k, PCD and PT side
  * by side with the reference on the same randomness; resumed runs; leaked tensors and host readbacks). A
  * check the backend cannot run is reported as skipped with its reason; so is a backend that cannot start,

@@ -1,6 +1,6 @@
 import { type Backend, createReferenceBackend } from '@rbmjs/core/backend';
 import { describe, expect, it } from 'vitest';
-import { CHECKS, runChecks } from '../src/checks.js';
+import { CHECKS, runChecks, TRAINING_RUNS } from '../src/checks/index.js';
 
 /** A backend that is the reference except for what `patch` replaces. */
 function sloppy(patch: (be: Backend) => Partial<Backend>): Backend {
@@ -75,7 +75,8 @@ describe('the checks as data (the runner a browser uses)', () => {
 
   it('compare compiled units with op-by-op execution: pass a faithful fuse, catch a sloppy one', async () => {
     const wholeStep = CHECKS.filter((c) => c.group.startsWith('whole-step'));
-    expect(wholeStep.length).toBe(12); // per-op, 10 training runs (softmax, hybrid and discriminative the latest), Gibbs and AIS;
+    // Per-op, every training run, Gibbs and AIS.
+    expect(wholeStep.length).toBe(TRAINING_RUNS.length + 2);
     // A fuse that runs the body as it is: every whole-step check passes.
     const faithful = sloppy(() => ({
       fuse(_label: string, body: () => void) {

@@ -11,9 +11,10 @@ import {
 
 import type { Command } from 'commander';
 import { addBackendOption, addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
-import { checkClassLabels, openData, readLabels } from '../data.js';
+import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, readRbmFile, writeOutput } from '../files.js';
+import { checkClassLabels, readLabels } from '../labels.js';
 import { positiveInt } from '../options.js';
 import { Output } from '../output.js';
 

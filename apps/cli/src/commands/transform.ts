@@ -12,9 +12,10 @@ import {
 import { readAnyModelFile } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
 import { addBackendOption, addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
-import { openData, readLabels } from '../data.js';
+import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../files.js';
+import { readLabels } from '../labels.js';
 import { npyBytes, npyHeader } from '../npy.js';
 import { positiveInt } from '../options.js';
 import { Output } from '../output.js';

@@ -5,17 +5,16 @@
  * @packageDocumentation
  * @module @rbmjs/conformance/checks
  */
+
+export { type Counters, instrument } from '../instrument.js';
+export { describeMismatch, firstMismatch, type Mismatch, tinyNormal, unitRoundoff } from '../tolerance.js';
 export {
-  CHECKS,
   CheckContext,
   CheckFailure,
   type CheckOptions,
-  type CheckResult,
   CheckSkipped,
   type ConformanceCheck,
   randomArray,
-  runCheck,
-  runChecks,
-} from '../checks.js';
-export { type Counters, instrument } from '../instrument.js';
-export { describeMismatch, firstMismatch, type Mismatch, tinyNormal, unitRoundoff } from '../tolerance.js';
+} from './context.js';
+export { CHECKS, type CheckResult, createRef, runCheck, runChecks } from './run.js';
+export { TRAINING_RUNS } from './training.js';

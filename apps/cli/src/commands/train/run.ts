@@ -20,18 +20,10 @@ import {
 import { readCheckpoint } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor, parseSchedule } from '../../common.js';
-import {
-  checkClassLabels,
-  classesOf,
-  fingerprintChanges,
-  loadAll,
-  type OpenedData,
-  openData,
-  readLabels,
-  sliceSource,
-} from '../../data.js';
+import { fingerprintChanges, loadAll, type OpenedData, openData, sliceSource } from '../../data.js';
 import { CliExit, UsageError } from '../../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../../files.js';
+import { checkClassLabels, classesOf, readLabels } from '../../labels.js';
 import { checkFigures, EpochMonitor, figuresText, type MonitorSettings, parseFigures } from '../../monitor.js';
 import { Output } from '../../output.js';
 import { Interrupts } from './interrupts.js';
