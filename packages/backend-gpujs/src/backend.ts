@@ -6,12 +6,7 @@ import {
   BackendUnavailableError,
   type BinaryOp,
   type CommonBackendOptions,
-  checkBinary,
-  checkData,
-  checkDimensions,
-  checkMatMul,
-  checkReduce,
-  checkSame,
+  check,
   ensureWebGpu,
   familyFactory,
   firstLine,
@@ -332,8 +327,8 @@ class GpujsBackend implements Backend {
   }
 
   tensor(rows: number, cols: number, data?: HostArray): Tensor {
-    checkDimensions(rows, cols);
-    if (data) checkData(rows, cols, data.length);
+    check.dimensions(rows, cols);
+    if (data) check.data(rows, cols, data.length);
     const t = new GpujsTensor(rows, cols);
     this.live.add(t);
     if (data) this.upload(t, data);
@@ -343,7 +338,7 @@ class GpujsBackend implements Backend {
 
   write(t: Tensor, data: HostArray): void {
     const h = this.own(t);
-    checkData(h.rows, h.cols, data.length);
+    check.data(h.rows, h.cols, data.length);
     this.upload(h, data);
   }
 
@@ -385,7 +380,7 @@ class GpujsBackend implements Backend {
   }
 
   matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
-    checkMatMul(out, a, b, options);
+    check.matMul(out, a, b, options);
     const o = this.own(out);
     const A = this.own(a);
     const B = this.own(b);
@@ -403,7 +398,7 @@ class GpujsBackend implements Backend {
   }
 
   binary(op: BinaryOp, out: Tensor, a: Tensor, b: Tensor): void {
-    checkBinary(out, a, b);
+    check.binary(out, a, b);
     const A = this.own(a);
     const B = this.own(b);
     const broadcast: Broadcast =
@@ -419,29 +414,29 @@ class GpujsBackend implements Backend {
   }
 
   axpby(out: Tensor, alpha: number, x: Tensor, beta: number, y: Tensor): void {
-    checkSame('axpby', out, x, y);
+    check.same('axpby', out, x, y);
     this.run('axpby', () => axpbySource, this.own(out), [this.own(x), this.own(y)], [alpha, beta]);
   }
 
   unary(op: UnaryOp, out: Tensor, x: Tensor): void {
-    checkSame(`unary ${op}`, out, x);
+    check.same(`unary ${op}`, out, x);
     this.run(`unary:${op}`, () => unarySource(op), this.own(out), [this.own(x)]);
   }
 
   bernoulli(out: Tensor, p: Tensor, u: Tensor): void {
-    checkSame('bernoulli', out, p, u);
+    check.same('bernoulli', out, p, u);
     this.run('bernoulli', () => bernoulliSource, this.own(out), [this.own(p), this.own(u)]);
   }
 
   sum(out: Tensor, x: Tensor, axis: 0 | 1): void {
-    checkReduce('sum', out, x, axis);
+    check.reduce('sum', out, x, axis);
     const X = this.own(x);
     const length = axis === 0 ? X.rows : X.cols;
     this.run(`sum:${axis}:${X.rows}x${X.cols}`, () => sumSource(axis, length), this.own(out), [X]);
   }
 
   logSumExp(out: Tensor, x: Tensor, axis: 0 | 1): void {
-    checkReduce('logSumExp', out, x, axis);
+    check.reduce('logSumExp', out, x, axis);
     const X = this.own(x);
     const length = axis === 0 ? X.rows : X.cols;
     this.run(`logSumExp:${axis}:${X.rows}x${X.cols}`, () => logSumExpSource(axis, length), this.own(out), [X]);
@@ -459,7 +454,7 @@ class GpujsBackend implements Backend {
   }
 
   copy(out: Tensor, x: Tensor): void {
-    checkSame('copy', out, x);
+    check.same('copy', out, x);
     const o = this.own(out);
     const X = this.own(x);
     if (this.host) {

@@ -5,12 +5,7 @@ import {
   type BackendFamily,
   type BinaryOp,
   type CommonBackendOptions,
-  checkBinary,
-  checkData,
-  checkDimensions,
-  checkMatMul,
-  checkReduce,
-  checkSame,
+  check,
   familyFactory,
   fillUniforms,
   type HostArray,
@@ -139,17 +134,17 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
 
     tensor(rows: number, cols: number, data?: HostArray): Tensor {
       if (life.destroyed) throw new RbmError('DISPOSED', 'js backend used after destroy()');
-      checkDimensions(rows, cols);
+      check.dimensions(rows, cols);
       const t = new JsTensor(rows, cols, new Float32Array(rows * cols), life);
       if (data) {
-        checkData(rows, cols, data.length);
+        check.data(rows, cols, data.length);
         t.data.set(data);
       }
       return t;
     },
     write(t: Tensor, data: HostArray): void {
       const d = own(t);
-      checkData(t.rows, t.cols, data.length);
+      check.data(t.rows, t.cols, data.length);
       d.set(data);
     },
     async read(t: Tensor): Promise<HostArray> {
@@ -165,7 +160,7 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
     },
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
-      const { m, k, n } = checkMatMul(out, a, b, options);
+      const { m, k, n } = check.matMul(out, a, b, options);
       gemm({
         m,
         n,
@@ -182,29 +177,29 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
       });
     },
     binary(op, out, a, b): void {
-      const kind = checkBinary(out, a, b);
+      const kind = check.binary(out, a, b);
       binaryInto(op, own(out), own(a), own(b), a.rows, a.cols, kind);
     },
     axpby(out, alpha, x, beta, y): void {
-      checkSame('axpby', out, x, y);
+      check.same('axpby', out, x, y);
       const o = own(out);
       const X = own(x);
       const Y = own(y);
       for (let i = 0; i < o.length; i++) o[i] = alpha * X[i]! + beta * Y[i]!;
     },
     unary(op, out, x): void {
-      checkSame(`unary ${op}`, out, x);
+      check.same(`unary ${op}`, out, x);
       unaryInto(op, own(out), own(x));
     },
     bernoulli(out, p, u): void {
-      checkSame('bernoulli', out, p, u);
+      check.same('bernoulli', out, p, u);
       const o = own(out);
       const P = own(p);
       const U = own(u);
       for (let i = 0; i < o.length; i++) o[i] = U[i]! < P[i]! ? 1 : 0;
     },
     sum(out, x, axis): void {
-      checkReduce('sum', out, x, axis);
+      check.reduce('sum', out, x, axis);
       const X = own(x);
       const o = own(out);
       const { rows, cols } = x;
@@ -227,7 +222,7 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
       }
     },
     logSumExp(out, x, axis): void {
-      checkReduce('logSumExp', out, x, axis);
+      check.reduce('logSumExp', out, x, axis);
       const X = own(x);
       const o = own(out);
       const { rows, cols } = x;
@@ -254,7 +249,7 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
       own(out).fill(value);
     },
     copy(out, x): void {
-      checkSame('copy', out, x);
+      check.same('copy', out, x);
       own(out).set(own(x));
     },
     uniform(out, position): void {

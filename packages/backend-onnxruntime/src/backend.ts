@@ -3,11 +3,7 @@ import {
   BACKEND_API_VERSION,
   type Backend,
   type BinaryOp,
-  checkBinary,
-  checkData,
-  checkMatMul,
-  checkReduce,
-  checkSame,
+  check,
   type FuseOptions,
   fillUniforms,
   firstLine,
@@ -283,7 +279,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     own(out);
     own(a);
     own(b);
-    checkMatMul(out, a, b, options);
+    check.matMul(out, a, b, options);
   };
 
   return {
@@ -302,7 +298,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     },
     write(t: Tensor, data: HostArray): void {
       own(t);
-      checkData(t.rows, t.cols, data.length);
+      check.data(t.rows, t.cols, data.length);
       if (trace) trace.recordWrite(t, data);
       else if (tail === null) host.write(t, data);
       else {
@@ -349,7 +345,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       own(out);
       own(a);
       own(b);
-      checkBinary(out, a, b);
+      check.binary(out, a, b);
       if (trace) trace.record({ kind: 'binary', op, out, a, b });
       else enqueue(() => host.binary(op, out, a, b));
     },
@@ -357,14 +353,14 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       own(out);
       own(x);
       own(y);
-      checkSame('axpby', out, x, y);
+      check.same('axpby', out, x, y);
       if (trace) trace.record({ kind: 'axpby', out, alpha, x, beta, y });
       else enqueue(() => host.axpby(out, alpha, x, beta, y));
     },
     unary(op: UnaryOp, out: Tensor, x: Tensor): void {
       own(out);
       own(x);
-      checkSame(`unary ${op}`, out, x);
+      check.same(`unary ${op}`, out, x);
       if (trace) trace.record({ kind: 'unary', op, out, x });
       else enqueue(() => host.unary(op, out, x));
     },
@@ -372,21 +368,21 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       own(out);
       own(p);
       own(u);
-      checkSame('bernoulli', out, p, u);
+      check.same('bernoulli', out, p, u);
       if (trace) trace.record({ kind: 'bernoulli', out, p, u });
       else enqueue(() => host.bernoulli(out, p, u));
     },
     sum(out: Tensor, x: Tensor, axis: 0 | 1): void {
       own(out);
       own(x);
-      checkReduce('sum', out, x, axis);
+      check.reduce('sum', out, x, axis);
       if (trace) trace.record({ kind: 'sum', out, x, axis });
       else enqueue(() => host.sum(out, x, axis));
     },
     logSumExp(out: Tensor, x: Tensor, axis: 0 | 1): void {
       own(out);
       own(x);
-      checkReduce('logSumExp', out, x, axis);
+      check.reduce('logSumExp', out, x, axis);
       if (trace) trace.record({ kind: 'logSumExp', out, x, axis });
       else enqueue(() => host.logSumExp(out, x, axis));
     },
@@ -398,7 +394,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     copy(out: Tensor, x: Tensor): void {
       own(out);
       own(x);
-      checkSame('copy', out, x);
+      check.same('copy', out, x);
       if (trace) trace.record({ kind: 'copy', out, x });
       else enqueue(() => host.copy(out, x));
     },

@@ -4,12 +4,7 @@ import {
   type BackendFactory,
   type BackendFamily,
   type CommonBackendOptions,
-  checkBinary,
-  checkData,
-  checkDimensions,
-  checkMatMul,
-  checkReduce,
-  checkSame,
+  check,
   familyFactory,
   firstMode,
   type HostArray,
@@ -137,8 +132,8 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
     details: { engine: name, tfjs: tf.version_core },
 
     tensor(rows: number, cols: number, data?: HostArray): Tensor {
-      checkDimensions(rows, cols);
-      if (data) checkData(rows, cols, data.length);
+      check.dimensions(rows, cols);
+      if (data) check.data(rows, cols, data.length);
       guard();
       const t = new TfjsTensor(
         rows,
@@ -150,7 +145,7 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
     },
     write(t: Tensor, data: HostArray): void {
       const h = own(t);
-      checkData(h.rows, h.cols, data.length);
+      check.data(h.rows, h.cols, data.length);
       h.t.dispose();
       h.t = tf.tensor2d(data instanceof Float32Array ? data : Float32Array.from(data), [h.rows, h.cols]);
     },
@@ -172,7 +167,7 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
     },
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
-      checkMatMul(out, a, b, options);
+      check.matMul(out, a, b, options);
       const o = own(out);
       const A = own(a).t;
       const B = own(b).t;
@@ -189,35 +184,35 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       });
     },
     binary(op, out, a, b): void {
-      checkBinary(out, a, b);
+      check.binary(out, a, b);
       const A = own(a).t;
       const B = own(b).t;
       assign(tf, own(out), () => (op === 'add' ? tf.add(A, B) : op === 'sub' ? tf.sub(A, B) : tf.mul(A, B)));
     },
     axpby(out, alpha, x, beta, y): void {
-      checkSame('axpby', out, x, y);
+      check.same('axpby', out, x, y);
       const X = own(x).t;
       const Y = own(y).t;
       assign(tf, own(out), () => tf.add(tf.mul(X, alpha), tf.mul(Y, beta)));
     },
     unary(op, out, x): void {
-      checkSame(`unary ${op}`, out, x);
+      check.same(`unary ${op}`, out, x);
       const X = own(x).t;
       assign(tf, own(out), () => unary(tf, op, X));
     },
     bernoulli(out, p, u): void {
-      checkSame('bernoulli', out, p, u);
+      check.same('bernoulli', out, p, u);
       const P = own(p).t;
       const U = own(u).t;
       assign(tf, own(out), () => tf.cast(tf.less(U, P), 'float32'));
     },
     sum(out, x, axis): void {
-      checkReduce('sum', out, x, axis);
+      check.reduce('sum', out, x, axis);
       const X = own(x).t;
       assign(tf, own(out), () => tf.sum(X, axis, true));
     },
     logSumExp(out, x, axis): void {
-      checkReduce('logSumExp', out, x, axis);
+      check.reduce('logSumExp', out, x, axis);
       const X = own(x).t;
       assign(tf, own(out), () => {
         // Shift by the max where it is finite. All -Infinity gives -Infinity explicitly: the GPU engines'
@@ -233,7 +228,7 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       assign(tf, o, () => tf.fill([o.rows, o.cols], value));
     },
     copy(out, x): void {
-      checkSame('copy', out, x);
+      check.same('copy', out, x);
       const X = own(x).t;
       assign(tf, own(out), () => tf.clone(X));
     },

@@ -9,7 +9,7 @@ import {
   type Tensor,
   type UnaryOp,
 } from './types.js';
-import { checkBinary, checkData, checkDimensions, checkMatMul, checkReduce, checkSame } from './validate.js';
+import { check } from './validate.js';
 
 /**
  * The executable specification of the backend interface: float64, naive loops, written to be obviously
@@ -74,17 +74,17 @@ export function createReferenceBackend(): Backend {
 
     tensor(rows: number, cols: number, data?: HostArray): Tensor {
       if (life.destroyed) throw new RbmError('DISPOSED', 'reference backend used after destroy()');
-      checkDimensions(rows, cols);
+      check.dimensions(rows, cols);
       const t = new RefTensor(rows, cols, new Float64Array(rows * cols), life);
       if (data) {
-        checkData(rows, cols, data.length);
+        check.data(rows, cols, data.length);
         t.data.set(data);
       }
       return t;
     },
     write(t: Tensor, data: HostArray): void {
       const r = own(t);
-      checkData(r.rows, r.cols, data.length);
+      check.data(r.rows, r.cols, data.length);
       r.data.set(data);
     },
     async read(t: Tensor): Promise<HostArray> {
@@ -99,7 +99,7 @@ export function createReferenceBackend(): Backend {
     },
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
-      const { m, k, n } = checkMatMul(out, a, b, options);
+      const { m, k, n } = check.matMul(out, a, b, options);
       const A = own(a).data;
       const B = own(b).data;
       const C = own(out).data;
@@ -118,7 +118,7 @@ export function createReferenceBackend(): Backend {
       }
     },
     binary(op, out, a, b): void {
-      const kind = checkBinary(out, a, b);
+      const kind = check.binary(out, a, b);
       const A = own(a).data;
       const B = own(b).data;
       const O = own(out).data;
@@ -131,27 +131,27 @@ export function createReferenceBackend(): Backend {
       }
     },
     axpby(out, alpha, x, beta, y): void {
-      checkSame('axpby', out, x, y);
+      check.same('axpby', out, x, y);
       const X = own(x).data;
       const Y = own(y).data;
       const O = own(out).data;
       for (let i = 0; i < O.length; i++) O[i] = alpha * X[i]! + beta * Y[i]!;
     },
     unary(op, out, x): void {
-      checkSame(`unary ${op}`, out, x);
+      check.same(`unary ${op}`, out, x);
       const X = own(x).data;
       const O = own(out).data;
       for (let i = 0; i < O.length; i++) O[i] = applyUnary(op, X[i]!);
     },
     bernoulli(out, p, u): void {
-      checkSame('bernoulli', out, p, u);
+      check.same('bernoulli', out, p, u);
       const P = own(p).data;
       const U = own(u).data;
       const O = own(out).data;
       for (let i = 0; i < O.length; i++) O[i] = U[i]! < P[i]! ? 1 : 0;
     },
     sum(out, x, axis): void {
-      checkReduce('sum', out, x, axis);
+      check.reduce('sum', out, x, axis);
       const X = own(x).data;
       const O = own(out).data;
       O.fill(0);
@@ -160,7 +160,7 @@ export function createReferenceBackend(): Backend {
       }
     },
     logSumExp(out, x, axis): void {
-      checkReduce('logSumExp', out, x, axis);
+      check.reduce('logSumExp', out, x, axis);
       const X = own(x).data;
       const O = own(out).data;
       const outer = axis === 0 ? x.cols : x.rows;
@@ -182,7 +182,7 @@ export function createReferenceBackend(): Backend {
       own(out).data.fill(value);
     },
     copy(out, x): void {
-      checkSame('copy', out, x);
+      check.same('copy', out, x);
       own(out).data.set(own(x).data);
     },
     uniform(out, position): void {

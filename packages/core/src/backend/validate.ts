@@ -74,3 +74,16 @@ export function checkReduce(what: string, out: Tensor, x: Tensor, axis: 0 | 1): 
     );
   }
 }
+
+/**
+ * The argument checks as one object, for backends: `check.matMul(out, a, b, options)`,
+ * `check.binary(out, a, b)`, ... (each is also exported under its own name).
+ */
+export const check = {
+  dimensions: checkDimensions,
+  data: checkData,
+  matMul: checkMatMul,
+  binary: checkBinary,
+  same: checkSame,
+  reduce: checkReduce,
+} as const;

@@ -150,3 +150,23 @@ export function needs(ctx: ResolveContext, given: boolean, path: string, what: s
 export function given(raw: RawOptions, path: string): boolean {
   return valueAt(raw, path) !== undefined;
 }
+
+/** A declaration in one line: `option('l2', 'L2 weight decay', real(0), { default: 0 })`. */
+export function option(
+  path: string,
+  help: string,
+  value: ValueKind,
+  more: { readonly default?: number | string | boolean; readonly flag?: string | false } = {},
+): OptionDeclaration {
+  return { path, help, value, ...more };
+}
+
+export const integer = (min: number): ValueKind => ({ kind: 'integer', min });
+
+/** A number in an interval: `real(0, 1, '(]')` is (0, 1]; the default bounds are [min, max]. */
+export function real(min: number, max = Number.POSITIVE_INFINITY, bounds: '[]' | '(]' | '[)' | '()' = '[]'): ValueKind {
+  return { kind: 'number', min, max, minIncluded: bounds[0] === '[', maxIncluded: bounds[1] === ']' };
+}
+
+export const choice = (choices: readonly string[]): ValueKind => ({ kind: 'choice', choices });
+export const boolean: ValueKind = { kind: 'boolean' };

@@ -1,5 +1,5 @@
 import type { Tensor } from '../backend/types.js';
-import { declarePart, type OptionDeclaration, read } from './declare.js';
+import { declarePart, option, read, real } from './declare.js';
 import type { GradientTerm, PartContext } from './parts.js';
 
 export interface MaxNormOptions {
@@ -70,11 +70,11 @@ export class MaxNorm implements GradientTerm {
   }
 }
 
-const MAX_NORM: OptionDeclaration = {
-  path: 'maxNorm',
-  help: "bound on the L2 norm of each hidden unit's incoming weights, applied after every update",
-  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY, minIncluded: false },
-};
+const MAX_NORM = option(
+  'maxNorm',
+  "bound on the L2 norm of each hidden unit's incoming weights, applied after every update",
+  real(0, Number.POSITIVE_INFINITY, '(]'),
+);
 
 export const maxNormPart = declarePart<MaxNormOptions>({
   name: 'max-norm',

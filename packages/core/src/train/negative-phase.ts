@@ -3,12 +3,15 @@ import { ArgumentError } from '../errors.js';
 import { ParallelTempering, type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
 import {
   checkValue,
+  choice,
   declarePart,
   given,
+  integer,
   needs,
-  type OptionDeclaration,
+  option,
   type RawOptions,
   read,
+  real,
   valueAt,
 } from './declare.js';
 import type { GradientStep, NegativePhase, NegativeStatistics, PartContext, PositivePhase } from './parts.js';
@@ -332,51 +335,39 @@ export const TRAINING_METHODS = Object.keys(SAMPLERS) as TrainingMethod[];
 
 const persistentMethods = TRAINING_METHODS.filter((m) => SAMPLERS[m].persistent).join(', ');
 
-const METHOD: OptionDeclaration = {
-  path: 'method',
-  help: TRAINING_METHODS.map((m) => `${m}: ${SAMPLERS[m].help}`).join('; '),
-  value: { kind: 'choice', choices: TRAINING_METHODS },
-  default: 'cd',
-  flag: '--method <m>',
-};
-const CHAINS: OptionDeclaration = {
-  path: 'chains',
-  help: 'persistent chains (default: the batch size)',
-  value: { kind: 'integer', min: 1 },
-};
-const FAST_RATE: OptionDeclaration = {
-  path: 'fastWeights.learningRate',
-  help: 'fpcd: learning rate of the fast weights (default: the learning rate)',
-  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
-  flag: '--fast-lr <x>',
-};
-const FAST_DECAY: OptionDeclaration = {
-  path: 'fastWeights.decay',
-  help: 'fpcd: decay of the fast weights per update',
-  value: { kind: 'number', min: 0, max: 1, maxIncluded: false },
+const METHOD = option(
+  'method',
+  TRAINING_METHODS.map((m) => `${m}: ${SAMPLERS[m].help}`).join('; '),
+  choice(TRAINING_METHODS),
+  { default: 'cd', flag: '--method <m>' },
+);
+const CHAINS = option('chains', 'persistent chains (default: the batch size)', integer(1));
+const FAST_RATE = option(
+  'fastWeights.learningRate',
+  'fpcd: learning rate of the fast weights (default: the learning rate)',
+  real(0),
+  { flag: '--fast-lr <x>' },
+);
+const FAST_DECAY = option('fastWeights.decay', 'fpcd: decay of the fast weights per update', real(0, 1, '[)'), {
   default: 0.95,
   flag: '--fast-decay <x>',
-};
-const TEMPERATURES: OptionDeclaration = {
-  path: 'tempering.temperatures',
-  help: 'pt: replicas',
-  value: { kind: 'integer', min: 2 },
+});
+const TEMPERATURES = option('tempering.temperatures', 'pt: replicas', integer(2), {
   default: 10,
   flag: '--temperatures <n>',
-};
-const BETA_MIN: OptionDeclaration = {
-  path: 'tempering.betaMin',
-  help: 'pt: lowest inverse temperature (ladder linear from 1)',
-  value: { kind: 'number', min: 0, max: 1, minIncluded: false, maxIncluded: false },
-  default: 0.1,
-  flag: '--beta-min <b>',
-};
-const BETAS: OptionDeclaration = {
-  path: 'tempering.betas',
-  help: 'pt: the inverse temperatures, 1 first, decreasing',
-  value: { kind: 'numbers' },
-  flag: false,
-};
+});
+const BETA_MIN = option(
+  'tempering.betaMin',
+  'pt: lowest inverse temperature (ladder linear from 1)',
+  real(0, 1, '()'),
+  { default: 0.1, flag: '--beta-min <b>' },
+);
+const BETAS = option(
+  'tempering.betas',
+  'pt: the inverse temperatures, 1 first, decreasing',
+  { kind: 'numbers' },
+  { flag: false },
+);
 
 export const samplerPart = declarePart<SamplerOptions, ResolvedSampler>({
   name: 'sampler',

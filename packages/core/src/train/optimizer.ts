@@ -1,5 +1,5 @@
 import type { Tensor } from '../backend/types.js';
-import { declarePart, read } from './declare.js';
+import { declarePart, option, read } from './declare.js';
 import type { GradientStep, PartContext } from './parts.js';
 import { checkSchedule, type Schedule } from './schedule.js';
 
@@ -41,13 +41,7 @@ export class Momentum {
   }
 }
 
-const MOMENTUM = {
-  path: 'momentum',
-  help: 'momentum',
-  value: { kind: 'schedule', min: 0, max: 1 },
-  default: 0,
-  flag: false,
-} as const;
+const MOMENTUM = option('momentum', 'momentum', { kind: 'schedule', min: 0, max: 1 }, { default: 0, flag: false });
 
 export const momentumPart = declarePart<MomentumOptions>({
   name: 'momentum',

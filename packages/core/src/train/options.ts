@@ -1,5 +1,5 @@
 import type { Dataset } from '../data/dataset.js';
-import { checkValue, declarePart, read } from './declare.js';
+import { boolean, checkValue, choice, declarePart, integer, option, read, real } from './declare.js';
 import { checkSchedule, type Schedule } from './schedule.js';
 
 /**
@@ -82,66 +82,36 @@ export interface EpochMetrics {
 }
 
 const EPOCHS = { path: 'epochs', help: 'epochs', value: { kind: 'integer', min: 1 }, flag: '--epochs <n>' } as const;
-const BATCH = {
-  path: 'batchSize',
-  help: 'mini-batch size',
-  value: { kind: 'integer', min: 1 },
-  default: 100,
-  flag: '--batch <n>',
-} as const;
-const LEARNING_RATE = {
-  path: 'learningRate',
-  help: 'learning rate',
-  value: { kind: 'schedule', min: 0, max: Number.POSITIVE_INFINITY },
-  default: 0.1,
-  flag: false,
-} as const;
-const K = {
-  path: 'k',
-  help: 'Gibbs steps per update (CD-k, PCD-k)',
-  value: { kind: 'integer', min: 1 },
-  default: 1,
-} as const;
-const POSITIVE = {
-  path: 'positivePhase',
-  help: 'data-term statistic',
-  value: { kind: 'choice', choices: ['probabilities', 'samples'] },
+const BATCH = option('batchSize', 'mini-batch size', integer(1), { default: 100, flag: '--batch <n>' });
+const LEARNING_RATE = option(
+  'learningRate',
+  'learning rate',
+  { kind: 'schedule', min: 0, max: Number.POSITIVE_INFINITY },
+  { default: 0.1, flag: false },
+);
+const K = option('k', 'Gibbs steps per update (CD-k, PCD-k)', integer(1), { default: 1 });
+const POSITIVE = option('positivePhase', 'data-term statistic', choice(['probabilities', 'samples']), {
   default: 'probabilities',
   flag: '--positive <stat>',
-} as const;
-const SHUFFLE = {
-  path: 'shuffle',
-  help: 'shuffle each epoch',
-  value: { kind: 'boolean' },
-  default: true,
-  flag: false,
-} as const;
-const SEED = {
-  path: 'seed',
-  help: 'seed of initialisation, shuffling and sampling',
-  value: { kind: 'integer', min: 0 },
-  default: 0,
-} as const;
-const FREE_ENERGY_SAMPLES = {
-  path: 'freeEnergySamples',
-  help: 'examples of each set for the free-energy gap',
-  value: { kind: 'integer', min: 1 },
+});
+const SHUFFLE = option('shuffle', 'shuffle each epoch', boolean, { default: true, flag: false });
+const SEED = option('seed', 'seed of initialisation, shuffling and sampling', integer(0), { default: 0 });
+const FREE_ENERGY_SAMPLES = option('freeEnergySamples', 'examples of each set for the free-energy gap', integer(1), {
   default: 1000,
   flag: false,
-} as const;
-const CHECK_INTERVAL = {
-  path: 'divergenceCheckInterval',
-  help: 'steps between checks for NaN and blow-up (default: once per epoch)',
-  value: { kind: 'integer', min: 1 },
-  flag: false,
-} as const;
-const MAX_PARAMETER = {
-  path: 'maxParameter',
-  help: 'blow-up bound on any parameter',
-  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY, minIncluded: false },
-  default: 1e4,
-  flag: false,
-} as const;
+});
+const CHECK_INTERVAL = option(
+  'divergenceCheckInterval',
+  'steps between checks for NaN and blow-up (default: once per epoch)',
+  integer(1),
+  { flag: false },
+);
+const MAX_PARAMETER = option(
+  'maxParameter',
+  'blow-up bound on any parameter',
+  real(0, Number.POSITIVE_INFINITY, '(]'),
+  { default: 1e4, flag: false },
+);
 
 /** The loop's part: its options are read by the trainer itself. */
 export const loopPart = declarePart<LoopOptions>({

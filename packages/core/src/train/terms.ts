@@ -1,7 +1,7 @@
 import type { Tensor } from '../backend/types.js';
 import { ArgumentError } from '../errors.js';
 import { LabelScorer } from '../model/labels.js';
-import { declarePart, given, needs, type OptionDeclaration, read, valueAt } from './declare.js';
+import { boolean, choice, declarePart, given, needs, option, read, real, valueAt } from './declare.js';
 import type { GradientStep, GradientTerm, PartContext } from './parts.js';
 
 /**
@@ -231,20 +231,16 @@ export interface ObjectiveOptions {
   readonly hybridWeight?: number;
 }
 
-const OBJECTIVE: OptionDeclaration = {
-  path: 'objective',
-  help: 'a classifier: log p(x, y) (generative), the exact log p(y | x) (discriminative), or their hybrid',
-  value: { kind: 'choice', choices: ['generative', 'discriminative', 'hybrid'] },
-  default: 'generative',
-  flag: '--objective <o>',
-};
-const HYBRID_WEIGHT: OptionDeclaration = {
-  path: 'hybridWeight',
-  help: 'objective hybrid: weight of the generative gradient',
-  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
+const OBJECTIVE = option(
+  'objective',
+  'a classifier: log p(x, y) (generative), the exact log p(y | x) (discriminative), or their hybrid',
+  choice(['generative', 'discriminative', 'hybrid']),
+  { default: 'generative', flag: '--objective <o>' },
+);
+const HYBRID_WEIGHT = option('hybridWeight', 'objective hybrid: weight of the generative gradient', real(0), {
   default: 0.01,
   flag: '--alpha <x>',
-};
+});
 
 export const objectivePart = declarePart<ObjectiveOptions>({
   name: 'objective',
@@ -274,19 +270,13 @@ export interface VarianceOptions {
   readonly varianceLearningRateScale?: number;
 }
 
-const LEARN_VARIANCE: OptionDeclaration = {
-  path: 'learnVariance',
-  help: 'gaussian units: learn the variances too',
-  value: { kind: 'boolean' },
-  default: false,
-};
-const VARIANCE_SCALE: OptionDeclaration = {
-  path: 'varianceLearningRateScale',
-  help: 'learning rate of the log variances, relative to the learning rate',
-  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
-  default: 0.1,
-  flag: false,
-};
+const LEARN_VARIANCE = option('learnVariance', 'gaussian units: learn the variances too', boolean, { default: false });
+const VARIANCE_SCALE = option(
+  'varianceLearningRateScale',
+  'learning rate of the log variances, relative to the learning rate',
+  real(0),
+  { default: 0.1, flag: false },
+);
 
 export const learnVariancePart = declarePart<VarianceOptions>({
   name: 'learned-variance',
@@ -309,13 +299,12 @@ export interface CenteringOptions {
   readonly centering?: boolean | { readonly rate?: number };
 }
 
-const CENTERING_RATE: OptionDeclaration = {
-  path: 'centering.rate',
-  help: 'centred gradient (Melchior et al. 2016), offsets updated at this rate',
-  value: { kind: 'number', min: 0, max: 1, minIncluded: false },
-  default: 0.01,
-  flag: '--centering [rate]',
-};
+const CENTERING_RATE = option(
+  'centering.rate',
+  'centred gradient (Melchior et al. 2016), offsets updated at this rate',
+  real(0, 1, '(]'),
+  { default: 0.01, flag: '--centering [rate]' },
+);
 
 export const centeringPart = declarePart<CenteringOptions, { centering?: { rate: number } }>({
   name: 'centering',
@@ -337,13 +326,8 @@ export interface WeightDecayOptions {
   readonly l1?: number;
 }
 
-const L2: OptionDeclaration = {
-  path: 'l2',
-  help: 'L2 weight decay',
-  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
-  default: 0,
-};
-const L1: OptionDeclaration = { ...L2, path: 'l1', help: 'L1 weight decay' };
+const L2 = option('l2', 'L2 weight decay', real(0), { default: 0 });
+const L1 = option('l1', 'L1 weight decay', real(0), { default: 0 });
 
 export const weightDecayPart = declarePart<WeightDecayOptions>({
   name: 'weight-decay',
@@ -365,24 +349,12 @@ export interface SparsityOptions {
   readonly sparsity?: SparsityTarget;
 }
 
-const SPARSITY_TARGET: OptionDeclaration = {
-  path: 'sparsity.target',
-  help: 'target mean activation of hidden units',
-  value: { kind: 'number', min: 0, max: 1, minIncluded: false, maxIncluded: false },
-};
-const SPARSITY_COST: OptionDeclaration = {
-  path: 'sparsity.cost',
-  help: 'weight of the sparsity penalty',
-  value: { kind: 'number', min: 0, max: Number.POSITIVE_INFINITY },
-  default: 0.01,
-};
-const SPARSITY_DECAY: OptionDeclaration = {
-  path: 'sparsity.decay',
-  help: 'decay of the running estimate of the activations',
-  value: { kind: 'number', min: 0, max: 1, maxIncluded: false },
+const SPARSITY_TARGET = option('sparsity.target', 'target mean activation of hidden units', real(0, 1, '()'));
+const SPARSITY_COST = option('sparsity.cost', 'weight of the sparsity penalty', real(0), { default: 0.01 });
+const SPARSITY_DECAY = option('sparsity.decay', 'decay of the running estimate of the activations', real(0, 1, '[)'), {
   default: 0.95,
   flag: false,
-};
+});
 
 export const sparsityPart = declarePart<SparsityOptions, { sparsity?: Required<SparsityTarget> }>({
   name: 'sparsity',
