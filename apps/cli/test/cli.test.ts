@@ -16,6 +16,8 @@ import { describe, expect, it } from 'vitest';
 import { BIN, peerIt, rbm } from './helpers.js';
 
 const tiny = ['--data', 'mnist', '--limit', '300', '--hidden', '8', '--epochs', '2', '--backend', 'js'];
+/** `rbm eval MODEL` on the first 100 test images. */
+const evalTest = (model: string) => ['eval', model, '--data', 'mnist', '--split', 'test', '--limit', '100'];
 
 async function dir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'rbmjs-cli-'));
@@ -42,20 +44,7 @@ describe('rbm train and eval', () => {
     expect(train.stderr).toMatch(/250 for training, 50 held out/);
     expect((await readFile(join(d, 'model.curves.svg'), 'utf8')).startsWith('<svg')).toBe(true);
 
-    const evaluation = await rbm([
-      'eval',
-      out,
-      '--data',
-      'mnist',
-      '--split',
-      'test',
-      '--limit',
-      '100',
-      '--exact',
-      '--json',
-      '--backend',
-      'js',
-    ]);
+    const evaluation = await rbm([...evalTest(out), '--exact', '--json', '--backend', 'js']);
     expect(evaluation.code, evaluation.stderr).toBe(0);
     const result = JSON.parse(evaluation.stdout);
     // The core's values, computed here independently in float64.
@@ -75,21 +64,7 @@ describe('rbm train and eval', () => {
     const d = await dir();
     const out = join(d, 'm.safetensors');
     expect((await rbm(['train', ...tiny, '--out', out])).code).toBe(0);
-    const args = [
-      'eval',
-      out,
-      '--data',
-      'mnist',
-      '--split',
-      'test',
-      '--limit',
-      '100',
-      '--pl',
-      'none',
-      '--backend',
-      'js',
-      '--json',
-    ];
+    const args = [...evalTest(out), '--pl', 'none', '--backend', 'js', '--json'];
     const r = await rbm([
       ...args,
       '--exact',

@@ -24,31 +24,9 @@ describe('rbm train --labels and rbm predict', () => {
   it('trains a discriminative RBM on MNIST and predicts: accuracy, confusion matrix, probabilities', async () => {
     const d = await dir();
     const model = join(d, 'c.safetensors');
-    const train = await rbm([
-      'train',
-      '--labels',
-      '--limit',
-      '3000',
-      '--hidden',
-      '100',
-      '--objective',
-      'discriminative',
-      '--lr',
-      '0.1',
-      '--batch',
-      '10',
-      '--epochs',
-      '3',
-      '--validation',
-      '500',
-      '--early-stop',
-      '2',
-      '--backend',
-      'js',
-      '--no-pictures',
-      '--out',
-      model,
-    ]);
+    const flags = '--labels --limit 3000 --hidden 100 --objective discriminative --lr 0.1 --batch 10 --epochs 3';
+    const watch = '--validation 500 --early-stop 2 --backend js --no-pictures';
+    const train = await rbm(['train', ...flags.split(' '), ...watch.split(' '), '--out', model]);
     expect(train.stdout + train.stderr).toMatch(/labels: mnist:train labels, 10 classes; objective discriminative/);
     expect(train.stdout + train.stderr).toMatch(/held out: error \d+\.\d\d%/);
     expect(train.code).toBe(0);
@@ -159,21 +137,8 @@ describe('deep belief networks in the CLI', () => {
     const rows = Array.from({ length: 32 }, (_, r) => Array.from({ length: 5 }, (_, i) => (r >> i) & 1));
     await writeFile(x, `${rows.map((r) => r.join(',')).join('\n')}\n`);
     const model = join(d, 'dbn.safetensors');
-    const train = await rbm([
-      'train',
-      '--data',
-      x,
-      '--hidden',
-      '6,3',
-      '--epochs',
-      '3',
-      '--batch',
-      '4',
-      '--backend',
-      'js',
-      '--out',
-      model,
-    ]);
+    const flags = '--hidden 6,3 --epochs 3 --batch 4 --backend js'.split(' ');
+    const train = await rbm(['train', '--data', x, ...flags, '--out', model]);
     expect(train.code).toBe(0);
     expect(train.stdout + train.stderr).toMatch(/deep belief network 5-6-3, greedy/);
     expect(train.stdout + train.stderr).toMatch(/layer 2\/2 \(6-3\) epoch 3\/3/);

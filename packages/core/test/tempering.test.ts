@@ -93,16 +93,8 @@ describe('parallel tempering', () => {
 
   it('trains bars and stripes where PCD with the same settings does not, and resumes exactly', async () => {
     const data = barsAndStripes(3);
-    const options: TrainOptions = {
-      epochs: 1500,
-      batchSize: 5,
-      learningRate: 0.1,
-      momentum: 0.5,
-      method: 'pt',
-      chains: 20,
-      tempering: { betas: [1, 0.8, 0.6, 0.4] },
-      seed: 2,
-    };
+    const run = { epochs: 1500, batchSize: 5, learningRate: 0.1, momentum: 0.5, seed: 2 };
+    const options: TrainOptions = { ...run, method: 'pt', chains: 20, tempering: { betas: [1, 0.8, 0.6, 0.4] } };
     const ll = async (o: TrainOptions) => {
       const model = RBM.create(backend, { numVisible: 9, numHidden: 16, seed: 1, data });
       await train(model, data, o);

@@ -23,6 +23,7 @@ import { bits, randomParameters } from './brute.js';
 import { expectExactResume } from './resume.js';
 
 const backend = createReferenceBackend();
+const VELOCITIES = ['velocity.weights', 'velocity.visible_bias', 'velocity.hidden_bias'];
 
 /** The parameter change of one full-batch step with learning rate 1: the trainer's gradient estimate. */
 async function oneStepGradient(
@@ -383,47 +384,16 @@ describe('a run without an end', () => {
 
 describe('checkpoints', () => {
   it('an interrupted run resumed from exported state ends exactly like an uninterrupted one', async () => {
-    const data = barsAndStripes(3);
-    const options: TrainOptions = {
+    const pcd = { method: 'pcd', k: 2, chains: 6, sparsity: { target: 0.2 } } as const;
+    const state = await expectExactResume(barsAndStripes(3), {
       epochs: 6,
       batchSize: 4,
-      learningRate: 0.1,
       momentum: 0.5,
-      method: 'pcd',
-      k: 2,
-      chains: 6,
-      sparsity: { target: 0.2, cost: 0.01 },
       seed: 9,
-    };
-    const init = { numVisible: 9, numHidden: 5, seed: 2, data };
-    const straight = RBM.create(backend, init);
-    await train(straight, data, options);
-
-    const first = RBM.create(backend, init);
-    const t1 = new Trainer(first, data, options);
-    await t1.trainEpoch();
-    await t1.trainEpoch();
-    const state = await t1.exportState();
-    const params = await first.parameters();
-    t1.dispose();
-
-    const resumed = RBM.fromParameters(backend, params);
-    const t2 = new Trainer(resumed, data, options);
-    t2.importState(state);
-    const rest = await t2.run();
-    expect(rest.map((m) => m.epoch)).toEqual([2, 3, 4, 5]);
-    // The state passes through float32 host arrays, so on this float64 backend the resumed run differs by
-    // float32 rounding only; on float32 backends it is bit-identical (checked by the conformance suite).
-    const close = (x: ArrayLike<number>, y: ArrayLike<number>) =>
-      Array.from(x).every((v, i) => Math.abs(v - y[i]!) < 1e-6);
-    expect(close(await backend.read(resumed.W), await backend.read(straight.W))).toBe(true);
-    expect(close(await backend.read(resumed.b), await backend.read(straight.b))).toBe(true);
-    expect(() =>
-      t2.importState({
-        ...state,
-        tensors: { ...state.tensors, chains: { rows: 1, cols: 3, data: new Float32Array(3) } },
-      }),
-    ).toThrow(/chains has 3 values, expected 54/);
+      ...pcd,
+    });
+    expect([state.epoch, state.step]).toEqual([1, 4]);
+    expect(Object.keys(state.tensors).sort()).toEqual(['chains', 'sparsity_estimate', ...VELOCITIES].sort());
   });
 
   it('trains from a data source read batch by batch, and names bad values by their row in the source', async () => {

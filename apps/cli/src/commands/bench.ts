@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { type Backend, RBM, RbmError, sourceColumnMeans, Trainer } from '@rbmjs/core';
 import { type Command, Option } from 'commander';
 import { startBackend } from '../backends.js';
-import { addDataOptions, type DataOptions, dataSpec } from '../common.js';
+import { addCommonOptions, addDataOptions, type DataOptions, dataSpec } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { positiveInt } from '../options.js';
 import { Output } from '../output.js';
@@ -49,10 +49,8 @@ export function registerBench(program: Command): void {
         .choices(['auto', 'torch', 'none'])
         .default('auto'),
     )
-    .option('--python <path>', 'the Python for the peer (default: $RBMJS_PYTHON, /usr/bin/python3, python3)')
-    .option('--json', 'print one JSON object')
-    .option('--verbose', 'stack traces on errors')
-    .action(async (flags: BenchFlags) => bench(flags));
+    .option('--python <path>', 'the Python for the peer (default: $RBMJS_PYTHON, /usr/bin/python3, python3)');
+  addCommonOptions(cmd).action(async (flags: BenchFlags) => bench(flags));
 }
 
 function median(xs: number[]): number {

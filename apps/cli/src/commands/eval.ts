@@ -15,7 +15,7 @@ import {
   temperedSample,
 } from '@rbmjs/core';
 import type { Command } from 'commander';
-import { addBackendOption, addDataOptions, backendFor, type DataOptions, dataSpec, parseSchedule } from '../common.js';
+import { addCommonOptions, addDataOptions, backendFor, type DataOptions, dataSpec, parseSchedule } from '../common.js';
 import { loadAll, type OpenedData, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { readRbmFile } from '../files.js';
@@ -49,7 +49,6 @@ export function registerEval(program: Command): void {
       'evaluate a model on data: reconstruction error, pseudo-likelihood, free energy; exact log Z and log-likelihood',
     )
     .argument('<model>', 'model file (safetensors)');
-  addBackendOption(cmd);
   addDataOptions(cmd)
     .option('--exact', 'log Z and the mean log-likelihood by enumerating the smaller layer')
     .option('--max-states <n>', 'refuse --exact above this many states', positiveInt, 2 ** 24)
@@ -87,12 +86,10 @@ export function registerEval(program: Command): void {
     )
     .option('--compare-split <split>', 'MNIST split of --compare', oneOf('train', 'test'), 'train')
     .option('--compare-limit <n>', 'examples of --compare to use', positiveInt, 1000)
-    .option('--seed <n>', 'seed of sampled hidden states and random bits', nonNegativeInt, 1)
-    .option('--json', 'print one JSON object')
-    .option('--verbose', 'stack traces on errors')
-    .action(async (modelPath: string, flags: EvalFlags, command: Command) =>
-      evaluate(modelPath, flags, command.getOptionValueSource('pl') === 'cli'),
-    );
+    .option('--seed <n>', 'seed of sampled hidden states and random bits', nonNegativeInt, 1);
+  addCommonOptions(cmd, { backend: true }).action(async (modelPath: string, flags: EvalFlags, command: Command) =>
+    evaluate(modelPath, flags, command.getOptionValueSource('pl') === 'cli'),
+  );
 }
 
 async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): Promise<void> {

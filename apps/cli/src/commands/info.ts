@@ -1,6 +1,7 @@
 import type { RbmParameters } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
+import { addCommonOptions } from '../common.js';
 import { escapeInline, Output } from '../output.js';
 
 function stats(x: Float32Array) {
@@ -28,59 +29,57 @@ function parseJson(s: string | undefined): unknown {
 }
 
 export function registerInfo(program: Command): void {
-  program
+  const cmd = program
     .command('info')
     .description('describe a model file: sizes, parameter statistics, hyperparameters and provenance')
-    .argument('<model>', 'model file (safetensors)')
-    .option('--json', 'print one JSON object')
-    .option('--verbose', 'stack traces on errors')
-    .action(async (modelPath: string, flags: { json?: boolean }) => {
-      const out = new Output(Boolean(flags.json));
-      // Parameters only: the float64 reference holds them without needing any engine.
-      const file = await readAnyModelFile(modelPath);
-      const { metadata, bytes } = file;
-      if (file.kind === 'dbn') {
-        describeDbn(out, modelPath, file.layers, metadata, bytes);
-        return;
-      }
-      const p = file.parameters;
-      const checkpoint = parseJson(metadata.rbmjs_checkpoint) as { epoch?: number } | undefined;
-      const info = {
-        file: modelPath,
-        bytes,
-        format: `${metadata.format} ${metadata.format_version}`,
-        model: metadata.model,
-        ...(p.softmaxGroups ? { softmaxGroups: p.softmaxGroups } : {}),
-        numVisible: p.numVisible,
-        numHidden: p.numHidden,
-        parameters: p.numVisible * p.numHidden + p.numVisible + p.numHidden,
-        weights: stats(p.weights),
-        visibleBias: stats(p.visibleBias),
-        hiddenBias: stats(p.hiddenBias),
-        hyperparameters: parseJson(metadata.hyperparameters),
-        provenance: parseJson(metadata.provenance),
-        ...(metadata.validation ? { validation: parseJson(metadata.validation) } : {}),
-        ...(checkpoint ? { checkpointEpoch: checkpoint.epoch } : {}),
-      };
-      const f = (s: ReturnType<typeof stats>) =>
-        `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
+    .argument('<model>', 'model file (safetensors)');
+  addCommonOptions(cmd).action(async (modelPath: string, flags: { json?: boolean }) => {
+    const out = new Output(Boolean(flags.json));
+    // Parameters only: the float64 reference holds them without needing any engine.
+    const file = await readAnyModelFile(modelPath);
+    const { metadata, bytes } = file;
+    if (file.kind === 'dbn') {
+      describeDbn(out, modelPath, file.layers, metadata, bytes);
+      return;
+    }
+    const p = file.parameters;
+    const checkpoint = parseJson(metadata.rbmjs_checkpoint) as { epoch?: number } | undefined;
+    const info = {
+      file: modelPath,
+      bytes,
+      format: `${metadata.format} ${metadata.format_version}`,
+      model: metadata.model,
+      ...(p.softmaxGroups ? { softmaxGroups: p.softmaxGroups } : {}),
+      numVisible: p.numVisible,
+      numHidden: p.numHidden,
+      parameters: p.numVisible * p.numHidden + p.numVisible + p.numHidden,
+      weights: stats(p.weights),
+      visibleBias: stats(p.visibleBias),
+      hiddenBias: stats(p.hiddenBias),
+      hyperparameters: parseJson(metadata.hyperparameters),
+      provenance: parseJson(metadata.provenance),
+      ...(metadata.validation ? { validation: parseJson(metadata.validation) } : {}),
+      ...(checkpoint ? { checkpointEpoch: checkpoint.epoch } : {}),
+    };
+    const f = (s: ReturnType<typeof stats>) =>
+      `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
+    out.info(
+      `${escapeInline(modelPath)}: ${escapeInline(String(info.model))} RBM, ${p.numVisible} visible x ${p.numHidden} hidden (${info.parameters} parameters, ${bytes} bytes)`,
+    );
+    if (p.softmaxGroups)
       out.info(
-        `${escapeInline(modelPath)}: ${escapeInline(String(info.model))} RBM, ${p.numVisible} visible x ${p.numHidden} hidden (${info.parameters} parameters, ${bytes} bytes)`,
+        `  softmax groups (the last ${p.softmaxGroups.reduce((a, k) => a + k, 0)} visible units): ${p.softmaxGroups.join(', ')}${p.softmaxGroups.length === 1 ? ` (a classifier's label layer: ${p.softmaxGroups[0]} classes)` : ''}`,
       );
-      if (p.softmaxGroups)
-        out.info(
-          `  softmax groups (the last ${p.softmaxGroups.reduce((a, k) => a + k, 0)} visible units): ${p.softmaxGroups.join(', ')}${p.softmaxGroups.length === 1 ? ` (a classifier's label layer: ${p.softmaxGroups[0]} classes)` : ''}`,
-        );
-      out.info(`  W: ${f(info.weights)}`);
-      out.info(`  a: ${f(info.visibleBias)}`);
-      out.info(`  b: ${f(info.hiddenBias)}`);
-      if (checkpoint) out.info(`  checkpoint after epoch ${checkpoint.epoch}`);
-      if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
-      if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
-      // A best model kept by early stopping says what it was kept for.
-      if (metadata.validation) out.info(`  kept as the best by: ${escapeInline(metadata.validation)}`);
-      out.emit(info);
-    });
+    out.info(`  W: ${f(info.weights)}`);
+    out.info(`  a: ${f(info.visibleBias)}`);
+    out.info(`  b: ${f(info.hiddenBias)}`);
+    if (checkpoint) out.info(`  checkpoint after epoch ${checkpoint.epoch}`);
+    if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
+    if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
+    // A best model kept by early stopping says what it was kept for.
+    if (metadata.validation) out.info(`  kept as the best by: ${escapeInline(metadata.validation)}`);
+    out.emit(info);
+  });
 }
 
 /** A deep belief network: its layers, bottom first, with each layer's statistics. */

@@ -10,7 +10,7 @@ import {
 } from '@rbmjs/core';
 
 import type { Command } from 'commander';
-import { addBackendOption, addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
+import { addCommonOptions, addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
 import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, readRbmFile, writeOutput } from '../files.js';
@@ -38,7 +38,6 @@ export function registerPredict(program: Command): void {
     .command('predict')
     .description('classify every row with a classification RBM (rbm train --labels): accuracy and confusion matrix')
     .argument('<model>', 'model file of a classification RBM (safetensors)');
-  addBackendOption(cmd);
   addDataOptions(cmd, 'mnist')
     .option(
       '--labels [file]',
@@ -46,11 +45,12 @@ export function registerPredict(program: Command): void {
     )
     .option('--no-labels', 'predict only (no accuracy)')
     .option('--out <file>', 'CSV of each row: the predicted class and p(y = k | x) of every class')
-    .option('--batch <n>', 'rows per batch', positiveInt, 10000)
-    .option('--force', 'replace an existing --out file (regular files only)')
-    .option('--json', 'print a JSON summary')
-    .option('--verbose', 'stack traces on errors')
-    .action(async (modelPath: string, flags: PredictFlags) => predict(modelPath, flags));
+    .option('--batch <n>', 'rows per batch', positiveInt, 10000);
+  addCommonOptions(cmd, {
+    backend: true,
+    force: 'replace an existing --out file (regular files only)',
+    json: 'print a JSON summary',
+  }).action(async (modelPath: string, flags: PredictFlags) => predict(modelPath, flags));
 }
 
 async function predict(modelPath: string, flags: PredictFlags): Promise<void> {

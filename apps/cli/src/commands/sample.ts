@@ -12,7 +12,7 @@ import {
 } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { addBackendOption, backendFor } from '../common.js';
+import { addCommonOptions, backendFor } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, writeOutput } from '../files.js';
@@ -42,7 +42,7 @@ interface SampleFlags {
 
 export function registerSample(program: Command): void {
   const cmd = program.command('sample');
-  addBackendOption(cmd)
+  cmd
     .description(
       'draw samples by block Gibbs sampling (a deep belief network: in its top RBM, then a down pass); write them as a PNG grid and/or a CSV file',
     )
@@ -78,11 +78,12 @@ export function registerSample(program: Command): void {
       '--csv <file>',
       "CSV of the samples, one per line: the chains' states (clamped units keep their input values)",
     )
-    .option('--side <n>', 'image side for the PNG (default: the square root of the visible units)', positiveInt)
-    .option('--force', 'replace existing --png/--csv files (regular files only)')
-    .option('--json', 'print a JSON summary')
-    .option('--verbose', 'stack traces on errors')
-    .action(async (modelPath: string, flags: SampleFlags, command: Command) => sample(modelPath, flags, command));
+    .option('--side <n>', 'image side for the PNG (default: the square root of the visible units)', positiveInt);
+  addCommonOptions(cmd, {
+    backend: true,
+    force: 'replace existing --png/--csv files (regular files only)',
+    json: 'print a JSON summary',
+  }).action(async (modelPath: string, flags: SampleFlags, command: Command) => sample(modelPath, flags, command));
 }
 
 async function sample(modelPath: string, flags: SampleFlags, command: Command): Promise<void> {

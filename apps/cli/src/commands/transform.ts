@@ -11,7 +11,7 @@ import {
 } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
-import { addBackendOption, addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
+import { addCommonOptions, addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
 import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../files.js';
@@ -44,7 +44,6 @@ export function registerTransform(program: Command): void {
     .command('transform')
     .description('hidden features p(h = 1 | v) of every row, for a classifier: CSV, NumPy .npy or safetensors')
     .argument('<model>', 'model file (safetensors)');
-  addBackendOption(cmd);
   addDataOptions(cmd, 'mnist')
     .requiredOption('--out <file>', 'features file (.csv, .npy or .safetensors)')
     .addOption(
@@ -58,11 +57,12 @@ export function registerTransform(program: Command): void {
       '--labels [file]',
       "pass the labels through: MNIST's own (no file), or an IDX or one-column CSV file; a last CSV column, a `labels` tensor, or OUT.labels.npy",
     )
-    .option('--batch <n>', 'rows per batch', positiveInt, 1000)
-    .option('--force', 'replace existing output files (regular files only)')
-    .option('--json', 'print a JSON summary')
-    .option('--verbose', 'stack traces on errors')
-    .action(async (modelPath: string, flags: TransformFlags) => transform(modelPath, flags));
+    .option('--batch <n>', 'rows per batch', positiveInt, 1000);
+  addCommonOptions(cmd, {
+    backend: true,
+    force: 'replace existing output files (regular files only)',
+    json: 'print a JSON summary',
+  }).action(async (modelPath: string, flags: TransformFlags) => transform(modelPath, flags));
 }
 
 function formatOf(flags: TransformFlags): Format {

@@ -104,16 +104,7 @@ export const stateChecks: ConformanceCheck[] = [
     async run(c) {
       const be = c.backend;
       const data = barsAndStripes(3);
-      const opts: TrainOptions = {
-        epochs: 4,
-        batchSize: 4,
-        learningRate: 0.1,
-        momentum: 0.5,
-        method: 'pcd',
-        k: 2,
-        chains: 6,
-        seed: 9,
-      };
+      const opts: TrainOptions = { epochs: 4, batchSize: 4, momentum: 0.5, method: 'pcd', k: 2, chains: 6, seed: 9 };
       const init = { numVisible: 9, numHidden: 5, seed: 2, data };
       const straight = RBM.create(be, init);
       const t0 = new Trainer(straight, data, opts);

@@ -214,52 +214,36 @@ export class Trace {
   }
 }
 
+/** The ops of kind K (sum and logSumExp share a shape). */
+type OpOf<K extends TraceOp['kind']> = TraceOp extends infer T
+  ? T extends { readonly kind: infer L }
+    ? K extends L
+      ? T
+      : never
+    : never
+  : never;
+
+/** Each op kind as the backend call it records. */
+const REPLAY: { readonly [K in TraceOp['kind']]: (backend: Backend, op: OpOf<K>) => void } = {
+  matMul: (be, op) => be.matMul(op.out, op.a, op.b, op),
+  binary: (be, op) => be.binary(op.op, op.out, op.a, op.b),
+  axpby: (be, op) => be.axpby(op.out, op.alpha, op.x, op.beta, op.y),
+  unary: (be, op) => be.unary(op.op, op.out, op.x),
+  bernoulli: (be, op) => be.bernoulli(op.out, op.p, op.u),
+  sum: (be, op) => be.sum(op.out, op.x, op.axis),
+  logSumExp: (be, op) => be.logSumExp(op.out, op.x, op.axis),
+  fill: (be, op) => be.fill(op.out, op.value),
+  copy: (be, op) => be.copy(op.out, op.x),
+  write: (be, op) => be.write(op.out, op.data),
+  uniform: (be, op) => {
+    if (!be.uniform) throw new RbmError('BACKEND_API', `${be.name}: a trace with uniform ops needs uniform()`);
+    be.uniform(op.out, op.position);
+  },
+};
+
 /** Runs a trace's ops one by one on `backend`: the specification of every compiled replay, and the fallback. */
 export function replayTrace(trace: Trace, backend: Backend): void {
-  for (const op of trace.ops) {
-    switch (op.kind) {
-      case 'matMul':
-        backend.matMul(op.out, op.a, op.b, {
-          transposeA: op.transposeA,
-          transposeB: op.transposeB,
-          alpha: op.alpha,
-          beta: op.beta,
-        });
-        break;
-      case 'binary':
-        backend.binary(op.op, op.out, op.a, op.b);
-        break;
-      case 'axpby':
-        backend.axpby(op.out, op.alpha, op.x, op.beta, op.y);
-        break;
-      case 'unary':
-        backend.unary(op.op, op.out, op.x);
-        break;
-      case 'bernoulli':
-        backend.bernoulli(op.out, op.p, op.u);
-        break;
-      case 'sum':
-        backend.sum(op.out, op.x, op.axis);
-        break;
-      case 'logSumExp':
-        backend.logSumExp(op.out, op.x, op.axis);
-        break;
-      case 'fill':
-        backend.fill(op.out, op.value);
-        break;
-      case 'copy':
-        backend.copy(op.out, op.x);
-        break;
-      case 'write':
-        backend.write(op.out, op.data);
-        break;
-      case 'uniform':
-        if (!backend.uniform)
-          throw new RbmError('BACKEND_API', `${backend.name}: a trace with uniform ops needs uniform()`);
-        backend.uniform(op.out, op.position);
-        break;
-    }
-  }
+  for (const op of trace.ops) (REPLAY[op.kind] as (backend: Backend, op: TraceOp) => void)(backend, op);
 }
 
 /**

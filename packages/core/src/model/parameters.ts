@@ -150,17 +150,11 @@ export function initialParameters(options: InitOptions): RbmParameters {
     else assertUnitInterval(options.data);
     p = columnMeans(options.data);
   }
+  // The biases are filled in below; the arrays are the returned ones.
+  const base = { numVisible, numHidden, weights, visibleBias, hiddenBias: new Float32Array(numHidden) };
   if (gaussian) {
     if (p) visibleBias.set(Float32Array.from(p));
-    return {
-      numVisible,
-      numHidden,
-      weights,
-      visibleBias,
-      hiddenBias: new Float32Array(numHidden),
-      visibleUnits: 'gaussian',
-      logVariance: new Float32Array(numVisible),
-    };
+    return { ...base, visibleUnits: 'gaussian', logVariance: new Float32Array(numVisible) };
   }
   const softmax = options.visibleUnits === 'softmax';
   if (softmax) checkGroups(numVisible, options.softmaxGroups);
@@ -174,14 +168,7 @@ export function initialParameters(options: InitOptions): RbmParameters {
       visibleBias[i] = i >= grouped ? Math.log(pi) : Math.log(pi / (1 - pi));
     }
   }
-  return {
-    numVisible,
-    numHidden,
-    weights,
-    visibleBias,
-    hiddenBias: new Float32Array(numHidden),
-    ...(softmax ? { visibleUnits: 'softmax' as const, softmaxGroups: [...groups] } : {}),
-  };
+  return { ...base, ...(softmax ? { visibleUnits: 'softmax' as const, softmaxGroups: [...groups] } : {}) };
 }
 
 /** Softmax group sizes: integers >= 2 whose sum is at most the visible units. */

@@ -68,12 +68,15 @@ const TWO_POW_32 = 4294967296;
 /** 2^-24: uniforms are multiples of it, so they are exact in float32. */
 export const UNIFORM_SCALE = 1 / 16777216;
 
+/** What uniforms are written to. */
+export type UniformArray = Float32Array | Float64Array;
+
 /**
  * The specification of {@link fillUniforms} in plain JavaScript, one block at a time: the fallback where
  * WebAssembly SIMD is missing, and what the tests hold the SIMD kernel to.
  */
 export function fillUniformsReference(
-  out: Float32Array | Float64Array,
+  out: UniformArray,
   k0: number,
   k1: number,
   stream: number,
@@ -143,13 +146,7 @@ export function philoxSimd(): SimdKernel | null {
  * there is one (7 to 10 times faster, docs/benchmarks.md), else {@link fillUniformsReference}; the numbers
  * are the same bit for bit.
  */
-export function fillUniforms(
-  out: Float32Array | Float64Array,
-  k0: number,
-  k1: number,
-  stream: number,
-  blockOffset: number,
-): number {
+export function fillUniforms(out: UniformArray, k0: number, k1: number, stream: number, blockOffset: number): number {
   const n = out.length;
   const simd = n >= 64 ? philoxSimd() : null;
   if (!simd) return fillUniformsReference(out, k0, k1, stream, blockOffset);

@@ -140,26 +140,10 @@ export class TemperedChains implements NegativePhase {
     this.chains = chains;
     const pt = new ParallelTempering(ctx.model, ctx.scope, ctx.random, chains, options);
     this.tempering = pt;
-    ctx.state.register(
-      'tempering',
-      Array.from({ length: pt.size }, (_, r) => pt.replicaStates(r)),
-      'states',
-    );
-    ctx.state.counter(
-      'temperingParity',
-      () => pt.parity,
-      (x) => {
-        pt.parity = x;
-      },
-      'flag',
-    );
-    ctx.state.counter(
-      'swapRounds',
-      () => pt.swapRounds,
-      (x) => {
-        pt.swapRounds = x;
-      },
-    );
+    const replicas = Array.from({ length: pt.size }, (_, r) => pt.replicaStates(r));
+    ctx.state.register('tempering', replicas, 'states');
+    ctx.state.property('temperingParity', pt, 'parity', 'flag');
+    ctx.state.property('swapRounds', pt, 'swapRounds');
   }
 
   start(v: Tensor): void {

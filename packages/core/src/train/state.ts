@@ -97,6 +97,17 @@ export class StateRegistry {
     this.counters.set(name, { get, set, kind });
   }
 
+  /** Registers a numeric property of a part as a counter: `state.property('swapRounds', pt, 'swapRounds')`. */
+  property<T extends object>(name: string, target: T, key: keyof T & string, kind: 'count' | 'flag' = 'count'): void {
+    const o = target as Record<string, unknown>;
+    this.counter(
+      name,
+      () => o[key] as number,
+      (x) => (o[key] = x),
+      kind,
+    );
+  }
+
   /** Tensors that a rollback restores but that are not the trainer's to export (the model's parameters). */
   rollbackAlso(...ts: Tensor[]): void {
     this.extra.push(...ts);

@@ -110,7 +110,7 @@ export class Centering implements GradientTerm {
   private readonly lambda: Tensor;
   private readonly rate: number;
   /** Whether the offsets have been set from a first batch. */
-  private initialised = 0;
+  private readonly progress = { initialised: 0 };
 
   constructor(ctx: PartContext, rate: number) {
     this.ctx = ctx;
@@ -118,24 +118,17 @@ export class Centering implements GradientTerm {
     const binary = !ctx.model.gaussian;
     this.mu = ctx.state.tensor('offsets.visible', 1, ctx.model.numVisible, binary ? 'unit' : 'finite');
     this.lambda = ctx.state.tensor('offsets.hidden', 1, ctx.model.numHidden, 'unit');
-    ctx.state.counter(
-      'offsetsInitialised',
-      () => this.initialised,
-      (x) => {
-        this.initialised = x;
-      },
-      'flag',
-    );
+    ctx.state.property('offsetsInitialised', this.progress, 'initialised', 'flag');
   }
 
   apply(step: GradientStep): void {
     const be = this.ctx.backend;
     const { mu, lambda, rate: nu } = this;
     const B = step.batch.size;
-    if (!this.initialised) {
+    if (!this.progress.initialised) {
       be.axpby(mu, 1 / B, step.sumV, 0, step.sumV);
       be.fill(lambda, 0.5);
-      this.initialised = 1;
+      this.progress.initialised = 1;
     } else {
       be.axpby(mu, 1 - nu, mu, nu / B, step.sumV);
     }
