@@ -75,11 +75,18 @@ export function addBackendOption(cmd: Command): Command {
 
 /** What the shared flags say, beside a command's own. */
 export interface CommonFlags {
-  backend?: string;
   force?: boolean;
   json?: boolean;
   verbose?: boolean;
 }
+
+/** The shared flags of a command that runs a backend. */
+export interface BackendFlags extends CommonFlags {
+  backend: string;
+}
+
+/** The shared flags of a command that reads data and runs a backend. */
+export interface DataCommandFlags extends DataOptions, BackendFlags {}
 
 /**
  * The flags every command shares, declared once: --backend (when the command runs one), --force (when it

@@ -1,17 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { ArgumentError, barsAndStripes, createReferenceBackend, RBM, TRAINING_METHODS, train } from '../src/index.js';
 import {
-  ArgumentError,
-  barsAndStripes,
-  createReferenceBackend,
   parseTrainConfig,
-  RBM,
   TRAIN_PARTS,
-  TRAINING_METHODS,
   type TrainOptions,
-  train,
   trainConfig,
   trainOptionDeclarations,
-} from '../src/index.js';
+} from '../src/train/config.js';
 
 const backend = createReferenceBackend();
 const data = barsAndStripes(3);

@@ -15,14 +15,21 @@ import {
   temperedSample,
 } from '@rbmjs/core';
 import type { Command } from 'commander';
-import { addCommonOptions, addDataOptions, backendFor, type DataOptions, dataSpec, parseSchedule } from '../common.js';
+import {
+  addCommonOptions,
+  addDataOptions,
+  backendFor,
+  type DataCommandFlags,
+  dataSpec,
+  parseSchedule,
+} from '../common.js';
 import { loadAll, type OpenedData, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { readRbmFile } from '../files.js';
 import { integerAtLeast, nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 
-interface EvalFlags extends DataOptions {
+interface EvalFlags extends DataCommandFlags {
   exact?: boolean;
   ais?: boolean;
   aisRuns: number;
@@ -37,9 +44,6 @@ interface EvalFlags extends DataOptions {
   compareSplit: 'train' | 'test';
   compareLimit: number;
   seed: number;
-  backend: string;
-  json?: boolean;
-  verbose?: boolean;
 }
 
 export function registerEval(program: Command): void {

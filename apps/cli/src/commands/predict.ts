@@ -10,7 +10,7 @@ import {
 } from '@rbmjs/core';
 
 import type { Command } from 'commander';
-import { addCommonOptions, addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
+import { addCommonOptions, addDataOptions, backendFor, type DataCommandFlags, dataSpec } from '../common.js';
 import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, readRbmFile, writeOutput } from '../files.js';
@@ -23,14 +23,10 @@ import { Output } from '../output.js';
  * (free energy per class); with labels, the accuracy, the mean cross-entropy and the confusion matrix.
  */
 
-interface PredictFlags extends DataOptions {
+interface PredictFlags extends DataCommandFlags {
   labels?: string | boolean;
   out?: string;
   batch: number;
-  backend: string;
-  force?: boolean;
-  json?: boolean;
-  verbose?: boolean;
 }
 
 export function registerPredict(program: Command): void {

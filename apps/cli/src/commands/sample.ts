@@ -12,7 +12,7 @@ import {
 } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { addCommonOptions, backendFor } from '../common.js';
+import { addCommonOptions, type BackendFlags, backendFor } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, writeOutput } from '../files.js';
@@ -20,7 +20,7 @@ import { integerAtLeast, nonNegativeInt, number, oneOf, positiveInt } from '../o
 import { Output } from '../output.js';
 import { tileImages } from '../pictures.js';
 
-interface SampleFlags {
+interface SampleFlags extends BackendFlags {
   chains: number;
   tempering?: number;
   betaMin: number;
@@ -34,10 +34,6 @@ interface SampleFlags {
   png?: string;
   csv?: string;
   side?: number;
-  backend: string;
-  force?: boolean;
-  json?: boolean;
-  verbose?: boolean;
 }
 
 export function registerSample(program: Command): void {

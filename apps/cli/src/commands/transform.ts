@@ -11,7 +11,7 @@ import {
 } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
-import { addCommonOptions, addDataOptions, backendFor, type DataOptions, dataSpec } from '../common.js';
+import { addCommonOptions, addDataOptions, backendFor, type DataCommandFlags, dataSpec } from '../common.js';
 import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../files.js';
@@ -28,15 +28,11 @@ import { Output } from '../output.js';
 
 type Format = 'csv' | 'npy' | 'safetensors';
 
-interface TransformFlags extends DataOptions {
+interface TransformFlags extends DataCommandFlags {
   out: string;
   format?: Format;
   labels?: string | boolean;
   batch: number;
-  backend: string;
-  force?: boolean;
-  json?: boolean;
-  verbose?: boolean;
 }
 
 export function registerTransform(program: Command): void {

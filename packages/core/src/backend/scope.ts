@@ -53,3 +53,13 @@ export async function withScope<R>(backend: Backend, fn: (scope: Scope) => Promi
     scope.dispose();
   }
 }
+
+/** The value under `key` in `cache`, made on first use (scratch tensors by shape, workspaces by batch size). */
+export function memo<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
+  let v = cache.get(key);
+  if (v === undefined) {
+    v = make();
+    cache.set(key, v);
+  }
+  return v;
+}

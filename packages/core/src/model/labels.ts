@@ -1,4 +1,4 @@
-import { type Scope, withScope } from '../backend/scope.js';
+import { memo, type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
 import { checkMemory, float32Bytes } from '../budget.js';
@@ -160,13 +160,7 @@ export class LabelScorer {
   }
 
   private t(rows: number, cols: number, slot: string): Tensor {
-    const key = `${slot}:${rows}x${cols}`;
-    let t = this.scratch.get(key);
-    if (!t) {
-      t = this.scope.tensor(rows, cols);
-      this.scratch.set(key, t);
-    }
-    return t;
+    return memo(this.scratch, `${slot}:${rows}x${cols}`, () => this.scope.tensor(rows, cols));
   }
 
   /**

@@ -1,5 +1,5 @@
 import { assertBackend } from '../backend/check.js';
-import { type Scope, withScope } from '../backend/scope.js';
+import { memo, type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
 import { checkMemory, modelMemory } from '../budget.js';
@@ -122,13 +122,7 @@ export class RBM implements VisibleParameters {
 
   /** A scratch tensor owned by the model (reused across calls with the same shape and slot). */
   scratchTensor(rows: number, cols: number, slot: string): Tensor {
-    const key = `${slot}:${rows}x${cols}`;
-    let t = this.scratchTensors.get(key);
-    if (!t) {
-      t = this.backend.tensor(rows, cols);
-      this.scratchTensors.set(key, t);
-    }
-    return t;
+    return memo(this.scratchTensors, `${slot}:${rows}x${cols}`, () => this.backend.tensor(rows, cols));
   }
 
   /** v scaled by the precisions, v / sigma^2 (Gaussian units), or v itself. */
@@ -278,22 +272,23 @@ export class RBM implements VisibleParameters {
 
   /** p(h = 1 | v) for each row of `v`. */
   async hiddenGivenVisible(v: Dataset | HostArray): Promise<HostArray> {
-    this.live();
-    return withScope(this.backend, async (scope) => {
-      const vt = this.upload(scope, v, 'visible', 'hiddenGivenVisible');
-      const out = scope.tensor(vt.rows, this.numHidden);
-      this.hiddenProbabilities(out, vt);
-      return this.backend.read(out);
-    });
+    return this.conditional(v, 'visible', 'hiddenGivenVisible');
   }
 
-  /** p(v = 1 | h) for each row of `h`. */
+  /** p(v = 1 | h) for each row of `h` (the mean of v given h). */
   async visibleGivenHidden(h: Dataset | HostArray): Promise<HostArray> {
+    return this.conditional(h, 'hidden', 'visibleGivenHidden');
+  }
+
+  /** One layer's conditional given the other's rows, read back. */
+  private async conditional(x: Dataset | HostArray, given: 'visible' | 'hidden', what: string): Promise<HostArray> {
     this.live();
     return withScope(this.backend, async (scope) => {
-      const ht = this.upload(scope, h, 'hidden', 'visibleGivenHidden');
-      const out = scope.tensor(ht.rows, this.numVisible);
-      this.visibleProbabilities(out, ht);
+      const xt = this.upload(scope, x, given, what);
+      const visible = given === 'visible';
+      const out = scope.tensor(xt.rows, visible ? this.numHidden : this.numVisible);
+      if (visible) this.hiddenProbabilities(out, xt);
+      else this.visibleProbabilities(out, xt);
       return this.backend.read(out);
     });
   }

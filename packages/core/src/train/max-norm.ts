@@ -24,49 +24,42 @@ export interface MaxNormOptions {
 export class MaxNorm implements GradientTerm {
   readonly name = 'max-norm';
   private readonly ctx: PartContext;
+  /** Squares of W [nv, nh]; the factor, a sign, ones, log c and the tiny that keeps log finite [1, nh]. */
   private readonly squares: Tensor;
-  private readonly factor: Tensor;
-  private readonly sign: Tensor;
-  private readonly ones: Tensor;
-  /** log c, and the tiny that keeps log finite on an all-zero column. */
-  private readonly logBound: Tensor;
-  private readonly tiny: Tensor;
+  private readonly row: readonly [Tensor, Tensor, Tensor, Tensor, Tensor];
 
   constructor(ctx: PartContext, bound: number) {
     this.ctx = ctx;
     const { numVisible: nv, numHidden: nh } = ctx.model;
-    const s = ctx.scope;
-    this.squares = s.tensor(nv, nh);
-    this.factor = s.tensor(1, nh);
-    this.sign = s.tensor(1, nh);
-    this.ones = s.tensor(1, nh);
-    this.logBound = s.tensor(1, nh);
-    this.tiny = s.tensor(1, nh);
-    ctx.backend.fill(this.ones, 1);
-    ctx.backend.fill(this.logBound, Math.log(bound));
-    ctx.backend.fill(this.tiny, 1e-30);
+    this.squares = ctx.scope.tensor(nv, nh);
+    const [factor, sign, ones, logBound, tiny] = [1, 0, 1, Math.log(bound), 1e-30].map((x) => {
+      const t = ctx.scope.tensor(1, nh);
+      ctx.backend.fill(t, x);
+      return t;
+    });
+    this.row = [factor!, sign!, ones!, logBound!, tiny!];
   }
 
   update(): void {
     const { backend: be, model: m } = this.ctx;
-    const r = this.factor;
+    const [r, sign, ones, logBound, tiny] = this.row;
     be.unary('square', this.squares, m.W);
     be.sum(r, this.squares, 0); // ||W_:j||^2
-    be.binary('add', r, r, this.tiny);
+    be.binary('add', r, r, tiny);
     be.unary('log', r, r);
-    be.axpby(r, -0.5, r, 1, this.logBound);
+    be.axpby(r, -0.5, r, 1, logBound);
     be.unary('exp', r, r); // r = c / ||W_:j||
-    be.axpby(r, 1, this.ones, -1, r); // d = 1 - r
-    be.unary('sign', this.sign, r);
-    be.binary('mul', this.sign, this.sign, r); // |d|
-    be.axpby(r, -0.5, r, -0.5, this.sign); // -relu(d)
-    be.binary('add', r, r, this.ones); // min(1, c / ||W_:j||)
+    be.axpby(r, 1, ones, -1, r); // d = 1 - r
+    be.unary('sign', sign, r);
+    be.binary('mul', sign, sign, r); // |d|
+    be.axpby(r, -0.5, r, -0.5, sign); // -relu(d)
+    be.binary('add', r, r, ones); // min(1, c / ||W_:j||)
     be.binary('mul', m.W, m.W, r);
   }
 
   /** Its workspace: nothing in it is read before it is written. */
   scratch(): Tensor[] {
-    return [this.squares, this.factor, this.sign];
+    return [this.squares, this.row[0], this.row[1]];
   }
 }
 

@@ -1,3 +1,4 @@
+import { memo } from '../backend/scope.js';
 import type { Tensor } from '../backend/types.js';
 import { ArgumentError } from '../errors.js';
 import { LabelScorer } from '../model/labels.js';
@@ -195,13 +196,7 @@ export class LearnedVariance implements GradientTerm {
   }
 
   private wideScratch(rows: number, slot: number): Tensor {
-    const key = `${rows}:${slot}`;
-    let t = this.wide.get(key);
-    if (!t) {
-      t = this.ctx.scope.tensor(rows, this.ctx.model.numVisible);
-      this.wide.set(key, t);
-    }
-    return t;
+    return memo(this.wide, `${rows}:${slot}`, () => this.ctx.scope.tensor(rows, this.ctx.model.numVisible));
   }
 }
 

@@ -9,7 +9,7 @@ import {
   type VisibleUnits,
 } from '@rbmjs/core';
 import type { Command } from 'commander';
-import { type DataOptions, dataSpec } from '../../common.js';
+import { type DataCommandFlags, dataSpec } from '../../common.js';
 import type { DataFingerprint, DataSpec } from '../../data.js';
 import { UsageError } from '../../errors.js';
 import { configFromFlags, givenConfigPaths, spellFlag } from './flags.js';
@@ -34,7 +34,7 @@ export interface TrainJob {
 }
 
 /** The flags of `rbm train` that are the CLI's own (the training options' flags are generated: flags.ts). */
-export interface TrainFlags extends DataOptions {
+export interface TrainFlags extends DataCommandFlags {
   hidden: number[];
   labels?: string | boolean;
   classes?: number;
@@ -48,15 +48,11 @@ export interface TrainFlags extends DataOptions {
   aisSchedule: string;
   visible: 'bernoulli' | 'gaussian';
   validation: number;
-  backend: string;
   out: string;
-  force?: boolean;
   checkpoint?: string;
   checkpointEvery?: number;
   resume?: string | boolean;
   pictures: boolean;
-  json?: boolean;
-  verbose?: boolean;
 }
 
 /** The job the flags describe; core checks the training config (and names the flags in its messages). */
