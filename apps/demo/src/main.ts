@@ -2,10 +2,9 @@ import { CurveChart } from './charts.js';
 import { runsInWorker } from './protocol.js';
 import { RemoteSession } from './remote.js';
 import { downsample, paintTiles } from './render.js';
-import { type SessionHooks, startBackend, TrainingSession, type Visuals } from './session.js';
+import { backendChoices, type SessionHooks, startBackend, TrainingSession, type Visuals } from './session.js';
 import {
   type Action,
-  BACKEND_CHOICES,
   type CurveName,
   canEditSettings,
   type DemoState,
@@ -70,7 +69,11 @@ function writeSettings(s: Settings): void {
 
 function setupControls(): void {
   const select = $<HTMLSelectElement>('backend');
-  for (const choice of BACKEND_CHOICES) select.add(new Option(choice, choice));
+  // The chosen backend is there at once; the rest of the menu comes from the backend table.
+  select.add(new Option(state.settings.backend, state.settings.backend));
+  void backendChoices().then((choices) => {
+    for (const choice of choices) if (choice !== state.settings.backend) select.add(new Option(choice, choice));
+  });
   writeSettings(state.settings);
   for (const id of ['backend', 'method', ...numeric]) {
     $(id).addEventListener('change', () => {

@@ -48,6 +48,26 @@ export const DEMO_BACKENDS: readonly BackendEntry[] = [
   lazyBackendEntry('js', '@rbmjs/backend-js', () => import('@rbmjs/backend-js')),
 ];
 
+/**
+ * The menu, from the table: for each family, the modes its `auto` would try in this environment (the
+ * packages are small; their engines load only when a backend starts), in table order. A family whose
+ * package cannot load is left out.
+ */
+export async function backendChoices(table: readonly BackendEntry[] = DEMO_BACKENDS): Promise<BackendChoice[]> {
+  const lists = await Promise.all(
+    table.map(async (entry) => {
+      try {
+        const family = await entry.load();
+        const modes = family.autoModes();
+        return modes.length > 0 ? modes.map((m) => `${family.name}:${m}`) : [family.name];
+      } catch {
+        return [];
+      }
+    }),
+  );
+  return lists.flat();
+}
+
 export const loadBackend: BackendLoader = async (choice, options = {}) => {
   // A worker has no document: the page passes the URL of tfjs's wasm binaries.
   const wasmPaths =
@@ -57,8 +77,7 @@ export const loadBackend: BackendLoader = async (choice, options = {}) => {
     (typeof document === 'undefined' ? undefined : new URL('./ort-wasm/', document.baseURI).href);
   return startBackendFrom(choice, DEMO_BACKENDS, {
     allowFallbackAdapter: options.allowFallbackAdapter ?? false,
-    ...(wasmPaths ? { wasmPaths } : {}),
-    ...(ortPaths ? { onnxruntimeWasmPaths: ortPaths } : {}),
+    settings: { tfjs: { wasmPaths }, onnxruntime: { wasmPaths: ortPaths } },
   });
 };
 

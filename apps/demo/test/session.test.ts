@@ -1,7 +1,15 @@
 import { createJsBackend } from '@rbmjs/backend-js';
 import { barsAndStripes, type Dataset, UnknownBackendError } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
-import { loadBackend, type SessionHooks, startBackend, TrainingSession, type Visuals } from '../src/session.js';
+import {
+  backendChoices,
+  DEMO_BACKENDS,
+  loadBackend,
+  type SessionHooks,
+  startBackend,
+  TrainingSession,
+  type Visuals,
+} from '../src/session.js';
 import type { BackendChoice } from '../src/state.js';
 import { DEFAULT_SETTINGS, type Settings } from '../src/state.js';
 
@@ -82,6 +90,21 @@ describe('the training session', () => {
     expect(message).toBe('gpujs:webgpu is not available here (no WebGPU adapter); running on js');
     backend.destroy();
     await expect(startBackend('js', async () => Promise.reject(new Error('broken')))).rejects.toThrow('broken');
+  });
+
+  it("builds the menu from the backend table: each family's auto modes here, in table order", async () => {
+    const { autoModes: ortModes } = await import('@rbmjs/backend-onnxruntime');
+    const { autoModes: gpujsModes } = await import('@rbmjs/backend-gpujs');
+    const choices = await backendChoices();
+    expect(choices.filter((c) => c.startsWith('onnxruntime:'))).toEqual(ortModes().map((m) => `onnxruntime:${m}`));
+    expect(choices.filter((c) => c.startsWith('gpujs:'))).toEqual(gpujsModes().map((m) => `gpujs:${m}`));
+    expect(choices.at(-1)).toBe('js');
+    const families = DEMO_BACKENDS.map((e) => e.name);
+    const order = choices.map((c) => families.indexOf(c.split(':')[0]!));
+    expect(order).toEqual([...order].sort((x, y) => x - y));
+    // A family whose package cannot load is left out, not fatal.
+    const broken = { ...DEMO_BACKENDS[3]!, name: 'broken', load: () => Promise.reject(new Error('no package')) };
+    expect(await backendChoices([broken, DEMO_BACKENDS[3]!])).toEqual(['js']);
   });
 
   it("starts backends from the packages' own table entries; a mode no package has is a typed usage error", async () => {

@@ -32,6 +32,8 @@ export interface OrtBackendOptions extends CommonBackendOptions {
   readonly maxUnitValues?: number;
   /** Where the backend says that a unit fell back to op-by-op execution (default: console.warn). */
   readonly notice?: (message: string) => void;
+  /** `wasm` and `webgpu`: where onnxruntime-web's wasm binaries and their loaders are (a URL or folder ending in /). */
+  readonly wasmPaths?: string;
 }
 
 /** `auto` tries CUDA where its provider is installed, then the CPU, in Node; WebGPU then WebAssembly in browsers. */
@@ -119,7 +121,7 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     ort = await importRuntime('onnxruntime-web');
     if (options.threads !== undefined) ort.env.wasm.numThreads = options.threads;
     else if (!inBrowser()) ort.env.wasm.numThreads = 1;
-    if (options.onnxruntimeWasmPaths) ort.env.wasm.wasmPaths = options.onnxruntimeWasmPaths;
+    if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
     session = { ...common, executionProviders: [mode] };
     details = { runtime: 'onnxruntime-web', provider: mode, threads: ort.env.wasm.numThreads ?? 'auto' };
   }

@@ -31,6 +31,7 @@ export {
   checkMode,
   familyFactory,
   firstMode,
+  optionsFor,
 } from './table.js';
 export {
   fused,

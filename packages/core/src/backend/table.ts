@@ -23,10 +23,18 @@ import type { Backend, BackendFactory } from './types.js';
 export interface CommonBackendOptions {
   /** Accept a software WebGPU adapter (slower than the CPU backends; refused unless asked for). */
   readonly allowFallbackAdapter?: boolean;
-  /** Where tfjs's wasm binaries are (a URL or folder ending in /). */
-  readonly wasmPaths?: string;
-  /** Where onnxruntime-web's wasm binaries and their loaders are (a URL or folder ending in /). */
-  readonly onnxruntimeWasmPaths?: string;
+  /**
+   * Settings of particular backends, under their family's name; each family gets its own beside the
+   * common options, e.g. `{ tfjs: { wasmPaths: '/tfjs-wasm/' }, onnxruntime: { wasmPaths: '/ort-wasm/' } }`
+   * (see each package's options: `TfjsBackendOptions`, `OrtBackendOptions`, ...).
+   */
+  readonly settings?: Readonly<Record<string, object | undefined>>;
+}
+
+/** The options a family's `create` gets: the common ones and the settings under its name. */
+export function optionsFor(family: string, options: CommonBackendOptions): CommonBackendOptions {
+  const { settings, ...common } = options;
+  return { ...common, ...settings?.[family] };
 }
 
 export interface BackendFamily<Options extends CommonBackendOptions = CommonBackendOptions> {
@@ -158,7 +166,7 @@ export function backendFactories(
     async create() {
       const family = await entry.load();
       checkMode(family, mode);
-      return family.create(mode, options);
+      return family.create(mode, optionsFor(family.name, options));
     },
   }));
 }
@@ -211,7 +219,7 @@ export async function probeBackends(
     for (const mode of modes) {
       const name = mode ? `${family.name}:${mode}` : family.name;
       try {
-        const be = assertBackend(await family.create(mode, options));
+        const be = assertBackend(await family.create(mode, optionsFor(family.name, options)));
         const details = Object.entries(be.details ?? {})
           .map(([k, v]) => `${k}: ${v}`)
           .join(', ');
