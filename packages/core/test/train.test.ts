@@ -14,7 +14,6 @@ import {
   RBM,
   type RbmParameters,
   ShapeError,
-  Trainer,
   TrainingAbortedError,
   type TrainOptions,
   train,
