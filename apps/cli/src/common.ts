@@ -73,6 +73,23 @@ export function addBackendOption(cmd: Command): Command {
   );
 }
 
+/**
+ * A command over a model file, `rbm NAME <model>`: its description, what the model must be, and with `data`
+ * the data flags (`--data`, default `data`; `true` for no default).
+ */
+export function modelCommand(
+  program: Command,
+  name: string,
+  description: string,
+  o: { readonly model?: string; readonly data?: string | true } = {},
+): Command {
+  const cmd = program
+    .command(name)
+    .description(description)
+    .argument('<model>', o.model ?? 'model file (safetensors)');
+  return o.data === undefined ? cmd : addDataOptions(cmd, o.data === true ? undefined : o.data);
+}
+
 /** What the shared flags say, beside a command's own. */
 export interface CommonFlags {
   force?: boolean;
@@ -90,14 +107,14 @@ export interface DataCommandFlags extends DataOptions, BackendFlags {}
 
 /**
  * The flags every command shares, declared once: --backend (when the command runs one), --force (when it
- * writes files; its help says which), --json and --verbose.
+ * writes files; its help says which, or `true` for any output file), --json and --verbose.
  */
 export function addCommonOptions(
   cmd: Command,
-  o: { readonly backend?: boolean; readonly force?: string; readonly json?: string } = {},
+  o: { readonly backend?: boolean; readonly force?: string | true; readonly json?: string } = {},
 ): Command {
   if (o.backend) addBackendOption(cmd);
-  if (o.force) cmd.option('--force', o.force);
+  if (o.force) cmd.option('--force', o.force === true ? 'replace existing output files (regular files only)' : o.force);
   return cmd.option('--json', o.json ?? 'print one JSON object').option('--verbose', 'stack traces on errors');
 }
 

@@ -17,10 +17,10 @@ import {
 import type { Command } from 'commander';
 import {
   addCommonOptions,
-  addDataOptions,
   backendFor,
   type DataCommandFlags,
   dataSpec,
+  modelCommand,
   parseSchedule,
 } from '../common.js';
 import { loadAll, type OpenedData, openData } from '../data.js';
@@ -47,13 +47,9 @@ interface EvalFlags extends DataCommandFlags {
 }
 
 export function registerEval(program: Command): void {
-  const cmd = program
-    .command('eval')
-    .description(
-      'evaluate a model on data: reconstruction error, pseudo-likelihood, free energy; exact log Z and log-likelihood',
-    )
-    .argument('<model>', 'model file (safetensors)');
-  addDataOptions(cmd)
+  const what =
+    'evaluate a model on data: reconstruction error, pseudo-likelihood, free energy; exact log Z and log-likelihood';
+  const cmd = modelCommand(program, 'eval', what, { data: true })
     .option('--exact', 'log Z and the mean log-likelihood by enumerating the smaller layer')
     .option('--max-states <n>', 'refuse --exact above this many states', positiveInt, 2 ** 24)
     .option('--ais', 'estimate log Z and the mean log-likelihood by annealed importance sampling (S&M 2008)')

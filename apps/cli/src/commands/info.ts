@@ -1,7 +1,7 @@
 import type { RbmParameters } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import { addCommonOptions } from '../common.js';
+import { addCommonOptions, modelCommand } from '../common.js';
 import { escapeInline, Output } from '../output.js';
 
 function stats(x: Float32Array) {
@@ -29,10 +29,8 @@ function parseJson(s: string | undefined): unknown {
 }
 
 export function registerInfo(program: Command): void {
-  const cmd = program
-    .command('info')
-    .description('describe a model file: sizes, parameter statistics, hyperparameters and provenance')
-    .argument('<model>', 'model file (safetensors)');
+  const what = 'describe a model file: sizes, parameter statistics, hyperparameters and provenance';
+  const cmd = modelCommand(program, 'info', what);
   addCommonOptions(cmd).action(async (modelPath: string, flags: { json?: boolean }) => {
     const out = new Output(Boolean(flags.json));
     // Parameters only: the float64 reference holds them without needing any engine.

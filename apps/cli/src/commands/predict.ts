@@ -10,7 +10,7 @@ import {
 } from '@rbmjs/core';
 
 import type { Command } from 'commander';
-import { addCommonOptions, addDataOptions, backendFor, type DataCommandFlags, dataSpec } from '../common.js';
+import { addCommonOptions, backendFor, type DataCommandFlags, dataSpec, modelCommand } from '../common.js';
 import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, readRbmFile, writeOutput } from '../files.js';
@@ -30,11 +30,9 @@ interface PredictFlags extends DataCommandFlags {
 }
 
 export function registerPredict(program: Command): void {
-  const cmd = program
-    .command('predict')
-    .description('classify every row with a classification RBM (rbm train --labels): accuracy and confusion matrix')
-    .argument('<model>', 'model file of a classification RBM (safetensors)');
-  addDataOptions(cmd, 'mnist')
+  const what = 'classify every row with a classification RBM (rbm train --labels): accuracy and confusion matrix';
+  const model = 'model file of a classification RBM (safetensors)';
+  const cmd = modelCommand(program, 'predict', what, { model, data: 'mnist' })
     .option(
       '--labels [file]',
       "the true labels, for accuracy and the confusion matrix: MNIST's own (the default with --data mnist), or an IDX or one-column CSV file",
@@ -42,11 +40,9 @@ export function registerPredict(program: Command): void {
     .option('--no-labels', 'predict only (no accuracy)')
     .option('--out <file>', 'CSV of each row: the predicted class and p(y = k | x) of every class')
     .option('--batch <n>', 'rows per batch', positiveInt, 10000);
-  addCommonOptions(cmd, {
-    backend: true,
-    force: 'replace an existing --out file (regular files only)',
-    json: 'print a JSON summary',
-  }).action(async (modelPath: string, flags: PredictFlags) => predict(modelPath, flags));
+  addCommonOptions(cmd, { backend: true, force: true, json: 'print a JSON summary' }).action(
+    async (modelPath: string, flags: PredictFlags) => predict(modelPath, flags),
+  );
 }
 
 async function predict(modelPath: string, flags: PredictFlags): Promise<void> {

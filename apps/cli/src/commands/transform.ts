@@ -11,7 +11,7 @@ import {
 } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
-import { addCommonOptions, addDataOptions, backendFor, type DataCommandFlags, dataSpec } from '../common.js';
+import { addCommonOptions, backendFor, type DataCommandFlags, dataSpec, modelCommand } from '../common.js';
 import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../files.js';
@@ -36,11 +36,8 @@ interface TransformFlags extends DataCommandFlags {
 }
 
 export function registerTransform(program: Command): void {
-  const cmd = program
-    .command('transform')
-    .description('hidden features p(h = 1 | v) of every row, for a classifier: CSV, NumPy .npy or safetensors')
-    .argument('<model>', 'model file (safetensors)');
-  addDataOptions(cmd, 'mnist')
+  const what = 'hidden features p(h = 1 | v) of every row, for a classifier: CSV, NumPy .npy or safetensors';
+  const cmd = modelCommand(program, 'transform', what, { data: 'mnist' })
     .requiredOption('--out <file>', 'features file (.csv, .npy or .safetensors)')
     .addOption(
       new Option('--format <f>', 'csv, npy or safetensors (default: from the --out extension)').choices([
@@ -54,11 +51,9 @@ export function registerTransform(program: Command): void {
       "pass the labels through: MNIST's own (no file), or an IDX or one-column CSV file; a last CSV column, a `labels` tensor, or OUT.labels.npy",
     )
     .option('--batch <n>', 'rows per batch', positiveInt, 1000);
-  addCommonOptions(cmd, {
-    backend: true,
-    force: 'replace existing output files (regular files only)',
-    json: 'print a JSON summary',
-  }).action(async (modelPath: string, flags: TransformFlags) => transform(modelPath, flags));
+  addCommonOptions(cmd, { backend: true, force: true, json: 'print a JSON summary' }).action(
+    async (modelPath: string, flags: TransformFlags) => transform(modelPath, flags),
+  );
 }
 
 function formatOf(flags: TransformFlags): Format {
