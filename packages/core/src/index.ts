@@ -193,7 +193,13 @@ export {
   trainConfig,
   trainOptionDeclarations,
 } from './train/config.js';
-export type { OptionDeclaration, PartDeclaration, ResolveContext, ValueKind } from './train/declare.js';
+export {
+  type OptionDeclaration,
+  type PartDeclaration,
+  type ResolveContext,
+  type ValueKind,
+  valueAt,
+} from './train/declare.js';
 export { type GradientEstimate, type GradientOptions, gradientEstimate } from './train/gradient.js';
 export { MaxNorm, type MaxNormOptions } from './train/max-norm.js';
 export {

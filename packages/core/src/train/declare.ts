@@ -1,6 +1,7 @@
 import { ArgumentError } from '../errors.js';
 import type { VisibleUnits } from '../model/units.js';
 import type { GradientTerm, NegativePhase, PartContext } from './parts.js';
+import { checkSchedule, type Schedule } from './schedule.js';
 
 /**
  * How a trainer part declares its options, once: their names and types, defaults, help, validation (with the
@@ -73,7 +74,7 @@ export function declarePart<S, R = Required<S>>(part: PartDeclaration<S, R>): Pa
 }
 
 /** The value at `path` (`a.b`) of a plain object, or undefined. */
-export function valueAt(raw: RawOptions, path: string): unknown {
+export function valueAt(raw: object, path: string): unknown {
   let x: unknown = raw;
   for (const key of path.split('.')) {
     if (x === null || typeof x !== 'object') return undefined;
@@ -88,9 +89,9 @@ function shown(x: unknown): string {
 }
 
 /**
- * Checks the value of a declared option (the value at its path in `raw`, or `fallback` when absent) and
- * returns it; a value of the wrong type or out of range is an {@link ArgumentError} naming the option as
- * `ctx.spell` writes it.
+ * Checks a value `x` of a declared option and returns it; a value of the wrong type or out of range is an
+ * {@link ArgumentError} naming the option as `ctx.spell` writes it. Schedules are checked by
+ * {@link readSchedule}, which knows the epochs.
  */
 export function checkValue<T>(decl: OptionDeclaration, x: unknown, ctx: ResolveContext): T {
   const name = ctx.spell(decl.path);
@@ -141,9 +142,17 @@ export function read<T>(decl: OptionDeclaration, raw: RawOptions, ctx: ResolveCo
   return checkValue<T>(decl, x, ctx);
 }
 
+/** A declared schedule's value in `raw` (or its default), its values over `epochs` within the declared [min, max). */
+export function readSchedule(decl: OptionDeclaration, raw: RawOptions, epochs: number, ctx: ResolveContext): Schedule {
+  if (decl.value.kind !== 'schedule') throw new ArgumentError(`${decl.path} is not declared as a schedule`);
+  const schedule = read<Schedule>(decl, raw, ctx);
+  checkSchedule(ctx.spell(decl.path), schedule, epochs, decl.value.min, decl.value.max);
+  return schedule;
+}
+
 /** Refuses an option that has no effect without another: a silent no-op hides a mistake. */
-export function needs(ctx: ResolveContext, given: boolean, path: string, what: string): void {
-  if (given) throw new ArgumentError(`${ctx.spell(path)} needs ${what}`);
+export function needs(ctx: ResolveContext, refused: boolean, path: string, what: string): void {
+  if (refused) throw new ArgumentError(`${ctx.spell(path)} needs ${what}`);
 }
 
 /** Whether `raw` gives the option at `path` (an explicit undefined counts as not given). */

@@ -10,6 +10,7 @@ import {
   needs,
   option,
   type RawOptions,
+  type ResolveContext,
   read,
   real,
   valueAt,
@@ -386,7 +387,7 @@ export const samplerPart = declarePart<SamplerOptions, ResolvedSampler>({
   build: (ctx, o) => (SAMPLERS[o.method] as SamplerEntry).build(ctx, o),
 });
 
-function fastWeights(raw: RawOptions, learningRate: Schedule, epochs: number, ctx: Parameters<typeof read>[2]) {
+function fastWeights(raw: RawOptions, learningRate: Schedule, epochs: number, ctx: ResolveContext) {
   const rate = read<number | undefined>(FAST_RATE, raw, ctx) ?? scheduleValue(learningRate, 0, epochs);
   return {
     learningRate: checkValue<number>(FAST_RATE, rate, ctx),
@@ -394,7 +395,7 @@ function fastWeights(raw: RawOptions, learningRate: Schedule, epochs: number, ct
   };
 }
 
-function ladder(raw: RawOptions, ctx: Parameters<typeof read>[2]): number[] {
+function ladder(raw: RawOptions, ctx: ResolveContext): number[] {
   const betas = raw.tempering === undefined ? undefined : valueAt(raw, 'tempering.betas');
   if (betas !== undefined) {
     checkValue(BETAS, betas, ctx);

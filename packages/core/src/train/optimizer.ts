@@ -1,7 +1,7 @@
 import type { Tensor } from '../backend/types.js';
-import { declarePart, option, read } from './declare.js';
+import { declarePart, option, readSchedule } from './declare.js';
 import type { GradientStep, PartContext } from './parts.js';
-import { checkSchedule, type Schedule } from './schedule.js';
+import type { Schedule } from './schedule.js';
 
 /** The optimiser's slice of the options. */
 export interface MomentumOptions {
@@ -47,8 +47,6 @@ export const momentumPart = declarePart<MomentumOptions>({
   name: 'momentum',
   options: [MOMENTUM],
   resolve(raw, done, ctx) {
-    const momentum = read<Schedule>(MOMENTUM, raw, ctx);
-    checkSchedule(ctx.spell('momentum'), momentum, done.epochs as number, 0, 1);
-    return { momentum };
+    return { momentum: readSchedule(MOMENTUM, raw, done.epochs as number, ctx) };
   },
 });

@@ -1,6 +1,6 @@
 import type { Dataset } from '../data/dataset.js';
-import { boolean, checkValue, choice, declarePart, integer, option, read, real } from './declare.js';
-import { checkSchedule, type Schedule } from './schedule.js';
+import { boolean, checkValue, choice, declarePart, integer, option, read, readSchedule, real } from './declare.js';
+import type { Schedule } from './schedule.js';
 
 /**
  * The training loop's own options (epochs, batches, Gibbs steps, seed, the learning rate, the divergence
@@ -81,7 +81,7 @@ export interface EpochMetrics {
   readonly seconds: number;
 }
 
-const EPOCHS = { path: 'epochs', help: 'epochs', value: { kind: 'integer', min: 1 }, flag: '--epochs <n>' } as const;
+const EPOCHS = option('epochs', 'epochs', integer(1), { flag: '--epochs <n>' });
 const BATCH = option('batchSize', 'mini-batch size', integer(1), { default: 100, flag: '--batch <n>' });
 const LEARNING_RATE = option(
   'learningRate',
@@ -130,8 +130,7 @@ export const loopPart = declarePart<LoopOptions>({
   ],
   resolve(raw, _done, ctx) {
     const epochs = raw.epochs === Number.POSITIVE_INFINITY ? Infinity : checkValue<number>(EPOCHS, raw.epochs, ctx);
-    const learningRate = read<Schedule>(LEARNING_RATE, raw, ctx);
-    checkSchedule(ctx.spell('learningRate'), learningRate, epochs, 0, Number.POSITIVE_INFINITY);
+    const learningRate = readSchedule(LEARNING_RATE, raw, epochs, ctx);
     const checkInterval = read<number | undefined>(CHECK_INTERVAL, raw, ctx);
     return {
       epochs,

@@ -1,4 +1,4 @@
-import type { Scope } from '../backend/scope.js';
+import { memo, type Scope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import type { RBM } from '../model/rbm.js';
@@ -80,25 +80,19 @@ export class AscentStep {
 
   /** The buffers of a batch of `size` rows (the last batch of an epoch may be smaller). */
   workspace(size: number): BatchWorkspace {
-    let ws = this.workspaces.get(size);
-    if (!ws) {
-      const s = this.scope;
-      const nv = this.model.numVisible;
-      const nh = this.model.numHidden;
-      ws = {
-        size,
-        v: s.tensor(size, nv),
-        ph: s.tensor(size, nh),
-        h: s.tensor(size, nh),
-        uh: s.tensor(size, nh),
-        pv: s.tensor(size, nv),
-        diff: s.tensor(size, nv),
-        rowErr: s.tensor(size, 1),
-        host: new Float32Array(size * nv),
-      };
-      this.workspaces.set(size, ws);
-    }
-    return ws;
+    const { scope: s, model } = this;
+    const [nv, nh] = [model.numVisible, model.numHidden];
+    return memo(this.workspaces, size, () => ({
+      size,
+      v: s.tensor(size, nv),
+      ph: s.tensor(size, nh),
+      h: s.tensor(size, nh),
+      uh: s.tensor(size, nh),
+      pv: s.tensor(size, nv),
+      diff: s.tensor(size, nv),
+      rowErr: s.tensor(size, 1),
+      host: new Float32Array(size * nv),
+    }));
   }
 
   /** One gradient step on the batch in `ws`: all on the device, no readback; one unit where the backend fuses. */

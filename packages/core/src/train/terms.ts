@@ -299,7 +299,8 @@ export const centeringPart = declarePart<CenteringOptions, { centering?: { rate:
   options: [CENTERING_RATE],
   resolve(raw, _done, ctx) {
     if (!raw.centering) return {};
-    const rate = raw.centering === true ? 0.01 : read<number>(CENTERING_RATE, raw, ctx);
+    // `true` has no rate of its own: the declared default.
+    const rate = read<number>(CENTERING_RATE, raw, ctx);
     if (ctx.units === 'gaussian')
       throw new ArgumentError(`${ctx.spell('centering')} is implemented for binary visible units only, not gaussian`);
     return { centering: { rate } };

@@ -19,8 +19,10 @@ import { integerAtLeast, number, positiveInt } from '../../options.js';
 
 /** Where the CLI's defaults differ from core's (a run of a few epochs on MNIST should learn something). */
 const CLI_DEFAULTS: Readonly<Record<string, number>> = { epochs: 10, seed: 1 };
-/** Defaults as help shows them: a classifier's objective is the hybrid (`--labels` sets it). */
-const SHOWN_DEFAULTS: Readonly<Record<string, number | string>> = { ...CLI_DEFAULTS, objective: 'hybrid' };
+/** A classifier's defaults, which `--labels` sets: the hybrid objective (Larochelle & Bengio 2008). */
+export const CLASSIFIER_DEFAULTS = { objective: 'hybrid' } as const;
+/** Defaults as help shows them. */
+const SHOWN_DEFAULTS: Readonly<Record<string, number | string>> = { ...CLI_DEFAULTS, ...CLASSIFIER_DEFAULTS };
 
 /** A generated flag: the commander option and the option path its value goes to. */
 interface PartFlag {
@@ -28,7 +30,8 @@ interface PartFlag {
   readonly decl: OptionDeclaration;
 }
 
-function kebab(name: string): string {
+/** A camelCase name or dotted path in a flag's words: `sparsity.target` -> `sparsity-target`. */
+export function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/\./g, '-');
 }
 

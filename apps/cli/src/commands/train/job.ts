@@ -2,17 +2,17 @@ import {
   checkMemory,
   ModelFormatError,
   parseTrainConfig,
-  RbmError,
   type RbmParameters,
   type TrainConfig,
   trainingMemory,
   type VisibleUnits,
+  valueAt,
 } from '@rbmjs/core';
 import type { Command } from 'commander';
 import { type DataCommandFlags, dataSpec } from '../../common.js';
 import type { DataFingerprint, DataSpec } from '../../data.js';
 import { UsageError } from '../../errors.js';
-import { configFromFlags, givenConfigPaths, spellFlag } from './flags.js';
+import { CLASSIFIER_DEFAULTS, configFromFlags, givenConfigPaths, kebab, spellFlag } from './flags.js';
 
 /**
  * Everything that determines a training run, stored in checkpoints so that --resume can continue it: the
@@ -59,8 +59,8 @@ export interface TrainFlags extends DataCommandFlags {
 export function jobFrom(f: TrainFlags, command: Command): TrainJob {
   const labels = labelSourceOf(f);
   const visible = labels !== undefined ? 'softmax' : f.visible;
-  // A classifier's objective is the hybrid unless the flags say otherwise (Larochelle & Bengio 2008).
-  const extra = labels !== undefined && f.objective === undefined ? { objective: 'hybrid' } : {};
+  // A classifier's objective is the hybrid unless the flags say otherwise.
+  const extra = labels !== undefined && f.objective === undefined ? CLASSIFIER_DEFAULTS : {};
   return {
     data: dataSpec(f),
     validation: f.validation,
@@ -95,10 +95,6 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   classes: (j) => j.labels?.classes,
 };
 
-function valueAt(x: unknown, path: string): unknown {
-  return path.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], x);
-}
-
 /** On --resume, every flag given must agree with the checkpoint's job (--epochs may extend the run). */
 export function checkResumeFlags(job: TrainJob, saved: TrainJob, command: Command, path: string): void {
   const differs = (flag: string, mine: unknown, theirs: unknown) => {
@@ -115,10 +111,6 @@ export function checkResumeFlags(job: TrainJob, saved: TrainJob, command: Comman
     const at = valueAt(job.config, p) === undefined ? p.split('.')[0]! : p;
     differs(flag, valueAt(job.config, at), valueAt(saved.config, at));
   }
-}
-
-function kebab(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {
@@ -203,6 +195,5 @@ export function checkTrainBudget(job: TrainJob, cols: number): void {
 
 /** Epochs: the flag's, or on --resume the checkpoint's unless the flag is given. */
 export function withEpochs(job: TrainJob, epochs: number): TrainJob {
-  if (!(epochs >= 1)) throw new RbmError('INVALID_ARGUMENT', `--epochs must be a positive integer, got ${epochs}`);
   return { ...job, config: parseTrainConfig({ ...job.config, epochs }) };
 }
