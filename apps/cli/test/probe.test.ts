@@ -116,6 +116,8 @@ beforeAll(async () => {
       '10',
       '--method',
       'pcd',
+      '--momentum',
+      '0.5',
       '--backend',
       'js',
       '--checkpoint-every',

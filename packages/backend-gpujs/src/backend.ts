@@ -315,7 +315,7 @@ class GpujsBackend implements Backend {
 
   /** Uploads host data into `t` (a device value in the GPU modes). */
   private upload(t: GpujsTensor, data: HostArray): void {
-    const copy = Float32Array.from(data);
+    const copy = new Float32Array(data);
     if (this.host) {
       this.queue.push(() => {
         t.value = copy;
@@ -346,7 +346,7 @@ class GpujsBackend implements Backend {
     const h = this.own(t);
     await this.queue.settled();
     const v = h.value!;
-    if (v instanceof Float32Array) return Float32Array.from(v);
+    if (v instanceof Float32Array) return v.slice();
     if (this.mode === 'webgl2') {
       // WebGL2 reads through a pixel-pack buffer behind a fence (gpu.js's asyncMode): the page's main
       // thread keeps running while the GPU catches up, where texture.toArray() would block it.
@@ -459,7 +459,7 @@ class GpujsBackend implements Backend {
     const X = this.own(x);
     if (this.host) {
       this.queue.push(() => {
-        o.value = Float32Array.from(X.value as Float32Array);
+        o.value = (X.value as Float32Array).slice();
       });
       return;
     }

@@ -45,9 +45,10 @@ export interface OrtBackendSettings {
    */
   readonly preallocatedOutputs?: boolean;
   /**
-   * Units whose matrix products come to fewer floating-point operations than this run on one intra-op
-   * thread (default 3.2e7: on the 2-core machine a 784-16 CD-1 step is faster on one thread, a 784-100 one
-   * on two, where waking the second thread for each small op costs more than it saves).
+   * Units whose matrix products average fewer floating-point operations than this run on one intra-op
+   * thread (default 6.4e6: on the 2-core machine a 784-16 CD-1 step at batch 100, 2.5e6 a product, is
+   * faster on one thread, a 784-100 one, 1.6e7, on two, where waking the second thread for each small op
+   * costs more than it saves).
    */
   readonly singleThreadFlops?: number;
   /**
@@ -133,6 +134,24 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
   const misses = new Map<string, number>();
   const stats: FuseStats = { compiled: 0, replayed: 0, opByOp: 0 };
   const uniformScratch = new Map<string, Float32Array>();
+  /**
+   * Arrays for the copies of uploads a trace records, by length, taken back once their unit has run: a
+   * run of training steps uploads a batch per step, and fresh arrays of that size cost page faults.
+   */
+  const uploadPool = new Map<number, Float32Array[]>();
+  const copyUpload = (data: HostArray): Float32Array => {
+    const buf = uploadPool.get(data.length)?.pop() ?? new Float32Array(data.length);
+    buf.set(data);
+    return buf;
+  };
+  const releaseUploads = (t: Trace) => {
+    for (const op of t.ops) {
+      if (op.kind !== 'write') continue;
+      let pool = uploadPool.get(op.data.length);
+      if (!pool) uploadPool.set(op.data.length, (pool = []));
+      if (pool.length < 64) pool.push(op.data);
+    }
+  };
   /** Each output tensor's second array, which the next compiled run writes. */
   const spareOf = new WeakMap<Tensor, Float32Array>();
 
@@ -191,10 +210,16 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     const graph = traceToOnnx(t, io, settings.graph ?? {});
     stats.compiled++;
     let flops = 0;
+    let products = 0;
     for (const op of t.ops) {
-      if (op.kind === 'matMul') flops += 2 * op.out.rows * op.out.cols * (op.transposeA ? op.a.rows : op.a.cols);
+      if (op.kind !== 'matMul') continue;
+      flops += 2 * op.out.rows * op.out.cols * (op.transposeA ? op.a.rows : op.a.cols);
+      products++;
     }
-    const small = settings.session.intraOpNumThreads !== undefined && flops < (settings.singleThreadFlops ?? 3.2e7);
+    // Per product, so that a unit of several small steps stays on one thread.
+    const small =
+      settings.session.intraOpNumThreads !== undefined &&
+      flops / Math.max(1, products) < (settings.singleThreadFlops ?? 6.4e6);
     const options = small ? { ...settings.session, intraOpNumThreads: 1 } : settings.session;
     const unit: Unit = {
       label: t.label,
@@ -302,7 +327,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       if (trace) trace.recordWrite(t, data);
       else if (tail === null) host.write(t, data);
       else {
-        const copy = Float32Array.from(data);
+        const copy = new Float32Array(data);
         enqueue(() => host.write(t, copy));
       }
     },
@@ -426,7 +451,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
         body();
         return;
       }
-      const t = new Trace(label);
+      const t = new Trace(label, copyUpload);
       trace = t;
       try {
         body();
@@ -434,6 +459,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
         // What ran before the throw has happened op by op; keep those semantics.
         trace = null;
         enqueue(() => replayTrace(t, host));
+        enqueue(() => releaseUploads(t));
         for (const x of t.disposed) enqueue(() => host.dispose(x));
         throw error;
       } finally {
@@ -459,6 +485,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
           say(`${label}:churn`, `${label} runs op by op: its structure changes on every call`);
           stats.opByOp++;
           enqueue(() => replayTrace(t, host));
+          enqueue(() => releaseUploads(t));
           for (const x of t.disposed) enqueue(() => host.dispose(x));
           return;
         }
@@ -473,6 +500,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       }
       const u = unit;
       enqueue(() => run(u, t, io));
+      enqueue(() => releaseUploads(t));
       for (const x of t.disposed) enqueue(() => host.dispose(x));
     },
   };

@@ -1,4 +1,4 @@
-import { isStructural, type Tensor, type Trace, type TraceInterface } from '@rbmjs/core/backend';
+import { isStructural, type Tensor, type Trace, type TraceInterface, type TraceOp } from '@rbmjs/core/backend';
 import {
   type Attribute,
   encodeModel,
@@ -8,6 +8,7 @@ import {
   type Node,
   type ValueInfo,
 } from './onnx-proto.js';
+import { rewriteGraph } from './rewrite.js';
 
 /** ONNX opset the graphs use (ONNX Runtime 1.30 implements it on every execution provider used here). */
 export const OPSET = 17;
@@ -59,6 +60,17 @@ export interface GraphOptions {
   readonly nanGuard?: boolean;
 }
 
+/** Ops whose result has the broadcast shape of their inputs. */
+const ELEMENTWISE = new Set(['Add', 'Sub', 'Mul', 'Neg', 'Sigmoid', 'Softplus', 'Exp', 'Log', 'Sign', 'Less', 'Cast']);
+
+/** ONNX's multidirectional broadcast of shapes (trailing axes aligned). */
+function broadcast(shapes: readonly (readonly number[] | undefined)[]): number[] {
+  const rank = Math.max(...shapes.map((d) => d!.length));
+  return Array.from({ length: rank }, (_, i) =>
+    Math.max(...shapes.map((d) => d![d!.length - rank + i] ?? 1)),
+  );
+}
+
 export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOptions = {}): CompiledGraph {
   const nodes: Node[] = [];
   const graphInputs: ValueInfo[] = [];
@@ -67,12 +79,17 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
   let counter = 0;
   const fresh = (stem: string) => `${stem}${counter++}`;
 
-  const declare = (name: string, dims: number[]) => {
-    graphInputs.push({ name, elemType: FLOAT, dims });
+  /** Shapes of the values, for the rewrites: inputs and constants, elementwise results and products. */
+  const dims = new Map<string, readonly number[]>();
+  const declare = (name: string, shape: number[]) => {
+    graphInputs.push({ name, elemType: FLOAT, dims: shape });
+    dims.set(name, shape);
   };
   const node = (opType: string, inputs: string[], attributes: Attribute[] = []): string => {
     const out = fresh('t');
     nodes.push({ opType, input: inputs, output: [out], attributes });
+    const shapes = inputs.map((x) => dims.get(x));
+    if (ELEMENTWISE.has(opType) && shapes.every((d) => d !== undefined)) dims.set(out, broadcast(shapes));
     return out;
   };
   const constants = new Map<string, string>();
@@ -122,6 +139,10 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
   const bool = (name: string): Attribute => ({ name, int: 1 });
 
   for (const op of trace.ops) {
+    emit(op);
+    dims.set(get(op.out), [op.out.rows, op.out.cols]);
+  }
+  function emit(op: TraceOp): void {
     switch (op.kind) {
       case 'matMul': {
         const attrs: Attribute[] = [];
@@ -216,35 +237,16 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
     }
   }
 
-  // Two rewrites that save a pass over memory each (this machine's elementwise ops are bandwidth-bound):
-  // Gemm(a, b) + bias -> Gemm(a, b, bias), and ReduceSum(x * x) -> ReduceSumSquare(x).
-  const lastValues = new Set(io.outputs.map((t) => get(t)));
-  const consumers = new Map<string, number>();
-  for (const n of nodes) for (const x of n.input) consumers.set(x, (consumers.get(x) ?? 0) + 1);
-  const producer = new Map<string, Node>();
-  for (const n of nodes) producer.set(n.output[0]!, n);
-  const single = (x: string) => consumers.get(x) === 1 && !lastValues.has(x);
-  const removed = new Set<Node>();
-  for (const n of nodes) {
-    const first = producer.get(n.input[0] ?? '');
-    if (!first || removed.has(first) || !single(n.input[0]!)) continue;
-    if (n.opType === 'Add' && first.opType === 'Gemm' && first.input.length === 2) {
-      first.input.push(n.input[1]!);
-      first.attributes = [...(first.attributes ?? []), { name: 'beta', float: 1 }];
-      first.output = n.output;
-      removed.add(n);
-    } else if (n.opType === 'ReduceSum' && first.opType === 'Mul' && first.input[0] === first.input[1]) {
-      const axes = initializers.find((i) => i.name === n.input[1])?.int64s;
-      if (!axes) continue;
-      n.opType = 'ReduceSumSquare';
-      n.input = [first.input[0]!];
-      n.attributes = [{ name: 'axes', ints: axes }, bool('keepdims')];
-      removed.add(first);
-    }
-  }
-  const kept = nodes.filter((n) => !removed.has(n));
-  nodes.length = 0;
-  nodes.push(...kept);
+  const graphInputNames = new Set(graphInputs.map((g) => g.name));
+  rewriteGraph({
+    nodes,
+    dims,
+    outputs: new Set(io.outputs.map((t) => get(t))),
+    sources: new Set([...graphInputNames, ...initializers.map((i) => i.name)]),
+    axesOf: (name) => initializers.find((i) => i.name === name)?.int64s,
+    int64Constant,
+    fresh,
+  });
 
   // Outputs. A tensor whose last value is an upload or a uniform input needs no graph output: the backend
   // copies what it fed (`fedOutputs`). Otherwise the node that made the value is renamed to the output name;
@@ -254,7 +256,6 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
   const outputs: Array<string | undefined> = [];
   const rename = new Map<string, string>();
   const claimed = new Set<string>();
-  const graphInputNames = new Set(graphInputs.map((g) => g.name));
   io.outputs.forEach((t, j) => {
     const v = get(t);
     if (fed.has(v)) {

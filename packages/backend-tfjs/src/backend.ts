@@ -138,7 +138,7 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       const t = new TfjsTensor(
         rows,
         cols,
-        data ? tf.tensor2d(Float32Array.from(data), [rows, cols]) : tf.zeros([rows, cols]),
+        data ? tf.tensor2d(new Float32Array(data), [rows, cols]) : tf.zeros([rows, cols]),
       );
       live.add(t);
       return t;
@@ -147,10 +147,10 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       const h = own(t);
       check.data(h.rows, h.cols, data.length);
       h.t.dispose();
-      h.t = tf.tensor2d(data instanceof Float32Array ? data : Float32Array.from(data), [h.rows, h.cols]);
+      h.t = tf.tensor2d(data instanceof Float32Array ? data : new Float32Array(data), [h.rows, h.cols]);
     },
     async read(t: Tensor): Promise<HostArray> {
-      return Float32Array.from((await own(t).t.data()) as Float32Array);
+      return new Float32Array((await own(t).t.data()) as Float32Array);
     },
     dispose(t: Tensor): void {
       const h = own(t);

@@ -133,7 +133,7 @@ describe('the trainer', () => {
   it('importState refuses chains that are not binary, NaN momentum and a batch past the epoch, changing nothing', async () => {
     const be = createReferenceBackend();
     const m = RBM.create(be, { numVisible: 4, numHidden: 3, seed: 1 });
-    const trainer = new Trainer(m, data, { epochs: 1, batchSize: 10, method: 'pcd', seed: 1 });
+    const trainer = new Trainer(m, data, { epochs: 1, batchSize: 10, method: 'pcd', momentum: 0.5, seed: 1 });
     const state = await trainer.exportState();
     const replaced = (name: string, i: number, x: number): TrainerState => {
       const entry = state.tensors[name]!;
@@ -150,6 +150,28 @@ describe('the trainer', () => {
     );
     expect(() => trainer.importState({ ...state, batch: 4 })).toThrow(/batch must be an integer in \[0, 4\)/);
     expect(await trainer.exportState()).toEqual(state);
+  });
+
+  it('keeps no velocity without momentum, and resumes a state that carries one (an earlier version) to the bit', async () => {
+    const be = createReferenceBackend();
+    const options = { epochs: 2, batchSize: 10, learningRate: 0.1, method: 'pcd' as const, seed: 4 };
+    const straight = RBM.create(be, { numVisible: 4, numHidden: 3, seed: 1 });
+    await new Trainer(straight, data, options).run();
+
+    const first = RBM.create(be, { numVisible: 4, numHidden: 3, seed: 1 });
+    const trainer = new Trainer(first, data, { ...options, epochs: 1 });
+    await trainer.run();
+    const state = await trainer.exportState();
+    expect(Object.keys(state.tensors)).toEqual(['chains']);
+    // A velocity (with momentum 0 it held lr g of the last step), as earlier versions wrote it: dropped.
+    const velocity = { rows: 4, cols: 3, data: new Float32Array(12).fill(0.25) };
+    const resumed = new Trainer(first, data, options);
+    resumed.importState({ ...state, tensors: { ...state.tensors, 'velocity.weights': velocity } });
+    await resumed.run();
+    expect(await be.read(first.W)).toEqual(await be.read(straight.W));
+    expect(() => resumed.importState({ ...state, tensors: { ...state.tensors, velocity: velocity } })).toThrow(
+      /velocity is not part of this run/,
+    );
   });
 });
 

@@ -92,8 +92,15 @@ export class Trace {
   /** Tensors the body freed. */
   readonly disposed = new Set<Tensor>();
 
-  constructor(label: string) {
+  private readonly copy: (data: HostArray) => Float32Array;
+
+  /**
+   * `copy` makes the private copy of an upload (default: a new array); a backend that replays traces
+   * often may hand out arrays from a pool and take them back once the unit has run.
+   */
+  constructor(label: string, copy: (data: HostArray) => Float32Array = (data) => new Float32Array(data)) {
     this.label = label;
+    this.copy = copy;
   }
 
   record(op: TraceOp): void {
@@ -109,7 +116,7 @@ export class Trace {
 
   /** Records an upload, copying `data` (the caller may reuse its array after `write` returns). */
   recordWrite(out: Tensor, data: HostArray): void {
-    this.ops.push({ kind: 'write', out, data: Float32Array.from(data) });
+    this.ops.push({ kind: 'write', out, data: this.copy(data) });
   }
 
   /**

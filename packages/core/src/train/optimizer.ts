@@ -9,28 +9,63 @@ export interface MomentumOptions {
   readonly momentum?: Schedule;
 }
 
+/** The velocity's state names (checkpoints of runs with momentum carry them). */
+const VELOCITY = ['velocity.weights', 'velocity.visible_bias', 'velocity.hidden_bias'] as const;
+
+/** Whether a momentum schedule is 0 at every epoch (then no velocity is ever read). */
+export function zeroMomentum(schedule: Schedule): boolean {
+  if (typeof schedule === 'number') return schedule === 0;
+  if (typeof schedule === 'function') return false;
+  switch (schedule.kind) {
+    case 'constant':
+      return schedule.value === 0;
+    case 'linear':
+      return schedule.from === 0 && schedule.to === 0;
+    case 'exponential':
+      return schedule.initial === 0;
+    case 'piecewise':
+      return schedule.values.every((x) => x === 0);
+  }
+}
+
 /**
  * Stochastic gradient ascent with momentum: velocity <- momentum velocity + lr g; theta <- theta + velocity
  * for W, a and b. The velocity is state (`velocity.*`): rolled back, checkpointed and resumed.
+ *
+ * With a momentum schedule that is 0 throughout, the update is plain SGD, theta <- theta + lr g, and no
+ * velocity is kept: the parameters are the same to the bit (velocity <- 0 velocity + lr g is lr g), and a
+ * compiling backend makes the weight update one matrix product accumulated into W, not four passes over
+ * [visible, hidden] arrays. A checkpoint written with a velocity (by an earlier version) resumes: the velocity,
+ * which such a run never reads, is dropped.
  */
 export class Momentum {
   readonly name = 'momentum';
   private readonly ctx: PartContext;
-  private readonly velocity: readonly [Tensor, Tensor, Tensor];
+  private readonly velocity: readonly [Tensor, Tensor, Tensor] | undefined;
 
-  constructor(ctx: PartContext) {
+  constructor(ctx: PartContext, schedule: Schedule) {
     this.ctx = ctx;
     const { numVisible: nv, numHidden: nh } = ctx.model;
+    if (zeroMomentum(schedule)) {
+      ctx.state.ignore(...VELOCITY);
+      return;
+    }
     this.velocity = [
-      ctx.state.tensor('velocity.weights', nv, nh),
-      ctx.state.tensor('velocity.visible_bias', 1, nv),
-      ctx.state.tensor('velocity.hidden_bias', 1, nh),
+      ctx.state.tensor(VELOCITY[0], nv, nh),
+      ctx.state.tensor(VELOCITY[1], 1, nv),
+      ctx.state.tensor(VELOCITY[2], 1, nh),
     ];
   }
 
   /** Adds the step's gradient, with momentum, to the model's parameters. */
   update(step: GradientStep, learningRate: number, momentum: number): void {
     const { backend: be, model: m } = this.ctx;
+    if (!this.velocity) {
+      be.axpby(m.W, 1, m.W, learningRate, step.gW);
+      be.axpby(m.a, 1, m.a, learningRate, step.ga);
+      be.axpby(m.b, 1, m.b, learningRate, step.gb);
+      return;
+    }
     const [vW, va, vb] = this.velocity;
     be.axpby(vW, momentum, vW, learningRate, step.gW);
     be.axpby(va, momentum, va, learningRate, step.ga);

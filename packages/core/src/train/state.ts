@@ -68,6 +68,8 @@ export class StateRegistry {
   /** Tensors rolled back but never exported: the model's parameters. */
   private readonly extra: Tensor[] = [];
   private snapshotCopies: Tensor[] | undefined;
+  /** Names a resumed state may carry that this run does not keep: accepted on import and dropped. */
+  private readonly ignored = new Set<string>();
 
   constructor(backend: Backend, scope: Scope, binaryStates: boolean) {
     this.backend = backend;
@@ -89,6 +91,14 @@ export class StateRegistry {
     if (!first || blocks.some((t) => t.cols !== first.cols || t.rows !== first.rows))
       throw new ArgumentError(`state ${name}: blocks of one shape expected`);
     this.tensors.set(name, { blocks, rows: first.rows * blocks.length, cols: first.cols, values });
+  }
+
+  /**
+   * Names of state that this run's configuration makes unused (the velocity of a run without momentum): a
+   * state that carries them, from an older version, imports with them dropped.
+   */
+  ignore(...names: string[]): void {
+    for (const name of names) this.ignored.add(name);
   }
 
   /** Registers a host counter (rolled back, exported and imported with the tensors). */
@@ -162,7 +172,7 @@ export class StateRegistry {
     const tensors = state.tensors ?? {};
     const counters = state.counters ?? {};
     for (const name of Object.keys(tensors)) {
-      if (!this.tensors.has(name))
+      if (!this.tensors.has(name) && !this.ignored.has(name))
         throw new ArgumentError(
           `trainer state: ${name} is not part of this run (it has ${[...this.tensors.keys()].join(', ')})`,
         );

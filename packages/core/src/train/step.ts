@@ -6,6 +6,7 @@ import type { DeviceRandom } from '../random/device.js';
 import { buildParts } from './config.js';
 import { Momentum } from './optimizer.js';
 import type { GradientStep, GradientTerm, NegativePhase, PartContext, PositivePhase } from './parts.js';
+import type { Schedule } from './schedule.js';
 import type { TrainingObjective } from './terms.js';
 
 /**
@@ -19,7 +20,6 @@ export interface BatchWorkspace extends PositivePhase {
   readonly uh: Tensor;
   readonly diff: Tensor;
   readonly rowErr: Tensor;
-  readonly host: Float32Array;
 }
 
 /** What the step reads of the resolved options. */
@@ -28,14 +28,16 @@ export interface StepOptions {
   readonly positivePhase: 'probabilities' | 'samples';
   readonly objective: TrainingObjective;
   readonly hybridWeight?: number;
+  readonly momentum: Schedule;
 }
 
 export class AscentStep {
   readonly negativePhase: NegativePhase;
   readonly terms: readonly GradientTerm[];
-  /** The batch's summed squared reconstruction error, and the epoch's running sum of them [1, 1]. */
-  readonly batchErr: Tensor;
+  /** The epoch's running sum of the batches' summed squared reconstruction errors [1, 1]. */
   readonly epochErr: Tensor;
+  /** Each batch's summed squared reconstruction error [1, 1], one per step of a run of several. */
+  private readonly batchErrs: Tensor[] = [];
   private readonly o: StepOptions;
   private readonly model: RBM;
   private readonly backend: Backend;
@@ -60,7 +62,7 @@ export class AscentStep {
     this.backend = ctx.backend;
     this.scope = ctx.scope;
     this.random = ctx.random;
-    this.optimizer = new Momentum(ctx);
+    this.optimizer = new Momentum(ctx, options.momentum);
     const parts = buildParts(ctx, options as unknown as Record<string, unknown>);
     this.negativePhase = parts.negative;
     this.terms = parts.terms;
@@ -73,7 +75,6 @@ export class AscentStep {
     this.sumVk = s.tensor(1, nv);
     this.sumPos = s.tensor(1, nh);
     this.sumNeg = s.tensor(1, nh);
-    this.batchErr = s.tensor(1, 1);
     this.epochErr = s.tensor(1, 1);
     this.checksum = [s.tensor(1, nh), s.tensor(1, 1), s.tensor(1, 1), s.tensor(1, 1)];
   }
@@ -91,25 +92,41 @@ export class AscentStep {
       pv: s.tensor(size, nv),
       diff: s.tensor(size, nv),
       rowErr: s.tensor(size, 1),
-      host: new Float32Array(size * nv),
     }));
   }
 
-  /** One gradient step on the batch in `ws`: all on the device, no readback; one unit where the backend fuses. */
-  run(ws: BatchWorkspace, learningRate: number, momentum: number): void {
+  /** The summed squared reconstruction error of the `i`-th batch of the last {@link run} [1, 1]. */
+  batchError(i: number): Tensor {
+    while (this.batchErrs.length <= i) this.batchErrs.push(this.scope.tensor(1, 1));
+    return this.batchErrs[i]!;
+  }
+
+  /**
+   * One gradient step per batch in `batches` (each ws.size rows, uploaded to ws.v in turn): all on the
+   * device, no readback, and one unit where the backend fuses, so that a compiling backend runs several
+   * small steps per call (its per-call cost, and the copy of the parameters out of the unit, paid once).
+   */
+  run(ws: BatchWorkspace, batches: readonly Float32Array[], learningRate: number, momentum: number): void {
     // The discriminative objective's step has a label of its own: a backend may treat it apart.
     const label = this.o.objective === 'generative' ? 'train-step' : 'train-step:discriminative';
-    fused(this.backend, label, () => this.ops(ws, learningRate, momentum), {
-      scratch: this.stepScratch(ws),
-    });
+    const be = this.backend;
+    const body = () => {
+      batches.forEach((rows, i) => {
+        be.write(ws.v, rows);
+        this.ops(ws, learningRate, momentum, this.batchError(i));
+      });
+    };
+    fused(be, label, body, { scratch: this.stepScratch(ws) });
   }
 
   /**
    * The step's workspace, which no later step reads before writing: the batch's buffers, the gradient and
-   * its sums, the sampler's buffers. Not batchErr (onBatch reads it) nor anything in the state registry.
+   * its sums, the sampler's buffers. Not the batch errors (onBatch reads them) nor anything in the state
+   * registry.
    */
   private stepScratch(ws: BatchWorkspace): Tensor[] {
     return [
+      ws.v,
       ws.ph,
       ws.h,
       ws.uh,
@@ -128,7 +145,7 @@ export class AscentStep {
     ];
   }
 
-  private ops(ws: BatchWorkspace, learningRate: number, momentum: number): void {
+  private ops(ws: BatchWorkspace, learningRate: number, momentum: number, batchErr: Tensor): void {
     const be = this.backend;
     const m = this.model;
     const B = ws.size;
@@ -144,8 +161,8 @@ export class AscentStep {
     be.binary('sub', ws.diff, ws.v, ws.pv);
     be.unary('square', ws.diff, ws.diff);
     be.sum(ws.rowErr, ws.diff, 1);
-    be.sum(this.batchErr, ws.rowErr, 0);
-    be.binary('add', this.epochErr, this.epochErr, this.batchErr);
+    be.sum(batchErr, ws.rowErr, 0);
+    be.binary('add', this.epochErr, this.epochErr, batchErr);
 
     // Negative phase: the model's v and p(h = 1 | v) from the sampler's chains (none for the
     // discriminative objective, whose gradient the Discriminative term adds exactly).

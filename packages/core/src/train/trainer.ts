@@ -1,4 +1,4 @@
-import { Scope } from '../backend/scope.js';
+import { memo, Scope } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import { checkMemory, trainingMemory } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
@@ -68,6 +68,21 @@ function resolveOptions(options: TrainOptions, rows: number, units: VisibleUnits
   };
 }
 
+/** Rows a unit of several steps covers at most, and its steps at most (see `Trainer.chunk`). */
+export const CHUNK_ROWS = 64;
+export const MAX_CHUNK = 16;
+
+/** Units a trainer issues before it waits for the backend (one readback). */
+const MAX_QUEUED = 4;
+
+/** Steps per unit on `backend` at batch size `batchSize`: several where it fuses, one elsewhere. */
+export function chunkSteps(backend: Backend, batchSize: number): number {
+  if (!backend.fuse) return 1;
+  const forced = (globalThis as { RBMJS_CHUNK?: number }).RBMJS_CHUNK;
+  if (forced) return forced;
+  return Math.max(1, Math.min(MAX_CHUNK, Math.floor(CHUNK_ROWS / batchSize)));
+}
+
 /** A divergence rollback's restore point: the registry's copies and the Gibbs stream's position. */
 interface Snapshot {
   readonly state: StateSnapshot;
@@ -105,6 +120,15 @@ export class Trainer {
   private readonly locate: ((row: number, column: number) => string) | undefined;
   private epochShuffleStart = 0;
   private epochErrorCarry = 0;
+  /**
+   * Steps per unit: on a backend that fuses, several small steps run as one (a compiled call costs tens of
+   * microseconds and copies the parameters out once), up to {@link CHUNK_ROWS} rows and {@link MAX_CHUNK}
+   * steps; one step per unit elsewhere. The steps and their results are the same either way.
+   */
+  private readonly chunk: number;
+  private readonly hostBuffers = new Map<number, Float32Array>();
+  /** Units issued since the last readback. */
+  private queued = 0;
 
   constructor(model: RBM, data: Dataset | DataSource, options: TrainOptions) {
     checkTrainingData(data);
@@ -153,6 +177,7 @@ export class Trainer {
     this.terms = this.ascent.terms;
     this.chainsLoaded = this.negativePhase.start === undefined;
     this.perm = Uint32Array.from({ length: data.rows }, (_, i) => i);
+    this.chunk = chunkSteps(this.backend, this.o.batchSize);
   }
 
   get epochs(): number {
@@ -167,17 +192,37 @@ export class Trainer {
     return Math.ceil(this.data.rows / this.o.batchSize);
   }
 
-  /** Uploads the examples of batch `batch` of the current permutation (identity when not shuffling). */
-  private async loadBatch(batch: number): Promise<BatchWorkspace> {
+  /**
+   * Reads `count` consecutive batches from `batch` of the current permutation (identity when not shuffling),
+   * all of one size, checked as they arrive: one read for the run of steps that follows.
+   */
+  private async readBatches(batch: number, count: number): Promise<{ ws: BatchWorkspace; rows: Float32Array[] }> {
     const { rows, cols } = this.data;
-    const start = batch * this.o.batchSize;
-    const size = Math.min(this.o.batchSize, rows - start);
+    const B = this.o.batchSize;
+    const start = batch * B;
+    const size = Math.min(B, rows - start);
     const ws = this.ascent.workspace(size);
-    const indices = this.perm.subarray(start, start + size);
-    await this.data.readRows(indices, ws.host);
-    if (this.checkBatches) checkBatch(ws.host, indices, cols, this.data.source, this.model.units, this.locate);
-    this.backend.write(ws.v, ws.host);
-    return ws;
+    const indices = this.perm.subarray(start, start + count * size);
+    const host = memo(this.hostBuffers, size, () => new Float32Array(this.chunk * size * cols)).subarray(
+      0,
+      indices.length * cols,
+    );
+    await this.data.readRows(indices, host);
+    if (this.checkBatches) checkBatch(host, indices, cols, this.data.source, this.model.units, this.locate);
+    return { ws, rows: Array.from({ length: count }, (_, i) => host.subarray(i * size * cols, (i + 1) * size * cols)) };
+  }
+
+  /**
+   * How many batches from `batch` run as one unit: up to {@link Trainer.chunk}, all of one size (the epoch's
+   * short last batch runs alone), and none past the end of a divergence-check interval.
+   */
+  private runLength(batch: number, intervalStart: number): number {
+    const batches = this.batchCount();
+    const full = Math.floor(this.data.rows / this.o.batchSize);
+    const end = batch < full ? full : batches;
+    const interval = this.o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER;
+    const toCheck = interval - ((batch - intervalStart) % interval);
+    return Math.max(1, Math.min(this.chunk, end - batch, toCheck));
   }
 
   /** Persistent chains start at the first `chains` training examples (cycling when there are fewer). */
@@ -232,21 +277,32 @@ export class Trainer {
     let intervalStart = firstBatch;
     let snap = this.takeSnapshot();
     let stepAtInterval = this.step;
-    for (let batch = firstBatch; batch < batches; batch++) {
-      const ws = await this.loadBatch(batch);
-      this.ascent.run(ws, learningRate, momentum);
-      this.step++;
-      if (this.o.onBatch) {
-        await this.o.onBatch({
-          epoch,
-          batch,
-          step: this.step,
-          batchSize: ws.size,
-          learningRate,
-          momentum,
-          readReconstructionError: () => this.readScalar(this.ascent.batchErr, ws.size),
-        });
+    for (let batch = firstBatch; batch < batches; ) {
+      const count = this.runLength(batch, intervalStart);
+      const { ws, rows } = await this.readBatches(batch, count);
+      this.ascent.run(ws, rows, learningRate, momentum);
+      // An asynchronous backend queues what it is given: wait for it now and then, so that the queue (and
+      // the batches it holds) stays short.
+      if (++this.queued >= MAX_QUEUED) {
+        await this.backend.read(this.ascent.epochErr);
+        this.queued = 0;
       }
+      const first = batch;
+      batch += count - 1;
+      if (this.o.onBatch) {
+        for (let i = 0; i < count; i++) {
+          await this.o.onBatch({
+            epoch,
+            batch: first + i,
+            step: this.step + i + 1,
+            batchSize: ws.size,
+            learningRate,
+            momentum,
+            readReconstructionError: () => this.readScalar(this.ascent.batchError(i), ws.size),
+          });
+        }
+      }
+      this.step += count;
       const aborted = this.o.signal?.aborted === true && batch < batches - 1;
       const intervalEnd =
         aborted ||
@@ -270,6 +326,7 @@ export class Trainer {
         this.epochErrorCarry = errSum!;
         throw new TrainingAbortedError(this.epoch, batch + 1, batches);
       }
+      batch++;
     }
     this.batchInEpoch = 0;
     this.epoch++;
@@ -305,7 +362,8 @@ export class Trainer {
     this.step = stepAtInterval;
     for (let batch = from; batch <= to; batch++) {
       const before = this.takeSnapshot();
-      this.ascent.run(await this.loadBatch(batch), learningRate, momentum);
+      const { ws, rows } = await this.readBatches(batch, 1);
+      this.ascent.run(ws, rows, learningRate, momentum);
       this.step++;
       if (!(await this.ascent.parametersSound(this.o.maxParameter))) {
         this.restoreSnapshot(before);
