@@ -41,11 +41,19 @@ function options(): CommonBackendOptions {
   return { allowFallbackAdapter: process.env.RBMJS_ALLOW_FALLBACK_ADAPTER === '1' };
 }
 
+/** Settings of particular backends, by family (see `CommonBackendOptions.settings`). */
+export type BackendSettings = NonNullable<CommonBackendOptions['settings']>;
+
 /** Starts the backend a name stands for; a name or mode no package has is a usage error (exit 2). */
-export async function startBackend(spec: string, onFailure?: (name: string, reason: string) => void): Promise<Backend> {
+export async function startBackend(
+  spec: string,
+  onFailure?: (name: string, reason: string) => void,
+  settings?: BackendSettings,
+): Promise<Backend> {
   try {
     return await startFromTable(spec, CLI_BACKENDS, {
       ...options(),
+      ...(settings ? { settings } : {}),
       onFailure: (f) => onFailure?.(f.name, describeFailure(f)),
     });
   } catch (error) {

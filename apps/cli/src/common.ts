@@ -1,6 +1,6 @@
 import { type AisSchedule, type Backend, RbmError } from '@rbmjs/core';
 import type { Command } from 'commander';
-import { CLI_BACKENDS, startBackend } from './backends.js';
+import { type BackendSettings, CLI_BACKENDS, startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
 import { UsageError } from './errors.js';
 import { nonNegativeInt, number, oneOf, positiveInt } from './options.js';
@@ -118,10 +118,19 @@ export function addCommonOptions(
   return cmd.option('--json', o.json ?? 'print one JSON object').option('--verbose', 'stack traces on errors');
 }
 
-export async function backendFor(spec: string, out: Output, verbose: boolean): Promise<Backend> {
-  const backend = await startBackend(spec, (name, reason) => {
-    if (verbose || spec !== 'auto') out.info(`backend ${name} unavailable: ${reason}`);
-  });
+export async function backendFor(
+  spec: string,
+  out: Output,
+  verbose: boolean,
+  settings?: BackendSettings,
+): Promise<Backend> {
+  const backend = await startBackend(
+    spec,
+    (name, reason) => {
+      if (verbose || spec !== 'auto') out.info(`backend ${name} unavailable: ${reason}`);
+    },
+    settings,
+  );
   return backend;
 }
 

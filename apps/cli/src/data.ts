@@ -414,6 +414,7 @@ export function sliceSource(src: DataSource, start: number, count: number): Data
     cols: src.cols,
     ...(src.source ? { source: src.source } : {}),
     ...(src.locate ? { locate: (row: number, column: number) => src.locate!(row + start, column) } : {}),
+    ...(src.checks ? { checks: src.checks } : {}),
     readRows(indices, out) {
       const moved = Uint32Array.from(indices as ArrayLike<number>, (i) => i + start);
       return src.readRows(moved, out);

@@ -19,6 +19,7 @@ import {
 } from '@rbmjs/core/backend';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import { type GraphOptions, type GraphSignature, traceToOnnx } from './graph.js';
+import { RunQueue, UploadPool } from './queue.js';
 
 /** The parts of ONNX Runtime's JavaScript API used here: onnxruntime-node and onnxruntime-web both have them. */
 export interface OrtApi {
@@ -134,60 +135,15 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
   const misses = new Map<string, number>();
   const stats: FuseStats = { compiled: 0, replayed: 0, opByOp: 0 };
   const uniformScratch = new Map<string, Float32Array>();
-  /**
-   * Arrays for the copies of uploads a trace records, by length, taken back once their unit has run: a
-   * run of training steps uploads a batch per step, and fresh arrays of that size cost page faults.
-   */
-  const uploadPool = new Map<number, Float32Array[]>();
-  const copyUpload = (data: HostArray): Float32Array => {
-    const buf = uploadPool.get(data.length)?.pop() ?? new Float32Array(data.length);
-    buf.set(data);
-    return buf;
-  };
-  const releaseUploads = (t: Trace) => {
-    for (const op of t.ops) {
-      if (op.kind !== 'write') continue;
-      let pool = uploadPool.get(op.data.length);
-      if (!pool) uploadPool.set(op.data.length, (pool = []));
-      if (pool.length < 64) pool.push(op.data);
-    }
-  };
+  const uploads = new UploadPool();
   /** Each output tensor's second array, which the next compiled run writes. */
   const spareOf = new WeakMap<Tensor, Float32Array>();
 
   // ---- the queue ----
-  let tail: Promise<void> | null = null;
-  let failure: unknown;
+  const queue = new RunQueue();
+  const enqueue = (task: () => void | Promise<void>) => queue.enqueue(task);
+  const settle = () => queue.settle();
   let destroyed = false;
-  const track = (p: Promise<void>) => {
-    const t: Promise<void> = p.then(
-      () => {
-        if (tail === t) tail = null;
-      },
-      (error: unknown) => {
-        failure ??= error;
-        if (tail === t) tail = null;
-      },
-    );
-    tail = t;
-  };
-  /** Runs `task` now when nothing is in flight, else after what is. */
-  const enqueue = (task: () => void | Promise<void>) => {
-    if (tail === null) {
-      const r = task();
-      if (r instanceof Promise) track(r);
-    } else {
-      track(tail.then(task));
-    }
-  };
-  const settle = async () => {
-    while (tail !== null) await tail;
-    if (failure !== undefined) {
-      const error = failure;
-      failure = undefined;
-      throw error instanceof Error ? error : new Error(String(error));
-    }
-  };
 
   let trace: Trace | null = null;
   const disposed = new WeakSet<Tensor>();
@@ -325,7 +281,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       own(t);
       check.data(t.rows, t.cols, data.length);
       if (trace) trace.recordWrite(t, data);
-      else if (tail === null) host.write(t, data);
+      else if (queue.idle) host.write(t, data);
       else {
         const copy = new Float32Array(data);
         enqueue(() => host.write(t, copy));
@@ -336,6 +292,10 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       if (trace) throw new RbmError('BACKEND_API', `${settings.name}: read inside a fused unit (${trace.label})`);
       await settle();
       return own(t).data.slice();
+    },
+    drain(): Promise<void> {
+      if (trace) throw new RbmError('BACKEND_API', `${settings.name}: drain inside a fused unit (${trace.label})`);
+      return settle();
     },
     dispose(t: Tensor): void {
       own(t);
@@ -451,7 +411,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
         body();
         return;
       }
-      const t = new Trace(label, copyUpload);
+      const t = new Trace(label, uploads.copy);
       trace = t;
       try {
         body();
@@ -459,7 +419,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
         // What ran before the throw has happened op by op; keep those semantics.
         trace = null;
         enqueue(() => replayTrace(t, host));
-        enqueue(() => releaseUploads(t));
+        enqueue(() => uploads.release(t));
         for (const x of t.disposed) enqueue(() => host.dispose(x));
         throw error;
       } finally {
@@ -485,7 +445,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
           say(`${label}:churn`, `${label} runs op by op: its structure changes on every call`);
           stats.opByOp++;
           enqueue(() => replayTrace(t, host));
-          enqueue(() => releaseUploads(t));
+          enqueue(() => uploads.release(t));
           for (const x of t.disposed) enqueue(() => host.dispose(x));
           return;
         }
@@ -500,7 +460,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       }
       const u = unit;
       enqueue(() => run(u, t, io));
-      enqueue(() => releaseUploads(t));
+      enqueue(() => uploads.release(t));
       for (const x of t.disposed) enqueue(() => host.dispose(x));
     },
   };

@@ -32,6 +32,12 @@ export interface OrtBackendOptions extends CommonBackendOptions {
   readonly maxUnitValues?: number;
   /** Where the backend says that a unit fell back to op-by-op execution (default: console.warn). */
   readonly notice?: (message: string) => void;
+  /**
+   * `cpu`: whether ONNX Runtime's intra-op threads spin between ops (default true, its own default, a little
+   * faster for many small ops). Turn it off where other threads of the process need the cores: the CLI's
+   * `rbm train` reads its batches on a worker thread, which spinning threads would starve on a 2-core machine.
+   */
+  readonly spinning?: boolean;
   /** `wasm` and `webgpu`: where onnxruntime-web's wasm binaries and their loaders are (a URL or folder ending in /). */
   readonly wasmPaths?: string;
 }
@@ -110,7 +116,12 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     }
     ort = await importRuntime('onnxruntime-node');
     const threads = options.threads ?? (await nodeCores());
-    session = { ...common, executionProviders: [mode], intraOpNumThreads: threads };
+    session = {
+      ...common,
+      executionProviders: [mode],
+      intraOpNumThreads: threads,
+      ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
+    };
     details = { runtime: 'onnxruntime-node', provider: mode, threads };
     preallocatedOutputs = mode === 'cpu';
   } else {

@@ -40,6 +40,8 @@ export interface CompiledGraph {
   readonly signature: GraphSignature;
   /** Number of ONNX nodes. */
   readonly nodes: number;
+  /** Each node's op type with its output's shape (`Gemm 784x500`), in order: for tests and profiles. */
+  readonly ops: readonly string[];
 }
 
 /**
@@ -66,9 +68,7 @@ const ELEMENTWISE = new Set(['Add', 'Sub', 'Mul', 'Neg', 'Sigmoid', 'Softplus', 
 /** ONNX's multidirectional broadcast of shapes (trailing axes aligned). */
 function broadcast(shapes: readonly (readonly number[] | undefined)[]): number[] {
   const rank = Math.max(...shapes.map((d) => d!.length));
-  return Array.from({ length: rank }, (_, i) =>
-    Math.max(...shapes.map((d) => d![d!.length - rank + i] ?? 1)),
-  );
+  return Array.from({ length: rank }, (_, i) => Math.max(...shapes.map((d) => d![d!.length - rank + i] ?? 1)));
 }
 
 export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOptions = {}): CompiledGraph {
@@ -242,7 +242,6 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
     nodes,
     dims,
     outputs: new Set(io.outputs.map((t) => get(t))),
-    sources: new Set([...graphInputNames, ...initializers.map((i) => i.name)]),
     axesOf: (name) => initializers.find((i) => i.name === name)?.int64s,
     int64Constant,
     fresh,
@@ -272,6 +271,11 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
     }
     outputs.push(name);
   });
+  const outputDims = new Map<string, readonly number[]>();
+  for (const [v, name] of rename) {
+    const d = dims.get(v);
+    if (d) outputDims.set(name, d);
+  }
   for (const n of nodes) {
     n.input = n.input.map((x) => rename.get(x) ?? x);
     n.output = n.output.map((x) => rename.get(x) ?? x);
@@ -292,5 +296,9 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
     model,
     signature: { inputs, scalars, uploads, uniforms, outputs, fedOutputs },
     nodes: nodes.length,
+    ops: nodes.map((n) => {
+      const d = dims.get(n.output[0]!) ?? outputDims.get(n.output[0]!);
+      return d ? `${n.opType} ${d.join('x')}` : n.opType;
+    }),
   };
 }

@@ -21,8 +21,6 @@ export interface RewriteGraph {
   readonly dims: Map<string, readonly number[]>;
   /** Values that are graph outputs: they keep their producer. */
   readonly outputs: ReadonlySet<string>;
-  /** Values no node produces (graph inputs and constants). */
-  readonly sources: ReadonlySet<string>;
   /** The int64 axes a constant holds, for ReduceSum's axes input. */
   readonly axesOf: (name: string) => readonly number[] | undefined;
   readonly int64Constant: (xs: number[]) => string;
@@ -35,11 +33,9 @@ const size = (d: readonly number[] | undefined) => (d ? d.reduce((s, x) => s * x
 /** Producers, positions and consumer counts of the current node list. */
 function view(g: RewriteGraph) {
   const producer = new Map<string, Node>();
-  const position = new Map<Node, number>();
   const consumers = new Map<string, number>();
-  g.nodes.forEach((n, i) => {
+  g.nodes.forEach((n) => {
     producer.set(n.output[0]!, n);
-    position.set(n, i);
     for (const x of n.input) consumers.set(x, (consumers.get(x) ?? 0) + 1);
   });
   return {
@@ -47,8 +43,6 @@ function view(g: RewriteGraph) {
     /** x's producer, when x is used once and is no graph output (so the producer may be merged away). */
     single: (x: string | undefined) =>
       x !== undefined && consumers.get(x) === 1 && !g.outputs.has(x) ? producer.get(x) : undefined,
-    /** Whether x exists before node n runs. */
-    before: (x: string, n: Node) => g.sources.has(x) || (position.get(producer.get(x)!) ?? Infinity) < position.get(n)!,
   };
 }
 
@@ -67,7 +61,9 @@ function stackProducts(g: RewriteGraph): void {
   const out: Node[] = [];
   for (const n of g.nodes) {
     const p = n.opType === 'Gemm' && n.input.length === 3 ? v.single(n.input[2]) : undefined;
-    const plainC = (n.attributes ?? []).every((a) => a.name.startsWith('trans') || (a.name === 'beta' && a.float === 1));
+    const plainC = (n.attributes ?? []).every(
+      (a) => a.name.startsWith('trans') || (a.name === 'beta' && a.float === 1),
+    );
     const same = plainGemm(p) && flag(p, 'transA') === flag(n, 'transA') && flag(p, 'transB') === flag(n, 'transB');
     // Worth it where the product is larger than what the concatenations copy (a [784, 500] gradient from
     // batches of 10, not a [784, 16] one from batches of 100).
@@ -97,26 +93,31 @@ function stackProducts(g: RewriteGraph): void {
   g.nodes.splice(0, g.nodes.length, ...out);
 }
 
-/** Mul(Gemm(a, b), s) with s a scalar -> Gemm with s on its smaller operand. */
+/**
+ * Mul(Gemm(a, b), s) with s a scalar -> Gemm with s on its smaller operand. The product moves to where the
+ * Mul was (its value had no other reader), after s is known.
+ */
 function scaleOperand(g: RewriteGraph): void {
   const v = view(g);
+  const moved = new Set<Node>();
   const out: Node[] = [];
   for (const n of g.nodes) {
     if (n.opType === 'Mul') {
       const i = [0, 1].find((j) => plainGemm(v.single(n.input[j])) && size(g.dims.get(n.input[1 - j]!)) === 1);
-      if (i !== undefined) {
-        const gemm = v.producer.get(n.input[i]!)!;
-        const s = n.input[1 - i]!;
-        if (v.before(s, gemm)) {
-          const [a, b] = [gemm.input[0]!, gemm.input[1]!];
-          const which = size(g.dims.get(a)) <= size(g.dims.get(b)) ? 0 : 1;
-          const scaled = g.fresh('t');
-          g.dims.set(scaled, g.dims.get(gemm.input[which]!)!);
-          out.splice(out.indexOf(gemm), 0, { opType: 'Mul', input: [gemm.input[which]!, s], output: [scaled] });
-          gemm.input[which] = scaled;
-          gemm.output = n.output;
-          continue;
-        }
+      const gemm = i === undefined ? undefined : v.producer.get(n.input[i]!)!;
+      if (gemm && !moved.has(gemm)) {
+        const s = n.input[1 - i!]!;
+        const [a, b] = [gemm.input[0]!, gemm.input[1]!];
+        const which = size(g.dims.get(a)) <= size(g.dims.get(b)) ? 0 : 1;
+        const scaled = g.fresh('t');
+        g.dims.set(scaled, g.dims.get(gemm.input[which]!)!);
+        out.push({ opType: 'Mul', input: [gemm.input[which]!, s], output: [scaled] });
+        gemm.input[which] = scaled;
+        gemm.output = n.output;
+        moved.add(gemm);
+        out.splice(out.indexOf(gemm), 1);
+        out.push(gemm);
+        continue;
       }
     }
     out.push(n);
@@ -124,29 +125,40 @@ function scaleOperand(g: RewriteGraph): void {
   g.nodes.splice(0, g.nodes.length, ...out);
 }
 
-/** Add(Gemm(a, b), c) or Add(c, Gemm(a, b)) -> Gemm(a, b, c), c broadcastable to the product. */
+/**
+ * Add(Gemm(a, b), c) or Add(c, Gemm(a, b)) -> Gemm(a, b, c), c broadcastable to the product. The product
+ * moves to where the Add was, after c is known.
+ */
 function accumulate(g: RewriteGraph): void {
   const v = view(g);
-  const removed = new Set<Node>();
+  const moved = new Set<Node>();
+  const out: Node[] = [];
   for (const n of g.nodes) {
-    if (n.opType !== 'Add') continue;
-    const i = [0, 1].find((j) => {
-      const p = v.single(n.input[j]);
-      return plainGemm(p) && !removed.has(p);
-    });
-    if (i === undefined) continue;
-    const gemm = v.producer.get(n.input[i]!)!;
-    const c = n.input[1 - i]!;
+    const i =
+      n.opType === 'Add'
+        ? [0, 1].find((j) => {
+            const p = v.single(n.input[j]);
+            return plainGemm(p) && !moved.has(p);
+          })
+        : undefined;
+    const gemm = i === undefined ? undefined : v.producer.get(n.input[i]!)!;
+    const c = n.input[1 - (i ?? 0)]!;
     const dc = g.dims.get(c);
-    const dp = gemmDims(g, gemm);
-    const fits = dc !== undefined && dc.length <= 2 && dc.every((d, k) => d === 1 || d === dp[dp.length - dc.length + k]);
-    if (!fits || !v.before(c, gemm)) continue;
+    const dp = gemm ? gemmDims(g, gemm) : [];
+    const fits =
+      dc !== undefined && dc.length <= 2 && dc.every((d, k) => d === 1 || d === dp[dp.length - dc.length + k]);
+    if (!gemm || !fits) {
+      out.push(n);
+      continue;
+    }
     gemm.input.push(c);
     gemm.attributes = [...(gemm.attributes ?? []), { name: 'beta', float: 1 }];
     gemm.output = n.output;
-    removed.add(n);
+    moved.add(gemm);
+    out.splice(out.indexOf(gemm), 1);
+    out.push(gemm);
   }
-  g.nodes.splice(0, g.nodes.length, ...g.nodes.filter((n) => !removed.has(n)));
+  g.nodes.splice(0, g.nodes.length, ...out);
 }
 
 /** ReduceSum(x * x) -> ReduceSumSquare(x). */

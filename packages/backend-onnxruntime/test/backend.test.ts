@@ -1,7 +1,7 @@
 import { createJsBackend } from '@rbmjs/backend-js';
-import { BackendUnavailableError, UnknownBackendError } from '@rbmjs/core/backend';
+import { BackendUnavailableError, Trace, UnknownBackendError } from '@rbmjs/core/backend';
 import { describe, expect, it } from 'vitest';
-import { createOnnxruntimeBackend, type OrtBackend } from '../src/index.js';
+import { createOnnxruntimeBackend, type OrtBackend, traceToOnnx } from '../src/index.js';
 
 const values = (n: number, seed: number) =>
   Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 97 + i * 13.7) * 2);
@@ -141,6 +141,92 @@ describe('onnxruntime backend', () => {
         notices.filter((m) => m.includes('churn runs op by op: its structure changes on every call')),
       ).toHaveLength(1);
       js.destroy();
+    } finally {
+      be.destroy();
+    }
+  });
+});
+
+describe('graph rewrites', () => {
+  const [B, nv, nh] = [2, 40, 30];
+  /** The weight update of a step: gW = v0^T h0 / B - vk^T hk / B, then SGD (W += lr gW) or momentum. */
+  function update(be: OrtBackend | ReturnType<typeof createJsBackend>, t: ReturnType<typeof stepTensors>, m: number) {
+    be.matMul(t.gW, t.v0, t.h0, { transposeA: true, alpha: 1 / B });
+    be.matMul(t.gW, t.vk, t.hk, { transposeA: true, alpha: -1 / B, beta: 1 });
+    if (m === 0) be.axpby(t.W, 1, t.W, 0.05, t.gW);
+    else {
+      be.axpby(t.vW, m, t.vW, 0.05, t.gW);
+      be.axpby(t.W, 1, t.W, 1, t.vW);
+    }
+    // A product smaller than what it is added to is not folded into it (Gemm's C must broadcast to it).
+    be.matMul(t.row, t.one, t.h0);
+    be.binary('add', t.wide, t.wide, t.row);
+  }
+  function stepTensors(be: OrtBackend | ReturnType<typeof createJsBackend>) {
+    return {
+      v0: be.tensor(B, nv, values(B * nv, 4)),
+      vk: be.tensor(B, nv, values(B * nv, 5)),
+      h0: be.tensor(B, nh, values(B * nh, 6)),
+      hk: be.tensor(B, nh, values(B * nh, 7)),
+      gW: be.tensor(nv, nh),
+      vW: be.tensor(nv, nh, values(nv * nh, 8)),
+      W: be.tensor(nv, nh, values(nv * nh, 9)),
+      one: be.tensor(1, B, Float32Array.of(1, 1)),
+      row: be.tensor(1, nh),
+      wide: be.tensor(3, nh, values(3 * nh, 10)),
+    };
+  }
+
+  it('makes the SGD weight update one product accumulated into W, and agrees with op-by-op execution', async () => {
+    const js = createJsBackend();
+    for (const momentum of [0, 0.5]) {
+      const t = stepTensors(js);
+      const trace = new Trace('train-step');
+      const record = new Proxy(js, {
+        get: (b, p) =>
+          ['matMul', 'axpby', 'binary'].includes(p as string)
+            ? (...args: unknown[]) => {
+                const [a0, a1, a2, a3, a4] = args as never[];
+                if (p === 'matMul') {
+                  const o = (a3 ?? {}) as { transposeA?: boolean; alpha?: number; beta?: number };
+                  trace.record({
+                    kind: 'matMul',
+                    out: a0,
+                    a: a1,
+                    b: a2,
+                    transposeA: o.transposeA ?? false,
+                    transposeB: false,
+                    alpha: o.alpha ?? 1,
+                    beta: o.beta ?? 0,
+                  });
+                } else if (p === 'axpby') trace.record({ kind: 'axpby', out: a0, alpha: a1, x: a2, beta: a3, y: a4 });
+                else trace.record({ kind: 'binary', op: a0, out: a1, a: a2, b: a3 });
+              }
+            : Reflect.get(b, p),
+      });
+      update(record, t, momentum);
+      const graph = traceToOnnx(trace, trace.interface(new Set([t.gW, t.row])));
+      const big = graph.ops.filter((o) => o.endsWith(` ${nv}x${nh}`));
+      // SGD: one Gemm (stacked operands, the learning rate on the smaller one, C = W). Momentum: v * m, the
+      // Gemm with C = that, W + v.
+      expect(big).toEqual(
+        momentum === 0 ? [`Gemm ${nv}x${nh}`] : [`Mul ${nv}x${nh}`, `Gemm ${nv}x${nh}`, `Add ${nv}x${nh}`],
+      );
+      expect(graph.ops).toContain(`Add 3x${nh}`);
+    }
+
+    const be = await createOnnxruntimeBackend({ mode: 'cpu' });
+    try {
+      for (const momentum of [0, 0.5]) {
+        const [a, r] = [stepTensors(be), stepTensors(js)];
+        be.fuse('train-step', () => update(be, a, momentum), { scratch: [a.gW, a.row] });
+        update(js, r, momentum);
+        expect(be.stats.replayed).toBeGreaterThan(0);
+        for (const k of ['W', 'vW', 'wide'] as const) {
+          const [x, y] = [await be.read(a[k]), await js.read(r[k])];
+          for (let i = 0; i < x.length; i++) expect(x[i]).toBeCloseTo(y[i]!, 5);
+        }
+      }
     } finally {
       be.destroy();
     }

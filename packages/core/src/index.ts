@@ -183,6 +183,7 @@ export { type RandomState, RandomStream, Streams } from './random/stream.js';
 // Sampling.
 export { type ConditionalSampleOptions, checkMask, conditionalSample } from './sample/conditional.js';
 export { ParallelTempering, type TemperingOptions, temperatureLadder, temperedSample } from './sample/tempering.js';
+export { CHUNK_ROWS, chunkSteps, MAX_CHUNK } from './train/batches.js';
 // Training: the loop, its parts, and the config they declare.
 export {
   type ConfigContext,

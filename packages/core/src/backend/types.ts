@@ -83,6 +83,12 @@ export interface Backend extends BackendInfo {
   write(t: Tensor, data: HostArray): void;
   /** Reads `t` back to the host: the only asynchronous operation. */
   read(t: Tensor): Promise<HostArray>;
+  /**
+   * Resolves once the ops issued so far have run, reading nothing back. Optional: a backend that queues
+   * work on the host (ONNX Runtime's asynchronous runs) offers it so that a caller issuing units in a loop
+   * (the trainer) can keep its queue, and the uploads the queue holds, short without a readback.
+   */
+  drain?(): Promise<void>;
   /** Frees `t`. Using a disposed tensor is an error. */
   dispose(t: Tensor): void;
   /** Frees everything the backend holds. */

@@ -20,6 +20,12 @@ export interface DataSource {
    * `line 3, column 1` for a CSV file. Without it messages say `row R, column C` (0-based indices).
    */
   locate?(row: number, column: number): string;
+  /**
+   * The units whose values `readRows` checks itself, as {@link checkBatch} does (throwing its DataError):
+   * a trainer of such units then leaves the check to the source (the CLI's reader does it off the main
+   * thread). Units with checks of their own (`checkRows`, softmax groups) are checked by the trainer still.
+   */
+  readonly checks?: VisibleUnits;
 }
 
 /** The largest magnitude accepted for Gaussian units: beyond it (v - a)^2 / 2 sigma^2 is meaningless in float32. */

@@ -1,4 +1,4 @@
-import { memo, Scope } from '../backend/scope.js';
+import { Scope } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import { checkMemory, trainingMemory } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
@@ -9,6 +9,7 @@ import type { VisibleUnits } from '../model/units.js';
 import { eventTurns } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
+import { chunkSteps, EpochBatches } from './batches.js';
 import { resolveConfig, type TrainOptions } from './config.js';
 import type { RawOptions } from './declare.js';
 import type { TrainingMethod } from './negative-phase.js';
@@ -16,7 +17,7 @@ import type { EpochMetrics, RunOptions } from './options.js';
 import type { GradientTerm, NegativePhase } from './parts.js';
 import { type Schedule, scheduleValue } from './schedule.js';
 import { StateRegistry, type StateSnapshot, type TrainerState } from './state.js';
-import { AscentStep, type BatchWorkspace } from './step.js';
+import { AscentStep } from './step.js';
 import type { TrainingObjective } from './terms.js';
 
 /**
@@ -68,20 +69,8 @@ function resolveOptions(options: TrainOptions, rows: number, units: VisibleUnits
   };
 }
 
-/** Rows a unit of several steps covers at most, and its steps at most (see `Trainer.chunk`). */
-export const CHUNK_ROWS = 64;
-export const MAX_CHUNK = 16;
-
-/** Units a trainer issues before it waits for the backend (one readback). */
+/** Units a trainer issues before it waits for a backend that queues them (`Backend.drain`). */
 const MAX_QUEUED = 4;
-
-/** Steps per unit on `backend` at batch size `batchSize`: several where it fuses, one elsewhere. */
-export function chunkSteps(backend: Backend, batchSize: number): number {
-  if (!backend.fuse) return 1;
-  const forced = (globalThis as { RBMJS_CHUNK?: number }).RBMJS_CHUNK;
-  if (forced) return forced;
-  return Math.max(1, Math.min(MAX_CHUNK, Math.floor(CHUNK_ROWS / batchSize)));
-}
 
 /** A divergence rollback's restore point: the registry's copies and the Gibbs stream's position. */
 interface Snapshot {
@@ -106,7 +95,8 @@ export class Trainer {
   private readonly state: StateRegistry;
   /** The step: positive phase, sampler, terms and optimiser, on the device. */
   private readonly ascent: AscentStep;
-  private readonly perm: Uint32Array;
+  /** The epoch's batches: order, runs of several steps, read-ahead. */
+  private readonly batches: EpochBatches;
   /** Persistent chains start from training examples, loaded (asynchronously) before the first step. */
   private chainsLoaded: boolean;
   /** Completed epochs and optimiser steps. */
@@ -120,14 +110,7 @@ export class Trainer {
   private readonly locate: ((row: number, column: number) => string) | undefined;
   private epochShuffleStart = 0;
   private epochErrorCarry = 0;
-  /**
-   * Steps per unit: on a backend that fuses, several small steps run as one (a compiled call costs tens of
-   * microseconds and copies the parameters out once), up to {@link CHUNK_ROWS} rows and {@link MAX_CHUNK}
-   * steps; one step per unit elsewhere. The steps and their results are the same either way.
-   */
-  private readonly chunk: number;
-  private readonly hostBuffers = new Map<number, Float32Array>();
-  /** Units issued since the last readback. */
+  /** Units issued since the backend was last drained. */
   private queued = 0;
 
   constructor(model: RBM, data: Dataset | DataSource, options: TrainOptions) {
@@ -137,7 +120,8 @@ export class Trainer {
         `train: data${data.source ? ` in ${data.source}` : ''} has ${data.cols} columns, the model has ${model.numVisible} visible units`,
       );
     }
-    this.checkBatches = isDataSource(data);
+    this.checkBatches =
+      isDataSource(data) && !(data.checks === model.units.name && model.units.checkRows === undefined);
     if (!isDataSource(data)) assertVisibleData(data, model.units);
     if (options.validation) {
       if (options.validation.cols !== model.numVisible) {
@@ -176,8 +160,13 @@ export class Trainer {
     this.negativePhase = this.ascent.negativePhase;
     this.terms = this.ascent.terms;
     this.chainsLoaded = this.negativePhase.start === undefined;
-    this.perm = Uint32Array.from({ length: data.rows }, (_, i) => i);
-    this.chunk = chunkSteps(this.backend, this.o.batchSize);
+    this.batches = new EpochBatches(this.data, {
+      batchSize: this.o.batchSize,
+      chunk: chunkSteps(this.backend, this.o.batchSize),
+      checkInterval: this.o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER,
+      check: this.checkBatches ? model.units : undefined,
+      workspace: (size) => this.ascent.workspace(size),
+    });
   }
 
   get epochs(): number {
@@ -189,40 +178,7 @@ export class Trainer {
   }
 
   private batchCount(): number {
-    return Math.ceil(this.data.rows / this.o.batchSize);
-  }
-
-  /**
-   * Reads `count` consecutive batches from `batch` of the current permutation (identity when not shuffling),
-   * all of one size, checked as they arrive: one read for the run of steps that follows.
-   */
-  private async readBatches(batch: number, count: number): Promise<{ ws: BatchWorkspace; rows: Float32Array[] }> {
-    const { rows, cols } = this.data;
-    const B = this.o.batchSize;
-    const start = batch * B;
-    const size = Math.min(B, rows - start);
-    const ws = this.ascent.workspace(size);
-    const indices = this.perm.subarray(start, start + count * size);
-    const host = memo(this.hostBuffers, size, () => new Float32Array(this.chunk * size * cols)).subarray(
-      0,
-      indices.length * cols,
-    );
-    await this.data.readRows(indices, host);
-    if (this.checkBatches) checkBatch(host, indices, cols, this.data.source, this.model.units, this.locate);
-    return { ws, rows: Array.from({ length: count }, (_, i) => host.subarray(i * size * cols, (i + 1) * size * cols)) };
-  }
-
-  /**
-   * How many batches from `batch` run as one unit: up to {@link Trainer.chunk}, all of one size (the epoch's
-   * short last batch runs alone), and none past the end of a divergence-check interval.
-   */
-  private runLength(batch: number, intervalStart: number): number {
-    const batches = this.batchCount();
-    const full = Math.floor(this.data.rows / this.o.batchSize);
-    const end = batch < full ? full : batches;
-    const interval = this.o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER;
-    const toCheck = interval - ((batch - intervalStart) % interval);
-    return Math.max(1, Math.min(this.chunk, end - batch, toCheck));
+    return this.batches.count;
   }
 
   /** Persistent chains start at the first `chains` training examples (cycling when there are fewer). */
@@ -267,8 +223,7 @@ export class Trainer {
     // Each epoch's order is a function of the shuffle stream alone, so a resumed run sees the same order;
     // a run stopped inside an epoch draws the same order again and continues after its last batch.
     this.epochShuffleStart = this.shuffleRng.offset;
-    for (let i = 0; i < this.perm.length; i++) this.perm[i] = i;
-    if (o.shuffle) this.shuffleRng.shuffle(this.perm);
+    this.batches.order(o.shuffle ? this.shuffleRng : undefined);
     this.backend.fill(this.ascent.epochErr, this.epochErrorCarry);
     this.epochErrorCarry = 0;
     const batches = this.batchCount();
@@ -278,13 +233,15 @@ export class Trainer {
     let snap = this.takeSnapshot();
     let stepAtInterval = this.step;
     for (let batch = firstBatch; batch < batches; ) {
-      const count = this.runLength(batch, intervalStart);
-      const { ws, rows } = await this.readBatches(batch, count);
+      const count = this.batches.runLength(batch, intervalStart);
+      const { ws, rows } = await this.batches.read(batch, count);
       this.ascent.run(ws, rows, learningRate, momentum);
-      // An asynchronous backend queues what it is given: wait for it now and then, so that the queue (and
-      // the batches it holds) stays short.
-      if (++this.queued >= MAX_QUEUED) {
-        await this.backend.read(this.ascent.epochErr);
+      // The next run is read while the backend works on this one.
+      this.batches.readAhead(batch + count, intervalStart);
+      // A backend that queues on the host is waited for now and then, so that its queue (and the batches
+      // it holds) stays short.
+      if (this.backend.drain && ++this.queued >= MAX_QUEUED) {
+        await this.backend.drain();
         this.queued = 0;
       }
       const first = batch;
@@ -310,6 +267,7 @@ export class Trainer {
         (batch + 1 - intervalStart) % (o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER) === 0;
       if (intervalEnd) {
         if (!(await this.ascent.parametersSound(this.o.maxParameter))) {
+          await this.batches.settle();
           await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, learningRate, momentum);
         }
         if (batch < batches - 1) {
@@ -319,6 +277,7 @@ export class Trainer {
         }
       }
       if (aborted) {
+        await this.batches.settle();
         // Stop between batches: exportState now records this epoch's position.
         this.batchInEpoch = batch + 1;
         this.shuffleRng.offset = this.epochShuffleStart;
@@ -362,7 +321,7 @@ export class Trainer {
     this.step = stepAtInterval;
     for (let batch = from; batch <= to; batch++) {
       const before = this.takeSnapshot();
-      const { ws, rows } = await this.readBatches(batch, 1);
+      const { ws, rows } = await this.batches.read(batch, 1);
       this.ascent.run(ws, rows, learningRate, momentum);
       this.step++;
       if (!(await this.ascent.parametersSound(this.o.maxParameter))) {

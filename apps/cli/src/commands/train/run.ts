@@ -19,6 +19,7 @@ import {
 } from '@rbmjs/core';
 import { readCheckpoint } from '@rbmjs/core/node';
 import type { Command } from 'commander';
+import type { BackendSettings } from '../../backends.js';
 import { backendFor, parseSchedule } from '../../common.js';
 import { fingerprintChanges, loadAll, type OpenedData, openData, sliceSource } from '../../data.js';
 import { CliExit, UsageError } from '../../errors.js';
@@ -26,6 +27,7 @@ import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../../fil
 import { checkClassLabels, classesOf, readLabels } from '../../labels.js';
 import { checkFigures, EpochMonitor, figuresText, type MonitorSettings, parseFigures } from '../../monitor.js';
 import { Output } from '../../output.js';
+import { readAheadSource } from '../../read-ahead.js';
 import { Interrupts } from './interrupts.js';
 import {
   checkJob,
@@ -101,11 +103,17 @@ export async function train(flags: TrainFlags, command: Command): Promise<void> 
       `${flags.monitor !== undefined ? '--monitor' : '--early-stop'} needs --validation N (held-out examples)`,
     );
   const opened = openData(job.data);
+  // Batches are read, binarised and checked on a worker thread while the backend trains.
+  const reader = readAheadSource(opened.source, job.data, job.visible === 'gaussian' ? 'gaussian' : 'bernoulli');
   const signals = new Interrupts();
   try {
-    await trainOpened(flags, out, job, opened, checkpointPath, resumed, signals, monitor);
+    await trainOpened(flags, out, job, { ...opened, source: reader }, checkpointPath, resumed, signals, monitor, {
+      // ONNX Runtime's threads spin between ops: with the reader on the other core they would take it.
+      ...(reader !== opened.source ? { onnxruntime: { spinning: false } } : {}),
+    });
   } finally {
     signals.dispose();
+    if (reader !== opened.source) await reader.close?.();
     await opened.source.close?.();
   }
 }
@@ -149,6 +157,7 @@ async function trainOpened(
   resumed: Resumed | undefined,
   signals: Interrupts,
   monitorSettings: MonitorSettings | undefined,
+  backendSettings: BackendSettings,
 ): Promise<void> {
   // A classification RBM trains on rows [x, e_y]: the inputs with their one-hot label appended.
   let all = opened.source;
@@ -235,7 +244,7 @@ async function trainOpened(
           job.visible === 'gaussian' ? 'gaussian' : 'bernoulli',
         )
       : undefined;
-  const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
+  const backend = await backendFor(flags.backend, out, Boolean(flags.verbose), backendSettings);
   const state = resumed?.checkpoint.state;
   out.info(
     `${opened.description}; ${trainSource.rows} for training${validation ? `, ${validation.rows} held out` : ''}`,
