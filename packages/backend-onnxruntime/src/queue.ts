@@ -65,8 +65,8 @@ export class UploadPool {
   release(t: Trace): void {
     for (const op of t.ops) {
       if (op.kind !== 'write') continue;
-      let pool = this.free.get(op.data.length);
-      if (!pool) this.free.set(op.data.length, (pool = []));
+      const pool = this.free.get(op.data.length) ?? [];
+      this.free.set(op.data.length, pool);
       if (pool.length < 64) pool.push(op.data);
     }
   }
