@@ -5,16 +5,20 @@ import {
   type BackendFamily,
   type CommonBackendOptions,
   check,
+  type FuseOptions,
   familyFactory,
   firstMode,
   type HostArray,
   type MatMulOptions,
   RbmError,
+  replayTrace,
   type Tensor,
+  Trace,
   type UnaryOp,
 } from '@rbmjs/core/backend';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { autoOrder, ENGINES, type Engine, INSTALL, loadEngine } from './engines.js';
+import { type Elementwise, replayOnTf } from './fuse.js';
 
 type TF = typeof tfc;
 
@@ -66,7 +70,7 @@ function log1p(tf: TF, y: tfc.Tensor): tfc.Tensor {
   return tf.where(tf.equal(d, 0), y, tf.div(tf.mul(tf.log(u), y), safe));
 }
 
-function unary(tf: TF, op: UnaryOp, x: tfc.Tensor2D): tfc.Tensor {
+function unary(tf: TF, op: UnaryOp, x: tfc.Tensor): tfc.Tensor {
   switch (op) {
     case 'sigmoid':
       return tf.sigmoid(x);
@@ -85,6 +89,15 @@ function unary(tf: TF, op: UnaryOp, x: tfc.Tensor2D): tfc.Tensor {
     case 'neg':
       return tf.neg(x);
   }
+}
+
+function logSumExp(tf: TF, X: tfc.Tensor, axis: 0 | 1): tfc.Tensor {
+  // Shift by the max where it is finite. All -Infinity gives -Infinity explicitly: the GPU engines'
+  // log(0) is undefined in GLSL and WGSL (Chromium's SwiftShader gives -88.03).
+  const m = tf.max(X, axis, true);
+  const shift = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
+  const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(X, shift)), axis, true)), shift);
+  return tf.where(tf.less(m, tf.scalar(-3.4e38)), m, lse);
 }
 
 export async function createTfjsBackend(options: TfjsBackendOptions = {}): Promise<Backend> {
@@ -124,7 +137,7 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       );
     }
   };
-  return {
+  const base: Backend = {
     apiVersion: BACKEND_API_VERSION,
     name: `tfjs:${engine}`,
     precision: 'float32',
@@ -214,14 +227,7 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
     logSumExp(out, x, axis): void {
       check.reduce('logSumExp', out, x, axis);
       const X = own(x).t;
-      assign(tf, own(out), () => {
-        // Shift by the max where it is finite. All -Infinity gives -Infinity explicitly: the GPU engines'
-        // log(0) is undefined in GLSL and WGSL (Chromium's SwiftShader gives -88.03).
-        const m = tf.max(X, axis, true);
-        const shift = tf.where(tf.isFinite(m), m, tf.zerosLike(m));
-        const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(X, shift)), axis, true)), shift);
-        return tf.where(tf.less(m, tf.scalar(-3.4e38)), m, lse);
-      });
+      assign(tf, own(out), () => logSumExp(tf, X, axis));
     },
     fill(out, value): void {
       const o = own(out);
@@ -233,6 +239,143 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       assign(tf, own(out), () => tf.clone(X));
     },
   };
+  return withFuse(tf, base, live);
+}
+
+/**
+ * The backend with whole-step execution: inside `fuse`, ops are checked and recorded (a core `Trace`),
+ * then replayed as one tf.tidy over values (`replayOnTf`); each output's handle takes its last value.
+ */
+function withFuse(tf: TF, base: Backend, live: Set<TfjsTensor>): Backend {
+  let trace: Trace | null = null;
+  const ew: Elementwise = { unary: (op, x) => unary(tf, op, x), logSumExp: (x, axis) => logSumExp(tf, x, axis) };
+  const owns = (...ts: Tensor[]) => {
+    for (const t of ts) own(t);
+  };
+  const recorded =
+    <A extends unknown[]>(op: (...args: A) => void, record: (t: Trace, ...args: A) => void) =>
+    (...args: A): void => {
+      if (trace) record(trace, ...args);
+      else op(...args);
+    };
+  return {
+    ...base,
+    tensor(rows: number, cols: number, data?: HostArray): Tensor {
+      const t = base.tensor(rows, cols, trace ? undefined : data);
+      trace?.recordCreate(t, data);
+      return t;
+    },
+    write: recorded(base.write, (t, x, data) => {
+      check.data(own(x).rows, x.cols, data.length);
+      t.recordWrite(x, data);
+    }),
+    read(t: Tensor): Promise<HostArray> {
+      if (trace) throw new RbmError('BACKEND_API', `${base.name}: read inside a fused unit (${trace.label})`);
+      return base.read(t);
+    },
+    dispose: recorded(base.dispose, (t, x) => {
+      // Unusable at once; its tf.Tensor is freed after the unit.
+      own(x).disposed = true;
+      t.disposed.add(x);
+    }),
+    matMul: recorded(base.matMul, (t, out, a, b, o: MatMulOptions = {}) => {
+      owns(out, a, b);
+      check.matMul(out, a, b, o);
+      t.record({
+        kind: 'matMul',
+        out,
+        a,
+        b,
+        transposeA: o.transposeA ?? false,
+        transposeB: o.transposeB ?? false,
+        alpha: o.alpha ?? 1,
+        beta: o.beta ?? 0,
+      });
+    }),
+    binary: recorded(base.binary, (t, op, out, a, b) => {
+      owns(out, a, b);
+      check.binary(out, a, b);
+      t.record({ kind: 'binary', op, out, a, b });
+    }),
+    axpby: recorded(base.axpby, (t, out, alpha, x, beta, y) => {
+      owns(out, x, y);
+      check.same('axpby', out, x, y);
+      t.record({ kind: 'axpby', out, alpha, x, beta, y });
+    }),
+    unary: recorded(base.unary, (t, op, out, x) => {
+      owns(out, x);
+      check.same(`unary ${op}`, out, x);
+      t.record({ kind: 'unary', op, out, x });
+    }),
+    bernoulli: recorded(base.bernoulli, (t, out, p, u) => {
+      owns(out, p, u);
+      check.same('bernoulli', out, p, u);
+      t.record({ kind: 'bernoulli', out, p, u });
+    }),
+    sum: recorded(base.sum, (t, out, x, axis) => {
+      owns(out, x);
+      check.reduce('sum', out, x, axis);
+      t.record({ kind: 'sum', out, x, axis });
+    }),
+    logSumExp: recorded(base.logSumExp, (t, out, x, axis) => {
+      owns(out, x);
+      check.reduce('logSumExp', out, x, axis);
+      t.record({ kind: 'logSumExp', out, x, axis });
+    }),
+    fill: recorded(base.fill, (t, out, value) => {
+      owns(out);
+      t.record({ kind: 'fill', out, value });
+    }),
+    copy: recorded(base.copy, (t, out, x) => {
+      owns(out, x);
+      check.same('copy', out, x);
+      t.record({ kind: 'copy', out, x });
+    }),
+
+    fuse(label: string, body: () => void, options: FuseOptions = {}): void {
+      // A unit inside a unit is part of the outer one.
+      if (trace) {
+        body();
+        return;
+      }
+      const t = new Trace(label);
+      trace = t;
+      try {
+        body();
+      } catch (error) {
+        // What ran before the throw happens op by op, as it would have.
+        trace = null;
+        replayTrace(t, base);
+        for (const x of t.disposed) free(x as TfjsTensor);
+        throw error;
+      } finally {
+        trace = null;
+      }
+      const io = t.interface(new Set(options.scratch ?? []));
+      const finals = replayOnTf(tf, t, io, ew);
+      // Each output's handle takes its value; a value held elsewhere (an alias made by copy) is cloned.
+      const outputs = io.outputs as TfjsTensor[];
+      const olds = outputs.map((h) => h.t);
+      const kept = new Set<tfc.Tensor>();
+      const replaced = new Set(outputs);
+      for (const h of live) if (!replaced.has(h)) kept.add(h.t);
+      outputs.forEach((h, i) => {
+        let v = finals[i]!;
+        if (kept.has(v)) v = tf.clone(v);
+        kept.add(v);
+        h.t = v;
+      });
+      for (const old of olds) if (!kept.has(old)) old.dispose();
+      for (const x of t.disposed) free(x as TfjsTensor);
+    },
+  };
+
+  /** Frees a handle disposed inside a unit (its tf.Tensor, unless an output took it). */
+  function free(h: TfjsTensor): void {
+    h.disposed = true;
+    live.delete(h);
+    if (!h.t.isDisposed) h.t.dispose();
+  }
 }
 
 /** The factory for `resolveBackend` (auto engine; `familyFactory(family, engine)` for one engine). */
