@@ -1,8 +1,17 @@
 import { resolve } from 'node:path';
 import { defaultClientConditions, defineConfig } from 'vite';
 
+/**
+ * Cross-origin isolation (COOP/COEP): with it, SharedArrayBuffer exists and onnxruntime-web and tfjs-wasm run
+ * WebAssembly threads. The dev and preview servers send these headers; a host serving the built site should
+ * too (public/_headers says so for hosts that read it).
+ */
+const ISOLATION = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 // A static site that works from any folder: relative asset URLs, data fetched relative to the page.
 export default defineConfig({
+  server: { headers: ISOLATION },
+  preview: { headers: ISOLATION },
   base: './',
   // The workspace packages are compiled from their TypeScript sources (the `@rbmjs/source` condition).
   resolve: { conditions: ['@rbmjs/source', ...defaultClientConditions] },
@@ -10,9 +19,14 @@ export default defineConfig({
   worker: { format: 'es' },
   build: {
     target: 'es2022',
-    // Two pages: the demo, and check.html, which checks a backend in the browser against the reference.
+    // Three pages: the demo; check.html, which checks a backend in the browser against the reference; and
+    // bench.html, which times every backend.
     rollupOptions: {
-      input: { main: resolve(import.meta.dirname, 'index.html'), check: resolve(import.meta.dirname, 'check.html') },
+      input: {
+        main: resolve(import.meta.dirname, 'index.html'),
+        check: resolve(import.meta.dirname, 'check.html'),
+        bench: resolve(import.meta.dirname, 'bench.html'),
+      },
     },
     chunkSizeWarningLimit: 4096,
   },

@@ -38,8 +38,20 @@ const wasmDir = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/pack
 for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
   copyFileSync(join(wasmDir, f), join(publicDir, 'tfjs-wasm', f));
 }
-// onnxruntime-web: the WebAssembly build with the WebGPU provider (jsep), loader and binary.
+// onnxruntime-web: the WebAssembly build with the WebGPU provider (jsep, for onnxruntime:webgpu) and the plain
+// one (onnxruntime:wasm, faster on the CPU), loaders and binaries.
 const ortDir = dirname(require.resolve('onnxruntime-web')); // dist/ort.min.js (no ./package.json export)
-for (const f of ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm']) {
+for (const f of [
+  'ort-wasm-simd-threaded.jsep.mjs',
+  'ort-wasm-simd-threaded.jsep.wasm',
+  'ort-wasm-simd-threaded.mjs',
+  'ort-wasm-simd-threaded.wasm',
+]) {
   copyFileSync(join(ortDir, f), join(publicDir, 'ort-wasm', f));
 }
+// Cross-origin isolation for hosts that read a _headers file (the dev and preview servers send it themselves):
+// with it, onnxruntime-web and tfjs-wasm run WebAssembly threads.
+writeFileSync(
+  join(publicDir, '_headers'),
+  '/*\n  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n',
+);

@@ -72,7 +72,8 @@ function setupControls(): void {
   // The chosen backend is there at once; the rest of the menu comes from the backend table.
   select.add(new Option(state.settings.backend, state.settings.backend));
   void backendChoices().then((choices) => {
-    for (const choice of choices) if (choice !== state.settings.backend) select.add(new Option(choice, choice));
+    for (const choice of ['auto', ...choices])
+      if (choice !== state.settings.backend) select.add(new Option(choice, choice));
   });
   writeSettings(state.settings);
   for (const id of ['backend', 'method', ...numeric]) {
@@ -125,7 +126,7 @@ async function start(): Promise<void> {
       dispatch({ type: 'started', backendName: r.backendName, details, ...(r.message ? { message: r.message } : {}) });
       return;
     }
-    const { backend, message } = await startBackend(choice, undefined, load);
+    const { backend, message } = await startBackend(choice, undefined, load, state.settings);
     const s = new TrainingSession(backend, state.settings, subset.train, subset.test, hooks);
     session = s;
     const details = Object.entries(backend.details ?? {})

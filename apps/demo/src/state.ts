@@ -22,7 +22,8 @@ export interface Settings {
 }
 
 export const DEFAULT_SETTINGS: Settings = {
-  backend: 'gpujs:webgl2',
+  // The fastest backend measured on the visitor's machine (session.ts, fastestBackend).
+  backend: 'auto',
   hidden: 64,
   learningRate: 0.05,
   k: 1,

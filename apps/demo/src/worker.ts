@@ -20,7 +20,7 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
   try {
     switch (m.type) {
       case 'start': {
-        const { backend, message } = await startBackend(m.settings.backend, undefined, m.load);
+        const { backend, message } = await startBackend(m.settings.backend, undefined, m.load, m.settings);
         const { train, test } = decodeSubset(m.subset);
         session = new TrainingSession(backend, m.settings, train, test, {
           onProgress: (step, epoch) => post({ type: 'progress', step, epoch }),

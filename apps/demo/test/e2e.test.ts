@@ -5,7 +5,7 @@
  * test-results/. Skipped with the reason when Chromium is missing, unless RBMJS_REQUIRE_BROWSER=1 (CI).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,7 +48,12 @@ function serve(dir: string): Promise<Server> {
       return;
     }
     if (statSync(file).isDirectory()) file = join(file, 'index.html');
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    // Cross-origin isolated, as the dev server and public/_headers have it: WebAssembly threads are on.
+    res.writeHead(200, {
+      'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+      'cross-origin-opener-policy': 'same-origin',
+      'cross-origin-embedder-policy': 'require-corp',
+    });
     res.end(readFileSync(file));
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
@@ -306,6 +311,29 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
       expect(problems).toEqual([]);
     }, 240_000);
   }
+
+  // bench.html: ms per 784-500 CD-1 step for every backend the demo offers (minutes: RBMJS_BROWSER_BENCH=1).
+  it.skipIf(process.env.RBMJS_BROWSER_BENCH !== '1')(
+    'bench.html: times every backend the demo offers, cross-origin isolated (RBMJS_BROWSER_BENCH=1)',
+    async () => {
+      const outcomes = [];
+      for (const [on, query] of [
+        [browser, 'bench.html?run=1'],
+        [webgpuBrowser, 'bench.html?run=1&allowFallbackAdapter=1&backends=gpujs:webgpu,tfjs:webgpu,onnxruntime:webgpu'],
+      ] as const) {
+        const page = await on.newPage();
+        await page.goto(url + query);
+        await page.waitForFunction(() => 'rbmBench' in window, null, { timeout: 900_000 });
+        outcomes.push(await page.evaluate(() => (window as unknown as { rbmBench: unknown }).rbmBench));
+        await page.close();
+      }
+      mkdirSync(join(root, 'test-results'), { recursive: true });
+      writeFileSync(join(root, 'test-results', 'bench.json'), `${JSON.stringify(outcomes, null, 2)}\n`);
+      console.log(JSON.stringify(outcomes, null, 2));
+      expect((outcomes[0] as { crossOriginIsolated: boolean }).crossOriginIsolated).toBe(true);
+    },
+    1_800_000,
+  );
 
   it('falls back to js with a message when the chosen backend is not available (no WebGPU adapter here)', async () => {
     const page = await open();

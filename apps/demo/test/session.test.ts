@@ -121,4 +121,36 @@ describe('the training session', () => {
     );
     backend.destroy();
   });
+
+  it("auto times every backend that starts on the demo's job and runs the fastest, saying what it measured", async () => {
+    // A backend 3 ms slower per product than js, one that does not start, and js.
+    const slow = () => {
+      const be = createJsBackend();
+      const matMul = be.matMul.bind(be);
+      return Object.assign(be, {
+        name: 'slow',
+        matMul: (...args: Parameters<typeof matMul>) => {
+          const t = performance.now();
+          while (performance.now() - t < 3);
+          matMul(...args);
+        },
+      });
+    };
+    const loaded: string[] = [];
+    const load = async (choice: BackendChoice) => {
+      loaded.push(choice);
+      if (choice === 'broken') throw new Error('not here');
+      return choice === 'slow' ? slow() : createJsBackend();
+    };
+    const { backend, message } = await startBackend('auto', load, {}, { hidden: 8, batchSize: 4 }, [
+      'slow',
+      'broken',
+      'js',
+    ]);
+    expect(backend.name).toBe('js');
+    expect(message).toMatch(/^auto picked js, the fastest here \(ms a step: js [\d.]+, slow [\d.]+\)$/);
+    // Each candidate started once to be timed, the fastest once more for the run.
+    expect(loaded).toEqual(['slow', 'broken', 'js', 'js']);
+    backend.destroy();
+  });
 });

@@ -120,16 +120,6 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     notice(`${settings.name}: ${message}`);
   };
 
-  const ids = new WeakMap<Tensor, number>();
-  let nextId = 0;
-  const idOf = (t: Tensor) => {
-    let id = ids.get(t);
-    if (id === undefined) {
-      id = nextId++;
-      ids.set(t, id);
-    }
-    return id;
-  };
   const units = new Map<string, Unit>();
   /** Per label, how many calls in a row needed a new structure. */
   const misses = new Map<string, number>();
@@ -427,7 +417,10 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       }
       if (t.ops.length === 0) return;
       const scratch = new Set(options.scratch ?? []);
-      const key = t.key(idOf, scratch);
+      // Tensors from outside the unit are named by first appearance, not by identity: a unit on other tensors
+      // of the same shapes and aliasing (a sampler that allocates its chains per call) reuses the program.
+      const ids = new Map<Tensor, number>();
+      const key = t.key((x) => ids.get(x) ?? ids.set(x, ids.size).size - 1, scratch);
       // Inputs and outputs: per call, since tensors the body allocates are new each time.
       const io = t.interface(scratch);
       let unit = units.get(key);

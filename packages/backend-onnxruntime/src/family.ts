@@ -59,10 +59,15 @@ type Module = OrtApi & {
 };
 
 /** Imports a runtime package from this package (computed specifiers: browser bundlers leave them alone). */
-async function importRuntime(pkg: 'onnxruntime-node' | 'onnxruntime-web'): Promise<Module> {
+async function importRuntime(pkg: 'onnxruntime-node' | 'onnxruntime-web' | 'onnxruntime-web/wasm'): Promise<Module> {
   let mod: Module & { default?: Module };
   try {
-    mod = pkg === 'onnxruntime-web' ? await import('onnxruntime-web') : await import(/* @vite-ignore */ `${pkg}`);
+    mod =
+      pkg === 'onnxruntime-web'
+        ? await import('onnxruntime-web')
+        : pkg === 'onnxruntime-web/wasm'
+          ? await import('onnxruntime-web/wasm')
+          : await import(/* @vite-ignore */ `${pkg}`);
   } catch (error) {
     throw new Error(`${pkg} is not installed or does not load here: ${firstLine(error)}`);
   }
@@ -129,9 +134,14 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
       if (!inBrowser()) throw new Error("onnxruntime:webgpu runs in browsers (onnxruntime-web's WebGPU provider)");
       await ensureWebGpu({ allowFallbackAdapter: options.allowFallbackAdapter ?? false });
     }
-    ort = await importRuntime('onnxruntime-web');
+    // In browsers, `wasm` loads onnxruntime-web's plain WebAssembly build: the default one carries the WebGPU
+    // provider (JSEP), whose build runs CPU kernels about 4x slower (a 784-500 step 89 ms against 22 ms in
+    // Chromium, bench.html).
+    ort = await importRuntime(mode === 'wasm' && inBrowser() ? 'onnxruntime-web/wasm' : 'onnxruntime-web');
     if (options.threads !== undefined) ort.env.wasm.numThreads = options.threads;
     else if (!inBrowser()) ort.env.wasm.numThreads = 1;
+    // In browsers ONNX Runtime's own choice: half the cores on a cross-origin isolated page, where threads
+    // exist (one on a 2-core machine, where two were slower: 52.6 against 33.5 ms a 784-500 step), else one.
     if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
     session = { ...common, executionProviders: [mode] };
     details = { runtime: 'onnxruntime-web', provider: mode, threads: ort.env.wasm.numThreads ?? 'auto' };

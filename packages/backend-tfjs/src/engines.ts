@@ -73,6 +73,9 @@ export async function loadEngine(
         const wasm = await import('@tensorflow/tfjs-backend-wasm');
         const paths = options.wasmPaths ?? (await wasmPathsForNode());
         if (paths) wasm.setWasmPaths(paths);
+        // On a cross-origin isolated page tfjs-wasm picks its threaded build, whose worker script breaks once
+        // bundled ("e is not defined" in Chromium, the page hangs): the SIMD build, single-threaded, instead.
+        if (inBrowser()) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
         break;
       }
       case 'webgpu':
