@@ -243,7 +243,6 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
     dims,
     outputs: new Set(io.outputs.map((t) => get(t))),
     axesOf: (name) => initializers.find((i) => i.name === name)?.int64s,
-    int64Constant,
     fresh,
   });
 

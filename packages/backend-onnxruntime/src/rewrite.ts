@@ -23,7 +23,6 @@ export interface RewriteGraph {
   readonly outputs: ReadonlySet<string>;
   /** The int64 axes a constant holds, for ReduceSum's axes input. */
   readonly axesOf: (name: string) => readonly number[] | undefined;
-  readonly int64Constant: (xs: number[]) => string;
   readonly fresh: (stem: string) => string;
 }
 
@@ -53,6 +52,17 @@ const plainGemm = (n: Node | undefined): n is Node =>
 function gemmDims(g: RewriteGraph, n: Node): readonly number[] {
   const [a, b] = [g.dims.get(n.input[0]!)!, g.dims.get(n.input[1]!)!];
   return [flag(n, 'transA') ? a[1]! : a[0]!, flag(n, 'transB') ? b[0]! : b[1]!];
+}
+
+/**
+ * The product `gemm` takes over node `n`, its value's only reader: it gives n's output and moves to n's place
+ * in `out` (after whatever n's other inputs need).
+ */
+function takeOver(out: Node[], gemm: Node, n: Node, moved: Set<Node>): void {
+  gemm.output = n.output;
+  moved.add(gemm);
+  out.splice(out.indexOf(gemm), 1);
+  out.push(gemm);
 }
 
 /** Gemm(a2, b2, C = Gemm(a1, b1)) -> Gemm(Concat(a1, a2), Concat(b1, b2)). */
@@ -113,10 +123,7 @@ function scaleOperand(g: RewriteGraph): void {
         g.dims.set(scaled, g.dims.get(gemm.input[which]!)!);
         out.push({ opType: 'Mul', input: [gemm.input[which]!, s], output: [scaled] });
         gemm.input[which] = scaled;
-        gemm.output = n.output;
-        moved.add(gemm);
-        out.splice(out.indexOf(gemm), 1);
-        out.push(gemm);
+        takeOver(out, gemm, n, moved);
         continue;
       }
     }
@@ -153,10 +160,7 @@ function accumulate(g: RewriteGraph): void {
     }
     gemm.input.push(c);
     gemm.attributes = [...(gemm.attributes ?? []), { name: 'beta', float: 1 }];
-    gemm.output = n.output;
-    moved.add(gemm);
-    out.splice(out.indexOf(gemm), 1);
-    out.push(gemm);
+    takeOver(out, gemm, n, moved);
   }
   g.nodes.splice(0, g.nodes.length, ...out);
 }

@@ -45,6 +45,11 @@ export interface TfjsBackendOptions extends CommonBackendOptions {
   readonly allowFallbackAdapter?: boolean;
 }
 
+/** The unit a backend is recording, shared by its ops and its `fuse`. */
+interface Tracing {
+  trace: Trace | null;
+}
+
 function own(t: Tensor): TfjsTensor {
   if (!(t instanceof TfjsTensor)) throw new RbmError('BACKEND_API', 'tfjs backend: tensor belongs to another backend');
   if (t.disposed) throw new RbmError('DISPOSED', 'tfjs backend: tensor used after dispose');
@@ -137,6 +142,8 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       );
     }
   };
+  /** The unit being recorded (see `withFuse`): the ops below check their arguments, then record. */
+  const tracing: Tracing = { trace: null };
   const base: Backend = {
     apiVersion: BACKEND_API_VERSION,
     name: `tfjs:${engine}`,
@@ -148,25 +155,37 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       check.dimensions(rows, cols);
       if (data) check.data(rows, cols, data.length);
       guard();
+      // Inside a unit its first contents are recorded, and set when the unit runs.
+      const upload = data && !tracing.trace;
       const t = new TfjsTensor(
         rows,
         cols,
-        data ? tf.tensor2d(new Float32Array(data), [rows, cols]) : tf.zeros([rows, cols]),
+        upload ? tf.tensor2d(new Float32Array(data), [rows, cols]) : tf.zeros([rows, cols]),
       );
       live.add(t);
+      tracing.trace?.recordCreate(t, data);
       return t;
     },
     write(t: Tensor, data: HostArray): void {
       const h = own(t);
       check.data(h.rows, h.cols, data.length);
+      if (tracing.trace) return void tracing.trace.recordWrite(h, data);
       h.t.dispose();
       h.t = tf.tensor2d(data instanceof Float32Array ? data : new Float32Array(data), [h.rows, h.cols]);
     },
     async read(t: Tensor): Promise<HostArray> {
+      const trace = tracing.trace;
+      if (trace) throw new RbmError('BACKEND_API', `tfjs:${engine}: read inside a fused unit (${trace.label})`);
       return new Float32Array((await own(t).t.data()) as Float32Array);
     },
     dispose(t: Tensor): void {
       const h = own(t);
+      if (tracing.trace) {
+        // Unusable at once; its tf.Tensor is freed after the unit.
+        h.disposed = true;
+        tracing.trace.disposed.add(h);
+        return;
+      }
       h.t.dispose();
       h.disposed = true;
       live.delete(h);
@@ -186,6 +205,11 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       const B = own(b).t;
       const alpha = options.alpha ?? 1;
       const beta = options.beta ?? 0;
+      if (tracing.trace) {
+        const [transposeA, transposeB] = [options.transposeA ?? false, options.transposeB ?? false];
+        tracing.trace.record({ kind: 'matMul', out, a, b, transposeA, transposeB, alpha, beta });
+        return;
+      }
       assign(tf, o, () => {
         // Explicit transposes: tfjs-wasm's matMul with transpose flags is about 10x slower.
         let p: tfc.Tensor = tf.matMul(
@@ -200,156 +224,82 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       check.binary(out, a, b);
       const A = own(a).t;
       const B = own(b).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'binary', op, out: own(out), a, b });
       assign(tf, own(out), () => (op === 'add' ? tf.add(A, B) : op === 'sub' ? tf.sub(A, B) : tf.mul(A, B)));
     },
     axpby(out, alpha, x, beta, y): void {
       check.same('axpby', out, x, y);
       const X = own(x).t;
       const Y = own(y).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'axpby', out: own(out), alpha, x, beta, y });
       assign(tf, own(out), () => tf.add(tf.mul(X, alpha), tf.mul(Y, beta)));
     },
     unary(op, out, x): void {
       check.same(`unary ${op}`, out, x);
       const X = own(x).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'unary', op, out: own(out), x });
       assign(tf, own(out), () => unary(tf, op, X));
     },
     bernoulli(out, p, u): void {
       check.same('bernoulli', out, p, u);
       const P = own(p).t;
       const U = own(u).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'bernoulli', out: own(out), p, u });
       assign(tf, own(out), () => tf.cast(tf.less(U, P), 'float32'));
     },
     sum(out, x, axis): void {
       check.reduce('sum', out, x, axis);
       const X = own(x).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'sum', out: own(out), x, axis });
       assign(tf, own(out), () => tf.sum(X, axis, true));
     },
     logSumExp(out, x, axis): void {
       check.reduce('logSumExp', out, x, axis);
       const X = own(x).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'logSumExp', out: own(out), x, axis });
       assign(tf, own(out), () => logSumExp(tf, X, axis));
     },
     fill(out, value): void {
       const o = own(out);
+      if (tracing.trace) return void tracing.trace.record({ kind: 'fill', out: o, value });
       assign(tf, o, () => tf.fill([o.rows, o.cols], value));
     },
     copy(out, x): void {
       check.same('copy', out, x);
       const X = own(x).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'copy', out: own(out), x });
       assign(tf, own(out), () => tf.clone(X));
     },
   };
-  return withFuse(tf, base, live);
+  return withFuse(tf, base, live, tracing);
 }
 
 /**
- * The backend with whole-step execution: inside `fuse`, ops are checked and recorded (a core `Trace`),
- * then replayed as one tf.tidy over values (`replayOnTf`); each output's handle takes its last value.
+ * The backend with whole-step execution: inside `fuse`, the ops check their arguments and record themselves
+ * (a core `Trace`, through `tracing`), then the unit is replayed as one tf.tidy over values (`replayOnTf`); each output's handle takes its last value.
  */
-function withFuse(tf: TF, base: Backend, live: Set<TfjsTensor>): Backend {
-  let trace: Trace | null = null;
+function withFuse(tf: TF, base: Backend, live: Set<TfjsTensor>, tracing: Tracing): Backend {
   const ew: Elementwise = { unary: (op, x) => unary(tf, op, x), logSumExp: (x, axis) => logSumExp(tf, x, axis) };
-  const owns = (...ts: Tensor[]) => {
-    for (const t of ts) own(t);
-  };
-  const recorded =
-    <A extends unknown[]>(op: (...args: A) => void, record: (t: Trace, ...args: A) => void) =>
-    (...args: A): void => {
-      if (trace) record(trace, ...args);
-      else op(...args);
-    };
   return {
     ...base,
-    tensor(rows: number, cols: number, data?: HostArray): Tensor {
-      const t = base.tensor(rows, cols, trace ? undefined : data);
-      trace?.recordCreate(t, data);
-      return t;
-    },
-    write: recorded(base.write, (t, x, data) => {
-      check.data(own(x).rows, x.cols, data.length);
-      t.recordWrite(x, data);
-    }),
-    read(t: Tensor): Promise<HostArray> {
-      if (trace) throw new RbmError('BACKEND_API', `${base.name}: read inside a fused unit (${trace.label})`);
-      return base.read(t);
-    },
-    dispose: recorded(base.dispose, (t, x) => {
-      // Unusable at once; its tf.Tensor is freed after the unit.
-      own(x).disposed = true;
-      t.disposed.add(x);
-    }),
-    matMul: recorded(base.matMul, (t, out, a, b, o: MatMulOptions = {}) => {
-      owns(out, a, b);
-      check.matMul(out, a, b, o);
-      t.record({
-        kind: 'matMul',
-        out,
-        a,
-        b,
-        transposeA: o.transposeA ?? false,
-        transposeB: o.transposeB ?? false,
-        alpha: o.alpha ?? 1,
-        beta: o.beta ?? 0,
-      });
-    }),
-    binary: recorded(base.binary, (t, op, out, a, b) => {
-      owns(out, a, b);
-      check.binary(out, a, b);
-      t.record({ kind: 'binary', op, out, a, b });
-    }),
-    axpby: recorded(base.axpby, (t, out, alpha, x, beta, y) => {
-      owns(out, x, y);
-      check.same('axpby', out, x, y);
-      t.record({ kind: 'axpby', out, alpha, x, beta, y });
-    }),
-    unary: recorded(base.unary, (t, op, out, x) => {
-      owns(out, x);
-      check.same(`unary ${op}`, out, x);
-      t.record({ kind: 'unary', op, out, x });
-    }),
-    bernoulli: recorded(base.bernoulli, (t, out, p, u) => {
-      owns(out, p, u);
-      check.same('bernoulli', out, p, u);
-      t.record({ kind: 'bernoulli', out, p, u });
-    }),
-    sum: recorded(base.sum, (t, out, x, axis) => {
-      owns(out, x);
-      check.reduce('sum', out, x, axis);
-      t.record({ kind: 'sum', out, x, axis });
-    }),
-    logSumExp: recorded(base.logSumExp, (t, out, x, axis) => {
-      owns(out, x);
-      check.reduce('logSumExp', out, x, axis);
-      t.record({ kind: 'logSumExp', out, x, axis });
-    }),
-    fill: recorded(base.fill, (t, out, value) => {
-      owns(out);
-      t.record({ kind: 'fill', out, value });
-    }),
-    copy: recorded(base.copy, (t, out, x) => {
-      owns(out, x);
-      check.same('copy', out, x);
-      t.record({ kind: 'copy', out, x });
-    }),
-
     fuse(label: string, body: () => void, options: FuseOptions = {}): void {
       // A unit inside a unit is part of the outer one.
-      if (trace) {
+      if (tracing.trace) {
         body();
         return;
       }
       const t = new Trace(label);
-      trace = t;
+      tracing.trace = t;
       try {
         body();
       } catch (error) {
         // What ran before the throw happens op by op, as it would have.
-        trace = null;
+        tracing.trace = null;
         replayTrace(t, base);
         for (const x of t.disposed) free(x as TfjsTensor);
         throw error;
       } finally {
-        trace = null;
+        tracing.trace = null;
       }
       const io = t.interface(new Set(options.scratch ?? []));
       const finals = replayOnTf(tf, t, io, ew);

@@ -10,13 +10,13 @@ export interface Held extends Tensor {
 
 /**
  * Whole-step execution on TensorFlow.js: a unit's recorded ops (a core `Trace`) replayed in one `tf.tidy`
- * over values rather than handles, so that no intermediate is assigned, disposed or kept, and with what
- * the rewrites that save passes over memory:
+ * over values rather than handles, so that no intermediate is assigned, disposed or kept, with two
+ * rewrites that save passes over memory:
  *
  * - a product's scale on its smaller operand (the weight gradient's 1 / B on the batch, not on [784, 500]);
  * - two products summed into one (v0^T h0 - vk^T hk) -> one product of the stacked operands.
  *
- * The ops' semantics are those of the backend's op-by-op path (`elementwise` is shared), so a unit gives
+ * The ops' semantics are those of the backend's op-by-op path (the `Elementwise` functions are the backend's own), so a unit gives
  * what its ops give one by one, up to float32 rounding. (`tf.fused.matMul` with a bias and a sigmoid would
  * save two more passes; tfjs-backend-wasm 4.22 refuses its bias, rank 1 or not, so it is not used.)
  */

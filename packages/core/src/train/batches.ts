@@ -1,6 +1,6 @@
 import { memo } from '../backend/scope.js';
 import type { Backend } from '../backend/types.js';
-import { checkBatch, type DataSource } from '../data/source.js';
+import { checkBatch, type DataSource, identityIndices } from '../data/source.js';
 import type { VisibleUnitType } from '../model/units.js';
 import type { RandomStream } from '../random/stream.js';
 import type { BatchWorkspace } from './step.js';
@@ -55,7 +55,7 @@ export class EpochBatches {
   constructor(data: DataSource, options: EpochBatchesOptions) {
     this.data = data;
     this.o = options;
-    this.perm = Uint32Array.from({ length: data.rows }, (_, i) => i);
+    this.perm = identityIndices(data.rows);
     this.locate = data.locate?.bind(data);
   }
 
@@ -68,6 +68,11 @@ export class EpochBatches {
   order(rng: RandomStream | undefined): void {
     for (let i = 0; i < this.perm.length; i++) this.perm[i] = i;
     if (rng) rng.shuffle(this.perm);
+  }
+
+  /** Whether the divergence-check interval that began at `intervalStart` ends before batch `next`. */
+  endsInterval(next: number, intervalStart: number): boolean {
+    return (next - intervalStart) % this.o.checkInterval === 0;
   }
 
   /**
@@ -99,7 +104,7 @@ export class EpochBatches {
    */
   readAhead(next: number, intervalStart: number): void {
     if (next >= this.count) return;
-    const start = (next - intervalStart) % this.o.checkInterval === 0 ? next : intervalStart;
+    const start = this.endsInterval(next, intervalStart) ? next : intervalStart;
     const count = this.runLength(next, start);
     const read = this.readNow(next, count);
     read.catch(() => undefined);

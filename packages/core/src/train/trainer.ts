@@ -261,10 +261,7 @@ export class Trainer {
       }
       this.step += count;
       const aborted = this.o.signal?.aborted === true && batch < batches - 1;
-      const intervalEnd =
-        aborted ||
-        batch === batches - 1 ||
-        (batch + 1 - intervalStart) % (o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER) === 0;
+      const intervalEnd = aborted || batch === batches - 1 || this.batches.endsInterval(batch + 1, intervalStart);
       if (intervalEnd) {
         if (!(await this.ascent.parametersSound(this.o.maxParameter))) {
           await this.batches.settle();
