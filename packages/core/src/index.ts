@@ -47,6 +47,28 @@ export {
 } from './budget.js';
 // Data.
 export { barsAndStripes, createDataset, type Dataset } from './data/dataset.js';
+// Ratings (collaborative filtering): the formats people have, splits, generated data.
+export {
+  alignRatings,
+  checkLevels,
+  holdoutSplit,
+  inferLevels,
+  levelCounts,
+  levelOf,
+  MAX_LEVELS,
+  parseLevels,
+  parseRatings,
+  type Ratings,
+  RatingsReader,
+  type RatingsReadOptions,
+  type RatingTriple,
+  ratingCount,
+  ratingsFromIndices,
+  ratingsFromTriples,
+  ratingValue,
+  selectRatings,
+  transposeRatings,
+} from './data/ratings.js';
 export {
   checkBatch,
   type DataSource,
@@ -55,6 +77,12 @@ export {
   readHead,
   sourceColumnMeans,
 } from './data/source.js';
+export {
+  formatRatings,
+  type SyntheticRatings,
+  type SyntheticRatingsOptions,
+  syntheticRatings,
+} from './data/synthetic-ratings.js';
 // Errors.
 export {
   AbortedError,
@@ -114,6 +142,17 @@ export {
   validationFigures,
 } from './evaluate/validation.js';
 export { ClassificationRBM, type ClassifierHistory } from './fit/classifier.js';
+// Recommendations: the collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007).
+export {
+  type CollaborativeFitOptions,
+  type CollaborativeFitResult,
+  CollaborativeRBM,
+  type CollaborativeRbmOptions,
+  type Orientation,
+  type PredictionMethod,
+  type Recommendation,
+  resolveOrientation,
+} from './fit/collaborative.js';
 // The estimator: fit, partialFit, transform, scoreSamples, gibbs (scikit-learn's vocabulary).
 export {
   type EstimatorOptions,
@@ -125,6 +164,14 @@ export {
 export { type GreedyOptions, type LayerSpec, trainGreedy } from './fit/greedy.js';
 // Files.
 export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './io/checkpoint.js';
+export {
+  COLLABORATIVE_MODEL_TYPE,
+  type CollaborativeFile,
+  collaborativeTensors,
+  decodeCollaborative,
+  encodeCollaborative,
+  readCollaborativeTensors,
+} from './io/collaborative-file.js';
 export {
   type AnyModelFile,
   checkStack,
@@ -140,6 +187,18 @@ export {
   saveModel,
 } from './io/model-file.js';
 export { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './io/safetensors.js';
+export {
+  type CollaborativeInitOptions,
+  CollaborativeModel,
+  type CollaborativeParameters,
+  checkCollaborativeParameters,
+  exactDistribution,
+  expectedValue,
+  hiddenInput,
+  initialCollaborativeParameters,
+  meanFieldDistribution,
+  type UserEvidence,
+} from './model/collaborative.js';
 export { DBN } from './model/dbn.js';
 export {
   argmaxRows,
@@ -184,6 +243,15 @@ export { type RandomState, RandomStream, Streams } from './random/stream.js';
 export { type ConditionalSampleOptions, checkMask, conditionalSample } from './sample/conditional.js';
 export { ParallelTempering, type TemperingOptions, temperatureLadder, temperedSample } from './sample/tempering.js';
 export { CHUNK_ROWS, chunkSteps, MAX_CHUNK } from './train/batches.js';
+export {
+  COLLABORATIVE_DEFAULTS,
+  type CollaborativeEpoch,
+  CollaborativeTrainer,
+  type CollaborativeTrainerState,
+  type CollaborativeTrainOptions,
+  predictQueries,
+  ratingErrors,
+} from './train/collaborative.js';
 // Training: the loop, its parts, and the config they declare.
 export {
   type ConfigContext,

@@ -1,4 +1,5 @@
 import { assertBackend, type Backend, createReferenceBackend } from '@rbmjs/core/backend';
+import { collaborativeChecks } from './collaborative.js';
 import { CheckContext, type CheckOptions, CheckSkipped, type ConformanceCheck } from './context.js';
 import { interfaceChecks, opChecks, randomnessChecks } from './ops.js';
 import { stateChecks, trainingChecks } from './training.js';
@@ -12,6 +13,7 @@ export const CHECKS: readonly ConformanceCheck[] = [
   ...trainingChecks,
   ...wholeStepChecks,
   ...stateChecks,
+  ...collaborativeChecks,
 ];
 
 export interface CheckResult {

@@ -5,12 +5,12 @@ import { type CheckContext, type ConformanceCheck, randomArray } from './context
 import { TRAINING_RUNS, trainSideBySide } from './training.js';
 
 /** The same backend with whole-step execution hidden: every op runs one by one. */
-function opByOp(backend: Backend): Backend {
+export function opByOp(backend: Backend): Backend {
   return new Proxy(backend, { get: (t, p, r) => (p === 'fuse' ? undefined : Reflect.get(t, p, r)) });
 }
 
 /** The same backend counting the fused units it is asked to run. */
-function countingFuse(backend: Backend): { backend: Backend; units: () => number } {
+export function countingFuse(backend: Backend): { backend: Backend; units: () => number } {
   let units = 0;
   const fuse = backend.fuse?.bind(backend);
   const wrapped = new Proxy(backend, {
@@ -30,7 +30,7 @@ function needsFuse(c: CheckContext): void {
   if (!c.backend.fuse) c.skip(`${c.backend.name} runs op by op (no fuse): nothing compiled to compare`);
 }
 
-const wholeStepGroup = 'whole-step execution agrees with op-by-op execution on the same randomness';
+export const wholeStepGroup = 'whole-step execution agrees with op-by-op execution on the same randomness';
 
 export const wholeStepChecks: ConformanceCheck[] = [
   ...TRAINING_RUNS.map(([label, extra]) => ({

@@ -121,6 +121,10 @@ export const Streams = {
   binarize: 5,
   /** Annealed importance sampling. */
   ais: 6,
+  /** Held-out splits of ratings (collaborative filtering). */
+  holdout: 8,
+  /** Generated data (synthetic ratings). */
+  synthetic: 9,
   /** The conformance suite's test inputs. */
   conformance: 77,
 } as const;

@@ -1,0 +1,505 @@
+import { memo } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
+import type { Backend, Tensor } from '../backend/types.js';
+import { checkMemory, ROW_COPIES, TRAINING_WEIGHT_COPIES } from '../budget.js';
+import type { Ratings } from '../data/ratings.js';
+import { ArgumentError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
+import type { CollaborativeModel, CollaborativeParameters } from '../model/collaborative.js';
+import { DeviceRandom } from '../random/device.js';
+import { type RandomState, RandomStream, Streams } from '../random/stream.js';
+import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
+
+/**
+ * Training and prediction of the collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007):
+ * CD-T over batches of users, T raised during training as the paper does, momentum and weight decay,
+ * held-out RMSE after each epoch, early stopping on it. A step is one fused unit (`cf-step`); a
+ * prediction pass another (`cf-predict`).
+ */
+
+export interface CollaborativeTrainOptions {
+  /** Epochs (default 60). */
+  readonly epochs?: number;
+  /** Users per batch (default 100). */
+  readonly batchSize?: number;
+  /** Learning rate, per user (the gradient is averaged over the batch; default 0.03). */
+  readonly learningRate?: Schedule;
+  /** Momentum (default 0.5 for 5 epochs, then 0.9). */
+  readonly momentum?: Schedule;
+  /** L2 weight decay of W and D (default 0.001). */
+  readonly weightDecay?: number;
+  /**
+   * Gibbs steps T of CD-T (default 1 for 15 epochs, 3 to 25, then 5: the paper starts at T = 1 and raises
+   * it "as learning converges").
+   */
+  readonly gibbsSteps?: Schedule;
+  readonly seed?: number;
+  /** Stop when the held-out RMSE has not improved for this many epochs, and keep the best epoch's model. */
+  readonly patience?: number;
+  readonly onEpoch?: (e: CollaborativeEpoch) => void | Promise<void>;
+  readonly signal?: AbortSignal;
+}
+
+export interface CollaborativeEpoch {
+  /** 0-based. */
+  readonly epoch: number;
+  readonly gibbsSteps: number;
+  readonly learningRate: number;
+  readonly seconds: number;
+  /** Held-out RMSE and MAE of the mean-field prediction (with held-out ratings). */
+  readonly rmse?: number;
+  readonly mae?: number;
+  /** Whether this epoch's model is the best so far (the one kept with early stopping). */
+  readonly best?: boolean;
+}
+
+export const COLLABORATIVE_DEFAULTS = {
+  epochs: 60,
+  batchSize: 100,
+  learningRate: 0.03,
+  momentum: { kind: 'piecewise', boundaries: [5], values: [0.5, 0.9] },
+  weightDecay: 0.001,
+  gibbsSteps: { kind: 'piecewise', boundaries: [15, 25], values: [1, 3, 5] },
+} as const;
+
+/** What a checkpoint holds to continue a run exactly. */
+export interface CollaborativeTrainerState {
+  readonly epoch: number;
+  readonly gibbs: RandomState;
+  readonly shuffle: RandomState;
+  /** Velocities, in the order of the model's `tensors`. */
+  readonly velocities: Float32Array[];
+  readonly best?: { readonly epoch: number; readonly rmse: number; readonly parameters: CollaborativeParameters };
+}
+
+/** The items each user is known to have rated (their ratings, and the pairs to predict): the conditional RBM's r. */
+function ratedSets(sets: readonly Ratings[], users: number): Int32Array[] {
+  const out: Int32Array[] = [];
+  for (let u = 0; u < users; u++) {
+    const items = new Set<number>();
+    for (const r of sets) {
+      if (u + 1 >= r.userStart.length) continue;
+      for (let k = r.userStart[u]!; k < r.userStart[u + 1]!; k++) items.add(r.item[k]!);
+    }
+    out.push(Int32Array.from(items));
+  }
+  return out;
+}
+
+/** Host staging and device tensors of a batch of B users: V_k, the mask, and r. */
+class BatchInput {
+  readonly V: Tensor[];
+  readonly mask: Tensor;
+  readonly rated: Tensor;
+  private readonly hostV: Float32Array[];
+  private readonly hostMask: Float32Array;
+  private readonly hostRated: Float32Array;
+
+  constructor(
+    private readonly backend: Backend,
+    readonly rows: number,
+    private readonly items: number,
+    levels: number,
+  ) {
+    this.V = Array.from({ length: levels }, () => backend.tensor(rows, items));
+    this.mask = backend.tensor(rows, items);
+    this.rated = backend.tensor(rows, items);
+    this.hostV = Array.from({ length: levels }, () => new Float32Array(rows * items));
+    this.hostMask = new Float32Array(rows * items);
+    this.hostRated = new Float32Array(rows * items);
+  }
+
+  /** Uploads users' ratings (row n: users[n]); `rated[u]` the conditional RBM's r of user u. */
+  load(r: Ratings, users: ArrayLike<number>, rated: readonly Int32Array[] | undefined): void {
+    const M = this.items;
+    for (const a of this.hostV) a.fill(0);
+    this.hostMask.fill(0);
+    this.hostRated.fill(0);
+    for (let n = 0; n < users.length; n++) {
+      const u = users[n]!;
+      if (u + 1 < r.userStart.length)
+        for (let k = r.userStart[u]!; k < r.userStart[u + 1]!; k++) {
+          this.hostV[r.level[k]!]![n * M + r.item[k]!] = 1;
+          this.hostMask[n * M + r.item[k]!] = 1;
+        }
+      if (rated) for (const i of rated[u]!) this.hostRated[n * M + i] = 1;
+    }
+    this.hostV.forEach((a, k) => {
+      this.backend.write(this.V[k]!, a);
+    });
+    this.backend.write(this.mask, this.hostMask);
+    if (rated) this.backend.write(this.rated, this.hostRated);
+  }
+
+  dispose(): void {
+    for (const t of [...this.V, this.mask, this.rated]) this.backend.dispose(t);
+  }
+}
+
+/** Device scratch of a batch: hidden and visible layers and the sampler's temporaries. */
+class Workspace {
+  readonly input: BatchInput;
+  readonly ph0: Tensor;
+  readonly ph: Tensor;
+  readonly h: Tensor;
+  readonly uh: Tensor;
+  readonly dh: Tensor;
+  readonly P: Tensor[];
+  readonly Vn: Tensor[];
+  readonly lse: Tensor;
+  readonly tmp: Tensor;
+  readonly u: Tensor;
+  readonly c: Tensor;
+  readonly s: [Tensor, Tensor];
+  readonly gh: Tensor;
+  readonly ga: Tensor;
+
+  constructor(
+    private readonly backend: Backend,
+    rows: number,
+    items: number,
+    hidden: number,
+    levels: number,
+  ) {
+    const t = (r: number, c: number) => backend.tensor(r, c);
+    this.input = new BatchInput(backend, rows, items, levels);
+    [this.ph0, this.ph, this.h, this.uh, this.dh] = [0, 1, 2, 3, 4].map(() => t(rows, hidden)) as [
+      Tensor,
+      Tensor,
+      Tensor,
+      Tensor,
+      Tensor,
+    ];
+    this.P = Array.from({ length: levels }, () => t(rows, items));
+    this.Vn = Array.from({ length: levels }, () => t(rows, items));
+    [this.lse, this.tmp, this.u, this.c] = [0, 1, 2, 3].map(() => t(rows, items)) as [Tensor, Tensor, Tensor, Tensor];
+    this.s = [t(rows, items), t(rows, items)];
+    this.gh = t(1, hidden);
+    this.ga = t(1, items);
+  }
+
+  /** Tensors whose contents nobody reads after a step (a compiling backend need not give them back). */
+  get scratch(): Tensor[] {
+    return [
+      this.ph0,
+      this.ph,
+      this.h,
+      this.uh,
+      this.dh,
+      ...this.P,
+      ...this.Vn,
+      this.lse,
+      this.tmp,
+      this.u,
+      this.c,
+      ...this.s,
+      this.gh,
+      this.ga,
+    ];
+  }
+
+  dispose(): void {
+    this.input.dispose();
+    for (const t of this.scratch) this.backend.dispose(t);
+  }
+}
+
+/**
+ * Mean-field predictions (S, M & H 2007, section 2.2: p-hat = p(h = 1 | V), then p(v_q^k = 1 | p-hat)) of
+ * the pairs in `queries`, each user's evidence their ratings in `inputs` (same ids). Returns the expected
+ * rating of each query, in its order. `rated` is the conditional RBM's r per user (else unused).
+ */
+export async function predictQueries(
+  model: CollaborativeModel,
+  inputs: Ratings,
+  queries: Ratings,
+  options: { readonly batchSize?: number; readonly rated?: readonly Int32Array[] } = {},
+): Promise<Float64Array> {
+  const M = model.numItems;
+  if (inputs.items.length !== M || queries.items.length !== M)
+    throw new ShapeError(
+      `the model has ${M} items; the ratings have ${inputs.items.length} and the queries ${queries.items.length}`,
+    );
+  const be = model.backend;
+  const rated = model.conditional
+    ? (options.rated ?? ratedSets([inputs, queries], Math.max(inputs.users.length, queries.users.length)))
+    : undefined;
+  const users: number[] = [];
+  for (let u = 0; u + 1 < queries.userStart.length; u++)
+    if (queries.userStart[u + 1]! > queries.userStart[u]!) users.push(u);
+  const B = Math.min(options.batchSize ?? 100, users.length);
+  const out = new Float64Array(queries.user.length);
+  if (B === 0) return out;
+  const spaces = new Map<number, Workspace>();
+  try {
+    for (let start = 0; start < users.length; start += B) {
+      const batch = users.slice(start, start + B);
+      const ws = memo(spaces, batch.length, () => new Workspace(be, batch.length, M, model.numHidden, model.numLevels));
+      ws.input.load(inputs, batch, rated);
+      const expected = ws.lse;
+      fused(be, 'cf-predict', () => {
+        model.hiddenProbabilities(ws.ph, ws.input.V, ws.input.rated);
+        model.visibleProbabilities(ws.P, ws.ph, ws.lse, ws.tmp);
+        model.expectedRating(expected, ws.P);
+      });
+      const values = await be.read(expected);
+      batch.forEach((u, n) => {
+        for (let k = queries.userStart[u]!; k < queries.userStart[u + 1]!; k++)
+          out[k] = values[n * M + queries.item[k]!]!;
+      });
+    }
+  } finally {
+    for (const ws of spaces.values()) ws.dispose();
+  }
+  return out;
+}
+
+/** RMSE and MAE of predictions against the ratings' values. */
+export function ratingErrors(
+  predictions: ArrayLike<number>,
+  truth: Ratings,
+): { rmse: number; mae: number; count: number } {
+  const n = truth.user.length;
+  let se = 0;
+  let ae = 0;
+  for (let k = 0; k < n; k++) {
+    const d = predictions[k]! - truth.levels[truth.level[k]!]!;
+    se += d * d;
+    ae += Math.abs(d);
+  }
+  return { rmse: Math.sqrt(se / n), mae: ae / n, count: n };
+}
+
+/** Trains a {@link CollaborativeModel} on ratings, with held-out ratings (same ids) for RMSE and early stopping. */
+export class CollaborativeTrainer {
+  readonly model: CollaborativeModel;
+  readonly train: Ratings;
+  readonly heldOut: Ratings | undefined;
+  private readonly o: Required<Omit<CollaborativeTrainOptions, 'onEpoch' | 'signal' | 'patience'>> &
+    Pick<CollaborativeTrainOptions, 'onEpoch' | 'signal' | 'patience'>;
+  private readonly velocities: Tensor[];
+  private readonly gibbs: RandomStream;
+  private readonly shuffle: RandomStream;
+  private readonly random: DeviceRandom;
+  private readonly rated: Int32Array[] | undefined;
+  private readonly spaces = new Map<number, Workspace>();
+  private epoch = 0;
+  private best: CollaborativeTrainerState['best'];
+
+  constructor(model: CollaborativeModel, train: Ratings, heldOut?: Ratings, options: CollaborativeTrainOptions = {}) {
+    const d = COLLABORATIVE_DEFAULTS;
+    this.o = {
+      epochs: options.epochs ?? d.epochs,
+      batchSize: options.batchSize ?? d.batchSize,
+      learningRate: options.learningRate ?? d.learningRate,
+      momentum: options.momentum ?? d.momentum,
+      weightDecay: options.weightDecay ?? d.weightDecay,
+      gibbsSteps: options.gibbsSteps ?? d.gibbsSteps,
+      seed: options.seed ?? 0,
+      ...(options.patience !== undefined ? { patience: options.patience } : {}),
+      ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    };
+    const o = this.o;
+    if (!Number.isInteger(o.epochs) || o.epochs < 1)
+      throw new ArgumentError(`epochs must be a positive integer, got ${o.epochs}`);
+    if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
+      throw new ArgumentError(`batchSize must be a positive integer, got ${o.batchSize}`);
+    checkSchedule('learningRate', o.learningRate, o.epochs, Number.MIN_VALUE, Number.POSITIVE_INFINITY);
+    checkSchedule('momentum', o.momentum, o.epochs, 0, 1);
+    checkSchedule('gibbsSteps', o.gibbsSteps, o.epochs, 1, 1001);
+    for (let e = 0; e < o.epochs; e++)
+      if (!Number.isInteger(scheduleValue(o.gibbsSteps, e, o.epochs)))
+        throw new ArgumentError(`gibbsSteps at epoch ${e} is not a whole number`);
+    if (!(o.weightDecay >= 0)) throw new ArgumentError(`weightDecay must be at least 0, got ${o.weightDecay}`);
+    if (o.patience !== undefined && (!Number.isInteger(o.patience) || o.patience < 1))
+      throw new ArgumentError(`patience must be a positive integer, got ${o.patience}`);
+    if (o.patience !== undefined && !heldOut)
+      throw new ArgumentError('early stopping (patience) needs held-out ratings');
+    if (train.items.length !== model.numItems || train.levels.length !== model.numLevels)
+      throw new ShapeError(
+        `the model has ${model.numItems} items and ${model.numLevels} levels, the ratings ${train.items.length} and ${train.levels.length}`,
+      );
+    if (heldOut && (heldOut.items !== train.items || heldOut.users.length !== train.users.length))
+      throw new ShapeError('the held-out ratings must share the training ratings ids (holdoutSplit or alignRatings)');
+    const B = Math.min(o.batchSize, train.users.length);
+    const M = model.numItems;
+    const H = model.numHidden;
+    const K = model.numLevels;
+    checkMemory(
+      `training a collaborative RBM of ${M} items x ${K} levels x ${H} hidden units, batches of ${B} users`,
+      4 * (TRAINING_WEIGHT_COPIES * M * (K + 1) * H + ROW_COPIES * B * (2 * K + 8) * M),
+      `${TRAINING_WEIGHT_COPIES} copies of the weights and ${ROW_COPIES} of ${B} x ${2 * K + 8} rows of ${M} items, float32`,
+    );
+    this.model = model;
+    this.train = train;
+    this.heldOut = heldOut;
+    this.velocities = model.tensors.map((t) => model.backend.tensor(t.rows, t.cols));
+    this.gibbs = new RandomStream(o.seed, Streams.gibbs);
+    this.shuffle = new RandomStream(o.seed, Streams.shuffle);
+    this.random = new DeviceRandom(model.backend, this.gibbs);
+    this.rated = model.conditional ? ratedSets(heldOut ? [train, heldOut] : [train], train.users.length) : undefined;
+  }
+
+  get epochsDone(): number {
+    return this.epoch;
+  }
+
+  /** One CD-T step on a batch of users (one fused unit). */
+  private step(users: ArrayLike<number>, T: number, lr: number, m: number): Workspace {
+    const model = this.model;
+    const be = model.backend;
+    const ws = memo(
+      this.spaces,
+      users.length,
+      () => new Workspace(be, users.length, model.numItems, model.numHidden, model.numLevels),
+    );
+    ws.input.load(this.train, users, this.rated);
+    const { V, mask, rated } = ws.input;
+    const e = lr / users.length;
+    const decay = lr * this.o.weightDecay;
+    const vel = this.velocities;
+    const K = model.numLevels;
+    fused(
+      be,
+      'cf-step',
+      () => {
+        model.hiddenProbabilities(ws.ph0, V, rated);
+        this.random.uniform(ws.uh);
+        be.bernoulli(ws.h, ws.ph0, ws.uh);
+        for (let t = 1; t <= T; t++) {
+          model.visibleProbabilities(ws.P, ws.h, ws.lse, ws.tmp);
+          model.sampleVisible(ws.Vn, ws.P, mask, this.random, ws);
+          model.hiddenProbabilities(ws.ph, ws.Vn, rated);
+          if (t < T) {
+            this.random.uniform(ws.uh);
+            be.bernoulli(ws.h, ws.ph, ws.uh);
+          }
+        }
+        // Velocities: v <- m v + e (<V^T p(h|V)>_data - <V^T p(h|V)>_recon) - lr decay W; then theta <- theta + v.
+        for (let k = 0; k < K; k++) {
+          be.matMul(vel[k]!, V[k]!, ws.ph0, { transposeA: true, alpha: e, beta: m });
+          be.matMul(vel[k]!, ws.Vn[k]!, ws.ph, { transposeA: true, alpha: -e, beta: 1 });
+          if (decay > 0) be.axpby(vel[k]!, 1, vel[k]!, -decay, model.W[k]!);
+        }
+        be.binary('sub', ws.dh, ws.ph0, ws.ph);
+        let n = K;
+        if (model.D) {
+          be.matMul(vel[n]!, rated, ws.dh, { transposeA: true, alpha: e, beta: m });
+          if (decay > 0) be.axpby(vel[n]!, 1, vel[n]!, -decay, model.D);
+          n++;
+        }
+        for (let k = 0; k < K; k++) {
+          be.binary('sub', ws.tmp, V[k]!, ws.Vn[k]!);
+          be.sum(ws.ga, ws.tmp, 0);
+          be.axpby(vel[n + k]!, m, vel[n + k]!, e, ws.ga);
+        }
+        be.sum(ws.gh, ws.dh, 0);
+        be.axpby(vel[n + K]!, m, vel[n + K]!, e, ws.gh);
+        model.tensors.forEach((p, k) => {
+          be.axpby(p, 1, p, 1, vel[k]!);
+        });
+      },
+      { scratch: ws.scratch },
+    );
+    return ws;
+  }
+
+  /** Runs the remaining epochs; returns the held-out figures of each. Restores the best model with early stopping. */
+  async run(): Promise<CollaborativeEpoch[]> {
+    const o = this.o;
+    const history: CollaborativeEpoch[] = [];
+    const U = this.train.users.length;
+    const order = new Uint32Array(U);
+    let since = 0;
+    for (; this.epoch < o.epochs; this.epoch++) {
+      const B = Math.min(o.batchSize, U);
+      if (o.signal?.aborted) throw new TrainingAbortedError(this.epoch, 0, Math.ceil(U / B));
+      const snapshot = await this.model.parameters();
+      const started = performance.now();
+      const T = scheduleValue(o.gibbsSteps, this.epoch, o.epochs);
+      const lr = scheduleValue(o.learningRate, this.epoch, o.epochs);
+      const m = scheduleValue(o.momentum, this.epoch, o.epochs);
+      for (let u = 0; u < U; u++) order[u] = u;
+      this.shuffle.shuffle(order);
+      for (let s = 0; s < U; s += B) this.step(order.subarray(s, s + B), T, lr, m);
+      // A finite check once an epoch (one read): NaN or infinity anywhere reaches the hidden biases.
+      const b = await this.model.backend.read(this.model.b);
+      if (!b.every(Number.isFinite)) {
+        this.model.setParameters(snapshot);
+        throw new RbmError(
+          'DIVERGED',
+          `training diverged in epoch ${this.epoch + 1} (non-finite hidden biases); the model keeps the parameters from the start of that epoch: lower the learning rate`,
+        );
+      }
+      let figures: { rmse: number; mae: number } | undefined;
+      let best: boolean | undefined;
+      if (this.heldOut) {
+        figures = ratingErrors(
+          await predictQueries(this.model, this.train, this.heldOut, {
+            batchSize: o.batchSize,
+            ...(this.rated ? { rated: this.rated } : {}),
+          }),
+          this.heldOut,
+        );
+        best = !this.best || figures.rmse < this.best.rmse;
+        if (best) {
+          this.best = { epoch: this.epoch, rmse: figures.rmse, parameters: await this.model.parameters() };
+          since = 0;
+        } else since++;
+      }
+      const event: CollaborativeEpoch = {
+        epoch: this.epoch,
+        gibbsSteps: T,
+        learningRate: lr,
+        seconds: (performance.now() - started) / 1000,
+        ...(figures ?? {}),
+        ...(best !== undefined ? { best } : {}),
+      };
+      history.push(event);
+      await o.onEpoch?.(event);
+      if (o.patience !== undefined && since >= o.patience) {
+        this.epoch++;
+        break;
+      }
+    }
+    if (o.patience !== undefined && this.best) this.model.setParameters(this.best.parameters);
+    return history;
+  }
+
+  /** The best held-out epoch so far (with held-out ratings). */
+  get bestEpoch(): { readonly epoch: number; readonly rmse: number } | undefined {
+    return this.best ? { epoch: this.best.epoch, rmse: this.best.rmse } : undefined;
+  }
+
+  async exportState(): Promise<CollaborativeTrainerState> {
+    const be = this.model.backend;
+    return {
+      epoch: this.epoch,
+      gibbs: this.gibbs.state(),
+      shuffle: this.shuffle.state(),
+      velocities: await Promise.all(this.velocities.map(async (t) => Float32Array.from(await be.read(t)))),
+      ...(this.best ? { best: this.best } : {}),
+    };
+  }
+
+  importState(state: CollaborativeTrainerState): void {
+    if (state.velocities.length !== this.velocities.length)
+      throw new ShapeError(`the state has ${state.velocities.length} velocities, the model ${this.velocities.length}`);
+    state.velocities.forEach((v, k) => {
+      const t = this.velocities[k]!;
+      if (v.length !== t.rows * t.cols)
+        throw new ShapeError(`velocity ${k} has ${v.length} values, expected ${t.rows * t.cols}`);
+      this.model.backend.write(t, v);
+    });
+    this.epoch = state.epoch;
+    this.gibbs.offset = state.gibbs.offset;
+    this.shuffle.offset = state.shuffle.offset;
+    this.best = state.best;
+  }
+
+  dispose(): void {
+    for (const ws of this.spaces.values()) ws.dispose();
+    this.spaces.clear();
+    for (const t of this.velocities) this.model.backend.dispose(t);
+  }
+}
