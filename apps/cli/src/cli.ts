@@ -5,6 +5,7 @@ import { registerBench } from './commands/bench.js';
 import { registerEval } from './commands/eval.js';
 import { registerInfo } from './commands/info.js';
 import { registerPredict } from './commands/predict.js';
+import { registerRecommend } from './commands/recommend.js';
 import { registerSample } from './commands/sample.js';
 import { registerTrain } from './commands/train/index.js';
 import { registerTransform } from './commands/transform.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerSample(program);
   registerTransform(program);
   registerPredict(program);
+  registerRecommend(program);
   registerInfo(program);
   registerBackends(program);
   registerBench(program);

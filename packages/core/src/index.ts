@@ -249,6 +249,7 @@ export {
   CollaborativeTrainer,
   type CollaborativeTrainerState,
   type CollaborativeTrainOptions,
+  defaultBatchSize,
   predictQueries,
   ratingErrors,
 } from './train/collaborative.js';

@@ -1,3 +1,4 @@
+import type { PredictionMethod } from '@rbmjs/core';
 import {
   type AisEstimate,
   aisWarnings,
@@ -28,8 +29,11 @@ import { UsageError } from '../errors.js';
 import { readRbmFile } from '../files.js';
 import { integerAtLeast, nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
+import { evaluateRatings, isCollaborative, predictionOption } from './recommend.js';
 
 interface EvalFlags extends DataCommandFlags {
+  ratings?: string;
+  prediction: PredictionMethod;
   exact?: boolean;
   ais?: boolean;
   aisRuns: number;
@@ -86,10 +90,26 @@ export function registerEval(program: Command): void {
     )
     .option('--compare-split <split>', 'MNIST split of --compare', oneOf('train', 'test'), 'train')
     .option('--compare-limit <n>', 'examples of --compare to use', positiveInt, 1000)
-    .option('--seed <n>', 'seed of sampled hidden states and random bits', nonNegativeInt, 1);
-  addCommonOptions(cmd, { backend: true }).action(async (modelPath: string, flags: EvalFlags, command: Command) =>
-    evaluate(modelPath, flags, command.getOptionValueSource('pl') === 'cli'),
-  );
+    .option('--seed <n>', 'seed of sampled hidden states and random bits', nonNegativeInt, 1)
+    .option('--ratings <file>', 'a collaborative-filtering model: the ratings to predict (RMSE, MAE)')
+    .addOption(predictionOption());
+  addCommonOptions(cmd, { backend: true }).action(async (modelPath: string, flags: EvalFlags, command: Command) => {
+    if (await isCollaborative(modelPath)) {
+      const given = command.options.filter(
+        (o) =>
+          command.getOptionValueSource(o.attributeName()) === 'cli' &&
+          !['ratings', 'prediction', 'backend', 'json', 'verbose', 'maxMemory'].includes(o.attributeName()),
+      );
+      if (given.length > 0)
+        throw new UsageError(
+          `${given[0]!.long} does not apply to a collaborative-filtering model (rbm eval MODEL --ratings FILE)`,
+        );
+      return evaluateRatings(modelPath, flags);
+    }
+    if (flags.ratings !== undefined)
+      throw new UsageError(`--ratings scores a collaborative-filtering model; ${modelPath} is not one`);
+    return evaluate(modelPath, flags, command.getOptionValueSource('pl') === 'cli');
+  });
 }
 
 async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): Promise<void> {

@@ -3,6 +3,7 @@ import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { addCommonOptions, modelCommand } from '../common.js';
 import { escapeInline, Output } from '../output.js';
+import { describeCollaborative, isCollaborative } from './recommend.js';
 
 function stats(x: Float32Array) {
   let min = Number.POSITIVE_INFINITY;
@@ -33,6 +34,7 @@ export function registerInfo(program: Command): void {
   const cmd = modelCommand(program, 'info', what);
   addCommonOptions(cmd).action(async (modelPath: string, flags: { json?: boolean }) => {
     const out = new Output(Boolean(flags.json));
+    if (await isCollaborative(modelPath)) return describeCollaborative(out, modelPath);
     // Parameters only: the float64 reference holds them without needing any engine.
     const file = await readAnyModelFile(modelPath);
     const { metadata, bytes } = file;

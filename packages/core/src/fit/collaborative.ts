@@ -6,6 +6,7 @@ import {
   levelOf,
   type Ratings,
   ratingsFromIndices,
+  selectRatings,
   transposeRatings,
 } from '../data/ratings.js';
 import { ArgumentError, RbmError } from '../errors.js';
@@ -99,6 +100,8 @@ export class CollaborativeRBM {
   private evidence: Ratings | undefined;
   private host: CollaborativeParameters | undefined;
   private side: Orientation = 'user';
+  /** Views made by {@link withRatings} share the model and do not dispose it. */
+  private owner = true;
 
   constructor(backend: Backend, options: CollaborativeRbmOptions = {}) {
     const H = options.numHidden ?? 100;
@@ -291,7 +294,7 @@ export class CollaborativeRBM {
   /**
    * RMSE and MAE on test ratings (their own ids: put on the model's; test pairs of items, or for the I-RBM
    * users, the model has no weights for are dropped and counted). Each case's evidence is its training
-   * ratings; for the conditional RBM, r adds the test pairs (the paper's protocol: which movies a user
+   * ratings, less the pairs asked about (a rating is never its own evidence); for the conditional RBM, r adds the test pairs (the paper's protocol: which movies a user
    * rated is known for the qualifying set).
    */
   async evaluate(
@@ -303,7 +306,12 @@ export class CollaborativeRBM {
         throw new ArgumentError(
           `the test ratings use the level ${v}, the model's scale is ${this.cases.levels.join(', ')}`,
         );
-    const { train, test: t, droppedUnknownItems } = alignRatings(this.cases, this.toModel(test));
+    const aligned = alignRatings(this.cases, this.toModel(test));
+    const { test: t, droppedUnknownItems } = aligned;
+    // A rating being predicted is never its own evidence: test pairs the model was trained on leave the evidence.
+    const M = t.items.length;
+    const asked = new Set(Array.from(t.user, (c, k) => c * M + t.item[k]!));
+    const train = selectRatings(aligned.train, (k) => !asked.has(aligned.train.user[k]! * M + aligned.train.item[k]!));
     if (t.user.length === 0)
       throw new ArgumentError(`no test rating is of ${this.side === 'item' ? 'a user' : 'an item'} the model knows`);
     let predictions: Float64Array;
@@ -339,8 +347,58 @@ export class CollaborativeRBM {
     );
   }
 
+  /**
+   * The same model with more evidence: `extra` ratings (their own ids; a user's newer ratings) added to the
+   * training ratings, a pair already there taking the new rating. Ratings of items the model has no weights
+   * for are left out and counted; so are new users of the I-RBM (its visible units are the users it was
+   * trained with). New users of the user-based model are added. The view shares the model: disposing it
+   * leaves the model to its owner.
+   */
+  withRatings(extra: Ratings): { view: CollaborativeRBM; leftOut: number } {
+    const data = this.ratings;
+    for (const v of extra.levels)
+      if (levelOf(data.levels, v) < 0)
+        throw new ArgumentError(`the ratings use the level ${v}, the model's scale is ${data.levels.join(', ')}`);
+    const users = new Map(data.users.map((id, k) => [id, k]));
+    const items = new Map(data.items.map((id, k) => [id, k]));
+    const userIds = [...data.users];
+    const pairs = new Map<number, number>();
+    const M = data.items.length;
+    for (let k = 0; k < data.user.length; k++) pairs.set(data.user[k]! * M + data.item[k]!, data.level[k]!);
+    let leftOut = 0;
+    for (let k = 0; k < extra.user.length; k++) {
+      const id = extra.users[extra.user[k]!]!;
+      const i = items.get(extra.items[extra.item[k]!]!);
+      let u = users.get(id);
+      if (i === undefined || (u === undefined && this.side === 'item')) {
+        leftOut++;
+        continue;
+      }
+      if (u === undefined) {
+        u = userIds.length;
+        users.set(id, u);
+        userIds.push(id);
+      }
+      pairs.set(u * M + i, levelOf(data.levels, extra.levels[extra.level[k]!]!));
+    }
+    const keys = [...pairs.keys()];
+    const merged = ratingsFromIndices(
+      { users: userIds, items: data.items, levels: data.levels },
+      keys.map((key) => Math.floor(key / M)),
+      keys.map((key) => key % M),
+      keys.map((key) => pairs.get(key)!),
+    );
+    const view = new CollaborativeRBM(this.backend, this.options);
+    view.current = this.model;
+    view.host = this.host;
+    view.side = this.side;
+    view.owner = false;
+    view.evidence = this.toModel(merged);
+    return { view, leftOut };
+  }
+
   dispose(): void {
-    this.current?.dispose();
+    if (this.owner) this.current?.dispose();
     this.current = undefined;
   }
 }

@@ -158,7 +158,7 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
   checkFormat(metadata, where);
   if (!MODEL_TYPES.includes(metadata.model!)) {
     throw new ModelFormatError(
-      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPES.join(', ')}${metadata.model === DBN_MODEL_TYPE ? '; this file is a deep belief network, which this command or function does not take (library: decodeDbn)' : ''})`,
+      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPES.join(', ')}${metadata.model === DBN_MODEL_TYPE ? '; this file is a deep belief network, which this command or function does not take (library: decodeDbn)' : ''}${metadata.model === 'collaborative' ? '; this file is a collaborative-filtering RBM: rbm eval --ratings, rbm recommend and rbm info take it (library: decodeCollaborative)' : ''})`,
     );
   }
   const parameters = readLayer(tensors, '', metadata.model!, metadata.softmax_groups, where);

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { FileError, RbmError } from '../errors.js';
+import { type CollaborativeFile, decodeCollaborative } from '../io/collaborative-file.js';
 import { type AnyModelFile, decodeAnyModel, decodeModel, type ModelFile } from '../io/model-file.js';
 import { type DecodeOptions, decodeSafetensorsHeader, safetensorsHeaderLength } from '../io/safetensors.js';
 
@@ -163,6 +164,31 @@ export async function readAnyModelFile(
 ): Promise<AnyModelFile & { readonly bytes: number }> {
   const { bytes, size, decode } = await readModelBytes(path, options);
   return { ...decodeAnyModel(bytes, decode), bytes: size };
+}
+
+/** Reads and decodes a collaborative-filtering model file, bounded as {@link readModelFile}. */
+export async function readCollaborativeFile(
+  path: string,
+  options: ReadModelOptions = {},
+): Promise<CollaborativeFile & { readonly bytes: number }> {
+  const { bytes, size, decode } = await readModelBytes(path, options);
+  return { ...decodeCollaborative(bytes, decode), bytes: size };
+}
+
+/** A model file's metadata, from its header alone (bounded: the 8-byte length, then at most the header). */
+export async function readModelMetadata(
+  path: string,
+  options: Omit<DecodeOptions, 'source'> = {},
+): Promise<Readonly<Record<string, string>>> {
+  const decode: DecodeOptions = { ...options, source: path };
+  const { handle, size } = await openRegularFile(path, 'model file');
+  try {
+    const headerLen = safetensorsHeaderLength(await readExactly(handle, path, Math.min(size, 8), 0), decode);
+    const prefix = await readExactly(handle, path, Math.min(size, 8 + headerLen), 0);
+    return decodeSafetensorsHeader(prefix, size, decode).metadata;
+  } finally {
+    await handle.close();
+  }
 }
 
 async function readModelBytes(

@@ -23,9 +23,18 @@ export {
   openRegularFileSync,
   type ReadModelOptions,
   readAnyModelFile,
+  readCollaborativeFile,
   readModelFile,
+  readModelMetadata,
   type StatsLike,
 } from './files.js';
+
+export {
+  DEFAULT_MAX_RATINGS_BYTES,
+  MAX_RATINGS_LINE_BYTES,
+  type ReadRatingsOptions,
+  readRatingsFile,
+} from './ratings.js';
 
 /** The temporary name {@link writeFileAtomic} writes `path` under before renaming it into place. */
 function temporaryName(path: string): string {

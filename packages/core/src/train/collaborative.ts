@@ -19,7 +19,10 @@ import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
 export interface CollaborativeTrainOptions {
   /** Epochs (default 60). */
   readonly epochs?: number;
-  /** Users per batch (default 100). */
+  /**
+   * Users per batch (default: 100, or fewer on small data sets: at least 20 batches an epoch, at least 10
+   * users a batch).
+   */
   readonly batchSize?: number;
   /** Learning rate, per user (the gradient is averaged over the batch; default 0.03). */
   readonly learningRate?: Schedule;
@@ -60,6 +63,11 @@ export const COLLABORATIVE_DEFAULTS = {
   weightDecay: 0.001,
   gibbsSteps: { kind: 'piecewise', boundaries: [15, 25], values: [1, 3, 5] },
 } as const;
+
+/** 100 users a batch, or fewer where that would leave under 20 updates an epoch (never under 10). */
+export function defaultBatchSize(cases: number): number {
+  return Math.min(COLLABORATIVE_DEFAULTS.batchSize, Math.max(10, Math.ceil(cases / 20)));
+}
 
 /** What a checkpoint holds to continue a run exactly. */
 export interface CollaborativeTrainerState {
@@ -289,7 +297,7 @@ export class CollaborativeTrainer {
     const d = COLLABORATIVE_DEFAULTS;
     this.o = {
       epochs: options.epochs ?? d.epochs,
-      batchSize: options.batchSize ?? d.batchSize,
+      batchSize: options.batchSize ?? defaultBatchSize(train.users.length),
       learningRate: options.learningRate ?? d.learningRate,
       momentum: options.momentum ?? d.momentum,
       weightDecay: options.weightDecay ?? d.weightDecay,

@@ -159,6 +159,20 @@ export function configFromFlags(
   }
 }
 
+/**
+ * The learning-rate and momentum schedules the flags set, where any of their flags is given on the command
+ * line (a model trained otherwise than `configFromFlags`, such as the collaborative-filtering RBM, keeps its
+ * own defaults for the rest).
+ */
+export function givenSchedules(command: Command): { learningRate?: Schedule; momentum?: Schedule } {
+  const f = command.opts() as ScheduleFlags;
+  const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+  return {
+    ...(['lr', 'lrSchedule', 'lrFinal', 'lrDecay'].some(given) ? { learningRate: learningRate(f) } : {}),
+    ...(['momentum', 'momentumFinal', 'momentumSwitch'].some(given) ? { momentum: momentum(f) } : {}),
+  };
+}
+
 function learningRate(f: ScheduleFlags): Schedule {
   if (f.lrSchedule === 'linear') return { kind: 'linear', from: f.lr, to: f.lrFinal ?? f.lr / 10 };
   if (f.lrSchedule === 'exponential') return { kind: 'exponential', initial: f.lr, decay: f.lrDecay ?? 0.95 };

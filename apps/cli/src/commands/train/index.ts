@@ -1,8 +1,11 @@
+import { COLLABORATIVE_DEFAULTS } from '@rbmjs/core';
 import { type Command, Option } from 'commander';
 import { addCommonOptions, addDataOptions } from '../../common.js';
-import { layerSizes, nonNegativeInt, positiveInt } from '../../options.js';
+import { layerSizes, nonNegativeInt, number, positiveInt } from '../../options.js';
+import { Output } from '../../output.js';
 import { addTrainingFlags } from './flags.js';
 import type { TrainFlags } from './job.js';
+import { type RatingsFlags, trainRatings } from './ratings.js';
 import { train } from './run.js';
 
 /**
@@ -30,7 +33,31 @@ export function registerTrain(program: Command): void {
       '--labels [file]',
       "train a classification RBM on the data and their labels: MNIST's own (no file), or an IDX or one-column CSV file",
     )
-    .option('--classes <n>', 'classes of --labels (default: the largest label + 1)', positiveInt);
+    .option('--classes <n>', 'classes of --labels (default: the largest label + 1)', positiveInt)
+    .option(
+      '--ratings <file>',
+      'collaborative filtering: train on a ratings file (MovieLens u.data, ratings.csv, ratings.dat, or user,item,rating CSV); ' +
+        `its defaults: 100 hidden, ${COLLABORATIVE_DEFAULTS.epochs} epochs, batches of ${COLLABORATIVE_DEFAULTS.batchSize} users (fewer below 2,000 users: 20 batches an epoch), --lr ${COLLABORATIVE_DEFAULTS.learningRate}, momentum 0.5 then 0.9, --l2 ${COLLABORATIVE_DEFAULTS.weightDecay}, CD-T with T 1, 3, 5 (--k sets one T)`,
+    )
+    .option('--test <file>', 'with --ratings: held-out ratings (RMSE each epoch, --early-stop)')
+    .option(
+      '--holdout <fraction>',
+      'with --ratings: hold out this fraction of the ratings (seeded by --seed)',
+      number(0, 1, { inclusiveMin: false, inclusiveMax: false }),
+    )
+    .option(
+      '--levels <scale>',
+      'with --ratings: the rating scale, 1,2,3,4,5 or FROM:TO[:STEP] (0.5:5:0.5, 1:10); default: from the data',
+    )
+    .addOption(
+      new Option(
+        '--orientation <side>',
+        'with --ratings: one RBM per user (the paper), per item (I-RBM), or auto: the more numerous side',
+      )
+        .choices(['auto', 'user', 'item'])
+        .default('auto'),
+    )
+    .option('--conditional', 'with --ratings: the conditional RBM, whose hidden units also see which items were rated');
   addTrainingFlags(cmd)
     .option('--validation <n>', 'hold out the last N examples for the free-energy gap', nonNegativeInt, 0)
     .option(
@@ -51,5 +78,7 @@ export function registerTrain(program: Command): void {
     backend: true,
     force: 'overwrite an existing model file',
     json: 'one JSON object per epoch, and a summary, on stdout',
-  }).action(async (flags: TrainFlags, command: Command) => train(flags, command));
+  }).action(async (flags: TrainFlags & RatingsFlags, command: Command) =>
+    flags.ratings !== undefined ? trainRatings(flags, command, new Output(Boolean(flags.json))) : train(flags, command),
+  );
 }

@@ -45,6 +45,10 @@ import { trainStack } from './stack.js';
 function refuseConflicts(f: TrainFlags, command: Command): void {
   const given = (name: string) => command.getOptionValueSource(name) === 'cli';
   const rules: Array<[boolean, string]> = [
+    [
+      ['test', 'holdout', 'levels', 'orientation', 'conditional'].some(given),
+      '--test, --holdout, --levels, --orientation and --conditional need --ratings FILE (collaborative filtering)',
+    ],
     [f.stopOn !== undefined && f.earlyStop === undefined, '--stop-on needs --early-stop PATIENCE'],
     [
       (given('aisEvery') || given('aisRuns') || given('aisSchedule')) && !f.monitor?.includes('ais'),

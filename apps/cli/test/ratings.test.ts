@@ -1,0 +1,243 @@
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatRatings, holdoutSplit, parseRatings, syntheticRatings } from '@rbmjs/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { PYTHON, peerIt, rbm } from './helpers.js';
+
+/**
+ * Collaborative filtering end to end on generated ratings (MovieLens may not be redistributed): train with a
+ * holdout, recommend, evaluate, describe, checkpoint and resume; bad files and flags.
+ */
+
+let dir: string;
+let csv: string;
+const syn = syntheticRatings({ users: 300, items: 40, density: 0.4, seed: 7 });
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rbm-ratings-'));
+  // A generic user,item,rating CSV with a header and string ids (not MovieLens' integers).
+  const r = syn.ratings;
+  const lines = ['user,item,rating'];
+  for (let k = 0; k < r.user.length; k++)
+    lines.push(`user${r.users[r.user[k]!]},film-${r.items[r.item[k]!]},${r.level[k]! + 1}`);
+  csv = join(dir, 'ratings.csv');
+  await writeFile(csv, `${lines.join('\n')}\n`);
+});
+
+describe('rbm train --ratings, rbm recommend', () => {
+  it('trains with --holdout, prints held-out RMSE each epoch, and recommends only unrated items with the file ids', async () => {
+    const model = join(dir, 'cf.safetensors');
+    const t = await rbm(
+      [
+        'train',
+        '--ratings',
+        csv,
+        '--holdout',
+        '0.1',
+        '--epochs',
+        '30',
+        '--hidden',
+        '20',
+        '--lr',
+        '0.1',
+        '--out',
+        model,
+        '--json',
+        '--backend',
+        'js',
+      ],
+      { timeoutMs: 120_000 },
+    );
+    expect(t.stderr).toMatch(/ratings of 40 items by 300 users/);
+    expect(t.code).toBe(0);
+    const events = t.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(events.filter((e) => e.epoch !== undefined)).toHaveLength(30);
+    for (const e of events.filter((x) => x.epoch !== undefined)) expect(e.rmse).toBeGreaterThan(0);
+    const summary = events.at(-1).summary;
+    expect(summary.model).toBe(model);
+    expect(summary.rmse).toBeLessThan(1.1);
+
+    const text = readFileSync(csv, 'utf8');
+    const ratings = parseRatings(text);
+    const ids = new Set(ratings.items);
+    for (const user of ['user1', 'user42', 'user300']) {
+      const r = await rbm(['recommend', model, '--user', user, '--top', '5', '--json', '--backend', 'js']);
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.user).toBe(user);
+      expect(out.items).toHaveLength(5);
+      const u = ratings.users.indexOf(user);
+      const rated = new Set(
+        Array.from(ratings.item.subarray(ratings.userStart[u]!, ratings.userStart[u + 1]!), (i) => ratings.items[i]),
+      );
+      for (const { item, rating } of out.items) {
+        // Every id printed is one of the file's; none the user rated (held-out ratings included).
+        expect(ids.has(item)).toBe(true);
+        expect(rated.has(item)).toBe(false);
+        expect(rating).toBeGreaterThanOrEqual(1);
+        expect(rating).toBeLessThanOrEqual(5);
+      }
+    }
+    // New ratings for the user: an item they now rated is no longer recommended.
+    const first = JSON.parse(
+      (await rbm(['recommend', model, '--user', 'user1', '--top', '1', '--json', '--backend', 'js'])).stdout,
+    ).items[0].item;
+    const extra = join(dir, 'new.csv');
+    await writeFile(extra, `user1,${first},1\n`);
+    const after = JSON.parse(
+      (
+        await rbm([
+          'recommend',
+          model,
+          '--user',
+          'user1',
+          '--top',
+          '5',
+          '--ratings',
+          extra,
+          '--json',
+          '--backend',
+          'js',
+        ])
+      ).stdout,
+    );
+    expect(after.items.map((x: { item: string }) => x.item)).not.toContain(first);
+
+    const info = await rbm(['info', model, '--json']);
+    const described = JSON.parse(info.stdout);
+    expect(described).toMatchObject({
+      model: 'collaborative',
+      users: 300,
+      items: 40,
+      levels: [1, 2, 3, 4, 5],
+      numHidden: 20,
+    });
+    const missing = await rbm(['recommend', model, '--user', 'nobody', '--backend', 'js']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/user "nobody" is not in/);
+  }, 180_000);
+
+  it('--test FILE, rbm eval --ratings, and a run resumed from a checkpoint that ends like one straight run', async () => {
+    const { train, test } = holdoutSplit(syn.ratings, 0.1, 3);
+    const [trainPath, testPath] = [join(dir, 'u1.base'), join(dir, 'u1.test')];
+    await writeFile(trainPath, formatRatings(train));
+    await writeFile(testPath, formatRatings(test));
+    const common = [
+      '--ratings',
+      trainPath,
+      '--test',
+      testPath,
+      '--hidden',
+      '10',
+      '--lr',
+      '0.1',
+      '--backend',
+      'js',
+      '--json',
+    ];
+    const straight = join(dir, 'straight.safetensors');
+    const a = await rbm(['train', ...common, '--epochs', '4', '--out', straight]);
+    expect(a.code).toBe(0);
+    const split = join(dir, 'split.safetensors');
+    const b1 = await rbm(['train', ...common, '--epochs', '4', '--checkpoint-every', '2', '--out', split]);
+    expect(b1.code).toBe(0);
+    // The checkpoint is from epoch 2: resume it for the last 2 epochs.
+    const b2 = await rbm([
+      'train',
+      '--ratings',
+      trainPath,
+      '--resume',
+      join(dir, 'split.ckpt.safetensors'),
+      '--out',
+      split,
+      '--force',
+      '--json',
+      '--backend',
+      'js',
+    ]);
+    expect(b2.code).toBe(0);
+    const epochs = b2.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.epoch !== undefined);
+    expect(epochs.map((e) => e.epoch)).toEqual([3, 4]);
+    const scores = await Promise.all(
+      [straight, split].map(async (m) =>
+        JSON.parse((await rbm(['eval', m, '--ratings', testPath, '--json', '--backend', 'js'])).stdout),
+      ),
+    );
+    expect(scores[1].rmse).toBeCloseTo(scores[0].rmse, 6);
+    expect(scores[0].count).toBe(test.user.length);
+    const last = a.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((e) => e.epoch !== undefined)
+      .at(-1);
+    expect(scores[0].rmse).toBeCloseTo(last.rmse, 4);
+  }, 180_000);
+
+  it('refuses bad files and flags with what is wrong', async () => {
+    const bad = join(dir, 'bad.tsv');
+    await writeFile(bad, '1\t2\t5\n1\t3\t4\n2\t2\tfive\n');
+    const r = await rbm(['train', '--ratings', bad, '--out', join(dir, 'x.safetensors')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/bad.tsv: line 3, column 3: rating "five" is not a number/);
+    const dup = join(dir, 'dup.tsv');
+    await writeFile(dup, '1\t2\t5\n1\t3\t4\n1\t2\t3\n');
+    expect((await rbm(['train', '--ratings', dup, '--out', join(dir, 'x.safetensors')])).stderr).toMatch(
+      /line 3: user "1" rated item "2" before, on line 1/,
+    );
+    const scale = await rbm(['train', '--ratings', dup, '--levels', '1:4', '--out', join(dir, 'x.safetensors')]);
+    expect(scale.stderr).toMatch(/line 1, column 3: rating 5 is not one of the levels 1, 2, 3, 4/);
+    const fifo = join(dir, 'fifo');
+    if (spawnSync('mkfifo', [fifo]).status === 0) {
+      const f = await rbm(['train', '--ratings', fifo, '--out', join(dir, 'x.safetensors')], { timeoutMs: 20_000 });
+      expect(f.timedOut).toBe(false);
+      expect(f.stderr).toMatch(/FIFO/i);
+    }
+    for (const [args, message] of [
+      [['--method', 'pcd'], /--method does not apply to --ratings/],
+      [['--early-stop', '3'], /--early-stop needs held-out ratings/],
+      [['--hidden', '10,10'], /--hidden one size/],
+      [['--holdout', '1.5'], /--holdout/],
+    ] as const) {
+      const x = await rbm(['train', '--ratings', csv, ...args, '--out', join(dir, 'x.safetensors')]);
+      expect(x.code).toBe(2);
+      expect(x.stderr).toMatch(message);
+    }
+  }, 60_000);
+});
+
+describe('the baselines peer', () => {
+  peerIt(['numpy'])(
+    'apps/cli/peers/cf_baselines.py prints the global mean, item mean, biases and MF on the same split',
+    () => {
+      const { train, test } = holdoutSplit(syn.ratings, 0.1, 3);
+      const trainPath = join(dir, 'peer.train.tsv');
+      const testPath = join(dir, 'peer.test.tsv');
+      writeFileSync(trainPath, formatRatings(train));
+      writeFileSync(testPath, formatRatings(test));
+      const p = spawnSync(PYTHON, [join(import.meta.dirname, '..', 'peers', 'cf_baselines.py'), trainPath, testPath], {
+        encoding: 'utf8',
+      });
+      expect(p.status).toBe(0);
+      const out = JSON.parse(p.stdout);
+      expect(out.test).toBe(test.user.length);
+      const b = out.baselines;
+      // Each baseline uses more of the data's structure than the one before; the last is near the generator's floor.
+      expect(b['item mean'][0]).toBeLessThan(b['global mean'][0]);
+      expect(b.biases[0]).toBeLessThan(b['item mean'][0]);
+      expect(b['matrix factorisation (biased ALS)'][0]).toBeLessThan(b.biases[0]);
+      expect(b['matrix factorisation (biased ALS)'][0]).toBeLessThan(1.25 * syn.noiseFloor(test));
+    },
+    120_000,
+  );
+});

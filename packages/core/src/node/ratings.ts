@@ -1,0 +1,63 @@
+import { StringDecoder } from 'node:string_decoder';
+import { type Ratings, RatingsReader, type RatingsReadOptions } from '../data/ratings.js';
+import { DataError, FileError } from '../errors.js';
+import { asFileError, openRegularFile } from './files.js';
+
+/** Ratings files larger than this are refused unless asked (MovieLens-25M's ratings.csv is 678 MB). */
+export const DEFAULT_MAX_RATINGS_BYTES = 2 ** 30;
+/** No line of a ratings file is longer (a file with no line breaks is not a ratings file). */
+export const MAX_RATINGS_LINE_BYTES = 64 * 1024;
+
+export interface ReadRatingsOptions extends Omit<RatingsReadOptions, 'source'> {
+  /** Largest accepted file in bytes (default {@link DEFAULT_MAX_RATINGS_BYTES}). */
+  readonly maxBytes?: number;
+}
+
+/**
+ * Reads a ratings file (MovieLens u.data, ratings.csv, ratings.dat, or user,item,rating CSV: see
+ * {@link RatingsReader}) in 1 MiB chunks: only a regular file is opened (a FIFO or a device is refused
+ * before any read), its size is checked against `maxBytes` first, and no line may exceed 64 KiB.
+ * Errors name the file and line.
+ */
+export async function readRatingsFile(path: string, options: ReadRatingsOptions = {}): Promise<Ratings> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_RATINGS_BYTES;
+  const { handle, size } = await openRegularFile(path, 'ratings file');
+  try {
+    if (size > maxBytes)
+      throw new FileError(
+        `${path}: ${size} bytes, more than the limit of ${maxBytes} for a ratings file (raise it: --max-file-size, or maxBytes)`,
+        path,
+        'EFBIG',
+      );
+    const reader = new RatingsReader({ ...options, source: path });
+    const decoder = new StringDecoder('utf8');
+    const chunk = Buffer.alloc(1 << 20);
+    let carry = '';
+    let line = 1;
+    let position = 0;
+    while (position < size) {
+      let n: number;
+      try {
+        ({ bytesRead: n } = await handle.read(chunk, 0, Math.min(chunk.length, size - position), position));
+      } catch (error) {
+        throw asFileError(error, path);
+      }
+      if (n === 0) break;
+      position += n;
+      const text = carry + decoder.write(chunk.subarray(0, n));
+      const lines = text.split('\n');
+      carry = lines.pop()!;
+      for (const l of lines) reader.push(l, line++);
+      if (carry.length > MAX_RATINGS_LINE_BYTES)
+        throw new DataError(
+          `${path}: line ${line} is longer than ${MAX_RATINGS_LINE_BYTES} bytes (not a ratings file, or no line breaks)`,
+          { row: line },
+        );
+    }
+    carry += decoder.end();
+    if (carry !== '') reader.push(carry, line);
+    return reader.finish();
+  } finally {
+    await handle.close();
+  }
+}
