@@ -12,9 +12,10 @@ them in NumPy, on the same train/test files that `rbm train --ratings TRAIN --te
     /usr/bin/python3 cf_baselines.py TRAIN TEST [--seed 1] [--levels 1:5]
 
 Files: MovieLens u.data (tabs), ratings.csv (header, commas), ratings.dat ('::'), or user,item,rating CSV;
-a header line (third field not a number) is skipped; columns past the third are ignored. Test pairs whose
-item is not in the training file are dropped and counted (the RBM does the same). Predictions are clipped
-to the rating scale. Prints one JSON object.
+a header line (third field not a number) is skipped; columns past the third are ignored. Every test pair
+is predicted: a user or item with no training rating has no bias or factors (zero), so it falls back on
+what the model has (an unseen item's prediction is mu + b_u). Predictions are clipped to the rating
+scale. Prints one JSON object, with how many test pairs had an item unseen in training.
 """
 import argparse
 import json
@@ -104,17 +105,16 @@ def main():
     tu, ti, tr = read(args.train)
     su, si, sr = read(args.test)
     uid = {x: k for k, x in enumerate(dict.fromkeys(tu + su))}
-    iid = {x: k for k, x in enumerate(dict.fromkeys(ti))}
-    keep = np.array([x in iid for x in si])
-    dropped = int((~keep).sum())
+    seen = set(ti)
+    iid = {x: k for k, x in enumerate(dict.fromkeys(ti + si))}
+    unseen = sum(1 for x in si if x not in seen)
     u = np.array([uid[x] for x in tu])
     i = np.array([iid[x] for x in ti])
-    su_ = np.array([uid[x] for x, k in zip(su, keep) if k])
-    si_ = np.array([iid[x] for x, k in zip(si, keep) if k])
-    sr = sr[keep]
+    su_ = np.array([uid[x] for x in su])
+    si_ = np.array([iid[x] for x in si])
     nu, ni = len(uid), len(iid)
     lo, hi = tr.min(), tr.max()
-    out = {"train": int(len(tr)), "test": int(len(sr)), "dropped_unknown_items": dropped, "baselines": {}}
+    out = {"train": int(len(tr)), "test": int(len(sr)), "test_items_unseen": unseen, "baselines": {}}
 
     t = time.perf_counter()
     out["baselines"]["global mean"] = rmse_mae(np.full(len(sr), tr.mean()), sr, lo, hi)

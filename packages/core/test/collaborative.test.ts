@@ -282,7 +282,7 @@ describe('CollaborativeRBM', () => {
     const be = await createJsBackend();
     const syn = syntheticRatings({ users: 600, items: 60, density: 0.5, seed: 1 });
     const { train, test } = holdoutSplit(syn.ratings, 0.1, 1);
-    const cf = new CollaborativeRBM(be, { numHidden: 30, epochs: 30, learningRate: 0.1, initScale: 0.1, seed: 1 });
+    const cf = new CollaborativeRBM(be, { numHidden: 30, epochs: 30, learningRate: 0.05, seed: 1 });
     const fit = await cf.fit(train, { validation: test });
     expect(cf.orientation).toBe('user');
     const floor = syn.noiseFloor(test);
