@@ -131,6 +131,7 @@ export {
   type PseudoLikelihoodOptions,
   pseudoLogLikelihood,
 } from './evaluate/pseudo-likelihood.js';
+export { predictQueries, ratingErrors } from './evaluate/ratings.js';
 export {
   EarlyStopping,
   exactlyEnumerable,
@@ -250,8 +251,6 @@ export {
   type CollaborativeTrainerState,
   type CollaborativeTrainOptions,
   defaultBatchSize,
-  predictQueries,
-  ratingErrors,
 } from './train/collaborative.js';
 // Training: the loop, its parts, and the config they declare.
 export {

@@ -10,6 +10,7 @@ import {
   transposeRatings,
 } from '../data/ratings.js';
 import { ArgumentError, RbmError } from '../errors.js';
+import { predictQueries, ratingErrors } from '../evaluate/ratings.js';
 import { type CollaborativeFile, decodeCollaborative, encodeCollaborative } from '../io/collaborative-file.js';
 import type { DecodeOptions } from '../io/safetensors.js';
 import {
@@ -24,8 +25,6 @@ import {
   type CollaborativeEpoch,
   CollaborativeTrainer,
   type CollaborativeTrainOptions,
-  predictQueries,
-  ratingErrors,
 } from '../train/collaborative.js';
 
 /**
