@@ -19,13 +19,14 @@ export default defineConfig({
   worker: { format: 'es' },
   build: {
     target: 'es2022',
-    // Three pages: the demo; check.html, which checks a backend in the browser against the reference; and
-    // bench.html, which times every backend.
+    // Four pages: the demo; check.html, which checks a backend in the browser against the reference;
+    // bench.html, which times every backend; recommend.html, the collaborative-filtering RBM.
     rollupOptions: {
       input: {
         main: resolve(import.meta.dirname, 'index.html'),
         check: resolve(import.meta.dirname, 'check.html'),
         bench: resolve(import.meta.dirname, 'bench.html'),
+        recommend: resolve(import.meta.dirname, 'recommend.html'),
       },
     },
     chunkSizeWarningLimit: 4096,

@@ -51,7 +51,9 @@ if (!train) {
   console.log(
     `generated: ${o.users} users x ${o.items} items, density ${o.density}, seed ${o.seed}: ${split.train.user.length} train, ${split.test.user.length} test ratings`,
   );
-  console.log(`noise floor (the generator's own E[r | u, i]): expected RMSE ${floor.noiseFloor.toFixed(4)}, on this test set ${floor.oracle.toFixed(4)}`);
+  console.log(
+    `noise floor (the generator's own E[r | u, i]): expected RMSE ${floor.noiseFloor.toFixed(4)}, on this test set ${floor.oracle.toFixed(4)}`,
+  );
 }
 
 const rbm = (args) => {
@@ -66,9 +68,27 @@ for (const variant of o.variants.split(',')) {
   const [side, cond] = variant.split('-');
   const model = join(dir, `${variant}.safetensors`);
   const t = rbm([
-    'train', '--ratings', train, '--holdout', '0.1', '--early-stop', '10', '--epochs', '150', '--hidden', o.hidden,
-    '--orientation', side, ...(cond ? ['--conditional'] : []), '--seed', o.seed, '--backend', o.backend,
-    '--out', model, '--json',
+    'train',
+    '--ratings',
+    train,
+    '--holdout',
+    '0.1',
+    '--early-stop',
+    '10',
+    '--epochs',
+    '150',
+    '--hidden',
+    o.hidden,
+    '--orientation',
+    side,
+    ...(cond ? ['--conditional'] : []),
+    '--seed',
+    o.seed,
+    '--backend',
+    o.backend,
+    '--out',
+    model,
+    '--json',
   ]);
   const summary = JSON.parse(t.stdout.trim().split('\n').at(-1)).summary;
   const e = JSON.parse(rbm(['eval', model, '--ratings', test, '--json', '--backend', o.backend]).stdout);
@@ -100,9 +120,14 @@ if (peer.status === 0) {
 } else console.log(`baselines peer unavailable: ${peer.stderr.trim().split('\n').at(-1)}`);
 
 const itemMean = rows.find((r) => r.name === 'item mean')?.rmse;
-console.log('\n| model | test RMSE | MAE | ratings scored | vs item mean | settings |\n| --- | --- | --- | --- | --- | --- |');
+console.log(
+  '\n| model | test RMSE | MAE | ratings scored | vs item mean | settings |\n| --- | --- | --- | --- | --- | --- |',
+);
 for (const r of rows)
   console.log(
     `| ${r.name} | ${r.rmse.toFixed(4)} | ${r.mae.toFixed(4)} | ${r.count} | ${itemMean ? `${(100 * (r.rmse / itemMean - 1)).toFixed(1)}%` : ''} | ${r.note} |`,
   );
-if (floor) console.log(`| noise floor (generator) | ${floor.oracle.toFixed(4)} | | | | expected ${floor.noiseFloor.toFixed(4)} |`);
+if (floor)
+  console.log(
+    `| noise floor (generator) | ${floor.oracle.toFixed(4)} | | | | expected ${floor.noiseFloor.toFixed(4)} |`,
+  );

@@ -312,6 +312,35 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
     }, 240_000);
   }
 
+  it('recommend.html: trains a collaborative-filtering RBM in a worker and recommends only unrated items', async () => {
+    const page = await browser.newPage();
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(`${url}recommend.html`);
+    await page.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('trained on'), null, {
+      timeout: 120_000,
+    });
+    const status = await page.textContent('#status');
+    // The RBM beats each item's mean on held-out generated ratings.
+    const [rbm, itemMean] = [...status!.matchAll(/(\d\.\d{3})/g)].map((x) => Number(x[1]));
+    expect(rbm).toBeLessThan(itemMean!);
+    const rated = [0, 3, 9, 17];
+    for (const [k, i] of rated.entries()) await page.selectOption(`select[data-item="${i}"]`, String(1 + (k % 5)));
+    await page.click('#recommend');
+    await page.waitForFunction(() => document.querySelectorAll('#recommendations li').length === 5, null, {
+      timeout: 30_000,
+    });
+    const items = await page.$$eval('#recommendations li', (lis) =>
+      lis.map((li) => Number((li as HTMLElement).dataset.item)),
+    );
+    expect(new Set(items).size).toBe(5);
+    for (const i of items) expect(rated).not.toContain(i);
+    await page.close();
+    expect(problems).toEqual([]);
+  }, 180_000);
+
   // bench.html: ms per 784-500 CD-1 step for every backend the demo offers (minutes: RBMJS_BROWSER_BENCH=1).
   it.skipIf(process.env.RBMJS_BROWSER_BENCH !== '1')(
     'bench.html: times every backend the demo offers, cross-origin isolated (RBMJS_BROWSER_BENCH=1)',
