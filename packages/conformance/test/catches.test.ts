@@ -75,8 +75,8 @@ describe('the checks as data (the runner a browser uses)', () => {
 
   it('compare compiled units with op-by-op execution: pass a faithful fuse, catch a sloppy one', async () => {
     const wholeStep = CHECKS.filter((c) => c.group.startsWith('whole-step'));
-    // Per-op, every training run, Gibbs and AIS.
-    expect(wholeStep.length).toBe(TRAINING_RUNS.length + 2);
+    // Per-op, every training run, Gibbs and AIS, and the collaborative-filtering run.
+    expect(wholeStep.length).toBe(TRAINING_RUNS.length + 3);
     // A fuse that runs the body as it is: every whole-step check passes.
     const faithful = sloppy(() => ({
       fuse(_label: string, body: () => void) {

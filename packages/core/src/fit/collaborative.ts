@@ -199,6 +199,8 @@ export class CollaborativeRBM {
       const history = await trainer.run();
       const best = trainer.bestEpoch;
       this.host = await this.current.parameters();
+      // Held out for early stopping, a rating is still the user's: predictions and recommendations use them all.
+      if (fit.holdout !== undefined) this.evidence = this.toModel(ratings);
       return { history, ...(best ? { bestEpoch: best.epoch, rmse: best.rmse } : {}) };
     } finally {
       trainer.dispose();
