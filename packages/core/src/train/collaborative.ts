@@ -38,7 +38,11 @@ export interface CollaborativeTrainOptions {
    */
   readonly gibbsSteps?: Schedule;
   readonly seed?: number;
-  /** Stop when the held-out RMSE has not improved for this many epochs, and keep the best epoch's model. */
+  /**
+   * Stop when the held-out RMSE has not improved for this many epochs, and keep the best epoch's model. The
+   * count starts once the RMSE has fallen 1% below the first epoch's: on a small data set the first epochs
+   * can be a plateau (small initial weights), which is not convergence.
+   */
   readonly patience?: number;
   readonly onEpoch?: (e: CollaborativeEpoch) => void | Promise<void>;
   readonly signal?: AbortSignal;
@@ -79,6 +83,9 @@ export interface CollaborativeTrainerState {
   /** Velocities, in the order of the model's `tensors`. */
   readonly velocities: Float32Array[];
   readonly best?: { readonly epoch: number; readonly rmse: number; readonly parameters: CollaborativeParameters };
+  /** Early stopping: the first epoch's held-out RMSE, and the epochs since the best one that count. */
+  readonly firstRmse?: number;
+  readonly sinceBest?: number;
 }
 
 /** Trains a {@link CollaborativeModel} on ratings, with held-out ratings (same ids) for RMSE and early stopping. */
@@ -96,6 +103,9 @@ export class CollaborativeTrainer {
   private readonly spaces = new Map<number, Workspace>();
   private epoch = 0;
   private best: CollaborativeTrainerState['best'];
+  /** The first epoch's held-out RMSE (early stopping counts once learning has left it). */
+  private first: number | undefined;
+  private since = 0;
 
   constructor(model: CollaborativeModel, train: Ratings, heldOut?: Ratings, options: CollaborativeTrainOptions = {}) {
     const d = COLLABORATIVE_DEFAULTS;
@@ -222,7 +232,6 @@ export class CollaborativeTrainer {
     const history: CollaborativeEpoch[] = [];
     const U = this.train.users.length;
     const order = new Uint32Array(U);
-    let since = 0;
     for (; this.epoch < o.epochs; this.epoch++) {
       const B = Math.min(o.batchSize, U);
       if (o.signal?.aborted) throw new TrainingAbortedError(this.epoch, 0, Math.ceil(U / B));
@@ -253,11 +262,12 @@ export class CollaborativeTrainer {
           }),
           this.heldOut,
         );
+        this.first ??= figures.rmse;
         best = !this.best || figures.rmse < this.best.rmse;
         if (best) {
           this.best = { epoch: this.epoch, rmse: figures.rmse, parameters: await this.model.parameters() };
-          since = 0;
-        } else since++;
+          this.since = 0;
+        } else if (this.best!.rmse < 0.99 * this.first!) this.since++;
       }
       const event: CollaborativeEpoch = {
         epoch: this.epoch,
@@ -269,7 +279,7 @@ export class CollaborativeTrainer {
       };
       history.push(event);
       await o.onEpoch?.(event);
-      if (o.patience !== undefined && since >= o.patience) {
+      if (o.patience !== undefined && this.since >= o.patience) {
         this.epoch++;
         break;
       }
@@ -291,6 +301,7 @@ export class CollaborativeTrainer {
       shuffle: this.shuffle.state(),
       velocities: await Promise.all(this.velocities.map(async (t) => Float32Array.from(await be.read(t)))),
       ...(this.best ? { best: this.best } : {}),
+      ...(this.first !== undefined ? { firstRmse: this.first, sinceBest: this.since } : {}),
     };
   }
 
@@ -307,6 +318,8 @@ export class CollaborativeTrainer {
     this.gibbs.offset = state.gibbs.offset;
     this.shuffle.offset = state.shuffle.offset;
     this.best = state.best;
+    this.first = state.firstRmse;
+    this.since = state.sinceBest ?? 0;
   }
 
   dispose(): void {

@@ -158,6 +158,8 @@ interface CheckpointInfo {
   readonly gibbs: CollaborativeTrainerState['gibbs'];
   readonly shuffle: CollaborativeTrainerState['shuffle'];
   readonly best?: { readonly epoch: number; readonly rmse: number };
+  readonly firstRmse?: number;
+  readonly sinceBest?: number;
   readonly job: RatingsJob;
 }
 
@@ -177,6 +179,7 @@ function checkpointBytes(
     gibbs: state.gibbs,
     shuffle: state.shuffle,
     ...(state.best ? { best: { epoch: state.best.epoch, rmse: state.best.rmse } } : {}),
+    ...(state.firstRmse !== undefined ? { firstRmse: state.firstRmse, sinceBest: state.sinceBest ?? 0 } : {}),
     job,
   };
   return encodeCollaborative(
@@ -208,6 +211,7 @@ async function readResume(path: string): Promise<{
     gibbs: info.gibbs,
     shuffle: info.shuffle,
     velocities,
+    ...(info.firstRmse !== undefined ? { firstRmse: info.firstRmse, sinceBest: info.sinceBest ?? 0 } : {}),
     ...(info.best
       ? {
           best: {
