@@ -164,7 +164,7 @@ export {
 } from './fit/estimator.js';
 export { type GreedyOptions, type LayerSpec, trainGreedy } from './fit/greedy.js';
 // Files.
-export { type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './io/checkpoint.js';
+export { CHECKPOINT_KEY, type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './io/checkpoint.js';
 export {
   COLLABORATIVE_MODEL_TYPE,
   type CollaborativeFile,

@@ -1,9 +1,9 @@
-import type { RbmParameters } from '@rbmjs/core';
-import { readAnyModelFile } from '@rbmjs/core/node';
+import { CHECKPOINT_KEY, type RbmParameters } from '@rbmjs/core';
+import { readAnyModelFile, readCollaborativeFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { addCommonOptions, modelCommand } from '../common.js';
 import { escapeInline, Output } from '../output.js';
-import { describeCollaborative, isCollaborative } from './recommend.js';
+import { isCollaborative } from './recommend.js';
 
 function stats(x: Float32Array) {
   let min = Number.POSITIVE_INFINITY;
@@ -43,7 +43,7 @@ export function registerInfo(program: Command): void {
       return;
     }
     const p = file.parameters;
-    const checkpoint = parseJson(metadata.rbmjs_checkpoint) as { epoch?: number } | undefined;
+    const checkpoint = parseJson(metadata[CHECKPOINT_KEY]) as { epoch?: number } | undefined;
     const info = {
       file: modelPath,
       bytes,
@@ -126,4 +126,44 @@ function describeDbn(
     hyperparameters: parseJson(metadata.hyperparameters),
     provenance: parseJson(metadata.provenance),
   });
+}
+
+/** `rbm info` of a collaborative model file. */
+async function describeCollaborative(out: Output, path: string): Promise<void> {
+  const file = await readCollaborativeFile(path);
+  const p = file.parameters;
+  const info = {
+    file: path,
+    bytes: file.bytes,
+    format: `${file.metadata.format} ${file.metadata.format_version}`,
+    model: 'collaborative',
+    orientation: file.orientation,
+    conditional: p.ratedWeights !== undefined,
+    users: file.users.length,
+    items: file.items.length,
+    levels: p.levels,
+    numHidden: p.numHidden,
+    visibleUnits: p.numItems * p.levels.length,
+    parameters: p.weights.length + p.visibleBias.length + p.hiddenBias.length + (p.ratedWeights?.length ?? 0),
+    ratings: file.ratings?.user.length ?? 0,
+    hyperparameters: parseJson(file.metadata.hyperparameters),
+    provenance: parseJson(file.metadata.provenance),
+    ...(file.metadata.validation
+      ? { validation: parseJson(file.metadata.validation) as { rmse?: number; epoch?: number } }
+      : {}),
+    ...(file.metadata[CHECKPOINT_KEY]
+      ? { checkpointEpoch: (parseJson(file.metadata[CHECKPOINT_KEY]) as { epoch?: number }).epoch }
+      : {}),
+  };
+  out.emit(info);
+  if (out.json) return;
+  out.lines([
+    `${path}: collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007), ${info.conditional ? 'conditional, ' : ''}one RBM per ${file.orientation}`,
+    `  ${info.users} users, ${info.items} items, levels ${p.levels.join(', ')}; ${info.ratings} training ratings kept`,
+    `  ${p.numItems} ${file.orientation === 'item' ? 'users' : 'items'} x ${p.levels.length} softmax units, ${p.numHidden} hidden units, ${info.parameters} parameters`,
+    ...(info.validation
+      ? [`  held-out RMSE ${info.validation.rmse?.toFixed?.(4)} (epoch ${info.validation.epoch})`]
+      : []),
+    ...(info.checkpointEpoch !== undefined ? [`  a checkpoint after epoch ${info.checkpointEpoch}`] : []),
+  ]);
 }

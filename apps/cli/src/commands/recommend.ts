@@ -1,4 +1,4 @@
-import { type CollaborativeFile, CollaborativeRBM, type PredictionMethod } from '@rbmjs/core';
+import { COLLABORATIVE_MODEL_TYPE, type CollaborativeFile, CollaborativeRBM, type PredictionMethod } from '@rbmjs/core';
 import { readCollaborativeFile, readModelMetadata, readRatingsFile } from '@rbmjs/core/node';
 import { type Command, Option } from 'commander';
 import { addCommonOptions, type BackendFlags, backendFor, modelCommand } from '../common.js';
@@ -8,12 +8,12 @@ import { Output } from '../output.js';
 
 /**
  * The collaborative-filtering RBM's commands: `rbm recommend` (a user's unrated items by expected rating),
- * and what `rbm eval --ratings` and `rbm info` do with its model files.
+ * and what `rbm eval --ratings` does with its model files (`rbm info` describes them: info.ts).
  */
 
 /** Whether a model file is a collaborative-filtering RBM (read from its header alone). */
 export async function isCollaborative(path: string): Promise<boolean> {
-  return (await readModelMetadata(path)).model === 'collaborative';
+  return (await readModelMetadata(path)).model === COLLABORATIVE_MODEL_TYPE;
 }
 
 /** Reads a collaborative model file, refusing any other kind with what the command takes. */
@@ -121,48 +121,4 @@ export async function evaluateRatings(
     cf.dispose();
     backend.destroy();
   }
-}
-
-/** `rbm info` of a collaborative model file. */
-export async function describeCollaborative(out: Output, path: string): Promise<void> {
-  const file = await readCollaborativeFile(path);
-  const p = file.parameters;
-  const parse = (s: string | undefined) => {
-    if (s === undefined) return undefined;
-    try {
-      return JSON.parse(s);
-    } catch {
-      return s;
-    }
-  };
-  const info = {
-    file: path,
-    bytes: file.bytes,
-    format: `${file.metadata.format} ${file.metadata.format_version}`,
-    model: 'collaborative',
-    orientation: file.orientation,
-    conditional: p.ratedWeights !== undefined,
-    users: file.users.length,
-    items: file.items.length,
-    levels: p.levels,
-    numHidden: p.numHidden,
-    visibleUnits: p.numItems * p.levels.length,
-    parameters: p.weights.length + p.visibleBias.length + p.hiddenBias.length + (p.ratedWeights?.length ?? 0),
-    ratings: file.ratings?.user.length ?? 0,
-    hyperparameters: parse(file.metadata.hyperparameters),
-    provenance: parse(file.metadata.provenance),
-    ...(file.metadata.validation ? { validation: parse(file.metadata.validation) } : {}),
-    ...(file.metadata.rbmjs_checkpoint ? { checkpointEpoch: parse(file.metadata.rbmjs_checkpoint)?.epoch } : {}),
-  };
-  out.emit(info);
-  if (out.json) return;
-  out.lines([
-    `${path}: collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007), ${info.conditional ? 'conditional, ' : ''}one RBM per ${file.orientation}`,
-    `  ${info.users} users, ${info.items} items, levels ${p.levels.join(', ')}; ${info.ratings} training ratings kept`,
-    `  ${p.numItems} ${file.orientation === 'item' ? 'users' : 'items'} x ${p.levels.length} softmax units, ${p.numHidden} hidden units, ${info.parameters} parameters`,
-    ...(info.validation
-      ? [`  held-out RMSE ${info.validation.rmse?.toFixed?.(4)} (epoch ${info.validation.epoch})`]
-      : []),
-    ...(info.checkpointEpoch !== undefined ? [`  a checkpoint after epoch ${info.checkpointEpoch}`] : []),
-  ]);
 }

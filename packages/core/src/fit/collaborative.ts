@@ -21,6 +21,7 @@ import {
   initialCollaborativeParameters,
   type UserEvidence,
 } from '../model/collaborative.js';
+import { ratedSets } from '../model/collaborative-batch.js';
 import {
   type CollaborativeEpoch,
   CollaborativeTrainer,
@@ -228,8 +229,7 @@ export class CollaborativeRBM {
 
   /** The conditional RBM's r when all that is known of each case is its ratings (not the pairs asked about). */
   private ratedByEvidence(): Int32Array[] {
-    const r = this.cases;
-    return Array.from({ length: r.users.length }, (_, c) => r.item.slice(r.userStart[c]!, r.userStart[c + 1]!));
+    return ratedSets([this.cases], this.cases.users.length);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { type Ratings, ratingsFromIndices } from '../data/ratings.js';
 import { ModelFormatError, RbmError } from '../errors.js';
 import { type CollaborativeParameters, checkCollaborativeParameters } from '../model/collaborative.js';
+import { checkFormat, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './model-file.js';
 import { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './safetensors.js';
 
 /**
@@ -91,8 +92,8 @@ export function encodeCollaborative(
       ...options.metadata,
       ...userMeta,
       ...itemMeta,
-      format: 'rbmjs',
-      format_version: '1',
+      format: MODEL_FORMAT,
+      format_version: MODEL_FORMAT_VERSION,
       model: COLLABORATIVE_MODEL_TYPE,
       orientation,
       levels: JSON.stringify(parameters.levels),
@@ -165,13 +166,10 @@ export function readCollaborativeTensors(
 export function decodeCollaborative(bytes: Uint8Array, options: DecodeOptions = {}): CollaborativeFile {
   const where = options.source ? `${options.source}: ` : '';
   const { tensors, metadata } = decodeSafetensors(bytes, options);
-  if (metadata.format !== 'rbmjs' || metadata.model !== COLLABORATIVE_MODEL_TYPE)
+  checkFormat(metadata, where);
+  if (metadata.model !== COLLABORATIVE_MODEL_TYPE)
     throw new ModelFormatError(
-      `${where}not a collaborative-filtering model (metadata format ${JSON.stringify(metadata.format ?? null)}, model ${JSON.stringify(metadata.model ?? null)})`,
-    );
-  if (metadata.format_version !== '1')
-    throw new ModelFormatError(
-      `${where}model format version ${metadata.format_version} is not supported (this reads 1)`,
+      `${where}not a collaborative-filtering model (metadata model ${JSON.stringify(metadata.model ?? null)})`,
     );
   let levels: unknown;
   try {

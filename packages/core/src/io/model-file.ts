@@ -78,7 +78,8 @@ function layerTensors(p: RbmParameters, prefix: string): Record<string, SafeTens
   };
 }
 
-function checkFormat(metadata: Readonly<Record<string, string>>, where: string): void {
+/** Refuses metadata that is not the rbmjs format at the version this reads (every model kind's first check). */
+export function checkFormat(metadata: Readonly<Record<string, string>>, where: string): void {
   if (metadata.format !== MODEL_FORMAT) {
     throw new ModelFormatError(
       `${where}not an rbmjs model (metadata format is ${JSON.stringify(metadata.format ?? null)})`,

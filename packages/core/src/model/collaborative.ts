@@ -347,21 +347,21 @@ export function hiddenInput(p: CollaborativeParameters, e: UserEvidence): Float6
  * replaces h by p(h = 1 | V) and takes p(v_q | p-hat): {@link meanFieldDistribution}.
  */
 export function exactDistribution(p: CollaborativeParameters, e: UserEvidence, q: number): Float64Array {
-  const c = hiddenInput(p, e);
-  const K = p.levels.length;
-  const H = p.numHidden;
-  const logits = new Float64Array(K);
-  for (let k = 0; k < K; k++) {
-    let s = p.visibleBias[q * K + k]!;
-    const row = (q * K + k) * H;
-    for (let j = 0; j < H; j++) s += softplus(c[j]! + p.weights[row + j]!);
-    logits[k] = s;
-  }
-  return normalizeLogits(logits);
+  return predictive(p, e, q, (c, w) => softplus(c + w));
 }
 
 /** p(v_q | p-hat) with p-hat = p(h = 1 | V): one mean-field up-down pass, in float64 (the device's reference). */
 export function meanFieldDistribution(p: CollaborativeParameters, e: UserEvidence, q: number): Float64Array {
+  return predictive(p, e, q, (c, w) => w / (1 + Math.exp(-c)));
+}
+
+/** softmax_k(a_q^k + sum_j term(c_j, W_qj^k)), c the hidden units' input: both predictions above. */
+function predictive(
+  p: CollaborativeParameters,
+  e: UserEvidence,
+  q: number,
+  term: (c: number, w: number) => number,
+): Float64Array {
   const c = hiddenInput(p, e);
   const K = p.levels.length;
   const H = p.numHidden;
@@ -369,7 +369,7 @@ export function meanFieldDistribution(p: CollaborativeParameters, e: UserEvidenc
   for (let k = 0; k < K; k++) {
     let s = p.visibleBias[q * K + k]!;
     const row = (q * K + k) * H;
-    for (let j = 0; j < H; j++) s += p.weights[row + j]! / (1 + Math.exp(-c[j]!));
+    for (let j = 0; j < H; j++) s += term(c[j]!, p.weights[row + j]!);
     logits[k] = s;
   }
   return normalizeLogits(logits);

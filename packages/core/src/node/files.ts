@@ -183,12 +183,18 @@ export async function readModelMetadata(
   const decode: DecodeOptions = { ...options, source: path };
   const { handle, size } = await openRegularFile(path, 'model file');
   try {
-    const headerLen = safetensorsHeaderLength(await readExactly(handle, path, Math.min(size, 8), 0), decode);
-    const prefix = await readExactly(handle, path, Math.min(size, 8 + headerLen), 0);
-    return decodeSafetensorsHeader(prefix, size, decode).metadata;
+    return (await readHeader(handle, path, size, decode)).metadata;
   } finally {
     await handle.close();
   }
+}
+
+/** The 8-byte length, then the header (bounded by `maxHeaderBytes`), validated against the file's size. */
+async function readHeader(handle: FileHandle, path: string, size: number, decode: DecodeOptions) {
+  // A file shorter than 8 bytes is refused here, as truncated.
+  const headerLen = safetensorsHeaderLength(await readExactly(handle, path, Math.min(size, 8), 0), decode);
+  const prefix = await readExactly(handle, path, Math.min(size, 8 + headerLen), 0);
+  return decodeSafetensorsHeader(prefix, size, decode);
 }
 
 async function readModelBytes(
@@ -199,10 +205,7 @@ async function readModelBytes(
   const decode: DecodeOptions = { ...options, source: path };
   const { handle, size } = await openRegularFile(path, 'model file');
   try {
-    // A file shorter than 8 bytes is refused here, as truncated.
-    const headerLen = safetensorsHeaderLength(await readExactly(handle, path, Math.min(size, 8), 0), decode);
-    const prefix = await readExactly(handle, path, Math.min(size, 8 + headerLen), 0);
-    decodeSafetensorsHeader(prefix, size, decode);
+    await readHeader(handle, path, size, decode);
     if (size > maxBytes) {
       throw new FileError(
         `${path}: ${size} bytes of tensors, more than the limit of ${maxBytes} (raise maxBytes to read it)`,

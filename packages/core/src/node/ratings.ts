@@ -11,6 +11,8 @@ export const MAX_RATINGS_LINE_BYTES = 64 * 1024;
 export interface ReadRatingsOptions extends Omit<RatingsReadOptions, 'source'> {
   /** Largest accepted file in bytes (default {@link DEFAULT_MAX_RATINGS_BYTES}). */
   readonly maxBytes?: number;
+  /** Sees every chunk read, in order (a hash of the file without reading it twice). */
+  readonly onBytes?: (chunk: Uint8Array) => void;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function readRatingsFile(path: string, options: ReadRatingsOptions 
       }
       if (n === 0) break;
       position += n;
+      options.onBytes?.(chunk.subarray(0, n));
       const text = carry + decoder.write(chunk.subarray(0, n));
       const lines = text.split('\n');
       carry = lines.pop()!;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import {
   alignRatings,
+  CHECKPOINT_KEY,
   COLLABORATIVE_DEFAULTS,
   type CollaborativeEpoch,
   CollaborativeModel,
@@ -50,6 +50,11 @@ export interface RatingsFlags {
   levels?: string;
   orientation?: Orientation | 'auto';
   conditional?: boolean;
+  /** Shared training flags that keep their meaning here. */
+  batch?: number;
+  k?: number;
+  l2?: number;
+  seed?: number;
 }
 
 /** The flags that mean something with --ratings (attribute names); any other given on the command line is refused. */
@@ -109,11 +114,11 @@ function refuseOtherFlags(command: Command): void {
   }
 }
 
-async function fingerprint(path: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(path))
-    .digest('hex')
-    .slice(0, 32);
+/** Reads the ratings file once, hashing it as it goes: its fingerprint is checked on --resume. */
+async function readFingerprinted(path: string, levels: readonly number[] | undefined) {
+  const hash = createHash('sha256');
+  const ratings = await readRatingsFile(path, { ...(levels ? { levels } : {}), onBytes: (c) => hash.update(c) });
+  return { ratings, fingerprint: hash.digest('hex').slice(0, 32) };
 }
 
 function jobFrom(
@@ -142,16 +147,14 @@ function jobFrom(
     ...(f.earlyStop !== undefined ? { patience: f.earlyStop } : {}),
     options: {
       epochs: given('epochs') ? f.epochs! : COLLABORATIVE_DEFAULTS.epochs,
-      ...(given('batch') ? { batchSize: (f as unknown as { batch: number }).batch } : {}),
-      ...(given('k') ? { gibbsSteps: (f as unknown as { k: number }).k } : {}),
-      ...(given('l2') ? { weightDecay: (f as unknown as { l2: number }).l2 } : {}),
-      seed: (f as unknown as { seed?: number }).seed ?? 1,
+      ...(given('batch') ? { batchSize: f.batch! } : {}),
+      ...(given('k') ? { gibbsSteps: f.k! } : {}),
+      ...(given('l2') ? { weightDecay: f.l2! } : {}),
+      seed: f.seed ?? 1,
       ...schedules,
     },
   };
 }
-
-const CHECKPOINT_KEY = 'rbmjs_checkpoint';
 
 interface CheckpointInfo {
   readonly epoch: number;
@@ -239,8 +242,7 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
     : undefined;
   let levels: readonly number[] | undefined = flags.levels !== undefined ? parseLevels(flags.levels) : undefined;
   if (resumed) levels = resumed.job.levels;
-  const ratings = await readRatingsFile(flags.ratings!, levels ? { levels } : {});
-  const print = await fingerprint(flags.ratings!);
+  const { ratings, fingerprint: print } = await readFingerprinted(flags.ratings!, levels);
   let job = jobFrom(flags, command, ratings.levels, resolveOrientation(flags.orientation, ratings), print);
   if (resumed) {
     const was = resumed.job;
@@ -299,12 +301,16 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
   const signals = new Interrupts();
   const epochs = job.options.epochs!;
   let trainer: CollaborativeTrainer | undefined;
-  const saveCheckpoint = async () => {
+  /** Writes the trainer's state; `epoch` overrides its count (inside onEpoch, the epoch is not yet counted done). */
+  const saveCheckpoint = async (epoch?: number) => {
     const state = await trainer!.exportState();
-    await writeOutput(checkpointPath, checkpointBytes(state, await model.parameters(), ratings, job), {
-      overwrite: true,
-    });
-    return state;
+    const bytes = checkpointBytes(
+      { ...state, ...(epoch !== undefined ? { epoch } : {}) },
+      await model.parameters(),
+      ratings,
+      job,
+    );
+    await writeOutput(checkpointPath, bytes, { overwrite: true });
   };
   try {
     trainer = new CollaborativeTrainer(model, train, heldOut, {
@@ -322,12 +328,7 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
         });
         if (flags.checkpointEvery && (e.epoch + 1) % flags.checkpointEvery === 0 && e.epoch + 1 < epochs) {
           // The trainer counts the epoch done after onEpoch: the checkpoint continues with the next one.
-          const state = await trainer!.exportState();
-          await writeOutput(
-            checkpointPath,
-            checkpointBytes({ ...state, epoch: e.epoch + 1 }, await model.parameters(), ratings, job),
-            { overwrite: true },
-          );
+          await saveCheckpoint(e.epoch + 1);
         }
       },
     });
