@@ -18,9 +18,12 @@ log mean(w); the interval is log(mean(w) -+ 3 standard errors); ESS = (sum w)^2 
 
 --data: raw rows, one byte (0 or 1) per visible unit (`reproduce` writes them). Prints one JSON object.
 """
-import argparse, json, struct, sys, time
+import argparse, json, sys, time
 
 import numpy as np
+
+sys.path.insert(0, __file__.rsplit('/', 1)[0])
+from rbmfile import read_safetensors  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument('--model', required=True)
@@ -34,25 +37,7 @@ p.add_argument('--seed', type=int, default=0)
 a = p.parse_args()
 
 
-def read_safetensors(path):
-    with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        if n > 1 << 24:
-            sys.exit(f'{path}: header of {n} bytes, not a model file')
-        header = json.loads(f.read(n))
-        body = f.read()
-    out = {}
-    for name, t in header.items():
-        if name == '__metadata__':
-            continue
-        if t['dtype'] != 'F32':
-            sys.exit(f'{path}: {name} is {t["dtype"]}, expected F32')
-        lo, hi = t['data_offsets']
-        out[name] = np.frombuffer(body[lo:hi], dtype='<f4').astype(np.float64).reshape(t['shape'])
-    return out
-
-
-m = read_safetensors(a.model)
+m = {k: v.astype(np.float64) for k, v in read_safetensors(a.model).items()}
 W, av, bh = m['weights'], m['visible_bias'], m['hidden_bias']
 nv, nh = W.shape
 if a.cols != nv:

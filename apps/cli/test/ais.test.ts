@@ -46,6 +46,33 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
     }, 600_000);
   }
 
+  for (const hidden of [16, 20]) {
+    it(`784-${hidden}: --bounds brackets the exact mean test log-likelihood (RAISE below, forward AIS above)`, async () => {
+      const model = join(FIXTURES, `mnist-784-${hidden}.safetensors`);
+      // The default settings (1,000 AIS runs, one RAISE chain per digit, S&M's 14,500 steps) on 500 test digits.
+      const test = ['--data', 'mnist', '--split', 'test', '--limit', '500', '--pl', 'none', '--json'];
+      const run = await rbm(['eval', model, ...test, ...backend, '--exact', '--bounds', '--seed', '3']);
+      expect(run.code, run.stderr).toBe(0);
+      const r = JSON.parse(run.stdout);
+      const exact: number = r.meanLogLikelihood;
+      expect(r.enumerated).toBe('hidden');
+      const { bounds } = r;
+      expect(bounds.runs).toBe(1000);
+      expect(bounds.chains).toBe(1);
+      expect(bounds.steps).toBe(14500);
+      expect(bounds.examples).toBe(500);
+      expect(bounds.lower).toBeLessThanOrEqual(exact);
+      expect(bounds.upper).toBeGreaterThanOrEqual(exact);
+      expect(bounds.width).toBeCloseTo(bounds.upper - bounds.lower, 10);
+      // Tight, not just right: both within a third of a nat on these models.
+      expect(bounds.width).toBeLessThan(0.5);
+      expect(bounds.lowerMethod).toMatch(/^RAISE/);
+      expect(bounds.upperMethod).toMatch(/^forward AIS/);
+      expect(bounds.warnings).toEqual([]);
+      expect(run.stderr).toMatch(/mean log-likelihood in \[-\d+\.\d+, -\d+\.\d+\] nats per example, width \d\.\d+/);
+    }, 600_000);
+  }
+
   it('says plainly when an estimate is not to be trusted', async () => {
     const model = join(FIXTURES, 'mnist-784-20.safetensors');
     // 20 steps: far too few for 784 units; the reverse run starts from 10-sweep Gibbs chains at the data.

@@ -21,6 +21,33 @@ function mnistTestLabels(n: number): number[] {
 }
 
 describe('rbm train --labels and rbm predict', () => {
+  it("the plain command's defaults give a classifier a user would accept (>= 90% on MNIST)", async () => {
+    const d = await dir();
+    const model = join(d, 'plain.safetensors');
+    // Nothing but the data, the size and the length: the classifier defaults (hybrid, batch 10, lr 0.5).
+    const flags = ['--data', 'mnist', '--limit', '10000', '--labels', '--hidden', '200', '--epochs', '5'];
+    const train = await rbm(['train', ...flags, '--backend', 'onnxruntime:cpu', '--no-pictures', '--out', model]);
+    expect(train.code, train.stderr).toBe(0);
+    expect(train.stdout + train.stderr).toMatch(/objective hybrid \(alpha 0\.01\)/);
+    expect(train.stdout + train.stderr).toMatch(/batch 10,/);
+    const run = await rbm(['predict', model, '--split', 'test', '--limit', '2000', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout);
+    expect(r.accuracy).toBeGreaterThanOrEqual(0.9);
+    // A flag given keeps its own value: --objective discriminative with the general defaults (batch 100).
+    const other = await rbm(
+      ['train', ...flags, '--epochs', '1', '--objective', 'discriminative'].concat([
+        '--backend',
+        'onnxruntime:cpu',
+        '--no-pictures',
+        '--out',
+        join(d, 'other.safetensors'),
+      ]),
+    );
+    expect(other.code, other.stderr).toBe(0);
+    expect(other.stdout + other.stderr).toMatch(/batch 100,/);
+  }, 300_000);
+
   it('trains a discriminative RBM on MNIST and predicts: accuracy, confusion matrix, probabilities', async () => {
     const d = await dir();
     const model = join(d, 'c.safetensors');

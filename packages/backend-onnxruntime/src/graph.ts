@@ -63,7 +63,20 @@ export interface GraphOptions {
 }
 
 /** Ops whose result has the broadcast shape of their inputs. */
-const ELEMENTWISE = new Set(['Add', 'Sub', 'Mul', 'Neg', 'Sigmoid', 'Softplus', 'Exp', 'Log', 'Sign', 'Less', 'Cast']);
+const ELEMENTWISE = new Set([
+  'Add',
+  'Sub',
+  'Mul',
+  'Neg',
+  'Sigmoid',
+  'Softplus',
+  'Exp',
+  'Log',
+  'Sign',
+  'Less',
+  'Cast',
+  'Identity',
+]);
 
 /** ONNX's multidirectional broadcast of shapes (trailing axes aligned). */
 function broadcast(shapes: readonly (readonly number[] | undefined)[]): number[] {
@@ -171,7 +184,13 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
         break;
       }
       case 'axpby': {
-        // alpha x + beta y, multiplying by 0 too (0 * NaN is NaN op by op).
+        // alpha x + beta y, multiplying by 0 too (0 * NaN is NaN op by op). With y = x, a zero term adds
+        // nothing that alpha x lacks (NaN stays NaN): one pass instead of three (AIS scales X this way).
+        if (op.x === op.y && (op.beta === 0 || op.alpha === 0)) {
+          const k = op.beta === 0 ? op.alpha : op.beta;
+          value.set(op.out, k === 1 ? node('Identity', [get(op.x)]) : node('Mul', [get(op.x), number(k)]));
+          break;
+        }
         const ax = op.alpha === 1 ? get(op.x) : node('Mul', [get(op.x), number(op.alpha)]);
         const by = op.beta === 1 ? get(op.y) : node('Mul', [get(op.y), number(op.beta)]);
         value.set(op.out, node('Add', [ax, by]));

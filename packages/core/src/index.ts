@@ -114,6 +114,8 @@ export {
   estimatedLogLikelihood,
   logMeanExp,
 } from './evaluate/ais.js';
+export { type AnnealingBase, annealingBase } from './evaluate/anneal.js';
+export { type BoundsOptions, type LikelihoodBounds, likelihoodBounds } from './evaluate/bounds.js';
 export {
   type ExactLogLikelihood,
   type ExactOptions,
@@ -131,6 +133,13 @@ export {
   type PseudoLikelihoodOptions,
   pseudoLogLikelihood,
 } from './evaluate/pseudo-likelihood.js';
+export {
+  type RaiseEstimate,
+  type RaiseOptions,
+  raise,
+  raiseExamplesPerPass,
+  reverseAnnealedImportanceSampling,
+} from './evaluate/raise.js';
 export { predictQueries, ratingErrors } from './evaluate/ratings.js';
 export {
   EarlyStopping,

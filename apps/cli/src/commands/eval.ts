@@ -8,6 +8,7 @@ import {
   exactLogLikelihood,
   exactLogPartition,
   exactSamples,
+  likelihoodBounds,
   modelMemory,
   pseudoLogLikelihood,
   RBM,
@@ -36,7 +37,9 @@ interface EvalFlags extends DataCommandFlags {
   prediction: PredictionMethod;
   exact?: boolean;
   ais?: boolean;
-  aisRuns: number;
+  bounds?: boolean;
+  raiseChains: number;
+  aisRuns?: number;
   aisSchedule: string;
   aisReverse?: boolean;
   aisReverseStart: ReverseStart;
@@ -57,7 +60,12 @@ export function registerEval(program: Command): void {
     .option('--exact', 'log Z and the mean log-likelihood by enumerating the smaller layer')
     .option('--max-states <n>', 'refuse --exact above this many states', positiveInt, 2 ** 24)
     .option('--ais', 'estimate log Z and the mean log-likelihood by annealed importance sampling (S&M 2008)')
-    .option('--ais-runs <n>', 'parallel AIS runs', positiveInt, 100)
+    .option(
+      '--bounds',
+      'both bounds on the mean log-likelihood: RAISE (Burda et al. 2015) below, forward AIS above, same schedule',
+    )
+    .option('--raise-chains <n>', 'RAISE: reverse chains per example (--bounds)', positiveInt, 1)
+    .option('--ais-runs <n>', 'parallel AIS runs (default 100; 1,000 with --bounds)', positiveInt)
     .option(
       '--ais-schedule <s>',
       'sm (0-0.5 by 1e-3, 0.5-0.9 by 1e-4, 0.9-1 by 1e-5: 14,500 steps), sm:F (F times as many steps in each piece) or linear:N',
@@ -154,9 +162,14 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
   // Enumeration runs over the states of the smaller layer: 2^bits of them.
   const bits = Math.min(p.numVisible, p.numHidden);
   let reverseHow: ReverseHow | undefined;
+  const aisRuns = flags.aisRuns ?? (flags.bounds ? 1000 : 100);
+  if (flags.bounds && p.visibleUnits === 'gaussian')
+    throw new UsageError('--bounds: RAISE is checked for binary and softmax visible units only (use --ais here)');
+  if (flags.ais || flags.bounds) {
+    const runs = modelMemory(p.numVisible, p.numHidden, 2 * Math.max(aisRuns, flags.bounds ? 1000 : 0));
+    checkMemory(`--ais-runs ${aisRuns}`, runs.bytes, runs.detail);
+  }
   if (flags.ais) {
-    const runs = modelMemory(p.numVisible, p.numHidden, 2 * flags.aisRuns);
-    checkMemory(`--ais-runs ${flags.aisRuns}`, runs.bytes, runs.detail);
     if (flags.aisReverse) {
       const enumerable = 2 ** bits <= MAX_EXACT_START_STATES;
       reverseHow = flags.aisReverseStart === 'auto' ? (enumerable ? 'exact' : 'pt') : flags.aisReverseStart;
@@ -165,8 +178,8 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
           `--ais-reverse-start exact: ${p.numVisible}-${p.numHidden} has 2^${bits} states to enumerate, more than 2^20; use pt`,
         );
       if (reverseHow === 'pt') {
-        const pt = modelMemory(p.numVisible, p.numHidden, flags.aisRuns * flags.aisTemperatures);
-        checkMemory(`--ais-runs ${flags.aisRuns} x --ais-temperatures ${flags.aisTemperatures}`, pt.bytes, pt.detail);
+        const pt = modelMemory(p.numVisible, p.numHidden, aisRuns * flags.aisTemperatures);
+        checkMemory(`--ais-runs ${aisRuns} x --ais-temperatures ${flags.aisTemperatures}`, pt.bytes, pt.detail);
       }
     }
   }
@@ -222,7 +235,7 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
     const schedule = parseSchedule(flags.aisSchedule);
     const t0 = performance.now();
     const est = await annealedImportanceSampling(model, {
-      runs: flags.aisRuns,
+      runs: aisRuns,
       schedule,
       data,
       seed: flags.seed,
@@ -256,10 +269,10 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
     let start: ReverseHow | undefined;
     if (reverseHow) {
       const t1 = performance.now();
-      const chosen = await reverseStart(model, data, flags, reverseHow);
+      const chosen = await reverseStart(model, data, flags, reverseHow, aisRuns);
       start = chosen.how;
       rev = await annealedImportanceSampling(model, {
-        runs: flags.aisRuns,
+        runs: aisRuns,
         schedule,
         data,
         seed: flags.seed + 1,
@@ -293,6 +306,8 @@ async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): P
     for (const w of warnings) out.warn(w);
     if (warnings.length > 0) out.warn('do not trust this AIS estimate to better than the figures above show');
   }
+
+  if (flags.bounds) result.bounds = await bothBounds(model, data, flags, aisRuns, out, finite);
 
   const recon = await model.reconstruct(data, { seed: flags.seed });
   let err = 0;
@@ -337,8 +352,8 @@ async function reverseStart(
   data: Dataset,
   flags: EvalFlags,
   how: ReverseHow,
+  runs: number,
 ): Promise<{ how: ReverseHow; samples: Dataset; description: string }> {
-  const runs = flags.aisRuns;
   if (how === 'exact') {
     return { how, samples: await exactSamples(model, runs, { seed: flags.seed + 2 }), description: 'exact samples' };
   }
@@ -360,4 +375,65 @@ async function reverseStart(
     samples: { data: Float32Array.from(s.states), rows: chains, cols: data.cols },
     description: `${sweeps}-sweep parallel tempering chains (${flags.aisTemperatures} replicas) from the data`,
   };
+}
+
+/**
+ * `--bounds`: RAISE below and forward AIS above, on the same examples, schedule and base model (the data's
+ * base rates); what each bounds and how it was obtained go with the figures.
+ */
+async function bothBounds(
+  model: RBM,
+  data: Dataset,
+  flags: EvalFlags,
+  runs: number,
+  out: Output,
+  finite: (x: number, what: string) => Promise<number>,
+): Promise<Record<string, unknown>> {
+  const schedule = parseSchedule(flags.aisSchedule);
+  const t0 = performance.now();
+  const b = await likelihoodBounds(model, data, {
+    runs,
+    chains: flags.raiseChains,
+    schedule,
+    seed: flags.seed,
+    onProgress: out.work('bounds (AIS, then RAISE)', 'steps'),
+  });
+  await finite(b.lower, 'the RAISE lower bound');
+  await finite(b.upper, 'the AIS upper bound');
+  const steps = b.ais.steps;
+  const bounds = {
+    lower: b.lower,
+    upper: b.upper,
+    width: b.width,
+    lowerInterval: b.lowerInterval,
+    upperInterval: b.upperInterval,
+    lowerMethod:
+      `RAISE (Burda, Grosse & Salakhutdinov 2015): ${b.raise.chains} reverse chain(s) per example from the example, ` +
+      `${steps} steps (${flags.aisSchedule}), base model from the data's base rates; a stochastic lower bound on ` +
+      "the annealing model's log-likelihood, conservative for the RBM's",
+    upperMethod:
+      `forward AIS (Salakhutdinov & Murray 2008): ${b.ais.runs} runs, ${steps} steps (${flags.aisSchedule}); ` +
+      'mean -F(v) minus its log Z, a stochastic lower bound on log Z, so a stochastic upper bound',
+    logZ: b.ais.logZ,
+    raiseLogZ: b.raise.logZ,
+    effectiveSampleSize: b.ais.effectiveSampleSize,
+    raiseEffectiveSampleSize: b.raise.effectiveSampleSize,
+    runs: b.ais.runs,
+    chains: b.raise.chains,
+    steps,
+    examples: b.raise.examples,
+    seconds: (performance.now() - t0) / 1000,
+    warnings: b.warnings,
+  };
+  const f = (x: number) => x.toFixed(4);
+  out.info(
+    `mean log-likelihood in [${f(b.lower)}, ${f(b.upper)}] nats per example, width ${b.width.toFixed(4)} ` +
+      `(lower: RAISE, ${b.raise.chains} chain(s) per example; upper: forward AIS, ${b.ais.runs} runs; ${steps} steps)`,
+  );
+  out.info(
+    `  +-3 sigma: lower [${f(b.lowerInterval[0])}, ${f(b.lowerInterval[1])}], upper [${f(b.upperInterval[0])}, ${f(b.upperInterval[1])}]; ` +
+      `AIS effective sample size ${b.ais.effectiveSampleSize.toFixed(1)} of ${b.ais.runs}`,
+  );
+  for (const w of b.warnings) out.warn(w);
+  return bounds;
 }

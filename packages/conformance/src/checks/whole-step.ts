@@ -1,4 +1,4 @@
-import { annealedImportanceSampling, chunkSteps, RBM } from '@rbmjs/core';
+import { annealedImportanceSampling, chunkSteps, RBM, raise } from '@rbmjs/core';
 import type { Backend, HostArray, Tensor } from '@rbmjs/core/backend';
 
 import { type CheckContext, type ConformanceCheck, randomArray } from './context.js';
@@ -156,7 +156,7 @@ export const wholeStepChecks: ConformanceCheck[] = [
   },
   {
     group: wholeStepGroup,
-    name: 'Gibbs sweeps (RBM.sample) and AIS transitions',
+    name: 'Gibbs sweeps (RBM.sample), AIS and RAISE transitions',
     async run(c: CheckContext) {
       needsFuse(c);
       const init = { numVisible: 10, numHidden: 8, seed: 5, weightScale: 0.8 };
@@ -178,6 +178,18 @@ export const wholeStepChecks: ConformanceCheck[] = [
         const [a1, a2] = [await annealedImportanceSampling(m1, ais), await annealedImportanceSampling(m2, ais)];
         c.that(fused.units() - before >= 200, `${fused.units() - before} fused units for 200 AIS steps`);
         c.close('AIS log Z, compiled vs op by op', [a1.logZ], [a2.logZ], () => 1e3 * c.eps * Math.abs(a2.logZ) + 1e-5);
+        // RAISE: reverse chains from data rows (its start sweep and steps are fused units too).
+        const rows = { data: Float32Array.from(s1.states.subarray(0, 6 * 10)), rows: 6, cols: 10 };
+        const raising = { chains: 3, schedule, seed: 9 };
+        const beforeRaise = fused.units();
+        const [r1, r2] = [await raise(m1, rows, raising), await raise(m2, rows, raising)];
+        c.that(fused.units() - beforeRaise >= 201, `${fused.units() - beforeRaise} fused units for 200 RAISE steps`);
+        c.close(
+          'RAISE log p(v) per example, compiled vs op by op',
+          r1.perExample,
+          r2.perExample,
+          (i) => 1e3 * c.eps * Math.abs(r2.perExample[i]!) + 1e-5,
+        );
       } finally {
         m1.dispose();
         m2.dispose();

@@ -1,13 +1,11 @@
-import { type Scope, withScope } from '../backend/scope.js';
-import { fused } from '../backend/trace.js';
 import { checkMemory, modelMemory } from '../budget.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
-import { assertVisibleData, type RBM } from '../model/rbm.js';
-import { afterChunk, type Watch } from '../progress.js';
-import { DeviceRandom } from '../random/device.js';
+import type { RBM } from '../model/rbm.js';
+import type { Watch } from '../progress.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { gaussianConstant } from './exact.js';
+import { anneal, annealingBase } from './anneal.js';
+import type { RaiseEstimate } from './raise.js';
 
 /**
  * Annealed importance sampling of log Z (Neal 2001), as Salakhutdinov & Murray (2008) apply it to RBMs.
@@ -67,9 +65,6 @@ export function aisBetas(schedule: AisSchedule = 'salakhutdinov-murray'): Float6
     throw new ArgumentError(`linear AIS schedule needs a positive number of steps, got ${K}`);
   return Float64Array.from({ length: K + 1 }, (_, k) => k / K);
 }
-
-/** Steps whose log-weight increments the device sums before the host adds them up in float64. */
-const FLUSH_STEPS = 100;
 
 /** `signal` and `onProgress` are checked every 100 steps (an aborted signal: an `AbortedError`). */
 export interface AisOptions extends Watch {
@@ -145,129 +140,22 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
   }
   const betas = aisBetas(options.schedule);
   const direction = options.direction ?? 'forward';
-  const nv = model.numVisible;
-  const nh = model.numHidden;
-  const gaussian = model.gaussian;
-  let aA = options.baseVisibleBias;
-  if (!aA && options.data) {
-    assertColumns(options.data, nv, 'AIS base model');
-    assertVisibleData(options.data, model.units);
-    // Gaussian units: the base model is N(data means, sigma^2) with the model's variances.
-    aA = gaussian
-      ? Float32Array.from(columnMeans(options.data))
-      : model.units.baseBiases!(columnMeans(options.data), options.data.rows);
-  }
-  aA ??= new Float32Array(nv);
-  if (aA.length !== nv)
-    throw new ArgumentError(`baseVisibleBias has ${aA.length} values, the model has ${nv} visible units`);
   if (direction === 'reverse') {
     if (!options.start) throw new ArgumentError('reverse AIS needs starting samples of the model (options.start)');
-    assertColumns(options.start, nv, 'reverse AIS start');
+    assertColumns(options.start, model.numVisible, 'reverse AIS start');
   }
-  let logZBase = nh * Math.LN2;
-  // Gaussian units: log p*_k(v) carries the constant -beta_k sum_i (a_i^2 - a_A,i^2) / (2 sigma_i^2); it adds
-  // up to `shift` over a whole run (the betas go from 0 to 1), added to every weight at the end.
-  let shift = 0;
-  if (gaussian) {
-    logZBase += await gaussianConstant(model);
-    const [z, a] = await Promise.all([model.backend.read(model.z!), model.backend.read(model.a)]);
-    for (let i = 0; i < nv; i++) shift -= (a[i]! ** 2 - aA[i]! ** 2) / (2 * Math.exp(z[i]!));
-  } else {
-    // log sum_v exp(a_A.v): softplus per Bernoulli unit, log-sum-exp per softmax group.
-    logZBase += model.units.baseLogPartition!(aA);
-  }
-
-  const be = model.backend;
-  const logWeights = await withScope(be, async (scope: Scope) => {
-    const rnd = new DeviceRandom(be, new RandomStream(options.seed ?? 0, Streams.ais));
-    const a0 = scope.tensor(1, nv, aA);
-    const dA = scope.tensor(1, nv); // a - a_A (Gaussian units: divided by sigma^2)
-    be.binary('sub', dA, model.a, a0);
-    if (gaussian) be.binary('mul', dA, dA, model.precision!);
-    const v = scope.tensor(runs, nv);
-    const uv = scope.tensor(runs, nv);
-    const pv = scope.tensor(runs, nv);
-    const X = scope.tensor(runs, nh); // b + v W
-    const bx = scope.tensor(runs, nh);
-    const sp = scope.tensor(runs, nh);
-    const h = scope.tensor(runs, nh);
-    const uh = scope.tensor(runs, nh);
-    const col = scope.tensor(runs, 1);
-    const logw = scope.tensor(runs, 1);
-    const c = scope.tensor(1, nv);
-
-    if (direction === 'forward') {
-      // v ~ p_0: independent Bernoulli(sigmoid(a_A)), or N(a_A, sigma^2).
-      const p0 = scope.tensor(runs, nv);
-      be.fill(p0, 0);
-      be.binary('add', p0, p0, a0);
-      model.units.conditionalMean(model, p0, 1);
-      model.sampleVisible(v, p0, rnd, uv);
-    } else {
-      const start = options.start!;
-      const rows = new Float32Array(runs * nv);
-      for (let r = 0; r < runs; r++)
-        rows.set(start.data.subarray((r % start.rows) * nv, ((r % start.rows) + 1) * nv), r * nv);
-      be.write(v, rows);
-    }
-
-    /**
-     * logw += log p*_to(v) - log p*_from(v), from X = b + v W of the current v. The softplus terms are
-     * subtracted per hidden unit before summing: two sums of n_h softplus values each (hundreds of nats)
-     * would cancel to a few hundredths of a nat and keep only float32's absolute error of the large sums.
-     */
-    const accumulate = (from: number, to: number) => {
-      be.matMul(X, model.scaledVisible(v), model.W);
-      be.binary('add', X, X, model.b);
-      be.axpby(bx, to, X, 0, X);
-      be.unary('softplus', sp, bx);
-      be.axpby(bx, from, X, 0, X);
-      be.unary('softplus', bx, bx);
-      be.binary('sub', sp, sp, bx);
-      be.sum(col, sp, 1);
-      be.binary('add', logw, logw, col);
-      // (to - from) (a - a_A).v
-      be.matMul(logw, v, dA, { transposeB: true, alpha: to - from, beta: 1 });
-    };
-    /**
-     * One Gibbs sweep leaving p_beta invariant: h ~ sigmoid(beta X), v ~ sigmoid(beta (h W^T) + (1 - beta) a_A +
-     * beta a). X = b + v W is the one `accumulate` computed from the same v.
-     */
-    const transition = (beta: number) => {
-      be.axpby(bx, beta, X, 0, X);
-      be.unary('sigmoid', bx, bx);
-      rnd.uniform(uh);
-      be.bernoulli(h, bx, uh);
-      be.axpby(c, 1 - beta, a0, beta, model.a);
-      be.matMul(pv, h, model.W, { transposeB: true, alpha: beta });
-      be.binary('add', pv, pv, c);
-      model.units.conditionalMean(model, pv, 1);
-      model.sampleVisible(v, pv, rnd, uv);
-    };
-
-    // The device sums at most FLUSH_STEPS increments (a few nats), then the host adds them in float64: a
-    // float32 running sum near log Z - log Z_0 (hundreds of nats) would round every one of 14,500 additions.
-    const total = new Float64Array(runs);
-    const flush = async () => {
-      const part = await be.read(logw);
-      for (let r = 0; r < runs; r++) total[r]! += part[r]!;
-      be.fill(logw, 0);
-    };
-    const K = betas.length - 1;
-    for (let i = 1; i <= K; i++) {
-      // Forward: beta_{i-1} -> beta_i, then a transition at beta_i. Reverse: beta_{K-i+1} -> beta_{K-i}.
-      const [from, to] = direction === 'forward' ? [betas[i - 1]!, betas[i]!] : [betas[K - i + 1]!, betas[K - i]!];
-      fused(be, 'ais-step', () => {
-        accumulate(from, to);
-        if (i < K) transition(to);
-      });
-      if (i % FLUSH_STEPS === 0 || i === K) {
-        await flush();
-        if (options.signal || options.onProgress) await afterChunk(`${direction} AIS`, i, K, options);
-      }
-    }
-    const sign = direction === 'forward' ? 1 : -1;
-    return Float64Array.from(total, (x) => x + sign * shift);
+  const base = await annealingBase(model, options);
+  const logZBase = base.logZBase;
+  const logWeights = await anneal(model, {
+    base,
+    betas,
+    rows: runs,
+    direction,
+    ...(options.start ? { start: options.start } : {}),
+    random: new RandomStream(options.seed ?? 0, Streams.ais),
+    label: `${direction} AIS`,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
 
   const { log, relativeError, effectiveSampleSize } = logMeanExp(logWeights);
@@ -325,6 +213,10 @@ export interface AisCheckOptions {
   readonly minEffectiveFraction?: number;
   /** Warn when forward and reverse log Z differ by more than this many nats (default 1). */
   readonly maxGap?: number;
+  /** RAISE on the test examples: checked against the forward run (see {@link aisWarnings}). */
+  readonly raise?: RaiseEstimate;
+  /** With `raise`: warn when the bounds are further apart than this many nats (default 1). */
+  readonly maxWidth?: number;
 }
 
 /**
@@ -335,7 +227,10 @@ export interface AisCheckOptions {
  * - forward above reverse: a forward run is a stochastic lower bound of log Z and a reverse run from exact
  *   samples an upper one, so forward well above reverse says at least one of them is broken, most often the
  *   reverse run's starting samples (chains that cover only part of the model's mass give log Z of that part);
- * - forward and reverse further apart than `maxGap`: log Z is known only to within their bracket.
+ * - forward and reverse further apart than `maxGap`: log Z is known only to within their bracket;
+ * - with RAISE: its lower bound above forward AIS's upper one beyond both intervals (the bounds cross: one
+ *   side is too short or rests on too few runs), bounds further apart than `maxWidth`, and few effective
+ *   chains per example.
  */
 export function aisWarnings(forward: AisEstimate, reverse?: AisEstimate, options: AisCheckOptions = {}): string[] {
   const out: string[] = [];
@@ -376,6 +271,33 @@ export function aisWarnings(forward: AisEstimate, reverse?: AisEstimate, options
             : ' (an upper bound only if the reverse run started from exact samples)'),
       );
     }
+  }
+  if (options.raise) out.push(...raiseWarnings(forward, options.raise, options.maxWidth ?? 1));
+  return out;
+}
+
+function raiseWarnings(forward: AisEstimate, raise: RaiseEstimate, maxWidth: number): string[] {
+  const out: string[] = [];
+  // In log Z terms: RAISE's mean implies log Z = mean(-F) - mean, an upper estimate as reverse AIS's is.
+  const upper = raise.meanNegativeFreeEnergy - forward.logZ;
+  const upperHigh = raise.meanNegativeFreeEnergy - forward.logZLow;
+  const width = upper - raise.mean;
+  if (raise.low > upperHigh) {
+    out.push(
+      `the RAISE lower bound (${raise.mean.toFixed(3)}) is ${(-width).toFixed(3)} nats above the forward-AIS upper bound ` +
+        `(${upper.toFixed(3)}), beyond both intervals: one side is too short or rests on too few runs`,
+    );
+  } else if (width > maxWidth) {
+    out.push(
+      `the bounds are ${width.toFixed(3)} nats apart: the mean log-likelihood is known only to within ` +
+        `[${raise.mean.toFixed(3)}, ${upper.toFixed(3)}] (a longer schedule narrows it)`,
+    );
+  }
+  if (raise.chains >= 10 && raise.effectiveSampleSize < Math.max(2, 0.1 * raise.chains)) {
+    out.push(
+      `RAISE: the chains' effective sample size is ${raise.effectiveSampleSize.toFixed(1)} of ${raise.chains} per example: ` +
+        'each estimate rests on one chain (use a longer schedule)',
+    );
   }
   return out;
 }

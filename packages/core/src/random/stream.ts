@@ -125,6 +125,8 @@ export const Streams = {
   holdout: 8,
   /** Generated data (synthetic ratings). */
   synthetic: 9,
+  /** RAISE's reverse chains (reverse annealed importance sampling from the test examples). */
+  raise: 10,
   /** The conformance suite's test inputs. */
   conformance: 77,
 } as const;

@@ -31,7 +31,9 @@ export function registerTrain(program: Command): void {
     )
     .option(
       '--labels [file]',
-      "train a classification RBM on the data and their labels: MNIST's own (no file), or an IDX or one-column CSV file",
+      "train a classification RBM on the data and their labels: MNIST's own (no file), or an IDX or one-column CSV file; " +
+        'without --objective its defaults are the hybrid objective (--alpha 0.01; Larochelle & Bengio 2008), ' +
+        '--batch 10, --lr 0.5, --momentum 0',
     )
     .option('--classes <n>', 'classes of --labels (default: the largest label + 1)', positiveInt)
     .option(

@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { type DataCommandFlags, dataSpec } from '../../common.js';
 import type { DataFingerprint, DataSpec } from '../../data.js';
 import { UsageError } from '../../errors.js';
-import { CLASSIFIER_DEFAULTS, configFromFlags, givenConfigPaths, kebab, spellFlag } from './flags.js';
+import { classifierDefaults, configFromFlags, givenConfigPaths, kebab, spellFlag } from './flags.js';
 
 /**
  * Everything that determines a training run, stored in checkpoints so that --resume can continue it: the
@@ -59,8 +59,8 @@ export interface TrainFlags extends DataCommandFlags {
 export function jobFrom(f: TrainFlags, command: Command): TrainJob {
   const labels = labelSourceOf(f);
   const visible = labels !== undefined ? 'softmax' : f.visible;
-  // A classifier's objective is the hybrid unless the flags say otherwise.
-  const extra = labels !== undefined && f.objective === undefined ? CLASSIFIER_DEFAULTS : {};
+  // A classifier's defaults (the hybrid objective, batch, rate, momentum) unless the flags say otherwise.
+  const extra = labels !== undefined ? classifierDefaults(command) : {};
   return {
     data: dataSpec(f),
     validation: f.validation,

@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import {
+  aisBetas,
+  aisWarnings,
+  annealedImportanceSampling,
+  annealingBase,
+  createReferenceBackend,
+  exactLogLikelihood,
+  exactLogPartition,
+  exactSamples,
+  likelihoodBounds,
+  logMeanExp,
+  RBM,
+  type RbmParameters,
+  raise,
+  reverseAnnealedImportanceSampling,
+} from '../src/index.js';
+import { bits, bruteFreeEnergy, randomParameters } from './brute.js';
+
+const backend = createReferenceBackend();
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/**
+ * q(v) of the model that forward annealing defines, by enumeration: x_0 ~ p_0, then the Gibbs transitions
+ * T_1..T_K, T_k(v' | v) = sum_h p_k(h | v) p_k(v' | h) at beta_k; RAISE's weights average to exactly this.
+ */
+function annealingMarginal(p: RbmParameters, aA: ArrayLike<number>, betas: Float64Array): Float64Array {
+  const { numVisible: nv, numHidden: nh, weights: W, visibleBias: a, hiddenBias: b } = p;
+  const S = 2 ** nv;
+  let q = new Float64Array(S);
+  for (let s = 0; s < S; s++) {
+    const v = bits(s, nv);
+    q[s] = v.reduce((acc, x, i) => acc * (x ? sigmoid(aA[i]!) : 1 - sigmoid(aA[i]!)), 1);
+  }
+  for (let k = 1; k < betas.length; k++) {
+    const beta = betas[k]!;
+    const next = new Float64Array(S);
+    for (let s = 0; s < S; s++) {
+      const v = bits(s, nv);
+      for (let t = 0; t < 2 ** nh; t++) {
+        const h = bits(t, nh);
+        let ph = 1;
+        for (let j = 0; j < nh; j++) {
+          let x = b[j]!;
+          for (let i = 0; i < nv; i++) x += v[i]! * W[i * nh + j]!;
+          const pj = sigmoid(beta * x);
+          ph *= h[j] ? pj : 1 - pj;
+        }
+        for (let s2 = 0; s2 < S; s2++) {
+          const v2 = bits(s2, nv);
+          let pv = 1;
+          for (let i = 0; i < nv; i++) {
+            let x = a[i]!;
+            for (let j = 0; j < nh; j++) x += W[i * nh + j]! * h[j]!;
+            const pi = sigmoid(beta * x + (1 - beta) * aA[i]!);
+            pv *= v2[i] ? pi : 1 - pi;
+          }
+          next[s2]! += q[s]! * ph * pv;
+        }
+      }
+    }
+    q = next;
+  }
+  return q;
+}
+
+describe('RAISE', () => {
+  it("its weights average to q(v), the annealing model's probability, computed by enumeration", async () => {
+    // A coarse schedule, so that q is far from the RBM's p and the test tells the two apart.
+    const p = randomParameters(6, 2, 3, 11);
+    const model = RBM.fromParameters(backend, p);
+    const betas = aisBetas({ linear: 2 });
+    const base = await annealingBase(model, {});
+    const q = annealingMarginal(p, base.visibleBias, betas);
+    const logZ = (await exactLogPartition(model)).logZ;
+    const chains = 20000;
+    for (const s of [40, 3]) {
+      const v = bits(s, 6);
+      const data = { data: Float32Array.from(v), rows: 1, cols: 6 };
+      const est = await reverseAnnealedImportanceSampling(model, data, { chains, schedule: betas, seed: s });
+      const qHat = Math.exp(est.perExample[0]!);
+      const pExact = Math.exp(-bruteFreeEnergy(p, v) - logZ);
+      // exp of log mean(w) is the mean weight itself: unbiased for q(v), to within its noise.
+      expect(Math.abs(qHat - q[s]!) / q[s]!).toBeLessThan(0.05);
+      // And q is not p: the two-step annealing model differs from the RBM by far more than the noise.
+      expect(Math.abs(q[s]! - pExact) / pExact).toBeGreaterThan(0.3);
+    }
+  }, 120_000);
+
+  it('with a fine schedule, per-example estimates approach the exact log p(v) from below', async () => {
+    const p = randomParameters(10, 6, 1.2, 3);
+    const model = RBM.fromParameters(backend, p);
+    const data = await exactSamples(model, 20, { seed: 5 });
+    const logZ = (await exactLogPartition(model)).logZ;
+    const exact = await exactLogLikelihood(model, data, { logZ });
+    const est = await raise(model, data, { chains: 20, schedule: { linear: 1000 }, seed: 2, baseData: data });
+    expect(est.examples).toBe(20);
+    expect(est.steps).toBe(1000);
+    expect(est.perExample.length).toBe(20);
+    expect(Math.abs(est.mean - exact.mean)).toBeLessThan(0.05);
+    // A stochastic lower bound: on average at or below the exact value, beyond the noise never.
+    expect(est.mean).toBeLessThanOrEqual(exact.mean + 0.01);
+    expect(est.low).toBeLessThanOrEqual(exact.mean);
+    expect(est.logZ).toBeCloseTo(est.meanNegativeFreeEnergy - est.mean, 12);
+    expect(est.effectiveSampleSize).toBeGreaterThan(15);
+    // Chains in several passes of whole examples.
+    const passes = await raise(model, data, {
+      chains: 20,
+      schedule: { linear: 1000 },
+      seed: 2,
+      baseData: data,
+      rowsPerPass: 60,
+    });
+    // (other random numbers: the stream runs pass after pass)
+    expect(Math.abs(passes.mean - exact.mean)).toBeLessThan(0.05);
+  }, 120_000);
+
+  it('bounds the exact mean log-likelihood on both sides, with AIS', async () => {
+    const p = randomParameters(12, 8, 1.3, 7);
+    const model = RBM.fromParameters(backend, p);
+    const data = await exactSamples(model, 40, { seed: 9 });
+    const logZ = (await exactLogPartition(model)).logZ;
+    const exact = (await exactLogLikelihood(model, data, { logZ })).mean;
+    let reports = 0;
+    const b = await likelihoodBounds(model, data, {
+      runs: 200,
+      chains: 2,
+      schedule: { linear: 500 },
+      seed: 4,
+      onProgress: (done, total) => {
+        reports++;
+        expect(done).toBeLessThanOrEqual(total);
+        expect(total).toBe(500 * 2);
+      },
+    });
+    expect(reports).toBeGreaterThan(5);
+    // Stochastic bounds on a model this small are nearly exact: within their noise of the value.
+    expect(b.lowerInterval[0]).toBeLessThanOrEqual(exact);
+    expect(b.upperInterval[1]).toBeGreaterThanOrEqual(exact);
+    expect(b.lower - exact).toBeLessThan(0.01);
+    expect(exact - b.upper).toBeLessThan(0.01);
+    expect(b.width).toBeCloseTo(b.upper - b.lower, 12);
+    expect(b.width).toBeLessThan(0.3);
+    expect(b.lowerInterval[0]).toBeLessThanOrEqual(b.lower);
+    expect(b.upperInterval[1]).toBeGreaterThanOrEqual(b.upper);
+    expect(b.warnings).toEqual([]);
+  }, 120_000);
+
+  it('warns when the bounds are wide or cross', async () => {
+    const p = randomParameters(12, 8, 6, 8);
+    const model = RBM.fromParameters(backend, p);
+    const data = await exactSamples(model, 30, { seed: 1 });
+    // One step: RAISE below, the bracket wider than a tenth of a nat.
+    const b = await likelihoodBounds(model, data, { runs: 50, schedule: { linear: 1 }, seed: 1, maxWidth: 0.1 });
+    expect(b.width).toBeGreaterThan(0.1);
+    expect(b.warnings.join('\n')).toMatch(/the bounds are \d+\.\d+ nats apart/);
+    // Crossing: a RAISE estimate placed above AIS's upper bound (as a broken run would be).
+    const ais = await annealedImportanceSampling(model, { runs: 100, schedule: { linear: 300 }, seed: 2 });
+    const crossed = { ...b.raise, mean: b.upper + 5, low: b.upper + 4, high: b.upper + 6 };
+    const w = aisWarnings(ais, undefined, { raise: crossed });
+    expect(w.join('\n')).toMatch(/the RAISE lower bound .* nats above the forward-AIS upper bound/);
+  }, 120_000);
+
+  it('refuses bad options', async () => {
+    const model = RBM.fromParameters(backend, randomParameters(4, 3, 1, 1));
+    const data = { data: new Float32Array(8), rows: 2, cols: 4 };
+    await expect(raise(model, data, { chains: 0 })).rejects.toThrow(/chains must be a positive integer, got 0/);
+    await expect(raise(model, data, { rowsPerPass: 1.5 })).rejects.toThrow(/rowsPerPass/);
+    await expect(raise(model, { data: new Float32Array(6), rows: 2, cols: 3 })).rejects.toThrow(/3/);
+    const w = logMeanExp(Float64Array.of(0, 0));
+    expect(w.log).toBe(0);
+  });
+});
