@@ -242,8 +242,8 @@ for (const variant of variants) {
       const end = (x: number | null, inf: number) => x ?? inf;
       row.bounds = {
         lower: b.lower,
-        upper: b.upper,
-        width: b.width,
+        upper: b.upper ?? Number.POSITIVE_INFINITY,
+        width: b.width ?? Number.POSITIVE_INFINITY,
         lowerInterval: [end(b.lowerInterval[0], -Infinity), end(b.lowerInterval[1], Infinity)],
         upperInterval: [end(b.upperInterval[0], -Infinity), end(b.upperInterval[1], Infinity)],
         ess: b.effectiveSampleSize,

@@ -134,6 +134,7 @@ export {
   pseudoLogLikelihood,
 } from './evaluate/pseudo-likelihood.js';
 export {
+  DEFAULT_RAISE_SWEEPS,
   type RaiseEstimate,
   type RaiseOptions,
   raise,

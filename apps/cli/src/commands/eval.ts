@@ -5,6 +5,7 @@ import {
   annealedImportanceSampling,
   checkMemory,
   type Dataset,
+  DEFAULT_RAISE_SWEEPS,
   exactLogLikelihood,
   exactLogPartition,
   exactSamples,
@@ -39,6 +40,7 @@ interface EvalFlags extends DataCommandFlags {
   ais?: boolean;
   bounds?: boolean;
   raiseChains: number;
+  raiseSweeps: number;
   aisRuns?: number;
   aisSchedule: string;
   aisReverse?: boolean;
@@ -65,6 +67,12 @@ export function registerEval(program: Command): void {
       'both bounds on the mean log-likelihood: RAISE (Burda et al. 2015) below, forward AIS above, same schedule',
     )
     .option('--raise-chains <n>', 'RAISE: reverse chains per example (--bounds)', positiveInt, 1)
+    .option(
+      '--raise-sweeps <n>',
+      'RAISE: Gibbs sweeps at beta = 1 from each example before annealing down (--bounds)',
+      positiveInt,
+      DEFAULT_RAISE_SWEEPS,
+    )
     .option('--ais-runs <n>', 'parallel AIS runs (default 100; 1,000 with --bounds)', positiveInt)
     .option(
       '--ais-schedule <s>',
@@ -394,45 +402,52 @@ async function bothBounds(
   const b = await likelihoodBounds(model, data, {
     runs,
     chains: flags.raiseChains,
+    sweeps: flags.raiseSweeps,
     schedule,
     seed: flags.seed,
     onProgress: out.work('bounds (AIS, then RAISE)', 'steps'),
   });
-  await finite(b.lower, 'the RAISE lower bound');
-  await finite(b.upper, 'the AIS upper bound');
+  await finite(b.lowerEstimate, 'the RAISE estimate');
+  await finite(b.upperEstimate, 'the AIS estimate');
   const steps = b.ais.steps;
+  // JSON has no infinities: an upper bound that AIS's open interval leaves out is null.
   const bounds = {
     lower: b.lower,
-    upper: b.upper,
-    width: b.width,
+    upper: Number.isFinite(b.upper) ? b.upper : null,
+    width: Number.isFinite(b.width) ? b.width : null,
+    lowerEstimate: b.lowerEstimate,
+    upperEstimate: b.upperEstimate,
     lowerInterval: b.lowerInterval,
     upperInterval: b.upperInterval,
     lowerMethod:
       `RAISE (Burda, Grosse & Salakhutdinov 2015): ${b.raise.chains} reverse chain(s) per example from the example, ` +
-      `${steps} steps (${flags.aisSchedule}), base model from the data's base rates; a stochastic lower bound on ` +
-      "the annealing model's log-likelihood, conservative for the RBM's",
+      `${b.raise.sweeps} Gibbs sweeps at beta = 1, then ${steps} steps (${flags.aisSchedule}) down to the data's base rates; ` +
+      "the low end of its +-3 sigma interval: a stochastic lower bound on the annealing model's log-likelihood, " +
+      "which approaches the RBM's as the sweeps and steps grow",
     upperMethod:
       `forward AIS (Salakhutdinov & Murray 2008): ${b.ais.runs} runs, ${steps} steps (${flags.aisSchedule}); ` +
-      'mean -F(v) minus its log Z, a stochastic lower bound on log Z, so a stochastic upper bound',
+      'mean -F(v) minus log Z-hat, a stochastic lower bound on log Z: the high end of its +-3 sigma interval',
     logZ: b.ais.logZ,
     raiseLogZ: b.raise.logZ,
     effectiveSampleSize: b.ais.effectiveSampleSize,
     raiseEffectiveSampleSize: b.raise.effectiveSampleSize,
     runs: b.ais.runs,
     chains: b.raise.chains,
+    sweeps: b.raise.sweeps,
     steps,
     examples: b.raise.examples,
     seconds: (performance.now() - t0) / 1000,
     warnings: b.warnings,
   };
-  const f = (x: number) => x.toFixed(4);
+  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'unbounded');
   out.info(
-    `mean log-likelihood in [${f(b.lower)}, ${f(b.upper)}] nats per example, width ${b.width.toFixed(4)} ` +
-      `(lower: RAISE, ${b.raise.chains} chain(s) per example; upper: forward AIS, ${b.ais.runs} runs; ${steps} steps)`,
+    `mean log-likelihood in [${f(b.lower)}, ${f(b.upper)}] nats per example, width ${f(b.width)} ` +
+      `(lower: RAISE, ${b.raise.chains} chain(s) per example; upper: forward AIS, ${b.ais.runs} runs; ${steps} steps; ` +
+      'each the conservative end of its +-3 sigma interval)',
   );
   out.info(
-    `  +-3 sigma: lower [${f(b.lowerInterval[0])}, ${f(b.lowerInterval[1])}], upper [${f(b.upperInterval[0])}, ${f(b.upperInterval[1])}]; ` +
-      `AIS effective sample size ${b.ais.effectiveSampleSize.toFixed(1)} of ${b.ais.runs}`,
+    `  estimates: RAISE ${f(b.lowerEstimate)}, AIS ${f(b.upperEstimate)}; AIS effective sample size ` +
+      `${b.ais.effectiveSampleSize.toFixed(1)} of ${b.ais.runs}`,
   );
   for (const w of b.warnings) out.warn(w);
   return bounds;

@@ -278,19 +278,18 @@ export function aisWarnings(forward: AisEstimate, reverse?: AisEstimate, options
 
 function raiseWarnings(forward: AisEstimate, raise: RaiseEstimate, maxWidth: number): string[] {
   const out: string[] = [];
-  // In log Z terms: RAISE's mean implies log Z = mean(-F) - mean, an upper estimate as reverse AIS's is.
-  const upper = raise.meanNegativeFreeEnergy - forward.logZ;
-  const upperHigh = raise.meanNegativeFreeEnergy - forward.logZLow;
-  const width = upper - raise.mean;
-  if (raise.low > upperHigh) {
+  // The bounds as likelihoodBounds reports them: the low end of RAISE's interval, the high end of AIS's.
+  const upper = raise.meanNegativeFreeEnergy - forward.logZLow;
+  const width = upper - raise.low;
+  if (raise.low > upper) {
     out.push(
-      `the RAISE lower bound (${raise.mean.toFixed(3)}) is ${(-width).toFixed(3)} nats above the forward-AIS upper bound ` +
+      `the RAISE lower bound (${raise.low.toFixed(3)}) is ${(-width).toFixed(3)} nats above the forward-AIS upper bound ` +
         `(${upper.toFixed(3)}), beyond both intervals: one side is too short or rests on too few runs`,
     );
   } else if (width > maxWidth) {
     out.push(
-      `the bounds are ${width.toFixed(3)} nats apart: the mean log-likelihood is known only to within ` +
-        `[${raise.mean.toFixed(3)}, ${upper.toFixed(3)}] (a longer schedule narrows it)`,
+      `the bounds are ${Number.isFinite(width) ? `${width.toFixed(3)} nats` : 'infinitely'} apart: the mean ` +
+        `log-likelihood is known only to within [${raise.low.toFixed(3)}, ${upper.toFixed(3)}] (a longer schedule narrows it)`,
     );
   }
   if (raise.chains >= 10 && raise.effectiveSampleSize < Math.max(2, 0.1 * raise.chains)) {

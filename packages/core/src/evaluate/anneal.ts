@@ -80,7 +80,7 @@ export interface AnnealOptions extends Watch {
    * Reverse: one Gibbs sweep at beta = 1 before the first step (RAISE: the reverse chain starts with T_K at
    * the observed v; reverse AIS from exact samples needs none).
    */
-  readonly startSweep?: boolean;
+  readonly startSweeps?: number;
   readonly random: RandomStream;
   /** What progress reports call the run, and the offset and total of steps they count. */
   readonly label: string;
@@ -190,7 +190,7 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
       model.units.conditionalMean(model, pv, 1);
       model.sampleVisible(v, pv, rnd, uv);
     };
-    if (direction === 'reverse' && options.startSweep) {
+    for (let t = 0; direction === 'reverse' && t < (options.startSweeps ?? 0); t++) {
       fused(be, 'ais-start', () => {
         hiddenInput();
         be.unary('sigmoid', s, X);

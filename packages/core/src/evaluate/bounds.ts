@@ -2,7 +2,12 @@ import type { Dataset } from '../data/dataset.js';
 import type { RBM } from '../model/rbm.js';
 import type { Watch } from '../progress.js';
 import { type AisEstimate, type AisSchedule, aisBetas, aisWarnings, annealedImportanceSampling } from './ais.js';
-import { type RaiseEstimate, raiseExamplesPerPass, reverseAnnealedImportanceSampling } from './raise.js';
+import {
+  DEFAULT_RAISE_SWEEPS,
+  type RaiseEstimate,
+  raiseExamplesPerPass,
+  reverseAnnealedImportanceSampling,
+} from './raise.js';
 
 /**
  * Both sides of the mean test log-likelihood of an RBM too large to enumerate:
@@ -18,6 +23,8 @@ export interface BoundsOptions extends Watch {
   readonly runs?: number;
   /** RAISE chains per example (default 1). */
   readonly chains?: number;
+  /** RAISE's sweeps at beta = 1 before annealing down (default 5,000; see `RaiseOptions.sweeps`). */
+  readonly sweeps?: number;
   /** Both sides' schedule (default S&M's 14,500 steps). */
   readonly schedule?: AisSchedule;
   readonly seed?: number;
@@ -28,12 +35,18 @@ export interface BoundsOptions extends Watch {
 }
 
 export interface LikelihoodBounds {
-  /** RAISE: a stochastic lower bound, nats per example. */
+  /**
+   * The low end of RAISE's +-3 sigma interval, nats per example: a stochastic lower bound that the run's
+   * noise is unlikely to carry above the value. (A converged estimate sits on the value, so its point
+   * estimate alone is crossed half the time; the interval's end is not.)
+   */
   readonly lower: number;
-  /** Forward AIS: a stochastic upper bound, nats per example. */
+  /** The high end of forward AIS's interval: +Infinity when that interval is open (too few effective runs). */
   readonly upper: number;
   readonly width: number;
-  /** +-3 sigma of each side's estimator noise. */
+  /** The point estimates, and each one's +-3 sigma interval. */
+  readonly lowerEstimate: number;
+  readonly upperEstimate: number;
   readonly lowerInterval: readonly [number, number];
   readonly upperInterval: readonly [number, number];
   readonly ais: AisEstimate;
@@ -52,7 +65,8 @@ export async function likelihoodBounds(
   const chains = options.chains ?? 1;
   // One progress count over both: AIS's K steps, then RAISE's K per pass.
   const K = aisBetas(options.schedule).length - 1;
-  const total = K * (1 + Math.ceil(data.rows / raiseExamplesPerPass(chains)));
+  const sweeps = options.sweeps ?? DEFAULT_RAISE_SWEEPS;
+  const total = K + (K + sweeps) * Math.ceil(data.rows / raiseExamplesPerPass(chains));
   const report = options.onProgress;
   const progress = (offset: number) => (report ? { onProgress: (done: number) => report(offset + done, total) } : {});
   const common = {
@@ -66,14 +80,22 @@ export async function likelihoodBounds(
     ...common,
     ...progress(0),
   });
-  const raise = await reverseAnnealedImportanceSampling(model, data, { chains, baseData, ...common, ...progress(K) });
+  const raise = await reverseAnnealedImportanceSampling(model, data, {
+    chains,
+    ...(options.sweeps !== undefined ? { sweeps: options.sweeps } : {}),
+    baseData,
+    ...common,
+    ...progress(K),
+  });
   const negF = raise.meanNegativeFreeEnergy;
-  const upper = negF - ais.logZ;
-  const lower = raise.mean;
+  const upper = negF - ais.logZLow;
+  const lower = raise.low;
   return {
     lower,
     upper,
     width: upper - lower,
+    lowerEstimate: raise.mean,
+    upperEstimate: negF - ais.logZ,
     lowerInterval: [raise.low, raise.high],
     upperInterval: [negF - ais.logZHigh, negF - ais.logZLow],
     ais,
