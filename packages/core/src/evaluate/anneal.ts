@@ -77,12 +77,12 @@ export interface AnnealOptions extends Watch {
   /** Reverse: the starting states, [rows, nv] (rows of a Dataset are cycled when it has fewer). */
   readonly start?: Dataset;
   /**
-   * Reverse: one Gibbs sweep at beta = 1 before the first step (RAISE: the reverse chain starts with T_K at
-   * the observed v; reverse AIS from exact samples needs none).
+   * Reverse: Gibbs sweeps at beta = 1 before the first step (RAISE: the reverse chain starts with T_K, m
+   * times, at the observed v; reverse AIS from exact samples needs none).
    */
   readonly startSweeps?: number;
   readonly random: RandomStream;
-  /** What progress reports call the run, and the offset and total of steps they count. */
+  /** What progress reports call the run, and the offset and total of steps (start sweeps included) they count. */
   readonly label: string;
   readonly progress?: { readonly done: number; readonly total: number };
 }
@@ -190,12 +190,29 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
       model.units.conditionalMean(model, pv, 1);
       model.sampleVisible(v, pv, rnd, uv);
     };
-    for (let t = 0; direction === 'reverse' && t < (options.startSweeps ?? 0); t++) {
-      fused(be, 'ais-start', () => {
-        hiddenInput();
-        be.unary('sigmoid', s, X);
-        transition(1);
-      });
+    // Only v and the log-weights outlive a unit: the rest is its workspace, which a compiling backend need
+    // not give back.
+    const scratch = { scratch: [X, sp, s, h, uh, uv, pv, col, c] };
+    const K = betas.length - 1;
+    const sweeps = direction === 'reverse' ? (options.startSweeps ?? 0) : 0;
+    const done = options.progress?.done ?? 0;
+    const all = options.progress?.total ?? K + sweeps;
+    for (let t = 1; t <= sweeps; t++) {
+      fused(
+        be,
+        'ais-start',
+        () => {
+          hiddenInput();
+          be.unary('sigmoid', s, X);
+          transition(1);
+        },
+        scratch,
+      );
+      // As the steps below are: a bounded queue, and a chance to report and to stop.
+      if (t % FLUSH_STEPS === 0) {
+        await be.drain?.();
+        if (options.signal || options.onProgress) await afterChunk(options.label, done + t, all, options);
+      }
     }
 
     // The device sums at most FLUSH_STEPS increments (a few nats), then the host adds them in float64: a
@@ -206,20 +223,22 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
       for (let r = 0; r < rows; r++) sums[r]! += part[r]!;
       be.fill(logw, 0);
     };
-    const K = betas.length - 1;
-    const done = options.progress?.done ?? 0;
-    const all = options.progress?.total ?? K;
     be.fill(logw, 0);
     for (let i = 1; i <= K; i++) {
       // Forward: beta_{i-1} -> beta_i, then a transition at beta_i. Reverse: beta_{K-i+1} -> beta_{K-i}.
       const [from, to] = direction === 'forward' ? [betas[i - 1]!, betas[i]!] : [betas[K - i + 1]!, betas[K - i]!];
-      fused(be, 'ais-step', () => {
-        accumulate(from, to);
-        if (i < K) transition(to);
-      });
+      fused(
+        be,
+        'ais-step',
+        () => {
+          accumulate(from, to);
+          if (i < K) transition(to);
+        },
+        scratch,
+      );
       if (i % FLUSH_STEPS === 0 || i === K) {
         await flush();
-        if (options.signal || options.onProgress) await afterChunk(options.label, done + i, all, options);
+        if (options.signal || options.onProgress) await afterChunk(options.label, done + sweeps + i, all, options);
       }
     }
     return sums;

@@ -137,7 +137,7 @@ export async function reverseAnnealedImportanceSampling(
       startSweeps: sweeps,
       random,
       label: 'RAISE',
-      progress: { done: pass * (K + sweeps) + sweeps, total: passes * (K + sweeps) },
+      progress: { done: pass * (K + sweeps), total: passes * (K + sweeps) },
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
