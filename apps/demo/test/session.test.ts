@@ -42,7 +42,9 @@ describe('the training session', () => {
     const { log, errors, hooks } = recorder();
     const s = new TrainingSession(createJsBackend(), settings, data, data, hooks, { refreshMs: 0, metricsMs: 0 });
     s.start();
-    await until(() => log.steps.length >= 20);
+    // Curves arrive on their own timer: wait for every one (under load 20 steps can pass before the first
+    // reconstruction figure does).
+    await until(() => log.steps.length >= 20 && new Set(log.metrics.map(([c]) => c)).size >= 4);
     expect(log.steps.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
     const v = log.visuals.at(-1)!;
     expect([v.weights.length, v.numHidden, v.fantasyCount, v.reconstructionCount]).toEqual([54, 6, 32, 14]);
