@@ -1,7 +1,7 @@
 import { constants, type Stats } from 'node:fs';
 import { access, lstat, mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
-import { FileError, type ModelFile } from '@rbmjs/core';
+import { type AnyModelFile, FileError, type ModelFile } from '@rbmjs/core';
 import { asFileError, fileKind, readAnyModelFile, removeStaleTemporaries, writeFileAtomic } from '@rbmjs/core/node';
 import { UsageError } from './errors.js';
 
@@ -32,12 +32,20 @@ export async function writeOutput(
  * naming the command (`rbm predict takes one RBM`).
  */
 export async function readRbmFile(path: string, command: string): Promise<ModelFile & { readonly bytes: number }> {
-  const file = await readAnyModelFile(path);
+  return rbmOnly(await readAnyModelFile(path), path, command);
+}
+
+/** The file if it holds one RBM; else the usage error of {@link readRbmFile}. */
+export function rbmOnly<F extends AnyModelFile>(file: F, path: string, command: string): F & { kind: 'rbm' } {
   if (file.kind === 'dbn')
     throw new UsageError(
       `${path} is a deep belief network (${file.layers.length} layers); rbm ${command} takes one RBM (rbm info, sample and transform take a DBN)`,
     );
-  return file;
+  if (file.kind === 'dbm')
+    throw new UsageError(
+      `${path} is a deep Boltzmann machine (${file.parameters.sizes.join('-')}); rbm ${command} takes one RBM (rbm info, eval, sample and transform take a DBM)`,
+    );
+  return file as F & { kind: 'rbm' };
 }
 
 /** A file beside `out`: its name without the extension, plus `suffix` (model.safetensors -> model.best.safetensors). */

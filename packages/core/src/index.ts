@@ -116,6 +116,17 @@ export {
 } from './evaluate/ais.js';
 export { type AnnealingBase, annealingBase } from './evaluate/anneal.js';
 export { type BoundsOptions, type LikelihoodBounds, likelihoodBounds } from './evaluate/bounds.js';
+// Deep Boltzmann machines: exact values on tiny models, AIS with the odd layers summed out, the mean-field bound.
+export {
+  type DbmAisOptions,
+  type DbmBoundOptions,
+  type DbmBounds,
+  dbmAnnealedImportanceSampling,
+  dbmVariationalBound,
+  exactDbmLogLikelihood,
+  exactDbmLogPartition,
+  MAX_DBM_ENUMERABLE,
+} from './evaluate/dbm.js';
 export {
   type ExactLogLikelihood,
   type ExactOptions,
@@ -164,6 +175,7 @@ export {
   type Recommendation,
   resolveOrientation,
 } from './fit/collaborative.js';
+export { DbmEstimator, type DbmEstimatorOptions } from './fit/dbm.js';
 // The estimator: fit, partialFit, transform, scoreSamples, gibbs (scikit-learn's vocabulary).
 export {
   type EstimatorOptions,
@@ -183,6 +195,7 @@ export {
   encodeCollaborative,
   readCollaborativeTensors,
 } from './io/collaborative-file.js';
+export { DBM_MODEL_TYPE, type DbmFile, decodeDbm, encodeDbm } from './io/dbm-file.js';
 export {
   type AnyModelFile,
   checkStack,
@@ -210,7 +223,27 @@ export {
   meanFieldDistribution,
   type UserEvidence,
 } from './model/collaborative.js';
+export {
+  checkDbmParameters,
+  checkDbmSizes,
+  DBM,
+  type DbmInitOptions,
+  type DbmParameters,
+  type DbmSampleOptions,
+  type DbmSamples,
+  DEFAULT_MEAN_FIELD_ITERATIONS,
+  initialDbmParameters,
+} from './model/dbm.js';
 export { DBN } from './model/dbn.js';
+export {
+  bernoulliHidden,
+  gaussianHidden,
+  HIDDEN_UNITS,
+  type HiddenUnits,
+  type HiddenUnitType,
+  hiddenUnitType,
+  nreluHidden,
+} from './model/hidden-units.js';
 export {
   argmaxRows,
   type ClassificationReport,
@@ -272,6 +305,16 @@ export {
   trainConfig,
   trainOptionDeclarations,
 } from './train/config.js';
+export {
+  DBM_DEFAULTS,
+  type DbmEpoch,
+  type DbmProgress,
+  type DbmRunOptions,
+  DbmTrainer,
+  type DbmTrainerState,
+  type DbmTrainOptions,
+  dbmTrainConfig,
+} from './train/dbm.js';
 export {
   type OptionDeclaration,
   type PartDeclaration,

@@ -10,6 +10,7 @@ import {
   exactLogPartition,
   exactSamples,
   likelihoodBounds,
+  type ModelFile,
   modelMemory,
   pseudoLogLikelihood,
   RBM,
@@ -17,6 +18,7 @@ import {
   TooLargeError,
   temperedSample,
 } from '@rbmjs/core';
+import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import {
   addCommonOptions,
@@ -28,9 +30,10 @@ import {
 } from '../common.js';
 import { loadAll, type OpenedData, openData } from '../data.js';
 import { UsageError } from '../errors.js';
-import { readRbmFile } from '../files.js';
+import { rbmOnly } from '../files.js';
 import { integerAtLeast, nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
+import { evaluateDbm } from './eval-dbm.js';
 import { evaluateRatings, isCollaborative, predictionOption } from './recommend.js';
 
 interface EvalFlags extends DataCommandFlags {
@@ -107,6 +110,11 @@ export function registerEval(program: Command): void {
     .option('--compare-split <split>', 'MNIST split of --compare', oneOf('train', 'test'), 'train')
     .option('--compare-limit <n>', 'examples of --compare to use', positiveInt, 1000)
     .option('--seed <n>', 'seed of sampled hidden states and random bits', nonNegativeInt, 1)
+    .option(
+      '--mean-field <n>',
+      'a deep Boltzmann machine: mean-field iterations of its bound (default 30)',
+      nonNegativeInt,
+    )
     .option('--ratings <file>', 'a collaborative-filtering model: the ratings to predict (RMSE, MAE)')
     .addOption(predictionOption());
   addCommonOptions(cmd, { backend: true }).action(async (modelPath: string, flags: EvalFlags, command: Command) => {
@@ -124,15 +132,19 @@ export function registerEval(program: Command): void {
     }
     if (flags.ratings !== undefined)
       throw new UsageError(`--ratings scores a collaborative-filtering model; ${modelPath} is not one`);
-    return evaluate(modelPath, flags, command.getOptionValueSource('pl') === 'cli');
+    const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+    const file = await readAnyModelFile(modelPath);
+    if (file.kind === 'dbm') return evaluateDbm(modelPath, file, flags, given, new Output(Boolean(flags.json)));
+    if (given('meanField'))
+      throw new UsageError(`--mean-field is for a deep Boltzmann machine; ${modelPath} is not one`);
+    return evaluate(modelPath, rbmOnly(file, modelPath, 'eval'), flags, given('pl'));
   });
 }
 
-async function evaluate(modelPath: string, flags: EvalFlags, plGiven = false): Promise<void> {
+async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, plGiven = false): Promise<void> {
   const out = new Output(Boolean(flags.json));
   // Everything that can be checked is checked before any work: the model's kind, the data's and --compare's
   // widths, the figures the model has, the memory the runs ask for.
-  const file = await readRbmFile(modelPath, 'eval');
   const p = file.parameters;
   let pl = flags.pl;
   if (pl !== 'none' && (p.softmaxGroups || p.visibleUnits === 'gaussian')) {

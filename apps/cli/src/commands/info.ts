@@ -1,4 +1,4 @@
-import { CHECKPOINT_KEY, type RbmParameters } from '@rbmjs/core';
+import { CHECKPOINT_KEY, type DbmFile, type RbmParameters } from '@rbmjs/core';
 import { readAnyModelFile, readCollaborativeFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { addCommonOptions, modelCommand } from '../common.js';
@@ -42,6 +42,10 @@ export function registerInfo(program: Command): void {
       describeDbn(out, modelPath, file.layers, metadata, bytes);
       return;
     }
+    if (file.kind === 'dbm') {
+      describeDbm(out, modelPath, file, bytes);
+      return;
+    }
     const p = file.parameters;
     const checkpoint = parseJson(metadata[CHECKPOINT_KEY]) as { epoch?: number } | undefined;
     const info = {
@@ -50,6 +54,7 @@ export function registerInfo(program: Command): void {
       format: `${metadata.format} ${metadata.format_version}`,
       model: metadata.model,
       ...(p.softmaxGroups ? { softmaxGroups: p.softmaxGroups } : {}),
+      ...(p.hiddenUnits ? { hiddenUnits: p.hiddenUnits } : {}),
       numVisible: p.numVisible,
       numHidden: p.numHidden,
       parameters: p.numVisible * p.numHidden + p.numVisible + p.numHidden,
@@ -166,4 +171,48 @@ async function describeCollaborative(out: Output, path: string): Promise<void> {
       : []),
     ...(info.checkpointEpoch !== undefined ? [`  a checkpoint after epoch ${info.checkpointEpoch}`] : []),
   ]);
+}
+
+/** A deep Boltzmann machine: its layers, each weight matrix and bias, and where a checkpoint stands. */
+function describeDbm(out: Output, path: string, file: DbmFile, bytes: number): void {
+  const { sizes, weights, biases } = file.parameters;
+  const { metadata, state } = file;
+  const count = weights.reduce((s, w) => s + w.length, 0) + biases.reduce((s, b) => s + b.length, 0);
+  out.info(
+    `${escapeInline(path)}: deep Boltzmann machine ${sizes.join('-')}, ${sizes.length - 1} hidden layers of binary units (${count} parameters, ${bytes} bytes)`,
+  );
+  const f = (s: ReturnType<typeof stats>) =>
+    `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
+  const layers = sizes.map((n, l) => {
+    const layer = {
+      layer: l,
+      units: n,
+      bias: stats(biases[l]!),
+      ...(l + 1 < sizes.length ? { weights: stats(weights[l]!) } : {}),
+    };
+    out.info(`  layer ${l} (${l === 0 ? 'visible' : `hidden ${l}`}): ${n} units; b_${l}: ${f(layer.bias)}`);
+    if (layer.weights) out.info(`    W_${l} (${n} x ${sizes[l + 1]}): ${f(layer.weights)}`);
+    return layer;
+  });
+  const L = sizes.length - 1;
+  const stage = state
+    ? state.stage < L
+      ? `pretraining RBM ${state.stage + 1} of ${L}, after epoch ${state.epoch}`
+      : `joint training, after epoch ${state.epoch}`
+    : undefined;
+  if (stage) out.info(`  checkpoint: ${stage}`);
+  if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
+  if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
+  out.emit({
+    file: path,
+    bytes,
+    format: `${metadata.format} ${metadata.format_version}`,
+    model: 'dbm',
+    sizes,
+    parameters: count,
+    layers,
+    ...(stage ? { checkpoint: { stage: state!.stage, epoch: state!.epoch, description: stage } } : {}),
+    hyperparameters: parseJson(metadata.hyperparameters),
+    provenance: parseJson(metadata.provenance),
+  });
 }

@@ -3,6 +3,7 @@ import {
   checkMemory,
   conditionalSample,
   type Dataset,
+  DBM,
   DBN,
   modelMemory,
   RBM,
@@ -101,7 +102,8 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   // The chains (times the replicas) are bounded before anything is allocated.
   const file = await readAnyModelFile(modelPath);
   if (!clamping) {
-    const layers = file.kind === 'dbn' ? file.layers : [file.parameters];
+    // A DBM's sampler checks its chains itself.
+    const layers = file.kind === 'dbn' ? file.layers : file.kind === 'rbm' ? [file.parameters] : [];
     const replicas = flags.tempering ?? 1;
     for (const l of layers) {
       const need = modelMemory(l.numVisible, l.numHidden, flags.chains * replicas);
@@ -127,6 +129,32 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
   });
   await cleanTemporaries(outputs.map((o) => o.path));
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
+  if (file.kind === 'dbm') {
+    if (clamping || flags.tempering !== undefined || flags.init)
+      throw new UsageError(
+        `${modelPath} is a deep Boltzmann machine: it samples by block Gibbs sampling over every layer from random states; --init, --clamp-top, --mask and --tempering are for one RBM`,
+      );
+    const dbm = DBM.fromParameters(backend, file.parameters);
+    const nv = dbm.numVisible;
+    const side = flags.side ?? Math.round(Math.sqrt(nv));
+    if (flags.png && side * side !== nv)
+      throw new UsageError(`${nv} visible units are not a square image; give --side or use --csv`);
+    const t0 = performance.now();
+    const s = await dbm.sample({
+      chains: flags.chains,
+      steps: flags.steps,
+      seed: flags.seed,
+      onProgress: out.work('sampling', 'sweeps'),
+    });
+    dbm.dispose();
+    const written = await writeSamples(flags, s, nv, side);
+    const seconds = (performance.now() - t0) / 1000;
+    out.info(
+      `${s.rows} samples after ${flags.steps} Gibbs sweeps of the ${file.parameters.sizes.join('-')} deep Boltzmann machine in ${seconds.toFixed(2)} s: wrote ${written.join(', ')}`,
+    );
+    out.emit({ samples: s.rows, steps: flags.steps, seconds, files: written });
+    return;
+  }
   // One RBM, or a deep belief network: Gibbs sampling in its top RBM, then a down pass to the data.
   if (file.kind === 'dbn' && (clamping || flags.tempering !== undefined))
     throw new UsageError(
@@ -199,23 +227,8 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
           ? await temperedSample(model, { ...options, tempering })
           : await model.sample(options);
   const seconds = (performance.now() - t0) / 1000;
-  const written: string[] = [];
-  if (flags.png) {
-    // Inpainting: each completion beside its input, whose free units show grey.
-    const shown = mask && init ? withInputs(init, mask, s.probabilities) : s.probabilities;
-    const count = mask ? 2 * s.rows : s.rows;
-    await writeOutput(flags.png, tileImages(shown, count, side, { range: [0, 1], scale: 2 }));
-    written.push(flags.png);
-  }
-  if (flags.csv) {
-    const lines: string[] = [];
-    for (let r = 0; r < s.rows; r++)
-      lines.push(
-        Array.from(s.states.subarray(r * model.numVisible, (r + 1) * model.numVisible), float32Text).join(','),
-      );
-    await writeOutput(flags.csv, new TextEncoder().encode(`${lines.join('\n')}\n`));
-    written.push(flags.csv);
-  }
+  // Inpainting: each completion beside its input, whose free units show grey.
+  const written = await writeSamples(flags, s, model.numVisible, side, mask && init ? { init, mask } : undefined);
   if (dbn) dbn.dispose();
   else model.dispose();
   out.info(
@@ -233,6 +246,31 @@ async function sample(modelPath: string, flags: SampleFlags, command: Command): 
         }
       : {}),
   });
+}
+
+/** The --png and --csv files of samples (with --clamp-top or --mask, each completion beside its input). */
+async function writeSamples(
+  flags: { png?: string; csv?: string },
+  s: Samples,
+  nv: number,
+  side: number,
+  inpainting?: { init: Dataset; mask: Float32Array },
+): Promise<string[]> {
+  const written: string[] = [];
+  if (flags.png) {
+    const shown = inpainting ? withInputs(inpainting.init, inpainting.mask, s.probabilities) : s.probabilities;
+    const count = inpainting ? 2 * s.rows : s.rows;
+    await writeOutput(flags.png, tileImages(shown, count, side, { range: [0, 1], scale: 2 }));
+    written.push(flags.png);
+  }
+  if (flags.csv) {
+    const lines: string[] = [];
+    for (let r = 0; r < s.rows; r++)
+      lines.push(Array.from(s.states.subarray(r * nv, (r + 1) * nv), float32Text).join(','));
+    await writeOutput(flags.csv, new TextEncoder().encode(`${lines.join('\n')}\n`));
+    written.push(flags.csv);
+  }
+  return written;
 }
 
 /** A mask clamping the top `rows` pixel rows of square images of side `side`. */

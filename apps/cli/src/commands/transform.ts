@@ -2,7 +2,10 @@ import { extname } from 'node:path';
 import {
   checkMemory,
   type DataSource,
+  type Dataset,
   DBN,
+  DbmEstimator,
+  DEFAULT_MEAN_FIELD_ITERATIONS,
   encodeSafetensors,
   float32Bytes,
   RbmEstimator,
@@ -86,15 +89,18 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
   await checkOutputs(outputs, { force: Boolean(flags.force), inputs });
   await cleanTemporaries(outputs.map((o) => o.path));
 
-  // One RBM, or a deep belief network (the top layer's features, through every layer).
+  // One RBM, a deep belief network (the top layer's features, through every layer), or a deep Boltzmann
+  // machine (every hidden layer's mean field, side by side, as Salakhutdinov & Hinton feed their classifier).
   const file = await readAnyModelFile(modelPath);
-  const layers = file.kind === 'dbn' ? file.layers : [file.parameters];
-  const numVisible = layers[0]!.numVisible;
+  const layers = file.kind === 'dbn' ? file.layers : file.kind === 'rbm' ? [file.parameters] : [];
+  const dbmSizes = file.kind === 'dbm' ? file.parameters.sizes : undefined;
+  const numVisible = dbmSizes ? dbmSizes[0]! : layers[0]!.numVisible;
+  const nh = dbmSizes ? dbmSizes.slice(1).reduce((t, n) => t + n, 0) : layers.at(-1)!.numHidden;
   const opened = openData(spec);
   try {
     const src = opened.source;
     if (src.cols !== numVisible) {
-      const groups = layers[0]!.softmaxGroups;
+      const groups = layers[0]?.softmaxGroups;
       const labelUnits = groups ? groups.reduce((a, k) => a + k, 0) : 0;
       throw new ShapeError(
         `${src.source}: ${src.cols} values per row, the model (${modelPath}) has ${numVisible} visible units` +
@@ -107,7 +113,6 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
       labelSource !== undefined ? readLabels(labelSource, spec.split, src.rows, opened.fileRows) : undefined;
     // Within the budget before any work: safetensors is built in memory (npy and CSV stream).
     if (format === 'safetensors') {
-      const nh = layers.at(-1)!.numHidden;
       checkMemory(
         `a safetensors file of ${src.rows} rows x ${nh} features, built in memory (--format npy or csv streams them)`,
         float32Bytes(2 * src.rows * nh),
@@ -117,14 +122,18 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
     const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
     const est = file.kind === 'rbm' ? RbmEstimator.fromParameters(backend, file.parameters) : undefined;
     const dbn = file.kind === 'dbn' ? DBN.fromParameters(backend, file.layers) : undefined;
-    const nh = layers.at(-1)!.numHidden;
+    const dbm = file.kind === 'dbm' ? DbmEstimator.fromParameters(backend, file.parameters) : undefined;
     out.info(
-      `${opened.description}; ${nh} features per row${dbn ? ` (deep belief network ${dbn.sizes.join('-')}, top layer)` : ''}, backend ${backend.name}`,
+      `${opened.description}; ${nh} features per row${dbn ? ` (deep belief network ${dbn.sizes.join('-')}, top layer)` : ''}${dbm ? ` (deep Boltzmann machine ${dbmSizes!.join('-')}: mean field of every hidden layer, ${DEFAULT_MEAN_FIELD_ITERATIONS} iterations)` : ''}, backend ${backend.name}`,
     );
     const t0 = performance.now();
     const batchCount = Math.ceil(src.rows / flags.batch);
     const bar = out.progress(batchCount, 'transform');
-    const source = est ? est.transformBatches(src, { batchSize: flags.batch }) : dbnBatches(dbn!, src, flags.batch);
+    const source = est
+      ? est.transformBatches(src, { batchSize: flags.batch })
+      : dbm
+        ? stackBatches((data) => dbm.transform(data), src, flags.batch)
+        : stackBatches((data) => dbn!.transform(data, flags.batch), src, flags.batch);
     const batches = async function* () {
       for await (const b of source) {
         const done = Math.ceil((b.start + b.rows) / flags.batch);
@@ -154,6 +163,7 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
       bar?.stop();
       est?.dispose();
       dbn?.dispose();
+      dbm?.dispose();
     }
     const seconds = (performance.now() - t0) / 1000;
     const written = outputs.map((o) => o.path);
@@ -166,9 +176,9 @@ async function transform(modelPath: string, flags: TransformFlags): Promise<void
   }
 }
 
-/** The top layer's features of a source, batch by batch, through every layer of a DBN. */
-async function* dbnBatches(
-  dbn: DBN,
+/** A stack's features of a source (a DBN's top layer, a DBM's mean field), batch by batch. */
+async function* stackBatches(
+  features: (data: Dataset) => Promise<Float32Array>,
   src: DataSource,
   batchSize: number,
 ): AsyncGenerator<{ start: number; rows: number; features: Float32Array }> {
@@ -181,7 +191,7 @@ async function* dbnBatches(
       view,
     );
     const data = { data: view, rows, cols: src.cols, ...(src.source ? { source: src.source } : {}) };
-    yield { start, rows, features: await dbn.transform(data, batchSize) };
+    yield { start, rows, features: await features(data) };
   }
 }
 

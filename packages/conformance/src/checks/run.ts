@@ -1,6 +1,7 @@
 import { assertBackend, type Backend, createReferenceBackend } from '@rbmjs/core/backend';
 import { collaborativeChecks } from './collaborative.js';
 import { CheckContext, type CheckOptions, CheckSkipped, type ConformanceCheck } from './context.js';
+import { dbmChecks } from './dbm.js';
 import { interfaceChecks, opChecks, randomnessChecks } from './ops.js';
 import { stateChecks, trainingChecks } from './training.js';
 import { wholeStepChecks } from './whole-step.js';
@@ -14,6 +15,7 @@ export const CHECKS: readonly ConformanceCheck[] = [
   ...wholeStepChecks,
   ...stateChecks,
   ...collaborativeChecks,
+  ...dbmChecks,
 ];
 
 export interface CheckResult {

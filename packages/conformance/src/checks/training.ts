@@ -3,6 +3,7 @@ import {
   createDataset,
   type Dataset,
   exactLogPartition,
+  type HiddenUnits,
   jointRows,
   RBM,
   Trainer,
@@ -15,7 +16,10 @@ import { type CheckContext, type ConformanceCheck, randomArray } from './context
 
 /** Training runs side by side with the reference, and the trainer's state (checkpoints, rollback). */
 
-export const TRAINING_RUNS: Array<[string, Partial<TrainOptions>]> = [
+/** A run's label, its training options, and the model's hidden units where they are not Bernoulli. */
+export type TrainingRun = [string, Partial<TrainOptions>, HiddenUnits?];
+
+export const TRAINING_RUNS: TrainingRun[] = [
   ['CD-1', { method: 'cd', k: 1 }],
   [
     'CD-3 with momentum, L2, L1 and sparsity',
@@ -31,6 +35,9 @@ export const TRAINING_RUNS: Array<[string, Partial<TrainOptions>]> = [
   ['hybrid: exact log p(y | x) + 0.5 CD-1', { method: 'cd', k: 1, objective: 'hybrid', hybridWeight: 0.5 }],
   ['discriminative: the exact gradient of log p(y | x)', { objective: 'discriminative' }],
   ['CD-1 with max-norm 0.05 on each hidden unit', { method: 'cd', k: 1, learningRate: 0.2, maxNorm: 0.05 }],
+  // Hidden units beyond Bernoulli: their noise is drawn on the host, so every backend sees the same numbers.
+  ['CD-1, NReLU hidden units (Nair & Hinton 2010)', { method: 'cd', k: 1 }, 'nrelu'],
+  ['PCD-2, Gaussian hidden units', { method: 'pcd', k: 2, chains: 5, learningRate: 0.02 }, 'gaussian'],
 ];
 
 /** Bars and stripes 3x3 with a one-hot label (bars, stripes) appended: rows [x, e_y] of 11 units. */
@@ -56,6 +63,7 @@ export async function trainSideBySide(
   [a, b]: [Backend, Backend],
   versus: string,
   after?: () => void,
+  hiddenUnits?: HiddenUnits,
 ): Promise<void> {
   const gaussian = extra.learnVariance === true;
   const labelled = extra.objective !== undefined;
@@ -68,6 +76,7 @@ export async function trainSideBySide(
     data,
     ...(gaussian ? { visibleUnits: 'gaussian' as const } : {}),
     ...(labelled ? { visibleUnits: 'softmax' as const, softmaxGroups: [2] } : {}),
+    ...(hiddenUnits ? { hiddenUnits } : {}),
   };
   const m1 = RBM.create(a, init);
   const m2 = RBM.create(b, init);
@@ -91,10 +100,11 @@ export async function trainSideBySide(
   }
 }
 
-export const trainingChecks: ConformanceCheck[] = TRAINING_RUNS.map(([label, extra]) => ({
+export const trainingChecks: ConformanceCheck[] = TRAINING_RUNS.map(([label, extra, hidden]) => ({
   group: 'training agrees with the reference on the same randomness',
   name: `${label}: parameters after several epochs`,
-  run: (c: CheckContext) => trainSideBySide(c, label, extra, [c.backend, c.ref], ' vs the reference'),
+  run: (c: CheckContext) =>
+    trainSideBySide(c, label, extra, [c.backend, c.ref], ' vs the reference', undefined, hidden),
 }));
 
 export const stateChecks: ConformanceCheck[] = [

@@ -2,6 +2,7 @@ import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
+import { assertBinaryHidden } from '../model/parameters.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { afterChunk, type Watch } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
@@ -39,6 +40,7 @@ export interface BaseOptions {
 
 /** The base model of the annealing path: base rates from `data`, the biases given, or uniform. */
 export async function annealingBase(model: RBM, options: BaseOptions): Promise<AnnealingBase> {
+  assertBinaryHidden(model, 'annealed importance sampling');
   const nv = model.numVisible;
   let aA = options.baseVisibleBias;
   if (!aA && options.data) {

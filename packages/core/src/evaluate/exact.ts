@@ -3,6 +3,7 @@ import { withScope } from '../backend/scope.js';
 import type { Tensor } from '../backend/types.js';
 import { assertBinary, assertColumns, type Dataset } from '../data/dataset.js';
 import { ArgumentError, TooLargeError } from '../errors.js';
+import { assertBinaryHidden } from '../model/parameters.js';
 import { assertBinaryUnits, type RBM } from '../model/rbm.js';
 import { RandomStream, Streams } from '../random/stream.js';
 
@@ -120,6 +121,7 @@ async function forEachChunk(
 
 /** Exact log Z. */
 export async function exactLogPartition(model: RBM, options: ExactOptions = {}): Promise<LogPartition> {
+  assertBinaryHidden(model, 'exact log Z');
   const p = plan(model, options);
   return withScope(model.backend, async (scope) => {
     const lse = scope.tensor(1, 1);
@@ -213,6 +215,7 @@ export interface Gradient {
  * with h ~ p(h|v) in the data term taken analytically (p(h = 1 | v)), and the model term by enumeration.
  */
 export async function exactGradient(model: RBM, data: Dataset, options: ExactOptions = {}): Promise<Gradient> {
+  assertBinaryHidden(model, 'exactGradient');
   assertBinaryUnits(model, 'exactGradient');
   assertColumns(data, model.numVisible, 'exactGradient');
   const p = plan(model, options);
@@ -294,6 +297,7 @@ export async function exactSamples(
   count: number,
   options: ExactOptions & { seed?: number } = {},
 ): Promise<Dataset> {
+  assertBinaryHidden(model, 'exactSamples');
   if (!Number.isInteger(count) || count < 1) throw new ArgumentError(`count must be a positive integer, got ${count}`);
   const p = plan(model, options);
   const logm = new Float64Array(p.states);

@@ -20,6 +20,7 @@ import {
   type ValidationOptions,
   validationFigures,
 } from '../evaluate/validation.js';
+import type { HiddenUnits } from '../model/hidden-units.js';
 import { asDataset, RBM, type RbmParameters, type Samples } from '../model/rbm.js';
 import type { VisibleUnits } from '../model/units.js';
 import { eventTurns } from '../progress.js';
@@ -45,6 +46,8 @@ export interface EstimatorOptions extends Omit<TrainOptions, 'epochs' | 'validat
   /** Epochs of {@link RbmEstimator.fit} (default 10). */
   readonly epochs?: number;
   readonly visibleUnits?: VisibleUnits;
+  /** Hidden units (default bernoulli): gaussian or nrelu (Nair & Hinton 2010) for real-valued features. */
+  readonly hiddenUnits?: HiddenUnits;
   /** Standard deviation of the initial weights (default 0.01). */
   readonly weightScale?: number;
 }
@@ -112,13 +115,14 @@ export class RbmEstimator {
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...(o.weightScale !== undefined ? { weightScale: o.weightScale } : {}),
       ...(o.visibleUnits ? { visibleUnits: o.visibleUnits } : {}),
+      ...(o.hiddenUnits ? { hiddenUnits: o.hiddenUnits } : {}),
       ...(isDataSource(data) ? { means: means! } : { data }),
     });
     return this.rbm;
   }
 
   private trainOptions(epochs: number, seedOffset = 0): TrainOptions {
-    const { numHidden: _h, epochs: _e, visibleUnits: _v, weightScale: _w, ...train } = this.options;
+    const { numHidden: _h, epochs: _e, visibleUnits: _v, hiddenUnits: _u, weightScale: _w, ...train } = this.options;
     return { ...train, epochs, seed: (this.options.seed ?? 0) + seedOffset };
   }
 

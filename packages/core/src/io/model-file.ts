@@ -1,21 +1,28 @@
 import type { Backend } from '../backend/types.js';
 import { ArgumentError, ModelFormatError, RbmError, ShapeError } from '../errors.js';
-import { checkParameters, RBM, type RbmParameters } from '../model/rbm.js';
+import { checkParameters, type HiddenUnits, RBM, type RbmParameters } from '../model/rbm.js';
+import { DBM_MODEL_TYPE, type DbmFile, decodeDbm } from './dbm-file.js';
+import { checkFormat, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './format.js';
 import { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './safetensors.js';
+
+export { checkFormat, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './format.js';
 
 /**
  * The rbmjs model file: safetensors with W as an F32 [numVisible, numHidden] tensor `weights`, and 1-D
  * `visible_bias` and `hidden_bias`; metadata (strings) says what the file is and how it was made.
  */
 
-export const MODEL_FORMAT = 'rbmjs';
-export const MODEL_FORMAT_VERSION = '1';
 export const MODEL_TYPE = 'bernoulli-bernoulli';
 /** Gaussian visible units: the file adds a 1-D `log_variance` tensor (z = log sigma^2). */
 export const GAUSSIAN_MODEL_TYPE = 'gaussian-bernoulli';
 /** Softmax groups ending the visible layer: metadata `softmax_groups` holds their sizes (a JSON array). */
 export const SOFTMAX_MODEL_TYPE = 'softmax-bernoulli';
-const MODEL_TYPES = [MODEL_TYPE, GAUSSIAN_MODEL_TYPE, SOFTMAX_MODEL_TYPE];
+/**
+ * Hidden units other than Bernoulli name the second half of the type: `bernoulli-nrelu`, `gaussian-nrelu`,
+ * `bernoulli-gaussian` (see model/hidden-units.ts).
+ */
+const HIDDEN_MODEL_TYPES = ['bernoulli-nrelu', 'gaussian-nrelu', 'bernoulli-gaussian'];
+const MODEL_TYPES = [MODEL_TYPE, GAUSSIAN_MODEL_TYPE, SOFTMAX_MODEL_TYPE, ...HIDDEN_MODEL_TYPES];
 
 export interface ModelFile {
   readonly parameters: RbmParameters;
@@ -52,11 +59,7 @@ export function encodeModel(
 }
 
 function modelType(p: RbmParameters): string {
-  return p.visibleUnits === 'gaussian'
-    ? GAUSSIAN_MODEL_TYPE
-    : p.visibleUnits === 'softmax'
-      ? SOFTMAX_MODEL_TYPE
-      : MODEL_TYPE;
+  return `${p.visibleUnits ?? 'bernoulli'}-${p.hiddenUnits ?? 'bernoulli'}`;
 }
 
 /** One RBM's tensors, their names prefixed (`layers.1.` in a DBN file). */
@@ -78,20 +81,6 @@ function layerTensors(p: RbmParameters, prefix: string): Record<string, SafeTens
   };
 }
 
-/** Refuses metadata that is not the rbmjs format at the version this reads (every model kind's first check). */
-export function checkFormat(metadata: Readonly<Record<string, string>>, where: string): void {
-  if (metadata.format !== MODEL_FORMAT) {
-    throw new ModelFormatError(
-      `${where}not an rbmjs model (metadata format is ${JSON.stringify(metadata.format ?? null)})`,
-    );
-  }
-  if (metadata.format_version !== MODEL_FORMAT_VERSION) {
-    throw new ModelFormatError(
-      `${where}model format version ${metadata.format_version} is not supported (this reads ${MODEL_FORMAT_VERSION})`,
-    );
-  }
-}
-
 /** Reads one RBM's tensors (names prefixed) of the given model type; `groups` for softmax models. */
 function readLayer(
   tensors: ReadonlyMap<string, SafeTensor>,
@@ -100,7 +89,8 @@ function readLayer(
   groupsText: string | undefined,
   where: string,
 ): RbmParameters {
-  const gaussian = type === GAUSSIAN_MODEL_TYPE;
+  const [visibleName, hiddenName] = type.split('-') as [string, HiddenUnits];
+  const gaussian = visibleName === 'gaussian';
   const get = (name: string, rank: number) => {
     const t = tensors.get(prefix + name);
     if (!t) throw new ModelFormatError(`${where}missing tensor ${prefix}${name}`);
@@ -144,6 +134,7 @@ function readLayer(
     hiddenBias: b.data as Float32Array,
     ...(z ? { visibleUnits: 'gaussian' as const, logVariance: z.data as Float32Array } : {}),
     ...(groups ? { visibleUnits: 'softmax' as const, softmaxGroups: groups } : {}),
+    ...(hiddenName !== 'bernoulli' ? { hiddenUnits: hiddenName } : {}),
   };
   try {
     checkParameters(parameters);
@@ -159,7 +150,7 @@ export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): Mod
   checkFormat(metadata, where);
   if (!MODEL_TYPES.includes(metadata.model!)) {
     throw new ModelFormatError(
-      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPES.join(', ')}${metadata.model === DBN_MODEL_TYPE ? '; this file is a deep belief network, which this command or function does not take (library: decodeDbn)' : ''}${metadata.model === 'collaborative' ? '; this file is a collaborative-filtering RBM: rbm eval --ratings, rbm recommend and rbm info take it (library: decodeCollaborative)' : ''})`,
+      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPES.join(', ')}${metadata.model === DBN_MODEL_TYPE ? '; this file is a deep belief network, which this command or function does not take (library: decodeDbn)' : ''}${metadata.model === DBM_MODEL_TYPE ? '; this file is a deep Boltzmann machine: rbm eval, sample, transform and info take it (library: decodeDbm)' : ''}${metadata.model === 'collaborative' ? '; this file is a collaborative-filtering RBM: rbm eval --ratings, rbm recommend and rbm info take it (library: decodeCollaborative)' : ''})`,
     );
   }
   const parameters = readLayer(tensors, '', metadata.model!, metadata.softmax_groups, where);
@@ -194,6 +185,8 @@ export function checkStack(layers: readonly RbmParameters[], where = ''): void {
       throw new ShapeError(
         `${where}layer ${i} has ${layers[i]!.numVisible} visible units, layer ${i - 1} below it ${layers[i - 1]!.numHidden} hidden units`,
       );
+    if ((layers[i - 1]!.hiddenUnits ?? 'bernoulli') !== 'bernoulli')
+      throw new ArgumentError(`${where}layer ${i - 1} of a deep belief network must have Bernoulli hidden units`);
     if ((layers[i]!.visibleUnits ?? 'bernoulli') !== 'bernoulli')
       throw new ArgumentError(
         `${where}layer ${i} must have Bernoulli visible units (the hidden units below are binary)`,
@@ -290,14 +283,17 @@ export function decodeDbn(bytes: Uint8Array, options: DecodeOptions = {}): DbnFi
   return { layers, metadata };
 }
 
-/** A model file of either kind: one RBM, or a deep belief network. */
-export type AnyModelFile = ({ readonly kind: 'rbm' } & ModelFile) | ({ readonly kind: 'dbn' } & DbnFile);
+/** A model file of any of these kinds: one RBM, a deep belief network, or a deep Boltzmann machine. */
+export type AnyModelFile =
+  | ({ readonly kind: 'rbm' } & ModelFile)
+  | ({ readonly kind: 'dbn' } & DbnFile)
+  | ({ readonly kind: 'dbm' } & DbmFile);
 
 export function decodeAnyModel(bytes: Uint8Array, options: DecodeOptions = {}): AnyModelFile {
   const { metadata } = decodeSafetensors(bytes, options);
-  return metadata.model === DBN_MODEL_TYPE
-    ? { kind: 'dbn', ...decodeDbn(bytes, options) }
-    : { kind: 'rbm', ...decodeModel(bytes, options) };
+  if (metadata.model === DBN_MODEL_TYPE) return { kind: 'dbn', ...decodeDbn(bytes, options) };
+  if (metadata.model === DBM_MODEL_TYPE) return { kind: 'dbm', ...decodeDbm(bytes, options) };
+  return { kind: 'rbm', ...decodeModel(bytes, options) };
 }
 
 /** Serialises a model (reads its parameters back from the device). */

@@ -12,6 +12,7 @@ import { checkBatch, identityIndices } from '../data/source.js';
 import { ArgumentError, ShapeError, TooLargeError } from '../errors.js';
 import type { Watch } from '../progress.js';
 import { RandomStream, Streams } from '../random/stream.js';
+import { HIDDEN_UNITS, type HiddenUnits } from './hidden-units.js';
 import type { RBM } from './rbm.js';
 import type { VisibleUnits, VisibleUnitType } from './units.js';
 
@@ -51,6 +52,8 @@ export interface RbmParameters {
    * labels are one group of as many units as classes); the units before them are Bernoulli.
    */
   readonly softmaxGroups?: readonly number[];
+  /** Hidden units (default `bernoulli`; see ./hidden-units.ts): `gaussian` (unit variance) or `nrelu`. */
+  readonly hiddenUnits?: HiddenUnits;
 }
 
 export interface InitOptions {
@@ -68,6 +71,8 @@ export interface InitOptions {
   readonly visibleUnits?: VisibleUnits;
   /** Softmax units: the group sizes (see {@link RbmParameters.softmaxGroups}); biases start at log p of the data. */
   readonly softmaxGroups?: readonly number[];
+  /** Hidden unit type (default bernoulli). */
+  readonly hiddenUnits?: HiddenUnits;
 }
 
 /** Clamp for the data means in the visible-bias initialisation, so that constant pixels get finite biases. */
@@ -154,7 +159,10 @@ export function initialParameters(options: InitOptions): RbmParameters {
   const base = { numVisible, numHidden, weights, visibleBias, hiddenBias: new Float32Array(numHidden) };
   if (gaussian) {
     if (p) visibleBias.set(Float32Array.from(p));
-    return { ...base, visibleUnits: 'gaussian', logVariance: new Float32Array(numVisible) };
+    return withHidden(
+      { ...base, visibleUnits: 'gaussian', logVariance: new Float32Array(numVisible) },
+      options.hiddenUnits,
+    );
   }
   const softmax = options.visibleUnits === 'softmax';
   if (softmax) checkGroups(numVisible, options.softmaxGroups);
@@ -168,7 +176,37 @@ export function initialParameters(options: InitOptions): RbmParameters {
       visibleBias[i] = i >= grouped ? Math.log(pi) : Math.log(pi / (1 - pi));
     }
   }
-  return { ...base, ...(softmax ? { visibleUnits: 'softmax' as const, softmaxGroups: [...groups] } : {}) };
+  return withHidden(
+    { ...base, ...(softmax ? { visibleUnits: 'softmax' as const, softmaxGroups: [...groups] } : {}) },
+    options.hiddenUnits,
+  );
+}
+
+/** The hidden units of `options` on the parameters (left out when Bernoulli), checked with them. */
+function withHidden(p: RbmParameters, hidden: HiddenUnits | undefined): RbmParameters {
+  const q = hidden === undefined || hidden === 'bernoulli' ? p : { ...p, hiddenUnits: hidden };
+  checkHiddenUnits(q);
+  return q;
+}
+
+/**
+ * Hidden units other than Bernoulli: a known type; not Gaussian under Gaussian visible units (the energy is
+ * then unbounded below for large weights: no distribution), not under softmax units (a classifier's label
+ * posterior sums its hidden layer out as binary units).
+ */
+export function checkHiddenUnits(p: RbmParameters): void {
+  const h = p.hiddenUnits;
+  if (h === undefined || h === 'bernoulli') return;
+  if (!HIDDEN_UNITS.includes(h))
+    throw new ArgumentError(`hiddenUnits must be one of ${HIDDEN_UNITS.join(', ')}, got ${JSON.stringify(h)}`);
+  if (h === 'gaussian' && p.visibleUnits === 'gaussian')
+    throw new ArgumentError(
+      'Gaussian hidden units under Gaussian visible units make no proper distribution; use nrelu or bernoulli hidden units',
+    );
+  if (p.visibleUnits === 'softmax')
+    throw new ArgumentError(
+      `${h} hidden units are not for softmax visible units (a classifier's hidden units are binary)`,
+    );
 }
 
 /** Softmax group sizes: integers >= 2 whose sum is at most the visible units. */
@@ -210,6 +248,7 @@ export function checkParameters(p: RbmParameters): void {
   ) {
     throw new ArgumentError(`visibleUnits must be 'bernoulli', 'gaussian' or 'softmax', got ${String(p.visibleUnits)}`);
   }
+  checkHiddenUnits(p);
   if (p.visibleUnits === 'softmax') checkGroups(p.numVisible, p.softmaxGroups);
   else if (p.softmaxGroups !== undefined) throw new ArgumentError('softmaxGroups are for softmax visible units');
   if (p.logVariance) {
@@ -221,6 +260,13 @@ export function checkParameters(p: RbmParameters): void {
 /** Refuses a model with Gaussian visible units where only binary ones are defined (`what` names the computation). */
 export function assertBinaryUnits(model: RBM, what: string): void {
   if (model.gaussian) throw new ArgumentError(`${what} is defined for binary visible units only`);
+  assertBinaryHidden(model, what);
+}
+
+/** Refuses hidden units other than Bernoulli where a computation sums over binary hidden states. */
+export function assertBinaryHidden(model: { readonly hiddenUnits: HiddenUnits }, what: string): void {
+  if (model.hiddenUnits !== 'bernoulli')
+    throw new ArgumentError(`${what} is implemented for Bernoulli hidden units only, not ${model.hiddenUnits}`);
 }
 
 /**
@@ -239,7 +285,9 @@ export function assertVisibleData(ds: Dataset, units: VisibleUnits | VisibleUnit
 
 /** E(v, h) = -a.v - b.h - v W h on the host, in float64 (for tests and small models). */
 export function energy(p: RbmParameters, v: ArrayLike<number>, h: ArrayLike<number>): number {
+  // Gaussian hidden units add sum_j h_j^2 / 2 (NReLU units have no energy of their own: see hidden-units.ts).
   let e = 0;
+  if (p.hiddenUnits === 'gaussian') for (let j = 0; j < p.numHidden; j++) e += h[j]! ** 2 / 2;
   if (p.visibleUnits === 'gaussian') {
     // sum_i (v_i - a_i)^2 / (2 s_i) - b.h - sum_ij (v_i / s_i) W_ij h_j, with s_i = exp(z_i)
     for (let i = 0; i < p.numVisible; i++) {

@@ -8,6 +8,7 @@ import { ArgumentError, RbmError, ShapeError } from '../errors.js';
 import { steppedLoop } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
+import { type HiddenUnits, type HiddenUnitType, hiddenUnitType } from './hidden-units.js';
 import {
   asDataset,
   assertVisibleData,
@@ -26,8 +27,10 @@ import {
   visibleUnitType,
 } from './units.js';
 
+export type { HiddenUnits } from './hidden-units.js';
 export {
   asDataset,
+  assertBinaryHidden,
   assertBinaryUnits,
   assertVisibleData,
   checkParameters,
@@ -76,8 +79,13 @@ export class RBM implements VisibleParameters {
   readonly z: Tensor | undefined;
   readonly precision: Tensor | undefined;
   readonly sigma: Tensor | undefined;
+  /** Hidden units (./hidden-units.ts): their statistic, sampling and the hidden layer summed out. */
+  readonly hiddenUnits: HiddenUnits;
+  readonly hidden: HiddenUnitType;
   /** Scratch tensors of the Gaussian conditionals, by shape. */
   private readonly scratchTensors = new Map<string, Tensor>();
+  /** NReLU units: the input x behind each tensor of hidden means, which sampling reads. */
+  private readonly hiddenInputs = new Map<Tensor, Tensor>();
   private disposed = false;
 
   private constructor(backend: Backend, params: RbmParameters) {
@@ -86,6 +94,8 @@ export class RBM implements VisibleParameters {
     this.numVisible = params.numVisible;
     this.numHidden = params.numHidden;
     this.visibleUnits = params.visibleUnits ?? 'bernoulli';
+    this.hiddenUnits = params.hiddenUnits ?? 'bernoulli';
+    this.hidden = hiddenUnitType(this.hiddenUnits);
     this.units =
       this.visibleUnits === 'softmax'
         ? new SoftmaxUnits(backend, params.numVisible, params.softmaxGroups!)
@@ -166,10 +176,16 @@ export class RBM implements VisibleParameters {
       visibleBias: Float32Array.from(a),
       hiddenBias: Float32Array.from(b),
     };
+    const hidden = this.hiddenUnits !== 'bernoulli' ? { hiddenUnits: this.hiddenUnits } : {};
     if (this.units instanceof SoftmaxUnits)
       return { ...base, visibleUnits: 'softmax', softmaxGroups: [...this.units.groups] };
-    if (!this.z) return base;
-    return { ...base, visibleUnits: 'gaussian', logVariance: Float32Array.from(await this.backend.read(this.z)) };
+    if (!this.z) return { ...base, ...hidden };
+    return {
+      ...base,
+      ...hidden,
+      visibleUnits: 'gaussian',
+      logVariance: Float32Array.from(await this.backend.read(this.z)),
+    };
   }
 
   /** Replaces the parameters (same sizes). */
@@ -181,6 +197,10 @@ export class RBM implements VisibleParameters {
         `parameters are ${params.numVisible}x${params.numHidden}, the model is ${this.numVisible}x${this.numHidden}`,
       );
     }
+    if ((params.hiddenUnits ?? 'bernoulli') !== this.hiddenUnits)
+      throw new ShapeError(
+        `parameters are for ${params.hiddenUnits ?? 'bernoulli'} hidden units, the model has ${this.hiddenUnits}`,
+      );
     if (
       (params.visibleUnits ?? 'bernoulli') !== this.visibleUnits ||
       JSON.stringify(params.softmaxGroups ?? null) !== JSON.stringify(this.softmaxGroups ?? null)
@@ -200,14 +220,26 @@ export class RBM implements VisibleParameters {
   // ---- device-level conditionals: out and v/h are tensors on this model's backend ----
 
   /**
-   * out[B, nh] = p_beta(h = 1 | v) = sigmoid(beta (v W + b)) (Gaussian units: v / sigma^2 in place of v).
+   * out[B, nh] = p_beta(h = 1 | v) = sigmoid(beta (v W + b)) (Gaussian units: v / sigma^2 in place of v); for
+   * other hidden units E[h | v] as their type defines it (nrelu: max(0, x), gaussian: x).
    */
   hiddenProbabilities(out: Tensor, v: Tensor, beta = 1): void {
     this.live();
     this.backend.matMul(out, this.scaledVisible(v), this.W);
     this.backend.binary('add', out, out, this.b);
     if (beta !== 1) this.backend.axpby(out, beta, out, 0, out);
-    this.backend.unary('sigmoid', out, out);
+    const input = this.hidden.needsInput
+      ? memo(this.hiddenInputs, out, () => this.backend.tensor(out.rows, out.cols))
+      : undefined;
+    this.hidden.mean(this.backend, out, input, this.scratchTensor(out.rows, out.cols, 'hidden-mean'));
+  }
+
+  /**
+   * h ~ p(h | v), given `mean` as {@link hiddenProbabilities} left it (Bernoulli: against uniforms; NReLU: from
+   * the input kept beside `mean`); `noise` is scratch of h's shape.
+   */
+  sampleHidden(h: Tensor, mean: Tensor, random: DeviceRandom, noise: Tensor): void {
+    this.hidden.sample(this.backend, h, mean, this.hiddenInputs.get(mean), random, noise);
   }
 
   /** out[B, nv] = E_beta[v | h]: p(v = 1 | h) = sigmoid(beta (h W^T + a)), or the Gaussian mean h W^T + a. */
@@ -225,11 +257,19 @@ export class RBM implements VisibleParameters {
   negativeFreeEnergy(out: Tensor, v: Tensor, scratch: Tensor): void {
     this.live();
     const be = this.backend;
+    if (!this.hidden.logSumOverHidden)
+      throw new ArgumentError(
+        `the free energy of ${this.hiddenUnits} hidden units has no closed form (exact values, AIS, the free-energy gap and pseudo-likelihood need it)`,
+      );
     be.matMul(scratch, this.scaledVisible(v), this.W);
     be.binary('add', scratch, scratch, this.b);
-    be.unary('softplus', scratch, scratch);
-    be.sum(out, scratch, 1);
+    this.hidden.logSumOverHidden(be, out, scratch);
     this.units.addVisibleTerm(this, out, v);
+  }
+
+  /** The constant of -F(v) that {@link negativeFreeEnergy} leaves out (Gaussian hidden units: nh log(2 pi) / 2). */
+  get hiddenConstant(): number {
+    return this.numHidden * this.hidden.constantPerUnit;
   }
 
   /** out[B, 1] = E(v, h) of each row. `scratch` is [B, nh] and is overwritten. */
@@ -241,6 +281,7 @@ export class RBM implements VisibleParameters {
     be.sum(out, scratch, 1);
     this.units.addVisibleTerm(this, out, v);
     be.matMul(out, h, this.b, { transposeB: true, beta: 1 });
+    this.hidden.addHiddenTerm?.(be, out, h, scratch, this.scratchTensor(out.rows, 1, 'hidden-term'));
     be.axpby(out, -1, out, 0, out);
   }
 
@@ -304,8 +345,14 @@ export class RBM implements VisibleParameters {
       this.hiddenProbabilities(ph, vt);
       if (!options.meanField) {
         const u = scope.tensor(vt.rows, this.numHidden);
-        new DeviceRandom(this.backend, new RandomStream(options.seed ?? 0, Streams.sample)).uniform(u);
-        this.backend.bernoulli(ph, ph, u);
+        const h = scope.tensor(vt.rows, this.numHidden);
+        this.sampleHidden(
+          h,
+          ph,
+          new DeviceRandom(this.backend, new RandomStream(options.seed ?? 0, Streams.sample)),
+          u,
+        );
+        this.backend.copy(ph, h);
       }
       const pv = scope.tensor(vt.rows, this.numVisible);
       this.visibleProbabilities(pv, ph);
@@ -349,13 +396,13 @@ export class RBM implements VisibleParameters {
   gibbsSweeper(scope: Scope, v: Tensor, random: DeviceRandom, pv: Tensor): () => void {
     const B = v.rows;
     const h = scope.tensor(B, this.numHidden);
+    const ph = scope.tensor(B, this.numHidden);
     const uh = scope.tensor(B, this.numHidden);
     const uv = scope.tensor(B, this.numVisible);
     return () =>
       fused(this.backend, 'gibbs-sweep', () => {
-        this.hiddenProbabilities(h, v);
-        random.uniform(uh);
-        this.backend.bernoulli(h, h, uh);
+        this.hiddenProbabilities(ph, v);
+        this.sampleHidden(h, ph, random, uh);
         this.visibleProbabilities(pv, h);
         this.sampleVisible(v, pv, random, uv);
       });
@@ -387,10 +434,20 @@ export class RBM implements VisibleParameters {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    for (const t of [this.W, this.a, this.b, this.z, this.precision, this.sigma, ...this.scratchTensors.values()]) {
+    for (const t of [
+      this.W,
+      this.a,
+      this.b,
+      this.z,
+      this.precision,
+      this.sigma,
+      ...this.scratchTensors.values(),
+      ...this.hiddenInputs.values(),
+    ]) {
       if (t) this.backend.dispose(t);
     }
     this.scratchTensors.clear();
+    this.hiddenInputs.clear();
     this.units.dispose?.();
   }
 }

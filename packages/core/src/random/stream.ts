@@ -127,6 +127,10 @@ export const Streams = {
   synthetic: 9,
   /** RAISE's reverse chains (reverse annealed importance sampling from the test examples). */
   raise: 10,
+  /** Deep Boltzmann machines: AIS on the DBM's log Z. */
+  dbmAis: 11,
+  /** Deep Boltzmann machines: the training's persistent chains (pretraining uses `gibbs`). */
+  dbmChains: 12,
   /** The conformance suite's test inputs. */
   conformance: 77,
 } as const;

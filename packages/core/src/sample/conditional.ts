@@ -3,6 +3,7 @@ import { fused } from '../backend/trace.js';
 import type { HostArray, Tensor } from '../backend/types.js';
 import type { Dataset } from '../data/dataset.js';
 import { ArgumentError, ShapeError } from '../errors.js';
+import { assertBinaryHidden } from '../model/parameters.js';
 import { asDataset, type RBM, type Samples } from '../model/rbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
@@ -58,6 +59,7 @@ export function checkMask(mask: ArrayLike<number>, rows: number, cols: number): 
  * states (`states`; with `mean-field`, the completion in both).
  */
 export async function conditionalSample(model: RBM, options: ConditionalSampleOptions): Promise<Samples> {
+  assertBinaryHidden(model, 'conditional sampling');
   const { steps } = options;
   if (!Number.isInteger(steps) || steps < 1) throw new ArgumentError(`steps must be a positive integer, got ${steps}`);
   const method = options.method ?? 'gibbs';

@@ -3,6 +3,7 @@ import { fused } from '../backend/trace.js';
 import type { Tensor } from '../backend/types.js';
 import { checkMemory, modelMemory } from '../budget.js';
 import { ArgumentError } from '../errors.js';
+import { assertBinaryHidden } from '../model/parameters.js';
 import type { RBM, SampleOptions, Samples } from '../model/rbm.js';
 import { steppedLoop } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
@@ -82,6 +83,7 @@ export class ParallelTempering {
   swapRounds = 0;
 
   constructor(model: RBM, scope: Scope, random: DeviceRandom, chains: number, options: TemperingOptions = {}) {
+    assertBinaryHidden(model, 'parallel tempering');
     this.model = model;
     this.random = random;
     this.chains = chains;

@@ -1,5 +1,6 @@
 import type { Tensor } from '../backend/types.js';
 import { ArgumentError } from '../errors.js';
+import { assertBinaryHidden } from '../model/parameters.js';
 import { ParallelTempering, type TemperingOptions, temperatureLadder } from '../sample/tempering.js';
 import {
   checkValue,
@@ -65,10 +66,7 @@ function sweeps(ctx: PartContext, c: Chain, pv: Tensor, k: number): NegativeStat
     }
     m.sampleVisible(c.v, mean, random, c.uv);
     m.hiddenProbabilities(c.ph, c.v);
-    if (t < k) {
-      random.uniform(c.uh);
-      be.bernoulli(c.h, c.ph, c.uh);
-    }
+    if (t < k) m.sampleHidden(c.h, c.ph, random, c.uh);
   }
   return { v: c.v, ph: c.ph };
 }
@@ -119,8 +117,7 @@ export class PersistentChains implements NegativePhase {
     const { model: m, backend: be, random } = this.ctx;
     const c = this.chain;
     m.hiddenProbabilities(c.ph, c.v);
-    random.uniform(c.uh);
-    be.bernoulli(c.h, c.ph, c.uh);
+    m.sampleHidden(c.h, c.ph, random, c.uh);
     m.visibleProbabilities(c.pv, c.h);
     return sweeps(this.ctx, c, c.pv, k);
   }
@@ -384,7 +381,11 @@ export const samplerPart = declarePart<SamplerOptions, ResolvedSampler>({
       ...(method === 'pt' ? { tempering: { betas: ladder(raw, ctx) } } : {}),
     };
   },
-  build: (ctx, o) => (SAMPLERS[o.method] as SamplerEntry).build(ctx, o),
+  build: (ctx, o) => {
+    // FPCD and PT sample the hidden layer as Bernoulli units themselves.
+    if (o.method === 'fpcd' || o.method === 'pt') assertBinaryHidden(ctx.model, `method ${o.method}`);
+    return (SAMPLERS[o.method] as SamplerEntry).build(ctx, o);
+  },
 });
 
 function fastWeights(raw: RawOptions, learningRate: Schedule, epochs: number, ctx: ResolveContext) {

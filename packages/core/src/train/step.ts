@@ -152,8 +152,7 @@ export class AscentStep {
 
     // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0).
     m.hiddenProbabilities(ws.ph, ws.v);
-    this.random.uniform(ws.uh);
-    be.bernoulli(ws.h, ws.ph, ws.uh);
+    m.sampleHidden(ws.h, ws.ph, this.random, ws.uh);
     const pos = this.o.positivePhase === 'samples' ? ws.h : ws.ph;
 
     // Reconstruction error, from p(v | h0): CD's first half-step, computed here for every sampler.

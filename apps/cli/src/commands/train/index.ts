@@ -1,9 +1,11 @@
-import { COLLABORATIVE_DEFAULTS } from '@rbmjs/core';
+import { COLLABORATIVE_DEFAULTS, DBM_DEFAULTS } from '@rbmjs/core';
 import { type Command, Option } from 'commander';
 import { addCommonOptions, addDataOptions } from '../../common.js';
+import { UsageError } from '../../errors.js';
 import { layerSizes, nonNegativeInt, number, positiveInt } from '../../options.js';
 import { Output } from '../../output.js';
-import { addTrainingFlags } from './flags.js';
+import { type DbmFlags, trainDbm } from './dbm.js';
+import { addTrainingFlags, kebab } from './flags.js';
 import type { TrainFlags } from './job.js';
 import { type RatingsFlags, trainRatings } from './ratings.js';
 import { train } from './run.js';
@@ -24,9 +26,41 @@ export function registerTrain(program: Command): void {
       layerSizes,
       [100],
     )
+    .option(
+      '--dbm <sizes>',
+      'a deep Boltzmann machine with these hidden layers (500,1000; Salakhutdinov & Hinton 2009): greedy pretraining ' +
+        `with doubled inputs, then PCD with mean field; its defaults: --epochs ${DBM_DEFAULTS.epochs}, --batch ${DBM_DEFAULTS.batchSize}, --lr ${DBM_DEFAULTS.learningRate}, ` +
+        `--momentum ${DBM_DEFAULTS.momentum}, --l2 ${DBM_DEFAULTS.weightDecay}, --chains ${DBM_DEFAULTS.chains}, --k ${DBM_DEFAULTS.gibbsSteps}`,
+      layerSizes,
+    )
+    .option(
+      '--pretrain-epochs <n>',
+      `with --dbm: pretraining epochs of each RBM, 0 for none (default: ${DBM_DEFAULTS.pretrainEpochs})`,
+      nonNegativeInt,
+    )
+    .option(
+      '--pretrain-lr <x>',
+      `with --dbm: pretraining's learning rate (default: ${DBM_DEFAULTS.pretrainLearningRate})`,
+      number(0, Number.POSITIVE_INFINITY, { inclusiveMin: false }),
+    )
+    .option(
+      '--mean-field <n>',
+      `with --dbm: mean-field iterations per update (default: ${DBM_DEFAULTS.meanFieldIterations})`,
+      nonNegativeInt,
+    )
     .addOption(
       new Option('--visible <units>', 'visible units: bernoulli (binary) or gaussian (real-valued, standardised data)')
         .choices(['bernoulli', 'gaussian'])
+        .default('bernoulli'),
+    )
+    .addOption(
+      new Option(
+        '--hidden-units <units>',
+        'hidden units: bernoulli (binary), nrelu (noisy rectified linear, Nair & Hinton 2010: max(0, x + N(0, sigmoid(x))), ' +
+          'features max(0, x)) or gaussian (linear with unit-variance noise, Bernoulli visible units only); ' +
+          'nrelu and gaussian train with CD or PCD and have no AIS or exact figures',
+      )
+        .choices(['bernoulli', 'nrelu', 'gaussian'])
         .default('bernoulli'),
     )
     .option(
@@ -80,7 +114,12 @@ export function registerTrain(program: Command): void {
     backend: true,
     force: 'overwrite an existing model file',
     json: 'one JSON object per epoch, and a summary, on stdout',
-  }).action(async (flags: TrainFlags & RatingsFlags, command: Command) =>
-    flags.ratings !== undefined ? trainRatings(flags, command, new Output(Boolean(flags.json))) : train(flags, command),
-  );
+  }).action(async (flags: TrainFlags & RatingsFlags & DbmFlags, command: Command) => {
+    const out = new Output(Boolean(flags.json));
+    if (flags.dbm !== undefined) return trainDbm(flags, command, out);
+    for (const flag of ['pretrainEpochs', 'pretrainLr', 'meanField'])
+      if (command.getOptionValueSource(flag) === 'cli')
+        throw new UsageError(`--${kebab(flag)} needs --dbm (a deep Boltzmann machine)`);
+    return flags.ratings !== undefined ? trainRatings(flags, command, out) : train(flags, command);
+  });
 }

@@ -24,6 +24,8 @@ export interface TrainJob {
   readonly hidden: number;
   /** Gaussian visible units (real-valued data); softmax: a classifier. */
   readonly visible?: 'bernoulli' | 'gaussian' | 'softmax';
+  /** Hidden units other than Bernoulli (absent: bernoulli). */
+  readonly hiddenUnits?: 'gaussian' | 'nrelu';
   /** A classification RBM (--labels): where the labels come from (`mnist` or a file) and how many classes. */
   readonly labels?: { readonly source: string; readonly classes: number };
   readonly config: TrainConfig;
@@ -47,6 +49,7 @@ export interface TrainFlags extends DataCommandFlags {
   aisRuns: number;
   aisSchedule: string;
   visible: 'bernoulli' | 'gaussian';
+  hiddenUnits: 'bernoulli' | 'gaussian' | 'nrelu';
   validation: number;
   out: string;
   checkpoint?: string;
@@ -66,6 +69,7 @@ export function jobFrom(f: TrainFlags, command: Command): TrainJob {
     validation: f.validation,
     hidden: f.hidden[0]!,
     ...(visible !== 'bernoulli' ? { visible } : {}),
+    ...(f.hiddenUnits !== 'bernoulli' ? { hiddenUnits: f.hiddenUnits } : {}),
     ...(labels !== undefined ? { labels: { source: labels, classes: f.classes ?? 0 } } : {}),
     config: configFromFlags(command, extra, visible),
   };
@@ -90,6 +94,7 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   dataSeed: (j) => j.data.seed,
   hidden: (j) => j.hidden,
   visible: (j) => (j.visible === 'softmax' ? 'bernoulli' : (j.visible ?? 'bernoulli')),
+  hiddenUnits: (j) => j.hiddenUnits ?? 'bernoulli',
   validation: (j) => j.validation,
   labels: (j) => j.labels?.source,
   classes: (j) => j.labels?.classes,
@@ -136,6 +141,8 @@ export function checkJob(job: unknown, p: RbmParameters, path: string): TrainJob
   const visible = (j.visible ?? 'bernoulli') as string;
   if (visible !== (p.visibleUnits ?? 'bernoulli'))
     fail(`says ${visible} visible units, its tensors are a ${p.visibleUnits ?? 'bernoulli'} model`);
+  if ((j.hiddenUnits ?? 'bernoulli') !== (p.hiddenUnits ?? 'bernoulli'))
+    fail(`says ${j.hiddenUnits ?? 'bernoulli'} hidden units, its tensors are ${p.hiddenUnits ?? 'bernoulli'} ones`);
   if (j.labels !== undefined) {
     const l = j.labels as Record<string, unknown>;
     if (!isObject(l) || typeof l.source !== 'string' || !Number.isSafeInteger(l.classes))
@@ -162,7 +169,7 @@ function upgradeJob(old: Record<string, unknown>): Record<string, unknown> {
   const pick = (...names: string[]) =>
     Object.fromEntries(names.filter((n) => o[n] !== undefined).map((n) => [n, o[n]]));
   return {
-    ...pick('data', 'validation', 'hidden', 'visible', 'fingerprint', 'labelsFingerprint'),
+    ...pick('data', 'validation', 'hidden', 'visible', 'hiddenUnits', 'fingerprint', 'labelsFingerprint'),
     ...(labels ? { labels: { source: labels.source, classes: labels.classes } } : {}),
     config: {
       ...pick('epochs', 'learningRate', 'momentum', 'k', 'method', 'chains', 'fastWeights', 'positivePhase'),

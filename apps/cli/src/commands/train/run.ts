@@ -60,6 +60,10 @@ function refuseConflicts(f: TrainFlags, command: Command): void {
       '--classes, --objective and --alpha need --labels',
     ],
     [
+      f.hiddenUnits !== 'bernoulli' && (Boolean(f.labels) || f.hidden.length > 1),
+      `--hidden-units ${f.hiddenUnits} is for one RBM without --labels (classifiers and deep belief networks have Bernoulli hidden units)`,
+    ],
+    [
       Boolean(f.labels) && f.visible === 'gaussian',
       '--labels trains a classifier on binary inputs: not with --visible gaussian',
     ],
@@ -255,7 +259,7 @@ async function trainOpened(
   );
   const c = job.config;
   out.info(
-    `${c.method!.toUpperCase()}-${c.k}${c.centering !== undefined ? ' (centred)' : ''}, ${all.cols}-${job.hidden}, batch ${c.batchSize}, ${c.epochs} epochs, backend ${backend.name} (${backend.precision})` +
+    `${c.method!.toUpperCase()}-${c.k}${c.centering !== undefined ? ' (centred)' : ''}, ${all.cols}-${job.hidden}${job.hiddenUnits ? ` (${job.hiddenUnits} hidden units)` : ''}, batch ${c.batchSize}, ${c.epochs} epochs, backend ${backend.name} (${backend.precision})` +
       (state ? `, resuming ${where(state)}` : ''),
   );
 
@@ -268,6 +272,7 @@ async function trainOpened(
         means: await sourceColumnMeans(trainSource, 1024, job.visible ?? 'bernoulli'),
         ...(job.visible === 'gaussian' ? { visibleUnits: 'gaussian' as const } : {}),
         ...(job.labels ? { visibleUnits: 'softmax' as const, softmaxGroups: [job.labels.classes] } : {}),
+        ...(job.hiddenUnits ? { hiddenUnits: job.hiddenUnits } : {}),
       });
   const batches = Math.ceil(trainSource.rows / c.batchSize!);
   const history: EpochMetrics[] = [];

@@ -1,0 +1,287 @@
+import { withScope } from '../backend/scope.js';
+import { fused } from '../backend/trace.js';
+import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
+import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
+import { ArgumentError, TooLargeError } from '../errors.js';
+import { checkDbmParameters, type DBM, type DbmParameters, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
+import { afterChunk, SWEEPS_PER_CHECK, type Watch } from '../progress.js';
+import { DeviceRandom } from '../random/device.js';
+import { RandomStream, Streams } from '../random/stream.js';
+import { type AisEstimate, type AisSchedule, aisBetas, logMeanExp } from './ais.js';
+
+/**
+ * Evaluating a deep Boltzmann machine (Salakhutdinov & Hinton 2009, section 3.2):
+ * - exactly, on a model small enough to enumerate its even layers (the tests' oracle);
+ * - log Z by annealed importance sampling with the odd layers summed out;
+ * - the mean-field (variational) lower bound on log p(v) per example, with AIS's log Z.
+ */
+
+function softplus(x: number): number {
+  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+}
+
+function logSumExp(x: ArrayLike<number>): number {
+  let m = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < x.length; i++) m = Math.max(m, x[i]!);
+  if (m === Number.NEGATIVE_INFINITY) return m;
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.exp(x[i]! - m);
+  return m + Math.log(s);
+}
+
+/** The most units the even layers of a DBM may have for exact evaluation (2^22 states). */
+export const MAX_DBM_ENUMERABLE = 22;
+
+/**
+ * log p*(s_even) = sum_{l even} b_l.s_l + sum_{l odd} sum_j softplus(b_lj + s_{l-1} W_{l-1} + s_{l+1} W_l^T)
+ * in float64, for states of the even layers (`s[l]` for even l; odd entries unused).
+ */
+function logUnnormalisedEven(p: DbmParameters, s: readonly Float64Array[]): number {
+  const L = p.sizes.length - 1;
+  let out = 0;
+  for (let l = 0; l <= L; l += 2) {
+    const b = p.biases[l]!;
+    for (let i = 0; i < b.length; i++) out += b[i]! * s[l]![i]!;
+  }
+  for (let l = 1; l <= L; l += 2) {
+    const n = p.sizes[l]!;
+    for (let j = 0; j < n; j++) {
+      let x = p.biases[l]![j]!;
+      const below = p.weights[l - 1]!;
+      for (let i = 0; i < p.sizes[l - 1]!; i++) x += s[l - 1]![i]! * below[i * n + j]!;
+      if (l < L) {
+        const above = p.weights[l]!;
+        const m = p.sizes[l + 1]!;
+        for (let k = 0; k < m; k++) x += s[l + 1]![k]! * above[j * m + k]!;
+      }
+      out += softplus(x);
+    }
+  }
+  return out;
+}
+
+/** Every state of the even layers `layers` (bits of a counter), calling `visit` with the states. */
+function enumerateEven(p: DbmParameters, s: Float64Array[], layers: readonly number[], visit: () => void): void {
+  const units = layers.reduce((t, l) => t + p.sizes[l]!, 0);
+  for (let c = 0; c < 2 ** units; c++) {
+    let bit = 0;
+    for (const l of layers) {
+      const t = s[l]!;
+      for (let i = 0; i < t.length; i++, bit++) t[i] = Math.floor(c / 2 ** bit) % 2;
+    }
+    visit();
+  }
+}
+
+function checkEnumerable(p: DbmParameters, withVisible: boolean): number[] {
+  const layers = p.sizes.map((_, l) => l).filter((l) => l % 2 === 0 && (withVisible || l > 0));
+  const units = layers.reduce((t, l) => t + p.sizes[l]!, 0);
+  if (units > MAX_DBM_ENUMERABLE)
+    throw new TooLargeError(
+      `exact evaluation of a ${p.sizes.join('-')} DBM enumerates its even layers, ${units} units: more than ${MAX_DBM_ENUMERABLE}`,
+    );
+  return layers;
+}
+
+/** log Z of a DBM by enumerating its even layers (the odd ones summed out), in float64. */
+export function exactDbmLogPartition(p: DbmParameters): number {
+  checkDbmParameters(p);
+  const layers = checkEnumerable(p, true);
+  const s = p.sizes.map((n) => new Float64Array(n));
+  const terms: number[] = [];
+  enumerateEven(p, s, layers, () => terms.push(logUnnormalisedEven(p, s)));
+  return logSumExp(terms);
+}
+
+/** log p(v) of each row of `data`, exactly (float64), given log Z (computed when not given). */
+export function exactDbmLogLikelihood(p: DbmParameters, data: Dataset, logZ = exactDbmLogPartition(p)): Float64Array {
+  checkDbmParameters(p);
+  assertColumns(data, p.sizes[0]!, 'exactDbmLogLikelihood');
+  const layers = checkEnumerable(p, false);
+  const s = p.sizes.map((n) => new Float64Array(n));
+  const out = new Float64Array(data.rows);
+  for (let r = 0; r < data.rows; r++) {
+    for (let i = 0; i < p.sizes[0]!; i++) s[0]![i] = data.data[r * p.sizes[0]! + i]!;
+    const terms: number[] = [];
+    enumerateEven(p, s, layers, () => terms.push(logUnnormalisedEven(p, s)));
+    out[r] = logSumExp(terms) - logZ;
+  }
+  return out;
+}
+
+export interface DbmAisOptions extends Watch {
+  /** Parallel annealing runs (default 100). */
+  readonly runs?: number;
+  readonly schedule?: AisSchedule;
+  readonly seed?: number;
+  /** Training data for the base model's visible biases (smoothed log-odds of the column means), else 0. */
+  readonly data?: Dataset;
+}
+
+/**
+ * log Z of a DBM by AIS (Salakhutdinov & Hinton 2009, section 3.2), with the odd layers summed out:
+ *
+ *   log p*_k(e) = (1 - beta_k) a_A.v + beta_k sum_{l even} b_l.s_l + sum_{l odd} sum_j softplus(beta_k x_lj(e))
+ *
+ * over the even layers e; at beta = 0 the model is the base rates a_A on v and uniform elsewhere, so
+ * log Z_0 = sum_i softplus(a_A,i) + (units beyond v) log 2. The transition at beta_k samples the odd layers
+ * from sigmoid(beta_k x), then the even ones (v from sigmoid(beta_k (b_0 + h_1 W_0^T) + (1 - beta_k) a_A)).
+ * Each step is one fused unit (`dbm-ais-step`).
+ */
+export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisOptions = {}): Promise<AisEstimate> {
+  const runs = options.runs ?? 100;
+  if (!Number.isInteger(runs) || runs < 1) throw new ArgumentError(`runs must be a positive integer, got ${runs}`);
+  const sizes = model.sizes;
+  const L = model.depth;
+  const units = sizes.reduce((t, n) => t + n, 0);
+  const bytes = float32Bytes(5 * units * runs);
+  checkMemory(`DBM AIS with runs: ${runs}`, bytes, `${formatBytes(bytes)} for the runs' states of every layer`);
+  const betas = aisBetas(options.schedule);
+  const nv = sizes[0]!;
+  let baseBias = new Float32Array(nv);
+  if (options.data) {
+    assertColumns(options.data, nv, 'DBM AIS base data');
+    const rows = options.data.rows;
+    baseBias = Float32Array.from(columnMeans(options.data), (m) => {
+      const q = (m * rows + 1) / (rows + 2);
+      return Math.log(q / (1 - q));
+    });
+  }
+  let logZBase = 0;
+  for (const a of baseBias) logZBase += softplus(a);
+  logZBase += (units - nv) * Math.LN2;
+
+  const be = model.backend;
+  const logWeights = await withScope(be, async (scope) => {
+    const rnd = new DeviceRandom(be, new RandomStream(options.seed ?? 0, Streams.dbmAis));
+    const aA = scope.tensor(1, nv, baseBias);
+    const s = sizes.map((n) => scope.tensor(runs, n));
+    const x = sizes.map((n) => scope.tensor(runs, n));
+    const p = sizes.map((n) => scope.tensor(runs, n));
+    const u = sizes.map((n) => scope.tensor(runs, n));
+    const w = scope.tensor(runs, 1);
+    const col = scope.tensor(runs, 1);
+    const total = new Float64Array(runs);
+    // Start: v from the base rates, the other even layers uniform (the odd ones are drawn by the first step).
+    fused(be, 'dbm-ais-start', () => {
+      for (let l = 0; l <= L; l += 2) {
+        if (l === 0) {
+          be.fill(p[0]!, 0);
+          be.binary('add', p[0]!, p[0]!, aA);
+          be.unary('sigmoid', p[0]!, p[0]!);
+        } else be.fill(p[l]!, 0.5);
+        rnd.uniform(u[l]!);
+        be.bernoulli(s[l]!, p[l]!, u[l]!);
+      }
+    });
+    const K = betas.length - 1;
+    for (let k = 1; k <= K; k++) {
+      const b0 = betas[k - 1]!;
+      const b1 = betas[k]!;
+      fused(be, 'dbm-ais-step', () => {
+        // log w += log p*_k(e) - log p*_{k-1}(e): the linear terms' (b1 - b0) (sum_even b.s - a_A.v) ...
+        be.matMul(col, s[0]!, aA, { transposeB: true, alpha: -(b1 - b0) });
+        for (let l = 0; l <= L; l += 2)
+          be.matMul(col, s[l]!, model.b[l]!, { transposeB: true, alpha: b1 - b0, beta: 1 });
+        be.axpby(w, 1, w, 1, col);
+        // ... and each odd unit's softplus(b1 x) - softplus(b0 x); then the odd layers ~ sigmoid(b1 x).
+        for (let l = 1; l <= L; l += 2) {
+          model.layerInput(x[l]!, s, l);
+          be.axpby(p[l]!, b1, x[l]!, 0, x[l]!);
+          be.unary('softplus', u[l]!, p[l]!);
+          be.sum(col, u[l]!, 1);
+          be.axpby(w, 1, w, 1, col);
+          be.axpby(u[l]!, b0, x[l]!, 0, x[l]!);
+          be.unary('softplus', u[l]!, u[l]!);
+          be.sum(col, u[l]!, 1);
+          be.axpby(w, 1, w, -1, col);
+          be.unary('sigmoid', p[l]!, p[l]!);
+          rnd.uniform(u[l]!);
+          be.bernoulli(s[l]!, p[l]!, u[l]!);
+        }
+        // The even layers ~ sigmoid(b1 x) given the odd ones (v: with the base's share of the biases).
+        for (let l = 0; l <= L; l += 2) {
+          model.layerInput(x[l]!, s, l);
+          be.axpby(p[l]!, b1, x[l]!, 0, x[l]!);
+          if (l === 0 && b1 !== 1) {
+            be.fill(x[0]!, 0);
+            be.binary('add', x[0]!, x[0]!, aA);
+            be.axpby(p[0]!, 1, p[0]!, 1 - b1, x[0]!);
+          }
+          be.unary('sigmoid', p[l]!, p[l]!);
+          rnd.uniform(u[l]!);
+          be.bernoulli(s[l]!, p[l]!, u[l]!);
+        }
+      });
+      if (k % SWEEPS_PER_CHECK === 0 || k === K) {
+        // The weights are summed on the device for a chunk of steps, then in float64 here.
+        const chunk = await be.read(w);
+        for (let r = 0; r < runs; r++) total[r]! += chunk[r]!;
+        be.fill(w, 0);
+        await afterChunk('DBM AIS', k, K, options);
+      }
+    }
+    return total;
+  });
+  const { log, relativeError, effectiveSampleSize } = logMeanExp(logWeights);
+  const logZ = logZBase + log;
+  return {
+    logZ,
+    logZLow: logZ + Math.log(Math.max(0, 1 - 3 * relativeError)),
+    logZHigh: logZ + Math.log(1 + 3 * relativeError),
+    direction: 'forward',
+    runs,
+    steps: betas.length - 1,
+    logWeights,
+    logZBase,
+    effectiveSampleSize,
+  };
+}
+
+export interface DbmBoundOptions extends DbmAisOptions {
+  /** Mean-field iterations per example (default 30). */
+  readonly iterations?: number;
+  /** Examples per mean-field pass (default 1000). */
+  readonly batch?: number;
+  /** A log Z estimate to use instead of running AIS. */
+  readonly ais?: AisEstimate;
+}
+
+export interface DbmBounds {
+  /** Mean over the examples of the variational bound with AIS's log Z: the estimate. */
+  readonly lowerEstimate: number;
+  /**
+   * The same with the high end of log Z's +-3 sigma interval: a lower bound on the mean log p(v) as far as AIS
+   * does not underestimate log Z by more than its interval (AIS is a stochastic lower bound of log Z, so an
+   * unconverged run makes this bound too high, not too low).
+   */
+  readonly lower: number;
+  /** Each example's bound with AIS's log Z. */
+  readonly perExample: Float64Array;
+  readonly ais: AisEstimate;
+  readonly iterations: number;
+}
+
+/** The mean-field lower bound on log p(v) of each row of `data`, with log Z from AIS (run here unless given). */
+export async function dbmVariationalBound(
+  model: DBM,
+  data: Dataset,
+  options: DbmBoundOptions = {},
+): Promise<DbmBounds> {
+  assertColumns(data, model.numVisible, 'dbmVariationalBound');
+  const iterations = options.iterations ?? DEFAULT_MEAN_FIELD_ITERATIONS;
+  const batch = options.batch ?? 1000;
+  if (!Number.isInteger(batch) || batch < 1) throw new ArgumentError(`batch must be a positive integer, got ${batch}`);
+  const ais = options.ais ?? (await dbmAnnealedImportanceSampling(model, options));
+  const perExample = new Float64Array(data.rows);
+  for (let start = 0; start < data.rows; start += batch) {
+    const rows = Math.min(batch, data.rows - start);
+    const chunk = data.data.subarray(start * data.cols, (start + rows) * data.cols);
+    const terms = await model.variationalTerms({ data: chunk, rows, cols: data.cols }, iterations);
+    for (let r = 0; r < rows; r++) perExample[start + r] = terms[r]! - ais.logZ;
+  }
+  let mean = 0;
+  for (const x of perExample) mean += x;
+  mean /= data.rows;
+  return { lowerEstimate: mean, lower: mean - (ais.logZHigh - ais.logZ), perExample, ais, iterations };
+}
