@@ -145,6 +145,7 @@ export {
   pseudoLogLikelihood,
 } from './evaluate/pseudo-likelihood.js';
 export {
+  DEFAULT_RAISE_ROWS_PER_PASS,
   DEFAULT_RAISE_SWEEPS,
   type RaiseEstimate,
   type RaiseOptions,

@@ -5,6 +5,7 @@ import {
   annealedImportanceSampling,
   checkMemory,
   type Dataset,
+  DEFAULT_RAISE_ROWS_PER_PASS,
   DEFAULT_RAISE_SWEEPS,
   exactLogLikelihood,
   exactLogPartition,
@@ -186,7 +187,9 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
   if (flags.bounds && p.visibleUnits === 'gaussian')
     throw new UsageError('--bounds: RAISE is checked for binary and softmax visible units only (use --ais here)');
   if (flags.ais || flags.bounds) {
-    const runs = modelMemory(p.numVisible, p.numHidden, 2 * Math.max(aisRuns, flags.bounds ? 1000 : 0));
+    // RAISE anneals up to DEFAULT_RAISE_ROWS_PER_PASS rows at once: the rows AIS's runs take, or more.
+    const rows = Math.max(aisRuns, flags.bounds ? DEFAULT_RAISE_ROWS_PER_PASS : 0);
+    const runs = modelMemory(p.numVisible, p.numHidden, 2 * rows);
     checkMemory(`--ais-runs ${aisRuns}`, runs.bytes, runs.detail);
   }
   if (flags.ais) {

@@ -140,10 +140,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
   }
   const betas = aisBetas(options.schedule);
   const direction = options.direction ?? 'forward';
-  if (direction === 'reverse') {
-    if (!options.start) throw new ArgumentError('reverse AIS needs starting samples of the model (options.start)');
-    assertColumns(options.start, model.numVisible, 'reverse AIS start');
-  }
+  // A reverse run's start is checked by `anneal`, before it anneals.
   const base = await annealingBase(model, options);
   const logZBase = base.logZBase;
   const logWeights = await anneal(model, {

@@ -101,7 +101,7 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
   const nh = model.numHidden;
   const be = model.backend;
   if (direction === 'reverse') {
-    if (!options.start) throw new ArgumentError('reverse annealing needs starting states');
+    if (!options.start) throw new ArgumentError('reverse AIS needs starting samples of the model (options.start)');
     assertColumns(options.start, nv, 'reverse AIS start');
   }
   const maxAbsInput = await largestHiddenInput(model);

@@ -114,19 +114,22 @@ export interface DbmAisOptions extends Watch {
   readonly runs?: number;
   readonly schedule?: AisSchedule;
   readonly seed?: number;
-  /** Training data for the base model's visible biases (smoothed log-odds of the column means), else 0. */
+  /**
+   * Data for the base model's biases: v at the data's smoothed log-odds, each even hidden layer at those of its
+   * mean-field means on the first 1,000 rows; without data the base is uniform.
+   */
   readonly data?: Dataset;
 }
 
 /**
  * log Z of a DBM by AIS (Salakhutdinov & Hinton 2009, section 3.2), with the odd layers summed out:
  *
- *   log p*_k(e) = (1 - beta_k) a_A.v + beta_k sum_{l even} b_l.s_l + sum_{l odd} sum_j softplus(beta_k x_lj(e))
+ *   log p*_k(e) = sum_{l even} ((1 - beta_k) a_l + beta_k b_l).s_l + sum_{l odd} sum_j softplus(beta_k x_lj(e))
  *
- * over the even layers e; at beta = 0 the model is the base rates a_A on v and uniform elsewhere, so
- * log Z_0 = sum_i softplus(a_A,i) + (units beyond v) log 2. The transition at beta_k samples the odd layers
- * from sigmoid(beta_k x), then the even ones (v from sigmoid(beta_k (b_0 + h_1 W_0^T) + (1 - beta_k) a_A)).
- * Each step is one fused unit (`dbm-ais-step`).
+ * over the even layers e; at beta = 0 the model is independent units with base rates a_l on the even layers
+ * (from `data`: see {@link DbmAisOptions.data}) and uniform odd ones, so log Z_0 = sum_{l even} sum_i softplus(a_li) + (odd units)
+ * log 2. The transition at beta_k samples the odd layers from sigmoid(beta_k x), then the even ones from
+ * sigmoid(beta_k x + (1 - beta_k) a_l). Each step is one fused unit (`dbm-ais-step`).
  */
 export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisOptions = {}): Promise<AisEstimate> {
   const runs = options.runs ?? 100;
@@ -137,24 +140,18 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
   const bytes = float32Bytes(5 * units * runs);
   checkMemory(`DBM AIS with runs: ${runs}`, bytes, `${formatBytes(bytes)} for the runs' states of every layer`);
   const betas = aisBetas(options.schedule);
-  const nv = sizes[0]!;
-  let baseBias = new Float32Array(nv);
-  if (options.data) {
-    assertColumns(options.data, nv, 'DBM AIS base data');
-    const rows = options.data.rows;
-    baseBias = Float32Array.from(columnMeans(options.data), (m) => {
-      const q = (m * rows + 1) / (rows + 2);
-      return Math.log(q / (1 - q));
-    });
-  }
+  const _nv = sizes[0]!;
+  const bases = await baseRates(model, options.data);
   let logZBase = 0;
-  for (const a of baseBias) logZBase += softplus(a);
-  logZBase += (units - nv) * Math.LN2;
+  sizes.forEach((n, l) => {
+    if (l % 2 === 1) logZBase += n * Math.LN2;
+    else for (const a of bases[l]!) logZBase += softplus(a);
+  });
 
   const be = model.backend;
   const logWeights = await withScope(be, async (scope) => {
     const rnd = new DeviceRandom(be, new RandomStream(options.seed ?? 0, Streams.dbmAis));
-    const aA = scope.tensor(1, nv, baseBias);
+    const aA = bases.map((a, l) => (a ? scope.tensor(1, sizes[l]!, a) : undefined));
     const s = sizes.map((n) => scope.tensor(runs, n));
     const x = sizes.map((n) => scope.tensor(runs, n));
     const p = sizes.map((n) => scope.tensor(runs, n));
@@ -162,14 +159,12 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
     const w = scope.tensor(runs, 1);
     const col = scope.tensor(runs, 1);
     const total = new Float64Array(runs);
-    // Start: v from the base rates, the other even layers uniform (the odd ones are drawn by the first step).
+    // Start: the even layers from the base rates (the odd ones are drawn by the first step).
     fused(be, 'dbm-ais-start', () => {
       for (let l = 0; l <= L; l += 2) {
-        if (l === 0) {
-          be.fill(p[0]!, 0);
-          be.binary('add', p[0]!, p[0]!, aA);
-          be.unary('sigmoid', p[0]!, p[0]!);
-        } else be.fill(p[l]!, 0.5);
+        be.fill(p[l]!, 0);
+        be.binary('add', p[l]!, p[l]!, aA[l]!);
+        be.unary('sigmoid', p[l]!, p[l]!);
         rnd.uniform(u[l]!);
         be.bernoulli(s[l]!, p[l]!, u[l]!);
       }
@@ -179,11 +174,12 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
       const b0 = betas[k - 1]!;
       const b1 = betas[k]!;
       fused(be, 'dbm-ais-step', () => {
-        // log w += log p*_k(e) - log p*_{k-1}(e): the linear terms' (b1 - b0) (sum_even b.s - a_A.v) ...
-        be.matMul(col, s[0]!, aA, { transposeB: true, alpha: -(b1 - b0) });
-        for (let l = 0; l <= L; l += 2)
-          be.matMul(col, s[l]!, model.b[l]!, { transposeB: true, alpha: b1 - b0, beta: 1 });
-        be.axpby(w, 1, w, 1, col);
+        // log w += log p*_k(e) - log p*_{k-1}(e): the linear terms' (b1 - b0) sum_even (b_l - a_l).s_l ...
+        for (let l = 0; l <= L; l += 2) {
+          be.matMul(col, s[l]!, model.b[l]!, { transposeB: true, alpha: b1 - b0 });
+          be.matMul(col, s[l]!, aA[l]!, { transposeB: true, alpha: -(b1 - b0), beta: 1 });
+          be.axpby(w, 1, w, 1, col);
+        }
         // ... and each odd unit's softplus(b1 x) - softplus(b0 x); then the odd layers ~ sigmoid(b1 x).
         for (let l = 1; l <= L; l += 2) {
           model.layerInput(x[l]!, s, l);
@@ -199,14 +195,14 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
           rnd.uniform(u[l]!);
           be.bernoulli(s[l]!, p[l]!, u[l]!);
         }
-        // The even layers ~ sigmoid(b1 x) given the odd ones (v: with the base's share of the biases).
+        // The even layers ~ sigmoid(b1 x + (1 - b1) a) given the odd ones (the base's share of the biases).
         for (let l = 0; l <= L; l += 2) {
           model.layerInput(x[l]!, s, l);
           be.axpby(p[l]!, b1, x[l]!, 0, x[l]!);
-          if (l === 0 && b1 !== 1) {
-            be.fill(x[0]!, 0);
-            be.binary('add', x[0]!, x[0]!, aA);
-            be.axpby(p[0]!, 1, p[0]!, 1 - b1, x[0]!);
+          if (b1 !== 1) {
+            be.fill(x[l]!, 0);
+            be.binary('add', x[l]!, x[l]!, aA[l]!);
+            be.axpby(p[l]!, 1, p[l]!, 1 - b1, x[l]!);
           }
           be.unary('sigmoid', p[l]!, p[l]!);
           rnd.uniform(u[l]!);
@@ -236,6 +232,38 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
     logZBase,
     effectiveSampleSize,
   };
+}
+
+/** Rows of the data whose mean field sets the even hidden layers' base rates. */
+const BASE_ROWS = 1000;
+
+/**
+ * The base model's biases, per layer (undefined for the odd ones, which are summed out): v at the data's
+ * smoothed log-odds, p = (sum + 1) / (N + 2) (S&M's base rates), each even hidden layer at the smoothed
+ * log-odds of its mean-field means on the first 1,000 rows (the base then resembles the model's posterior,
+ * not a uniform layer of 1,000 units); all zero without data.
+ */
+async function baseRates(model: DBM, data: Dataset | undefined): Promise<(Float32Array | undefined)[]> {
+  const sizes = model.sizes;
+  const bases = sizes.map((n, l) => (l % 2 === 0 ? new Float32Array(n) : undefined));
+  if (!data) return bases;
+  assertColumns(data, sizes[0]!, 'DBM AIS base data');
+  const logit = (m: number, rows: number) => {
+    const q = (m * rows + 1) / (rows + 2);
+    return Math.log(q / (1 - q));
+  };
+  bases[0] = Float32Array.from(columnMeans(data), (m) => logit(m, data.rows));
+  const rows = Math.min(BASE_ROWS, data.rows);
+  const head = { data: data.data.subarray(0, rows * data.cols), rows, cols: data.cols };
+  const mu = await model.meanFieldFeatures(head);
+  for (let l = 2; l < sizes.length; l += 2) {
+    const n = sizes[l]!;
+    const means = new Float64Array(n);
+    const m = mu[l - 1]!;
+    for (let r = 0; r < rows; r++) for (let j = 0; j < n; j++) means[j]! += m[r * n + j]! / rows;
+    bases[l] = Float32Array.from(means, (x) => logit(x, rows));
+  }
+  return bases;
 }
 
 export interface DbmBoundOptions extends DbmAisOptions {

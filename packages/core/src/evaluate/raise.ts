@@ -80,7 +80,10 @@ export interface RaiseEstimate {
 export const DEFAULT_RAISE_SWEEPS = 5000;
 
 /** Examples annealed in one pass: whole examples' chains, at least one example. */
-export function raiseExamplesPerPass(chains: number, rowsPerPass = 1000): number {
+/** Rows (examples times chains) RAISE anneals at once by default: the memory a caller must allow for. */
+export const DEFAULT_RAISE_ROWS_PER_PASS = 1000;
+
+export function raiseExamplesPerPass(chains: number, rowsPerPass = DEFAULT_RAISE_ROWS_PER_PASS): number {
   return Math.max(1, Math.floor(rowsPerPass / chains));
 }
 
@@ -96,7 +99,7 @@ export async function reverseAnnealedImportanceSampling(
   const sweeps = options.sweeps ?? DEFAULT_RAISE_SWEEPS;
   if (!Number.isInteger(sweeps) || sweeps < 1)
     throw new ArgumentError(`sweeps must be a positive integer, got ${sweeps}`);
-  const perPass = options.rowsPerPass ?? 1000;
+  const perPass = options.rowsPerPass ?? DEFAULT_RAISE_ROWS_PER_PASS;
   if (!Number.isInteger(perPass) || perPass < 1)
     throw new ArgumentError(`rowsPerPass must be a positive integer, got ${perPass}`);
   assertColumns(data, model.numVisible, 'RAISE');

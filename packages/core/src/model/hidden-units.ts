@@ -27,11 +27,11 @@ export interface HiddenUnitType {
   readonly needsInput: boolean;
   /** In place: `x` holds the input; leaves the statistic E[h | v] (nrelu: max(0, x)). `scratch` is x's shape. */
   mean(be: Backend, x: Tensor, input: Tensor | undefined, scratch: Tensor): void;
-  /** h ~ p(h | v) from the mean (and the input kept by {@link mean}); `noise` is scratch of h's shape. */
+  /** h ~ p(h | v) from the mean (and the input kept by {@link HiddenUnitType.mean}); `noise` is scratch of h's shape. */
   sample(be: Backend, h: Tensor, mean: Tensor, input: Tensor | undefined, random: DeviceRandom, noise: Tensor): void;
   /**
    * In place on x [B, nh] (overwritten), out[B, 1] = sum_j log int exp(-e(h_j) + h_j x_j) dh_j, without the
-   * constant {@link logPartitionConstant}; undefined where there is no closed form.
+   * constant {@link HiddenUnitType.constantPerUnit} per unit; undefined where there is no closed form.
    */
   logSumOverHidden?(be: Backend, out: Tensor, x: Tensor): void;
   /** The constant per unit that {@link logSumOverHidden} leaves out (gaussian: log(2 pi) / 2). */

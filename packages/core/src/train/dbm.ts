@@ -4,7 +4,7 @@ import type { Tensor } from '../backend/types.js';
 import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
 import { checkBatch, type DataSource, datasetSource, isDataSource } from '../data/source.js';
-import { ArgumentError, DivergenceError, ShapeError, TrainingAbortedError } from '../errors.js';
+import { ArgumentError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
 import type { DBM } from '../model/dbm.js';
 import { checkIterations } from '../model/dbm.js';
 import { DeviceRandom } from '../random/device.js';
@@ -136,7 +136,6 @@ interface Workspace {
   readonly mu: Tensor[];
   readonly x: Tensor[];
   readonly u: Tensor[];
-  readonly h: Tensor;
   readonly pv: Tensor;
 }
 
@@ -257,7 +256,6 @@ export class DbmTrainer {
         mu: sizes.map((n) => s.tensor(B, n)),
         x: sizes.map((n) => s.tensor(B, n)),
         u: sizes.map((n) => s.tensor(B, n)),
-        h: s.tensor(B, Math.max(...sizes)),
         pv: s.tensor(B, sizes[0]!),
       };
     });
@@ -314,11 +312,9 @@ export class DbmTrainer {
       const w = await be.read(this.model.W[l]!);
       for (let i = 0; i < w.length; i++)
         if (!Number.isFinite(w[i]!))
-          throw new DivergenceError(
-            -1,
-            this.progress.epoch,
-            -1,
-            `W_${l} has a non-finite value at index ${i} after the epoch (lower the learning rate)`,
+          throw new RbmError(
+            'DIVERGED',
+            `DBM training diverged in ${this.progress.stage < this.model.depth ? `pretraining RBM ${this.progress.stage + 1}` : 'joint training'}, epoch ${this.progress.epoch}: W_${l} has a non-finite value at index ${i} (lower the learning rate or the momentum)`,
           );
     }
   }
@@ -347,12 +343,31 @@ export class DbmTrainer {
       if (src.checks !== 'bernoulli') checkBatch(view, idx, src.cols, src.source, 'bernoulli', src.locate?.bind(src));
       const ws = this.workspace(idx.length);
       be.write(ws.v, view);
-      if (joint) fused(be, 'dbm-step', () => this.jointStep(ws, lr, momentum));
-      else fused(be, 'dbm-pretrain-step', () => this.pretrainStep(ws, stage, lr, momentum));
+      const scratch = { scratch: this.scratchOf(ws) };
+      if (joint) fused(be, 'dbm-step', () => this.jointStep(ws, lr, momentum), scratch);
+      else fused(be, 'dbm-pretrain-step', () => this.pretrainStep(ws, stage, lr, momentum), scratch);
       if (i % 50 === 49) await be.drain?.();
     }
     const e = await be.read(this.errorSum);
-    return e[0]! / (N * src.cols);
+    return e[0]! / (N * this.model.sizes[joint ? 0 : stage]!);
+  }
+
+  /**
+   * What a step writes and nobody reads before writing it again (the workspace, gradients, the chains'
+   * conditionals and uniforms): a compiling backend need not copy them out of the unit.
+   */
+  private scratchOf(ws: Workspace): Tensor[] {
+    return [
+      ...ws.mu.slice(1),
+      ...ws.x,
+      ...ws.u,
+      ws.pv,
+      ...this.grad,
+      ...this.chainP,
+      ...this.chainU,
+      ...this.rows.values(),
+      this.errorCol,
+    ];
   }
 
   /** velocity = momentum velocity + lr (gradient - decay W); W += velocity. `g` holds the gradient. */
