@@ -23,34 +23,18 @@ import argparse, json, sys, time
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-from rbmfile import read_safetensors  # noqa: E402
+from rbmfile import ais_inputs, ais_parser, sm_betas  # noqa: E402
 
-p = argparse.ArgumentParser()
-p.add_argument('--model', required=True)
-p.add_argument('--data', required=True)
-p.add_argument('--rows', type=int, required=True)
-p.add_argument('--cols', type=int, required=True)
-p.add_argument('--runs', type=int, default=100)
+p = ais_parser(runs=100)
 p.add_argument('--steps', type=int, default=100000)
 p.add_argument('--schedule', choices=['quartic', 'sm'], default='quartic')
-p.add_argument('--seed', type=int, default=0)
 a = p.parse_args()
 
-
-m = {k: v.astype(np.float64) for k, v in read_safetensors(a.model).items()}
-W, av, bh = m['weights'], m['visible_bias'], m['hidden_bias']
+W, av, bh, aA, log_z0 = ais_inputs(a)
 nv, nh = W.shape
-if a.cols != nv:
-    sys.exit(f'--cols {a.cols}, the model has {nv} visible units')
-data = np.fromfile(a.data, dtype=np.uint8, count=a.rows * a.cols).reshape(a.rows, a.cols).astype(np.float64)
-
-pm = (data.sum(0) + 1) / (a.rows + 2)
-aA = np.log(pm / (1 - pm))
-log_z0 = np.logaddexp(0, aA).sum() + nh * np.log(2)
 
 if a.schedule == 'sm':
-    betas = np.concatenate([np.linspace(0, 0.5, 500, endpoint=False), np.linspace(0.5, 0.9, 4000, endpoint=False),
-                            np.linspace(0.9, 1, 10000, endpoint=False), [1.0]])
+    betas = sm_betas()
 else:
     betas = 1 - (1 - np.linspace(0, 1, a.steps + 1)) ** 4
     betas[-1] = 1.0

@@ -20,34 +20,19 @@ import argparse, json, sys, time
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit('/', 1)[0])
-from rbmfile import read_safetensors  # noqa: E402
+from rbmfile import ais_inputs, ais_parser, sm_betas  # noqa: E402
 import torch
 
-p = argparse.ArgumentParser()
-p.add_argument('--model', required=True)
-p.add_argument('--data', required=True)
-p.add_argument('--rows', type=int, required=True)
-p.add_argument('--cols', type=int, required=True)
-p.add_argument('--runs', type=int, default=1000)
+p = ais_parser(runs=1000)
 p.add_argument('--steps', type=int, default=0, help='run only the first STEPS steps (0: all 14,500)')
 p.add_argument('--threads', type=int, default=1)
-p.add_argument('--seed', type=int, default=0)
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 
-
-m = {k: torch.from_numpy(v) for k, v in read_safetensors(a.model).items()}
-W, av, bh = m['weights'], m['visible_bias'].reshape(-1), m['hidden_bias'].reshape(-1)
+W, av, bh, aA, log_z0 = (torch.from_numpy(x.astype(np.float32)) if isinstance(x, np.ndarray) else x
+                         for x in ais_inputs(a))
 nv, nh = W.shape
-if a.cols != nv:
-    sys.exit(f'--cols {a.cols}, the model has {nv} visible units')
-data = np.fromfile(a.data, dtype=np.uint8, count=a.rows * a.cols).reshape(a.rows, a.cols)
-pm = (data.sum(0, dtype=np.float64) + 1) / (a.rows + 2)
-aA = torch.from_numpy(np.log(pm / (1 - pm)).astype(np.float32))
-log_z0 = float(torch.nn.functional.softplus(aA.double()).sum()) + nh * np.log(2)
-
-betas = np.concatenate([np.linspace(0, 0.5, 500, endpoint=False), np.linspace(0.5, 0.9, 4000, endpoint=False),
-                        np.linspace(0.9, 1, 10000, endpoint=False), [1.0]])
+betas = sm_betas()
 K = len(betas) - 1 if a.steps <= 0 else min(a.steps, len(betas) - 1)
 
 g = torch.Generator().manual_seed(a.seed)

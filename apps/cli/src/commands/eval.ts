@@ -420,7 +420,7 @@ async function bothBounds(
     sweeps: flags.raiseSweeps,
     schedule,
     seed: flags.seed,
-    onProgress: out.work('bounds (AIS, then RAISE)', 'steps'),
+    onProgress: out.work('bounds (RAISE, then AIS)', 'steps'),
   });
   await finite(b.lowerEstimate, 'the RAISE estimate');
   await finite(b.upperEstimate, 'the AIS estimate');

@@ -83,6 +83,8 @@ export interface AnnealOptions extends Watch {
    * times, at the observed v; reverse AIS from exact samples needs none).
    */
   readonly startSweeps?: number;
+  /** {@link largestHiddenInput} of the model, when the caller anneals several times (RAISE's passes). */
+  readonly maxAbsInput?: number;
   readonly random: RandomStream;
   /** What progress reports call the run, and the offset and total of steps (start sweeps included) they count. */
   readonly label: string;
@@ -104,7 +106,7 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
     if (!options.start) throw new ArgumentError('reverse AIS needs starting samples of the model (options.start)');
     assertColumns(options.start, nv, 'reverse AIS start');
   }
-  const maxAbsInput = await largestHiddenInput(model);
+  const maxAbsInput = options.maxAbsInput ?? (await largestHiddenInput(model));
   const total = await withScope(be, async (scope: Scope) => {
     const rnd = new DeviceRandom(be, options.random);
     const a0 = scope.tensor(1, nv, base.visibleBias);
@@ -253,7 +255,7 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
  * A bound on |b_j + (v W)_j| over v in [0, 1]^n (binary and softmax units): max_j |b_j| + sum_i |W_ij|.
  * Infinite for Gaussian units, whose v is unbounded.
  */
-async function largestHiddenInput(model: RBM): Promise<number> {
+export async function largestHiddenInput(model: RBM): Promise<number> {
   if (model.gaussian) return Number.POSITIVE_INFINITY;
   const [W, b] = await Promise.all([model.backend.read(model.W), model.backend.read(model.b)]);
   const nh = model.numHidden;

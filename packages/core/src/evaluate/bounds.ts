@@ -2,12 +2,7 @@ import type { Dataset } from '../data/dataset.js';
 import type { RBM } from '../model/rbm.js';
 import type { Watch } from '../progress.js';
 import { type AisEstimate, type AisSchedule, aisBetas, aisWarnings, annealedImportanceSampling } from './ais.js';
-import {
-  DEFAULT_RAISE_SWEEPS,
-  type RaiseEstimate,
-  raiseExamplesPerPass,
-  reverseAnnealedImportanceSampling,
-} from './raise.js';
+import { type RaiseEstimate, reverseAnnealedImportanceSampling } from './raise.js';
 
 /**
  * Both sides of the mean test log-likelihood of an RBM too large to enumerate:
@@ -63,29 +58,35 @@ export async function likelihoodBounds(
 ): Promise<LikelihoodBounds> {
   const baseData = options.baseData ?? data;
   const chains = options.chains ?? 1;
-  // One progress count over both: AIS's K steps, then RAISE's K per pass.
+  // One progress count over both: RAISE first, reporting its own total (passes x (steps + sweeps)), then AIS's
+  // K steps after it. The two draw from their own streams, so the order changes no number.
   const K = aisBetas(options.schedule).length - 1;
-  const sweeps = options.sweeps ?? DEFAULT_RAISE_SWEEPS;
-  const total = K + (K + sweeps) * Math.ceil(data.rows / raiseExamplesPerPass(chains));
   const report = options.onProgress;
-  const progress = (offset: number) => (report ? { onProgress: (done: number) => report(offset + done, total) } : {});
+  let raiseTotal = 0;
   const common = {
     ...(options.schedule ? { schedule: options.schedule } : {}),
     seed: options.seed ?? 0,
     ...(options.signal ? { signal: options.signal } : {}),
   };
-  const ais = await annealedImportanceSampling(model, {
-    runs: options.runs ?? 1000,
-    data: baseData,
-    ...common,
-    ...progress(0),
-  });
   const raise = await reverseAnnealedImportanceSampling(model, data, {
     chains,
     ...(options.sweeps !== undefined ? { sweeps: options.sweeps } : {}),
     baseData,
     ...common,
-    ...progress(K),
+    ...(report
+      ? {
+          onProgress: (done: number, total: number) => {
+            raiseTotal = total;
+            report(done, total + K);
+          },
+        }
+      : {}),
+  });
+  const ais = await annealedImportanceSampling(model, {
+    runs: options.runs ?? 1000,
+    data: baseData,
+    ...common,
+    ...(report ? { onProgress: (done: number) => report(raiseTotal + done, raiseTotal + K) } : {}),
   });
   const negF = raise.meanNegativeFreeEnergy;
   const upper = negF - ais.logZLow;

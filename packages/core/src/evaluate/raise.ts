@@ -5,7 +5,7 @@ import { assertVisibleData, type RBM } from '../model/rbm.js';
 import type { Watch } from '../progress.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { type AisSchedule, aisBetas, logMeanExp } from './ais.js';
-import { anneal, annealingBase } from './anneal.js';
+import { anneal, annealingBase, largestHiddenInput } from './anneal.js';
 
 /**
  * RAISE, reverse annealed importance sampling estimation (Burda, Grosse & Salakhutdinov 2015): a
@@ -116,6 +116,7 @@ export async function reverseAnnealedImportanceSampling(
     ...(options.baseVisibleBias ? { baseVisibleBias: options.baseVisibleBias } : {}),
   });
   const F = await model.freeEnergy(data);
+  const maxAbsInput = await largestHiddenInput(model);
   const random = new RandomStream(options.seed ?? 0, Streams.raise);
   const nv = model.numVisible;
   const perExample = new Float64Array(data.rows);
@@ -138,6 +139,7 @@ export async function reverseAnnealedImportanceSampling(
       direction: 'reverse',
       start: { data: start, rows: n * chains, cols: nv },
       startSweeps: sweeps,
+      maxAbsInput,
       random,
       label: 'RAISE',
       progress: { done: pass * (K + sweeps), total: passes * (K + sweeps) },
