@@ -138,8 +138,9 @@ export async function evaluateDbm(
       seconds,
       warnings,
     };
+    const low = Number.isFinite(ais.logZLow) ? ais.logZLow.toFixed(3) : 'no lower end';
     out.info(
-      `log Z = ${ais.logZ.toFixed(3)} [${ais.logZLow.toFixed(3)}, ${ais.logZHigh.toFixed(3)}] (AIS, ESS ${ais.effectiveSampleSize.toFixed(1)} of ${runs})`,
+      `log Z = ${ais.logZ.toFixed(3)} [${low}, ${ais.logZHigh.toFixed(3)}] (AIS, ESS ${ais.effectiveSampleSize.toFixed(1)} of ${runs})`,
     );
     out.info(
       `mean log p(v) >= ${b.lower.toFixed(3)} (estimate of the bound ${b.lowerEstimate.toFixed(3)}) over ${data.rows} examples, ${seconds.toFixed(1)} s`,
