@@ -75,8 +75,8 @@ describe('the checks as data (the runner a browser uses)', () => {
 
   it('compare compiled units with op-by-op execution: pass a faithful fuse, catch a sloppy one', async () => {
     const wholeStep = CHECKS.filter((c) => c.group.startsWith('whole-step'));
-    // Per-op, every training run, Gibbs and AIS, and the collaborative-filtering run.
-    expect(wholeStep.length).toBe(TRAINING_RUNS.length + 3);
+    // Per-op, every training run, Gibbs and AIS, the collaborative-filtering run and the DBM's.
+    expect(wholeStep.length).toBe(TRAINING_RUNS.length + 4);
     // A fuse that runs the body as it is: every whole-step check passes.
     const faithful = sloppy(() => ({
       fuse(_label: string, body: () => void) {
@@ -105,8 +105,11 @@ describe('the checks as data (the runner a browser uses)', () => {
     const results = await runChecks(approximate, { checks: wholeStep });
     // Every check but the discriminative run, which draws no samples: a 1e-4 error in sigmoid moves its
     // parameters by about lr * 1e-4 per step, inside the training tolerance (1e3 eps); sampling runs flip
-    // Bernoulli draws and diverge.
-    const caught = wholeStep.map((c) => c.name).filter((n) => !n.startsWith('discriminative'));
+    // Bernoulli draws and diverge. The NReLU and Gaussian hidden-unit runs use no sigmoid in their hidden
+    // layer: only the visible draws see the error, too few in 12 steps to flip one, so they pass too.
+    const caught = wholeStep
+      .map((c) => c.name)
+      .filter((n) => !n.startsWith('discriminative') && !/NReLU hidden|Gaussian hidden/.test(n));
     expect(results.filter((r) => r.status === 'fail').map((r) => r.name)).toEqual(caught);
   }, 120_000);
 });

@@ -8,7 +8,7 @@ import {
 } from '@rbmjs/core';
 import type { Backend } from '@rbmjs/core/backend';
 import type { CheckContext, ConformanceCheck } from './context.js';
-import { countingFuse, opByOp } from './whole-step.js';
+import { countingFuse, opByOp, wholeStepGroup } from './whole-step.js';
 
 /**
  * Deep Boltzmann machines: a whole training run (greedy pretraining with doubled inputs, then PCD with mean
@@ -83,7 +83,7 @@ export const dbmChecks: ConformanceCheck[] = [
     },
   },
   {
-    group: 'deep Boltzmann machines',
+    group: wholeStepGroup,
     name: 'a 9-6-4 DBM: compiled units (dbm-step, dbm-pretrain-step, dbm-ais-step) agree with op by op',
     async run(c) {
       if (!c.backend.fuse) c.skip(`${c.backend.name} runs op by op (no fuse): nothing compiled to compare`);

@@ -25,8 +25,11 @@ export interface HiddenUnitType {
   readonly binary: boolean;
   /** Whether {@link sample} reads the input x besides the mean (then `mean` keeps a copy in `input`). */
   readonly needsInput: boolean;
-  /** In place: `x` holds the input; leaves the statistic E[h | v] (nrelu: max(0, x)). `scratch` is x's shape. */
-  mean(be: Backend, x: Tensor, input: Tensor | undefined, scratch: Tensor): void;
+  /**
+   * In place: `x` holds the input; leaves the statistic E[h | v] (nrelu: max(0, x)). Types that need the input
+   * get `input` (a copy is kept there) and `scratch`, both of x's shape.
+   */
+  mean(be: Backend, x: Tensor, input: Tensor | undefined, scratch: Tensor | undefined): void;
   /** h ~ p(h | v) from the mean (and the input kept by {@link HiddenUnitType.mean}); `noise` is scratch of h's shape. */
   sample(be: Backend, h: Tensor, mean: Tensor, input: Tensor | undefined, random: DeviceRandom, noise: Tensor): void;
   /**
@@ -96,7 +99,7 @@ export const nreluHidden: HiddenUnitType = {
   constantPerUnit: 0,
   mean(be, x, input, scratch) {
     be.copy(input!, x);
-    relu(be, x, scratch);
+    relu(be, x, scratch!);
   },
   sample(be, h, _mean, input, random, noise) {
     // h = max(0, x + sqrt(sigmoid(x)) n), sqrt(sigmoid(x)) = exp(-softplus(-x) / 2), n ~ N(0, 1).

@@ -231,7 +231,9 @@ export class RBM implements VisibleParameters {
     const input = this.hidden.needsInput
       ? memo(this.hiddenInputs, out, () => this.backend.tensor(out.rows, out.cols))
       : undefined;
-    this.hidden.mean(this.backend, out, input, this.scratchTensor(out.rows, out.cols, 'hidden-mean'));
+    // Only NReLU units need a scratch (for max(0, x)); the others allocate nothing here.
+    const scratch = input ? this.scratchTensor(out.rows, out.cols, 'hidden-mean') : undefined;
+    this.hidden.mean(this.backend, out, input, scratch);
   }
 
   /**
