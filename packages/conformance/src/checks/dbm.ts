@@ -50,12 +50,20 @@ async function trainBoth(c: CheckContext, [a, b]: [Backend, Backend], versus: st
   return models;
 }
 
-/** AIS's log Z and the mean-field bound of the trained models, compared. */
-async function evaluateBoth(c: CheckContext, [m1, m2]: [DBM, DBM], versus: string): Promise<void> {
+/**
+ * The mean-field bound of the trained models, compared (deterministic given the parameters, with one log Z);
+ * with `ais`, AIS's log Z too. AIS draws thousands of Bernoulli states, which flip where a GPU's approximate
+ * exp or sigmoid and the reference's differ in the last bits, so its log Z is compared only between the
+ * same backend's compiled and op-by-op runs, as the RBM's AIS is.
+ */
+async function evaluateBoth(c: CheckContext, [m1, m2]: [DBM, DBM], versus: string, ais: boolean): Promise<void> {
   const schedule = Float64Array.from({ length: 101 }, (_, i) => i / 100);
-  const ais = { runs: 16, schedule, seed: 5 };
-  const [a1, a2] = [await dbmAnnealedImportanceSampling(m1, ais), await dbmAnnealedImportanceSampling(m2, ais)];
-  c.close(`DBM AIS log Z${versus}`, [a1.logZ], [a2.logZ], () => 1e3 * c.eps * Math.abs(a2.logZ) + 1e-5);
+  const options = { runs: 16, schedule, seed: 5 };
+  const a2 = await dbmAnnealedImportanceSampling(m2, options);
+  if (ais) {
+    const a1 = await dbmAnnealedImportanceSampling(m1, options);
+    c.close(`DBM AIS log Z${versus}`, [a1.logZ], [a2.logZ], () => 1e3 * c.eps * Math.abs(a2.logZ) + 1e-5);
+  }
   const data = barsAndStripes(3);
   const [b1, b2] = [
     await dbmVariationalBound(m1, data, { ais: a2, iterations: 10 }),
@@ -72,11 +80,11 @@ async function evaluateBoth(c: CheckContext, [m1, m2]: [DBM, DBM], versus: strin
 export const dbmChecks: ConformanceCheck[] = [
   {
     group: 'deep Boltzmann machines',
-    name: 'a 9-6-4 DBM: pretraining and joint training, AIS and the bound agree with the reference',
+    name: 'a 9-6-4 DBM: pretraining and joint training, and the mean-field bound, agree with the reference',
     async run(c) {
       const models = await trainBoth(c, [c.backend, c.ref], ' vs the reference');
       try {
-        await evaluateBoth(c, models, ' vs the reference');
+        await evaluateBoth(c, models, ' vs the reference', false);
       } finally {
         for (const m of models) m.dispose();
       }
@@ -92,7 +100,7 @@ export const dbmChecks: ConformanceCheck[] = [
       // 16 rows at batch 4: 4 updates an epoch, 2 x 2 pretraining and 3 joint epochs.
       c.that(fused.units() >= 28, `${fused.units()} fused units for 28 updates`);
       try {
-        await evaluateBoth(c, models, ', compiled vs op by op');
+        await evaluateBoth(c, models, ', compiled vs op by op', true);
       } finally {
         for (const m of models) m.dispose();
       }
