@@ -22,26 +22,21 @@ export interface DbmEvalFlags extends DataCommandFlags {
   seed: number;
 }
 
-/** The flags of `rbm eval` that a DBM takes; the others are for one RBM. */
-const DBM_EVAL_FLAGS = new Set([
-  'exact',
-  'ais',
-  'bounds',
-  'aisRuns',
-  'aisSchedule',
-  'meanField',
-  'seed',
-  'backend',
-  'json',
-  'verbose',
-  'maxMemory',
-  'data',
-  'split',
-  'limit',
-  'binarize',
-  'threshold',
-  'dataSeed',
-]);
+/** The flags of `rbm eval` that are for one RBM only (a DBM takes the data flags, --exact, --ais-*, --mean-field). */
+const RBM_ONLY_FLAGS = [
+  'raiseChains',
+  'raiseSweeps',
+  'aisReverse',
+  'aisReverseStart',
+  'aisReverseSweeps',
+  'aisTemperatures',
+  'maxStates',
+  'pl',
+  'compare',
+  'compareSplit',
+  'compareLimit',
+  'prediction',
+];
 
 /** Said with every DBM bound: what it bounds, and on what it rests. */
 const BOUND_NOTE =
@@ -61,21 +56,8 @@ export async function evaluateDbm(
   given: (flag: string) => boolean,
   out: Output,
 ): Promise<void> {
-  for (const name of [
-    'raiseChains',
-    'raiseSweeps',
-    'aisReverse',
-    'aisReverseStart',
-    'aisReverseSweeps',
-    'aisTemperatures',
-    'maxStates',
-    'pl',
-    'compare',
-    'compareSplit',
-    'compareLimit',
-    'prediction',
-  ])
-    if (given(name) && !DBM_EVAL_FLAGS.has(name))
+  for (const name of RBM_ONLY_FLAGS)
+    if (given(name))
       throw new UsageError(
         `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for one RBM; ${modelPath} is a deep Boltzmann machine (rbm eval gives its AIS log Z and mean-field bound)`,
       );

@@ -20,6 +20,17 @@ function stats(x: Float32Array) {
   return { min, max, mean, std: Math.sqrt(Math.max(0, sq / x.length - mean * mean)) };
 }
 
+/** A tensor's statistics in one line. */
+function statsText(s: ReturnType<typeof stats>): string {
+  return `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
+}
+
+/** The lines every model file ends with: how it was made. */
+function madeBy(out: Output, metadata: Readonly<Record<string, string>>): void {
+  if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
+  if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
+}
+
 function parseJson(s: string | undefined): unknown {
   if (s === undefined) return undefined;
   try {
@@ -66,8 +77,7 @@ export function registerInfo(program: Command): void {
       ...(metadata.validation ? { validation: parseJson(metadata.validation) } : {}),
       ...(checkpoint ? { checkpointEpoch: checkpoint.epoch } : {}),
     };
-    const f = (s: ReturnType<typeof stats>) =>
-      `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
+    const f = statsText;
     out.info(
       `${escapeInline(modelPath)}: ${escapeInline(String(info.model))} RBM, ${p.numVisible} visible x ${p.numHidden} hidden (${info.parameters} parameters, ${bytes} bytes)`,
     );
@@ -79,8 +89,7 @@ export function registerInfo(program: Command): void {
     out.info(`  a: ${f(info.visibleBias)}`);
     out.info(`  b: ${f(info.hiddenBias)}`);
     if (checkpoint) out.info(`  checkpoint after epoch ${checkpoint.epoch}`);
-    if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
-    if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
+    madeBy(out, metadata);
     // A best model kept by early stopping says what it was kept for.
     if (metadata.validation) out.info(`  kept as the best by: ${escapeInline(metadata.validation)}`);
     out.emit(info);
@@ -100,8 +109,7 @@ function describeDbn(
   out.info(
     `${escapeInline(path)}: deep belief network ${sizes.join('-')}, ${layers.length} layers (${count} parameters, ${bytes} bytes)`,
   );
-  const f = (s: ReturnType<typeof stats>) =>
-    `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
+  const f = statsText;
   const described = layers.map((l, i) => {
     const layer = {
       layer: i,
@@ -118,8 +126,7 @@ function describeDbn(
     out.info(`    b: ${f(layer.hiddenBias)}`);
     return layer;
   });
-  if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
-  if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
+  madeBy(out, metadata);
   out.emit({
     file: path,
     bytes,
@@ -181,8 +188,7 @@ function describeDbm(out: Output, path: string, file: DbmFile, bytes: number): v
   out.info(
     `${escapeInline(path)}: deep Boltzmann machine ${sizes.join('-')}, ${sizes.length - 1} hidden layers of binary units (${count} parameters, ${bytes} bytes)`,
   );
-  const f = (s: ReturnType<typeof stats>) =>
-    `min ${s.min.toFixed(4)}, max ${s.max.toFixed(4)}, mean ${s.mean.toFixed(4)}, std ${s.std.toFixed(4)}`;
+  const f = statsText;
   const layers = sizes.map((n, l) => {
     const layer = {
       layer: l,
@@ -201,8 +207,7 @@ function describeDbm(out: Output, path: string, file: DbmFile, bytes: number): v
       : `joint training, after epoch ${state.epoch}`
     : undefined;
   if (stage) out.info(`  checkpoint: ${stage}`);
-  if (metadata.hyperparameters) out.info(`  hyperparameters: ${escapeInline(metadata.hyperparameters)}`);
-  if (metadata.provenance) out.info(`  provenance: ${escapeInline(metadata.provenance)}`);
+  madeBy(out, metadata);
   out.emit({
     file: path,
     bytes,

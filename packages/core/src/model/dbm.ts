@@ -313,14 +313,26 @@ export class DBM {
    * hidden layer ([rows, n_l]).
    */
   async meanFieldFeatures(data: Dataset | HostArray, iterations = DEFAULT_MEAN_FIELD_ITERATIONS): Promise<HostArray[]> {
+    return this.withMeanField(data, iterations, 'meanFieldFeatures', (mu) =>
+      Promise.all(mu.slice(1).map((m) => this.backend.read(m))),
+    );
+  }
+
+  /** Uploads `data`, runs mean field to its fixed point, and hands mu and the last inputs x to `fn`. */
+  private async withMeanField<R>(
+    data: Dataset | HostArray,
+    iterations: number,
+    what: string,
+    fn: (mu: Tensor[], x: Tensor[], scope: Scope) => Promise<R>,
+  ): Promise<R> {
     this.live();
     checkIterations(iterations);
     return withScope(this.backend, async (scope) => {
-      const v = this.upload(scope, data, 'meanFieldFeatures');
+      const v = this.upload(scope, data, what);
       const mu = [v, ...this.sizes.slice(1).map((n) => scope.tensor(v.rows, n))];
       const x = this.sizes.map((n) => scope.tensor(v.rows, n));
       this.meanField(mu, x, iterations);
-      return Promise.all(mu.slice(1).map((m) => this.backend.read(m)));
+      return fn(mu, x, scope);
     });
   }
 
@@ -329,14 +341,8 @@ export class DBM {
    * float64 on the host.
    */
   async variationalTerms(data: Dataset | HostArray, iterations = DEFAULT_MEAN_FIELD_ITERATIONS): Promise<Float64Array> {
-    this.live();
-    checkIterations(iterations);
-    return withScope(this.backend, async (scope) => {
-      const v = this.upload(scope, data, 'variationalTerms');
-      const mu = [v, ...this.sizes.slice(1).map((n) => scope.tensor(v.rows, n))];
-      const x = this.sizes.map((n) => scope.tensor(v.rows, n));
-      this.meanField(mu, x, iterations);
-      const out = scope.tensor(v.rows, 1);
+    return this.withMeanField(data, iterations, 'variationalTerms', async (mu, x, scope) => {
+      const out = scope.tensor(mu[0]!.rows, 1);
       fused(this.backend, 'dbm-bound', () => this.boundTerms(out, mu, x));
       return Float64Array.from(await this.backend.read(out));
     });

@@ -1,5 +1,4 @@
 import {
-  type DataSource,
   DBM,
   DBM_DEFAULTS,
   type DbmParameters,
@@ -166,7 +165,7 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
     );
     const model = resumed
       ? DBM.fromParameters(backend, resumed.parameters)
-      : DBM.create(backend, { sizes, seed: config.seed, means: await meansOf(reader) });
+      : DBM.create(backend, { sizes, seed: config.seed, means: await sourceColumnMeans(reader) });
     const trainer = new DbmTrainer(model, reader, job.options, resumed?.state);
     const metadata = () => ({ hyperparameters: JSON.stringify(job), ...provenance(backend.name) });
     const t0 = performance.now();
@@ -227,8 +226,4 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
     if (reader !== opened.source) await reader.close?.();
     await opened.source.close?.();
   }
-}
-
-function meansOf(src: DataSource): Promise<Float64Array> {
-  return sourceColumnMeans(src);
 }
