@@ -3,6 +3,8 @@ import { Command, CommanderError } from 'commander';
 import { registerBackends } from './commands/backends.js';
 import { registerBench } from './commands/bench.js';
 import { registerEval } from './commands/eval.js';
+import { registerExport } from './commands/export.js';
+import { registerImport } from './commands/import.js';
 import { registerInfo } from './commands/info.js';
 import { registerPredict } from './commands/predict.js';
 import { registerRecommend } from './commands/recommend.js';
@@ -26,6 +28,8 @@ export function buildProgram(): Command {
   registerTransform(program);
   registerPredict(program);
   registerRecommend(program);
+  registerExport(program);
+  registerImport(program);
   registerInfo(program);
   registerBackends(program);
   registerBench(program);

@@ -1035,6 +1035,63 @@ const cases: Case[] = [
       expect(r.stderr).toContain('\\x1b]0;title\\x07');
     },
   },
+  // ---- rbm export and rbm import: outputs, inputs that never end, archives that are not one ----
+  {
+    name: 'rbm export over its own model file is refused, the model kept',
+    cls: 'outputs',
+    args: () => ['export', fixedModel('ex1.safetensors', 6, 3), '--onnx', p('ex1.safetensors'), '--force'],
+    code: 1,
+    message: /ex1\.safetensors is an input of this command/,
+    keep: () => [p('ex1.safetensors')],
+    quiet: true,
+  },
+  {
+    name: 'rbm export onto an existing file without --force is refused, the file kept',
+    cls: 'outputs',
+    args: () => {
+      write('ex2.onnx', 'keep me');
+      return ['export', fixedModel('ex2.safetensors', 6, 3), '--onnx', p('ex2.onnx')];
+    },
+    code: 1,
+    message: /ex2\.onnx exists; use --force to replace it \(the ONNX model\)/,
+    keep: () => [p('ex2.onnx')],
+  },
+  {
+    name: 'rbm export of a FIFO ends at once',
+    cls: 'inputs that hang or have no end',
+    args: () => ['export', p('fifo.safetensors'), '--onnx', p('ex3.onnx')],
+    code: 1,
+    message: /FIFO \(named pipe\), not a regular model file/,
+  },
+  {
+    name: 'rbm import of /dev/zero ends at once',
+    cls: 'inputs that hang or have no end',
+    args: () => ['import', '--sklearn', '/dev/zero', '--out', p('ex4.safetensors')],
+    code: 1,
+    message: /\/dev\/zero/,
+  },
+  {
+    name: 'rbm import of a FIFO ends at once',
+    cls: 'inputs that hang or have no end',
+    args: () => ['import', '--sklearn', p('fifo'), '--out', p('ex5.safetensors')],
+    code: 1,
+    message: /fifo: a FIFO \(named pipe\)/,
+  },
+  {
+    name: 'rbm import of a zip that is not an npz names it',
+    cls: 'model files',
+    args: () => ['import', '--sklearn', write('ex6.npz', 'PK\u0003\u0004 truncated'), '--out', p('ex6.safetensors')],
+    code: 1,
+    message: /ex6\.npz: not a NumPy \.npz archive/,
+  },
+  {
+    name: 'rbm export --what with an unknown output is refused before reading the model',
+    cls: 'flags',
+    args: () => ['export', p('missing.safetensors'), '--onnx', p('ex7.onnx'), '--what', 'features,bogus'],
+    code: 2,
+    message: /"bogus" is not an output/,
+    quiet: true,
+  },
   // ---- what native libraries print ----
   {
     name: 'rbm backends keeps Dawn and Vulkan warnings out of its output',

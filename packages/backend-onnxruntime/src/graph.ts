@@ -1,14 +1,18 @@
-import { isStructural, type Tensor, type Trace, type TraceInterface, type TraceOp } from '@rbmjs/core/backend';
 import {
-  type Attribute,
-  encodeModel,
-  FLOAT,
-  INT64,
-  type Initializer,
-  type Node,
-  type ValueInfo,
-} from './onnx-proto.js';
+  isStructural,
+  onnxProto,
+  type Tensor,
+  type Trace,
+  type TraceInterface,
+  type TraceOp,
+} from '@rbmjs/core/backend';
 import { rewriteGraph } from './rewrite.js';
+
+type Attribute = onnxProto.Attribute;
+type Initializer = onnxProto.Initializer;
+type Node = onnxProto.Node;
+type ValueInfo = onnxProto.ValueInfo;
+const { encodeOnnxModel, FLOAT, INT64 } = onnxProto;
 
 /** ONNX opset the graphs use (ONNX Runtime 1.30 implements it on every execution provider used here). */
 export const OPSET = 17;
@@ -304,7 +308,7 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
   // Constants a rewrite left unused (ONNX Runtime would warn of each).
   const used = new Set(nodes.flatMap((n) => n.input));
   const liveInitializers = initializers.filter((i) => used.has(i.name));
-  const model = encodeModel({
+  const model = encodeOnnxModel({
     irVersion: 8,
     producer: '@rbmjs/backend-onnxruntime',
     opset: OPSET,

@@ -1,4 +1,7 @@
-import type { Attribute, Node } from './onnx-proto.js';
+import type { onnxProto } from '@rbmjs/core/backend';
+
+type Attribute = onnxProto.Attribute;
+type Node = onnxProto.Node;
 
 /**
  * Peephole rewrites of a written graph, each of which saves a pass over memory (a CPU's elementwise ops and

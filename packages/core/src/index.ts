@@ -211,7 +211,18 @@ export {
   type ModelFile,
   saveModel,
 } from './io/model-file.js';
+export { decodeNpy, encodeNpy, type NpyArray, type NpyType, npyBytes, npyHeader } from './io/npy.js';
+export {
+  checkOnnxOutputs,
+  type ExportableModel,
+  exportOnnx,
+  type OnnxExportOptions,
+  type OnnxOutput,
+  onnxOutputs,
+} from './io/onnx-export.js';
+export { EXPORT_OPSET } from './io/onnx-graph.js';
 export { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './io/safetensors.js';
+export { decodeSklearnRbm, encodeSklearnRbm, SKLEARN_ARRAYS } from './io/sklearn.js';
 export {
   type CollaborativeInitOptions,
   CollaborativeModel,

@@ -8,6 +8,8 @@ import {
   DEFAULT_MEAN_FIELD_ITERATIONS,
   encodeSafetensors,
   float32Bytes,
+  npyBytes,
+  npyHeader,
   RbmEstimator,
   type SafeTensor,
   ShapeError,
@@ -19,7 +21,6 @@ import { openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../files.js';
 import { readLabels } from '../labels.js';
-import { npyBytes, npyHeader } from '../npy.js';
 import { positiveInt } from '../options.js';
 import { Output } from '../output.js';
 

@@ -3,7 +3,8 @@
  * every backend runs before touching memory (so that all backends fail alike), the reference backend and
  * its scalar math (sigmoid, softplus as the conformance suite defines them), Philox uniforms for backends
  * that draw on the device, WebGPU setup shared by the GPU backends, and the helpers that describe a
- * backend family for the backend table. See docs/adding-a-backend.md.
+ * backend family for the backend table, and the ONNX protobuf writer (`onnxProto`) for backends that compile
+ * graphs. See docs/adding-a-backend.md.
  *
  * @packageDocumentation
  * @module @rbmjs/core/backend
@@ -19,6 +20,7 @@ export {
   ShapeError,
   UnknownBackendError,
 } from '../errors.js';
+export * as onnxProto from '../io/onnx-proto.js';
 export { fillUniforms, fillUniformsReference, philox4x32_10, philoxSimd, UNIFORM_SCALE } from '../random/philox.js';
 export { assertBackend, assertShape, resolveBackend } from './check.js';
 export { inBrowser } from './environment.js';

@@ -4,6 +4,8 @@ import { FileError, RbmError } from '../errors.js';
 import { type CollaborativeFile, decodeCollaborative } from '../io/collaborative-file.js';
 import { type AnyModelFile, decodeAnyModel, decodeModel, type ModelFile } from '../io/model-file.js';
 import { type DecodeOptions, decodeSafetensorsHeader, safetensorsHeaderLength } from '../io/safetensors.js';
+import { decodeSklearnRbm } from '../io/sklearn.js';
+import type { RbmParameters } from '../model/parameters.js';
 
 /**
  * Reading files without surprises: only regular files are read (a FIFO would block forever, /dev/zero
@@ -214,6 +216,22 @@ async function readModelBytes(
       );
     }
     return { bytes: await readExactly(handle, path, size, 0), size, decode };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads a scikit-learn BernoulliRBM's .npz archive (see io/sklearn.ts) into RBM parameters: a regular file
+ * only, at most `maxBytes` (default {@link DEFAULT_MAX_MODEL_BYTES}), each array bounded as it unpacks.
+ */
+export async function readSklearnFile(path: string, options: { maxBytes?: number } = {}): Promise<RbmParameters> {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
+  const { handle, size } = await openRegularFile(path, 'scikit-learn archive');
+  try {
+    if (size > maxBytes)
+      throw new FileError(`${path}: ${size} bytes, more than the limit of ${maxBytes} for an archive`, path, 'EFBIG');
+    return decodeSklearnRbm(await readExactly(handle, path, size, 0), path);
   } finally {
     await handle.close();
   }

@@ -26,6 +26,7 @@ export {
   readCollaborativeFile,
   readModelFile,
   readModelMetadata,
+  readSklearnFile,
   type StatsLike,
 } from './files.js';
 

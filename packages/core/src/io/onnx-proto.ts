@@ -1,10 +1,12 @@
 /**
- * The ONNX protobuf messages this backend writes (onnx/onnx.proto3, IR version 8), encoded by hand: 25
- * fields of 10 messages, in protobuf's wire format (varints, length-delimited fields, packed repeats).
+ * The ONNX protobuf messages rbmjs writes (onnx/onnx.proto3, IR version 8), encoded by hand: the fields of
+ * 11 messages that ONNX Runtime's compiled training steps (backend-onnxruntime) and exported models
+ * (io/onnx-export.ts) use, in protobuf's wire format (varints, length-delimited fields, packed repeats).
  * The npm package onnx-proto would do it with protobufjs 6, whose optional `long` lookup breaks under
- * vitest and in some bundlers; this file has no dependencies and runs wherever the backend does.
+ * vitest and in some bundlers; this file has no dependencies and runs wherever core does.
  */
 
+/** TensorProto.DataType values. */
 export const FLOAT = 1;
 export const INT64 = 7;
 
@@ -13,9 +15,10 @@ export interface Dim {
 }
 export interface ValueInfo {
   readonly name: string;
-  /** Element type (FLOAT) and fixed dimensions. */
+  /** Element type (FLOAT, INT64) and dimensions: a number is fixed, a string a named dynamic one (`batch`). */
   readonly elemType: number;
-  readonly dims: readonly number[];
+  readonly dims: readonly (number | string)[];
+  readonly doc?: string;
 }
 export interface Attribute {
   readonly name: string;
@@ -33,7 +36,8 @@ export interface Initializer {
   readonly name: string;
   readonly dataType: number;
   readonly dims: readonly number[];
-  readonly floats?: readonly number[];
+  /** Few values: packed float_data. A Float32Array is written as raw_data (little-endian), for weights. */
+  readonly floats?: readonly number[] | Float32Array;
   readonly int64s?: readonly number[];
 }
 export interface Graph {
@@ -47,7 +51,11 @@ export interface Model {
   readonly irVersion: number;
   readonly opset: number;
   readonly producer: string;
+  readonly producerVersion?: string;
+  readonly doc?: string;
   readonly graph: Graph;
+  /** ModelProto.metadata_props: free-form key/value pairs (provenance). */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 /** A growing byte buffer with protobuf's primitive encodings. */
@@ -129,11 +137,12 @@ const valueInfo =
       message(t, 1, (tt) => {
         int(tt, 1, v.elemType); // TypeProto.Tensor.elem_type
         message(tt, 2, (shape) => {
-          // TensorShapeProto.dim; Dimension.dim_value
-          for (const d of v.dims) message(shape, 1, (dim) => int(dim, 1, d));
+          // TensorShapeProto.dim; Dimension.dim_value (1) or dim_param (2)
+          for (const d of v.dims) message(shape, 1, (dim) => (typeof d === 'number' ? int(dim, 1, d) : str(dim, 2, d)));
         });
       }),
     );
+    if (v.doc) str(w, 3, v.doc); // doc_string
   };
 
 const attribute =
@@ -167,7 +176,14 @@ const initializer =
   (w) => {
     for (const d of t.dims) int(w, 1, d); // dims
     int(w, 2, t.dataType); // data_type
-    if (t.floats) {
+    if (t.floats instanceof Float32Array) {
+      // raw_data: little-endian float32 (every platform JavaScript runs on here is little-endian)
+      const f = t.floats;
+      const b = new Uint8Array(f.length * 4);
+      const view = new DataView(b.buffer);
+      for (let i = 0; i < f.length; i++) view.setFloat32(4 * i, f[i]!, true);
+      bytes(w, 9, b);
+    } else if (t.floats) {
       // float_data, packed
       const inner = new Writer();
       for (const x of t.floats) inner.float32(x);
@@ -183,10 +199,12 @@ const initializer =
   };
 
 /** Encodes a ModelProto. */
-export function encodeModel(m: Model): Uint8Array {
+export function encodeOnnxModel(m: Model): Uint8Array {
   const w = new Writer();
   int(w, 1, m.irVersion); // ir_version
   str(w, 2, m.producer); // producer_name
+  if (m.producerVersion) str(w, 3, m.producerVersion); // producer_version
+  if (m.doc) str(w, 6, m.doc); // doc_string
   message(w, 7, (g) => {
     // graph
     for (const n of m.graph.nodes) message(g, 1, node(n));
@@ -196,5 +214,11 @@ export function encodeModel(m: Model): Uint8Array {
     for (const v of m.graph.outputs) message(g, 12, valueInfo(v));
   });
   message(w, 8, (o) => int(o, 2, m.opset)); // opset_import { domain: '', version }
+  for (const [key, value] of Object.entries(m.metadata ?? {}))
+    message(w, 14, (e) => {
+      // metadata_props: StringStringEntryProto { key, value }
+      str(e, 1, key);
+      str(e, 2, value);
+    });
   return w.finish();
 }
