@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -34,14 +34,24 @@ function snippet(name: string): string {
   return m[1]!;
 }
 
-/** A folder whose node_modules has onnxruntime-node, for the docs' Node snippet. */
+/** A folder whose node_modules has onnxruntime-node and onnxruntime-web, for the docs' snippets. */
 async function snippetFolder(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'rbm-snippet-'));
   mkdirSync(join(d, 'node_modules'));
-  symlinkSync(
-    dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json')),
-    join(d, 'node_modules', 'onnxruntime-node'),
+  const node = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  symlinkSync(node, join(d, 'node_modules', 'onnxruntime-node'));
+  // onnxruntime-web, as backend-onnxruntime installs it (its exports hide package.json from resolve).
+  const web = join(
+    import.meta.dirname,
+    '..',
+    '..',
+    '..',
+    'packages',
+    'backend-onnxruntime',
+    'node_modules',
+    'onnxruntime-web',
   );
+  symlinkSync(realpathSync(web), join(d, 'node_modules', 'onnxruntime-web'));
   return d;
 }
 const onnxIt = peerIt(['onnx']);
@@ -116,6 +126,15 @@ print(json.dumps([o.name for o in m.graph.output]))`;
   const r = spawnSync(PYTHON, ['-c', code, model], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`onnx.checker refused ${model}: ${r.stderr}`);
   return JSON.parse(r.stdout) as string[];
+}
+
+/** The ONNX file's metadata_props, as python3-onnx reads them. */
+function onnxMetadata(model: string): Record<string, string> {
+  const code =
+    'import onnx, sys, json; print(json.dumps({p.key: p.value for p in onnx.load(sys.argv[1]).metadata_props}))';
+  const r = spawnSync(PYTHON, ['-c', code, model], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return JSON.parse(r.stdout) as Record<string, string>;
 }
 
 async function exportOnnx(model: string, out: string, ...flags: string[]): Promise<void> {
@@ -270,7 +289,7 @@ describe('rbm export --onnx: RBMs of every unit type', () => {
 
 describe('rbm export --onnx: a 784-500 MNIST model', () => {
   onnxIt(
-    "onnx.checker's full check passes; onnxruntime-node's features of 1,000 test digits equal rbm transform's within 1e-5",
+    "onnx.checker's full check passes; the features of 1,000 test digits by onnxruntime-node, and by the docs' Node and browser snippets, equal rbm transform's within 1e-5",
     async () => {
       const model = join(dir, 'mnist.safetensors');
       const t = await rbm(
@@ -296,6 +315,12 @@ describe('rbm export --onnx: a 784-500 MNIST model', () => {
       const onnx = join(dir, 'mnist.onnx');
       await exportOnnx(model, onnx);
       expect(checkWithPython(onnx)).toEqual(['features', 'free_energy', 'reconstruction']);
+      // Provenance: the training job and the tool, as the model file states them.
+      const meta = onnxMetadata(onnx);
+      expect(JSON.parse(meta.hyperparameters!)).toMatchObject({ hidden: 500 });
+      expect(JSON.parse(meta.provenance!).tool).toMatch(/^@rbmjs\/cli /);
+      expect(meta).toMatchObject({ rbmjs_source: 'mnist.safetensors', rbmjs_model: 'rbm' });
+      expect(meta.rbmjs_version).toMatch(/^\d+\.\d+\.\d+/);
       const digits = await loadAll(
         openData({ name: 'mnist', split: 'test', limit: 1000, threshold: 0.5, seed: 0 }).source,
       );
@@ -333,6 +358,17 @@ writeFileSync('features.bin', features.data);`;
       const s = spawnSync(process.execPath, ['snippet.mjs'], { cwd: d, encoding: 'utf8' });
       expect(s.status, s.stderr).toBe(0);
       expectClose(new Float32Array(new Uint8Array(readFileSync(join(d, 'features.bin'))).buffer), want, 1e-5);
+      // The browser's snippet, with onnxruntime-web's WebAssembly build; the model served as a data: URL.
+      const web = `import { readFileSync, writeFileSync } from 'node:fs';
+const pixels = new Float32Array(new Uint8Array(readFileSync('pixels.bin')).buffer);
+const rows = 1000;
+const url = 'data:application/octet-stream;base64,' + readFileSync('model.onnx').toString('base64');
+${snippet('onnx-web')}
+writeFileSync('features-web.bin', features.data);`;
+      writeFileSync(join(d, 'web.mjs'), web);
+      const w = spawnSync(process.execPath, ['web.mjs'], { cwd: d, encoding: 'utf8' });
+      expect(w.status, w.stderr).toBe(0);
+      expectClose(new Float32Array(new Uint8Array(readFileSync(join(d, 'features-web.bin'))).buffer), want, 1e-5);
     },
     180_000,
   );
@@ -409,16 +445,7 @@ describe('rbm export --onnx: classifier, DBN, DBM', () => {
     const run = runOnnx(onnx, { visible: rows });
     expect(run.outputs.features!.dims).toEqual([25, 13]);
     expectClose(run.outputs.features!.data, (await transform(model, 'dbm.csv')).data, 1e-5);
-    const meta = spawnSync(
-      PYTHON,
-      [
-        '-c',
-        'import onnx,sys; print({p.key: p.value for p in onnx.load(sys.argv[1]).metadata_props}["rbmjs_mean_field_iterations"])',
-        onnx,
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(meta.stdout.trim()).toBe('30');
+    expect(onnxMetadata(onnx).rbmjs_mean_field_iterations).toBe('30');
     const wrong = await rbm(['export', model, '--onnx', onnx, '--force', '--what', 'reconstruction']);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/reconstruction is not an output of a DBM; it has features/);
