@@ -446,6 +446,29 @@ describe('rbm export --onnx: classifier, DBN, DBM', () => {
     expect(run.outputs.features!.dims).toEqual([25, 13]);
     expectClose(run.outputs.features!.data, (await transform(model, 'dbm.csv')).data, 1e-5);
     expect(onnxMetadata(onnx).rbmjs_mean_field_iterations).toBe('30');
+    // Fewer sweeps, fixed at export: against mean field in float64 (the doubled bottom-up start, then sweeps).
+    await exportOnnx(model, onnx, '--mean-field-iterations', '3');
+    expect(onnxMetadata(onnx).rbmjs_mean_field_iterations).toBe('3');
+    const three = runOnnx(onnx, { visible: rows }).outputs.features!.data;
+    const L = sizes.length - 1;
+    const want = rows.flatMap((v) => {
+      const mu: number[][] = [v];
+      const input = (l: number, below: number, withAbove: boolean) =>
+        Array.from({ length: sizes[l]! }, (_, j) => {
+          let x = p.biases[l]![j]!;
+          for (let i = 0; i < sizes[l - 1]!; i++) x += below * mu[l - 1]![i]! * p.weights[l - 1]![i * sizes[l]! + j]!;
+          if (withAbove && l < L)
+            for (let k = 0; k < sizes[l + 1]!; k++) x += mu[l + 1]![k]! * p.weights[l]![j * sizes[l + 1]! + k]!;
+          return sigmoid(x);
+        });
+      for (let l = 1; l <= L; l++) mu[l] = input(l, l < L ? 2 : 1, false);
+      for (let t = 0; t < 3; t++) for (let l = 1; l <= L; l++) mu[l] = input(l, 1, true);
+      return mu.slice(1).flat();
+    });
+    expectClose(three, want, 1e-5);
+    const many = await rbm(['export', model, '--onnx', onnx, '--force', '--mean-field-iterations', '5000']);
+    expect(many.code).toBe(2);
+    expect(many.stderr).toMatch(/meanFieldIterations must be a whole number in 0\.\.1000, got 5000/);
     const wrong = await rbm(['export', model, '--onnx', onnx, '--force', '--what', 'reconstruction']);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/reconstruction is not an output of a DBM; it has features/);

@@ -9,6 +9,7 @@ import {
   exportOnnx,
   type OnnxOutput,
   onnxOutputs,
+  SKLEARN_ARRAYS,
 } from '@rbmjs/core';
 import { readAnyModelFile, readCollaborativeFile, readModelMetadata } from '@rbmjs/core/node';
 import type { Command } from 'commander';
@@ -76,6 +77,15 @@ function parseWhat(s: string | undefined): OnnxOutput[] | undefined {
   return list as OnnxOutput[];
 }
 
+/** `f()`, with what the model cannot export (an ArgumentError) refused as a usage error naming the file (exit 2). */
+function refused<T>(modelPath: string, f: () => T): T {
+  try {
+    return f();
+  } catch (error) {
+    throw error instanceof ArgumentError ? new UsageError(`${modelPath}: ${error.message}`) : error;
+  }
+}
+
 /** The model file as the exporter takes it (a collaborative file is read by its own decoder). */
 async function readExportable(path: string): Promise<ExportableModel & { bytes: number }> {
   if ((await readModelMetadata(path)).model === COLLABORATIVE_MODEL_TYPE) {
@@ -104,39 +114,28 @@ async function exportModel(modelPath: string, flags: ExportFlags): Promise<void>
   await checkOutputs(outputs, { force: Boolean(flags.force), inputs: [modelPath] });
   await cleanTemporaries([target]);
   const model = await readExportable(modelPath);
-  // Refusals before any writing, by name: a usage error (exit 2).
-  const refuse = (error: unknown): never => {
-    throw error instanceof ArgumentError ? new UsageError(`${modelPath}: ${error.message}`) : error;
-  };
   if (flags.meanFieldIterations !== undefined && model.kind !== 'dbm')
     throw new UsageError(`--mean-field-iterations is for a DBM; ${modelPath} is a ${model.kind} file`);
   let bytes: Uint8Array;
-  let written: string[];
+  let written: readonly string[];
   if (flags.onnx) {
-    written = (() => {
-      try {
-        return checkOnnxOutputs(model, what);
-      } catch (error) {
-        return refuse(error);
-      }
-    })();
-    bytes = exportOnnx(model, {
-      what: written as OnnxOutput[],
-      ...(flags.meanFieldIterations !== undefined ? { meanFieldIterations: flags.meanFieldIterations } : {}),
-      producerVersion: VERSION,
-      metadata: { rbmjs_version: VERSION, rbmjs_source: basename(modelPath) },
-    });
+    written = refused(modelPath, () => checkOnnxOutputs(model, what));
+    bytes = refused(modelPath, () =>
+      exportOnnx(model, {
+        what: written as OnnxOutput[],
+        ...(flags.meanFieldIterations !== undefined ? { meanFieldIterations: flags.meanFieldIterations } : {}),
+        producerVersion: VERSION,
+        metadata: { rbmjs_version: VERSION, rbmjs_source: basename(modelPath) },
+      }),
+    );
   } else {
     if (model.kind !== 'rbm')
       throw new UsageError(`${modelPath} is a ${model.kind} file; scikit-learn's BernoulliRBM is one RBM`);
-    try {
-      bytes = encodeSklearnRbm(model.parameters);
-    } catch (error) {
-      refuse(error);
-    }
-    written = ['components_', 'intercept_hidden_', 'intercept_visible_'];
+    const p = model.parameters;
+    bytes = refused(modelPath, () => encodeSklearnRbm(p));
+    written = SKLEARN_ARRAYS;
   }
-  await writeOutput(target, bytes!, { overwrite: Boolean(flags.force) });
+  await writeOutput(target, bytes, { overwrite: Boolean(flags.force) });
   const summary = {
     model: modelPath,
     kind: model.kind,
@@ -144,8 +143,8 @@ async function exportModel(modelPath: string, flags: ExportFlags): Promise<void>
     format: flags.onnx ? `onnx (opset ${EXPORT_OPSET})` : 'npz (scikit-learn BernoulliRBM)',
     outputs: written,
     ...(flags.onnx ? { available: onnxOutputs(model).available } : {}),
-    bytes: bytes!.length,
+    bytes: bytes.length,
   };
-  out.info(`wrote ${target}: ${summary.format}, ${written.join(', ')} (${bytes!.length} bytes)`);
+  out.info(`wrote ${target}: ${summary.format}, ${written.join(', ')} (${bytes.length} bytes)`);
   out.emit(summary);
 }

@@ -196,13 +196,16 @@ function withoutTrainerState(metadata: Readonly<Record<string, string>>): Record
   return out;
 }
 
-/** x = s(v) W + b of one RBM, s(v) = v / sigma^2 for Gaussian visible units. */
-function hiddenInput(g: OnnxGraph, p: RbmParameters, v: string, prefix: string): string {
+/**
+ * x = s(v) W + b of one RBM, s(v) = v / sigma^2 for Gaussian visible units; returns x with the names of the
+ * layer's weights and precisions.
+ */
+function hiddenInput(g: OnnxGraph, p: RbmParameters, v: string, prefix: string) {
   const W = g.weight(`${prefix}W`, [p.numVisible, p.numHidden], p.weights);
   const b = g.weight(`${prefix}b`, [p.numHidden], p.hiddenBias);
-  const scaled =
-    p.visibleUnits === 'gaussian' ? g.mul(v, g.weight(`${prefix}precision`, [p.numVisible], precision(p))) : v;
-  return g.affine(scaled, W, b);
+  const precisions =
+    p.visibleUnits === 'gaussian' ? g.weight(`${prefix}precision`, [p.numVisible], precision(p)) : undefined;
+  return { x: g.affine(precisions ? g.mul(v, precisions) : v, W, b), W, precisions };
 }
 
 /** exp(-z) in float32, z the log variances (0 where absent). */
@@ -220,29 +223,29 @@ function hiddenMean(g: OnnxGraph, p: RbmParameters, x: string): string {
 
 function rbmGraph(g: OnnxGraph, p: RbmParameters, what: readonly OnnxOutput[]): void {
   const v = g.input('visible', [p.numVisible], 'visible units, one row per example (as rbm transform reads them)');
-  const x = hiddenInput(g, p, v, '');
+  const { x, W, precisions } = hiddenInput(g, p, v, '');
   const h = hiddenMean(g, p, x);
+  const a = g.weight('a', [p.numVisible], p.visibleBias);
   if (what.includes('features')) g.output('features', h, [p.numHidden], 'E[h | v] (p(h = 1 | v) for Bernoulli units)');
   if (what.includes('free_energy')) {
     const hidden =
       (p.hiddenUnits ?? 'bernoulli') === 'gaussian'
         ? g.mul(g.scalar(0.5), g.sum(g.mul(x, x), 1))
         : g.sum(g.softplus(x), 1);
-    const a = g.weight('a', [p.numVisible], p.visibleBias);
     let visible: string;
-    if (p.visibleUnits === 'gaussian') {
+    if (precisions) {
       const d = g.op('Sub', [v, a]);
-      visible = g.mul(
-        g.scalar(-0.5),
-        g.sum(g.mul(g.mul(d, d), g.weight('precision_fe', [p.numVisible], precision(p))), 1),
-      );
+      visible = g.mul(g.scalar(-0.5), g.sum(g.mul(g.mul(d, d), precisions), 1));
     } else visible = g.sum(g.mul(v, a), 1);
     g.output('free_energy', g.op('Neg', [g.add(visible, hidden)]), [], 'F(v), as RBM.freeEnergy');
   }
-  if (what.includes('reconstruction')) {
-    const y = g.affine(h, 'W', g.weight('a_reconstruction', [p.numVisible], p.visibleBias), true);
-    g.output('reconstruction', visibleMean(g, p, y), [p.numVisible], 'E[v | h = features]');
-  }
+  if (what.includes('reconstruction'))
+    g.output(
+      'reconstruction',
+      visibleMean(g, p, g.affine(h, W, a, { transB: true })),
+      [p.numVisible],
+      'E[v | h = features]',
+    );
 }
 
 /** E[v | h] from the input y = h W^T + a: sigmoid, the Gaussian mean, or sigmoid then a softmax per group. */
@@ -292,7 +295,7 @@ function classifierGraph(g: OnnxGraph, p: RbmParameters, what: readonly OnnxOutp
 function dbnFeatures(g: OnnxGraph, layers: readonly RbmParameters[]): string {
   let h = g.input('visible', [layers[0]!.numVisible], 'visible units of the bottom layer');
   layers.forEach((p, l) => {
-    h = hiddenMean(g, p, hiddenInput(g, p, h, `layer${l}_`));
+    h = hiddenMean(g, p, hiddenInput(g, p, h, `layer${l}_`).x);
   });
   return h;
 }
@@ -302,22 +305,15 @@ function dbmGraph(g: OnnxGraph, p: DbmParameters, iterations: number): void {
   const v = g.input('visible', [p.sizes[0]!], 'visible units');
   const W = p.weights.map((w, l) => g.weight(`W${l}`, [p.sizes[l]!, p.sizes[l + 1]!], w));
   const b = p.biases.map((x, l) => g.weight(`b${l}`, [p.sizes[l]!], x));
-  const W2 = p.weights.map((w, l) =>
-    g.weight(
-      `W${l}_doubled`,
-      [p.sizes[l]!, p.sizes[l + 1]!],
-      w.map((x) => 2 * x),
-    ),
-  );
   const mu: string[] = [v];
   // The start: a bottom-up pass, weights doubled below the top (DBM.meanFieldStart).
-  for (let l = 1; l <= L; l++) mu[l] = g.sigmoid(g.affine(mu[l - 1]!, l < L ? W2[l - 1]! : W[l - 1]!, b[l]!));
-  // Sweeps over l = 1..L, each with the latest neighbours (DBM.meanFieldSweep).
+  for (let l = 1; l <= L; l++) mu[l] = g.sigmoid(g.affine(mu[l - 1]!, W[l - 1]!, b[l]!, { alpha: l < L ? 2 : 1 }));
+  // Sweeps over l = 1..L, each with the latest neighbours (DBM.meanFieldSweep):
+  // x_l = mu_{l-1} W_{l-1} + b_l (+ mu_{l+1} W_l^T below the top).
   for (let t = 0; t < iterations; t++)
     for (let l = 1; l <= L; l++) {
-      let x = g.affine(mu[l - 1]!, W[l - 1]!, b[l]!);
-      if (l < L) x = g.add(x, g.op('MatMul', [mu[l + 1]!, g.op('Transpose', [W[l]!])]));
-      mu[l] = g.sigmoid(x);
+      const x = g.affine(mu[l - 1]!, W[l - 1]!, b[l]!);
+      mu[l] = g.sigmoid(l < L ? g.affine(mu[l + 1]!, W[l]!, x, { transB: true }) : x);
     }
   for (let l = 1; l <= L; l++) g.output(`mean_field_${l}`, mu[l]!, [p.sizes[l]!], `mean field of hidden layer ${l}`);
   const all = mu.slice(1);
@@ -359,7 +355,7 @@ function collaborativeGraph(
   }
   const phat = g.sigmoid(x);
   // p(v_i^k = 1 | p-hat) = softmax_k(a_i^k + p-hat W_i^k).
-  const logits = g.affine(phat, W, g.weight('a', [M * K], p.visibleBias), true);
+  const logits = g.affine(phat, W, g.weight('a', [M * K], p.visibleBias), { transB: true });
   const dist = g.op('Softmax', [g.op('Reshape', [logits, g.ints([-1, M, K])])], [{ name: 'axis', int: 2 }]);
   if (what.includes('predicted_ratings'))
     g.output(

@@ -83,9 +83,12 @@ export class OnnxGraph {
   sigmoid(x: string): string {
     return this.op('Sigmoid', [x]);
   }
-  /** x W + bias (Gemm; transB: x W^T + bias), x [batch, n]. */
-  affine(x: string, w: string, bias: string, transB = false): string {
-    return this.op('Gemm', [x, w, bias], transB ? [{ name: 'transB', int: 1 }] : undefined);
+  /** alpha x W + c (Gemm; transB: alpha x W^T + c), x [batch, n], c a bias row or a [batch, m] value. */
+  affine(x: string, w: string, c: string, o: { readonly transB?: boolean; readonly alpha?: number } = {}): string {
+    const attributes: Attribute[] = [];
+    if (o.transB) attributes.push({ name: 'transB', int: 1 });
+    if (o.alpha !== undefined && o.alpha !== 1) attributes.push({ name: 'alpha', float: o.alpha });
+    return this.op('Gemm', [x, w, c], attributes.length > 0 ? attributes : undefined);
   }
   /** softplus(x) = max(x, 0) + log(1 + exp(-|x|)): stable for any x in float32, on any runtime. */
   softplus(x: string): string {
