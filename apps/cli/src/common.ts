@@ -1,4 +1,4 @@
-import { type AisSchedule, type Backend, RbmError } from '@rbmjs/core';
+import { type AisSchedule, aisScheduleSteps, type Backend, checkMemory, RbmError } from '@rbmjs/core';
 import type { Command } from 'commander';
 import { type BackendSettings, CLI_BACKENDS, startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
@@ -143,6 +143,17 @@ export function parseSchedule(s: string): AisSchedule {
   if (m) return { linear: Number(m[1]) };
   throw new RbmError(
     'INVALID_ARGUMENT',
-    `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F times its steps) or linear:N`,
+    `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F from 1 to 999 times its steps) or linear:N`,
   );
+}
+
+/**
+ * An AIS schedule flag, parsed, with its size checked against the memory budget under the flag's own name
+ * before any work (`linear:400000000` would hold 3.2 GB of inverse temperatures).
+ */
+export function scheduleWithinBudget(s: string): AisSchedule {
+  const schedule = parseSchedule(s);
+  const steps = aisScheduleSteps(schedule);
+  checkMemory(`--ais-schedule ${s} (${steps} steps)`, 16 * (steps + 1), '2 float64 values a step');
+  return schedule;
 }

@@ -19,7 +19,15 @@ import {
 import { mkdtemp, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeCheckpoint, encodeModel, initialParameters, type RbmParameters, type TrainerState } from '@rbmjs/core';
+import {
+  encodeCheckpoint,
+  encodeDbm,
+  encodeModel,
+  initialDbmParameters,
+  initialParameters,
+  type RbmParameters,
+  type TrainerState,
+} from '@rbmjs/core';
 import { readCheckpoint, readModelFile } from '@rbmjs/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, type Run, rbm } from './helpers.js';
@@ -1035,6 +1043,97 @@ const cases: Case[] = [
       expect(r.stderr).toContain('\\x1b]0;title\\x07');
     },
   },
+  // ---- hidden units beyond Bernoulli: the figures they have are reported, the others skipped or refused ----
+  {
+    name: 'eval of an NReLU model: reconstruction reported, free energy and pseudo-likelihood skipped with a note, exit 0',
+    cls: 'checked before work',
+    args: () => ['eval', unitsModel('nrelu'), '--data', csv, '--backend', 'js', '--json'],
+    code: 0,
+    check: (r) => {
+      const result = JSON.parse(r.stdout);
+      expect(result.reconstructionError).toBeGreaterThan(0);
+      expect(result.meanFreeEnergy).toBeUndefined();
+      expect(result.skipped).toEqual([
+        expect.stringMatching(/^no pseudo-likelihood: pseudo-likelihood is for Bernoulli hidden units/),
+        'no free energy: nrelu hidden units have none in closed form',
+      ]);
+    },
+  },
+  {
+    name: 'eval of a Gaussian-hidden model: the free energy reported, pseudo-likelihood skipped, exit 0',
+    cls: 'checked before work',
+    args: () => ['eval', unitsModel('gaussian'), '--data', csv, '--backend', 'js', '--json'],
+    code: 0,
+    check: (r) => {
+      const result = JSON.parse(r.stdout);
+      expect(Number.isFinite(result.meanFreeEnergy)).toBe(true);
+      expect(result.skipped).toHaveLength(1);
+    },
+  },
+  {
+    name: 'eval --ais of an NReLU model: refused by name before work',
+    cls: 'checked before work',
+    args: () => ['eval', unitsModel('nrelu'), '--data', csv, '--ais', '--backend', 'js'],
+    code: 2,
+    message: /--ais needs Bernoulli hidden units .* has nrelu hidden units/,
+    quiet: true,
+  },
+  {
+    name: 'train NReLU units with --validation: trains, the free-energy figures left out',
+    cls: 'checked before work',
+    args: () => [
+      ...['train', ...tiny(), '--hidden-units', 'nrelu', '--validation', '20', '--monitor', 'reconstruction'],
+      ...['--no-pictures', '--out', p('nrelu-v.safetensors')],
+    ],
+    code: 0,
+    check: (r) => {
+      expect(r.stdout).toMatch(/held out: reconstruction/);
+    },
+  },
+  // ---- evaluation flags without their mode: refused by name, never ignored ----
+  ...(
+    [
+      [['--raise-sweeps', '10'], '--raise-sweeps needs --bounds'],
+      [['--raise-chains', '2', '--ais'], '--raise-chains needs --bounds'],
+      [['--ais-runs', '5'], '--ais-runs needs --ais or --bounds'],
+      [['--ais-schedule', 'linear:10'], '--ais-schedule needs --ais or --bounds'],
+      [['--ais-reverse'], '--ais-reverse needs --ais'],
+      [['--ais-temperatures', '4', '--bounds'], '--ais-temperatures needs --ais'],
+    ] as const
+  ).map(
+    ([flags, said]): Case => ({
+      name: `eval ${flags.join(' ')} without its mode: refused by name`,
+      cls: 'flags',
+      args: () => ['eval', model, '--data', csv, ...flags, '--backend', 'js'],
+      code: 2,
+      message: new RegExp(`${said}; without it, it would do nothing`),
+      quiet: true,
+    }),
+  ),
+  {
+    name: 'eval --bounds of a DBM: refused by name (no RAISE side for a DBM), not the plain output',
+    cls: 'flags',
+    args: () => [
+      'eval',
+      write('dbm.safetensors', encodeDbm(initialDbmParameters({ sizes: [9, 4, 3], seed: 1 }))),
+      ...['--data', csv, '--bounds', '--backend', 'js'],
+    ],
+    code: 2,
+    message: /--bounds is for one RBM; .*dbm\.safetensors is a deep Boltzmann machine/,
+    quiet: true,
+  },
+  // ---- collaborative filtering: flags without their mode ----
+  {
+    name: 'train --ratings --checkpoint without --checkpoint-every or --resume: refused, as for other runs',
+    cls: 'flags',
+    args: () => [
+      ...['train', '--ratings', write('r.csv', 'u,i,r\n1,1,3\n1,2,4\n2,1,5\n2,2,1\n'), '--checkpoint', p('r.ckpt')],
+      ...['--epochs', '1', '--backend', 'js', '--out', p('r.safetensors')],
+    ],
+    code: 2,
+    message: /--checkpoint needs --checkpoint-every or --resume/,
+    quiet: true,
+  },
   // ---- rbm export and rbm import: outputs, inputs that never end, archives that are not one ----
   {
     name: 'rbm export over its own model file is refused, the model kept',
@@ -1164,6 +1263,14 @@ function dataTrain(name: string, content: string | Uint8Array, ...flags: string[
   write(name, content);
   const out = p(name.replace(/\.\w+$/, '.safetensors'));
   return ['train', '--data', p(name), ...flags, '--hidden', '2', '--epochs', '1', '--backend', 'js', '--out', out];
+}
+
+/** A 9-4 model with `units` hidden units (the probe's CSV has 9 columns), written once. */
+function unitsModel(units: 'nrelu' | 'gaussian'): string {
+  return write(
+    `${units}.safetensors`,
+    modelBytes(initialParameters({ numVisible: 9, numHidden: 4, seed: 2, hiddenUnits: units })),
+  );
 }
 
 /** Writes a freshly initialised nv-nh model as `name` and returns its path. */
@@ -1432,6 +1539,46 @@ const boundCases: Case[] = [
     code: 1,
     message: /--ais-runs 10000000 needs about/,
     quiet: true,
+  },
+  {
+    name: 'eval --ais --ais-schedule linear:400000000 within --max-memory 100M: refused before allocating, naming the flag',
+    cls: 'resource requests',
+    args: () => [
+      ...['eval', model, '--data', csv, '--ais', '--ais-schedule', 'linear:400000000'],
+      ...['--max-memory', '100M', '--backend', 'js'],
+    ],
+    code: 1,
+    message:
+      /--ais-schedule linear:400000000 \(400000000 steps\) needs about 5\.96 GiB .* more than the 100 MiB memory budget/,
+    quiet: true,
+    check: (r) => {
+      expect(r.seconds).toBeLessThan(10);
+    },
+  },
+  {
+    name: 'eval --bounds --ais-schedule linear:99999999999: a clear refusal, not a bare RangeError',
+    cls: 'resource requests',
+    args: () => ['eval', model, '--data', csv, '--bounds', '--ais-schedule', 'linear:99999999999', '--backend', 'js'],
+    code: 1,
+    message: /--ais-schedule linear:99999999999 \(99999999999 steps\) needs about/,
+    quiet: true,
+  },
+  {
+    name: 'train --monitor ais --ais-schedule linear:400000000 within --max-memory 100M: refused before training',
+    cls: 'resource requests',
+    args: () => [
+      ...['train', ...tiny(), '--monitor', 'ais', '--ais-schedule', 'linear:400000000', '--max-memory', '100M'],
+      ...['--out', p('sched.safetensors')],
+    ],
+    code: 1,
+    message: /--ais-schedule linear:400000000 \(400000000 steps\) needs about/,
+  },
+  {
+    name: 'eval --ais --ais-schedule sm:1000 says the multiplier runs from 1 to 999',
+    cls: 'flags',
+    args: () => ['eval', model, '--data', csv, '--ais', '--ais-schedule', 'sm:1000', '--backend', 'js'],
+    code: 1,
+    message: /--ais-schedule "sm:1000": use sm, sm:F \(F from 1 to 999 times its steps\) or linear:N/,
   },
   {
     name: 'train --method pt --temperatures 1000000',

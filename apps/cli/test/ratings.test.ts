@@ -175,14 +175,57 @@ describe('rbm train --ratings, rbm recommend', () => {
     );
     expect(scores[1].rmse).toBeCloseTo(scores[0].rmse, 6);
     expect(scores[0].count).toBe(test.user.length);
-    const last = a.stdout
+  }, 180_000);
+
+  it('without --early-stop, the file holds the best held-out epoch: rbm eval gives the RMSE rbm info states', async () => {
+    const { train, test } = holdoutSplit(syn.ratings, 0.1, 3);
+    const [trainPath, testPath] = [join(dir, 'best.base'), join(dir, 'best.test')];
+    await writeFile(trainPath, formatRatings(train));
+    await writeFile(testPath, formatRatings(test));
+    const model = join(dir, 'best.safetensors');
+    const t = await rbm([
+      ...['train', '--ratings', trainPath, '--test', testPath, '--hidden', '30', '--epochs', '20', '--lr', '0.5'],
+      ...['--backend', 'js', '--json', '--out', model],
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const rmses = t.stdout
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l))
       .filter((e) => e.epoch !== undefined)
-      .at(-1);
-    expect(scores[0].rmse).toBeCloseTo(last.rmse, 4);
-  }, 180_000);
+      .map((e) => e.rmse as number);
+    const best = rmses.indexOf(Math.min(...rmses));
+    // The case that matters: the last epoch is not the best (at this rate the RMSE wanders).
+    expect(best).toBeLessThan(rmses.length - 1);
+    const info = JSON.parse((await rbm(['info', model, '--json'])).stdout);
+    expect(info.validation.epoch).toBe(best + 1);
+    const scored = JSON.parse((await rbm(['eval', model, '--ratings', testPath, '--json', '--backend', 'js'])).stdout);
+    expect(scored.rmse).toBeCloseTo(info.validation.rmse, 5);
+    expect(scored.rmse).toBeCloseTo(rmses[best]!, 5);
+  }, 120_000);
+
+  it('a --test file with no rating of a known item is refused before training, naming it', async () => {
+    const unknown = join(dir, 'unknown.test');
+    await writeFile(unknown, 'user1,no-such-film,3\nuser2,nor-this,4\n');
+    const r = await rbm([
+      'train',
+      '--ratings',
+      csv,
+      '--test',
+      unknown,
+      '--epochs',
+      '2',
+      '--backend',
+      'js',
+      '--out',
+      join(dir, 'nan.safetensors'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /unknown\.test: none of its 2 ratings is of an item that .*ratings\.csv has; no held-out RMSE can be computed/,
+    );
+    expect(r.stdout).not.toMatch(/epoch/);
+  });
 
   it('refuses bad files and flags with what is wrong', async () => {
     const bad = join(dir, 'bad.tsv');

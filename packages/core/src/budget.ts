@@ -1,4 +1,4 @@
-import { TooLargeError } from './errors.js';
+import { ArgumentError, TooLargeError } from './errors.js';
 
 /**
  * The up-front budget: what a request asks for (classes, chains, replicas, runs, hidden units) is estimated
@@ -55,6 +55,10 @@ export const float32Bytes = (values: number) => 4 * values;
  */
 export function checkMemory(what: string, bytes: number, detail: string): void {
   if (bytes <= budget) return;
+  if (Number.isNaN(bytes) || bytes < 0)
+    throw new ArgumentError(
+      `${what}: its memory came out ${bytes} bytes (${detail}): a size it was given is not a number`,
+    );
   throw new TooLargeError(
     `${what} needs about ${formatBytes(bytes)} (${detail}), more than the ${formatBytes(budget)} memory budget (${raiseHint})`,
   );

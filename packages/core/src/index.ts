@@ -108,6 +108,7 @@ export {
   type AisOptions,
   type AisSchedule,
   aisBetas,
+  aisScheduleSteps,
   aisWarnings,
   annealedImportanceSampling,
   type EstimatedLogLikelihood,

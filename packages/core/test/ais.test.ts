@@ -18,6 +18,20 @@ import { randomParameters } from './brute.js';
 const backend = createReferenceBackend();
 
 describe('AIS', () => {
+  it('one run gives an estimate but no interval, and says so; two runs give a finite one', async () => {
+    const model = RBM.fromParameters(backend, randomParameters(9, 4, 1, 3));
+    const one = await annealedImportanceSampling(model, { runs: 1, schedule: { linear: 200 }, seed: 1 });
+    expect(Number.isFinite(one.logZ)).toBe(true);
+    expect(one.logZLow).toBe(Number.NEGATIVE_INFINITY);
+    expect(one.logZHigh).toBe(Number.POSITIVE_INFINITY);
+    expect(aisWarnings(one)).toEqual([
+      'forward AIS: one run gives an estimate but no interval (its spread is unknown): use at least 2 runs',
+    ]);
+    const two = await annealedImportanceSampling(model, { runs: 2, schedule: { linear: 200 }, seed: 1 });
+    expect(two.logZHigh - two.logZLow).toBeGreaterThan(0);
+    expect(Number.isFinite(two.logZHigh)).toBe(true);
+  });
+
   it("uses Salakhutdinov & Murray's default schedule", () => {
     const b = aisBetas();
     expect(b.length).toBe(500 + 4000 + 10000 + 1);

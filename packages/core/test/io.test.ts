@@ -131,4 +131,21 @@ describe('model files', () => {
     await writeFileAtomic(path, bytes);
     expect((await readFile(path)).equals(bytes)).toBe(true);
   });
+
+  it('overwrite: false refuses at write time too: of two writers that both found no file, one wins, whole', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rbmjs-io-'));
+    const path = join(dir, 'race.bin');
+    const [a, b] = [new Uint8Array(4096).fill(1), new Uint8Array(8192).fill(2)];
+    // Both calls check for the file before either writes (each awaits its lstat first), as two runs do.
+    const results = await Promise.allSettled([
+      writeFileAtomic(path, a, { overwrite: false }),
+      writeFileAtomic(path, b, { overwrite: false }),
+    ]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const lost = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+    expect(String(lost.reason)).toMatch(/race\.bin exists; refusing to overwrite it/);
+    const kept = await readFile(path);
+    expect(kept.equals(Buffer.from(results[0]!.status === 'fulfilled' ? a : b))).toBe(true);
+    expect(await readdir(dir)).toEqual(['race.bin']); // the loser's temporary file is gone
+  });
 });

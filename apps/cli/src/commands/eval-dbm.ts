@@ -9,7 +9,7 @@ import {
   MAX_DBM_ENUMERABLE,
   RbmError,
 } from '@rbmjs/core';
-import { backendFor, type DataCommandFlags, dataSpec, parseSchedule } from '../common.js';
+import { backendFor, type DataCommandFlags, dataSpec, scheduleWithinBudget } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import type { Output } from '../output.js';
@@ -24,6 +24,7 @@ export interface DbmEvalFlags extends DataCommandFlags {
 
 /** The flags of `rbm eval` that are for one RBM only (a DBM takes the data flags, --exact, --ais-*, --mean-field). */
 const RBM_ONLY_FLAGS = [
+  'bounds',
   'raiseChains',
   'raiseSweeps',
   'aisReverse',
@@ -67,6 +68,7 @@ export async function evaluateDbm(
     throw new UsageError(
       `--exact: a ${p.sizes.join('-')} DBM has ${evenUnits} units in its even layers, more than the ${MAX_DBM_ENUMERABLE} that can be enumerated`,
     );
+  const schedule = scheduleWithinBudget(flags.aisSchedule);
   const opened = openData(dataSpec(flags));
   let data: Awaited<ReturnType<typeof loadAll>>;
   try {
@@ -82,7 +84,6 @@ export async function evaluateDbm(
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
   const model = DBM.fromParameters(backend, p);
   const runs = flags.aisRuns ?? 100;
-  const schedule = parseSchedule(flags.aisSchedule);
   const iterations = flags.meanField ?? 30;
   out.info(
     `${opened.description}; deep Boltzmann machine ${p.sizes.join('-')}, backend ${backend.name}: AIS with ${runs} runs (${flags.aisSchedule}), ${iterations} mean-field iterations`,

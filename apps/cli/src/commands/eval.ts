@@ -28,6 +28,7 @@ import {
   dataSpec,
   modelCommand,
   parseSchedule,
+  scheduleWithinBudget,
 } from '../common.js';
 import { loadAll, type OpenedData, openData } from '../data.js';
 import { UsageError } from '../errors.js';
@@ -35,6 +36,7 @@ import { rbmOnly } from '../files.js';
 import { integerAtLeast, nonNegativeInt, oneOf, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { evaluateDbm } from './eval-dbm.js';
+import { figuresOf, labelHint, meanFreeEnergy, refuseIdleEvalFlags } from './eval-figures.js';
 import { evaluateRatings, isCollaborative, predictionOption } from './recommend.js';
 
 interface EvalFlags extends DataCommandFlags {
@@ -138,6 +140,7 @@ export function registerEval(program: Command): void {
     if (file.kind === 'dbm') return evaluateDbm(modelPath, file, flags, given, new Output(Boolean(flags.json)));
     if (given('meanField'))
       throw new UsageError(`--mean-field is for a deep Boltzmann machine; ${modelPath} is not one`);
+    refuseIdleEvalFlags(flags, given);
     return evaluate(modelPath, rbmOnly(file, modelPath, 'eval'), flags, given('pl'));
   });
 }
@@ -156,12 +159,15 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
     if (p.softmaxGroups) out.info(`no pseudo-likelihood: ${why}`);
     pl = 'none';
   }
+  // Hidden units other than Bernoulli lack some figures: asked for by flag, refused now; else skipped.
+  const { skipped, pl: plLeft, hasFreeEnergy } = figuresOf(p, flags, modelPath, pl, plGiven);
+  pl = plLeft;
   const opened = openData(dataSpec(flags));
   if (opened.source.cols !== p.numVisible) {
     await opened.source.close?.();
     throw new RbmError(
       'SHAPE_MISMATCH',
-      `${opened.source.source}: ${opened.source.cols} values per example, the model ${modelPath} has ${p.numVisible} visible units`,
+      `${opened.source.source}: ${opened.source.cols} values per example, the model ${modelPath} has ${p.numVisible} visible units${labelHint(p)}`,
     );
   }
   let compare: OpenedData | undefined;
@@ -191,6 +197,7 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
     const rows = Math.max(aisRuns, flags.bounds ? DEFAULT_RAISE_ROWS_PER_PASS : 0);
     const runs = modelMemory(p.numVisible, p.numHidden, 2 * rows);
     checkMemory(`--ais-runs ${aisRuns}`, runs.bytes, runs.detail);
+    scheduleWithinBudget(flags.aisSchedule);
   }
   if (flags.ais) {
     if (flags.aisReverse) {
@@ -338,11 +345,12 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
   result.reconstructionError = await finite(err / data.rows, 'the reconstruction error');
   out.info(`reconstruction error = ${(err / data.rows).toFixed(4)} (mean squared, summed over units)`);
 
-  const F = await model.freeEnergy(data);
-  const meanF = await finite(F.reduce((s, x) => s + x, 0) / F.length, 'the mean free energy');
-  result.meanFreeEnergy = meanF;
-  out.info(`mean free energy = ${meanF.toFixed(4)}`);
-  if (compare) {
+  const meanF = hasFreeEnergy ? await meanFreeEnergy(model, data, finite) : undefined;
+  if (meanF !== undefined) {
+    result.meanFreeEnergy = meanF;
+    out.info(`mean free energy = ${meanF.toFixed(4)}`);
+  }
+  if (compare && meanF !== undefined) {
     const other = compare;
     const ref = await loadAll(other.source, units);
     await other.source.close?.();
@@ -358,6 +366,8 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
     result.pseudoLikelihoodMethod = figure.method;
     out.info(`pseudo-log-likelihood = ${figure.mean.toFixed(4)} nats per example (${figure.method})`);
   }
+  for (const note of skipped) out.info(note);
+  if (skipped.length > 0) result.skipped = skipped;
   model.dispose();
   out.emit(result);
 }

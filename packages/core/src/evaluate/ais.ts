@@ -50,20 +50,39 @@ export function aisBetas(schedule: AisSchedule = 'salakhutdinov-murray'): Float6
     const f = schedule === 'salakhutdinov-murray' ? 1 : schedule.salakhutdinovMurray;
     if (!Number.isInteger(f) || f < 1)
       throw new ArgumentError(`the S&M schedule's step multiplier must be a positive integer, got ${f}`);
-    const out: number[] = [];
+    const out = scheduleArray(14500 * f, `sm:${f}`);
+    let at = 0;
     const segment = (from: number, to: number, steps: number) => {
-      for (let i = 0; i < steps; i++) out.push(from + ((to - from) * i) / steps);
+      for (let i = 0; i < steps; i++) out[at++] = from + ((to - from) * i) / steps;
     };
     segment(0, 0.5, 500 * f);
     segment(0.5, 0.9, 4000 * f);
     segment(0.9, 1, 10000 * f);
-    out.push(1);
-    return Float64Array.from(out);
+    out[at] = 1;
+    return out;
   }
   const K = schedule.linear;
-  if (!Number.isInteger(K) || K < 1)
+  if (!Number.isSafeInteger(K) || K < 1)
     throw new ArgumentError(`linear AIS schedule needs a positive number of steps, got ${K}`);
-  return Float64Array.from({ length: K + 1 }, (_, k) => k / K);
+  const out = scheduleArray(K, `linear:${K}`);
+  for (let k = 0; k <= K; k++) out[k] = k / K;
+  return out;
+}
+
+/** The steps of a schedule (its betas less one), without building it: 14,500 F for S&M's, N for linear:N. */
+export function aisScheduleSteps(schedule: AisSchedule = 'salakhutdinov-murray'): number {
+  if (schedule instanceof Float64Array) return schedule.length - 1;
+  if (schedule === 'salakhutdinov-murray') return 14500;
+  return 'salakhutdinovMurray' in schedule ? 14500 * schedule.salakhutdinovMurray : schedule.linear;
+}
+
+/**
+ * The inverse temperatures of a schedule of `steps` steps, within the memory budget (checked before anything
+ * is allocated: `linear:400000000` asks for 3.2 GB). The figure counts the betas and a copy.
+ */
+function scheduleArray(steps: number, name: string): Float64Array {
+  checkMemory(`an AIS schedule of ${steps} steps (${name})`, 2 * 8 * (steps + 1), '2 float64 values a step');
+  return new Float64Array(steps + 1);
 }
 
 /** `signal` and `onProgress` are checked every 100 steps (an aborted signal: an `AbortedError`). */
@@ -113,7 +132,7 @@ export function baseRateBiases(data: Dataset): Float32Array {
 
 /**
  * log mean exp of x, the standard error of mean(exp(x)) relative to it, and Kish's effective sample size
- * (sum w)^2 / sum w^2.
+ * (sum w)^2 / sum w^2. One value has no standard error: it is infinite, so no interval is drawn from it.
  */
 export function logMeanExp(x: Float64Array): { log: number; relativeError: number; effectiveSampleSize: number } {
   let m = Number.NEGATIVE_INFINITY;
@@ -127,7 +146,7 @@ export function logMeanExp(x: Float64Array): { log: number; relativeError: numbe
   }
   const n = x.length;
   const mean = s / n;
-  const variance = n > 1 ? Math.max(0, (s2 / n - mean * mean) * (n / (n - 1))) : 0;
+  const variance = n > 1 ? Math.max(0, (s2 / n - mean * mean) * (n / (n - 1))) : Number.POSITIVE_INFINITY;
   return { log: m + Math.log(mean), relativeError: Math.sqrt(variance / n) / mean, effectiveSampleSize: (s * s) / s2 };
 }
 
@@ -242,7 +261,11 @@ export function aisWarnings(forward: AisEstimate, reverse?: AisEstimate, options
       );
     }
     const open = e.direction === 'forward' ? e.logZLow : e.logZHigh;
-    if (!Number.isFinite(open)) {
+    if (e.runs < 2) {
+      out.push(
+        `${e.direction} AIS: one run gives an estimate but no interval (its spread is unknown): use at least 2 runs`,
+      );
+    } else if (!Number.isFinite(open)) {
       out.push(
         `${e.direction} AIS: 3 sigma of the mean weight exceeds the mean, so log Z's interval has no ${e.direction === 'forward' ? 'lower' : 'upper'} end`,
       );

@@ -297,6 +297,8 @@ export async function dbmVariationalBound(
   options: DbmBoundOptions = {},
 ): Promise<DbmBounds> {
   assertColumns(data, model.numVisible, 'dbmVariationalBound');
+  if (data.rows < 1)
+    throw new ArgumentError('dbmVariationalBound: no rows (the mean bound of no examples is undefined)');
   const iterations = options.iterations ?? DEFAULT_MEAN_FIELD_ITERATIONS;
   const batch = options.batch ?? 1000;
   if (!Number.isInteger(batch) || batch < 1) throw new ArgumentError(`batch must be a positive integer, got ${batch}`);

@@ -58,13 +58,22 @@ export interface CollaborativeRbmOptions extends Omit<CollaborativeTrainOptions,
 
 export type Orientation = 'user' | 'item';
 
-/** `auto`: the side with more ids are the cases (ties: users). */
+/** `auto`: the side with more ids are the cases (ties: users). Anything else is refused by name. */
 export function resolveOrientation(
   o: Orientation | 'auto' | undefined,
   r: Pick<Ratings, 'users' | 'items'>,
 ): Orientation {
   if (o === 'user' || o === 'item') return o;
+  if (o !== undefined && o !== 'auto')
+    throw new ArgumentError(`orientation must be 'user', 'item' or 'auto', got ${JSON.stringify(o)}`);
   return r.items.length > r.users.length ? 'item' : 'user';
+}
+
+/** A prediction method, checked: `mean-field` or `exact`. */
+function checkMethod(method: PredictionMethod): PredictionMethod {
+  if (method !== 'mean-field' && method !== 'exact')
+    throw new ArgumentError(`method must be 'mean-field' or 'exact', got ${JSON.stringify(method)}`);
+  return method;
 }
 
 export interface CollaborativeFitOptions {
@@ -106,6 +115,7 @@ export class CollaborativeRBM {
   constructor(backend: Backend, options: CollaborativeRbmOptions = {}) {
     const H = options.numHidden ?? 100;
     if (!Number.isInteger(H) || H < 1) throw new ArgumentError(`numHidden must be a positive integer, got ${H}`);
+    resolveOrientation(options.orientation, { users: [], items: [] }); // a bad orientation is refused now
     this.backend = backend;
     this.options = options;
   }
@@ -241,6 +251,7 @@ export class CollaborativeRBM {
     units: readonly number[],
     method: PredictionMethod,
   ): Promise<number[]> {
+    checkMethod(method);
     if (method === 'exact') {
       const p = await this.parameters();
       return cases.map((c, k) => expectedValue(p.levels, exactDistribution(p, this.evidenceOf(c), units[k]!)));
@@ -316,7 +327,7 @@ export class CollaborativeRBM {
     if (t.user.length === 0)
       throw new ArgumentError(`no test rating is of ${this.side === 'item' ? 'a user' : 'an item'} the model knows`);
     let predictions: Float64Array;
-    if ((options.method ?? 'mean-field') === 'exact') {
+    if (checkMethod(options.method ?? 'mean-field') === 'exact') {
       const p = await this.parameters();
       predictions = new Float64Array(t.user.length);
       for (let k = 0; k < t.user.length; k++) {

@@ -4,7 +4,8 @@ import { type DataSource, datasetSource, isDataSource, sourceColumnMeans } from 
 import { ArgumentError, RbmError } from '../errors.js';
 import { type DbmBoundOptions, type DbmBounds, dbmVariationalBound } from '../evaluate/dbm.js';
 import { DBM, type DbmParameters, type DbmSamples, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
-import { type DbmEpoch, DbmTrainer, type DbmTrainOptions } from '../train/dbm.js';
+import { DBM_DEFAULTS, type DbmEpoch, DbmTrainer, type DbmTrainOptions } from '../train/dbm.js';
+import { checkTrainingData } from '../train/trainer.js';
 
 /**
  * A deep Boltzmann machine with the estimator vocabulary of {@link RbmEstimator}: fit, transform (mean-field
@@ -33,6 +34,12 @@ export class DbmEstimator {
       throw new ArgumentError(
         `a deep Boltzmann machine needs at least two hidden layers (hidden: [500, 1000]), got ${JSON.stringify(options.hidden)}`,
       );
+    const known = new Set(['hidden', 'weightScale', ...Object.keys(DBM_DEFAULTS)]);
+    const unknown = Object.keys(options).filter((k) => !known.has(k));
+    if (unknown.length > 0)
+      throw new ArgumentError(
+        `DbmEstimator: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; it takes ${[...known].join(', ')}`,
+      );
     this.backend = backend;
     this.options = options;
   }
@@ -53,6 +60,7 @@ export class DbmEstimator {
     data: Dataset | DataSource,
     options: { signal?: AbortSignal; onEpoch?: (e: DbmEpoch) => void | Promise<void> } = {},
   ): Promise<DbmEpoch[]> {
+    checkTrainingData(data);
     const src = isDataSource(data) ? data : datasetSource(data);
     const { hidden, weightScale, ...train } = this.options;
     const means = await sourceColumnMeans(src);

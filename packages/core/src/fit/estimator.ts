@@ -27,7 +27,7 @@ import { eventTurns } from '../progress.js';
 import { type ConditionalSampleOptions, conditionalSample } from '../sample/conditional.js';
 import type { TrainOptions } from '../train/config.js';
 import type { EpochMetrics } from '../train/options.js';
-import { Trainer } from '../train/trainer.js';
+import { checkTrainingData, Trainer } from '../train/trainer.js';
 
 /**
  * An RBM with scikit-learn's estimator vocabulary (BernoulliRBM: fit, partial_fit, transform, score_samples,
@@ -132,6 +132,7 @@ export class RbmEstimator {
    */
   async fit(data: Dataset | DataSource, options: FitOptions = {}): Promise<FitResult> {
     checkFitData(data, 'fit');
+    checkTrainingData(data);
     const epochs = this.options.epochs ?? 10;
     const stopper = options.earlyStopping
       ? new EarlyStopping(options.earlyStopping.figure, options.earlyStopping.patience, options.earlyStopping.minDelta)
@@ -195,6 +196,7 @@ export class RbmEstimator {
    */
   async partialFit(data: Dataset | DataSource, options: { epochs?: number } = {}): Promise<EpochMetrics[]> {
     checkFitData(data, 'partialFit');
+    checkTrainingData(data);
     const model = this.rbm && this.rbm.numVisible === data.cols ? this.rbm : undefined;
     if (this.rbm && !model)
       throw new ShapeError(

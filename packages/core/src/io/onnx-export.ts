@@ -1,5 +1,5 @@
 import { ArgumentError } from '../errors.js';
-import type { CollaborativeParameters } from '../model/collaborative.js';
+import { type CollaborativeParameters, checkCollaborativeParameters } from '../model/collaborative.js';
 import { checkDbmParameters, type DbmParameters, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
 import { checkParameters, type RbmParameters } from '../model/parameters.js';
 import { groupStarts } from '../model/units.js';
@@ -176,10 +176,11 @@ export function exportOnnx(model: ExportableModel, options: OnnxExportOptions = 
     }
     case 'collaborative': {
       const orientation = model.orientation ?? 'user';
+      checkCollaborativeParameters(model.parameters, 'export: ');
       collaborativeGraph(g, model.parameters, what, orientation);
       meta.rbmjs_levels = JSON.stringify(model.parameters.levels);
       meta.rbmjs_orientation = orientation;
-      // The ids of the columns (and of the users the model was trained on): predictions speak the data's ids.
+      // The ids of the columns (items; users for the I-RBM): predictions speak the data's ids.
       const columns = orientation === 'user' ? model.items : model.users;
       if (columns) meta.rbmjs_column_ids = JSON.stringify(columns);
       doc = `collaborative RBM (${orientation} orientation): mean-field predicted ratings`;

@@ -269,6 +269,11 @@ export class RBM implements VisibleParameters {
     this.units.addVisibleTerm(this, out, v);
   }
 
+  /** Whether F(v) has a closed form (not for NReLU hidden units): what needs it is skipped or refused without. */
+  get hasFreeEnergy(): boolean {
+    return this.hidden.logSumOverHidden !== undefined;
+  }
+
   /** The constant of -F(v) that {@link negativeFreeEnergy} leaves out (Gaussian hidden units: nh log(2 pi) / 2). */
   get hiddenConstant(): number {
     return this.numHidden * this.hidden.constantPerUnit;

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, readdir, rename, rm } from 'node:fs/promises';
+import { link, lstat, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Backend } from '../backend/types.js';
 import { FileError } from '../errors.js';
@@ -40,6 +40,26 @@ export {
 /** The temporary name {@link writeFileAtomic} writes `path` under before renaming it into place. */
 function temporaryName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Puts `tmp` in place at `path` only if nothing is there, atomically: a hard link fails with EEXIST when another
+ * writer got there first (two runs onto one output: one wins, the other is refused, no model is lost). Where the
+ * file system has no hard links, the check and the rename are two steps.
+ */
+async function linkFresh(tmp: string, path: string): Promise<void> {
+  try {
+    await link(tmp, path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') throw new FileError(`${path} exists; refusing to overwrite it`, path, 'EEXIST');
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EXDEV') throw error;
+    if (await lstat(path).catch(() => undefined))
+      throw new FileError(`${path} exists; refusing to overwrite it`, path, 'EEXIST');
+    await rename(tmp, path);
+    return;
+  }
+  await rm(tmp, { force: true });
 }
 
 /**
@@ -84,6 +104,8 @@ function processRuns(pid: number): boolean {
  * Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename, fsync of the
  * folder. A crash leaves either the old file or the new one, never a torn one. `bytes` may be a stream of
  * chunks (an async iterable), written as they come: a failure while producing them leaves no file behind.
+ * `overwrite: false` refuses an existing `path`, also one that appears while the bytes are written (the
+ * temporary file is hard-linked into place, which fails if another writer got there first).
  */
 export async function writeFileAtomic(
   path: string,
@@ -121,10 +143,11 @@ export async function writeFileAtomic(
   }
   await fh.close();
   try {
-    await rename(tmp, path);
+    if (options.overwrite === false) await linkFresh(tmp, path);
+    else await rename(tmp, path);
   } catch (error) {
     await rm(tmp, { force: true });
-    throw asFileError(error, path, 'cannot write');
+    throw error instanceof FileError ? error : asFileError(error, path, 'cannot write');
   }
   try {
     const dh = await open(dir, constants.O_RDONLY);

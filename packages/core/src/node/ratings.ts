@@ -21,13 +21,24 @@ export interface ReadRatingsOptions extends Omit<RatingsReadOptions, 'source'> {
  * before any read), its size is checked against `maxBytes` first, and no line may exceed 64 KiB.
  * Errors name the file and line.
  */
+function tooLong(line: string): boolean {
+  return line.length > MAX_RATINGS_LINE_BYTES / 4 && Buffer.byteLength(line) > MAX_RATINGS_LINE_BYTES;
+}
+
+function longLine(path: string, line: number): DataError {
+  return new DataError(
+    `${path}: line ${line} is longer than ${MAX_RATINGS_LINE_BYTES} bytes (not a ratings file, or no line breaks)`,
+    { row: line },
+  );
+}
+
 export async function readRatingsFile(path: string, options: ReadRatingsOptions = {}): Promise<Ratings> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_RATINGS_BYTES;
   const { handle, size } = await openRegularFile(path, 'ratings file');
   try {
     if (size > maxBytes)
       throw new FileError(
-        `${path}: ${size} bytes, more than the limit of ${maxBytes} for a ratings file (raise it: --max-file-size, or maxBytes)`,
+        `${path}: ${size} bytes, more than the limit of ${maxBytes} for a ratings file (the library's readRatingsFile(path, { maxBytes }) reads larger ones)`,
         path,
         'EFBIG',
       );
@@ -50,14 +61,15 @@ export async function readRatingsFile(path: string, options: ReadRatingsOptions 
       const text = carry + decoder.write(chunk.subarray(0, n));
       const lines = text.split('\n');
       carry = lines.pop()!;
-      for (const l of lines) reader.push(l, line++);
-      if (carry.length > MAX_RATINGS_LINE_BYTES)
-        throw new DataError(
-          `${path}: line ${line} is longer than ${MAX_RATINGS_LINE_BYTES} bytes (not a ratings file, or no line breaks)`,
-          { row: line },
-        );
+      // Every line is held to the limit, the complete ones of this chunk as well as the one it ends inside.
+      for (const l of lines) {
+        if (tooLong(l)) throw longLine(path, line);
+        reader.push(l, line++);
+      }
+      if (tooLong(carry)) throw longLine(path, line);
     }
     carry += decoder.end();
+    if (tooLong(carry)) throw longLine(path, line);
     if (carry !== '') reader.push(carry, line);
     return reader.finish();
   } finally {

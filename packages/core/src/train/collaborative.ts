@@ -141,6 +141,8 @@ export class CollaborativeTrainer {
       throw new ShapeError(
         `the model has ${model.numItems} items and ${model.numLevels} levels, the ratings ${train.items.length} and ${train.levels.length}`,
       );
+    if (heldOut && heldOut.user.length === 0)
+      throw new ArgumentError('the held-out ratings are empty: no held-out RMSE can be computed (give some, or none)');
     if (heldOut && (heldOut.items !== train.items || heldOut.users.length !== train.users.length))
       throw new ShapeError('the held-out ratings must share the training ratings ids (holdoutSplit or alignRatings)');
     const B = Math.min(o.batchSize, train.users.length);
@@ -226,7 +228,10 @@ export class CollaborativeTrainer {
     return ws;
   }
 
-  /** Runs the remaining epochs; returns the held-out figures of each. Restores the best model with early stopping. */
+  /**
+   * Runs the remaining epochs; returns the held-out figures of each. With held-out ratings the model ends with
+   * the best epoch's parameters (lowest held-out RMSE), with or without early stopping.
+   */
   async run(): Promise<CollaborativeEpoch[]> {
     const o = this.o;
     const history: CollaborativeEpoch[] = [];
@@ -284,7 +289,9 @@ export class CollaborativeTrainer {
         break;
       }
     }
-    if (o.patience !== undefined && this.best) this.model.setParameters(this.best.parameters);
+    // Whenever a held-out figure is watched, the model ends as its best epoch left it, so that what a model
+    // file states (that epoch and its RMSE) is what it holds; early stopping only ends the run sooner.
+    if (this.best) this.model.setParameters(this.best.parameters);
     return history;
   }
 

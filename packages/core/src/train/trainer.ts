@@ -295,7 +295,8 @@ export class Trainer {
       reconstructionError: errSum! / this.data.rows,
       seconds: 0,
     };
-    if (this.o.validation) {
+    // The free-energy figures need a free energy: hidden units without one (NReLU) train without them.
+    if (this.o.validation && this.model.hasFreeEnergy) {
       const n = o.freeEnergySamples;
       const train = await this.meanFreeEnergy(await readHead(this.data, n));
       const valid = await this.meanFreeEnergy(this.o.validation);
@@ -435,8 +436,8 @@ export class Trainer {
   }
 }
 
-/** Training data must hold rows: a Dataset's values fill rows x cols exactly. */
-function checkTrainingData(data: Dataset | DataSource): void {
+/** Training data must hold rows: a Dataset's values fill rows x cols exactly (every trainer and estimator checks). */
+export function checkTrainingData(data: Dataset | DataSource): void {
   const what = `train: data${data.source ? ` in ${data.source}` : ''}`;
   if (data === null || typeof data !== 'object')
     throw new ArgumentError(`${what} must be a Dataset or a DataSource, got ${data === null ? 'null' : typeof data}`);

@@ -206,7 +206,8 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
     const seconds = (performance.now() - t0) / 1000;
     const params = await model.parameters();
     model.dispose();
-    await writeOutput(flags.out, encodeDbm(params, metadata()));
+    // Refused at write time too, atomically: two runs onto one --out leave one model and an error, not a lost one.
+    await writeOutput(flags.out, encodeDbm(params, metadata()), { overwrite: Boolean(flags.force) });
     const written = [flags.out];
     if (writesPng) {
       const first: RbmParameters = {

@@ -74,16 +74,20 @@ export function freshPath(path: string): string {
   }
 }
 
-/** Writes parameters (the model's, or the last good ones of a diverged run) with the job and provenance. */
+/**
+ * Writes parameters (the model's, or the last good ones of a diverged run) with the job and provenance;
+ * `overwrite: false` refuses a file that appeared since the run's start, atomically (see writeFileAtomic).
+ */
 export async function writeModel(
   path: string,
   parameters: RbmParameters,
   job: TrainJob,
   backend: string,
   extra: Record<string, string> = {},
+  options: { overwrite?: boolean } = {},
 ): Promise<void> {
   const bytes = encodeModel(parameters, { hyperparameters: JSON.stringify(job), ...provenance(backend), ...extra });
-  await writeOutput(path, bytes);
+  await writeOutput(path, bytes, options);
 }
 
 export function provenance(backend: string): Record<string, string> {

@@ -10,6 +10,7 @@ import {
   type CollaborativeTrainerState,
   type CollaborativeTrainOptions,
   collaborativeTensors,
+  DataError,
   encodeCollaborative,
   holdoutSplit,
   initialCollaborativeParameters,
@@ -134,6 +135,8 @@ function jobFrom(
     throw new UsageError('give --test FILE or --holdout FRACTION, not both');
   if (f.earlyStop !== undefined && f.test === undefined && f.holdout === undefined)
     throw new UsageError('--early-stop needs held-out ratings: --holdout FRACTION or --test FILE');
+  if (given('checkpoint') && !f.checkpointEvery && !f.resume)
+    throw new UsageError('--checkpoint needs --checkpoint-every or --resume');
   const schedules = givenSchedules(command);
   return {
     ratings: f.ratings!,
@@ -264,6 +267,11 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
     const test = await readRatingsFile(job.test, { levels: ratings.levels });
     const aligned = alignRatings(train, toModel(test), job.test);
     ({ train, test: heldOut } = aligned);
+    // Nothing left to score: refused before any work (an RMSE of no ratings is NaN, not a figure).
+    if (heldOut.user.length === 0)
+      throw new DataError(
+        `${job.test}: none of its ${aligned.droppedUnknownItems} ratings is of ${job.orientation === 'item' ? 'a user' : 'an item'} that ${job.ratings} has; no held-out RMSE can be computed`,
+      );
     if (aligned.droppedUnknownItems > 0)
       out.warn(
         `${job.test}: ${aligned.droppedUnknownItems} ratings of ${job.orientation === 'item' ? 'users' : 'items'} that ${job.ratings} does not have are left out (the model has no weights for them)`,

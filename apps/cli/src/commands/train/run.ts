@@ -20,7 +20,7 @@ import {
 import { readCheckpoint } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import type { BackendSettings } from '../../backends.js';
-import { backendFor, parseSchedule } from '../../common.js';
+import { backendFor, parseSchedule, scheduleWithinBudget } from '../../common.js';
 import { fingerprintChanges, loadAll, type OpenedData, openData, sliceSource } from '../../data.js';
 import { CliExit, UsageError } from '../../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../../files.js';
@@ -149,7 +149,7 @@ function monitorFrom(f: TrainFlags, seed: number): MonitorSettings | undefined {
     figures,
     aisEvery: f.aisEvery,
     aisRuns: f.aisRuns,
-    aisSchedule: parseSchedule(f.aisSchedule),
+    aisSchedule: f.monitor?.includes('ais') ? scheduleWithinBudget(f.aisSchedule) : parseSchedule(f.aisSchedule),
     seed,
     ...(earlyStop ? { earlyStop } : {}),
   };
@@ -229,6 +229,9 @@ async function trainOpened(
   const inputs = [...(job.data.name === 'mnist' ? [] : [job.data.name])];
   if (resumed && resumed.path !== checkpointPath) inputs.push(resumed.path);
   const force = Boolean(flags.force);
+  // The model file is refused at write time too (atomically) unless --force: a run that started beside another
+  // onto the same --out fails instead of replacing the other's model.
+  const fresh = { overwrite: force };
   await checkOutputs(
     [
       { path: flags.out, what: 'model file' },
@@ -407,7 +410,7 @@ async function trainOpened(
       );
     }
     if (rose && (ended === undefined || ended instanceof TrainingAbortedError)) {
-      await writeModel(flags.out, lastGood.parameters, job, backend.name);
+      await writeModel(flags.out, lastGood.parameters, job, backend.name, {}, fresh);
       throw new RbmError(
         'DIVERGED',
         `training diverged: the reconstruction error of epoch ${rose.epoch + 1} (${rose.error.toPrecision(4)}) rose past ${RISE_FACTOR} times its starting value (${startError!.toPrecision(4)}); ` +
@@ -416,7 +419,7 @@ async function trainOpened(
     }
     if (ended instanceof DivergenceError) {
       // The model holds the parameters from before the bad step: save them, and say so.
-      await writeModel(flags.out, await model.parameters(), job, backend.name);
+      await writeModel(flags.out, await model.parameters(), job, backend.name, {}, fresh);
       throw new RbmError('DIVERGED', `${ended.message}; they are saved to ${flags.out}`);
     }
     if (ended !== undefined) throw ended;
@@ -426,7 +429,7 @@ async function trainOpened(
   const seconds = (performance.now() - t0) / 1000;
 
   const p = await model.parameters();
-  await writeModel(flags.out, p, job, backend.name);
+  await writeModel(flags.out, p, job, backend.name, {}, fresh);
   const written = [flags.out];
   if (writesPictures) {
     if (opened.side) {
