@@ -3,14 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  AbortedError,
   ArgumentError,
+  annealedImportanceSampling,
+  CollaborativeModel,
   CollaborativeRBM,
+  CollaborativeTrainer,
   checkMemory,
   createReferenceBackend,
   DBM,
   DbmEstimator,
+  dbmAnnealedImportanceSampling,
   dbmVariationalBound,
+  initialCollaborativeParameters,
   initialDbmParameters,
+  initialParameters,
+  parseLevels,
+  parseRatings,
+  RBM,
   RbmEstimator,
   ShapeError,
   syntheticRatings,
@@ -91,3 +101,64 @@ describe('readRatingsFile holds every line to 64 KiB', () => {
     );
   });
 });
+
+describe('ratings: headers, underflow, hex', () => {
+  it('a first row with numeric ids and a bad rating is a bad row, not a header; a named header is one', () => {
+    expect(() => parseRatings('1,101,x\n1,102,4\n', { source: 'r.csv' })).toThrow(
+      'r.csv: line 1, column 3: rating "x" is not a number',
+    );
+    expect(parseRatings('userId,movieId,rating\n1,102,4\n2,102,3\n').user.length).toBe(2);
+  });
+
+  it('a rating that underflows to 0 is refused, not read as a level 0', () => {
+    expect(() => parseRatings('1,2,1e-400\n1,3,4\n', { source: 'r.csv' })).toThrow(
+      'r.csv: line 1, column 3: rating "1e-400" underflows to 0 in floating point',
+    );
+  });
+
+  it('--levels takes decimal numbers only, as the files do', () => {
+    expect(() => parseLevels('0x1:0x5')).toThrow(/FROM:TO\[:STEP\] needs FROM < TO/);
+    expect(() => parseLevels('0x1,2,3')).toThrow(/expected numbers separated by commas/);
+    expect(parseLevels('1:5')).toEqual([1, 2, 3, 4, 5]);
+    expect(parseLevels('0.5:2:0.5')).toEqual([0.5, 1, 1.5, 2]);
+  });
+});
+
+describe("a collaborative trainer's state is checked before it is used", () => {
+  it('refuses a negative epoch, a negative stream offset and a best epoch after the state, naming each', async () => {
+    const syn = syntheticRatings({ users: 20, items: 6, density: 0.6, seed: 2 });
+    const model = CollaborativeModel.fromParameters(
+      backend,
+      initialCollaborativeParameters({ numItems: 6, numHidden: 3, levels: syn.ratings.levels, seed: 1 }),
+    );
+    const trainer = new CollaborativeTrainer(model, syn.ratings, undefined, { epochs: 6, batchSize: 10 });
+    await trainer.run();
+    const good = await trainer.exportState();
+    trainer.importState(good); // its own state imports
+    const bad: Array<[Partial<typeof good>, RegExp]> = [
+      [{ epoch: -5 }, /trainer state: epoch must be a whole number in 0\.\.6, got -5/],
+      [{ epoch: 7 }, /epoch must be a whole number in 0\.\.6, got 7/],
+      [{ gibbs: { ...good.gibbs, offset: -7 } }, /gibbs\.offset must be a whole number/],
+      [{ shuffle: { ...good.shuffle, offset: 1.5 } }, /shuffle\.offset must be a whole number/],
+    ];
+    for (const [change, message] of bad) expect(() => trainer.importState({ ...good, ...change })).toThrow(message);
+    trainer.dispose();
+    model.dispose();
+  });
+});
+
+describe('an already-aborted signal stops annealing before its first step', () => {
+  it('AIS and DBM AIS, at step 0', async () => {
+    const model = RBM.fromParameters(backend, randomRbm(9, 4));
+    const signal = AbortSignal.abort();
+    await expect(annealedImportanceSampling(model, { runs: 10, signal })).rejects.toThrow(/aborted after 0 of 14500/);
+    const dbm = DBM.fromParameters(backend, initialDbmParameters({ sizes: [4, 3, 2], seed: 1 }));
+    await expect(dbmAnnealedImportanceSampling(dbm, { runs: 10, signal })).rejects.toThrow(AbortedError);
+    dbm.dispose();
+    model.dispose();
+  });
+});
+
+function randomRbm(nv: number, nh: number) {
+  return initialParameters({ numVisible: nv, numHidden: nh, seed: 4, weightScale: 0.5 });
+}

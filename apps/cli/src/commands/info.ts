@@ -140,6 +140,13 @@ function describeDbn(
   });
 }
 
+/** The held-out figure a file states, or what is wrong with it (never "RMSE undefined"). */
+function validationLine(v: { rmse?: unknown; epoch?: unknown }): string {
+  if (typeof v.rmse === 'number' && Number.isFinite(v.rmse) && Number.isSafeInteger(v.epoch))
+    return `  held-out RMSE ${v.rmse.toFixed(4)} (epoch ${v.epoch})`;
+  return `  a held-out figure that is not one: ${escapeInline(JSON.stringify(v))}`;
+}
+
 /** `rbm info` of a collaborative model file. */
 async function describeCollaborative(out: Output, path: string): Promise<void> {
   const file = await readCollaborativeFile(path);
@@ -173,10 +180,14 @@ async function describeCollaborative(out: Output, path: string): Promise<void> {
     `${path}: collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007), ${info.conditional ? 'conditional, ' : ''}one RBM per ${file.orientation}`,
     `  ${info.users} users, ${info.items} items, levels ${p.levels.join(', ')}; ${info.ratings} training ratings kept`,
     `  ${p.numItems} ${file.orientation === 'item' ? 'users' : 'items'} x ${p.levels.length} softmax units, ${p.numHidden} hidden units, ${info.parameters} parameters`,
-    ...(info.validation
-      ? [`  held-out RMSE ${info.validation.rmse?.toFixed?.(4)} (epoch ${info.validation.epoch})`]
+    ...(info.validation ? [validationLine(info.validation)] : []),
+    ...(info.checkpointEpoch !== undefined
+      ? [
+          Number.isSafeInteger(info.checkpointEpoch) && info.checkpointEpoch >= 0
+            ? `  a checkpoint after epoch ${info.checkpointEpoch}`
+            : `  a checkpoint whose epoch is ${escapeInline(JSON.stringify(info.checkpointEpoch))}, not a whole number (corrupt: --resume refuses it)`,
+        ]
       : []),
-    ...(info.checkpointEpoch !== undefined ? [`  a checkpoint after epoch ${info.checkpointEpoch}`] : []),
   ]);
 }
 

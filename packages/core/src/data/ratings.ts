@@ -49,8 +49,10 @@ export function checkLevels(levels: readonly number[], where = 'levels'): void {
 export function parseLevels(text: string): number[] {
   const range = /^\s*([^:]+):([^:]+)(?::([^:]+))?\s*$/.exec(text);
   let levels: number[];
+  // Decimal numbers only, as in the files (Number() would also take 0x1, 0b1, 1_0 is refused by both).
+  const decimal = (t: string) => (NUMBER.test(t.trim()) ? Number(t) : Number.NaN);
   if (range) {
-    const [from, to, step] = [Number(range[1]), Number(range[2]), range[3] === undefined ? 1 : Number(range[3])];
+    const [from, to, step] = [decimal(range[1]!), decimal(range[2]!), range[3] === undefined ? 1 : decimal(range[3])];
     if (![from, to, step].every(Number.isFinite) || !(step > 0) || !(to > from))
       throw new ArgumentError(`levels ${JSON.stringify(text)}: FROM:TO[:STEP] needs FROM < TO and STEP > 0`);
     const n = Math.round((to - from) / step);
@@ -60,7 +62,7 @@ export function parseLevels(text: string): number[] {
       throw new ArgumentError(`levels ${JSON.stringify(text)}: ${n + 1} levels; a scale has at most ${MAX_LEVELS}`);
     levels = Array.from({ length: n + 1 }, (_, k) => Number((from + k * step).toPrecision(12)));
   } else {
-    levels = text.split(',').map((s) => Number(s.trim()));
+    levels = text.split(',').map(decimal);
     if (levels.some((x, k) => !Number.isFinite(x) || text.split(',')[k]!.trim() === ''))
       throw new ArgumentError(
         `levels ${JSON.stringify(text)}: expected numbers separated by commas, or FROM:TO[:STEP]`,
@@ -109,6 +111,7 @@ export interface RatingsReadOptions {
 /** Text separators the reader knows, tried in this order on the first line. */
 const SEPARATORS = ['::', '\t', ',', ';'] as const;
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const INTEGER = /^[+-]?\d+$/;
 
 /**
  * Reads ratings line by line, in the formats people have: MovieLens-100k's `u.data` (tab-separated user,
@@ -157,7 +160,9 @@ export class RatingsReader {
           { row: lineNumber },
         );
       const cells = line.split(this.separator).map((c) => c.trim());
-      if (cells.length >= 3 && !NUMBER.test(cells[2]!)) {
+      // A header names its columns: a first line whose ids are numbers (`1,101,x`) is a bad row, not a header.
+      const numericIds = INTEGER.test(cells[0] ?? '') && INTEGER.test(cells[1] ?? '');
+      if (cells.length >= 3 && !NUMBER.test(cells[2]!) && !numericIds) {
         this.header = line;
         return;
       }
@@ -176,6 +181,11 @@ export class RatingsReader {
     const v = Number(text3);
     if (!NUMBER.test(text3) || !Number.isFinite(v))
       throw new DataError(`${where}, column 3: rating ${JSON.stringify(text3)} is not a number`, {
+        row: lineNumber,
+        column: 2,
+      });
+    if (v === 0 && /[1-9]/.test(text3.replace(/[eE].*$/, '')))
+      throw new DataError(`${where}, column 3: rating ${JSON.stringify(text3)} underflows to 0 in floating point`, {
         row: lineNumber,
         column: 2,
       });

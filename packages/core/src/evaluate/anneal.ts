@@ -1,7 +1,7 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
-import { ArgumentError } from '../errors.js';
+import { AbortedError, ArgumentError } from '../errors.js';
 import { assertBinaryHidden } from '../model/parameters.js';
 import { assertVisibleData, type RBM } from '../model/rbm.js';
 import { afterChunk, type Watch } from '../progress.js';
@@ -106,6 +106,8 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
     if (!options.start) throw new ArgumentError('reverse AIS needs starting samples of the model (options.start)');
     assertColumns(options.start, nv, 'reverse AIS start');
   }
+  // An already-aborted signal stops it before the first step, not after the first chunk of steps.
+  if (options.signal?.aborted) throw new AbortedError(options.label, 0, betas.length - 1);
   const maxAbsInput = options.maxAbsInput ?? (await largestHiddenInput(model));
   const total = await withScope(be, async (scope: Scope) => {
     const rnd = new DeviceRandom(be, options.random);

@@ -2,7 +2,7 @@ import { withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
-import { ArgumentError, TooLargeError } from '../errors.js';
+import { AbortedError, ArgumentError, TooLargeError } from '../errors.js';
 import { checkDbmParameters, type DBM, type DbmParameters, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
 import { afterChunk, SWEEPS_PER_CHECK, type Watch } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
@@ -140,6 +140,7 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
   const bytes = float32Bytes(5 * units * runs);
   checkMemory(`DBM AIS with runs: ${runs}`, bytes, `${formatBytes(bytes)} for the runs' states of every layer`);
   const betas = aisBetas(options.schedule);
+  if (options.signal?.aborted) throw new AbortedError('DBM AIS', 0, betas.length - 1);
   const _nv = sizes[0]!;
   const bases = await baseRates(model, options.data);
   let logZBase = 0;

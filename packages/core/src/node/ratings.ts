@@ -13,6 +13,8 @@ export interface ReadRatingsOptions extends Omit<RatingsReadOptions, 'source'> {
   readonly maxBytes?: number;
   /** Sees every chunk read, in order (a hash of the file without reading it twice). */
   readonly onBytes?: (chunk: Uint8Array) => void;
+  /** Called with the first line when it was taken as a header (so that a caller can say so). */
+  readonly onHeader?: (line: string) => void;
 }
 
 /**
@@ -71,7 +73,9 @@ export async function readRatingsFile(path: string, options: ReadRatingsOptions 
     carry += decoder.end();
     if (tooLong(carry)) throw longLine(path, line);
     if (carry !== '') reader.push(carry, line);
-    return reader.finish();
+    const ratings = reader.finish();
+    if (reader.headerLine !== undefined) options.onHeader?.(reader.headerLine);
+    return ratings;
   } finally {
     await handle.close();
   }

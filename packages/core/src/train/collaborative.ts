@@ -312,7 +312,27 @@ export class CollaborativeTrainer {
     };
   }
 
+  /** Restores a state from {@link exportState}; everything is checked before anything is written. */
   importState(state: CollaborativeTrainerState): void {
+    const count = (name: string, x: unknown, max = Number.MAX_SAFE_INTEGER) => {
+      if (!Number.isSafeInteger(x) || (x as number) < 0 || (x as number) > max)
+        throw new ArgumentError(`trainer state: ${name} must be a whole number in 0..${max}, got ${JSON.stringify(x)}`);
+    };
+    const figure = (name: string, x: unknown) => {
+      if (typeof x !== 'number' || !Number.isFinite(x) || x < 0)
+        throw new ArgumentError(`trainer state: ${name} must be a finite number >= 0, got ${JSON.stringify(x)}`);
+    };
+    count('epoch', state.epoch, this.o.epochs);
+    count('gibbs.offset', state.gibbs?.offset);
+    count('shuffle.offset', state.shuffle?.offset);
+    if (state.best) {
+      count('best.epoch', state.best.epoch, Math.max(0, state.epoch - 1));
+      figure('best.rmse', state.best.rmse);
+    }
+    if (state.firstRmse !== undefined) {
+      figure('firstRmse', state.firstRmse);
+      count('sinceBest', state.sinceBest ?? 0, state.epoch);
+    }
     if (state.velocities.length !== this.velocities.length)
       throw new ShapeError(`the state has ${state.velocities.length} velocities, the model ${this.velocities.length}`);
     state.velocities.forEach((v, k) => {

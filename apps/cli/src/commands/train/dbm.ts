@@ -142,6 +142,7 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
     const pngPath = sidePath(flags.out, '.filters.png');
     const writesPng = flags.pictures && opened.side !== undefined;
     const checkpointing = flags.checkpointEvery !== undefined;
+    let ownCheckpoint = resumed?.path === checkpointPath || Boolean(flags.force);
     await checkOutputs(
       [
         { path: flags.out, what: 'model file' },
@@ -183,10 +184,13 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
             `${what} epoch ${e.epoch + 1}/${e.epochs}: reconstruction error ${e.reconstructionError.toFixed(4)}, ${e.seconds.toFixed(2)} s`,
           );
           out.emit({ type: 'epoch', ...e });
-          if (checkpointing && epochsDone % flags.checkpointEvery! === 0)
+          if (checkpointing && epochsDone % flags.checkpointEvery! === 0) {
+            // The first write creates the checkpoint (see the ratings run): a concurrent run's is never shared.
             await writeOutput(checkpointPath, encodeDbm(await model.parameters(), metadata(), await t.exportState()), {
-              overwrite: true,
+              overwrite: ownCheckpoint,
             });
+            ownCheckpoint = true;
+          }
         },
       });
     } catch (error) {

@@ -115,10 +115,17 @@ function refuseOtherFlags(command: Command): void {
   }
 }
 
-/** Reads the ratings file once, hashing it as it goes: its fingerprint is checked on --resume. */
-async function readFingerprinted(path: string, levels: readonly number[] | undefined) {
+/**
+ * Reads a ratings file once, hashing it as it goes (its fingerprint is checked on --resume, and against the
+ * --test file's); says so when its first line was taken as a header.
+ */
+async function readFingerprinted(path: string, levels: readonly number[] | undefined, out: Output) {
   const hash = createHash('sha256');
-  const ratings = await readRatingsFile(path, { ...(levels ? { levels } : {}), onBytes: (c) => hash.update(c) });
+  const ratings = await readRatingsFile(path, {
+    ...(levels ? { levels } : {}),
+    onBytes: (c) => hash.update(c),
+    onHeader: (line) => out.info(`${path}: took line 1 as a header: ${JSON.stringify(line.slice(0, 80))}`),
+  });
   return { ratings, fingerprint: hash.digest('hex').slice(0, 32) };
 }
 
@@ -207,8 +214,12 @@ async function readResume(path: string): Promise<{
   } catch {
     throw new ModelFormatError(`${path}: the ${CHECKPOINT_KEY} metadata is not valid JSON`);
   }
-  if (!info || typeof info !== 'object' || !Number.isSafeInteger(info.epoch) || !info.job)
+  if (!info || typeof info !== 'object' || !info.job)
     throw new ModelFormatError(`${path}: a collaborative model file, not a checkpoint (no ${CHECKPOINT_KEY} metadata)`);
+  if (!Number.isSafeInteger(info.epoch) || info.epoch < 0)
+    throw new ModelFormatError(
+      `${path}: the checkpoint's epoch is ${JSON.stringify(info.epoch)}, not a whole number of epochs done`,
+    );
   const velocities: Float32Array[] = [];
   for (let k = 0; file.tensors.has(`trainer.velocity.${k}`); k++)
     velocities.push(file.tensors.get(`trainer.velocity.${k}`)!.data as Float32Array);
@@ -245,7 +256,7 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
     : undefined;
   let levels: readonly number[] | undefined = flags.levels !== undefined ? parseLevels(flags.levels) : undefined;
   if (resumed) levels = resumed.job.levels;
-  const { ratings, fingerprint: print } = await readFingerprinted(flags.ratings!, levels);
+  const { ratings, fingerprint: print } = await readFingerprinted(flags.ratings!, levels, out);
   let job = jobFrom(flags, command, ratings.levels, resolveOrientation(flags.orientation, ratings), print);
   if (resumed) {
     const was = resumed.job;
@@ -264,7 +275,11 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
   let train = toModel(ratings);
   let heldOut: Ratings | undefined;
   if (job.test !== undefined) {
-    const test = await readRatingsFile(job.test, { levels: ratings.levels });
+    const { ratings: test, fingerprint: testPrint } = await readFingerprinted(job.test, ratings.levels, out);
+    if (testPrint === print)
+      out.warn(
+        `${job.test} holds the same ratings as ${job.ratings}: the "held-out" RMSE is the training RMSE, and the epoch it keeps is not chosen on unseen ratings`,
+      );
     const aligned = alignRatings(train, toModel(test), job.test);
     ({ train, test: heldOut } = aligned);
     // Nothing left to score: refused before any work (an RMSE of no ratings is NaN, not a figure).
@@ -309,6 +324,7 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
   const signals = new Interrupts();
   const epochs = job.options.epochs!;
   let trainer: CollaborativeTrainer | undefined;
+  let ownCheckpoint = Boolean(resumed) || Boolean(flags.force);
   /** Writes the trainer's state; `epoch` overrides its count (inside onEpoch, the epoch is not yet counted done). */
   const saveCheckpoint = async (epoch?: number) => {
     const state = await trainer!.exportState();
@@ -318,7 +334,10 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
       ratings,
       job,
     );
-    await writeOutput(checkpointPath, bytes, { overwrite: true });
+    // The first write creates the checkpoint (unless this run resumed it, or --force): a run beside this one
+    // onto the same --out that got there first makes this one fail, instead of both sharing one checkpoint.
+    await writeOutput(checkpointPath, bytes, { overwrite: ownCheckpoint });
+    ownCheckpoint = true;
   };
   try {
     trainer = new CollaborativeTrainer(model, train, heldOut, {

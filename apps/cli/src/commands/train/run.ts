@@ -306,6 +306,7 @@ async function trainOpened(
   const interrupt = signals.controller;
   let lastYield = performance.now();
 
+  let ownCheckpoint = force || resumed?.path === checkpointPath;
   const writeCheckpoint = async (path: string, overwrite: boolean) => {
     const st = await trainer.exportState();
     await writeOutput(path, encodeCheckpoint(await model.parameters(), st, job, provenance(backend.name)), {
@@ -368,7 +369,9 @@ async function trainOpened(
       }
       if (every && (m.epoch + 1) % every === 0) {
         try {
-          await writeCheckpoint(checkpointPath, true);
+          // The first write creates the checkpoint (unless resumed from it, or --force): never another run's.
+          await writeCheckpoint(checkpointPath, ownCheckpoint);
+          ownCheckpoint = true;
           out.info(`checkpoint: ${checkpointPath} (epoch ${m.epoch + 1})`);
         } catch (error) {
           // A checkpoint that cannot be written must not cost the run.
