@@ -1,4 +1,5 @@
 import {
+  DataError,
   DBM,
   DBM_DEFAULTS,
   type DbmParameters,
@@ -14,14 +15,14 @@ import {
 import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor, dataSpec } from '../../common.js';
-import { type DataSpec, openData } from '../../data.js';
+import { type DataFingerprint, type DataSpec, fingerprintChanges, openData } from '../../data.js';
 import { UsageError } from '../../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../../files.js';
 import type { Output } from '../../output.js';
 import { readAheadSource } from '../../read-ahead.js';
 import { givenSchedules } from './flags.js';
 import { Interrupts } from './interrupts.js';
-import type { TrainFlags } from './job.js';
+import { checkGivenFlags, type TrainFlags } from './job.js';
 import { provenance, writeFilters } from './outputs.js';
 
 /** The DBM's own flags. */
@@ -62,7 +63,27 @@ interface DbmJob {
   readonly data: DataSpec;
   readonly sizes: readonly number[];
   readonly options: DbmTrainOptions;
+  /** What identifies the data, checked on --resume (absent in files of earlier versions). */
+  readonly fingerprint?: DataFingerprint;
 }
+
+/** What each flag sets in a DBM job, for --resume's comparison (--epochs may extend the run). */
+const RESUME_FIELDS: Readonly<Record<string, (j: DbmJob) => unknown>> = {
+  batch: (j) => j.options.batchSize,
+  l2: (j) => j.options.weightDecay,
+  chains: (j) => j.options.chains,
+  k: (j) => j.options.gibbsSteps,
+  meanField: (j) => j.options.meanFieldIterations,
+  pretrainEpochs: (j) => j.options.pretrainEpochs,
+  pretrainLr: (j) => j.options.pretrainLearningRate,
+  seed: (j) => j.options.seed,
+  ...Object.fromEntries(
+    ['lr', 'lrSchedule', 'lrFinal', 'lrDecay'].map((f) => [f, (j: DbmJob) => j.options.learningRate]),
+  ),
+  ...Object.fromEntries(
+    ['momentum', 'momentumFinal', 'momentumSwitch'].map((f) => [f, (j: DbmJob) => j.options.momentum]),
+  ),
+};
 
 /** The DBM's options from the flags given; the rest are DBM_DEFAULTS (not the RBM's defaults). */
 function dbmOptions(f: TrainFlags & DbmFlags, command: Command): DbmTrainOptions {
@@ -129,11 +150,27 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
       throw new UsageError(`${path} was trained on ${JSON.stringify(was.data)}, not ${JSON.stringify(job.data)}`);
     if (was.sizes.slice(1).join() !== hidden.join())
       throw new UsageError(`${path} is a ${was.sizes.join('-')} DBM, not --dbm ${hidden.join(',')}`);
+    checkGivenFlags(RESUME_FIELDS, job, was, command, path);
     job = { ...was, options: { ...was.options, ...(given('epochs') ? { epochs: job.options.epochs! } : {}) } };
     resumed = { path, state: file.state, parameters: file.parameters };
   }
 
   const opened = openData(job.data);
+  // The data must be the data the checkpoint was trained on (as for one RBM).
+  const fingerprint = opened.fingerprint();
+  if (resumed && job.fingerprint) {
+    const changes = fingerprintChanges(job.fingerprint, fingerprint);
+    if (changes.length > 0) {
+      await opened.source.close?.();
+      throw new DataError(
+        `${opened.description}: not the data ${resumed.path} was trained on (${changes.join('; ')}); resuming would train on something else`,
+      );
+    }
+  } else if (resumed)
+    out.warn(
+      `${resumed.path} has no data fingerprint (written by an older rbm): cannot check that the data are unchanged`,
+    );
+  job = { ...job, fingerprint };
   const reader = readAheadSource(opened.source, job.data, 'bernoulli');
   const signals = new Interrupts();
   try {

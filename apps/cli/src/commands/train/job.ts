@@ -100,21 +100,37 @@ const JOB_FLAGS: Record<string, (j: TrainJob) => unknown> = {
   classes: (j) => j.labels?.classes,
 };
 
+/** A flag given on --resume that says otherwise than the checkpoint's job: refused, naming both values. */
+function differs(flag: string, mine: unknown, theirs: unknown, path: string): void {
+  if (JSON.stringify(mine) !== JSON.stringify(theirs))
+    throw new UsageError(
+      `${flag} ${JSON.stringify(mine)} differs from the checkpoint's ${JSON.stringify(theirs ?? null)} (${path})`,
+    );
+}
+
+/**
+ * The one rule of every family's --resume: each flag given on the command line must agree with the
+ * checkpoint's job, as `fields` (attribute name -> the job's value for it) read both jobs. --epochs may
+ * extend a run and is not among the fields.
+ */
+export function checkGivenFlags<J>(
+  fields: Readonly<Record<string, (j: J) => unknown>>,
+  job: J,
+  saved: J,
+  command: Command,
+  path: string,
+): void {
+  for (const [flag, get] of Object.entries(fields))
+    if (command.getOptionValueSource(flag) === 'cli') differs(`--${kebab(flag)}`, get(job), get(saved), path);
+}
+
 /** On --resume, every flag given must agree with the checkpoint's job (--epochs may extend the run). */
 export function checkResumeFlags(job: TrainJob, saved: TrainJob, command: Command, path: string): void {
-  const differs = (flag: string, mine: unknown, theirs: unknown) => {
-    if (JSON.stringify(mine) !== JSON.stringify(theirs))
-      throw new UsageError(
-        `${flag} ${JSON.stringify(mine)} differs from the checkpoint's ${JSON.stringify(theirs ?? null)} (${path})`,
-      );
-  };
-  for (const [flag, get] of Object.entries(JOB_FLAGS)) {
-    if (command.getOptionValueSource(flag) === 'cli') differs(`--${kebab(flag)}`, get(job), get(saved));
-  }
+  checkGivenFlags(JOB_FLAGS, job, saved, command, path);
   for (const { flag, path: p } of givenConfigPaths(command)) {
     // Options the config holds in another form (a ladder's size) are compared as the config holds them.
     const at = valueAt(job.config, p) === undefined ? p.split('.')[0]! : p;
-    differs(flag, valueAt(job.config, at), valueAt(saved.config, at));
+    differs(flag, valueAt(job.config, at), valueAt(saved.config, at), path);
   }
 }
 

@@ -34,6 +34,7 @@ import type { Output } from '../../output.js';
 import { givenSchedules } from './flags.js';
 import { Interrupts } from './interrupts.js';
 import type { TrainFlags } from './job.js';
+import { checkGivenFlags } from './job.js';
 import { provenance } from './outputs.js';
 
 /**
@@ -166,6 +167,27 @@ function jobFrom(
   };
 }
 
+/** What each flag sets in a ratings job, for --resume's comparison (--epochs may extend the run). */
+const RESUME_FIELDS: Readonly<Record<string, (j: RatingsJob) => unknown>> = {
+  test: (j) => j.test,
+  holdout: (j) => j.holdout,
+  levels: (j) => j.levels,
+  orientation: (j) => j.orientation,
+  conditional: (j) => j.conditional,
+  hidden: (j) => j.hidden,
+  earlyStop: (j) => j.patience,
+  batch: (j) => j.options.batchSize,
+  k: (j) => j.options.gibbsSteps,
+  l2: (j) => j.options.weightDecay,
+  seed: (j) => j.options.seed,
+  ...Object.fromEntries(
+    ['lr', 'lrSchedule', 'lrFinal', 'lrDecay'].map((f) => [f, (j: RatingsJob) => j.options.learningRate]),
+  ),
+  ...Object.fromEntries(
+    ['momentum', 'momentumFinal', 'momentumSwitch'].map((f) => [f, (j: RatingsJob) => j.options.momentum]),
+  ),
+};
+
 interface CheckpointInfo {
   readonly epoch: number;
   readonly gibbs: CollaborativeTrainerState['gibbs'];
@@ -254,12 +276,15 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
   const resumed = flags.resume
     ? await readResume(typeof flags.resume === 'string' ? flags.resume : checkpointPath)
     : undefined;
-  let levels: readonly number[] | undefined = flags.levels !== undefined ? parseLevels(flags.levels) : undefined;
-  if (resumed) levels = resumed.job.levels;
+  const flagLevels = flags.levels !== undefined ? parseLevels(flags.levels) : undefined;
+  const levels = resumed ? resumed.job.levels : flagLevels;
   const { ratings, fingerprint: print } = await readFingerprinted(flags.ratings!, levels, out);
   let job = jobFrom(flags, command, ratings.levels, resolveOrientation(flags.orientation, ratings), print);
   if (resumed) {
     const was = resumed.job;
+    // Every flag given must say what the checkpoint's job says (as for one RBM and a DBM).
+    const path = typeof flags.resume === 'string' ? flags.resume : checkpointPath;
+    checkGivenFlags(RESUME_FIELDS, { ...job, levels: flagLevels ?? job.levels }, was, command, path);
     if (was.fingerprint !== print)
       throw new UsageError(
         `${flags.ratings} is not the ratings file the checkpoint was trained on (its contents differ)`,
