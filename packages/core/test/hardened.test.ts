@@ -20,6 +20,7 @@ import {
   initialParameters,
   parseLevels,
   parseRatings,
+  parseTrainConfig,
   RBM,
   RbmEstimator,
   ShapeError,
@@ -162,3 +163,18 @@ describe('an already-aborted signal stops annealing before its first step', () =
 function randomRbm(nv: number, nh: number) {
   return initialParameters({ numVisible: nv, numHidden: nh, seed: 4, weightScale: 0.5 });
 }
+
+describe('parseTrainConfig: nothing dropped, nothing guessed', () => {
+  it('refuses an unknown key inside a part, a centering that is not a switch or { rate }, a learning rate as a string', () => {
+    expect(() => parseTrainConfig({ epochs: 1, sparsity: { target: 0.1, bogus: 1 } })).toThrow(
+      /unknown training option 'sparsity\.bogus' \(sparsity takes /,
+    );
+    expect(() => parseTrainConfig({ epochs: 1, centering: 5 })).toThrow(
+      /centering must be true, false or \{ rate \}, got 5/,
+    );
+    expect(parseTrainConfig({ epochs: 1, centering: { rate: 0.05 } }).centering).toEqual({ rate: 0.05 });
+    expect(() => parseTrainConfig({ epochs: 1, learningRate: '0.1' })).toThrow(
+      /learningRate must be a number or a schedule \{ kind: constant \| linear \| exponential \| piecewise, \.\.\. \}, got "0\.1" \(string\)/,
+    );
+  });
+});

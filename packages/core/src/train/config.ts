@@ -46,6 +46,24 @@ export interface ConfigContext {
 
 const TOP_LEVEL = new Set(TRAIN_PARTS.flatMap((p) => p.options.map((o) => o.path.split('.')[0]!)));
 const RUN_OPTIONS = new Set(['validation', 'signal', 'onBatch', 'onEpoch']);
+const PATHS = TRAIN_PARTS.flatMap((p) => p.options.map((o) => o.path));
+
+/** Keys inside a part's object (`sparsity: { target, bogus }`) are declared paths too: others are refused. */
+function refuseUnknownNested(raw: RawOptions, prefix: string): void {
+  for (const [key, value] of Object.entries(raw)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    const below = PATHS.filter((p) => p.startsWith(`${path}.`));
+    if (below.length === 0 || value === null || typeof value !== 'object' || Array.isArray(value)) continue;
+    for (const sub of Object.keys(value)) {
+      const full = `${path}.${sub}`;
+      if (!below.some((p) => p === full || p.startsWith(`${full}.`)))
+        throw new ArgumentError(
+          `unknown training option '${full}' (${path} takes ${[...new Set(below.map((p) => p.slice(path.length + 1).split('.')[0]))].join(', ')})`,
+        );
+    }
+    refuseUnknownNested(value as RawOptions, path);
+  }
+}
 
 /** The fold: every part's canonical slice, in table order. Unknown option names are refused. */
 export function resolveConfig(raw: RawOptions, context: ConfigContext = {}): Readonly<Record<string, unknown>> {
@@ -58,6 +76,7 @@ export function resolveConfig(raw: RawOptions, context: ConfigContext = {}): Rea
   for (const key of Object.keys(raw)) {
     if (!TOP_LEVEL.has(key) && !RUN_OPTIONS.has(key)) throw new ArgumentError(`unknown training option '${key}'`);
   }
+  refuseUnknownNested(raw, '');
   const done: Record<string, unknown> = {};
   for (const part of TRAIN_PARTS as readonly PartDeclaration[]) Object.assign(done, part.resolve(raw, done, ctx));
   return done;

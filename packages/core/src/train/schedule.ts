@@ -40,6 +40,16 @@ export function scheduleValue(schedule: Schedule, epoch: number, epochs: number)
  * at most 1), a function over its first 100 epochs.
  */
 export function checkSchedule(name: string, schedule: Schedule, epochs: number, min: number, max: number): void {
+  // A number, a function, or a schedule object: "0.1" (a string) is named as what it is.
+  const kinds = ['constant', 'linear', 'exponential', 'piecewise'];
+  if (
+    typeof schedule !== 'number' &&
+    typeof schedule !== 'function' &&
+    (schedule === null || typeof schedule !== 'object' || !kinds.includes((schedule as { kind?: string }).kind ?? ''))
+  )
+    throw new ArgumentError(
+      `${name} must be a number or a schedule { kind: ${kinds.join(' | ')}, ... }, got ${JSON.stringify(schedule)} (${schedule === null ? 'null' : typeof schedule})`,
+    );
   if (typeof schedule === 'object' && schedule.kind === 'piecewise') {
     if (schedule.values.length !== schedule.boundaries.length + 1) {
       throw new ArgumentError(`${name}: a piecewise schedule needs one more value than boundaries`);

@@ -298,6 +298,11 @@ export const centeringPart = declarePart<CenteringOptions, { centering?: { rate:
   name: 'centering',
   options: [CENTERING_RATE],
   resolve(raw, _done, ctx) {
+    const c = raw.centering as unknown;
+    if (c !== undefined && typeof c !== 'boolean' && (c === null || typeof c !== 'object' || Array.isArray(c)))
+      throw new ArgumentError(
+        `${ctx.spell('centering')} must be true, false or { rate }, got ${JSON.stringify(c)} (a rate goes in { rate: ${JSON.stringify(c)} })`,
+      );
     if (!raw.centering) return {};
     // `true` has no rate of its own: the declared default.
     const rate = read<number>(CENTERING_RATE, raw, ctx);
