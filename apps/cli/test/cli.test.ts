@@ -86,7 +86,7 @@ describe('rbm train and eval', () => {
     expect(a.meanLogLikelihoodInterval[0]).toBeLessThanOrEqual(a.meanLogLikelihood);
     expect(a.meanLogLikelihoodInterval[1]).toBeGreaterThanOrEqual(a.meanLogLikelihood);
     const bad = await rbm([...args, '--ais', '--ais-schedule', 'fast']);
-    expect(bad.stderr).toMatch(/--ais-schedule "fast": use sm, sm:F \(F times its steps\) or linear:N/);
+    expect(bad.stderr).toMatch(/--ais-schedule "fast": use sm, sm:F \(F from 1 to 999 times its steps\) or linear:N/);
   }, 60_000);
 
   it('trains with parallel tempering and centring, and samples with tempering', async () => {

@@ -797,7 +797,8 @@ const cases: Case[] = [
       return ['train', '--resume', path, '--out', p('c4.safetensors')];
     },
     code: 1,
-    message: /the checkpoint's job has an invalid config: momentum at epoch 0 is undefined/,
+    message:
+      /the checkpoint's job has an invalid config: momentum must be a number or a schedule .*, got "NaN" \(string\)/,
   },
   {
     name: 'NaN in the velocity',
@@ -1127,7 +1128,7 @@ const cases: Case[] = [
     name: 'train --ratings --checkpoint without --checkpoint-every or --resume: refused, as for other runs',
     cls: 'flags',
     args: () => [
-      ...['train', '--ratings', write('r.csv', 'u,i,r\n1,1,3\n1,2,4\n2,1,5\n2,2,1\n'), '--checkpoint', p('r.ckpt')],
+      ...['train', '--ratings', write('r.csv', '1,1,3\n1,2,4\n2,1,5\n2,2,1\n'), '--checkpoint', p('r.ckpt')],
       ...['--epochs', '1', '--backend', 'js', '--out', p('r.safetensors')],
     ],
     code: 2,
@@ -1663,6 +1664,14 @@ const boundCases: Case[] = [
       expect(r.stdout).toMatch(/no pseudo-likelihood: .* rbm predict gives its accuracy/);
       expect(r.stdout).toMatch(/mean free energy/);
     },
+  },
+  {
+    name: 'eval of a classifier on its inputs alone: the shape error says the labels go in as one-hot columns',
+    cls: 'checked before work',
+    args: () => ['eval', cls(), '--data', d16(), '--backend', 'js'],
+    code: 1,
+    message:
+      /16 values per example, .* has 20 visible units \(16 inputs, then the label as 4 one-hot columns: .*rbm predict classifies rows of the inputs alone\)/,
   },
   {
     name: 'eval --pl full on a classifier: refused before work, with the way out',

@@ -204,6 +204,25 @@ describe('rbm train --ratings, rbm recommend', () => {
     expect(scored.rmse).toBeCloseTo(rmses[best]!, 5);
   }, 120_000);
 
+  it('says when it takes a first line as a header; warns when --test holds the training ratings themselves', async () => {
+    const r = await rbm([
+      'train',
+      '--ratings',
+      csv,
+      '--test',
+      csv,
+      '--epochs',
+      '1',
+      '--backend',
+      'js',
+      '--out',
+      join(dir, 'same.safetensors'),
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ratings\.csv: took line 1 as a header: "user,item,rating"/);
+    expect(r.stderr).toMatch(/holds the same ratings as .*ratings\.csv: the "held-out" RMSE is the training RMSE/);
+  });
+
   it('a --test file with no rating of a known item is refused before training, naming it', async () => {
     const unknown = join(dir, 'unknown.test');
     await writeFile(unknown, 'user1,no-such-film,3\nuser2,nor-this,4\n');
