@@ -1,4 +1,4 @@
-import { type AisSchedule, aisScheduleSteps, type Backend, checkMemory, RbmError } from '@rbmjs/core';
+import { type AisSchedule, aisScheduleSteps, type Backend, checkAisScheduleMemory, RbmError } from '@rbmjs/core';
 import type { Command } from 'commander';
 import { type BackendSettings, CLI_BACKENDS, startBackend } from './backends.js';
 import type { Binarize, DataSpec } from './data.js';
@@ -154,6 +154,6 @@ export function parseSchedule(s: string): AisSchedule {
 export function scheduleWithinBudget(s: string): AisSchedule {
   const schedule = parseSchedule(s);
   const steps = aisScheduleSteps(schedule);
-  checkMemory(`--ais-schedule ${s} (${steps} steps)`, 16 * (steps + 1), '2 float64 values a step');
+  checkAisScheduleMemory(steps, `--ais-schedule ${s} (${steps} steps)`);
   return schedule;
 }

@@ -81,6 +81,29 @@ export function fingerprintChanges(was: DataFingerprint, now: DataFingerprint): 
   return changes;
 }
 
+/**
+ * On --resume, the data must be the data the checkpoint was trained on: its fingerprint `was` (absent in
+ * checkpoints of older versions: then `warn` says so) against the opened data's. Returns the data's fingerprint.
+ */
+export function checkResumedData(
+  was: DataFingerprint | undefined,
+  opened: OpenedData,
+  checkpoint: string,
+  warn: (line: string) => void,
+): DataFingerprint {
+  const now = opened.fingerprint();
+  if (!was) {
+    warn(`${checkpoint} has no data fingerprint (written by an older rbm): cannot check that the data are unchanged`);
+    return now;
+  }
+  const changes = fingerprintChanges(was, now);
+  if (changes.length > 0)
+    throw new DataError(
+      `${opened.description}: not the data ${checkpoint} was trained on (${changes.join('; ')}); resuming would train on something else`,
+    );
+  return now;
+}
+
 /** Raw access to rows as float values (before binarisation). */
 interface RowReader {
   readonly rows: number;

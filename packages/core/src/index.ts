@@ -111,6 +111,7 @@ export {
   aisScheduleSteps,
   aisWarnings,
   annealedImportanceSampling,
+  checkAisScheduleMemory,
   type EstimatedLogLikelihood,
   estimatedLogLikelihood,
   logMeanExp,

@@ -1,7 +1,6 @@
 import { basename } from 'node:path';
 import {
   ArgumentError,
-  COLLABORATIVE_MODEL_TYPE,
   checkOnnxOutputs,
   EXPORT_OPSET,
   type ExportableModel,
@@ -11,7 +10,7 @@ import {
   onnxOutputs,
   SKLEARN_ARRAYS,
 } from '@rbmjs/core';
-import { readAnyModelFile, readCollaborativeFile, readModelMetadata } from '@rbmjs/core/node';
+import { readAnyModelFile, readCollaborativeFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { addCommonOptions, modelCommand } from '../common.js';
 import { UsageError } from '../errors.js';
@@ -19,6 +18,7 @@ import { checkOutputs, cleanTemporaries, writeOutput } from '../files.js';
 import { nonNegativeInt } from '../options.js';
 import { Output } from '../output.js';
 import { VERSION } from '../version.js';
+import { isCollaborative } from './recommend.js';
 
 /**
  * `rbm export`: a trained model for another runtime. `--onnx` writes a self-contained ONNX model (opset 17,
@@ -88,7 +88,7 @@ function refused<T>(modelPath: string, f: () => T): T {
 
 /** The model file as the exporter takes it (a collaborative file is read by its own decoder). */
 async function readExportable(path: string): Promise<ExportableModel & { bytes: number }> {
-  if ((await readModelMetadata(path)).model === COLLABORATIVE_MODEL_TYPE) {
+  if (await isCollaborative(path)) {
     const f = await readCollaborativeFile(path);
     return {
       kind: 'collaborative',

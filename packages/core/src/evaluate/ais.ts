@@ -77,11 +77,16 @@ export function aisScheduleSteps(schedule: AisSchedule = 'salakhutdinov-murray')
 }
 
 /**
- * The inverse temperatures of a schedule of `steps` steps, within the memory budget (checked before anything
- * is allocated: `linear:400000000` asks for 3.2 GB). The figure counts the betas and a copy.
+ * A schedule of `steps` steps within the memory budget, checked before anything is allocated (`linear:400000000`
+ * asks for 3.2 GB); `what` names it in the refusal. The figure counts the betas and a copy.
  */
+export function checkAisScheduleMemory(steps: number, what: string): void {
+  checkMemory(what, 2 * 8 * (steps + 1), '2 float64 values a step');
+}
+
+/** The inverse temperatures of a schedule of `steps` steps, within the memory budget. */
 function scheduleArray(steps: number, name: string): Float64Array {
-  checkMemory(`an AIS schedule of ${steps} steps (${name})`, 2 * 8 * (steps + 1), '2 float64 values a step');
+  checkAisScheduleMemory(steps, `an AIS schedule of ${steps} steps (${name})`);
   return new Float64Array(steps + 1);
 }
 

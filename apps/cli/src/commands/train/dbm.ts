@@ -1,5 +1,4 @@
 import {
-  DataError,
   DBM,
   DBM_DEFAULTS,
   type DbmParameters,
@@ -15,12 +14,12 @@ import {
 import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor, dataSpec } from '../../common.js';
-import { type DataFingerprint, type DataSpec, fingerprintChanges, openData } from '../../data.js';
+import { checkResumedData, type DataFingerprint, type DataSpec, openData } from '../../data.js';
 import { UsageError } from '../../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../../files.js';
 import type { Output } from '../../output.js';
 import { readAheadSource } from '../../read-ahead.js';
-import { givenSchedules } from './flags.js';
+import { givenSchedules, scheduleFields } from './flags.js';
 import { Interrupts } from './interrupts.js';
 import { checkGivenFlags, type TrainFlags } from './job.js';
 import { provenance, writeFilters } from './outputs.js';
@@ -77,12 +76,7 @@ const RESUME_FIELDS: Readonly<Record<string, (j: DbmJob) => unknown>> = {
   pretrainEpochs: (j) => j.options.pretrainEpochs,
   pretrainLr: (j) => j.options.pretrainLearningRate,
   seed: (j) => j.options.seed,
-  ...Object.fromEntries(
-    ['lr', 'lrSchedule', 'lrFinal', 'lrDecay'].map((f) => [f, (j: DbmJob) => j.options.learningRate]),
-  ),
-  ...Object.fromEntries(
-    ['momentum', 'momentumFinal', 'momentumSwitch'].map((f) => [f, (j: DbmJob) => j.options.momentum]),
-  ),
+  ...scheduleFields((j: DbmJob) => j.options),
 };
 
 /** The DBM's options from the flags given; the rest are DBM_DEFAULTS (not the RBM's defaults). */
@@ -157,19 +151,15 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
 
   const opened = openData(job.data);
   // The data must be the data the checkpoint was trained on (as for one RBM).
-  const fingerprint = opened.fingerprint();
-  if (resumed && job.fingerprint) {
-    const changes = fingerprintChanges(job.fingerprint, fingerprint);
-    if (changes.length > 0) {
-      await opened.source.close?.();
-      throw new DataError(
-        `${opened.description}: not the data ${resumed.path} was trained on (${changes.join('; ')}); resuming would train on something else`,
-      );
-    }
-  } else if (resumed)
-    out.warn(
-      `${resumed.path} has no data fingerprint (written by an older rbm): cannot check that the data are unchanged`,
-    );
+  let fingerprint: DataFingerprint;
+  try {
+    fingerprint = resumed
+      ? checkResumedData(job.fingerprint, opened, resumed.path, (l) => out.warn(l))
+      : opened.fingerprint();
+  } catch (error) {
+    await opened.source.close?.();
+    throw error;
+  }
   job = { ...job, fingerprint };
   const reader = readAheadSource(opened.source, job.data, 'bernoulli');
   const signals = new Interrupts();

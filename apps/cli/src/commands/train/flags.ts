@@ -202,12 +202,26 @@ export function configFromFlags(
  * line (a model trained otherwise than `configFromFlags`, such as the collaborative-filtering RBM, keeps its
  * own defaults for the rest).
  */
+/** The flags that make the learning-rate schedule and the momentum schedule (attribute names). */
+const LR_FLAGS = ['lr', 'lrSchedule', 'lrFinal', 'lrDecay'] as const;
+const MOMENTUM_FLAGS = ['momentum', 'momentumFinal', 'momentumSwitch'] as const;
+
 export function givenSchedules(command: Command): { learningRate?: Schedule; momentum?: Schedule } {
   const f = command.opts() as ScheduleFlags;
   const given = (name: string) => command.getOptionValueSource(name) === 'cli';
   return {
-    ...(['lr', 'lrSchedule', 'lrFinal', 'lrDecay'].some(given) ? { learningRate: learningRate(f) } : {}),
-    ...(['momentum', 'momentumFinal', 'momentumSwitch'].some(given) ? { momentum: momentum(f) } : {}),
+    ...(LR_FLAGS.some(given) ? { learningRate: learningRate(f) } : {}),
+    ...(MOMENTUM_FLAGS.some(given) ? { momentum: momentum(f) } : {}),
+  };
+}
+
+/** For --resume's comparison (checkGivenFlags): each schedule flag reads the schedule it makes in a job. */
+export function scheduleFields<J>(
+  options: (j: J) => { readonly learningRate?: Schedule; readonly momentum?: Schedule },
+): Record<string, (j: J) => unknown> {
+  return {
+    ...Object.fromEntries(LR_FLAGS.map((f) => [f, (j: J) => options(j).learningRate])),
+    ...Object.fromEntries(MOMENTUM_FLAGS.map((f) => [f, (j: J) => options(j).momentum])),
   };
 }
 

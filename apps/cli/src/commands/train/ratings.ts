@@ -31,7 +31,7 @@ import { backendFor } from '../../common.js';
 import { CliExit, UsageError } from '../../errors.js';
 import { checkOutputs, sidePath, writeOutput } from '../../files.js';
 import type { Output } from '../../output.js';
-import { givenSchedules } from './flags.js';
+import { givenSchedules, scheduleFields } from './flags.js';
 import { Interrupts } from './interrupts.js';
 import type { TrainFlags } from './job.js';
 import { checkGivenFlags } from './job.js';
@@ -180,12 +180,7 @@ const RESUME_FIELDS: Readonly<Record<string, (j: RatingsJob) => unknown>> = {
   k: (j) => j.options.gibbsSteps,
   l2: (j) => j.options.weightDecay,
   seed: (j) => j.options.seed,
-  ...Object.fromEntries(
-    ['lr', 'lrSchedule', 'lrFinal', 'lrDecay'].map((f) => [f, (j: RatingsJob) => j.options.learningRate]),
-  ),
-  ...Object.fromEntries(
-    ['momentum', 'momentumFinal', 'momentumSwitch'].map((f) => [f, (j: RatingsJob) => j.options.momentum]),
-  ),
+  ...scheduleFields((j: RatingsJob) => j.options),
 };
 
 interface CheckpointInfo {

@@ -21,7 +21,7 @@ import { readCheckpoint } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import type { BackendSettings } from '../../backends.js';
 import { backendFor, parseSchedule, scheduleWithinBudget } from '../../common.js';
-import { fingerprintChanges, loadAll, type OpenedData, openData, sliceSource } from '../../data.js';
+import { checkResumedData, loadAll, type OpenedData, openData, sliceSource } from '../../data.js';
 import { CliExit, UsageError } from '../../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../../files.js';
 import { checkClassLabels, classesOf, readLabels } from '../../labels.js';
@@ -199,22 +199,9 @@ async function trainOpened(
     throw new UsageError(`--validation ${job.validation} leaves no training data (${all.rows} examples)`);
   }
   // The data must be the data the checkpoint was trained on.
-  const fingerprint = opened.fingerprint();
-  if (resumed) {
-    const was = resumed.checkpoint.job.fingerprint;
-    if (!was)
-      out.warn(
-        `${resumed.path} has no data fingerprint (written by an older rbm): cannot check that the data are unchanged`,
-      );
-    else {
-      const changes = fingerprintChanges(was, fingerprint);
-      if (changes.length > 0) {
-        throw new DataError(
-          `${opened.description}: not the data ${resumed.path} was trained on (${changes.join('; ')}); resuming would train on something else`,
-        );
-      }
-    }
-  }
+  const fingerprint = resumed
+    ? checkResumedData(resumed.checkpoint.job.fingerprint, opened, resumed.path, (l) => out.warn(l))
+    : opened.fingerprint();
   job = { ...job, fingerprint };
   checkTrainBudget(job, all.cols);
 
