@@ -1,4 +1,5 @@
 import {
+  AbortedError,
   type AisSchedule,
   type Dataset,
   EarlyStopping,
@@ -9,6 +10,7 @@ import {
   type ValidationFigure,
   type ValidationFigures,
   validationFigures,
+  type Watch,
 } from '@rbmjs/core';
 import { readModelFile } from '@rbmjs/core/node';
 import { UsageError } from './errors.js';
@@ -77,6 +79,8 @@ export class EpochMonitor {
   private readonly validation: Dataset;
   /** Training rows: AIS's base data. */
   private readonly aisBase: Dataset | undefined;
+  /** Whether a signal stopped the last {@link figures}' annealing (the figures then lack `ais`). */
+  aisStopped = false;
 
   constructor(model: RBM, validation: Dataset, aisBase: Dataset | undefined, settings: MonitorSettings) {
     this.model = model;
@@ -92,17 +96,31 @@ export class EpochMonitor {
    * The figures after the epoch of `metrics`; AIS only every `aisEvery` epochs. The free-energy gap is the
    * trainer's (it computes it whenever there are held-out rows), not computed a second time.
    */
-  async figures(metrics: EpochMetrics): Promise<ValidationFigures> {
+  async figures(metrics: EpochMetrics, watch: Watch = {}): Promise<ValidationFigures> {
     const s = this.settings;
     const gap = s.figures.includes('free-energy-gap') ? metrics.freeEnergyGap : undefined;
     const figures = s.figures.filter(
       (f) => (f !== 'ais' || (metrics.epoch + 1) % s.aisEvery === 0) && f !== 'free-energy-gap',
     );
-    const computed = await validationFigures(this.model, this.validation, {
-      figures,
-      seed: s.seed,
-      ais: { runs: s.aisRuns, schedule: s.aisSchedule, ...(this.aisBase ? { data: this.aisBase } : {}) },
-    });
+    const ais = { runs: s.aisRuns, schedule: s.aisSchedule, ...(this.aisBase ? { data: this.aisBase } : {}) };
+    let computed: ValidationFigures;
+    this.aisStopped = false;
+    try {
+      // The annealing is the long part (a schedule of millions of steps takes hours): it says how long once it
+      // has timed itself, and a signal stops it; the run then ends after this epoch, without its AIS figure.
+      computed = await validationFigures(this.model, this.validation, {
+        figures,
+        seed: s.seed,
+        ais: { ...ais, ...watch },
+      });
+    } catch (error) {
+      if (!(error instanceof AbortedError)) throw error;
+      this.aisStopped = true;
+      computed = await validationFigures(this.model, this.validation, {
+        figures: figures.filter((f) => f !== 'ais'),
+        seed: s.seed,
+      });
+    }
     return gap !== undefined ? { ...computed, 'free-energy-gap': gap } : computed;
   }
 

@@ -12,17 +12,23 @@ export interface Run {
   /** Killed after the time limit: the command hung. */
   timedOut: boolean;
   seconds: number;
+  /** The peak resident set in bytes, where the run was asked to measure it (`rss: true`). */
+  maxRssBytes?: number;
 }
+
+const RSS_HOOK = join(import.meta.dirname, 'fixtures', 'rss', 'maxrss.cjs');
+const RSS_LINE = /\nrbmjs-test maxrss (\d+)\n$/;
 
 /**
  * Runs the built `rbm` binary. A command still running after `timeoutMs` is killed and reported as
  * `timedOut`, so that a hang fails a test instead of stalling the suite.
  */
-export function rbm(args: string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
+export function rbm(args: string[], options: { cwd?: string; timeoutMs?: number; rss?: boolean } = {}): Promise<Run> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build first (pnpm build)`);
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const node = options.rss ? ['--require', RSS_HOOK, BIN] : [BIN];
+    const child = spawn(process.execPath, [...node, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -38,7 +44,10 @@ export function rbm(args: string[], options: { cwd?: string; timeoutMs?: number 
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, timedOut, seconds: (performance.now() - t0) / 1000 });
+      const seconds = (performance.now() - t0) / 1000;
+      const rss = options.rss ? RSS_LINE.exec(stderr) : null;
+      if (rss) stderr = stderr.slice(0, rss.index);
+      resolve({ code, stdout, stderr, timedOut, seconds, ...(rss ? { maxRssBytes: 1024 * Number(rss[1]) } : {}) });
     });
   });
 }

@@ -177,9 +177,19 @@ interface Case {
   readonly check?: (r: Run) => void | Promise<void>;
   /** Refused before any work: nothing printed on stdout. */
   readonly quiet?: boolean;
+  /** Measure the run's peak resident set (Run.maxRssBytes). */
+  readonly rss?: boolean;
 }
 
 const p = (name: string) => join(dir, name);
+/** `train --ratings` on n users who each rate one item of n (item u, rating 1 + u mod 5), on onnxruntime:cpu. */
+const diagonalRatings = (n: number) => {
+  const lines = Array.from({ length: n }, (_, u) => `${u + 1},${u + 1},${1 + (u % 5)}`);
+  return [
+    ...['train', '--ratings', write(`diag${n}.csv`, `${lines.join('\n')}\n`)],
+    ...['--epochs', '1', '--hidden', '10', '--backend', 'onnxruntime:cpu'],
+  ];
+};
 const tiny = () => ['--data', csv, '--hidden', '4', '--epochs', '1', '--batch', '10', '--backend', 'js'];
 /** Training on 100 MNIST digits with this many hidden units. */
 const mnistHidden = (hidden: string) => [
@@ -1212,7 +1222,7 @@ const cases: Case[] = [
 async function runCase(c: Case): Promise<void> {
   const args = await c.args();
   const kept = (c.keep?.() ?? []).map((path) => [path, hash(path)] as const);
-  const r = await rbm(args, { timeoutMs: TIMEOUT });
+  const r = await rbm(args, { timeoutMs: TIMEOUT, ...(c.rss ? { rss: true } : {}) });
   const lost = kept.filter(([path, h]) => !existsSync(path) || hash(path) !== h).length;
   count(c.cls, r, lost);
   expect(r.timedOut, `hung: rbm ${args.join(' ')}`).toBe(false);
@@ -1580,6 +1590,25 @@ const boundCases: Case[] = [
     args: () => ['eval', model, '--data', csv, '--ais', '--ais-schedule', 'sm:1000', '--backend', 'js'],
     code: 1,
     message: /--ais-schedule "sm:1000": use sm, sm:F \(F from 1 to 999 times its steps\) or linear:N/,
+  },
+  {
+    // Each user rates one item: a 60 KB file whose dense batches are 4,000 items wide. ONNX Runtime's queue
+    // held a copy of every batch's uploads (an epoch's worth: past 2.5 GB at 10,000 x 10,000 ids) until the
+    // trainer paced it.
+    name: 'train --ratings on a sparse id space (4,000 x 4,000) on onnxruntime:cpu: the run stays within --max-memory',
+    cls: 'resource requests',
+    rss: true,
+    args: () => [...diagonalRatings(4000), '--max-memory', '300M', '--out', p('diag4k.safetensors')],
+    code: 0,
+    check: async (r) => {
+      // The budget covers what a run allocates: above what the same process holds for 30 ids.
+      const base = await rbm([...diagonalRatings(30), '--out', p('diag30.safetensors')], {
+        rss: true,
+        timeoutMs: TIMEOUT,
+      });
+      expect(base.code, base.stderr).toBe(0);
+      expect(r.maxRssBytes! - base.maxRssBytes!).toBeLessThan(300 * 2 ** 20);
+    },
   },
   {
     name: 'train --method pt --temperatures 1000000',
@@ -1951,6 +1980,48 @@ describe('bounded before it starts: labels, budgets, strict numbers, nothing wri
       /sampling: \d+ of 1000000000000 sweeps in [\d.]+ s; the rest will take about [\d.]+ (years|days)/,
     );
     expect(existsSync(p('never2.csv'))).toBe(false);
+  }, 60_000);
+
+  // Sizes that the budget cannot bound because they cost time, not memory (RAISE's sweeps, sm:F's steps): the
+  // annealing times itself, says how long the rest will take, and a signal ends it.
+  it.each([
+    [
+      'eval --bounds --raise-sweeps 100000000',
+      ['--bounds', '--raise-sweeps', '100000000'],
+      /bounds \(RAISE, then AIS\): \d+ of \d+ steps/,
+    ],
+    ['eval --ais --ais-schedule sm:999', ['--ais', '--ais-schedule', 'sm:999'], /forward AIS: \d+ of 14485500 steps/],
+  ])(
+    '%s says how long it will take, and a signal ends it',
+    async (_name, flags, said) => {
+      const r = await watched(['eval', model, '--data', csv, ...flags, '--backend', 'js'], (child, stdout) => {
+        if (/the rest will take about/.test(stdout)) child.kill('SIGINT');
+      });
+      expect(r.timedOut).toBe(false);
+      // eval writes nothing: it leaves Ctrl-C's default, which ends the process by the signal.
+      expect(r.code).toBe(null);
+      expect(r.stdout).toMatch(
+        new RegExp(`${said.source} in [\\d.]+ s; the rest will take about [\\d.]+ (min|hours|days)`),
+      );
+    },
+    60_000,
+  );
+
+  it('train --monitor ais --ais-schedule sm:999: the held-out AIS says how long, and a signal ends the run with a checkpoint', async () => {
+    const out = p('monais.safetensors');
+    const args = ['train', '--data', csv, '--hidden', '4', '--epochs', '3', '--validation', '10'];
+    const r = await watched(
+      [...args, '--monitor', 'ais', '--ais-schedule', 'sm:999', '--backend', 'js', '--out', out],
+      (child, stdout) => {
+        if (/the rest will take about/.test(stdout) && !child.killed) child.kill('SIGINT');
+      },
+    );
+    expect(r.timedOut).toBe(false);
+    expect(r.stdout).toMatch(/held-out AIS: \d+ of 14485500 steps in [\d.]+ s; the rest will take about/);
+    expect(r.stdout).toMatch(/held-out AIS of epoch 1 stopped by the signal: no AIS figure/);
+    expect(r.code, r.stderr).toBe(130);
+    expect(r.stderr).toMatch(/interrupted by SIGINT after epoch 1: checkpoint .*monais\.ckpt\.safetensors/);
+    expect(existsSync(out)).toBe(false);
   }, 60_000);
 });
 

@@ -1,4 +1,4 @@
-import { type CheckResult, runChecks } from '@rbmjs/conformance/checks';
+import { CHECKS, type CheckResult, runChecks } from '@rbmjs/conformance/checks';
 import { backendChoices, loadBackend } from './session.js';
 import type { BackendChoice } from './state.js';
 
@@ -6,7 +6,7 @@ import type { BackendChoice } from './state.js';
  * check.html: the conformance suite (the same checks vitest runs in Node, from `@rbmjs/conformance/checks`)
  * on the chosen backend, in this browser, against core's float64 reference. No fallback: a backend that
  * cannot start is reported as such. `?backend=NAME` runs at once; `?allowFallbackAdapter=1` accepts
- * software WebGPU. The outcome is also left on `window.rbmCheck` for the browser tests.
+ * software WebGPU; `?check=TEXT` runs the checks whose name holds TEXT. The outcome is also left on `window.rbmCheck` for the browser tests.
  */
 
 const select = document.getElementById('backend') as HTMLSelectElement;
@@ -67,7 +67,10 @@ async function run(choice: BackendChoice): Promise<void> {
     });
     return;
   }
+  // `?check=TEXT`: only the checks whose name holds TEXT (one check, while a backend is being worked on).
+  const only = params.get('check');
   const results = await runChecks(backend, {
+    ...(only ? { checks: CHECKS.filter((c) => c.name.includes(only)) } : {}),
     onResult: (r) => {
       addRow(r);
       status.textContent = `checking ${choice}: ${r.name}`;

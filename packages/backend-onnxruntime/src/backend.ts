@@ -53,9 +53,9 @@ export interface OrtBackendSettings {
    */
   readonly singleThreadFlops?: number;
   /**
-   * Unit labels that always run op by op, with the reason said once: on `webgpu`, the classification RBM's
-   * discriminative training step (`train-step:discriminative`), which ONNX Runtime's WebGPU provider computed
-   * wrongly as one graph in Chromium (the label biases 2% off after one step; every op alone is right).
+   * Unit labels that always run op by op, with the reason said once: a way to keep a unit that a provider
+   * computes wrongly as one graph out of compilation. None is listed today (the WebGPU provider's wrong
+   * discriminative step came from ops it ran on the CPU: see {@link GraphOptions.gpuKernelsOnly}).
    */
   readonly opByOpLabels?: Readonly<Record<string, string>>;
   /** How graphs are written for this runtime and provider. */

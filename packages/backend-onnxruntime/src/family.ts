@@ -152,15 +152,7 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     session,
     details,
     preallocatedOutputs,
-    graph: { nanGuard: mode === 'webgpu' },
-    ...(mode === 'webgpu'
-      ? {
-          opByOpLabels: {
-            'train-step:discriminative':
-              "ONNX Runtime's WebGPU provider computes the discriminative step wrongly as one graph (the conformance suite's check)",
-          },
-        }
-      : {}),
+    graph: { nanGuard: mode === 'webgpu', gpuKernelsOnly: mode === 'webgpu' },
     ...(options.maxUnitValues !== undefined ? { maxUnitValues: options.maxUnitValues } : {}),
     ...(options.notice ? { notice: options.notice } : {}),
   });

@@ -64,6 +64,16 @@ export interface GraphOptions {
    * back. The conformance suite's per-op whole-step check found all three.
    */
   readonly nanGuard?: boolean;
+  /**
+   * Only ops the provider has kernels for. ONNX Runtime Web's WebGPU provider lacks Softplus, Sign, IsNaN, IsInf
+   * and Identity (js/web/docs/webgpu-operators.md) and runs them on the CPU, splitting the graph into GPU and
+   * CPU parts joined by copies, and such a split graph computed wrong values: in the DBM's AIS step the second
+   * of two softplus chains gave the first's result (log Z 13.14 against 12.56, in Chromium on SwiftShader), and
+   * the discriminative step went wrong as one graph. Here softplus(x) = relu(x) + log(1 + exp(-|x|)) (as the
+   * exported models write it), sign(x) = [x > 0] - [x < 0], IsNaN(x) = not (x == x), IsInf(x) = (|x| == inf),
+   * and a copy is x * 1.
+   */
+  readonly gpuKernelsOnly?: boolean;
 }
 
 /** Ops whose result has the broadcast shape of their inputs. */
@@ -80,6 +90,11 @@ const ELEMENTWISE = new Set([
   'Less',
   'Cast',
   'Identity',
+  'Relu',
+  'Abs',
+  'Greater',
+  'Equal',
+  'Not',
 ]);
 
 /** ONNX's multidirectional broadcast of shapes (trailing axes aligned). */
@@ -129,6 +144,17 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
       constants.set(key, name);
     }
     return name;
+  };
+
+  // The ops that gpuKernelsOnly replaces (see GraphOptions), written with ops every provider has.
+  const gpu = options.gpuKernelsOnly === true;
+  const isNan = (x: string) => (gpu ? node('Not', [node('Equal', [x, x])]) : node('IsNaN', [x]));
+  const isInf = (x: string) =>
+    gpu ? node('Equal', [node('Abs', [x]), floatConstant(Number.POSITIVE_INFINITY)]) : node('IsInf', [x]);
+  const isTrue = (b: string) => node('Cast', [b], [{ name: 'to', int: FLOAT }]);
+  const softplus = (x: string) => {
+    const tail = node('Log', [node('Add', [floatConstant(1), node('Exp', [node('Neg', [node('Abs', [x])])])])]);
+    return node('Add', [node('Relu', [x]), tail]);
   };
 
   const inputs = io.inputs.map((t, i) => {
@@ -188,13 +214,8 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
         break;
       }
       case 'axpby': {
-        // alpha x + beta y, multiplying by 0 too (0 * NaN is NaN op by op). With y = x, a zero term adds
-        // nothing that alpha x lacks (NaN stays NaN): one pass instead of three (AIS scales X this way).
-        if (op.x === op.y && (op.beta === 0 || op.alpha === 0)) {
-          const k = op.beta === 0 ? op.alpha : op.beta;
-          value.set(op.out, k === 1 ? node('Identity', [get(op.x)]) : node('Mul', [get(op.x), number(k)]));
-          break;
-        }
+        // alpha x + beta y, multiplying by 0 too: 0 * NaN and 0 * infinity are NaN op by op, so even with y = x
+        // a zero term is kept (alpha x alone gave infinity for an infinite x, op by op NaN).
         const ax = op.alpha === 1 ? get(op.x) : node('Mul', [get(op.x), number(op.alpha)]);
         const by = op.beta === 1 ? get(op.y) : node('Mul', [get(op.y), number(op.beta)]);
         value.set(op.out, node('Add', [ax, by]));
@@ -203,9 +224,19 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
       case 'unary': {
         const x = get(op.x);
         const types = { sigmoid: 'Sigmoid', softplus: 'Softplus', exp: 'Exp', log: 'Log', sign: 'Sign', neg: 'Neg' };
-        let y = op.op === 'square' ? node('Mul', [x, x]) : node(types[op.op], [x]);
+        let y =
+          op.op === 'square'
+            ? node('Mul', [x, x])
+            : gpu && op.op === 'softplus'
+              ? softplus(x)
+              : gpu && op.op === 'sign'
+                ? node('Sub', [
+                    isTrue(node('Greater', [x, floatConstant(0)])),
+                    isTrue(node('Less', [x, floatConstant(0)])),
+                  ])
+                : node(types[op.op], [x]);
         if (options.nanGuard && op.op !== 'square' && op.op !== 'neg') {
-          y = node('Where', [node('IsNaN', [x]), x, y]);
+          y = node('Where', [isNan(x), x, y]);
           // The WebGPU provider's log(x) is log(|x|) for x < 0: NaN there, as log is.
           if (op.op === 'log') y = node('Where', [node('Less', [x, floatConstant(0)]), floatConstant(Number.NaN), y]);
         }
@@ -222,7 +253,7 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
         const x = get(op.x);
         const axes: Attribute = { name: 'axes', ints: [op.axis] };
         const max = node('ReduceMax', [x], [axes, bool('keepdims')]);
-        const shift = node('Where', [node('IsInf', [max]), floatConstant(0), max]);
+        const shift = node('Where', [isInf(max), floatConstant(0), max]);
         const sum = node(
           'ReduceSum',
           [node('Exp', [node('Sub', [x, shift])]), int64Constant([op.axis])],
@@ -231,7 +262,7 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
         let lse = node('Add', [node('Log', [sum]), shift]);
         if (options.nanGuard) {
           // The WebGPU provider's ReduceMax skips NaN; a sum of the NaNs (0 elsewhere) puts them back.
-          const nans = node('Where', [node('IsNaN', [x]), x, floatConstant(0)]);
+          const nans = node('Where', [isNan(x), x, floatConstant(0)]);
           lse = node('Add', [lse, node('ReduceSum', [nans, int64Constant([op.axis])], [bool('keepdims')])]);
         }
         value.set(op.out, lse);
@@ -286,7 +317,11 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
     }
     const name = `y${j}`;
     if (graphInputNames.has(v) || claimed.has(v) || initializers.some((i) => i.name === v)) {
-      nodes.push({ opType: 'Identity', input: [v], output: [name] });
+      nodes.push(
+        gpu
+          ? { opType: 'Mul', input: [v, floatConstant(1)], output: [name] }
+          : { opType: 'Identity', input: [v], output: [name] },
+      );
     } else {
       rename.set(v, name);
       claimed.add(v);

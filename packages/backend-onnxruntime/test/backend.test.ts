@@ -1,7 +1,10 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { createJsBackend } from '@rbmjs/backend-js';
 import { BackendUnavailableError, Trace, UnknownBackendError } from '@rbmjs/core/backend';
 import { describe, expect, it } from 'vitest';
-import { createOnnxruntimeBackend, type OrtBackend, traceToOnnx } from '../src/index.js';
+import { createOnnxruntimeBackend, createOrtBackend, type OrtApi, type OrtBackend, traceToOnnx } from '../src/index.js';
 
 const values = (n: number, seed: number) =>
   Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 97 + i * 13.7) * 2);
@@ -246,6 +249,102 @@ describe('structure keys', () => {
       expect(be.stats.compiled).toBeLessThanOrEqual(3);
     } finally {
       be.destroy();
+    }
+  });
+});
+
+/**
+ * ONNX Runtime Web's WebGPU provider runs the ops it lacks on the CPU, splitting a graph, and split graphs
+ * computed wrong values in Chromium (the DBM's AIS step: log Z 13.14 against 12.56). Its graphs are written
+ * with the ops it has kernels for (GraphOptions.gpuKernelsOnly); here, in Node, every op the WebGPU graphs of a
+ * unit use is checked against onnxruntime-web's own list, and the rewritten formulas are run on the CPU
+ * provider against the js backend, NaN and infinities included.
+ */
+describe('graphs for the WebGPU provider', () => {
+  /** Op types listed in onnxruntime-web's docs/webgpu-operators.md (the package this backend loads there). */
+  function webgpuKernels(): Set<string> {
+    const require = createRequire(import.meta.url);
+    let dir = dirname(require.resolve('onnxruntime-web'));
+    while (!existsSync(join(dir, 'docs', 'webgpu-operators.md'))) dir = dirname(dir);
+    const table = readFileSync(join(dir, 'docs', 'webgpu-operators.md'), 'utf8');
+    return new Set([...table.matchAll(/^\| (\w+) \| ai\.onnx/gm)].map((m) => m[1]!));
+  }
+
+  /** Each ONNX node's op type in a model's bytes (NodeProto field 4, op_type, tag 0x22). */
+  function opTypes(model: Uint8Array, universe: readonly string[]): Set<string> {
+    const text = Buffer.from(model);
+    return new Set(
+      universe.filter((op) => text.includes(Buffer.concat([Buffer.of(0x22, op.length), Buffer.from(op)]))),
+    );
+  }
+
+  const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 40, -40, 1e-30];
+  const input = (n: number) =>
+    Float32Array.from({ length: n }, (_, i) => (i < special.length ? special[i]! : values(n, 11)[i]!));
+
+  /** Every unary op, log-sum-exp over both axes, a copy (axpby with y = x, beta 0) and an output that is an input. */
+  function body(be: OrtBackend | ReturnType<typeof createJsBackend>, t: Record<string, ReturnType<typeof be.tensor>>) {
+    for (const [k, op] of (['sigmoid', 'softplus', 'exp', 'log', 'sign', 'neg', 'square'] as const).entries())
+      be.unary(op, t[`u${k}`]!, t.x!);
+    be.logSumExp(t.l0!, t.x!, 0);
+    be.logSumExp(t.l1!, t.x!, 1);
+    be.axpby(t.c!, 1, t.x!, 0, t.x!);
+    be.axpby(t.d!, 0.5, t.x!, 0, t.x!);
+    be.unary('softplus', t.e!, t.d!);
+    be.copy(t.f!, t.x!);
+  }
+  function make(be: OrtBackend | ReturnType<typeof createJsBackend>) {
+    const t: Record<string, ReturnType<typeof be.tensor>> = { x: be.tensor(4, 5, input(20)) };
+    for (let k = 0; k < 7; k++) t[`u${k}`] = be.tensor(4, 5);
+    Object.assign(t, { l0: be.tensor(1, 5), l1: be.tensor(4, 1) });
+    for (const k of ['c', 'd', 'e', 'f']) t[k] = be.tensor(4, 5);
+    return t;
+  }
+
+  it('use only ops the provider has kernels for, and compute what op by op computes', async () => {
+    const kernels = webgpuKernels();
+    expect(kernels.has('Gemm') && kernels.has('Where')).toBe(true);
+    expect(kernels.has('Softplus') || kernels.has('IsNaN')).toBe(false); // the reason for the rewrite
+    const ortNode = (await import('onnxruntime-node')) as unknown as OrtApi;
+    const models: Uint8Array[] = [];
+    const capture: OrtApi = {
+      Tensor: ortNode.Tensor,
+      InferenceSession: {
+        create: (model, options) => {
+          models.push(model);
+          return ortNode.InferenceSession.create(model, options);
+        },
+      },
+    };
+    const be = createOrtBackend({
+      name: 'onnxruntime:cpu-as-webgpu',
+      ort: capture,
+      session: { executionProviders: ['cpu'], logSeverityLevel: 3 },
+      details: {},
+      preallocatedOutputs: true,
+      graph: { nanGuard: true, gpuKernelsOnly: true },
+    });
+    const js = createJsBackend();
+    try {
+      const [a, r] = [make(be), make(js)];
+      be.fuse('every-op', () => body(be, a));
+      body(js, r);
+      expect(be.stats.compiled).toBe(1);
+      const universe = [...new Set([...kernels, 'Softplus', 'Sign', 'IsNaN', 'IsInf', 'Identity', 'Max', 'Min'])];
+      const used = opTypes(models[0]!, universe);
+      expect(used.has('Gemm') || used.has('Where')).toBe(true);
+      expect([...used].filter((op) => !kernels.has(op))).toEqual([]);
+      for (const k of Object.keys(a)) {
+        const [got, want] = [await be.read(a[k]!), await js.read(r[k]!)];
+        for (let i = 0; i < want.length; i++) {
+          if (Number.isNaN(want[i]!)) expect(got[i], `${k}[${i}]`).toBeNaN();
+          else if (!Number.isFinite(want[i]!)) expect(got[i], `${k}[${i}]`).toBe(want[i]);
+          else expect(got[i], `${k}[${i}]`).toBeCloseTo(want[i]!, 5);
+        }
+      }
+    } finally {
+      be.destroy();
+      js.destroy();
     }
   });
 });

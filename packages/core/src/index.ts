@@ -10,6 +10,7 @@
 
 // Backends: the interface's types, the reference backend, choosing and starting one from a table.
 export { resolveBackend } from './backend/check.js';
+export { MAX_QUEUED_UNITS, MAX_QUEUED_UPLOAD_BYTES, QueuePacer } from './backend/pace.js';
 export { createReferenceBackend, referenceFamily } from './backend/reference.js';
 export { Scope, withScope } from './backend/scope.js';
 export {

@@ -116,6 +116,21 @@ export const wholeStepChecks: ConformanceCheck[] = [
         ] as const) {
           await same(`axpby ${alpha}, ${beta} with a NaN`, out, (k) => k.axpby(out, alpha, a, beta, nan));
         }
+        // y = x with a zero coefficient (AIS scales its inputs so): 0 * infinity is NaN, as op by op.
+        const inf = t(
+          3,
+          4,
+          Float32Array.from(randomArray(12, 39), (v, i) => [Infinity, -Infinity, Number.NaN][i] ?? v),
+        );
+        for (const [alpha, beta] of [
+          [0.7, 0],
+          [1, 0],
+          [0, 1],
+        ] as const) {
+          await same(`axpby ${alpha}, ${beta} with y = x, infinities and a NaN`, out, (k) =>
+            k.axpby(out, alpha, inf, beta, inf),
+          );
+        }
         const p = t(3, 4, randomArray(12, 36, 0, 1));
         const u = t(3, 4, randomArray(12, 37, 0, 1));
         await same('bernoulli', out, (k) => k.bernoulli(out, p, u));

@@ -65,6 +65,11 @@ export class BatchInput {
     if (rated) this.backend.write(this.rated, this.hostRated);
   }
 
+  /** Bytes one {@link load} uploads (at most): K one-hot matrices, the mask and r, float32. */
+  get uploadBytes(): number {
+    return 4 * (this.V.length + 2) * this.rows * this.items;
+  }
+
   dispose(): void {
     for (const t of [...this.V, this.mask, this.rated]) this.backend.dispose(t);
   }

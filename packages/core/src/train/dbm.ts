@@ -1,3 +1,4 @@
+import { QueuePacer } from '../backend/pace.js';
 import { memo, Scope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Tensor } from '../backend/types.js';
@@ -335,6 +336,7 @@ export class DbmTrainer {
     const lr = joint ? scheduleValue(c.learningRate, this.progress.epoch, epochs) : c.pretrainLearningRate;
     const momentum = scheduleValue(c.momentum, this.progress.epoch, epochs);
     be.fill(this.errorSum, 0);
+    const pacer = new QueuePacer(be);
     for (let i = 0; i < batches; i++) {
       if (signal?.aborted) throw new TrainingAbortedError(this.progress.epoch, i, batches);
       const idx = perm.subarray(i * c.batchSize, Math.min(N, (i + 1) * c.batchSize));
@@ -346,7 +348,7 @@ export class DbmTrainer {
       const scratch = { scratch: this.scratchOf(ws) };
       if (joint) fused(be, 'dbm-step', () => this.jointStep(ws, lr, momentum), scratch);
       else fused(be, 'dbm-pretrain-step', () => this.pretrainStep(ws, stage, lr, momentum), scratch);
-      if (i % 50 === 49) await be.drain?.();
+      await pacer.issued(4 * view.length);
     }
     const e = await be.read(this.errorSum);
     return e[0]! / (N * this.model.sizes[joint ? 0 : stage]!);

@@ -323,7 +323,10 @@ async function trainOpened(
       bar?.stop();
       bar = undefined;
       history.push(m);
-      const figures = monitor ? await monitor.figures(m) : undefined;
+      const figures = monitor
+        ? await monitor.figures(m, { signal: interrupt.signal, onProgress: out.work('held-out AIS', 'steps') })
+        : undefined;
+      if (monitor?.aisStopped) out.info(`held-out AIS of epoch ${m.epoch + 1} stopped by the signal: no AIS figure`);
       figureHistory.push(figures);
       const gap = m.freeEnergyGap !== undefined ? `, free-energy gap ${m.freeEnergyGap.toFixed(3)}` : '';
       const held = figures && Object.keys(figures).length > 0 ? `; held out: ${figuresText(figures)}` : '';
