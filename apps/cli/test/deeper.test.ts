@@ -3,6 +3,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeDbn, encodeSafetensors } from '@rbmjs/core';
+import { readModelFile } from '@rbmjs/core/node';
 import { describe, expect, it } from 'vitest';
 import { mnistLabelsPath } from '../src/labels.js';
 import { rbm } from './helpers.js';
@@ -91,6 +92,33 @@ describe('rbm train --labels and rbm predict', () => {
     });
     expect(summary.accuracy).toBeCloseTo(right / 1000, 12);
     expect(summary.accuracy).toBeGreaterThan(0.75);
+    // What the best-model file states (its held-out error, the last 500 of the 3000 rows) is what it holds.
+    const best = model.replace('.safetensors', '.best.safetensors');
+    const stated = JSON.parse((await readModelFile(best)).metadata.validation!);
+    expect(stated.figure).toBe('classification-error');
+    const heldPreds = join(d, 'held.csv');
+    const held = await rbm([
+      'predict',
+      best,
+      '--split',
+      'train',
+      '--limit',
+      '3000',
+      '--backend',
+      'js',
+      '--out',
+      heldPreds,
+    ]);
+    expect(held.code, held.stderr).toBe(0);
+    const trainLabels = [...readFileSync(mnistLabelsPath('train')).subarray(8, 8 + 3000)];
+    const predicted = (await readFile(heldPreds, 'utf8'))
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.split(',')[0]));
+    let wrong = 0;
+    for (let r = 2500; r < 3000; r++) if (predicted[r] !== trainLabels[r]) wrong++;
+    expect(wrong / 500).toBeCloseTo(stated.value, 12);
   }, 120_000);
 
   it('refuses labels out of range, --objective without --labels, and predict on a plain RBM', async () => {
