@@ -6,6 +6,12 @@ p(h = 1 | v) statistics, plain SGD, the rows reshuffled every epoch. Reads the r
 object: {"seconds": [per repeat], "threads": n, "torch": version}. Only the training loop is timed.
 
     python3 torch_rbm.py --data rows.f32 --rows 60000 --cols 784 --hidden 500 --threads 1
+
+With --serve it stays up for `rbm bench`'s protocol (warm repeats in one process, alternating with rbmjs): it
+prints {"ready": true, "torch": version, "threads": n, "blasThreads": n} once the rows are loaded, then answers
+each line of standard input: `run` trains once from a fresh model and prints {"seconds": s}; `gemm N` times
+an N x N x N float32 product (one untimed, best of 3) and prints {"gflops": g}. It exits at the end of input.
+OpenBLAS keeps its own threads whatever torch.set_num_threads says: OPENBLAS_NUM_THREADS sets them.
 """
 import argparse, json, sys, time
 
@@ -24,6 +30,7 @@ p.add_argument('--method', choices=['cd', 'pcd'], default='cd')
 p.add_argument('--lr', type=float, default=0.05)
 p.add_argument('--threads', type=int, default=0, help='0: the number PyTorch picks')
 p.add_argument('--repeats', type=int, default=1)
+p.add_argument('--serve', action='store_true', help='answer run / gemm N lines on standard input')
 a = p.parse_args()
 
 if a.threads > 0:
@@ -57,10 +64,44 @@ def train():
             hb += a.lr * (ph0.mean(0) - phk.mean(0))
 
 
-seconds = []
-for _ in range(a.repeats):
+def timed_train():
     t = time.perf_counter()
     train()
-    seconds.append(time.perf_counter() - t)
-print(json.dumps({'seconds': seconds, 'threads': torch.get_num_threads(), 'torch': torch.__version__}))
-sys.stdout.flush()
+    return time.perf_counter() - t
+
+
+def gemm_gflops(n):
+    A = torch.rand(n, n, generator=g)
+    B = torch.rand(n, n, generator=g)
+    A @ B
+    best = float('inf')
+    for _ in range(3):
+        t = time.perf_counter()
+        A @ B
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best / 1e9
+
+
+def say(obj):
+    print(json.dumps(obj))
+    sys.stdout.flush()
+
+
+if a.serve:
+    import os
+    blas = os.environ.get('OPENBLAS_NUM_THREADS', '')
+    say({'ready': True, 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+         'blasThreads': int(blas) if blas.isdigit() else None})
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == 'run':
+            say({'seconds': timed_train()})
+        elif words[0] == 'gemm' and len(words) == 2 and words[1].isdigit():
+            say({'gflops': gemm_gflops(int(words[1]))})
+        else:
+            say({'error': 'unknown request %r (run, gemm N)' % line.strip()})
+else:
+    seconds = [timed_train() for _ in range(a.repeats)]
+    say({'seconds': seconds, 'threads': torch.get_num_threads(), 'torch': torch.__version__})

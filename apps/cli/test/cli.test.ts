@@ -457,14 +457,32 @@ describe('rbm sample, info, backends, bench', () => {
       'js,tfjs:wasm,onnxruntime:cpu,nope',
       '--peer',
       'none',
+      '--gemm',
+      '128',
       '--json',
     ]);
     expect(bench.code, bench.stderr).toBe(0);
-    const results = JSON.parse(bench.stdout).results;
+    const summary = JSON.parse(bench.stdout);
+    const results = summary.results;
     expect(results.map((r: { backend: string }) => r.backend)).toEqual(['js', 'tfjs:wasm', 'onnxruntime:cpu', 'nope']);
-    for (const r of results.slice(0, 3)) expect(r.secondsPerEpoch).toBeGreaterThan(0);
+    for (const r of results.slice(0, 3)) {
+      expect(r.secondsPerEpoch).toBeGreaterThan(0);
+      expect(r.minSeconds).toBeLessThanOrEqual(r.secondsPerEpoch);
+      // The figure beside its limit: the epoch's FLOPs over its time, as a share of the best GEMM rate measured.
+      expect(r.gflops).toBeCloseTo(summary.flopsPerEpoch / r.secondsPerEpoch / 1e9, 6);
+      expect(r.fractionOfLimit).toBeCloseTo(r.gflops / summary.gemm.limit, 6);
+    }
+    // 200 rows of 784, 8 hidden, CD-1: five products of 200 x 784 x 8.
+    expect(summary.flopsPerEpoch).toBe(2 * 200 * 784 * 8 * 5);
+    expect(summary.gemm.rates.map((g: { name: string }) => g.name)).toEqual(['js', 'tfjs:wasm', 'onnxruntime:cpu']);
+    expect(summary.loadAverage.cores).toBeGreaterThan(0);
+    // What other processes used while it ran (Linux): CPU seconds of the machine less this run's own.
+    expect(summary.loadAverage.otherProcessesCores).toBeGreaterThanOrEqual(0);
+    expect(summary.loadAverage.underLoad).toBe(summary.loadAverage.otherProcessesCores >= 0.25);
     expect(results[3].error).toMatch(/unknown backend/);
-    expect(bench.stderr).toMatch(/\| js \| [\d.]+ \| [\d.]+ \| [\d.]+x \|/);
+    expect(bench.stderr).toMatch(/\| js \| [\d.]+ \| [\d.]+ \| \d+% \| [\d.]+ \| [\d.]+ \| \d+% \| [\d.]+x \|/);
+    expect(bench.stderr).toMatch(/GEMM rate \(128 x 128 x 128 float32, best of 3\): js [\d.]+, /);
+    expect(bench.stderr).toMatch(/load average \(1 min\): [\d.]+ before, [\d.]+ after, \d+ cores/);
   }, 60_000);
 
   // The PyTorch peer: required where CI installs python3-torch (RBMJS_REQUIRE_PEER=1), else skipped with why.
@@ -484,20 +502,54 @@ describe('rbm sample, info, backends, bench', () => {
         'onnxruntime:cpu',
         '--json',
       ];
-      const bench = await rbm([...args, '--peer', 'torch', '--method', 'pcd']);
+      const bench = await rbm([
+        ...args,
+        '--peer',
+        'torch',
+        '--method',
+        'pcd',
+        '--peer-threads',
+        '1x1,1x2',
+        '--gemm',
+        '256',
+      ]);
       expect(bench.code, bench.stderr).toBe(0);
       const out = JSON.parse(bench.stdout);
-      expect(out.reference).toMatch(/^PyTorch [\w.+-]+ CPU, 1 thread/);
-      const [ours, one, ...more] = out.results;
+      // The peer warm in one process, its thread settings searched (the better of two warm runs each), the fastest timed.
+      expect(
+        out.peerSearch.map((x: { torchThreads: number; blasThreads: number }) => [x.torchThreads, x.blasThreads]),
+      ).toEqual([
+        [1, 1],
+        [1, 2],
+      ]);
+      for (const x of out.peerSearch) expect(x.seconds).toBeGreaterThan(0);
+      const fastest = out.peerSearch.reduce((a: { seconds: number }, b: { seconds: number }) =>
+        b.seconds < a.seconds ? b : a,
+      );
+      expect(out.reference).toBe(
+        `PyTorch ${out.reference.split(' ')[1]} CPU, torch 1 x OpenBLAS ${fastest.blasThreads} thread${fastest.blasThreads === 1 ? '' : 's'}`,
+      );
+      const [ours, peer, ...more] = out.results;
+      expect(more).toEqual([]);
       expect(ours.backend).toBe('onnxruntime:cpu');
-      expect(one.kind).toBe('peer');
-      expect(one.ratio).toBe(1);
-      // PyTorch's own thread count gets a row too where it picks more than one (one here: "its default").
-      if (more.length === 0) expect(one.backend).toMatch(/1 thread \(its default\)$/);
-      for (const r of more) expect(r.backend).toMatch(/^PyTorch .* CPU, \d+ threads$/);
+      expect(peer.kind).toBe('peer');
+      expect(peer.ratio).toBe(1);
       expect(ours.times).toHaveLength(2);
-      expect(ours.ratio).toBeCloseTo(ours.secondsPerEpoch / one.secondsPerEpoch, 10);
-      expect(bench.stderr).toMatch(/\| backend \| s\/epoch \| ms\/step \| ratio to PyTorch/);
+      expect(peer.times).toHaveLength(2);
+      expect(ours.ratio).toBeCloseTo(ours.secondsPerEpoch / peer.secondsPerEpoch, 10);
+      // The GEMM rate of the backend and of each peer setting; the limit is the best.
+      expect(out.gemm.rates.map((g: { name: string }) => g.name)).toEqual([
+        'PyTorch, torch 1 x OpenBLAS 1 thread',
+        'PyTorch, torch 1 x OpenBLAS 2 threads',
+        'onnxruntime:cpu',
+      ]);
+      expect(out.gemm.limit).toBe(Math.max(...out.gemm.rates.map((g: { gflops: number }) => g.gflops)));
+      expect(bench.stderr).toMatch(
+        /\| backend \| s\/epoch \| min \| spread \| ms\/step \| GFLOP\/s \| of the limit \| ratio to PyTorch/,
+      );
+      expect(bench.stderr).toMatch(
+        /PyTorch thread search \(the better of two warm runs each\): torch 1 x OpenBLAS 1 thread [\d.]+ s; torch 1 x OpenBLAS 2 threads [\d.]+ s/,
+      );
       // A Python without torch: a clear error with --peer torch, a note and the backends alone with auto.
       const missing = await rbm([...args, '--peer', 'torch', '--python', '/nonexistent/python3']);
       expect(missing.code).toBe(1);

@@ -1,0 +1,136 @@
+import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { processCpuSeconds } from './bench-load.js';
+
+/**
+ * The PyTorch peer of `rbm bench`, kept warm: `peers/torch_rbm.py --serve` in one process per thread setting,
+ * asked for one timed training run (or one GEMM timing) at a time, so that its timings alternate with
+ * rbmjs's and none of them pays Python's, torch's or OpenBLAS's start-up (its first epoch in a fresh process
+ * ran 1.5-5x slower than the next on the 2-core machine).
+ */
+
+/** The peer script shipped with the CLI (peers/ beside dist/). */
+export function peerScript(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..', 'peers', 'torch_rbm.py');
+}
+
+/** Why the peer cannot run with this Python (torch and numpy must import), or undefined when it can. */
+export function peerUnavailable(py: string): string | undefined {
+  if (!existsSync(peerScript())) return `${peerScript()} is missing`;
+  try {
+    execFileSync(py, ['-c', 'import torch, numpy'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    return undefined;
+  } catch (error) {
+    const stderr = String((error as { stderr?: Buffer }).stderr ?? '').trim();
+    const last = stderr.split('\n').pop() || (error as Error).message;
+    return `${py} cannot import torch (${last.slice(0, 200)}); on Debian: apt-get install python3-torch python3-sklearn`;
+  }
+}
+
+/** A thread setting of the peer: torch.set_num_threads and OPENBLAS_NUM_THREADS (Debian's torch uses OpenBLAS). */
+export interface PeerThreads {
+  readonly torch: number;
+  readonly blas: number;
+}
+
+export const threadsText = (t: PeerThreads) => `torch ${t.torch} x OpenBLAS ${t.blas} thread${t.blas === 1 ? '' : 's'}`;
+
+/** The job the peer trains: the rows `rbm bench` wrote, and the training settings. */
+export interface PeerJob {
+  readonly python: string;
+  readonly rowsFile: string;
+  readonly rows: number;
+  readonly cols: number;
+  readonly hidden: number;
+  readonly batch: number;
+  readonly epochs: number;
+  readonly k: number;
+  readonly method: 'cd' | 'pcd';
+}
+
+export class PeerProcess {
+  readonly threads: PeerThreads;
+  torchVersion = '';
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly lines: Interface;
+  private readonly pending: Array<(line: string | undefined) => void> = [];
+  private readonly queued: string[] = [];
+  private stderr = '';
+  private ended = false;
+
+  private constructor(job: PeerJob, threads: PeerThreads) {
+    this.threads = threads;
+    const args = [peerScript(), '--serve', '--data', job.rowsFile, '--rows', String(job.rows)];
+    args.push('--cols', String(job.cols), '--hidden', String(job.hidden), '--batch', String(job.batch));
+    args.push('--epochs', String(job.epochs), '--k', String(job.k), '--method', job.method);
+    args.push('--threads', String(threads.torch));
+    this.child = spawn(job.python, args, {
+      env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads.blas) },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    this.child.stderr.on('data', (d) => {
+      this.stderr = (this.stderr + d).slice(-4000);
+    });
+    this.lines = createInterface({ input: this.child.stdout });
+    this.lines.on('line', (line) => {
+      const waiter = this.pending.shift();
+      if (waiter) waiter(line);
+      else this.queued.push(line);
+    });
+    const end = () => {
+      this.ended = true;
+      for (const waiter of this.pending.splice(0)) waiter(undefined);
+    };
+    this.lines.on('close', end);
+    this.child.on('error', (error) => {
+      this.stderr += error.message;
+      end();
+    });
+  }
+
+  /** Starts the peer with these threads; resolves once it has loaded the rows. */
+  static async start(job: PeerJob, threads: PeerThreads): Promise<PeerProcess> {
+    const peer = new PeerProcess(job, threads);
+    const ready = await peer.answer<{ ready: boolean; torch: string }>('start');
+    peer.torchVersion = ready.torch;
+    return peer;
+  }
+
+  /** One training run from a fresh model, seconds (the peer's own clock, the loop only). */
+  async run(): Promise<number> {
+    this.child.stdin.write('run\n');
+    return (await this.answer<{ seconds: number }>('run')).seconds;
+  }
+
+  /** GFLOP/s of an n x n x n float32 product (best of 3 after one untimed). */
+  async gemm(n: number): Promise<number> {
+    this.child.stdin.write(`gemm ${n}\n`);
+    return (await this.answer<{ gflops: number }>('gemm')).gflops;
+  }
+
+  /** CPU seconds the peer has used so far (Linux; 0 elsewhere). */
+  cpuSeconds(): number {
+    return processCpuSeconds(this.child.pid);
+  }
+
+  close(): void {
+    this.child.stdin.end();
+    this.child.kill();
+  }
+
+  private async answer<T>(what: string): Promise<T> {
+    const line =
+      this.queued.shift() ??
+      (this.ended ? undefined : await new Promise<string | undefined>((r) => this.pending.push(r)));
+    if (line === undefined) {
+      const last = this.stderr.trim().split('\n').pop() ?? '';
+      throw new Error(`the PyTorch peer (${threadsText(this.threads)}) ended during ${what}: ${last.slice(0, 300)}`);
+    }
+    const value = JSON.parse(line) as T & { error?: string };
+    if (value.error) throw new Error(`the PyTorch peer: ${value.error}`);
+    return value;
+  }
+}
