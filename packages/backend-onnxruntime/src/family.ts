@@ -152,7 +152,7 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     session,
     details,
     preallocatedOutputs,
-    graph: { nanGuard: mode === 'webgpu', gpuKernelsOnly: mode === 'webgpu' },
+    graph: { nanGuard: mode === 'webgpu', gpuKernelsOnly: mode === 'webgpu', compositeSoftplus: mode !== 'cuda' },
     ...(options.maxUnitValues !== undefined ? { maxUnitValues: options.maxUnitValues } : {}),
     ...(options.notice ? { notice: options.notice } : {}),
   });

@@ -180,6 +180,63 @@ describe('graph rewrites', () => {
     };
   }
 
+  it('drops a fill of zeros that a product accumulates into and what nobody reads; softplus from vectorised ops', async () => {
+    // A gradient cleared and then accumulated into (the discriminative step's), a statistic no part reads,
+    // and softplus (ONNX Runtime's CPU kernel for it is a scalar loop).
+    const body = (be: OrtBackend | ReturnType<typeof createJsBackend>, t: ReturnType<typeof stepTensors>) => {
+      be.fill(t.gW, 0);
+      be.matMul(t.gW, t.v0, t.h0, { transposeA: true, alpha: 1 / B, beta: 1 });
+      be.axpby(t.W, 1, t.W, 0.05, t.gW);
+      be.sum(t.row, t.hk, 0);
+      be.unary('softplus', t.hk, t.h0);
+    };
+    const js = createJsBackend();
+    const t = stepTensors(js);
+    const trace = new Trace('train-step');
+    trace.record({ kind: 'fill', out: t.gW, value: 0 });
+    trace.record({
+      kind: 'matMul',
+      out: t.gW,
+      a: t.v0,
+      b: t.h0,
+      transposeA: true,
+      transposeB: false,
+      alpha: 1 / B,
+      beta: 1,
+    });
+    trace.record({ kind: 'axpby', out: t.W, alpha: 1, x: t.W, beta: 0.05, y: t.gW });
+    trace.record({ kind: 'sum', out: t.row, x: t.hk, axis: 0 });
+    trace.record({ kind: 'unary', op: 'softplus', out: t.hk, x: t.h0 });
+    const io = trace.interface(new Set([t.gW, t.row]));
+    const plain = traceToOnnx(trace, io);
+    expect(plain.ops.filter((o) => o.endsWith(` ${nv}x${nh}`))).toEqual([`Gemm ${nv}x${nh}`]);
+    expect(plain.ops.filter((o) => o.startsWith('ReduceSum') || o.startsWith('Expand'))).toEqual([]);
+    expect(plain.ops).toContain(`Softplus ${B}x${nh}`);
+    const composite = traceToOnnx(trace, io, { compositeSoftplus: true });
+    expect(composite.ops.filter((o) => o.startsWith('Softplus'))).toEqual([]);
+
+    const be = await createOnnxruntimeBackend({ mode: 'cpu' });
+    try {
+      const [a, r] = [stepTensors(be), stepTensors(js)];
+      // Inputs far into both tails, where softplus is x or exp(x).
+      for (const x of [a.h0, r.h0])
+        (x === a.h0 ? be : js).write(
+          x,
+          values(B * nh, 6).map((v) => v * 20),
+        );
+      be.fuse('train-step', () => body(be, a), { scratch: [a.gW, a.row] });
+      body(js, r);
+      expect(be.stats.replayed + be.stats.compiled).toBeGreaterThan(0);
+      for (const k of ['W', 'hk'] as const) {
+        const [x, y] = [await be.read(a[k]), await js.read(r[k])];
+        for (let i = 0; i < x.length; i++)
+          expect(Math.abs(x[i]! - y[i]!)).toBeLessThan(1e-5 * Math.max(1, Math.abs(y[i]!)));
+      }
+    } finally {
+      be.destroy();
+    }
+  });
+
   it('makes the SGD weight update one product accumulated into W, and agrees with op-by-op execution', async () => {
     const js = createJsBackend();
     for (const momentum of [0, 0.5]) {

@@ -351,7 +351,13 @@ export {
   type TrainingMethod,
 } from './train/negative-phase.js';
 export { Momentum, type MomentumOptions } from './train/optimizer.js';
-export type { BatchEvent, EpochMetrics, LoopOptions, RunOptions } from './train/options.js';
+export {
+  type BatchEvent,
+  type EpochMetrics,
+  type LoopOptions,
+  type RunOptions,
+  trainingError,
+} from './train/options.js';
 export type {
   GradientStep,
   GradientTerm,

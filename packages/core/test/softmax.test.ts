@@ -18,6 +18,7 @@ import {
   type RbmParameters,
   ShapeError,
   Trainer,
+  trainingError,
 } from '../src/index.js';
 import { randomParameters } from './brute.js';
 
@@ -277,6 +278,61 @@ describe('classification RBM', () => {
     check('visibleBias', g.visibleBias);
     check('hiddenBias', g.hiddenBias);
     model.dispose();
+  });
+
+  // The scorer takes one example as its C joint rows, a small batch as C x B stacked (class, example) rows,
+  // and a large one class by class (LabelScorer's modes): 40 inputs and 2 classes give each mode a batch size.
+  describe('each way of scoring a batch gives the exact gradient and cross-entropy', () => {
+    const nx = 40;
+    const q = softmaxParameters(1.2, 29, [2], nx + 2, 3);
+    const rows = Array.from({ length: 16 }, (_, r) =>
+      Array.from({ length: nx }, (_, i) => ((r * 7 + i * 3) % 5 < 2 ? 1 : 0)),
+    );
+    const labels = rows.map((_, r) => ((r * 5) % 3 === 0 ? 1 : 0));
+    const logP = (params: RbmParameters, x: number[], y: number) => {
+      const negF = [0, 1].map((k) => bruteNegF(params, [...x, k === 0 ? 1 : 0, k === 1 ? 1 : 0]));
+      return negF[y]! - lse(negF);
+    };
+    const joint = jointRows(createDataset(Float32Array.from(rows.flat()), 16, nx), labels, 2);
+    for (const [mode, B] of [
+      ['joint rows', 1],
+      ['stacked pairs', 4],
+      ['class by class', 16],
+    ] as const) {
+      it(`${mode} (batch ${B}): the gradient by central differences, the epoch's cross-entropy by brute force`, async () => {
+        const model = RBM.fromParameters(reference, q);
+        const g = await gradientEstimate(model, joint, { objective: 'discriminative', batchSize: B, shuffle: false });
+        const mean = (params: RbmParameters) => {
+          let s = 0;
+          for (let r = 0; r < B; r++) s += logP(params, rows[r]!, labels[r]!);
+          return s / B;
+        };
+        const eps = 1e-3;
+        for (const key of ['weights', 'visibleBias', 'hiddenBias'] as const) {
+          const got = g[key];
+          for (let i = 0; i < got.length; i++) {
+            const plus = { ...q, [key]: Float32Array.from(q[key]) };
+            const minus = { ...q, [key]: Float32Array.from(q[key]) };
+            (plus[key] as Float32Array)[i]! += eps;
+            (minus[key] as Float32Array)[i]! -= eps;
+            expect(Math.abs(got[i]! - (mean(plus) - mean(minus)) / (2 * eps))).toBeLessThan(1e-4);
+          }
+        }
+        // At learning rate 0 every step sees the same model: the epoch's figure is the mean -log p(y | x).
+        const [m] = await new Trainer(model, joint, {
+          objective: 'discriminative',
+          batchSize: B,
+          epochs: 1,
+          learningRate: 0,
+          shuffle: false,
+        }).run();
+        const exact = -rows.reduce((s, x, r) => s + logP(q, x, labels[r]!), 0) / rows.length;
+        expect(m!.crossEntropy).toBeCloseTo(exact, 8);
+        expect(m!.reconstructionError).toBeNaN();
+        expect(trainingError(m!)).toEqual({ name: 'cross-entropy', value: m!.crossEntropy });
+        model.dispose();
+      });
+    }
   });
 
   it('the hybrid gradient is the discriminative one plus alpha times the generative one', async () => {

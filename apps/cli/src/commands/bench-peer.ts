@@ -12,9 +12,12 @@ import { processCpuSeconds } from './bench-load.js';
  * ran 1.5-5x slower than the next on the 2-core machine).
  */
 
-/** The peer script shipped with the CLI (peers/ beside dist/). */
-export function peerScript(): string {
-  return join(dirname(fileURLToPath(import.meta.url)), '..', 'peers', 'torch_rbm.py');
+/** A peer script shipped with the CLI (peers/ beside dist/ and src/): `rbm bench`'s is torch_rbm.py. */
+export function peerScript(name = 'torch_rbm.py'): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/bin.js, or src/commands/bench-peer.ts run from source (the bench scripts).
+  const [built, source] = [join(here, '..', 'peers', name), join(here, '..', '..', 'peers', name)];
+  return existsSync(built) || !existsSync(source) ? built : source;
 }
 
 /** Why the peer cannot run with this Python (torch and numpy must import), or undefined when it can. */
@@ -61,13 +64,9 @@ export class PeerProcess {
   private stderr = '';
   private ended = false;
 
-  private constructor(job: PeerJob, threads: PeerThreads) {
+  private constructor(python: string, script: string, args: readonly string[], threads: PeerThreads) {
     this.threads = threads;
-    const args = [peerScript(), '--serve', '--data', job.rowsFile, '--rows', String(job.rows)];
-    args.push('--cols', String(job.cols), '--hidden', String(job.hidden), '--batch', String(job.batch));
-    args.push('--epochs', String(job.epochs), '--k', String(job.k), '--method', job.method);
-    args.push('--threads', String(threads.torch));
-    this.child = spawn(job.python, args, {
+    this.child = spawn(python, [script, '--serve', ...args, '--threads', String(threads.torch)], {
       env: { ...process.env, OPENBLAS_NUM_THREADS: String(threads.blas) },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -91,9 +90,25 @@ export class PeerProcess {
     });
   }
 
-  /** Starts the peer with these threads; resolves once it has loaded the rows. */
-  static async start(job: PeerJob, threads: PeerThreads): Promise<PeerProcess> {
-    const peer = new PeerProcess(job, threads);
+  /** Starts `rbm bench`'s peer with these threads; resolves once it has loaded the rows. */
+  static start(job: PeerJob, threads: PeerThreads): Promise<PeerProcess> {
+    const args = ['--data', job.rowsFile, '--rows', String(job.rows), '--cols', String(job.cols)];
+    args.push('--hidden', String(job.hidden), '--batch', String(job.batch), '--epochs', String(job.epochs));
+    args.push('--k', String(job.k), '--method', job.method);
+    return PeerProcess.serve(job.python, peerScript(), args, threads);
+  }
+
+  /**
+   * Starts any peer script that speaks the protocol (`--serve --threads N`: prints {"ready": true, "torch": v}
+   * once warm, then answers each `run` line with {"seconds": s}); resolves once it is ready.
+   */
+  static async serve(
+    python: string,
+    script: string,
+    args: readonly string[],
+    threads: PeerThreads,
+  ): Promise<PeerProcess> {
+    const peer = new PeerProcess(python, script, args, threads);
     const ready = await peer.answer<{ ready: boolean; torch: string }>('start');
     peer.torchVersion = ready.torch;
     return peer;

@@ -8,6 +8,7 @@ import {
   RBM,
   Trainer,
   type TrainOptions,
+  trainingError,
 } from '@rbmjs/core';
 import type { Backend } from '@rbmjs/core/backend';
 import { instrument } from '../instrument.js';
@@ -54,7 +55,7 @@ function labelledBarsAndStripes(): Dataset {
 /**
  * Trains the same model with the same options and randomness on backends `a` and `b` (3 epochs of 14
  * examples at batch 4: full batches and a last one of 2) and compares the parameters and the last
- * reconstruction error. `after` runs before anything is disposed (to count what was used).
+ * training error (reconstruction error, or cross-entropy). `after` runs before anything is disposed (to count what was used).
  */
 export async function trainSideBySide(
   c: CheckContext,
@@ -90,8 +91,11 @@ export async function trainSideBySide(
     for (const key of ['weights', 'visibleBias', 'hiddenBias'] as const) {
       c.close(`${label} ${key}${versus}`, p1[key], p2[key], () => 1e3 * c.eps + 1e-6);
     }
-    const [e1, e2] = [h1.at(-1)!.reconstructionError, h2.at(-1)!.reconstructionError];
-    c.that(Math.abs(e1 - e2) < 5e-4, `${label}: reconstruction error ${e1}, ${e2}${versus}`);
+    const [e1, e2] = [trainingError(h1.at(-1)!), trainingError(h2.at(-1)!)];
+    c.that(
+      e1.name === e2.name && Math.abs(e1.value - e2.value) < 5e-4,
+      `${label}: ${e1.name} ${e1.value}, ${e2.name} ${e2.value}${versus}`,
+    );
   } finally {
     t1.dispose();
     t2.dispose();

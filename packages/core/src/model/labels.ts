@@ -120,6 +120,12 @@ export function labelledSource(inputs: Dataset | DataSource, labels: ArrayLike<n
 /**
  * Device-level class scores of a classification RBM: log p(y | x) for a batch, and the exact gradient of
  * its mean. Scratch tensors come from `scope`, one set per batch size; constants are built once.
+ *
+ * The label weights U [C, nh] are read out of W once per call (one product with the label rows' selection),
+ * and their gradient goes back into gW with one product beside x^T D, so that no pass over W is made per
+ * class. Small batches (an online step) score all C x B (class, example) pairs as the rows of one tensor,
+ * row k B + b, so that a step is a fixed couple of dozen ops whatever C is; large batches loop over the
+ * classes, each op then large enough to pay for itself.
  */
 export class LabelScorer {
   readonly model: RBM;
@@ -130,8 +136,9 @@ export class LabelScorer {
   private readonly group: number;
   /** 1 on the input units, 0 on the labels [1, nv]. */
   private readonly inputMask: Tensor;
-  /** e_{n_x + k} as rows [1, nv], and e_k as rows [1, C]. */
-  private readonly labelRows: Tensor[];
+  /** The label units' selection [C, nv]: row k is e_{n_x + k}, so U = labelRows W. */
+  private readonly labelRows: Tensor;
+  /** e_k as rows [1, C]. */
   private readonly classRows: Tensor[];
   private readonly scratch = new Map<string, Tensor>();
 
@@ -147,12 +154,11 @@ export class LabelScorer {
     const mask = new Float32Array(nv);
     mask.fill(1, 0, nx);
     this.inputMask = scope.tensor(1, nv, mask);
-    this.labelRows = [];
+    const sel = new Float32Array(C * nv);
+    for (let k = 0; k < C; k++) sel[k * nv + nx + k] = 1;
+    this.labelRows = scope.tensor(C, nv, sel);
     this.classRows = [];
     for (let k = 0; k < C; k++) {
-      const e = new Float32Array(nv);
-      e[nx + k] = 1;
-      this.labelRows.push(scope.tensor(1, nv, e));
       const c = new Float32Array(C);
       c[k] = 1;
       this.classRows.push(scope.tensor(1, C, c));
@@ -164,6 +170,35 @@ export class LabelScorer {
   }
 
   /**
+   * How a batch of B rows is scored. `joint`: one example (an online step), its C joint rows [x, e_k] in
+   * one product. `stacked`: all C B (class, example) pairs as rows k B + b; stacking costs two products of
+   * C B (B + C) nh (tiling the examples, repeating the classes), which pays while it stays well below the
+   * B n_v nh of x W, that is while C (B + C) <= n_v / 2 (B up to 29 at 784 inputs and 10 classes).
+   * `loop`: one class at a time, each op then large enough to pay for itself.
+   */
+  private mode(B: number): 'joint' | 'stacked' | 'loop' {
+    const C = this.layout.numClasses;
+    return B === 1 ? 'joint' : C * (B + C) <= this.model.numVisible / 2 ? 'stacked' : 'loop';
+  }
+
+  /** The stacking constants for B rows: tile [C B, B] (row k B + b is e_b) and repeat [C B, C] (e_k). */
+  private stacking(B: number): { tile: Tensor; repeat: Tensor } {
+    const C = this.layout.numClasses;
+    const make = (slot: string, cols: number, at: (k: number, b: number) => number) =>
+      memo(this.scratch, `${slot}:${B}`, () => {
+        const data = new Float32Array(C * B * cols);
+        for (let k = 0; k < C; k++) for (let b = 0; b < B; b++) data[(k * B + b) * cols + at(k, b)] = 1;
+        return this.scope.tensor(C * B, cols, data);
+      });
+    return { tile: make('tile', B, (_k, b) => b), repeat: make('repeat', C, (k) => k) };
+  }
+
+  /** The constant 1 [1, 1]: a product with it transposes a row into a column and back. */
+  private one(): Tensor {
+    return memo(this.scratch, 'one', () => this.scope.tensor(1, 1, Float32Array.of(1)));
+  }
+
+  /**
    * out[B, C] = log p(y = k | x) for rows v [B, nv] (their label units are ignored). Keeps the
    * pre-activations o_k for {@link addGradient} on the same v.
    */
@@ -172,22 +207,55 @@ export class LabelScorer {
     const m = this.model;
     const B = v.rows;
     const nh = m.numHidden;
+    const nv = m.numVisible;
     const C = this.layout.numClasses;
-    const x = this.t(B, m.numVisible, 'x');
-    const o = this.t(B, nh, 'o');
-    const u = this.t(1, nh, 'u');
-    const sp = this.t(B, nh, 'sp');
-    const col = this.t(B, 1, 'col');
+    const mode = this.mode(B);
+    const x = this.t(B, nv, 'x');
     be.binary('mul', x, v, this.inputMask);
-    be.matMul(o, x, m.W);
-    be.binary('add', o, o, m.b);
-    for (let k = 0; k < C; k++) {
-      const pre = this.t(B, nh, `o${k}`);
-      be.matMul(u, this.labelRows[k]!, m.W); // U_k, row n_x + k of W
-      be.binary('add', pre, o, u);
-      be.unary('softplus', sp, pre);
+    if (mode === 'joint') {
+      // P = X W + b with X = [x, e_k] (row k), so P[k] = o + U_k; out = (sum_j softplus(P[k, j]))^T.
+      const X = this.t(C, nv, 'X');
+      const P = this.t(C, nh, 'P');
+      const sp = this.t(C, nh, 'sp');
+      const col = this.t(C, 1, 'col');
+      be.binary('add', X, this.labelRows, x);
+      be.matMul(P, X, m.W);
+      be.binary('add', P, P, m.b);
+      be.unary('softplus', sp, P);
       be.sum(col, sp, 1);
-      be.matMul(out, col, this.classRows[k]!, { beta: k === 0 ? 0 : 1 });
+      be.matMul(out, this.one(), col, { transposeB: true });
+    } else {
+      const o = this.t(B, nh, 'o');
+      const U = this.t(C, nh, 'U');
+      be.matMul(o, x, m.W);
+      be.binary('add', o, o, m.b);
+      be.matMul(U, this.labelRows, m.W);
+      if (mode === 'stacked') {
+        // P[k B + b] = o_b + U_k; out[b, k] = sum_j softplus(P[k B + b, j]).
+        const { tile, repeat } = this.stacking(B);
+        const P = this.t(C * B, nh, 'P');
+        const sp = this.t(C * B, nh, 'sp');
+        const col = this.t(C * B, 1, 'col');
+        const spread = this.t(C * B, C, 'spread');
+        be.matMul(P, tile, o);
+        be.matMul(P, repeat, U, { beta: 1 });
+        be.unary('softplus', sp, P);
+        be.sum(col, sp, 1);
+        be.binary('mul', spread, repeat, col);
+        be.matMul(out, tile, spread, { transposeA: true });
+      } else {
+        const u = this.t(1, nh, 'u');
+        const sp = this.t(B, nh, 'sp');
+        const col = this.t(B, 1, 'col');
+        for (let k = 0; k < C; k++) {
+          const pre = this.t(B, nh, `o${k}`);
+          be.matMul(u, this.classRows[k]!, U); // U_k
+          be.binary('add', pre, o, u);
+          be.unary('softplus', sp, pre);
+          be.sum(col, sp, 1);
+          be.matMul(out, col, this.classRows[k]!, { beta: k === 0 ? 0 : 1 });
+        }
+      }
     }
     // + d_k, then minus log sum_k: log p(k | x).
     const d = this.t(1, C, 'd');
@@ -196,6 +264,21 @@ export class LabelScorer {
     const lse = this.t(B, 1, 'lse');
     be.logSumExp(lse, out, 1);
     be.binary('sub', out, out, lse);
+  }
+
+  /** out [1, 1] = -sum_b log p(y_b | x_b): the summed cross-entropy of the rows v and their `logp`. */
+  crossEntropy(out: Tensor, v: Tensor, logp: Tensor): void {
+    const be = this.backend;
+    const B = v.rows;
+    const C = this.layout.numClasses;
+    const y = this.t(B, C, 'y');
+    const yl = this.t(B, C, 'ylogp');
+    const col = this.t(B, 1, 'ce');
+    this.units.gather(y, v, this.group);
+    be.binary('mul', yl, y, logp);
+    be.sum(col, yl, 1);
+    be.sum(out, col, 0);
+    be.unary('neg', out, out);
   }
 
   /**
@@ -208,28 +291,60 @@ export class LabelScorer {
     const m = this.model;
     const B = v.rows;
     const nh = m.numHidden;
+    const nv = m.numVisible;
     const C = this.layout.numClasses;
     const s = weight / B;
+    const mode = this.mode(B);
     const q = this.t(B, C, 'q');
     const y = this.t(B, C, 'y');
-    const qk = this.t(B, 1, 'qk');
-    const D = this.t(B, nh, 'D');
     const row = this.t(1, nh, 'row');
     this.units.gather(y, v, this.group);
     be.unary('exp', q, logp);
     be.binary('sub', q, y, q);
-    for (let k = 0; k < C; k++) {
-      const pre = this.t(B, nh, `o${k}`);
-      be.matMul(qk, q, this.classRows[k]!, { transposeB: true });
-      be.unary('sigmoid', pre, pre);
-      be.binary('mul', pre, pre, qk); // q_k H_k
-      if (k === 0) be.copy(D, pre);
-      else be.binary('add', D, D, pre);
-      be.sum(row, pre, 0);
-      be.matMul(g.gW, this.labelRows[k]!, row, { transposeA: true, alpha: s, beta: 1 });
+    if (mode === 'joint') {
+      // Row k of P becomes q_k H_k; gW += s X^T P is x^T D + labelRows^T R at once.
+      const P = this.t(C, nh, 'P');
+      const qcol = this.t(C, 1, 'col');
+      be.matMul(qcol, q, this.one(), { transposeA: true });
+      be.unary('sigmoid', P, P);
+      be.binary('mul', P, P, qcol);
+      be.matMul(g.gW, this.t(C, nv, 'X'), P, { transposeA: true, alpha: s, beta: 1 });
+      be.sum(row, P, 0);
+    } else {
+      // D[b] = sum_k q_bk H_bk (the inputs' and hidden biases' gradient), R[k] = sum_b q_bk H_bk (U's).
+      const D = this.t(B, nh, 'D');
+      const R = this.t(C, nh, 'R');
+      if (mode === 'stacked') {
+        const { tile, repeat } = this.stacking(B);
+        const P = this.t(C * B, nh, 'P');
+        const spread = this.t(C * B, C, 'spread');
+        const qcol = this.t(C * B, 1, 'col');
+        be.matMul(spread, tile, q);
+        be.binary('mul', spread, spread, repeat);
+        be.sum(qcol, spread, 1); // q_bk at row k B + b
+        be.unary('sigmoid', P, P);
+        be.binary('mul', P, P, qcol);
+        be.matMul(D, tile, P, { transposeA: true });
+        be.matMul(R, repeat, P, { transposeA: true });
+      } else {
+        const qk = this.t(B, 1, 'qk');
+        for (let k = 0; k < C; k++) {
+          const pre = this.t(B, nh, `o${k}`);
+          be.matMul(qk, q, this.classRows[k]!, { transposeB: true });
+          be.unary('sigmoid', pre, pre);
+          be.binary('mul', pre, pre, qk); // q_k H_k
+          if (k === 0) be.copy(D, pre);
+          else be.binary('add', D, D, pre);
+          be.sum(row, pre, 0);
+          be.matMul(R, this.classRows[k]!, row, { transposeA: true, beta: k === 0 ? 0 : 1 });
+        }
+      }
+      // gW += s (x^T D + labelRows^T R): the inputs' rows and the label rows, two products a compiling
+      // backend may stack into one.
+      be.matMul(g.gW, this.t(B, nv, 'x'), D, { transposeA: true, alpha: s, beta: 1 });
+      be.matMul(g.gW, this.labelRows, R, { transposeA: true, alpha: s, beta: 1 });
+      be.sum(row, D, 0);
     }
-    be.matMul(g.gW, this.t(B, m.numVisible, 'x'), D, { transposeA: true, alpha: s, beta: 1 });
-    be.sum(row, D, 0);
     be.axpby(g.gb, 1, g.gb, s, row);
     const colQ = this.t(1, C, 'colq');
     be.sum(colQ, q, 0);

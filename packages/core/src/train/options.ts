@@ -59,8 +59,9 @@ export interface BatchEvent {
   readonly learningRate: number;
   readonly momentum: number;
   /**
-   * Mean squared reconstruction error of this batch. Call it inside the callback; it costs one device
-   * readback, which is why it is not read unless asked.
+   * Mean squared reconstruction error of this batch (the discriminative objective: its mean -log p(y | x),
+   * see {@link trainingError}). Call it inside the callback; it costs one device readback, which is why it
+   * is not read unless asked.
    */
   readReconstructionError(): Promise<number>;
 }
@@ -71,8 +72,17 @@ export interface EpochMetrics {
   readonly step: number;
   readonly learningRate: number;
   readonly momentum: number;
-  /** Mean over examples of sum_i (v_i - p(v_i = 1 | h))^2, h ~ p(h | v), over the epoch. */
+  /**
+   * Mean over examples of sum_i (v_i - p(v_i = 1 | h))^2, h ~ p(h | v), over the epoch. NaN under the
+   * discriminative objective, which samples no h: see `crossEntropy`, and {@link trainingError} for the one
+   * figure of either.
+   */
   readonly reconstructionError: number;
+  /**
+   * The discriminative objective's training error: mean over the epoch's examples of -log p(y | x) (nats),
+   * each taken before its step's update.
+   */
+  readonly crossEntropy?: number;
   /** Mean free energy of (a sample of) the training data, and of the validation data, when given. */
   readonly freeEnergyTrain?: number;
   readonly freeEnergyValidation?: number;
@@ -146,3 +156,16 @@ export const loopPart = declarePart<LoopOptions>({
     };
   },
 });
+
+/**
+ * An epoch's training error, whichever the objective gives: the mean squared reconstruction error, or under
+ * the discriminative objective the mean cross-entropy -log p(y | x).
+ */
+export function trainingError(m: EpochMetrics): {
+  readonly name: 'reconstruction error' | 'cross-entropy';
+  readonly value: number;
+} {
+  return m.crossEntropy !== undefined
+    ? { name: 'cross-entropy', value: m.crossEntropy }
+    : { name: 'reconstruction error', value: m.reconstructionError };
+}

@@ -73,6 +73,12 @@ export interface GradientStep {
   readonly sumV: Tensor;
   /** Column sums of p(h = 1 | v0) [1, nh] (computed on first use). */
   dataHiddenSum(): Tensor;
+  /**
+   * The batch's summed training error [1, 1]: the squared reconstruction error, written before the terms;
+   * under the discriminative objective, which reconstructs nothing, the summed -log p(y | x), which the
+   * Discriminative term writes.
+   */
+  readonly batchError: Tensor;
 }
 
 /** A term of the gradient besides the likelihood's (decay, sparsity, centring), a parameter of its own, or a

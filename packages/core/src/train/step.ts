@@ -150,22 +150,24 @@ export class AscentStep {
     const m = this.model;
     const B = ws.size;
 
+    // Negative phase (below): the model's v and p(h = 1 | v) from the sampler's chains; none for the
+    // discriminative objective, whose gradient the Discriminative term adds exactly, and which samples
+    // nothing: its training error is the cross-entropy that term writes, not a reconstruction.
+    const generative = this.o.objective !== 'discriminative';
+
     // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0).
     m.hiddenProbabilities(ws.ph, ws.v);
-    m.sampleHidden(ws.h, ws.ph, this.random, ws.uh);
+    if (generative) m.sampleHidden(ws.h, ws.ph, this.random, ws.uh);
     const pos = this.o.positivePhase === 'samples' ? ws.h : ws.ph;
 
     // Reconstruction error, from p(v | h0): CD's first half-step, computed here for every sampler.
-    m.visibleProbabilities(ws.pv, ws.h);
-    be.binary('sub', ws.diff, ws.v, ws.pv);
-    be.unary('square', ws.diff, ws.diff);
-    be.sum(ws.rowErr, ws.diff, 1);
-    be.sum(batchErr, ws.rowErr, 0);
-    be.binary('add', this.epochErr, this.epochErr, batchErr);
-
-    // Negative phase: the model's v and p(h = 1 | v) from the sampler's chains (none for the
-    // discriminative objective, whose gradient the Discriminative term adds exactly).
-    const generative = this.o.objective !== 'discriminative';
+    if (generative) {
+      m.visibleProbabilities(ws.pv, ws.h);
+      be.binary('sub', ws.diff, ws.v, ws.pv);
+      be.unary('square', ws.diff, ws.diff);
+      be.sum(ws.rowErr, ws.diff, 1);
+      be.sum(batchErr, ws.rowErr, 0);
+    }
     const neg = generative ? this.negativePhase.sample(ws, this.o.k) : { v: ws.v, ph: ws.ph };
 
     // Gradient (ascent): data statistics over B examples minus chain statistics over C chains. The visible
@@ -173,7 +175,7 @@ export class AscentStep {
     // -dE/da_i = (v_i - a_i) / sigma_i^2). The hybrid objective weights it by alpha.
     const C = neg.v.rows;
     const w = this.o.objective === 'hybrid' ? this.o.hybridWeight! : 1;
-    be.sum(this.sumV0, ws.v, 0);
+    be.sum(this.sumV0, ws.v, 0); // (a compiling backend drops it where no term reads it)
     if (generative) {
       be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: w / B });
       be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -w / C, beta: 1 });
@@ -205,8 +207,10 @@ export class AscentStep {
         hiddenSum = true;
         return this.sumPos;
       },
+      batchError: batchErr,
     };
     for (const term of this.terms) term.apply?.(step);
+    be.binary('add', this.epochErr, this.epochErr, batchErr);
     this.negativePhase.afterGradient?.(step);
 
     this.optimizer.update(step, learningRate, momentum);

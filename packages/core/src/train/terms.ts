@@ -12,16 +12,19 @@ import type { GradientStep, GradientTerm, PartContext } from './parts.js';
 
 /**
  * The discriminative objective of a classification RBM (Larochelle & Bengio 2008, equation 5): adds the
- * exact gradient of mean log p(y | x) over the batch, the labels being the batch's label units.
+ * exact gradient of mean log p(y | x) over the batch, the labels being the batch's label units. Alone (not
+ * the hybrid's half), it also writes the batch's training error: the summed -log p(y | x).
  */
 export class Discriminative implements GradientTerm {
   readonly name = 'discriminative';
   private readonly scorer: LabelScorer;
   private readonly ctx: PartContext;
   private readonly logp = new Map<number, Tensor>();
+  private readonly reportsError: boolean;
 
-  constructor(ctx: PartContext) {
+  constructor(ctx: PartContext, reportsError: boolean) {
     this.ctx = ctx;
+    this.reportsError = reportsError;
     this.scorer = new LabelScorer(ctx.model, ctx.scope);
   }
 
@@ -33,6 +36,7 @@ export class Discriminative implements GradientTerm {
       this.logp.set(v.rows, logp);
     }
     this.scorer.logProbabilities(logp, v);
+    if (this.reportsError) this.scorer.crossEntropy(step.batchError, v, logp);
     this.scorer.addGradient(step, v, logp, 1);
   }
 }
@@ -248,7 +252,8 @@ export const objectivePart = declarePart<ObjectiveOptions>({
       );
     return { objective, ...(objective === 'hybrid' ? { hybridWeight: read<number>(HYBRID_WEIGHT, raw, ctx) } : {}) };
   },
-  build: (ctx, o) => (o.objective === 'generative' ? undefined : new Discriminative(ctx)),
+  build: (ctx, o) =>
+    o.objective === 'generative' ? undefined : new Discriminative(ctx, o.objective === 'discriminative'),
 });
 
 export interface VarianceOptions {

@@ -292,7 +292,9 @@ export class Trainer {
       step: this.step,
       learningRate,
       momentum,
-      reconstructionError: errSum! / this.data.rows,
+      ...(this.o.objective === 'discriminative'
+        ? { reconstructionError: Number.NaN, crossEntropy: errSum! / this.data.rows }
+        : { reconstructionError: errSum! / this.data.rows }),
       seconds: 0,
     };
     // The free-energy figures need a free energy: hidden units without one (NReLU) train without them.

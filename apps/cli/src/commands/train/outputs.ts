@@ -4,6 +4,7 @@ import {
   type EpochMetrics,
   encodeModel,
   type RbmParameters,
+  trainingError,
   VALIDATION_FIGURES,
   type ValidationFigure,
   type ValidationFigures,
@@ -36,9 +37,10 @@ function curvePanels(
   const monitored = VALIDATION_FIGURES.filter((f) => figures.some((x) => x?.[f] !== undefined));
   return [
     {
-      title: 'reconstruction error',
-      unit: 'squared error per example',
-      series: [{ label: 'training', values: history.map((m) => m.reconstructionError), color: '#1f77b4' }],
+      ...(history[0]?.crossEntropy !== undefined
+        ? { title: 'cross-entropy', unit: '-log p(y | x), nats per example' }
+        : { title: 'reconstruction error', unit: 'squared error per example' }),
+      series: [{ label: 'training', values: history.map((m) => trainingError(m).value), color: '#1f77b4' }],
     },
     ...(validation
       ? [

@@ -15,6 +15,7 @@ import {
   sourceColumnMeans,
   Trainer,
   TrainingAbortedError,
+  trainingError,
   type ValidationFigures,
 } from '@rbmjs/core';
 import { readCheckpoint } from '@rbmjs/core/node';
@@ -281,15 +282,16 @@ async function trainOpened(
   let bar: ReturnType<Output['progress']>;
   let epochStart = 0;
   const every = flags.checkpointEvery;
-  // Blow-up short of NaN: the reconstruction error of an epoch rising well past that of the run's first
-  // batch (by RISE_FACTOR: saturated reconstructions of a blown-up model about double it, while data a model
-  // cannot learn keep it where it started).
+  // Blow-up short of NaN: the training error of an epoch (the reconstruction error, or the discriminative
+  // objective's cross-entropy) rising well past that of the run's first batch (by RISE_FACTOR: saturated
+  // reconstructions of a blown-up model about double it, while data a model cannot learn keep it where it
+  // started; a blown-up classifier's cross-entropy leaves log C far behind).
   let startError: number | undefined;
   let lastGood: { parameters: RbmParameters; epoch: number } = {
     parameters: await model.parameters(),
     epoch: state?.epoch ?? 0,
   };
-  let rose: { error: number; epoch: number } | undefined;
+  let rose: { error: number; epoch: number; name: string } | undefined;
   const interrupt = signals.controller;
   let lastYield = performance.now();
 
@@ -330,12 +332,18 @@ async function trainOpened(
       figureHistory.push(figures);
       const gap = m.freeEnergyGap !== undefined ? `, free-energy gap ${m.freeEnergyGap.toFixed(3)}` : '';
       const held = figures && Object.keys(figures).length > 0 ? `; held out: ${figuresText(figures)}` : '';
+      const error = trainingError(m);
       out.info(
-        `epoch ${m.epoch + 1}/${c.epochs}: reconstruction error ${m.reconstructionError.toFixed(4)}${gap}, ${m.seconds.toFixed(2)} s${held}`,
+        `epoch ${m.epoch + 1}/${c.epochs}: ${error.name} ${error.value.toFixed(4)}${gap}, ${m.seconds.toFixed(2)} s${held}`,
       );
-      out.emit({ type: 'epoch', ...m, ...(figures ? { validation: figures } : {}) });
-      if (startError !== undefined && !(m.reconstructionError <= RISE_FACTOR * startError)) {
-        rose = { error: m.reconstructionError, epoch: m.epoch };
+      out.emit({
+        type: 'epoch',
+        ...m,
+        ...(m.crossEntropy !== undefined ? { reconstructionError: undefined } : {}),
+        ...(figures ? { validation: figures } : {}),
+      });
+      if (startError !== undefined && !(error.value <= RISE_FACTOR * startError)) {
+        rose = { error: error.value, epoch: m.epoch, name: error.name };
         interrupt.abort();
         return;
       }
@@ -406,7 +414,7 @@ async function trainOpened(
       await writeModel(flags.out, lastGood.parameters, job, backend.name, {}, fresh);
       throw new RbmError(
         'DIVERGED',
-        `training diverged: the reconstruction error of epoch ${rose.epoch + 1} (${rose.error.toPrecision(4)}) rose past ${RISE_FACTOR} times its starting value (${startError!.toPrecision(4)}); ` +
+        `training diverged: the ${rose.name} of epoch ${rose.epoch + 1} (${rose.error.toPrecision(4)}) rose past ${RISE_FACTOR} times its starting value (${startError!.toPrecision(4)}); ` +
           `${flags.out} holds the model after epoch ${lastGood.epoch} (lower the learning rate)`,
       );
     }
@@ -448,7 +456,9 @@ async function trainOpened(
     backend: backend.name,
     epochs: c.epochs,
     seconds,
-    ...(last ? { reconstructionError: last.reconstructionError } : {}),
+    ...(last
+      ? { [last.crossEntropy !== undefined ? 'crossEntropy' : 'reconstructionError']: trainingError(last).value }
+      : {}),
     ...(last?.freeEnergyGap !== undefined ? { freeEnergyGap: last.freeEnergyGap } : {}),
     ...(lastFigures ? { validation: lastFigures } : {}),
     ...(stopper
