@@ -9,14 +9,18 @@
 //   pnpm --filter @rbmjs/cli peers --job dbm             # a DBM joint-training epoch (784-500-1000, PCD, mean field)
 //   pnpm --filter @rbmjs/cli peers --job ratings         # a recommender epoch (MovieLens-100k shaped, 100 hidden, CD-1)
 //   pnpm --filter @rbmjs/cli peers --job raise           # RAISE of 100 test digits on a 784-500 model
+//   pnpm --filter @rbmjs/cli peers --job ais             # forward AIS, 1,000 runs, on the same model
 //   pnpm --filter @rbmjs/cli peers --job all --repeats 5 --json
 //
+// It times the built packages, as users run them (pnpm build first): run from source (tsx with the
+// @rbmjs/source condition) the online DRBM step took 0.39-0.47 ms where the build took 0.27-0.31.
 // Needs Debian's python3 with PyTorch (apt-get install python3-torch python3-sklearn), or --python.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  annealedImportanceSampling,
   type Backend,
   ClassificationRBM,
   CollaborativeModel,
@@ -134,6 +138,7 @@ const JOBS: Record<string, () => Job> = {
     };
   },
   raise: raiseJob,
+  ais: aisJob,
   ratings: () => {
     // MovieLens-100k's shape: 943 users, 1,682 items, 100,000 ratings of 5 levels.
     const users = 943;
@@ -184,13 +189,46 @@ const JOBS: Record<string, () => Job> = {
 };
 
 /**
- * RAISE of 100 test digits, one chain each, on a 784-500 model (CD-1, one epoch of 10,000 digits), base rates
- * from those digits. Timed at a tenth of the defaults, S&M's schedule scaled to 1,450 steps and 500 sweeps
- * at beta = 1 (a step costs the same at any beta): the default run (14,500 steps, 5,000 sweeps) takes ten
- * times as long on either side.
+ * The 784-500 model the annealing jobs evaluate (CD-1, one epoch of the first 10,000 digits, which also give
+ * the base rates), trained once and written where the peers read it.
+ */
+const annealed = (() => {
+  const rows = 10000;
+  const train = mnist(rows);
+  const data = { data: train.x, rows, cols: 784 };
+  const files = { model: join(scratch, 'model.safetensors'), data: join(scratch, 'train.u8') };
+  let model: RBM | undefined;
+  return {
+    rows,
+    data,
+    files,
+    model: () => model!,
+    async prepare(be: Backend) {
+      if (model) return;
+      writeFileSync(files.data, Uint8Array.from(train.x));
+      model = RBM.create(be, { numVisible: 784, numHidden: 500, seed: 1, data });
+      await new Trainer(model, data, { epochs: 1, learningRate: 0.05, seed: 1 }).run();
+      writeFileSync(files.model, encodeModel(await model.parameters()));
+    },
+    peerArgs: () => ['--model', files.model, '--data', files.data, '--rows', String(rows), '--cols', '784'],
+  };
+})();
+
+/** Times `runs` of `once` (seconds each), handing each to `between`. */
+async function timedRuns(epochs: number, between: (s: number) => Promise<void>, once: (e: number) => Promise<unknown>) {
+  for (let e = 0; e < epochs; e++) {
+    const t0 = performance.now();
+    await once(e);
+    await between((performance.now() - t0) / 1000);
+  }
+}
+
+/**
+ * RAISE of 100 test digits, one chain each. Timed at a tenth of the defaults, S&M's schedule scaled to 1,450
+ * steps and 500 sweeps at beta = 1 (a step costs the same at any beta): the default run (14,500 steps, 5,000
+ * sweeps) takes ten times as long on either side.
  */
 function raiseJob(): Job {
-  const rows = 10000;
   const examples = 100;
   const sweeps = 500;
   // S&M's three segments (0-0.5, 0.5-0.9, 0.9-1) with a tenth of their steps each.
@@ -203,18 +241,10 @@ function raiseJob(): Job {
   ] as const)
     for (let i = 0; i < n; i++) betas[at++] = from + ((to - from) * i) / n;
   betas[at] = 1;
-  const train = mnist(rows);
   const test = mnist(examples, 't10k');
-  const files = {
-    model: join(scratch, 'raise.safetensors'),
-    data: join(scratch, 'train.u8'),
-    test: join(scratch, 'test.u8'),
-  };
-  writeFileSync(files.data, Uint8Array.from(train.x));
-  writeFileSync(files.test, Uint8Array.from(test.x));
+  const testFile = join(scratch, 'test.u8');
+  writeFileSync(testFile, Uint8Array.from(test.x));
   writeFileSync(join(scratch, 'betas.f64'), betas);
-  const data = { data: train.x, rows, cols: 784 };
-  let model: RBM;
   return {
     name: 'raise',
     what: `RAISE, ${examples} test digits x 1 chain, 784-500, ${betas.length - 1} steps (S&M's x 0.1) and ${sweeps} sweeps`,
@@ -222,41 +252,51 @@ function raiseJob(): Job {
     steps: 1,
     peer: {
       script: peerScript('torch_raise.py'),
-      args: [
-        '--model',
-        files.model,
-        '--data',
-        files.data,
-        '--rows',
-        String(rows),
-        '--cols',
-        '784',
-        '--test',
-        files.test,
-      ].concat(['--examples', String(examples), '--betas', join(scratch, 'betas.f64'), '--sweeps', String(sweeps)]),
+      args: [...annealed.peerArgs(), '--test', testFile, '--examples', String(examples)].concat([
+        '--betas',
+        join(scratch, 'betas.f64'),
+        '--sweeps',
+        String(sweeps),
+      ]),
     },
-    async prepare(be) {
-      model = RBM.create(be, { numVisible: 784, numHidden: 500, seed: 1, data });
-      await new Trainer(model, data, { epochs: 1, learningRate: 0.05, seed: 1 }).run();
-      writeFileSync(files.model, encodeModel(await model.parameters()));
-    },
-    async run(_be, epochs, between) {
-      for (let e = 0; e < epochs; e++) {
-        const t0 = performance.now();
-        await reverseAnnealedImportanceSampling(
-          model,
+    prepare: (be) => annealed.prepare(be),
+    run: (_be, epochs, between) =>
+      timedRuns(epochs, between, (e) =>
+        reverseAnnealedImportanceSampling(
+          annealed.model(),
           { data: test.x, rows: examples, cols: 784 },
-          {
-            chains: 1,
-            schedule: betas,
-            sweeps,
-            baseData: data,
-            seed: e,
-          },
-        );
-        await between((performance.now() - t0) / 1000);
-      }
+          { chains: 1, schedule: betas, sweeps, baseData: annealed.data, seed: e },
+        ),
+      ),
+  };
+}
+
+/**
+ * Forward AIS, 1,000 runs as the rows of one product, 500 steps (a step costs the same at any beta; S&M's
+ * full schedule is 29 times as long; bench/ais.mjs runs it whole, for the estimates' agreement).
+ */
+function aisJob(): Job {
+  const runs = 1000;
+  const steps = 500;
+  return {
+    name: 'ais',
+    what: `forward AIS, ${runs} runs x ${steps} steps, 784-500`,
+    unit: 's/run',
+    steps: 1,
+    peer: {
+      script: peerScript('torch_ais.py'),
+      args: [...annealed.peerArgs(), '--runs', String(runs), '--steps', String(steps)],
     },
+    prepare: (be) => annealed.prepare(be),
+    run: (_be, epochs, between) =>
+      timedRuns(epochs, between, (e) =>
+        annealedImportanceSampling(annealed.model(), {
+          runs,
+          schedule: { linear: steps },
+          data: annealed.data,
+          seed: e,
+        }),
+      ),
   };
 }
 

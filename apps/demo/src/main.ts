@@ -112,7 +112,7 @@ async function start(): Promise<void> {
       onnxruntimeWasmPaths: new URL('./ort-wasm/', document.baseURI).href,
     };
     const hooks: SessionHooks = {
-      onProgress: (step, epoch) => dispatch({ type: 'progress', step, epoch }),
+      onProgress: (step, epoch) => dispatch({ type: 'progress', step, epoch, at: performance.now() }),
       onMetric: (curve, step, value) => dispatch({ type: 'metric', curve, step, value }),
       onVisuals: paintVisuals,
       onError: (error) => dispatch({ type: 'failed', message: error instanceof Error ? error.message : String(error) }),
@@ -203,6 +203,7 @@ function render(): void {
   $('backend-details').textContent = state.backendDetails ?? '';
   $('step').textContent = String(state.step);
   $('epoch').textContent = String(state.epoch);
+  $('pace').textContent = state.msPerStep === null ? '' : ` · ${state.msPerStep.toFixed(1)} ms a step`;
   if (state.message !== null || state.status !== 'idle') $('message').textContent = state.message ?? '';
   renderCurves();
 }

@@ -60,7 +60,17 @@ export interface DemoState {
   readonly curves: Readonly<Record<CurveName, readonly CurvePoint[]>>;
   /** The step at which each epoch after the first began (the curves mark them), at most MAX_POINTS. */
   readonly epochMarks: readonly number[];
+  /**
+   * Training's measured pace: milliseconds a step over the last window of at least PACE_WINDOW_MS of
+   * running (progress reports' clock; time paused is not counted), null until one has passed.
+   */
+  readonly msPerStep: number | null;
+  /** Where the current pace window began: a step and its time (ms), or null after a pause. */
+  readonly paceFrom: { readonly step: number; readonly at: number } | null;
 }
+
+/** The demo measures its pace over windows of this long (ms): long enough to span several refreshes. */
+export const PACE_WINDOW_MS = 2000;
 
 /** Curves keep at most this many points: older halves are thinned, so memory and drawing stay bounded. */
 export const MAX_POINTS = 400;
@@ -72,7 +82,7 @@ export type Action =
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'reset' }
-  | { type: 'progress'; step: number; epoch: number }
+  | { type: 'progress'; step: number; epoch: number; at?: number }
   | { type: 'metric'; curve: CurveName; step: number; value: number }
   | { type: 'failed'; message: string };
 
@@ -94,7 +104,18 @@ export function initialState(settings: Settings = DEFAULT_SETTINGS): DemoState {
     epoch: 0,
     curves: emptyCurves(),
     epochMarks: [],
+    msPerStep: null,
+    paceFrom: null,
   };
+}
+
+/** The pace after a progress report at time `at` (ms): a new figure once the window is long enough. */
+function paced(state: DemoState, step: number, at: number | undefined): Pick<DemoState, 'msPerStep' | 'paceFrom'> {
+  if (at === undefined || state.status !== 'running') return { msPerStep: state.msPerStep, paceFrom: null };
+  const from = state.paceFrom;
+  if (!from || step < from.step) return { msPerStep: state.msPerStep, paceFrom: { step, at } };
+  if (at - from.at < PACE_WINDOW_MS || step === from.step) return { msPerStep: state.msPerStep, paceFrom: from };
+  return { msPerStep: (at - from.at) / (step - from.step), paceFrom: { step, at } };
 }
 
 /** Checks a settings patch; returns the problems, one message per bad field (empty when valid). */
@@ -145,9 +166,9 @@ export function reduce(state: DemoState, action: Action): DemoState {
         message: action.message ?? null,
       };
     case 'pause':
-      return state.status === 'running' ? { ...state, status: 'paused' } : state;
+      return state.status === 'running' ? { ...state, status: 'paused', paceFrom: null } : state;
     case 'resume':
-      return state.status === 'paused' ? { ...state, status: 'running' } : state;
+      return state.status === 'paused' ? { ...state, status: 'running', paceFrom: null } : state;
     case 'reset':
       return initialState(state.settings);
     case 'progress':
@@ -155,9 +176,15 @@ export function reduce(state: DemoState, action: Action): DemoState {
       if (action.epoch > state.epoch && state.step > 0) {
         // Step `state.step` ended the previous epoch.
         const marks = [...state.epochMarks, state.step].slice(-MAX_POINTS);
-        return { ...state, step: action.step, epoch: action.epoch, epochMarks: marks };
+        return {
+          ...state,
+          step: action.step,
+          epoch: action.epoch,
+          epochMarks: marks,
+          ...paced(state, action.step, action.at),
+        };
       }
-      return { ...state, step: action.step, epoch: action.epoch };
+      return { ...state, step: action.step, epoch: action.epoch, ...paced(state, action.step, action.at) };
     case 'metric': {
       if (state.status === 'idle' || !Number.isFinite(action.value)) return state;
       const curves = {

@@ -6,6 +6,7 @@ import {
   type DemoState,
   initialState,
   MAX_POINTS,
+  PACE_WINDOW_MS,
   reduce,
   settingsErrors,
 } from '../src/state.js';
@@ -33,6 +34,23 @@ describe('demo state', () => {
     // Epochs of 4 steps: steps 4 and 8 ended epochs 1 and 2.
     expect(s.epochMarks).toEqual([4, 8]);
     expect(reduce(s, { type: 'reset' }).epochMarks).toEqual([]);
+  });
+
+  it('measures the pace of training in ms a step over windows of running time, not counting pauses', () => {
+    let s = run({ type: 'start' }, { type: 'started', backendName: 'js' });
+    // 20 ms a step: no figure until a whole window has passed.
+    for (let step = 1; step <= 50; step++) s = reduce(s, { type: 'progress', step, epoch: 0, at: 1000 + 20 * step });
+    expect(s.msPerStep).toBeNull();
+    for (let step = 51; step <= 200; step++) s = reduce(s, { type: 'progress', step, epoch: 0, at: 1000 + 20 * step });
+    expect(s.msPerStep).toBeCloseTo(20, 10);
+    // A pause of a minute, then 5 ms a step: the minute is not counted.
+    s = reduce(s, { type: 'pause' });
+    s = reduce(s, { type: 'resume' });
+    const t0 = 1000 + 20 * 200 + 60_000;
+    for (let step = 201; step <= 201 + (2 * PACE_WINDOW_MS) / 5; step++)
+      s = reduce(s, { type: 'progress', step, epoch: 1, at: t0 + 5 * (step - 201) });
+    expect(s.msPerStep).toBeCloseTo(5, 10);
+    expect(reduce(s, { type: 'reset' }).msPerStep).toBeNull();
   });
 
   it('keeps the fallback message and the backend that actually runs', () => {

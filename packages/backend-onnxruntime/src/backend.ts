@@ -137,6 +137,27 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
 
   let trace: Trace | null = null;
   const disposed = new WeakSet<Tensor>();
+  /**
+   * Tensors declared constant (Backend.constant), each with the id of its contents: a unit bakes them in as
+   * initializers, and its structure key names them by contents (equal constants share a unit; a scorer
+   * made anew per call compiles once).
+   */
+  const constantIds = new WeakMap<Tensor, number>();
+  const contents = new Map<string, Array<{ data: Float32Array; id: number }>>();
+  const pendingConstants: Tensor[] = [];
+  const contentId = (t: JsTensor): number => {
+    const d = t.data;
+    let h = 2166136261;
+    for (let i = 0; i < d.length; i += Math.max(1, d.length >> 10)) h = Math.imul(h ^ (d[i]! * 1e6), 16777619);
+    const key = `${t.rows}x${t.cols}:${h >>> 0}`;
+    const same = contents.get(key) ?? [];
+    contents.set(key, same);
+    const found = same.find((c) => c.data.length === d.length && c.data.every((x, i) => Object.is(x, d[i])));
+    if (found) return found.id;
+    const id = [...contents.values()].reduce((n, xs) => n + xs.length, 0);
+    same.push({ data: d.slice(), id });
+    return id;
+  };
   const own = (t: Tensor): JsTensor => {
     if (destroyed) throw new RbmError('DISPOSED', `${settings.name} backend used after destroy()`);
     if (disposed.has(t)) throw new RbmError('DISPOSED', `${settings.name}: tensor used after dispose`);
@@ -153,7 +174,9 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     if (size > maxValues) return opByOp(`${size} values in and out, above the ${maxValues} a compiled unit may take`);
     const refused = settings.opByOpLabels?.[t.label];
     if (refused !== undefined) return opByOp(refused);
-    const graph = traceToOnnx(t, io, settings.graph ?? {});
+    const graph = traceToOnnx(t, io, settings.graph ?? {}, (x) =>
+      constantIds.has(x) ? (x as JsTensor).data : undefined,
+    );
     stats.compiled++;
     let flops = 0;
     let products = 0;
@@ -190,7 +213,8 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     const sig = unit.signature;
     const feeds: Record<string, OrtTensor> = {};
     io.inputs.forEach((x, i) => {
-      feeds[sig.inputs[i]!] = new ort.Tensor('float32', (x as JsTensor).data, [x.rows, x.cols]);
+      const name = sig.inputs[i];
+      if (name !== undefined) feeds[name] = new ort.Tensor('float32', (x as JsTensor).data, [x.rows, x.cols]);
     });
     t.scalars().forEach((x, i) => {
       feeds[sig.scalars[i]!] = new ort.Tensor('float32', Float32Array.of(x), []);
@@ -267,8 +291,16 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       trace?.recordCreate(t, data);
       return t;
     },
+    constant(t: Tensor): void {
+      own(t);
+      // One made inside a unit is that unit's own until it has run: constant from the next unit on.
+      if (trace) pendingConstants.push(t);
+      else if (!constantIds.has(t)) constantIds.set(t, contentId(own(t)));
+    },
     write(t: Tensor, data: HostArray): void {
       own(t);
+      if (constantIds.has(t))
+        throw new RbmError('BACKEND_API', `${settings.name}: write to a tensor declared constant`);
       check.data(t.rows, t.cols, data.length);
       if (trace) trace.recordWrite(t, data);
       else if (queue.idle) host.write(t, data);
@@ -414,13 +446,18 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
         throw error;
       } finally {
         trace = null;
+        for (const x of pendingConstants.splice(0))
+          if (!disposed.has(x) && !constantIds.has(x)) constantIds.set(x, contentId(x as JsTensor));
       }
       if (t.ops.length === 0) return;
       const scratch = new Set(options.scratch ?? []);
       // Tensors from outside the unit are named by first appearance, not by identity: a unit on other tensors
       // of the same shapes and aliasing (a sampler that allocates its chains per call) reuses the program.
       const ids = new Map<Tensor, number>();
-      const key = t.key((x) => ids.get(x) ?? ids.set(x, ids.size).size - 1, scratch);
+      const key = t.key((x) => {
+        const c = constantIds.get(x);
+        return c !== undefined ? -1 - c : (ids.get(x) ?? ids.set(x, ids.size).size - 1);
+      }, scratch);
       // Inputs and outputs: per call, since tensors the body allocates are new each time.
       const io = t.interface(scratch);
       let unit = units.get(key);

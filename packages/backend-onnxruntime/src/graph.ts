@@ -22,8 +22,11 @@ export const OPSET = 17;
  * The order is a function of the trace's structure (its key), so every call of one unit lines up.
  */
 export interface GraphSignature {
-  /** Graph input names for the trace's input tensors (`TraceInterface.inputs`). */
-  readonly inputs: readonly string[];
+  /**
+   * Graph input names for the trace's input tensors (`TraceInterface.inputs`); undefined for a constant,
+   * whose values the graph holds.
+   */
+  readonly inputs: readonly (string | undefined)[];
   /** Graph input names for the numbers that are not 0 or 1 (`Trace.scalars()`), rank-0 float tensors. */
   readonly scalars: readonly string[];
   /** Graph input names for the uploads (`write` ops), in op order. */
@@ -110,7 +113,16 @@ function broadcast(shapes: readonly (readonly number[] | undefined)[]): number[]
   return Array.from({ length: rank }, (_, i) => Math.max(...shapes.map((d) => d![d!.length - rank + i] ?? 1)));
 }
 
-export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOptions = {}): CompiledGraph {
+/**
+ * The ONNX graph of a trace. `constantOf` gives the values of input tensors declared constant
+ * (Backend.constant): they become initializers, and products with a constant selection become gathers.
+ */
+export function traceToOnnx(
+  trace: Trace,
+  io: TraceInterface,
+  options: GraphOptions = {},
+  constantOf: (t: Tensor) => Float32Array | undefined = () => undefined,
+): CompiledGraph {
   const nodes: Node[] = [];
   const graphInputs: ValueInfo[] = [];
   const initializers: Initializer[] = [];
@@ -164,8 +176,18 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
     return node('Add', [node('Relu', [x]), tail]);
   };
 
+  /** Values of the constant inputs, by initializer name, for the rewrites. */
+  const constantValues = new Map<string, Float32Array>();
   const inputs = io.inputs.map((t, i) => {
     const name = `x${i}`;
+    const data = constantOf(t);
+    if (data) {
+      initializers.push({ name, dataType: FLOAT, dims: [t.rows, t.cols], floats: data.slice() });
+      dims.set(name, [t.rows, t.cols]);
+      constantValues.set(name, data);
+      value.set(t, name);
+      return undefined;
+    }
     declare(name, [t.rows, t.cols]);
     value.set(t, name);
     return name;
@@ -311,6 +333,8 @@ export function traceToOnnx(trace: Trace, io: TraceInterface, options: GraphOpti
     dims,
     outputs: new Set(io.outputs.map((t) => get(t))),
     axesOf: (name) => initializers.find((i) => i.name === name)?.int64s,
+    valuesOf: (name) => constantValues.get(name),
+    int64Constant,
     fresh,
   });
 

@@ -15,7 +15,10 @@ type Node = onnxProto.Node;
  *   rate;
  * - Gemm(a, b) + c -> Gemm(a, b, c) (c broadcast to the product's shape): a bias, or the parameter that the
  *   step's update accumulates into (W <- W + lr (v0^T h0 - vk^T hk) is one Gemm);
- * - ReduceSum(x * x) -> ReduceSumSquare(x).
+ * - ReduceSum(x * x) -> ReduceSumSquare(x);
+ * - Gemm(S, B) with S a constant whose rows each hold one 1 (the rest 0) -> Gather(B, rows), and Gemm(A, S)
+ *   with one 1 in each column of S -> Gather(A, columns, axis 1): a softmax group's columns, a classifier's
+ *   label rows of W, read instead of multiplied (exactly the same values).
  */
 export interface RewriteGraph {
   /** Topologically ordered; rewritten in place. */
@@ -26,6 +29,10 @@ export interface RewriteGraph {
   readonly outputs: ReadonlySet<string>;
   /** The int64 axes a constant holds, for ReduceSum's axes input. */
   readonly axesOf: (name: string) => readonly number[] | undefined;
+  /** The values of a constant float input (a tensor declared constant), row-major. */
+  readonly valuesOf: (name: string) => Float32Array | undefined;
+  /** An int64 constant of these values (shared by name). */
+  readonly int64Constant: (xs: number[]) => string;
   readonly fresh: (stem: string) => string;
 }
 
@@ -186,8 +193,50 @@ function sumOfSquares(g: RewriteGraph): void {
   g.nodes.splice(0, g.nodes.length, ...g.nodes.filter((n) => !removed.has(n)));
 }
 
-/** Runs the rewrites in order: products stacked, then scales moved onto operands, then accumulations folded. */
+/**
+ * Where each row (`byRows`) or each column of the [rows, cols] matrix `x` holds exactly one 1 and the rest
+ * 0: that 1's column (or row) index, per row (or column); else undefined.
+ */
+function selection(x: Float32Array, rows: number, cols: number, byRows: boolean): number[] | undefined {
+  const [outer, inner] = byRows ? [rows, cols] : [cols, rows];
+  const at = (o: number, i: number) => (byRows ? x[o * cols + i]! : x[i * cols + o]!);
+  const picks: number[] = [];
+  for (let o = 0; o < outer; o++) {
+    let pick = -1;
+    for (let i = 0; i < inner; i++) {
+      const v = at(o, i);
+      if (v === 1 && pick < 0) pick = i;
+      else if (v !== 0) return undefined;
+    }
+    if (pick < 0) return undefined;
+    picks.push(pick);
+  }
+  return picks;
+}
+
+/** Gemm(S, B) -> Gather(B, rows of S's ones); Gemm(A, S) -> Gather(A, columns, axis 1), S a constant selection. */
+function gathers(g: RewriteGraph): void {
+  for (const n of g.nodes) {
+    if (!plainGemm(n) || flag(n, 'transA') || flag(n, 'transB')) continue;
+    const [a, b] = [n.input[0]!, n.input[1]!];
+    const [da, db] = [g.dims.get(a), g.dims.get(b)];
+    const va = g.valuesOf(a);
+    const vb = g.valuesOf(b);
+    const rows = va && da ? selection(va, da[0]!, da[1]!, true) : undefined;
+    const cols = !rows && vb && db ? selection(vb, db[0]!, db[1]!, false) : undefined;
+    if (!rows && !cols) continue;
+    n.opType = 'Gather';
+    n.input = rows ? [b, g.int64Constant(rows)] : [a, g.int64Constant(cols!)];
+    n.attributes = [{ name: 'axis', int: rows ? 0 : 1 }];
+  }
+}
+
+/**
+ * Runs the rewrites in order: constant selections read, products stacked, then scales moved onto operands,
+ * then accumulations folded.
+ */
 export function rewriteGraph(g: RewriteGraph): void {
+  gathers(g);
   stackProducts(g);
   scaleOperand(g);
   accumulate(g);

@@ -9,6 +9,12 @@ import { createOnnxruntimeBackend, createOrtBackend, type OrtApi, type OrtBacken
 const values = (n: number, seed: number) =>
   Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 97 + i * 13.7) * 2);
 
+/** Which of `universe`'s op types an encoded ONNX model uses (its nodes' op_type strings). */
+function opTypes(model: Uint8Array, universe: readonly string[]): Set<string> {
+  const text = Buffer.from(model);
+  return new Set(universe.filter((op) => text.includes(Buffer.concat([Buffer.of(0x22, op.length), Buffer.from(op)]))));
+}
+
 /** One small unit: p = sigmoid(x W + b), s = sum over rows of p^2, y = 0.9 y + lr x^T p. */
 function unit(be: OrtBackend | ReturnType<typeof createJsBackend>, t: ReturnType<typeof tensors>, lr: number) {
   be.matMul(t.p, t.x, t.W);
@@ -237,6 +243,69 @@ describe('graph rewrites', () => {
     }
   });
 
+  it('reads a constant selection instead of multiplying by it: the same values, a unit shared by equal constants', async () => {
+    const ortNode = (await import('onnxruntime-node')) as unknown as OrtApi;
+    const models: Uint8Array[] = [];
+    const be = createOrtBackend({
+      name: 'onnxruntime:cpu',
+      ort: {
+        Tensor: ortNode.Tensor,
+        InferenceSession: {
+          create: (model, options) => {
+            models.push(model);
+            return ortNode.InferenceSession.create(model, options);
+          },
+        },
+      },
+      session: { executionProviders: ['cpu'], logSeverityLevel: 3 },
+      details: {},
+      preallocatedOutputs: true,
+    });
+    const js = createJsBackend();
+    // Rows 3 and 0 of W; columns 1, 1 and 4 of X; and a matrix that is not a selection (a 2 in it).
+    const rows = Float32Array.from([0, 0, 0, 1, 0, 1, 0, 0, 0, 0]);
+    const cols = new Float32Array(5 * 3);
+    for (const [j, i] of [1, 1, 4].entries()) cols[i * 3 + j] = 1;
+    const not = Float32Array.from(rows, (x, i) => (i === 3 ? 2 : x));
+    const make = (b: OrtBackend | ReturnType<typeof createJsBackend>, constant: boolean) => {
+      const t = {
+        W: b.tensor(5, 4, values(20, 1)),
+        X: b.tensor(2, 5, values(10, 2)),
+        R: b.tensor(2, 5, rows),
+        C: b.tensor(5, 3, cols),
+        N: b.tensor(2, 5, not),
+        y1: b.tensor(2, 4),
+        y2: b.tensor(2, 3),
+        y3: b.tensor(2, 4),
+      };
+      if (constant) for (const k of ['R', 'C', 'N'] as const) b.constant?.(t[k]);
+      return t;
+    };
+    const body = (b: OrtBackend | ReturnType<typeof createJsBackend>, t: ReturnType<typeof make>) => {
+      b.matMul(t.y1, t.R, t.W);
+      b.matMul(t.y2, t.X, t.C);
+      b.matMul(t.y3, t.N, t.W);
+    };
+    try {
+      const [a, r] = [make(be, true), make(js, false)];
+      be.fuse('select', () => body(be, a));
+      body(js, r);
+      for (const k of ['y1', 'y2', 'y3'] as const)
+        expect([...(await be.read(a[k]))]).toEqual([...(await js.read(r[k]))]);
+      const ops = opTypes(models[0]!, ['Gather', 'Gemm', 'MatMul']);
+      expect(ops.has('Gather') && ops.has('Gemm')).toBe(true); // two selections read, the 2 multiplied
+      // Other tensors of the same contents (a scorer made anew): the same unit.
+      const b2 = make(be, true);
+      be.fuse('select', () => body(be, b2));
+      expect(be.stats.compiled).toBe(1);
+      expect([...(await be.read(b2.y1))]).toEqual([...(await js.read(r.y1))]);
+      expect(() => be.write(a.R, rows)).toThrow(/write to a tensor declared constant/);
+    } finally {
+      be.destroy();
+      js.destroy();
+    }
+  });
+
   it('makes the SGD weight update one product accumulated into W, and agrees with op-by-op execution', async () => {
     const js = createJsBackend();
     for (const momentum of [0, 0.5]) {
@@ -328,13 +397,6 @@ describe('graphs for the WebGPU provider', () => {
   }
 
   /** Each ONNX node's op type in a model's bytes (NodeProto field 4, op_type, tag 0x22). */
-  function opTypes(model: Uint8Array, universe: readonly string[]): Set<string> {
-    const text = Buffer.from(model);
-    return new Set(
-      universe.filter((op) => text.includes(Buffer.concat([Buffer.of(0x22, op.length), Buffer.from(op)]))),
-    );
-  }
-
   const special = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 40, -40, 1e-30];
   const input = (n: number) =>
     Float32Array.from({ length: n }, (_, i) => (i < special.length ? special[i]! : values(n, 11)[i]!));

@@ -116,6 +116,12 @@ export interface Backend extends BackendInfo {
   fill(out: Tensor, value: number): void;
   /** out = x. */
   copy(out: Tensor, x: Tensor): void;
+  /**
+   * A hint: `t`'s values never change again (core never writes it, nor makes it an op's output). A compiling
+   * backend may fold them into its units: a product with a constant selection of rows or columns (a softmax
+   * group's, a classifier's label rows) becomes a gather. Backends may ignore it.
+   */
+  constant?(t: Tensor): void;
   /** out = uniforms in [0, 1) from core's Philox stream. Required when randomness is `philox`. */
   uniform?(out: Tensor, position: PhiloxPosition): void;
 

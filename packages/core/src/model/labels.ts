@@ -153,16 +153,23 @@ export class LabelScorer {
     const nv = model.numVisible;
     const mask = new Float32Array(nv);
     mask.fill(1, 0, nx);
-    this.inputMask = scope.tensor(1, nv, mask);
+    this.inputMask = this.constant(1, nv, mask);
     const sel = new Float32Array(C * nv);
     for (let k = 0; k < C; k++) sel[k * nv + nx + k] = 1;
-    this.labelRows = scope.tensor(C, nv, sel);
+    this.labelRows = this.constant(C, nv, sel);
     this.classRows = [];
     for (let k = 0; k < C; k++) {
       const c = new Float32Array(C);
       c[k] = 1;
-      this.classRows.push(scope.tensor(1, C, c));
+      this.classRows.push(this.constant(1, C, c));
     }
+  }
+
+  /** A tensor of `data` that is never written again, declared so to the backend (see Backend.constant). */
+  private constant(rows: number, cols: number, data: Float32Array): Tensor {
+    const t = this.scope.tensor(rows, cols, data);
+    this.backend.constant?.(t);
+    return t;
   }
 
   private t(rows: number, cols: number, slot: string): Tensor {
@@ -188,14 +195,14 @@ export class LabelScorer {
       memo(this.scratch, `${slot}:${B}`, () => {
         const data = new Float32Array(C * B * cols);
         for (let k = 0; k < C; k++) for (let b = 0; b < B; b++) data[(k * B + b) * cols + at(k, b)] = 1;
-        return this.scope.tensor(C * B, cols, data);
+        return this.constant(C * B, cols, data);
       });
     return { tile: make('tile', B, (_k, b) => b), repeat: make('repeat', C, (k) => k) };
   }
 
   /** The constant 1 [1, 1]: a product with it transposes a row into a column and back. */
   private one(): Tensor {
-    return memo(this.scratch, 'one', () => this.scope.tensor(1, 1, Float32Array.of(1)));
+    return memo(this.scratch, 'one', () => this.constant(1, 1, Float32Array.of(1)));
   }
 
   /**
@@ -213,14 +220,18 @@ export class LabelScorer {
     const x = this.t(B, nv, 'x');
     be.binary('mul', x, v, this.inputMask);
     if (mode === 'joint') {
-      // P = X W + b with X = [x, e_k] (row k), so P[k] = o + U_k; out = (sum_j softplus(P[k, j]))^T.
+      // P[k] = o + U_k: the pre-activations of the joint rows X = [x, e_k] (row k), which the gradient
+      // reuses; out = (sum_j softplus(P[k, j]))^T.
       const X = this.t(C, nv, 'X');
+      const o = this.t(1, nh, 'o');
       const P = this.t(C, nh, 'P');
       const sp = this.t(C, nh, 'sp');
       const col = this.t(C, 1, 'col');
       be.binary('add', X, this.labelRows, x);
-      be.matMul(P, X, m.W);
-      be.binary('add', P, P, m.b);
+      be.matMul(o, x, m.W);
+      be.binary('add', o, o, m.b);
+      be.matMul(P, this.labelRows, m.W); // U: a gather of W's label rows where the backend folds constants
+      be.binary('add', P, P, o);
       be.unary('softplus', sp, P);
       be.sum(col, sp, 1);
       be.matMul(out, this.one(), col, { transposeB: true });
