@@ -144,19 +144,22 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
    */
   const constantIds = new WeakMap<Tensor, number>();
   const contents = new Map<string, Array<{ data: Float32Array; id: number }>>();
+  let contentIds = 0;
   const pendingConstants: Tensor[] = [];
   const contentId = (t: JsTensor): number => {
     const d = t.data;
     let h = 2166136261;
     for (let i = 0; i < d.length; i += Math.max(1, d.length >> 10)) h = Math.imul(h ^ (d[i]! * 1e6), 16777619);
     const key = `${t.rows}x${t.cols}:${h >>> 0}`;
+    // A long-lived backend forgets old contents now and then: an equal constant made later gets a new id
+    // (and its unit compiles again), and the copies kept stay bounded.
+    if (contents.size >= 256 && !contents.has(key)) contents.clear();
     const same = contents.get(key) ?? [];
     contents.set(key, same);
     const found = same.find((c) => c.data.length === d.length && c.data.every((x, i) => Object.is(x, d[i])));
     if (found) return found.id;
-    const id = [...contents.values()].reduce((n, xs) => n + xs.length, 0);
-    same.push({ data: d.slice(), id });
-    return id;
+    same.push({ data: d.slice(), id: contentIds });
+    return contentIds++;
   };
   const own = (t: Tensor): JsTensor => {
     if (destroyed) throw new RbmError('DISPOSED', `${settings.name} backend used after destroy()`);
