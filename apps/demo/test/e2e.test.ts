@@ -228,6 +228,15 @@ describe.skipIf(!available)('the demo in headless Chromium', () => {
     expect(cpu).toBeLessThan(50);
     // Wall time, which also counts waiting for a core, is bounded too (measured alone: no task over 50 ms).
     expect(longest).toBeLessThan(250);
+    // The page's measured pace, once a window of running has passed: milliseconds a step.
+    await page.waitForFunction(
+      () => /^ · \d+\.\d ms a step$/.test(document.getElementById('pace')?.textContent ?? ''),
+      null,
+      {
+        timeout: 30_000,
+      },
+    );
+    console.log(`[demo e2e] ${backend}: pace${await page.textContent('#pace')}`);
     await page.click('#pause');
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'paused');
     const paused = await step(page);
