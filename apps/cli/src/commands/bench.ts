@@ -136,8 +136,9 @@ interface Row {
 /**
  * The protocol (docs/benchmarks.md): each side warm (one untimed run each, in the same process), then
  * `--repeats` timings alternating backend by backend and the peer; the peer's thread settings searched first
- * (the better of two warm runs each) and the fastest timed; the median, minimum and spread of the warm timings; the GEMM rate
- * of each side as the limit beside every figure; the load average before and after, a run under load flagged.
+ * (the better of two warm runs each) and the two fastest timed, the lower median counting; the median, minimum
+ * and spread of the warm timings; the GEMM rate of each side as the limit beside every figure; the load
+ * average before and after, a run under load flagged.
  */
 async function bench(flags: BenchFlags): Promise<void> {
   const out = new Output(Boolean(flags.json));
