@@ -161,6 +161,9 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     same.push({ data: d.slice(), id: contentIds });
     return contentIds++;
   };
+  const markConstant = (t: Tensor) => {
+    if (!disposed.has(t) && !constantIds.has(t)) constantIds.set(t, contentId(t as JsTensor));
+  };
   const own = (t: Tensor): JsTensor => {
     if (destroyed) throw new RbmError('DISPOSED', `${settings.name} backend used after destroy()`);
     if (disposed.has(t)) throw new RbmError('DISPOSED', `${settings.name}: tensor used after dispose`);
@@ -298,7 +301,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       own(t);
       // One made inside a unit is that unit's own until it has run: constant from the next unit on.
       if (trace) pendingConstants.push(t);
-      else if (!constantIds.has(t)) constantIds.set(t, contentId(own(t)));
+      else markConstant(t);
     },
     write(t: Tensor, data: HostArray): void {
       own(t);
@@ -449,8 +452,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
         throw error;
       } finally {
         trace = null;
-        for (const x of pendingConstants.splice(0))
-          if (!disposed.has(x) && !constantIds.has(x)) constantIds.set(x, contentId(x as JsTensor));
+        for (const x of pendingConstants.splice(0)) markConstant(x);
       }
       if (t.ops.length === 0) return;
       const scratch = new Set(options.scratch ?? []);

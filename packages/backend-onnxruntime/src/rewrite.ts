@@ -18,7 +18,9 @@ type Node = onnxProto.Node;
  * - ReduceSum(x * x) -> ReduceSumSquare(x);
  * - Gemm(S, B) with S a constant whose rows each hold one 1 (the rest 0) -> Gather(B, rows), and Gemm(A, S)
  *   with one 1 in each column of S -> Gather(A, columns, axis 1): a softmax group's columns, a classifier's
- *   label rows of W, read instead of multiplied (exactly the same values).
+ *   label rows of W, read instead of multiplied: the same values where the other rows (or
+ *   columns) are finite; where one holds an infinity or NaN the product is NaN (0 * infinity) and the
+ *   gather is not. A diverged W is caught by the trainer's own check of W, which reads it whole.
  */
 export interface RewriteGraph {
   /** Topologically ordered; rewritten in place. */

@@ -216,7 +216,6 @@ async function bench(flags: BenchFlags): Promise<void> {
   };
   const peerRow: Row = { name: 'PyTorch', kind: 'peer', times: [] };
   const search: Array<{ threads: PeerThreads; seconds?: number; error?: string }> = [];
-  const peerTimed: Array<{ threads: PeerThreads; times: number[] }> = [];
   const gemm: Array<{ name: string; gflops: number }> = [];
   const progress = out.work('bench', 'timings');
   const timed = Math.min(2, settings.length);
@@ -313,7 +312,6 @@ async function bench(flags: BenchFlags): Promise<void> {
       peerRow.name = `PyTorch ${best.peer.torchVersion} CPU, ${threadsText(best.peer.threads)}`;
       peerRow.times = best.times;
     }
-    for (const k of kept) peerTimed.push({ threads: k.peer.threads, times: k.times });
     progress(total, total);
   } finally {
     for (const k of kept) close(k.peer);
@@ -328,7 +326,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     source,
     rows,
     search,
-    peerTimed,
+    peerTimed: kept.map((k) => ({ threads: k.peer.threads, times: k.times })),
     gemm,
     flops,
     cores,

@@ -63,3 +63,9 @@ export function memo<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
   }
   return v;
 }
+
+/** Declares `t` constant to its backend (see Backend.constant: a hint a backend may ignore) and returns it. */
+export function constant(backend: Backend, t: Tensor): Tensor {
+  backend.constant?.(t);
+  return t;
+}

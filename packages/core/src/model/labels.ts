@@ -1,4 +1,4 @@
-import { memo, type Scope, withScope } from '../backend/scope.js';
+import { constant, memo, type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Backend, HostArray, Tensor } from '../backend/types.js';
 import { checkMemory, float32Bytes } from '../budget.js';
@@ -165,11 +165,9 @@ export class LabelScorer {
     }
   }
 
-  /** A tensor of `data` that is never written again, declared so to the backend (see Backend.constant). */
+  /** A scope tensor of `data` that is never written again, declared so to the backend. */
   private constant(rows: number, cols: number, data: Float32Array): Tensor {
-    const t = this.scope.tensor(rows, cols, data);
-    this.backend.constant?.(t);
-    return t;
+    return constant(this.backend, this.scope.tensor(rows, cols, data));
   }
 
   private t(rows: number, cols: number, slot: string): Tensor {
@@ -277,27 +275,19 @@ export class LabelScorer {
     be.binary('sub', out, out, lse);
   }
 
-  /** out [1, 1] = -sum_b log p(y_b | x_b): the summed cross-entropy of the rows v and their `logp`. */
-  crossEntropy(out: Tensor, v: Tensor, logp: Tensor): void {
-    const be = this.backend;
-    const B = v.rows;
-    const C = this.layout.numClasses;
-    const y = this.t(B, C, 'y');
-    const yl = this.t(B, C, 'ylogp');
-    const col = this.t(B, 1, 'ce');
-    this.units.gather(y, v, this.group);
-    be.binary('mul', yl, y, logp);
-    be.sum(col, yl, 1);
-    be.sum(out, col, 0);
-    be.unary('neg', out, out);
-  }
-
   /**
    * Adds weight * d/dtheta mean_b log p(y_b | x_b) to the gradient (gW, ga, gb), for the rows v whose
    * log-probabilities `logp` {@link logProbabilities} just computed. The labels are v's label units: one-hot,
-   * or a distribution (then the gradient is that of the cross-entropy against it).
+   * or a distribution (then the gradient is that of the cross-entropy against it). With `crossEntropy`
+   * [1, 1], also writes there the summed -log p(y_b | x_b) of the rows (from the labels it reads anyway).
    */
-  addGradient(g: { gW: Tensor; ga: Tensor; gb: Tensor }, v: Tensor, logp: Tensor, weight: number): void {
+  addGradient(
+    g: { gW: Tensor; ga: Tensor; gb: Tensor },
+    v: Tensor,
+    logp: Tensor,
+    weight: number,
+    crossEntropy?: Tensor,
+  ): void {
     const be = this.backend;
     const m = this.model;
     const B = v.rows;
@@ -310,6 +300,14 @@ export class LabelScorer {
     const y = this.t(B, C, 'y');
     const row = this.t(1, nh, 'row');
     this.units.gather(y, v, this.group);
+    if (crossEntropy) {
+      const yl = this.t(B, C, 'ylogp');
+      const col = this.t(B, 1, 'ce');
+      be.binary('mul', yl, y, logp);
+      be.sum(col, yl, 1);
+      be.sum(crossEntropy, col, 0);
+      be.unary('neg', crossEntropy, crossEntropy);
+    }
     be.unary('exp', q, logp);
     be.binary('sub', q, y, q);
     if (mode === 'joint') {

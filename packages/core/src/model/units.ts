@@ -1,3 +1,4 @@
+import { constant } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import { DataError } from '../errors.js';
 import type { DeviceRandom } from '../random/device.js';
@@ -187,13 +188,6 @@ export function groupStarts(numVisible: number, groups: readonly number[]): numb
 /** How far a softmax group's sum may be from 1 (float32 data written from float64 probabilities). */
 const GROUP_SUM_TOLERANCE = 1e-4;
 
-/** A tensor of `data` that is never written again, declared so to the backend (see Backend.constant). */
-function constant(backend: Backend, rows: number, cols: number, data: Float32Array): Tensor {
-  const t = backend.tensor(rows, cols, data);
-  backend.constant?.(t);
-  return t;
-}
-
 /**
  * Bernoulli units followed by softmax (one-hot) groups, with everything per group done by multiplying with
  * constant 0/1 matrices, so that every backend runs it with the interface's ops:
@@ -239,22 +233,22 @@ export class SoftmaxUnits implements VisibleUnitType {
         first[s * K + k] = 1;
         for (let j = 0; j < K; j++) cum[(s + k) * K + j] = j === K - 1 ? 2 : k <= j ? 1 : 0;
       }
-      this.select.push(constant(backend, nv, K, sel));
-      this.cumulative.push(constant(backend, nv, K, cum));
-      this.first.push(constant(backend, nv, K, first));
+      this.select.push(constant(backend, backend.tensor(nv, K, sel)));
+      this.cumulative.push(constant(backend, backend.tensor(nv, K, cum)));
+      this.first.push(constant(backend, backend.tensor(nv, K, first)));
       if (!this.difference.has(K)) {
         const d = new Float32Array(K * K);
         for (let k = 0; k < K; k++) {
           d[k * K + k] = 1;
           if (k + 1 < K) d[k * K + k + 1] = -1;
         }
-        this.difference.set(K, constant(backend, K, K, d));
+        this.difference.set(K, constant(backend, backend.tensor(K, K, d)));
       }
     });
     if (this.numBernoulli > 0) {
       const mask = new Float32Array(nv);
       mask.fill(1, 0, this.numBernoulli);
-      this.bernoulliMask = constant(backend, 1, nv, mask);
+      this.bernoulliMask = constant(backend, backend.tensor(1, nv, mask));
     }
   }
 

@@ -36,8 +36,7 @@ export class Discriminative implements GradientTerm {
       this.logp.set(v.rows, logp);
     }
     this.scorer.logProbabilities(logp, v);
-    if (this.reportsError) this.scorer.crossEntropy(step.batchError, v, logp);
-    this.scorer.addGradient(step, v, logp, 1);
+    this.scorer.addGradient(step, v, logp, 1, this.reportsError ? step.batchError : undefined);
   }
 }
 
