@@ -18,6 +18,7 @@ import {
   type UnaryOp,
 } from '@rbmjs/core/backend';
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
+import { ContentIds } from './constants.js';
 import { type GraphOptions, type GraphSignature, traceToOnnx } from './graph.js';
 import { RunQueue, UploadPool } from './queue.js';
 
@@ -137,32 +138,13 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
 
   let trace: Trace | null = null;
   const disposed = new WeakSet<Tensor>();
-  /**
-   * Tensors declared constant (Backend.constant), each with the id of its contents: a unit bakes them in as
-   * initializers, and its structure key names them by contents (equal constants share a unit; a scorer
-   * made anew per call compiles once).
-   */
+  /** Tensors declared constant (Backend.constant), each with the id of its contents (see ContentIds). */
   const constantIds = new WeakMap<Tensor, number>();
-  const contents = new Map<string, Array<{ data: Float32Array; id: number }>>();
-  let contentIds = 0;
+  const contents = new ContentIds();
   const pendingConstants: Tensor[] = [];
-  const contentId = (t: JsTensor): number => {
-    const d = t.data;
-    let h = 2166136261;
-    for (let i = 0; i < d.length; i += Math.max(1, d.length >> 10)) h = Math.imul(h ^ (d[i]! * 1e6), 16777619);
-    const key = `${t.rows}x${t.cols}:${h >>> 0}`;
-    // A long-lived backend forgets old contents now and then: an equal constant made later gets a new id
-    // (and its unit compiles again), and the copies kept stay bounded.
-    if (contents.size >= 256 && !contents.has(key)) contents.clear();
-    const same = contents.get(key) ?? [];
-    contents.set(key, same);
-    const found = same.find((c) => c.data.length === d.length && c.data.every((x, i) => Object.is(x, d[i])));
-    if (found) return found.id;
-    same.push({ data: d.slice(), id: contentIds });
-    return contentIds++;
-  };
   const markConstant = (t: Tensor) => {
-    if (!disposed.has(t) && !constantIds.has(t)) constantIds.set(t, contentId(t as JsTensor));
+    if (!disposed.has(t) && !constantIds.has(t))
+      constantIds.set(t, contents.idOf((t as JsTensor).data, t.rows, t.cols));
   };
   const own = (t: Tensor): JsTensor => {
     if (destroyed) throw new RbmError('DISPOSED', `${settings.name} backend used after destroy()`);
