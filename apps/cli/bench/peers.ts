@@ -37,7 +37,15 @@ import {
 } from '@rbmjs/core';
 import { startBackend } from '../src/backends.js';
 import { OtherLoad } from '../src/commands/bench-load.js';
-import { PeerProcess, type PeerThreads, peerScript, peerUnavailable, threadsText } from '../src/commands/bench-peer.js';
+import {
+  median,
+  PeerProcess,
+  PeerShortlist,
+  peerScript,
+  peerSettings,
+  peerUnavailable,
+  threadsText,
+} from '../src/commands/bench-peer.js';
 import { mnistPath } from '../src/data.js';
 
 const { values: o } = parseArgs({
@@ -300,21 +308,10 @@ function aisJob(): Job {
   };
 }
 
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const stats = (xs: readonly number[]) => {
   const m = median(xs);
   return { median: m, min: Math.min(...xs), spread: (Math.max(...xs) - Math.min(...xs)) / m };
 };
-
-function settings(): PeerThreads[] {
-  if (o['peer-threads'])
-    return o['peer-threads'].split(',').map((s) => {
-      const [torch, blas] = s.split('x').map(Number);
-      return { torch: torch!, blas: blas! };
-    });
-  const counts = cores > 1 ? [1, cores] : [1];
-  return counts.flatMap((torch) => counts.map((blas) => ({ torch, blas })));
-}
 
 async function bench(job: Job, be: Backend) {
   const load0 = loadavg()[0]!;
@@ -324,17 +321,16 @@ async function bench(job: Job, be: Backend) {
   // The peer: each thread setting warm, the better of two runs each; the two fastest kept up and both timed
   // in every round (a search run swings), the lower median counting.
   const search: Array<{ threads: string; seconds: number }> = [];
-  const kept: Array<{ peer: PeerProcess; seconds: number; times: number[] }> = [];
-  for (const t of settings()) {
+  const shortlist = new PeerShortlist(2, (peer) => {
+    other.addChild(peer.cpuSeconds());
+    peer.close();
+  });
+  const kept = shortlist.kept;
+  for (const t of peerSettings(o['peer-threads'], cores)) {
     const peer = await PeerProcess.serve(o.python!, job.peer.script, job.peer.args, t);
     const seconds = Math.min(await peer.run(), await peer.run());
     search.push({ threads: threadsText(t), seconds: scale(seconds) });
-    kept.push({ peer, seconds, times: [] });
-    kept.sort((x, y) => x.seconds - y.seconds);
-    for (const dropped of kept.splice(2)) {
-      other.addChild(dropped.peer.cpuSeconds());
-      dropped.peer.close();
-    }
+    shortlist.offer(peer, seconds);
   }
   const rbm: number[] = [];
   let epoch = 0;
@@ -344,11 +340,8 @@ async function bench(job: Job, be: Backend) {
     rbm.push(scale(seconds));
     for (const k of kept) k.times.push(scale(await k.peer.run()));
   });
-  for (const k of kept) {
-    other.addChild(k.peer.cpuSeconds());
-    k.peer.close();
-  }
-  const { peer, times: torch } = [...kept].sort((x, y) => median(x.times) - median(y.times))[0]!;
+  shortlist.close();
+  const { peer, times: torch } = shortlist.best()!;
   const cores_ = other.cores();
   const result = {
     job: job.name,

@@ -33,6 +33,8 @@ export interface LoadOptions {
   readonly wasmPaths?: string;
   /** Where onnxruntime-web's wasm binaries are (absolute URL); default: `ort-wasm/` beside the page. */
   readonly onnxruntimeWasmPaths?: string;
+  /** ONNX Runtime's WebAssembly threads (default: its own choice) and whether they spin between ops. */
+  readonly onnxruntime?: { readonly threads?: number; readonly spinning?: boolean };
 }
 
 export type BackendLoader = (choice: BackendChoice, options?: LoadOptions) => Promise<Backend>;
@@ -77,7 +79,7 @@ export const loadBackend: BackendLoader = async (choice, options = {}) => {
     (typeof document === 'undefined' ? undefined : new URL('./ort-wasm/', document.baseURI).href);
   return startBackendFrom(choice, DEMO_BACKENDS, {
     allowFallbackAdapter: options.allowFallbackAdapter ?? false,
-    settings: { tfjs: { wasmPaths }, onnxruntime: { wasmPaths: ortPaths } },
+    settings: { tfjs: { wasmPaths }, onnxruntime: { ...options.onnxruntime, wasmPaths: ortPaths } },
   });
 };
 

@@ -1,12 +1,11 @@
 /**
- * One MNIST-sized epoch of CD-1 (784-500, batch 100) in each gpu.js mode available here, against the
- * PyTorch peers timed in the same run: CPU (`../shared/peers/torch_rbm.py 500 cpu`, one thread) and, where
- * a CUDA GPU is present, CUDA (`torch_rbm_synthetic.py cuda`, same shapes on synthetic data).
+ * One MNIST-sized epoch of CD-1 (784-500, batch 100) in each gpu.js mode available here (against PyTorch:
+ * `rbm bench --backends gpujs:webasm`, which times both sides warm by docs/benchmarks.md's protocol).
  * Run: `pnpm --filter @rbmjs/backend-gpujs bench` (modes: BENCH_MODES=webgpu,headlessgl,webasm,cpu, and
  * webasm-sync for webasm without its worker pool;
  * steps: BENCH_STEPS; a software WebGPU adapter only with RBMJS_ALLOW_FALLBACK_ADAPTER=1).
  */
-import { printTable, runVariants, timeEpoch, torchPeer } from '@rbmjs/bench-tools';
+import { printTable, runVariants, timeEpoch } from '@rbmjs/bench-tools';
 import { createGpujsBackend, type Mode } from '../src/index.js';
 
 const steps = Number(process.env.BENCH_STEPS ?? 30);
@@ -28,7 +27,5 @@ if (process.argv[2] === '--variant') {
 } else {
   const modes = (process.env.BENCH_MODES ?? 'webgpu,headlessgl,webasm,cpu').split(',');
   const rows = runVariants(import.meta.filename, modes, (m) => (m === 'cpu' ? Math.min(steps, 5) : steps));
-  const peers: Record<string, number | undefined> = { 'PyTorch CPU, 1 thread': torchPeer('cpu') };
-  if (rows.some((r) => r.name === 'gpujs:webgpu')) peers['PyTorch CUDA'] = torchPeer('cuda');
-  printTable(rows, peers, steps);
+  printTable(rows, steps);
 }

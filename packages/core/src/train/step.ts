@@ -155,9 +155,18 @@ export class AscentStep {
     // nothing: its training error is the cross-entropy that term writes, not a reconstruction.
     const generative = this.o.objective !== 'discriminative';
 
-    // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0).
-    m.hiddenProbabilities(ws.ph, ws.v);
-    if (generative) m.sampleHidden(ws.h, ws.ph, this.random, ws.uh);
+    // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0). The discriminative objective reads
+    // neither unless a term asks (its gradient is the Discriminative term's): p(h | v0) and the column
+    // sums of v0 are computed there on first use, so a backend that runs op by op does not pay for them.
+    let hasPh = generative;
+    const dataHidden = () => {
+      if (!hasPh) m.hiddenProbabilities(ws.ph, ws.v);
+      hasPh = true;
+    };
+    if (generative) {
+      m.hiddenProbabilities(ws.ph, ws.v);
+      m.sampleHidden(ws.h, ws.ph, this.random, ws.uh);
+    }
     const pos = this.o.positivePhase === 'samples' ? ws.h : ws.ph;
 
     // Reconstruction error, from p(v | h0): CD's first half-step, computed here for every sampler.
@@ -175,8 +184,14 @@ export class AscentStep {
     // -dE/da_i = (v_i - a_i) / sigma_i^2). The hybrid objective weights it by alpha.
     const C = neg.v.rows;
     const w = this.o.objective === 'hybrid' ? this.o.hybridWeight! : 1;
-    be.sum(this.sumV0, ws.v, 0); // (a compiling backend drops it where no term reads it)
+    let hasSumV = generative;
+    const sumV = () => {
+      if (!hasSumV) be.sum(this.sumV0, ws.v, 0);
+      hasSumV = true;
+      return this.sumV0;
+    };
     if (generative) {
+      be.sum(this.sumV0, ws.v, 0);
       be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: w / B });
       be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -w / C, beta: 1 });
       be.sum(this.sumVk, neg.v, 0);
@@ -199,10 +214,19 @@ export class AscentStep {
       ga: this.ga,
       gb: this.gb,
       batch: ws,
-      negative: neg,
-      positive: pos,
-      sumV: this.sumV0,
+      get negative() {
+        dataHidden();
+        return neg;
+      },
+      get positive() {
+        dataHidden();
+        return pos;
+      },
+      get sumV() {
+        return sumV();
+      },
       dataHiddenSum: () => {
+        dataHidden();
         if (!hiddenSum) be.sum(this.sumPos, ws.ph, 0);
         hiddenSum = true;
         return this.sumPos;
