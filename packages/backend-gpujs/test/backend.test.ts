@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { autoModes, createGpujsBackend, MAX_KERNELS, SerialQueue } from '../src/index.js';
+import { autoModes, createGpujsBackend, MAX_KERNELS } from '../src/index.js';
 import { logSumExpSource, matMulSource, sumSource } from '../src/kernels.js';
 
 describe('mode selection', () => {
@@ -65,28 +65,5 @@ describe('the kernel cache', () => {
     be.unary('square', keep, keep);
     expect(Array.from(await be.read(keep))).toEqual([1, 16, 81, 256]);
     be.destroy();
-  });
-});
-
-describe('SerialQueue', () => {
-  it('runs synchronous steps at once and asynchronous ones in order', async () => {
-    const q = new SerialQueue();
-    const log: string[] = [];
-    q.push(() => log.push('a'));
-    expect(log).toEqual(['a']);
-    q.push(() => new Promise<void>((r) => setTimeout(() => r(void log.push('b')), 5)));
-    q.push(() => log.push('c'));
-    expect(log).toEqual(['a']);
-    await q.settled();
-    expect(log).toEqual(['a', 'b', 'c']);
-    q.push(() => log.push('d'));
-    expect(log).toEqual(['a', 'b', 'c', 'd']);
-  });
-
-  it('an asynchronous failure is reported by settled and by later pushes', async () => {
-    const q = new SerialQueue();
-    q.push(() => Promise.reject(new Error('device lost')));
-    await expect(q.settled()).rejects.toThrow('device lost');
-    expect(() => q.push(() => undefined)).toThrow('device lost');
   });
 });

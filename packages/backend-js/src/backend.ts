@@ -11,6 +11,7 @@ import {
   type HostArray,
   type MatMulOptions,
   RbmError,
+  softplus,
   type Tensor,
   type UnaryOp,
 } from '@rbmjs/core/backend';
@@ -54,11 +55,7 @@ function sigmoidInto(o: Float32Array, x: Float32Array, n: number): void {
 }
 
 function softplusInto(o: Float32Array, x: Float32Array, n: number): void {
-  // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
-  for (let i = 0; i < n; i++) {
-    const v = x[i]!;
-    o[i] = Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v)));
-  }
+  for (let i = 0; i < n; i++) o[i] = softplus(x[i]!);
 }
 
 function unaryInto(op: UnaryOp, o: Float32Array, x: Float32Array): void {

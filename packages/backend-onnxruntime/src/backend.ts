@@ -12,6 +12,7 @@ import {
   type PhiloxPosition,
   RbmError,
   replayTrace,
+  SerialQueue,
   type Tensor,
   Trace,
   type TraceInterface,
@@ -20,7 +21,7 @@ import {
 import type { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-common';
 import { ContentIds } from './constants.js';
 import { type GraphOptions, type GraphSignature, traceToOnnx } from './graph.js';
-import { RunQueue, UploadPool } from './queue.js';
+import { UploadPool } from './uploads.js';
 
 /** The parts of ONNX Runtime's JavaScript API used here: onnxruntime-node and onnxruntime-web both have them. */
 export interface OrtApi {
@@ -131,9 +132,10 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
   const spareOf = new WeakMap<Tensor, Float32Array>();
 
   // ---- the queue ----
-  const queue = new RunQueue();
-  const enqueue = (task: () => void | Promise<void>) => queue.enqueue(task);
-  const settle = () => queue.settle();
+  // A failed run is thrown by the next settle (read), and the backend goes on: its tensors are whole.
+  const queue = new SerialQueue('once');
+  const enqueue = (task: () => void | Promise<void>) => queue.push(task);
+  const settle = () => queue.settled();
   let destroyed = false;
 
   let trace: Trace | null = null;

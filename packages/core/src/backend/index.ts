@@ -1,7 +1,8 @@
 /**
  * @rbmjs/core/backend: what a backend author needs. The interface and its version, the argument checks
  * every backend runs before touching memory (so that all backends fail alike), the reference backend and
- * its scalar math (sigmoid, softplus as the conformance suite defines them), Philox uniforms for backends
+ * its scalar math (sigmoid, softplus as the conformance suite defines them), the serial task queue of the
+ * asynchronous backends (`SerialQueue`), Philox uniforms for backends
  * that draw on the device, WebGPU setup shared by the GPU backends, and the helpers that describe a
  * backend family for the backend table, and the ONNX protobuf writer (`onnxProto`) for backends that compile
  * graphs. See docs/adding-a-backend.md.
@@ -24,7 +25,9 @@ export * as onnxProto from '../io/onnx-proto.js';
 export { fillUniforms, fillUniformsReference, philox4x32_10, philoxSimd, UNIFORM_SCALE } from '../random/philox.js';
 export { assertBackend, assertShape, resolveBackend } from './check.js';
 export { inBrowser } from './environment.js';
-export { applyUnary, createReferenceBackend, referenceFamily, sigmoid, softplus } from './reference.js';
+export { SerialQueue } from './queue.js';
+export { applyUnary, createReferenceBackend, referenceFamily } from './reference.js';
+export { sigmoid, softplus } from './scalar.js';
 export { Scope, withScope } from './scope.js';
 export {
   type BackendEntry,

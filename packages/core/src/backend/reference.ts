@@ -1,5 +1,6 @@
 import { RbmError } from '../errors.js';
 import { fillUniforms } from '../random/philox.js';
+import { sigmoid, softplus } from './scalar.js';
 import type { BackendFamily } from './table.js';
 import {
   BACKEND_API_VERSION,
@@ -26,15 +27,6 @@ class RefTensor implements Tensor {
     /** Shared by every tensor of one backend instance: destroy() ends them all. */
     readonly life: { destroyed: boolean } = { destroyed: false },
   ) {}
-}
-
-/** log(1 + e^x) without overflow for large x or loss for very negative x. */
-export function softplus(x: number): number {
-  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
-}
-
-export function sigmoid(x: number): number {
-  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }
 
 export function applyUnary(op: UnaryOp, x: number): number {

@@ -1,3 +1,4 @@
+import { logSumExp, softplus } from '../backend/scalar.js';
 import { withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
@@ -15,19 +16,6 @@ import { type AisEstimate, type AisSchedule, aisBetas, logMeanExp } from './ais.
  * - log Z by annealed importance sampling with the odd layers summed out;
  * - the mean-field (variational) lower bound on log p(v) per example, with AIS's log Z.
  */
-
-function softplus(x: number): number {
-  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
-}
-
-function logSumExp(x: ArrayLike<number>): number {
-  let m = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < x.length; i++) m = Math.max(m, x[i]!);
-  if (m === Number.NEGATIVE_INFINITY) return m;
-  let s = 0;
-  for (let i = 0; i < x.length; i++) s += Math.exp(x[i]! - m);
-  return m + Math.log(s);
-}
 
 /** The most units the even layers of a DBM may have for exact evaluation (2^22 states). */
 export const MAX_DBM_ENUMERABLE = 22;

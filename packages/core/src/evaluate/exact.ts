@@ -1,3 +1,4 @@
+import { logAddExp } from '../backend/scalar.js';
 import type { Scope } from '../backend/scope.js';
 import { withScope } from '../backend/scope.js';
 import type { Tensor } from '../backend/types.js';
@@ -73,14 +74,6 @@ function fillStates(buf: Float32Array, start: number, rows: number, bits: number
       x = Math.floor(x / 2);
     }
   }
-}
-
-/** Combines log-sum-exp partial results in float64. */
-function logAddExp(x: number, y: number): number {
-  if (x === Number.NEGATIVE_INFINITY) return y;
-  if (y === Number.NEGATIVE_INFINITY) return x;
-  const m = Math.max(x, y);
-  return m + Math.log(Math.exp(x - m) + Math.exp(y - m));
 }
 
 /**

@@ -1,3 +1,4 @@
+import { softplus } from '../backend/scalar.js';
 import { withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { assertColumns, assertUnitInterval, type Dataset } from '../data/dataset.js';
@@ -137,7 +138,7 @@ async function randomBit(model: RBM, data: Dataset, seed: number): Promise<Pseud
   for (let r = 0; r < data.rows; r++) {
     // nv * log sigmoid(F(v~) - F(v)) = -nv * softplus(F(v) - F(v~))
     const d = F[r]! - Fflip[r]!;
-    perExample[r] = -nv * (Math.max(d, 0) + Math.log1p(Math.exp(-Math.abs(d))));
+    perExample[r] = -nv * softplus(d);
     sum += perExample[r]!;
   }
   return { mean: sum / data.rows, method: 'random-bit', perExample };

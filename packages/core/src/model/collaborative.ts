@@ -1,4 +1,5 @@
 import { assertBackend } from '../backend/check.js';
+import { softplus } from '../backend/scalar.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import { checkMemory, MODEL_WEIGHT_COPIES } from '../budget.js';
 import { checkLevels } from '../data/ratings.js';
@@ -311,10 +312,6 @@ function joinLevels(
       visibleBias[i * K + k] = a[k]![i]!;
     }
   return { weights, visibleBias };
-}
-
-function softplus(x: number): number {
-  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 }
 
 /** A user's evidence: the rated items with their levels, and (conditional RBM) every item known to be rated. */

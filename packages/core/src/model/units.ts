@@ -1,3 +1,4 @@
+import { logSumExp, softplus } from '../backend/scalar.js';
 import { constant } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import { DataError } from '../errors.js';
@@ -71,10 +72,6 @@ export interface VisibleUnitType {
   checkRows?(values: ArrayLike<number>, rows: number, row: (r: number) => number, source?: string): void;
   /** Frees what the type holds on the device (softmax: its constant selection matrices). */
   dispose?(): void;
-}
-
-function softplus(x: number): number {
-  return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
 }
 
 function logit(p: number): number {
@@ -347,11 +344,7 @@ export class SoftmaxUnits implements VisibleUnitType {
     for (let i = 0; i < this.numBernoulli; i++) s += softplus(a[i]!);
     this.groups.forEach((K, g) => {
       const start = this.starts[g]!;
-      let m = Number.NEGATIVE_INFINITY;
-      for (let k = 0; k < K; k++) m = Math.max(m, a[start + k]!);
-      let e = 0;
-      for (let k = 0; k < K; k++) e += Math.exp(a[start + k]! - m);
-      s += m + Math.log(e);
+      s += logSumExp(a, start, start + K);
     });
     return s;
   }
