@@ -3,9 +3,9 @@ import { backendChoices, loadBackend } from './session.js';
 
 /**
  * bench.html: milliseconds per 784-500 CD-1 training step at batch 100 on every backend the demo offers, in
- * this browser, one backend at a time (each started, then timed over 3 epochs of up to 60 steps on one model after
- * a warm-up epoch, the median kept: as Node's benchmarks time a step). `?run=1` runs at once; `?backends=a,b` times those only;
- * `?allowFallbackAdapter=1` accepts software WebGPU; `?hidden=64&batch=50` times another job (the demo's
+ * this browser, one backend at a time (each started, then timed over 3 epochs of up to 60 steps on one model
+ * after a warm-up epoch, the median kept: as Node's benchmarks time a step). `?run=1` runs at once;
+ * `?backends=a,b` times those only; `?allowFallbackAdapter=1` accepts software WebGPU; `?hidden=64&batch=50` times another job (the demo's
  * default); `?threads=2&spinning=0` sets onnxruntime's WebAssembly threads. The outcome is left on
  * `window.rbmBench` too.
  */

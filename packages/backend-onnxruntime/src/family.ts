@@ -34,9 +34,10 @@ export interface OrtBackendOptions extends CommonBackendOptions {
   /** Where the backend says that a unit fell back to op-by-op execution (default: console.warn). */
   readonly notice?: (message: string) => void;
   /**
-   * `cpu` and `wasm`: whether ONNX Runtime's intra-op threads spin between ops (default: true on `cpu`, its
-   * own default, a little faster for many small ops; false in browsers, where the page needs the cores). Turn it off where other threads of the process need the cores: the CLI's
-   * `rbm train` reads its batches on a worker thread, which spinning threads would starve on a 2-core machine.
+   * `cpu` and `wasm`: whether ONNX Runtime's intra-op threads spin between ops (default: true in Node, its
+   * own default, a little faster for many small ops; false in browsers, where the page needs the cores). Turn
+   * it off where other threads of the process need the cores: the CLI's `rbm train` reads its batches on a
+   * worker thread, which spinning threads would starve on a 2-core machine.
    */
   readonly spinning?: boolean;
   /** `wasm` and `webgpu`: where onnxruntime-web's wasm binaries and their loaders are (a URL or folder ending in /). */
@@ -110,7 +111,8 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     // Errors only: the graphs are machine-written, and ONNX Runtime's warnings about them are not the user's.
     logSeverityLevel: 3,
   };
-  const noSpinning = options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {};
+  // Session options whose intra-op threads do not spin between ops.
+  const noSpinning = { extra: { session: { intra_op: { allow_spinning: '0' } } } };
   let ort: Module;
   let session: InferenceSession.SessionOptions;
   let details: Record<string, string | number | boolean>;
@@ -123,7 +125,12 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     }
     ort = await importRuntime('onnxruntime-node');
     const threads = options.threads ?? (await nodeCores());
-    session = { ...common, executionProviders: [mode], intraOpNumThreads: threads, ...noSpinning };
+    session = {
+      ...common,
+      executionProviders: [mode],
+      intraOpNumThreads: threads,
+      ...(options.spinning === false ? noSpinning : {}),
+    };
     details = { runtime: 'onnxruntime-node', provider: mode, threads };
     preallocatedOutputs = mode === 'cpu';
   } else {
@@ -145,11 +152,8 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
       if (page.crossOriginIsolated) ort.env.wasm.numThreads = Math.min(4, page.navigator?.hardwareConcurrency || 1);
     }
     if (options.wasmPaths) ort.env.wasm.wasmPaths = options.wasmPaths;
-    const browserSpin =
-      inBrowser() && options.spinning !== true
-        ? { extra: { session: { intra_op: { allow_spinning: '0' } } } }
-        : noSpinning;
-    session = { ...common, executionProviders: [mode], ...browserSpin };
+    const spinning = options.spinning ?? !inBrowser();
+    session = { ...common, executionProviders: [mode], ...(spinning ? {} : noSpinning) };
     details = { runtime: 'onnxruntime-web', provider: mode, threads: ort.env.wasm.numThreads ?? 'auto' };
   }
   const backend = createOrtBackend({

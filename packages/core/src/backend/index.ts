@@ -1,7 +1,7 @@
 /**
  * @rbmjs/core/backend: what a backend author needs. The interface and its version, the argument checks
  * every backend runs before touching memory (so that all backends fail alike), the reference backend and
- * its scalar math (sigmoid, softplus as the conformance suite defines them), the serial task queue of the
+ * the scalar math it shares (sigmoid, softplus as the conformance suite defines them), the serial task queue of the
  * asynchronous backends (`SerialQueue`), Philox uniforms for backends
  * that draw on the device, WebGPU setup shared by the GPU backends, and the helpers that describe a
  * backend family for the backend table, and the ONNX protobuf writer (`onnxProto`) for backends that compile

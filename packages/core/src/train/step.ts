@@ -158,13 +158,13 @@ export class AscentStep {
     // Positive phase: p(h = 1 | v0), and a sample h0 ~ p(h | v0). The discriminative objective reads
     // neither unless a term asks (its gradient is the Discriminative term's): p(h | v0) and the column
     // sums of v0 are computed there on first use, so a backend that runs op by op does not pay for them.
-    let hasPh = generative;
+    let hasPh = false;
     const dataHidden = () => {
       if (!hasPh) m.hiddenProbabilities(ws.ph, ws.v);
       hasPh = true;
     };
     if (generative) {
-      m.hiddenProbabilities(ws.ph, ws.v);
+      dataHidden();
       m.sampleHidden(ws.h, ws.ph, this.random, ws.uh);
     }
     const pos = this.o.positivePhase === 'samples' ? ws.h : ws.ph;
@@ -184,18 +184,17 @@ export class AscentStep {
     // -dE/da_i = (v_i - a_i) / sigma_i^2). The hybrid objective weights it by alpha.
     const C = neg.v.rows;
     const w = this.o.objective === 'hybrid' ? this.o.hybridWeight! : 1;
-    let hasSumV = generative;
+    let hasSumV = false;
     const sumV = () => {
       if (!hasSumV) be.sum(this.sumV0, ws.v, 0);
       hasSumV = true;
       return this.sumV0;
     };
     if (generative) {
-      be.sum(this.sumV0, ws.v, 0);
       be.matMul(this.gW, m.scaledVisible(ws.v), pos, { transposeA: true, alpha: w / B });
       be.matMul(this.gW, m.scaledVisible(neg.v), neg.ph, { transposeA: true, alpha: -w / C, beta: 1 });
       be.sum(this.sumVk, neg.v, 0);
-      be.axpby(this.ga, w / B, this.sumV0, -w / C, this.sumVk);
+      be.axpby(this.ga, w / B, sumV(), -w / C, this.sumVk);
       m.units.scaleBiasGradient(m, this.ga);
       be.sum(this.sumPos, pos, 0);
       be.sum(this.sumNeg, neg.ph, 0);
