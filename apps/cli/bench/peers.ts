@@ -24,9 +24,9 @@ import {
   type Backend,
   ClassificationRBM,
   CollaborativeModel,
-  CollaborativeTrainer,
+  collaborativeFamily,
   DBM,
-  DbmTrainer,
+  dbmFamily,
   encodeModel,
   initialCollaborativeParameters,
   jointRows,
@@ -139,8 +139,9 @@ const JOBS: Record<string, () => Job> = {
       async run(be, epochs, between) {
         const { x } = mnist(rows);
         const dbm = DBM.create(be, { sizes: [784, 500, 1000], seed: 1 });
-        const trainer = new DbmTrainer(dbm, { data: x, rows, cols: 784 }, { epochs, pretrainEpochs: 0, seed: 1 });
-        await trainer.run({ onEpoch: (e) => between(e.seconds) });
+        const family = dbmFamily(dbm, { data: x, rows, cols: 784 }, { epochs, pretrainEpochs: 0, seed: 1 });
+        const trainer = new Trainer(family, { onEpoch: (e) => between(e.seconds) });
+        await trainer.run();
         trainer.dispose();
       },
     };
@@ -183,14 +184,15 @@ const JOBS: Record<string, () => Job> = {
           be,
           initialCollaborativeParameters({ numItems: items, numHidden: 100, levels: ratings.levels, seed: 1 }),
         );
-        const trainer = new CollaborativeTrainer(model, ratings, undefined, {
+        const family = collaborativeFamily(model, ratings, undefined, {
           epochs,
           batchSize: batch,
           gibbsSteps: 1,
           seed: 1,
-          onEpoch: (e) => between(e.seconds),
         });
+        const trainer = new Trainer(family, { onEpoch: (e) => between(e.seconds) });
         await trainer.run();
+        trainer.dispose();
       },
     };
   },

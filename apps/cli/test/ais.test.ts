@@ -98,10 +98,7 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
     const out = join(await mkdtemp(join(tmpdir(), 'rbmjs-ais-')), 'm.safetensors');
     const trained = await rbm(
       ['train', '--data', 'mnist', '--limit', '200', '--hidden', '24', '--epochs', '1'].concat([
-        '--backend',
-        'js',
-        '--no-pictures',
-        '--out',
+        ...'--backend js --no-pictures --out'.split(' '),
         out,
       ]),
     );
@@ -110,12 +107,7 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
       'eval',
       out,
       ...data,
-      '--backend',
-      'js',
-      '--ais',
-      '--ais-reverse',
-      '--ais-reverse-start',
-      'exact',
+      ...'--backend js --ais --ais-reverse --ais-reverse-start exact'.split(' '),
     ]);
     expect(big.stderr).toMatch(
       /--ais-reverse-start exact: 784-24 has 2\^24 states to enumerate, more than 2\^20; use pt/,

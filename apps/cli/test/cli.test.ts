@@ -65,16 +65,7 @@ describe('rbm train and eval', () => {
     const out = join(d, 'm.safetensors');
     expect((await rbm(['train', ...tiny, '--out', out])).code).toBe(0);
     const args = [...evalTest(out), '--pl', 'none', '--backend', 'js', '--json'];
-    const r = await rbm([
-      ...args,
-      '--exact',
-      '--ais',
-      '--ais-runs',
-      '50',
-      '--ais-schedule',
-      'linear:500',
-      '--ais-reverse',
-    ]);
+    const r = await rbm([...args, ...'--exact --ais --ais-runs 50 --ais-schedule linear:500 --ais-reverse'.split(' ')]);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(Math.abs(result.ais.logZ - result.logZ)).toBeLessThan(0.1);
@@ -95,12 +86,7 @@ describe('rbm train and eval', () => {
     const r = await rbm([
       'train',
       ...tiny,
-      '--method',
-      'pt',
-      '--temperatures',
-      '4',
-      '--centering',
-      '--out',
+      ...'--method pt --temperatures 4 --centering --out'.split(' '),
       out,
       '--json',
     ]);
@@ -111,26 +97,15 @@ describe('rbm train and eval', () => {
     const s = await rbm([
       'sample',
       out,
-      '--chains',
-      '4',
-      '--steps',
-      '10',
-      '--tempering',
-      '3',
-      '--csv',
+      ...'--chains 4 --steps 10 --tempering 3 --csv'.split(' '),
       join(d, 's.csv'),
-      '--backend',
-      'js',
+      ...'--backend js'.split(' '),
     ]);
     expect(s.code, s.stderr).toBe(0);
     const bad = await rbm([
       'train',
       ...tiny,
-      '--method',
-      'pt',
-      '--temperatures',
-      '1',
-      '--out',
+      ...'--method pt --temperatures 1 --out'.split(' '),
       join(d, 'x.safetensors'),
     ]);
     expect(bad.stderr).toMatch(/--temperatures <n>' argument '1' is invalid. expected an integer >= 2/);
@@ -173,26 +148,17 @@ describe('rbm train and eval', () => {
       const first = await rbm([
         'train',
         ...job,
-        '--epochs',
-        '2',
-        '--checkpoint-every',
-        '1',
-        '--out',
+        ...'--epochs 2 --checkpoint-every 1 --out'.split(' '),
         join(d, `half${n}.safetensors`),
         '--no-pictures',
       ]);
       expect(first.code, first.stderr).toBe(0);
       const resumed = await rbm([
-        'train',
-        '--resume',
+        ...'train --resume'.split(' '),
         join(d, `half${n}.ckpt.safetensors`),
-        '--epochs',
-        '4',
-        '--out',
+        ...'--epochs 4 --out'.split(' '),
         out,
-        '--no-pictures',
-        '--backend',
-        'js',
+        ...'--no-pictures --backend js'.split(' '),
       ]);
       expect(resumed.code, resumed.stderr).toBe(0);
       const a = await params(out);
@@ -221,19 +187,11 @@ describe('rbm train and eval', () => {
     for (let i = 0; i < 40; i++) rows.push(i % 2 ? '1,1,0,0' : '0,0,1,1');
     await writeFile(join(d, 'x.csv'), rows.join('\n'));
     const r = await rbm([
-      'train',
-      '--data',
+      ...'train --data'.split(' '),
       join(d, 'x.csv'),
-      '--hidden',
-      '2',
-      '--epochs',
-      '3',
-      '--batch',
-      '8',
-      '--out',
+      ...'--hidden 2 --epochs 3 --batch 8 --out'.split(' '),
       join(d, 'x.safetensors'),
-      '--backend',
-      'js',
+      ...'--backend js'.split(' '),
     ]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/x\.csv: 40 x 4, not binarised/);
@@ -398,13 +356,7 @@ describe('bad input: one line, non-zero exit, no stack trace', () => {
     const big = await rbm([
       'eval',
       join(d, 'big.safetensors'),
-      '--data',
-      'mnist',
-      '--limit',
-      '5',
-      '--exact',
-      '--backend',
-      'js',
+      ...'--data mnist --limit 5 --exact --backend js'.split(' '),
     ]);
     expect(big.code).toBe(1);
     expect(big.stderr).toMatch(
@@ -421,11 +373,7 @@ describe('rbm sample, info, backends, bench', () => {
     const s = await rbm([
       'sample',
       model,
-      '--chains',
-      '4',
-      '--steps',
-      '20',
-      '--png',
+      ...'--chains 4 --steps 20 --png'.split(' '),
       join(d, 's.png'),
       '--csv',
       join(d, 's.csv'),
@@ -450,20 +398,9 @@ describe('rbm sample, info, backends, bench', () => {
     if (!find('tfjs:node').ok) expect(find('tfjs:node').install).toMatch(/npm i @tensorflow\/tfjs-node/);
 
     const bench = await rbm([
-      'bench',
-      '--limit',
-      '200',
-      '--hidden',
-      '8',
-      '--repeats',
-      '1',
-      '--backends',
-      'js,tfjs:wasm,onnxruntime:cpu,nope',
-      '--peer',
-      'none',
-      '--gemm',
-      '128',
-      '--json',
+      ...'bench --limit 200 --hidden 8 --repeats 1 --backends js,tfjs:wasm,onnxruntime:cpu,nope --peer none --gemm 128 --json'.split(
+        ' ',
+      ),
     ]);
     expect(bench.code, bench.stderr).toBe(0);
     const summary = JSON.parse(bench.stdout);
@@ -506,17 +443,7 @@ describe('rbm sample, info, backends, bench', () => {
         'onnxruntime:cpu',
         '--json',
       ];
-      const bench = await rbm([
-        ...args,
-        '--peer',
-        'torch',
-        '--method',
-        'pcd',
-        '--peer-threads',
-        '1x1,1x2',
-        '--gemm',
-        '256',
-      ]);
+      const bench = await rbm([...args, ...'--peer torch --method pcd --peer-threads 1x1,1x2 --gemm 256'.split(' ')]);
       expect(bench.code, bench.stderr).toBe(0);
       const out = JSON.parse(bench.stdout);
       // The peer warm in one process, its thread settings searched (the better of two warm runs each), the two

@@ -98,23 +98,27 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     const ckpt = join(d, 'part.ckpt.safetensors');
     const b = await rbm(['train', '--data', data, ...TRAIN, '--epochs', '3', '--checkpoint-every', '4', '--out', part]);
     expect(b.code, b.stderr).toBe(0);
-    // 20 + 20 pretraining epochs and 3 joint: checkpoints after epochs 4, 8, ..., 40 of the 43, the last at
-    // the end of pretraining (its middle biases not yet averaged: resuming does that first).
+    // 20 + 20 pretraining epochs and 3 joint: checkpoints after epochs 4, 8, ..., 20 of each stage, the last at
+    // the end of pretraining, which leaves the run at joint training (stage 2), no epoch of it done.
     const info = await rbm(['info', ckpt, '--json']);
-    expect(JSON.parse(info.stdout).checkpoint).toMatchObject({ stage: 1, epoch: 20 });
+    expect(JSON.parse(info.stdout).checkpoint).toMatchObject({ stage: 2, epoch: 0 });
+    // Resumed without --dbm: the layers, and every other setting, are the checkpoint's.
+    const bare = join(d, 'bare.safetensors');
+    const e = await rbm(['train', '--data', data, '--epochs', '6', '--resume', ckpt, '--out', bare, '--backend', 'js']);
+    expect(e.code, e.stderr).toBe(0);
     const c = await rbm(['train', '--data', data, ...TRAIN, '--epochs', '6', '--resume', '--out', part, '--force']);
     expect(c.code, c.stderr).toBe(0);
     const [x, y] = [decodeDbm(await readFile(straight)).parameters, decodeDbm(await readFile(part)).parameters];
+    const z = decodeDbm(await readFile(bare)).parameters;
     x.weights.forEach((w, l) => {
       expect(Array.from(y.weights[l]!)).toEqual(Array.from(w));
+      expect(Array.from(z.weights[l]!)).toEqual(Array.from(w));
     });
     const other = await rbm([
-      'train',
-      '--data',
+      ...'train --data'.split(' '),
       data,
       ...TRAIN.slice(0, 1),
-      '5,3',
-      '--resume',
+      ...'5,3 --resume'.split(' '),
       ckpt,
       '--out',
       join(d, 'o'),
@@ -123,14 +127,36 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     expect(other.stderr).toMatch(/is a 9-8-4 DBM, not --dbm 5,3/);
   }, 300_000);
 
+  it('a diverging run stops at the bad step and saves the parameters from before it, as one RBM does', async () => {
+    const { d, data } = await setup();
+    const model = join(d, 'm.safetensors');
+    const flags = ['--dbm', '5,4', '--pretrain-epochs', '1', '--epochs', '3', '--batch', '100', '--backend', 'js'];
+    const r = await rbm(['train', '--data', data, ...flags, '--lr', '1e6', '--out', model]);
+    expect(r.code).toBe(1);
+    // 280 rows in batches of 100: 3 steps in each pretraining epoch, so joint training's first step is step 7.
+    expect(r.stderr).toMatch(/diverged at step 7 \(epoch 0, batch 0\).*\(joint\).*saved to/);
+    const p = decodeDbm(await readFile(model)).parameters;
+    for (const w of [...p.weights, ...p.biases]) for (const x of w) expect(Number.isFinite(x)).toBe(true);
+    const info = await rbm(['info', model]);
+    expect(info.code, info.stderr).toBe(0);
+  }, 60_000);
+
   it('refuses what a DBM does not take, in words', async () => {
     const { d, data } = await setup();
     const out = join(d, 'x.safetensors');
     const cases: Array<[string[], RegExp]> = [
       [['--dbm', '500'], /at least two hidden layers/],
-      [['--dbm', '4,3', '--labels', data], /--labels is not for a deep Boltzmann machine/],
-      [['--dbm', '4,3', '--method', 'cd'], /--method .* is not for a deep Boltzmann machine/],
-      [['--hidden', '4', '--pretrain-epochs', '3'], /--pretrain-epochs needs --dbm/],
+      [['--dbm', '4,3', '--labels', data], /--labels is not an option of a deep Boltzmann machine/],
+      [['--dbm', '4,3', '--method', 'cd'], /--method is not an option of a deep Boltzmann machine/],
+      [['--hidden', '4', '--pretrain-epochs', '3'], /--pretrain-epochs is not an option of one RBM .*--dbm/],
+      // Flags a DBM once took and silently ignored.
+      [['--dbm', '4,3', '--objective', 'discriminative'], /--objective is not an option of a deep Boltzmann/],
+      [['--dbm', '4,3', '--alpha', '0.1'], /--alpha is not an option of a deep Boltzmann machine/],
+      [['--dbm', '4,3', '--classes', '3'], /--classes is not an option of a deep Boltzmann machine/],
+      [['--dbm', '4,3', '--holdout', '0.1'], /--holdout is not an option of a deep Boltzmann machine.*--ratings/],
+      [['--dbm', '4,3', '--levels', '1:5'], /--levels is not an option of a deep Boltzmann machine/],
+      [['--dbm', '4,3', '--stop-on', 'ais'], /--stop-on is not an option of a deep Boltzmann machine/],
+      [['--dbm', '4,3', '--ais-runs', '10'], /--ais-runs is not an option of a deep Boltzmann machine/],
       [['--dbm', '4,3', '--chains', '0'], /chains/],
     ];
     for (const [flags, message] of cases) {
@@ -146,18 +172,9 @@ describe('rbm train --hidden-units', () => {
     const { d, data } = await setup();
     const model = join(d, 'n.safetensors');
     const train = await rbm([
-      'train',
-      '--data',
+      ...'train --data'.split(' '),
       data,
-      '--hidden',
-      '5',
-      '--hidden-units',
-      'nrelu',
-      '--epochs',
-      '3',
-      '--backend',
-      'js',
-      '--out',
+      ...'--hidden 5 --hidden-units nrelu --epochs 3 --backend js --out'.split(' '),
       model,
     ]);
     expect(train.code, train.stderr).toBe(0);

@@ -38,10 +38,7 @@ describe('rbm train --labels and rbm predict', () => {
     // A flag given keeps its own value: --objective discriminative with the general defaults (batch 100).
     const other = await rbm(
       ['train', ...flags, '--epochs', '1', '--objective', 'discriminative'].concat([
-        '--backend',
-        'onnxruntime:cpu',
-        '--no-pictures',
-        '--out',
+        ...'--backend onnxruntime:cpu --no-pictures --out'.split(' '),
         join(d, 'other.safetensors'),
       ]),
     );
@@ -105,18 +102,7 @@ describe('rbm train --labels and rbm predict', () => {
     const stated = JSON.parse((await readModelFile(best)).metadata.validation!);
     expect(stated.figure).toBe('classification-error');
     const heldPreds = join(d, 'held.csv');
-    const held = await rbm([
-      'predict',
-      best,
-      '--split',
-      'train',
-      '--limit',
-      '3000',
-      '--backend',
-      'js',
-      '--out',
-      heldPreds,
-    ]);
+    const held = await rbm(['predict', best, ...'--split train --limit 3000 --backend js --out'.split(' '), heldPreds]);
     expect(held.code, held.stderr).toBe(0);
     const trainLabels = [...readFileSync(mnistLabelsPath('train')).subarray(8, 8 + 3000)];
     const predicted = (await readFile(heldPreds, 'utf8'))
@@ -136,16 +122,11 @@ describe('rbm train --labels and rbm predict', () => {
     await writeFile(x, '0,1,0\n1,0,1\n1,1,0\n');
     await writeFile(y, '0\n1\n2\n');
     const bad = await rbm([
-      'train',
-      '--data',
+      ...'train --data'.split(' '),
       x,
       '--labels',
       y,
-      '--classes',
-      '2',
-      '--hidden',
-      '2',
-      '--out',
+      ...'--classes 2 --hidden 2 --out'.split(' '),
       join(d, 'm.safetensors'),
     ]);
     expect(bad.code).not.toBe(0);
@@ -245,14 +226,7 @@ describe('deep belief networks in the CLI', () => {
   it('refuses one-RBM flags for a stack, and a DBN file with a missing layer', async () => {
     const d = await dir();
     const r = await rbm([
-      'train',
-      '--hidden',
-      '6,3',
-      '--early-stop',
-      '2',
-      '--validation',
-      '10',
-      '--out',
+      ...'train --hidden 6,3 --early-stop 2 --validation 10 --out'.split(' '),
       join(d, 'x.safetensors'),
     ]);
     expect(r.code).toBe(2);

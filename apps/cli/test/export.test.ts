@@ -329,16 +329,9 @@ describe('rbm export --onnx: a 784-500 MNIST model', () => {
       const r = await rbm([
         'transform',
         model,
-        '--data',
-        'mnist',
-        '--split',
-        'test',
-        '--limit',
-        '1000',
-        '--out',
+        ...'--data mnist --split test --limit 1000 --out'.split(' '),
         features,
-        '--backend',
-        'js',
+        ...'--backend js'.split(' '),
       ]);
       expect(r.code, r.stderr).toBe(0);
       const want = decodeNpy(readFileSync(features), features).data;
@@ -393,12 +386,9 @@ describe('rbm export --onnx: classifier, DBN, DBM', () => {
       model,
       '--data',
       join(dir, 'x.csv'),
-      '--no-labels',
-      '--out',
+      ...'--no-labels --out'.split(' '),
       csv,
-      '--force',
-      '--backend',
-      'js',
+      ...'--force --backend js'.split(' '),
     ]);
     expect(r.code, r.stderr).toBe(0);
     const lines = readFileSync(csv, 'utf8').trim().split('\n');
@@ -508,16 +498,9 @@ describe('rbm export --onnx: the collaborative RBM', () => {
         const { train, test, testRows } = ratingsFiles();
         const model = join(dir, 'cf.safetensors');
         const t = await rbm([
-          'train',
-          '--ratings',
+          ...'train --ratings'.split(' '),
           train,
-          '--hidden',
-          '6',
-          '--epochs',
-          '3',
-          '--backend',
-          'js',
-          '--out',
+          ...'--hidden 6 --epochs 3 --backend js --out'.split(' '),
           model,
           '--force',
           ...v.flags,

@@ -225,7 +225,7 @@ async function tamperedCheckpoint(
   const c = await readCheckpoint<Record<string, unknown>>(checkpoint);
   const changed = change(c);
   const bytes = encodeCheckpoint(
-    changed.parameters ?? c.parameters,
+    { kind: 'rbm', parameters: changed.parameters ?? (c.file as { parameters: RbmParameters }).parameters },
     (changed.state ?? c.state) as never,
     changed.job === undefined ? c.job : changed.job,
   );
@@ -250,9 +250,7 @@ const cases: Case[] = [
       ...tiny(),
       '--checkpoint',
       csv,
-      '--checkpoint-every',
-      '1',
-      '--out',
+      ...'--checkpoint-every 1 --out'.split(' '),
       p('o2.safetensors'),
       '--force',
     ],
@@ -270,9 +268,7 @@ const cases: Case[] = [
         ...tiny(),
         '--checkpoint',
         p('stale.ckpt'),
-        '--checkpoint-every',
-        '1',
-        '--out',
+        ...'--checkpoint-every 1 --out'.split(' '),
         p('o3.safetensors'),
       ];
     },
@@ -538,16 +534,9 @@ const cases: Case[] = [
       const lines = ['0,1,x,1', ...Array.from({ length: 39 }, () => '1,0,1,0')];
       write('badfirst.csv', `${lines.join('\n')}\n`);
       return [
-        'train',
-        '--data',
+        ...'train --data'.split(' '),
         p('badfirst.csv'),
-        '--hidden',
-        '2',
-        '--epochs',
-        '1',
-        '--backend',
-        'js',
-        '--out',
+        ...'--hidden 2 --epochs 1 --backend js --out'.split(' '),
         p('bf.safetensors'),
       ];
     },
@@ -569,16 +558,9 @@ const cases: Case[] = [
     args: () => {
       write('ragged.csv', '1,0,1\n0,1\n1,1,1\n');
       return [
-        'train',
-        '--data',
+        ...'train --data'.split(' '),
         p('ragged.csv'),
-        '--hidden',
-        '2',
-        '--epochs',
-        '1',
-        '--backend',
-        'js',
-        '--out',
+        ...'--hidden 2 --epochs 1 --backend js --out'.split(' '),
         p('rg.safetensors'),
       ];
     },
@@ -591,16 +573,9 @@ const cases: Case[] = [
     args: () => {
       write('nan.csv', '1,0,1\n0,NaN,1\n1,1,1\n');
       return [
-        'train',
-        '--data',
+        ...'train --data'.split(' '),
         p('nan.csv'),
-        '--hidden',
-        '2',
-        '--epochs',
-        '1',
-        '--backend',
-        'js',
-        '--out',
+        ...'--hidden 2 --epochs 1 --backend js --out'.split(' '),
         p('nn.safetensors'),
       ];
     },
@@ -613,16 +588,9 @@ const cases: Case[] = [
     args: () => {
       write('range.csv', '1,0,1\n0,7,1\n1,1,1\n');
       return [
-        'train',
-        '--data',
+        ...'train --data'.split(' '),
         p('range.csv'),
-        '--hidden',
-        '2',
-        '--epochs',
-        '1',
-        '--backend',
-        'js',
-        '--out',
+        ...'--hidden 2 --epochs 1 --backend js --out'.split(' '),
         p('rn.safetensors'),
       ];
     },
@@ -765,7 +733,11 @@ const cases: Case[] = [
       const chains = tensors.get('trainer.chains')!;
       expect(chains.shape[1]).toBe(9);
       // Re-encode with the chains as [n * 9 / 3, 3]: the values fill it, the shape is wrong.
-      const bytes = encodeCheckpoint(c.parameters, c.state, c.job);
+      const bytes = encodeCheckpoint(
+        { kind: 'rbm', parameters: (c.file as { parameters: RbmParameters }).parameters },
+        c.state,
+        c.job,
+      );
       const text = new TextDecoder().decode(bytes);
       const was = `"trainer.chains":{"dtype":"F32","shape":[${chains.shape[0]},9]`;
       expect(text).toContain(was);
@@ -884,14 +856,11 @@ const cases: Case[] = [
     name: 'a finished checkpoint whose model was never written: the model is written',
     cls: 'checkpoints',
     args: () => [
-      'train',
-      '--resume',
+      ...'train --resume'.split(' '),
       checkpoint,
       '--out',
       p('finished.safetensors'),
-      '--backend',
-      'js',
-      '--no-pictures',
+      ...'--backend js --no-pictures'.split(' '),
     ],
     code: 0,
     check: async (r) => {
@@ -1463,12 +1432,9 @@ const boundCases: Case[] = [
       fixedModel('m4.safetensors', 4, 2),
       '--data',
       p('nan.idx'),
-      '--binarize',
-      'threshold',
-      '--out',
+      ...'--binarize threshold --out'.split(' '),
       p('nan.npy'),
-      '--backend',
-      'js',
+      ...'--backend js'.split(' '),
     ],
     code: 1,
     message: /row 3, column 2: NaN is not a finite number/,
@@ -1507,9 +1473,7 @@ const boundCases: Case[] = [
         lab(7),
         '--out',
         p('pred.csv'),
-        '--force',
-        '--backend',
-        'js',
+        ...'--force --backend js'.split(' '),
       ];
     },
     code: 1,
@@ -1633,16 +1597,9 @@ const boundCases: Case[] = [
     args: () => [
       'sample',
       model,
-      '--chains',
-      '100',
-      '--steps',
-      '1',
-      '--csv',
+      ...'--chains 100 --steps 1 --csv'.split(' '),
       p('mm.csv'),
-      '--max-memory',
-      '10M',
-      '--backend',
-      'js',
+      ...'--max-memory 10M --backend js'.split(' '),
     ],
     code: 0,
   },
@@ -1665,10 +1622,7 @@ const boundCases: Case[] = [
       csv,
       '--out',
       p('f.safetensors'),
-      '--max-memory',
-      '1K',
-      '--backend',
-      'js',
+      ...'--max-memory 1K --backend js'.split(' '),
     ],
     code: 1,
     quiet: true,
@@ -1788,12 +1742,7 @@ const boundCases: Case[] = [
         p('m30.safetensors'),
         '--data',
         p('d30.csv'),
-        '--ais',
-        '--ais-reverse',
-        '--ais-reverse-start',
-        'exact',
-        '--backend',
-        'js',
+        ...'--ais --ais-reverse --ais-reverse-start exact --backend js'.split(' '),
       ];
     },
     code: 2,
@@ -1806,16 +1755,11 @@ const boundCases: Case[] = [
     args: () => [
       'sample',
       fixedModel('m16.safetensors', 16, 4),
-      '--chains',
-      '400',
-      '--init',
+      ...'--chains 400 --init'.split(' '),
       d16(),
-      '--steps',
-      '2',
-      '--csv',
+      ...'--steps 2 --csv'.split(' '),
       p('s400.csv'),
-      '--backend',
-      'js',
+      ...'--backend js'.split(' '),
     ],
     code: 0,
     check: (r) => {
@@ -1834,16 +1778,9 @@ const boundCases: Case[] = [
         p('m16.safetensors'),
         '--init',
         p('real16.csv'),
-        '--chains',
-        '4',
-        '--clamp-top',
-        '2',
-        '--steps',
-        '2',
-        '--csv',
+        ...'--chains 4 --clamp-top 2 --steps 2 --csv'.split(' '),
         p('real.csv'),
-        '--backend',
-        'js',
+        ...'--backend js'.split(' '),
       ];
     },
     code: 0,

@@ -95,15 +95,9 @@ describe('rbm train --ratings, rbm recommend', () => {
         await rbm([
           'recommend',
           model,
-          '--user',
-          'user1',
-          '--top',
-          '5',
-          '--ratings',
+          ...'--user user1 --top 5 --ratings'.split(' '),
           extra,
-          '--json',
-          '--backend',
-          'js',
+          ...'--json --backend js'.split(' '),
         ])
       ).stdout,
     );
@@ -149,17 +143,13 @@ describe('rbm train --ratings, rbm recommend', () => {
     expect(b1.code).toBe(0);
     // The checkpoint is from epoch 2: resume it for the last 2 epochs.
     const b2 = await rbm([
-      'train',
-      '--ratings',
+      ...'train --ratings'.split(' '),
       trainPath,
       '--resume',
       join(dir, 'split.ckpt.safetensors'),
       '--out',
       split,
-      '--force',
-      '--json',
-      '--backend',
-      'js',
+      ...'--force --json --backend js'.split(' '),
     ]);
     expect(b2.code).toBe(0);
     const epochs = b2.stdout
@@ -206,16 +196,11 @@ describe('rbm train --ratings, rbm recommend', () => {
 
   it('says when it takes a first line as a header; warns when --test holds the training ratings themselves', async () => {
     const r = await rbm([
-      'train',
-      '--ratings',
+      ...'train --ratings'.split(' '),
       csv,
       '--test',
       csv,
-      '--epochs',
-      '1',
-      '--backend',
-      'js',
-      '--out',
+      ...'--epochs 1 --backend js --out'.split(' '),
       join(dir, 'same.safetensors'),
     ]);
     expect(r.code, r.stderr).toBe(0);
@@ -227,16 +212,11 @@ describe('rbm train --ratings, rbm recommend', () => {
     const unknown = join(dir, 'unknown.test');
     await writeFile(unknown, 'user1,no-such-film,3\nuser2,nor-this,4\n');
     const r = await rbm([
-      'train',
-      '--ratings',
+      ...'train --ratings'.split(' '),
       csv,
       '--test',
       unknown,
-      '--epochs',
-      '2',
-      '--backend',
-      'js',
-      '--out',
+      ...'--epochs 2 --backend js --out'.split(' '),
       join(dir, 'nan.safetensors'),
     ]);
     expect(r.code).toBe(1);
@@ -266,7 +246,10 @@ describe('rbm train --ratings, rbm recommend', () => {
       expect(f.stderr).toMatch(/FIFO/i);
     }
     for (const [args, message] of [
-      [['--method', 'pcd'], /--method does not apply to --ratings/],
+      [['--method', 'pcd'], /--method is not an option of the collaborative-filtering RBM/],
+      [['--objective', 'discriminative'], /--objective is not an option of the collaborative-filtering RBM/],
+      [['--validation', '10'], /--validation is not an option of the collaborative-filtering RBM/],
+      [['--pretrain-epochs', '2'], /--pretrain-epochs is not an option of the collaborative.*--dbm/],
       [['--early-stop', '3'], /--early-stop needs held-out ratings/],
       [['--hidden', '10,10'], /--hidden one size/],
       [['--holdout', '1.5'], /--holdout/],

@@ -27,13 +27,7 @@ describe('--resume of a DBM and of a ratings run', () => {
     const first = await rbm([
       'train',
       ...common,
-      '--epochs',
-      '2',
-      '--checkpoint-every',
-      '1',
-      '--l2',
-      '0.001',
-      '--out',
+      ...'--epochs 2 --checkpoint-every 1 --l2 0.001 --out'.split(' '),
       out,
     ]);
     expect(first.code, first.stderr).toBe(0);
@@ -41,11 +35,7 @@ describe('--resume of a DBM and of a ratings run', () => {
     const changed = await rbm([
       'train',
       ...common,
-      '--epochs',
-      '3',
-      '--l2',
-      '0.01',
-      '--resume',
+      ...'--epochs 3 --l2 0.01 --resume'.split(' '),
       ckpt,
       '--out',
       join(d, 'n.safetensors'),
@@ -70,13 +60,7 @@ describe('--resume of a DBM and of a ratings run', () => {
     const first = await rbm([
       'train',
       ...common,
-      '--hidden',
-      '5',
-      '--epochs',
-      '2',
-      '--checkpoint-every',
-      '1',
-      '--out',
+      ...'--hidden 5 --epochs 2 --checkpoint-every 1 --out'.split(' '),
       out,
     ]);
     expect(first.code, first.stderr).toBe(0);

@@ -215,12 +215,9 @@ describe('rbm train: held-out figures and early stopping', () => {
     const job = [...small, '--lr', '0.5', '--momentum', '0.9', '--batch', '10', '--monitor', 'll', '--early-stop', '3'];
     const straight = await rbm([
       ...job,
-      '--epochs',
-      '40',
-      '--out',
+      ...'--epochs 40 --out'.split(' '),
       join(d, 's.safetensors'),
-      '--json',
-      '--no-pictures',
+      ...'--json --no-pictures'.split(' '),
     ]);
     expect(straight.code, straight.stderr).toBe(0);
     const half = await rbm([...job, '--epochs', '3', '--checkpoint-every', '1', '--out', join(d, 'r.safetensors')]);

@@ -171,7 +171,7 @@ export function traceToOnnx(
   const isInf = (x: string) =>
     gpu ? node('Equal', [node('Abs', [x]), floatConstant(Number.POSITIVE_INFINITY)]) : node('IsInf', [x]);
   const isTrue = (b: string) => node('Cast', [b], [{ name: 'to', int: FLOAT }]);
-  const softplus = (x: string) => {
+  const softplusNode = (x: string) => {
     const tail = node('Log', [node('Add', [floatConstant(1), node('Exp', [node('Neg', [node('Abs', [x])])])])]);
     return node('Add', [node('Relu', [x]), tail]);
   };
@@ -261,7 +261,7 @@ export function traceToOnnx(
           op.op === 'square'
             ? node('Mul', [x, x])
             : (gpu || options.compositeSoftplus === true) && op.op === 'softplus'
-              ? softplus(x)
+              ? softplusNode(x)
               : gpu && op.op === 'sign'
                 ? node('Sub', [
                     isTrue(node('Greater', [x, floatConstant(0)])),

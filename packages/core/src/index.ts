@@ -167,7 +167,13 @@ export {
   type ValidationOptions,
   validationFigures,
 } from './evaluate/validation.js';
-export { ClassificationRBM, type ClassifierHistory } from './fit/classifier.js';
+export {
+  ClassificationRBM,
+  type ClassifierHistory,
+  type FitOptions as ClassifierFitOptions,
+  type LabelledInputs,
+  type LabelledRows,
+} from './fit/classifier.js';
 // Recommendations: the collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007).
 export {
   type CollaborativeFitOptions,
@@ -189,8 +195,20 @@ export {
   type ScoreKind,
 } from './fit/estimator.js';
 export { type GreedyOptions, type LayerSpec, trainGreedy } from './fit/greedy.js';
+export {
+  canonicalOptions,
+  DEPRECATED_OPTION_NAMES,
+  type Estimator,
+  type SampleScores,
+} from './fit/interface.js';
 // Files.
-export { CHECKPOINT_KEY, type Checkpoint, decodeCheckpoint, encodeCheckpoint } from './io/checkpoint.js';
+export {
+  CHECKPOINT_KEY,
+  type Checkpoint,
+  type CheckpointModel,
+  decodeCheckpoint,
+  encodeCheckpoint,
+} from './io/checkpoint.js';
 export {
   COLLABORATIVE_MODEL_TYPE,
   type CollaborativeFile,
@@ -231,8 +249,10 @@ export {
   CollaborativeModel,
   type CollaborativeParameters,
   checkCollaborativeParameters,
+  collaborativeNames,
   exactDistribution,
   expectedValue,
+  hiddenFeatures,
   hiddenInput,
   initialCollaborativeParameters,
   meanFieldDistribution,
@@ -304,10 +324,10 @@ export { ParallelTempering, type TemperingOptions, temperatureLadder, temperedSa
 export { CHUNK_ROWS, chunkSteps, MAX_CHUNK } from './train/batches.js';
 export {
   COLLABORATIVE_DEFAULTS,
+  COLLABORATIVE_OPTIONS,
   type CollaborativeEpoch,
-  CollaborativeTrainer,
-  type CollaborativeTrainerState,
   type CollaborativeTrainOptions,
+  collaborativeFamily,
   defaultBatchSize,
 } from './train/collaborative.js';
 // Training: the loop, its parts, and the config they declare.
@@ -322,14 +342,11 @@ export {
 } from './train/config.js';
 export {
   DBM_DEFAULTS,
-  type DbmEpoch,
-  type DbmProgress,
-  type DbmRunOptions,
-  DbmTrainer,
-  type DbmTrainerState,
+  DBM_OPTIONS,
   type DbmTrainOptions,
   dbmTrainConfig,
 } from './train/dbm.js';
+export { dbmFamily } from './train/dbm-family.js';
 export {
   type OptionDeclaration,
   type PartDeclaration,
@@ -337,8 +354,20 @@ export {
   type ValueKind,
   valueAt,
 } from './train/declare.js';
+export type {
+  BoundFamily,
+  EpochSettings,
+  FamilyBatches,
+  Issued,
+  LoopContext,
+  ModelFamily,
+  Monitor,
+  NamedParameter,
+  Stage,
+} from './train/family.js';
 export { type GradientEstimate, type GradientOptions, gradientEstimate } from './train/gradient.js';
 export { MaxNorm, type MaxNormOptions } from './train/max-norm.js';
+export { BestEpoch } from './train/monitor.js';
 export {
   ContrastiveDivergence,
   FastPersistentChains,
@@ -350,7 +379,7 @@ export {
   TRAINING_METHODS,
   type TrainingMethod,
 } from './train/negative-phase.js';
-export { Momentum, type MomentumOptions } from './train/optimizer.js';
+export { Momentum, type MomentumOptions, momentumUpdate } from './train/optimizer.js';
 export {
   type BatchEvent,
   type EpochMetrics,
@@ -366,8 +395,15 @@ export type {
   PartContext,
   PositivePhase,
 } from './train/parts.js';
+export { checkTrainingData, rbmFamily } from './train/rbm-family.js';
 export { checkSchedule, type Schedule, scheduleValue } from './train/schedule.js';
-export { type StateArray, StateRegistry, type StateValues, type TrainerState } from './train/state.js';
+export {
+  type MonitorState,
+  type StateArray,
+  StateRegistry,
+  type StateValues,
+  type TrainerState,
+} from './train/state.js';
 export {
   Centering,
   type CenteringOptions,
@@ -382,4 +418,4 @@ export {
   WeightDecay,
   type WeightDecayOptions,
 } from './train/terms.js';
-export { Trainer, train } from './train/trainer.js';
+export { type LoopRunOptions, Trainer, train } from './train/trainer.js';

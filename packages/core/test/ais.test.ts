@@ -14,6 +14,7 @@ import {
   RBM,
 } from '../src/index.js';
 import { randomParameters } from './brute.js';
+import { sampledModel } from './fixtures.js';
 
 const backend = createReferenceBackend();
 
@@ -66,10 +67,7 @@ describe('AIS', () => {
   }, 60_000);
 
   it('a data-based base model (smoothed means) works too', async () => {
-    const p = randomParameters(10, 6, 1, 8);
-    const model = RBM.fromParameters(backend, p);
-    const data = await exactSamples(model, 300, { seed: 4 });
-    const exact = (await exactLogPartition(model)).logZ;
+    const { model, data, logZ: exact } = await sampledModel(backend, randomParameters(10, 6, 1, 8), 300, 4);
     const est = await annealedImportanceSampling(model, { runs: 100, schedule: { linear: 1000 }, data, seed: 2 });
     expect(Math.abs(est.logZ - exact)).toBeLessThan(0.05);
   }, 60_000);

@@ -6,7 +6,7 @@ import {
   CollaborativeModel,
   type CollaborativeParameters,
   CollaborativeRBM,
-  CollaborativeTrainer,
+  collaborativeFamily,
   createReferenceBackend,
   DataError,
   DeviceRandom,
@@ -25,6 +25,7 @@ import {
   ratingsFromIndices,
   ratingsFromTriples,
   syntheticRatings,
+  Trainer,
   transposeRatings,
 } from '../src/index.js';
 
@@ -387,14 +388,14 @@ describe('CollaborativeRBM', () => {
       });
     const options = { epochs: 4, batchSize: 6, gibbsSteps: 2, seed: 3 };
     const straight = init();
-    const t0 = new CollaborativeTrainer(straight, train, test, options);
+    const t0 = new Trainer(collaborativeFamily(straight, train, test, options));
     await t0.run();
     const first = init();
-    const t1 = new CollaborativeTrainer(first, train, test, { ...options, epochs: 2 });
+    const t1 = new Trainer(collaborativeFamily(first, train, test, { ...options, epochs: 2 }));
     await t1.run();
     const state = await t1.exportState();
     const resumed = CollaborativeModel.fromParameters(be, await first.parameters());
-    const t2 = new CollaborativeTrainer(resumed, train, test, options);
+    const t2 = new Trainer(collaborativeFamily(resumed, train, test, options));
     t2.importState(state);
     const rest = await t2.run();
     expect(rest.map((e) => e.epoch)).toEqual([2, 3]);
@@ -415,8 +416,10 @@ describe('CollaborativeRBM', () => {
     const be = createReferenceBackend();
     const data = ratingsFromIndices({ users: ['a', 'b'], items: ['x', 'y'], levels: [1, 2] }, [0, 1], [0, 1], [0, 1]);
     const model = CollaborativeModel.fromParameters(be, randomCf(2, 2, 2, 1));
-    expect(() => new CollaborativeTrainer(model, data, undefined, { gibbsSteps: 1.5 })).toThrow(/gibbsSteps/);
-    expect(() => new CollaborativeTrainer(model, data, undefined, { patience: 2 })).toThrow(/needs held-out ratings/);
+    expect(() => new Trainer(collaborativeFamily(model, data, undefined, { gibbsSteps: 1.5 }))).toThrow(/gibbsSteps/);
+    expect(() => new Trainer(collaborativeFamily(model, data, undefined, { patience: 2 }))).toThrow(
+      /needs held-out ratings/,
+    );
     expect(() => new CollaborativeRBM(be, { numHidden: 0 })).toThrow(ArgumentError);
     be.destroy();
   });

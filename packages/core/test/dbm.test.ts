@@ -6,17 +6,21 @@ import {
   DBM,
   DbmEstimator,
   type DbmParameters,
-  DbmTrainer,
   dbmAnnealedImportanceSampling,
+  dbmFamily,
   dbmVariationalBound,
   decodeAnyModel,
+  decodeCheckpoint,
   decodeDbm,
+  encodeCheckpoint,
   encodeDbm,
   exactDbmLogLikelihood,
   exactDbmLogPartition,
   initialDbmParameters,
   ModelFormatError,
   RandomStream,
+  Trainer,
+  type TrainerState,
 } from '../src/index.js';
 import { bits } from './brute.js';
 
@@ -208,8 +212,8 @@ describe('DBM training', () => {
     const start = initialDbmParameters({ sizes: [6, 4, 3], seed: 2 });
     const before = mean(exactDbmLogLikelihood(start, train));
     const history = await est.fit(train);
-    expect(history.filter((e) => e.phase === 'pretrain')).toHaveLength(60);
-    expect(history.filter((e) => e.phase === 'joint')).toHaveLength(60);
+    expect(history.filter((e) => e.stage?.startsWith('pretrain'))).toHaveLength(60);
+    expect(history.filter((e) => e.stage === 'joint')).toHaveLength(60);
     const after = mean(exactDbmLogLikelihood(await est.model.parameters(), train));
     // The data have about log 3 + 6 H(0.05) = 2.29 nats of entropy (the best a model can do); uniform is 4.16.
     expect(before).toBeLessThan(-4);
@@ -223,33 +227,38 @@ describe('DBM training', () => {
   it("a run resumed from a checkpoint file matches the run straight through (to the file's float32)", async () => {
     const options = { pretrainEpochs: 1, epochs: 2, batchSize: 30, chains: 20, seed: 4 };
     const straight = DBM.create(backend, { sizes: [6, 4, 3], seed: 1 });
-    const t1 = new DbmTrainer(straight, train, options);
+    const t1 = new Trainer(dbmFamily(straight, train, options));
     await t1.run();
     t1.dispose();
     const first = DBM.create(backend, { sizes: [6, 4, 3], seed: 1 });
     const controller = new AbortController();
-    const t2 = new DbmTrainer(first, train, options);
-    let saved: Awaited<ReturnType<DbmTrainer['exportState']>> | undefined;
+    let saved: TrainerState | undefined;
     let params: DbmParameters | undefined;
-    await t2
-      .run({
-        signal: controller.signal,
-        onEpoch: async (e, trainer) => {
-          if (e.phase === 'pretrain' && e.layer === 1) {
-            // Through a file, as the CLI's checkpoints go.
-            const file = decodeDbm(encodeDbm(await first.parameters(), {}, await trainer.exportState()));
-            saved = file.state;
-            params = file.parameters;
-            controller.abort();
-          }
-        },
-      })
-      .catch(() => undefined);
+    const t2: Trainer<DBM> = new Trainer(dbmFamily(first, train, options), {
+      signal: controller.signal,
+      onEpoch: async (e) => {
+        if (e.stage === 'pretrain.1') {
+          // Through a file, as the CLI's checkpoints go.
+          const bytes = encodeCheckpoint(
+            { kind: 'dbm', parameters: await first.parameters() },
+            await t2.exportState(),
+            {},
+          );
+          const file = decodeCheckpoint(decodeAnyModel(bytes), 'checkpoint');
+          saved = file.state;
+          params = file.file.kind === 'dbm' ? file.file.parameters : undefined;
+          controller.abort();
+        }
+      },
+    });
+    await t2.run().catch(() => undefined);
     t2.dispose();
-    expect(saved?.stage).toBe(1);
-    expect(saved?.epoch).toBe(1);
+    // After pretraining's last epoch: on to joint training (stage 2), no epoch of it done.
+    expect(saved?.stage).toBe(2);
+    expect(saved?.epoch).toBe(0);
     const resumed = DBM.fromParameters(backend, params!);
-    const t3 = new DbmTrainer(resumed, train, options, saved);
+    const t3 = new Trainer(dbmFamily(resumed, train, options));
+    t3.importState(saved!);
     await t3.run();
     t3.dispose();
     const a = await straight.parameters();
@@ -271,11 +280,11 @@ describe('DBM training', () => {
 
   it('refuses bad options with their names', () => {
     const m = DBM.create(backend, { sizes: [6, 4, 3] });
-    expect(() => new DbmTrainer(m, train, { chains: 0 })).toThrow(/chains must be an integer >= 1/);
-    expect(() => new DbmTrainer(m, train, { meanFieldIterations: -1 })).toThrow(/mean-field iterations/);
-    expect(
-      () => new DbmTrainer(m, patterns(5, 1).data.length ? createDataset(new Float32Array(5), 1, 5) : train),
-    ).toThrow(/5 columns, the DBM's visible layer 6/);
+    expect(() => dbmFamily(m, train, { chains: 0 })).toThrow(/chains must be an integer >= 1/);
+    expect(() => dbmFamily(m, train, { meanFieldIterations: -1 })).toThrow(/mean-field iterations/);
+    expect(() => dbmFamily(m, patterns(5, 1).data.length ? createDataset(new Float32Array(5), 1, 5) : train)).toThrow(
+      /5 columns, the DBM's visible layer 6/,
+    );
     expect(() => DBM.create(backend, { sizes: [6, 4] })).toThrow(/at least two hidden layers/);
     m.dispose();
   });

@@ -9,8 +9,8 @@ import {
   annealedImportanceSampling,
   CollaborativeModel,
   CollaborativeRBM,
-  CollaborativeTrainer,
   checkMemory,
+  collaborativeFamily,
   createReferenceBackend,
   DBM,
   DbmEstimator,
@@ -28,6 +28,7 @@ import {
   RbmEstimator,
   ShapeError,
   syntheticRatings,
+  Trainer,
 } from '../src/index.js';
 import { readRatingsFile } from '../src/node/index.js';
 
@@ -71,7 +72,7 @@ describe('library options and sizes refused by name', () => {
 
   it('DbmEstimator: an unknown option is refused, naming it and what it takes', () => {
     expect(() => new DbmEstimator(backend, { hidden: [4, 3], learningrate: 0.1 } as never)).toThrow(
-      /DbmEstimator: unknown option learningrate; it takes hidden, weightScale, epochs/,
+      /DbmEstimator: unknown option learningrate; it takes numHidden, weightScale, l2, k, epochs/,
     );
   });
 
@@ -135,15 +136,15 @@ describe("a collaborative trainer's state is checked before it is used", () => {
       backend,
       initialCollaborativeParameters({ numItems: 6, numHidden: 3, levels: syn.ratings.levels, seed: 1 }),
     );
-    const trainer = new CollaborativeTrainer(model, syn.ratings, undefined, { epochs: 6, batchSize: 10 });
+    const trainer = new Trainer(collaborativeFamily(model, syn.ratings, undefined, { epochs: 6, batchSize: 10 }));
     await trainer.run();
     const good = await trainer.exportState();
     trainer.importState(good); // its own state imports
     const bad: Array<[Partial<typeof good>, RegExp]> = [
-      [{ epoch: -5 }, /trainer state: epoch must be a whole number in 0\.\.6, got -5/],
-      [{ epoch: 7 }, /epoch must be a whole number in 0\.\.6, got 7/],
-      [{ gibbs: { ...good.gibbs, offset: -7 } }, /gibbs\.offset must be a whole number/],
-      [{ shuffle: { ...good.shuffle, offset: 1.5 } }, /shuffle\.offset must be a whole number/],
+      [{ epoch: -5 }, /trainer state: epoch must be a non-negative integer, got -5/],
+      [{ gibbsOffset: -7 }, /gibbsOffset must be a non-negative integer/],
+      [{ shuffleOffset: 1.5 }, /shuffleOffset must be a non-negative integer/],
+      [{ stage: 1 }, /stage 1 is not one of 0\.\.0/],
     ];
     for (const [change, message] of bad) expect(() => trainer.importState({ ...good, ...change })).toThrow(message);
     trainer.dispose();
@@ -221,7 +222,7 @@ describe('a collaborative epoch keeps the backend queue bounded', () => {
       proxy,
       initialCollaborativeParameters({ numItems: items, numHidden: 2, levels: syn.ratings.levels, seed: 1 }),
     );
-    const trainer = new CollaborativeTrainer(model, syn.ratings, undefined, { epochs: 1, batchSize });
+    const trainer = new Trainer(collaborativeFamily(model, syn.ratings, undefined, { epochs: 1, batchSize }));
     await trainer.run();
     trainer.dispose();
     model.dispose();

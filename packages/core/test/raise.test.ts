@@ -16,6 +16,7 @@ import {
   reverseAnnealedImportanceSampling,
 } from '../src/index.js';
 import { bits, bruteFreeEnergy, randomParameters } from './brute.js';
+import { sampledModel } from './fixtures.js';
 
 const backend = createReferenceBackend();
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
@@ -100,10 +101,7 @@ describe('RAISE', () => {
   }, 120_000);
 
   it('with a fine schedule, per-example estimates approach the exact log p(v) from below', async () => {
-    const p = randomParameters(10, 6, 1.2, 3);
-    const model = RBM.fromParameters(backend, p);
-    const data = await exactSamples(model, 20, { seed: 5 });
-    const logZ = (await exactLogPartition(model)).logZ;
+    const { model, data, logZ } = await sampledModel(backend, randomParameters(10, 6, 1.2, 3), 20, 5);
     const exact = await exactLogLikelihood(model, data, { logZ });
     const est = await raise(model, data, { chains: 20, schedule: { linear: 1000 }, seed: 2, baseData: data });
     expect(est.examples).toBe(20);
@@ -128,10 +126,7 @@ describe('RAISE', () => {
   }, 120_000);
 
   it('bounds the exact mean log-likelihood on both sides, with AIS', async () => {
-    const p = randomParameters(12, 8, 1.3, 7);
-    const model = RBM.fromParameters(backend, p);
-    const data = await exactSamples(model, 40, { seed: 9 });
-    const logZ = (await exactLogPartition(model)).logZ;
+    const { model, data, logZ } = await sampledModel(backend, randomParameters(12, 8, 1.3, 7), 40, 9);
     const exact = (await exactLogLikelihood(model, data, { logZ })).mean;
     let reports = 0;
     const b = await likelihoodBounds(model, data, {

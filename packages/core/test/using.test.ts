@@ -212,10 +212,12 @@ describe('RbmEstimator', () => {
     expect(features).toHaveLength(data.rows * 5);
     const direct = await est.model.hiddenGivenVisible(data);
     for (let i = 0; i < features.length; i++) expect(features[i]).toBeCloseTo(direct[i]!, 6);
-    const pl = await est.scoreSamples(data);
+    const scores = await est.scoreSamples(data);
+    expect(scores.figure).toBe('pseudo-likelihood');
+    const pl = scores.values;
     expect(pl.reduce((a, x) => a + x, 0) / pl.length).toBeCloseTo((await pseudoLogLikelihood(est.model, data)).mean, 9);
-    const ll = await est.scoreSamples(data, 'log-likelihood');
-    const F = await est.scoreSamples(data, 'free-energy');
+    const ll = (await est.scoreSamples(data, 'log-likelihood')).values;
+    const F = (await est.scoreSamples(data, 'free-energy')).values;
     // log p(v) + F(v) = -log Z for every row.
     for (let r = 1; r < data.rows; r++) expect(ll[r]! + F[r]!).toBeCloseTo(ll[0]! + F[0]!, 9);
     const g = await est.gibbs(data, { steps: 2, seed: 1 });

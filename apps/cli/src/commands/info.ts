@@ -1,9 +1,14 @@
-import { CHECKPOINT_KEY, type DbmFile, type RbmParameters } from '@rbmjs/core';
-import { readAnyModelFile, readCollaborativeFile } from '@rbmjs/core/node';
+import {
+  CHECKPOINT_KEY,
+  type CollaborativeFile,
+  type DbmFile,
+  decodeCheckpoint,
+  type RbmParameters,
+} from '@rbmjs/core';
+import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { addCommonOptions, modelCommand } from '../common.js';
 import { escapeInline, Output } from '../output.js';
-import { isCollaborative } from './recommend.js';
 
 function stats(x: Float32Array) {
   let min = Number.POSITIVE_INFINITY;
@@ -45,10 +50,10 @@ export function registerInfo(program: Command): void {
   const cmd = modelCommand(program, 'info', what);
   addCommonOptions(cmd).action(async (modelPath: string, flags: { json?: boolean }) => {
     const out = new Output(Boolean(flags.json));
-    if (await isCollaborative(modelPath)) return describeCollaborative(out, modelPath);
-    // Parameters only: the float64 reference holds them without needing any engine.
+    // Parameters only, every kind through one reader: the float64 reference holds them without any engine.
     const file = await readAnyModelFile(modelPath);
     const { metadata, bytes } = file;
+    if (file.kind === 'collaborative') return describeCollaborative(out, modelPath, file);
     if (file.kind === 'dbn') {
       describeDbn(out, modelPath, file.layers, metadata, bytes);
       return;
@@ -148,8 +153,11 @@ function validationLine(v: { rmse?: unknown; epoch?: unknown }): string {
 }
 
 /** `rbm info` of a collaborative model file. */
-async function describeCollaborative(out: Output, path: string): Promise<void> {
-  const file = await readCollaborativeFile(path);
+async function describeCollaborative(
+  out: Output,
+  path: string,
+  file: CollaborativeFile & { readonly bytes: number },
+): Promise<void> {
   const p = file.parameters;
   const info = {
     file: path,
@@ -194,7 +202,10 @@ async function describeCollaborative(out: Output, path: string): Promise<void> {
 /** A deep Boltzmann machine: its layers, each weight matrix and bias, and where a checkpoint stands. */
 function describeDbm(out: Output, path: string, file: DbmFile, bytes: number): void {
   const { sizes, weights, biases } = file.parameters;
-  const { metadata, state } = file;
+  const { metadata } = file;
+  const checkpointed = metadata[CHECKPOINT_KEY] !== undefined || metadata.dbm_state !== undefined;
+  const read = checkpointed ? decodeCheckpoint({ kind: 'dbm', ...file }, path).state : undefined;
+  const state = read ? { stage: read.stage ?? 0, epoch: read.epoch } : undefined;
   const count = weights.reduce((s, w) => s + w.length, 0) + biases.reduce((s, b) => s + b.length, 0);
   out.info(
     `${escapeInline(path)}: deep Boltzmann machine ${sizes.join('-')}, ${sizes.length - 1} hidden layers of binary units (${count} parameters, ${bytes} bytes)`,

@@ -1,11 +1,12 @@
 import {
   CollaborativeModel,
-  CollaborativeTrainer,
+  collaborativeFamily,
   holdoutSplit,
   initialCollaborativeParameters,
   levelCounts,
   predictQueries,
   syntheticRatings,
+  Trainer,
 } from '@rbmjs/core';
 import type { Backend } from '@rbmjs/core/backend';
 
@@ -45,7 +46,7 @@ async function trainCollaborative(
     seed: 11,
   };
   const models = [CollaborativeModel.fromParameters(a, init), CollaborativeModel.fromParameters(b, init)];
-  const trainers = models.map((m) => new CollaborativeTrainer(m, train, test, options));
+  const trainers = models.map((m) => new Trainer(collaborativeFamily(m, train, test, options)));
   try {
     const histories = [];
     for (const t of trainers) histories.push(await t.run());

@@ -1,10 +1,11 @@
 import {
   barsAndStripes,
   DBM,
-  DbmTrainer,
   type DbmTrainOptions,
   dbmAnnealedImportanceSampling,
+  dbmFamily,
   dbmVariationalBound,
+  Trainer,
 } from '@rbmjs/core';
 import type { Backend } from '@rbmjs/core/backend';
 import type { CheckContext, ConformanceCheck } from './context.js';
@@ -33,7 +34,7 @@ async function trainBoth(c: CheckContext, [a, b]: [Backend, Backend], versus: st
   const data = barsAndStripes(3);
   const models = [a, b].map((be) => DBM.create(be, { sizes: SIZES, seed: 3, weightScale: 0.1 })) as [DBM, DBM];
   for (const m of models) {
-    const t = new DbmTrainer(m, data, OPTIONS);
+    const t = new Trainer(dbmFamily(m, data, OPTIONS));
     try {
       await t.run();
     } finally {

@@ -1,6 +1,8 @@
 import type { Backend, HostArray } from '../backend/types.js';
 import type { Dataset } from '../data/dataset.js';
-import { ArgumentError, ShapeError, TrainingAbortedError } from '../errors.js';
+import { ArgumentError, ShapeError } from '../errors.js';
+import { decodeModel, encodeModel } from '../io/model-file.js';
+import type { DecodeOptions } from '../io/safetensors.js';
 import {
   argmaxRows,
   type ClassificationReport,
@@ -10,16 +12,18 @@ import {
   jointRows,
   labelLayout,
 } from '../model/labels.js';
-import { RBM, type RbmParameters } from '../model/rbm.js';
+import { RBM } from '../model/rbm.js';
 import type { TrainOptions } from '../train/config.js';
+import type { EpochMetrics } from '../train/options.js';
 import { Trainer } from '../train/trainer.js';
+import type { Estimator, SampleScores } from './interface.js';
 
 /**
  * A classification RBM on a backend: an {@link RBM} whose last softmax group holds the labels, with exact
  * predictions. Train it with {@link ClassificationRBM.fit}, or with a {@link Trainer} on {@link jointRows}
  * (`objective` generative, discriminative or hybrid).
  */
-export class ClassificationRBM {
+export class ClassificationRBM implements Estimator<LabelledRows, LabelledInputs> {
   readonly model: RBM;
   readonly numInputs: number;
   readonly numClasses: number;
@@ -99,43 +103,94 @@ export class ClassificationRBM {
    * parameters of the best epoch; `patience` stops after that many epochs without improvement.
    */
   async fit(
-    inputs: Dataset,
-    labels: ArrayLike<number>,
-    options: TrainOptions & {
-      readonly heldOut?: { readonly inputs: Dataset; readonly labels: ArrayLike<number> };
-      readonly patience?: number;
-    },
+    inputs: Dataset | LabelledRows,
+    labelsOrOptions?: ArrayLike<number> | FitOptions,
+    more?: FitOptions,
   ): Promise<ClassifierHistory> {
+    // fit(inputs, labels, options), or the estimator interface's fit({ inputs, labels }, options).
+    if ('inputs' in inputs)
+      return this.fitRows(inputs.inputs, inputs.labels, (labelsOrOptions as FitOptions | undefined) ?? { epochs: 10 });
+    return this.fitRows(inputs, labelsOrOptions as ArrayLike<number>, more ?? { epochs: 10 });
+  }
+
+  private async fitRows(inputs: Dataset, labels: ArrayLike<number>, options: FitOptions): Promise<ClassifierHistory> {
     const { heldOut, patience, ...train } = options;
     if (heldOut) checkLabels(heldOut.labels, this.numClasses, heldOut.inputs.rows, 'held-out labels');
     if (patience !== undefined && !heldOut) throw new ArgumentError('patience needs held-out data (heldOut)');
     const data = jointRows(inputs, labels, this.numClasses);
     const errors: number[] = [];
-    let best: { error: number; epoch: number; parameters: RbmParameters } | undefined;
-    const stop = new AbortController();
+    // The held-out error each epoch, watched by the trainer's early stopping (the model ends with the best).
     const trainer = new Trainer(this.model, data, {
       objective: 'hybrid',
       ...train,
-      // The caller's signal and early stopping's own.
-      signal: train.signal ? AbortSignal.any([stop.signal, train.signal]) : stop.signal,
-      onEpoch: async (m) => {
-        await train.onEpoch?.(m);
-        if (!heldOut) return;
-        const { error } = await this.evaluate(heldOut.inputs, heldOut.labels);
-        errors.push(error);
-        if (!best || error < best.error) best = { error, epoch: m.epoch, parameters: await this.model.parameters() };
-        else if (patience !== undefined && m.epoch - best.epoch >= patience) stop.abort();
-      },
+      ...(heldOut
+        ? {
+            figures: async () => {
+              const { error } = await this.evaluate(heldOut.inputs, heldOut.labels);
+              errors.push(error);
+              return { heldOutError: error };
+            },
+            monitor: { figure: 'heldOutError', ...(patience !== undefined ? { patience } : {}) },
+          }
+        : {}),
     });
     try {
       await trainer.run();
-    } catch (error) {
-      if (!(error instanceof TrainingAbortedError && stop.signal.aborted)) throw error;
     } finally {
       trainer.dispose();
     }
-    if (best) this.model.setParameters(best.parameters);
-    return { heldOutErrors: errors, ...(best ? { bestEpoch: best.epoch, bestError: best.error } : {}) };
+    const best = trainer.bestEpoch;
+    return { heldOutErrors: errors, ...(best ? { bestEpoch: best.epoch, bestError: best.value } : {}) };
+  }
+
+  /** The features of labelled inputs for the estimator interface: p(y = k | x) [rows * C]. */
+  async transform(data: { readonly inputs: Dataset | HostArray }): Promise<Float32Array> {
+    return Float32Array.from(await this.predictProba(data.inputs));
+  }
+
+  /** log p(y | x) of each labelled row (the discriminative objective's figure), exactly. */
+  async scoreSamples(data: {
+    readonly inputs: Dataset | HostArray;
+    readonly labels: ArrayLike<number>;
+  }): Promise<SampleScores> {
+    const logp = await this.logProbabilities(data.inputs);
+    const C = this.numClasses;
+    const rows = logp.length / C;
+    checkLabels(data.labels, C, rows, 'labels');
+    return {
+      values: Float64Array.from({ length: rows }, (_, r) => logp[r * C + data.labels[r]!]!),
+      figure: 'log p(y | x)',
+    };
+  }
+
+  /**
+   * More epochs on labelled inputs from the current model (one by default): a fresh pass, as scikit-learn's
+   * partial_fit (momentum and persistent chains start again).
+   */
+  async partialFit(
+    data: { readonly inputs: Dataset; readonly labels: ArrayLike<number> },
+    options: TrainOptions | { readonly epochs?: number } = {},
+  ): Promise<EpochMetrics[]> {
+    const trainer = new Trainer(this.model, jointRows(data.inputs, data.labels, this.numClasses), {
+      objective: 'hybrid',
+      ...options,
+      epochs: options.epochs ?? 1,
+    });
+    try {
+      return await trainer.run();
+    } finally {
+      trainer.dispose();
+    }
+  }
+
+  /** The model file (an RBM file whose last softmax group is the label layer). */
+  async save(metadata: Readonly<Record<string, string>> = {}): Promise<Uint8Array> {
+    return encodeModel(await this.model.parameters(), metadata);
+  }
+
+  /** Reads what {@link save} wrote. */
+  static load(backend: Backend, bytes: Uint8Array, options: DecodeOptions = {}): ClassificationRBM {
+    return new ClassificationRBM(RBM.fromParameters(backend, decodeModel(bytes, options).parameters));
   }
 
   dispose(): void {
@@ -150,3 +205,21 @@ export interface ClassifierHistory {
   readonly bestEpoch?: number;
   readonly bestError?: number;
 }
+
+/** Labelled rows, as the estimator interface passes them. */
+export interface LabelledRows {
+  readonly inputs: Dataset;
+  readonly labels: ArrayLike<number>;
+}
+
+/** Inputs to transform, or labelled inputs to score. */
+export interface LabelledInputs {
+  readonly inputs: Dataset | HostArray;
+  readonly labels: ArrayLike<number>;
+}
+
+/** {@link ClassificationRBM.fit}'s options: the trainer's, held-out data for the best epoch, and patience. */
+export type FitOptions = TrainOptions & {
+  readonly heldOut?: { readonly inputs: Dataset; readonly labels: ArrayLike<number> };
+  readonly patience?: number;
+};

@@ -18,15 +18,20 @@ import {
   type CollaborativeParameters,
   exactDistribution,
   expectedValue,
+  hiddenFeatures,
   initialCollaborativeParameters,
   type UserEvidence,
 } from '../model/collaborative.js';
 import { ratedSets } from '../model/collaborative-batch.js';
 import {
   type CollaborativeEpoch,
-  CollaborativeTrainer,
   type CollaborativeTrainOptions,
+  collaborativeFamily,
 } from '../train/collaborative.js';
+import type { EpochMetrics } from '../train/options.js';
+import type { Schedule } from '../train/schedule.js';
+import { Trainer } from '../train/trainer.js';
+import { canonicalOptions, type Estimator, type SampleScores } from './interface.js';
 
 /**
  * Recommendations with the collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007), in the
@@ -41,12 +46,23 @@ import {
  * ```
  */
 
-export interface CollaborativeRbmOptions extends Omit<CollaborativeTrainOptions, 'onEpoch' | 'signal' | 'patience'> {
+export interface CollaborativeRbmOptions
+  extends Omit<CollaborativeTrainOptions, 'patience' | 'weightDecay' | 'gibbsSteps'> {
   /** Hidden units (default 100, the paper's). */
   readonly numHidden?: number;
   /** The conditional RBM (S, M & H 2007, section 4): the hidden units also see which items a user rated. */
   readonly conditional?: boolean;
+  /** L2 weight decay of W and D (default 0.001). */
+  readonly l2?: number;
+  /** @deprecated {@link l2}. */
+  readonly weightDecay?: number;
+  /** T of CD-T: a number or a schedule (default 1 for 15 epochs, 3 to 25, then 5). */
+  readonly k?: Schedule;
+  /** @deprecated {@link k}. */
+  readonly gibbsSteps?: Schedule;
   /** Standard deviation of the initial weights (default 0.01). */
+  readonly weightScale?: number;
+  /** @deprecated {@link weightScale}. */
   readonly initScale?: number;
   /**
    * Whose RBM: `user` (the paper's: one RBM a user, over the items they rated), `item` (one RBM an item,
@@ -101,7 +117,7 @@ export interface Recommendation {
   readonly score: number;
 }
 
-export class CollaborativeRBM {
+export class CollaborativeRBM implements Estimator<Ratings> {
   readonly backend: Backend;
   readonly options: CollaborativeRbmOptions;
   private current: CollaborativeModel | undefined;
@@ -111,8 +127,11 @@ export class CollaborativeRBM {
   private side: Orientation = 'user';
   /** Views made by {@link withRatings} share the model and do not dispose it. */
   private owner = true;
+  /** partialFit calls since the last fit: each draws its own randomness. */
+  private partialFits = 0;
 
-  constructor(backend: Backend, options: CollaborativeRbmOptions = {}) {
+  constructor(backend: Backend, given: CollaborativeRbmOptions = {}) {
+    const options = canonicalOptions(given, ['weightDecay', 'gibbsSteps', 'initScale']);
     const H = options.numHidden ?? 100;
     if (!Number.isInteger(H) || H < 1) throw new ArgumentError(`numHidden must be a positive integer, got ${H}`);
     resolveOrientation(options.orientation, { users: [], items: [] }); // a bad orientation is refused now
@@ -195,20 +214,24 @@ export class CollaborativeRBM {
         levels: train.levels,
         counts: levelCounts(train),
         ...(o.conditional ? { conditional: true } : {}),
-        ...(o.initScale !== undefined ? { initScale: o.initScale } : {}),
+        ...(o.weightScale !== undefined ? { initScale: o.weightScale } : {}),
         ...(o.seed !== undefined ? { seed: o.seed } : {}),
       }),
     );
     this.evidence = train;
-    const trainer = new CollaborativeTrainer(this.current, train, heldOut, {
-      ...o,
+    this.partialFits = 0;
+    const family = collaborativeFamily(this.current, train, heldOut, {
+      ...this.trainOptions(),
       ...(fit.patience !== undefined ? { patience: fit.patience } : {}),
-      ...(fit.onEpoch ? { onEpoch: fit.onEpoch } : {}),
+    });
+    const trainer = new Trainer(family, {
+      ...(fit.onEpoch ? { onEpoch: fit.onEpoch as (e: EpochMetrics) => void | Promise<void> } : {}),
       ...(fit.signal ? { signal: fit.signal } : {}),
     });
     try {
-      const history = await trainer.run();
-      const best = trainer.bestEpoch;
+      const history = (await trainer.run()) as CollaborativeEpoch[];
+      const b = trainer.bestEpoch;
+      const best = b ? { epoch: b.epoch, rmse: b.value } : undefined;
       this.host = await this.current.parameters();
       // Held out for early stopping, a rating is still the user's: predictions and recommendations use them all.
       if (fit.holdout !== undefined) this.evidence = this.toModel(ratings);
@@ -216,6 +239,52 @@ export class CollaborativeRBM {
     } finally {
       trainer.dispose();
     }
+  }
+
+  /** The family's options from the estimator's (the family's names: weightDecay, gibbsSteps). */
+  private trainOptions(): CollaborativeTrainOptions {
+    const { numHidden: _h, conditional: _c, weightScale: _w, orientation: _o, l2, k, ...rest } = this.options;
+    return { ...rest, ...(l2 !== undefined ? { weightDecay: l2 } : {}), ...(k !== undefined ? { gibbsSteps: k } : {}) };
+  }
+
+  /**
+   * More epochs (one by default) on `ratings` (the ids the model was fitted on) from the current model: a
+   * fresh pass, its velocities starting again; the first call fits a model.
+   */
+  async partialFit(ratings: Ratings, options: { readonly epochs?: number } = {}): Promise<CollaborativeEpoch[]> {
+    const epochs = options.epochs ?? 1;
+    if (!this.current) return (await this.fit(ratings)).history.slice(-epochs);
+    const { train } = alignRatings(this.cases, this.toModel(ratings), 'partialFit ratings');
+    const seed = (this.options.seed ?? 0) + ++this.partialFits;
+    const family = collaborativeFamily(this.model, train, undefined, { ...this.trainOptions(), epochs, seed });
+    const trainer = new Trainer(family);
+    try {
+      const history = (await trainer.run()) as CollaborativeEpoch[];
+      this.host = undefined;
+      return history;
+    } finally {
+      trainer.dispose();
+    }
+  }
+
+  /**
+   * The hidden features of each case of `ratings` (users; items for the I-RBM) given its ratings: p(h = 1 | V)
+   * [cases x numHidden], in float64 from the model's parameters. Ratings of units the model has no weights
+   * for are left out.
+   */
+  async transform(ratings: Ratings): Promise<Float32Array> {
+    const { train } = alignRatings(this.cases, this.toModel(ratings), 'transform ratings');
+    return hiddenFeatures(await this.parameters(), train);
+  }
+
+  /** The squared error of each test rating's prediction (as {@link evaluate} makes them), with RMSE and MAE. */
+  async scoreSamples(
+    test: Ratings,
+    options: { method?: PredictionMethod } = {},
+  ): Promise<SampleScores<{ rmse: number; mae: number; count: number; droppedUnknownItems: number }>> {
+    const { predictions, truth, droppedUnknownItems } = await this.predictTest(test, options);
+    const values = Float64Array.from(predictions, (x, k) => (x - truth.levels[truth.level[k]!]!) ** 2);
+    return { values, figure: 'squared-error', detail: { ...ratingErrors(predictions, truth), droppedUnknownItems } };
   }
 
   private async parameters(): Promise<CollaborativeParameters> {
@@ -313,6 +382,15 @@ export class CollaborativeRBM {
     test: Ratings,
     options: { method?: PredictionMethod } = {},
   ): Promise<{ rmse: number; mae: number; count: number; droppedUnknownItems: number }> {
+    const { predictions, truth, droppedUnknownItems } = await this.predictTest(test, options);
+    return { ...ratingErrors(predictions, truth), droppedUnknownItems };
+  }
+
+  /** Predictions of test ratings on the model's ids, as {@link evaluate} describes. */
+  private async predictTest(
+    test: Ratings,
+    options: { method?: PredictionMethod },
+  ): Promise<{ predictions: Float64Array; truth: Ratings; droppedUnknownItems: number }> {
     for (const v of test.levels)
       if (levelOf(this.cases.levels, v) < 0)
         throw new ArgumentError(
@@ -342,8 +420,8 @@ export class CollaborativeRBM {
           exactDistribution(p, { items, levels: train.level.subarray(s, e), ...rated }, t.item[k]!),
         );
       }
-    } else predictions = await predictQueries(this.model, train, t);
-    return { ...ratingErrors(predictions, t), droppedUnknownItems };
+    } else predictions = Float64Array.from(await predictQueries(this.model, train, t));
+    return { predictions, truth: t, droppedUnknownItems };
   }
 
   /** The model file (with the training ratings, so that `recommend` works from the file alone). */

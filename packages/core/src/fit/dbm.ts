@@ -3,9 +3,14 @@ import type { Dataset } from '../data/dataset.js';
 import { type DataSource, datasetSource, isDataSource, sourceColumnMeans } from '../data/source.js';
 import { ArgumentError, RbmError } from '../errors.js';
 import { type DbmBoundOptions, type DbmBounds, dbmVariationalBound } from '../evaluate/dbm.js';
+import { decodeDbm, encodeDbm } from '../io/dbm-file.js';
+import type { DecodeOptions } from '../io/safetensors.js';
 import { DBM, type DbmParameters, type DbmSamples, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
-import { DBM_DEFAULTS, type DbmEpoch, DbmTrainer, type DbmTrainOptions } from '../train/dbm.js';
-import { checkTrainingData } from '../train/trainer.js';
+import { DBM_DEFAULTS, type DbmTrainOptions } from '../train/dbm.js';
+import { dbmFamily } from '../train/dbm-family.js';
+import type { EpochMetrics } from '../train/options.js';
+import { checkTrainingData, Trainer } from '../train/trainer.js';
+import { canonicalOptions, type Estimator, type SampleScores } from './interface.js';
 
 /**
  * A deep Boltzmann machine with the estimator vocabulary of {@link RbmEstimator}: fit, transform (mean-field
@@ -17,24 +22,44 @@ import { checkTrainingData } from '../train/trainer.js';
  * const features = await dbm.transform(test); // [mu_1, mu_2] per row, rows x 1500
  * ```
  */
-export interface DbmEstimatorOptions extends DbmTrainOptions {
+export interface DbmEstimatorOptions extends Omit<DbmTrainOptions, 'weightDecay' | 'gibbsSteps'> {
   /** Hidden layer sizes, bottom first (at least two). */
-  readonly hidden: readonly number[];
+  readonly numHidden?: readonly number[];
+  /** @deprecated The name before the estimators shared theirs: {@link numHidden}. */
+  readonly hidden?: readonly number[];
+  /** L2 weight decay on W (default 0.0002, S&H's weight cost). */
+  readonly l2?: number;
+  /** @deprecated {@link l2}. */
+  readonly weightDecay?: number;
+  /** Gibbs sweeps of the persistent chains per update (default 1). */
+  readonly k?: number;
+  /** @deprecated {@link k}. */
+  readonly gibbsSteps?: number;
   /** Standard deviation of the initial weights (default 0.01). */
   readonly weightScale?: number;
 }
 
-export class DbmEstimator {
+/** The trainer's options from the estimator's (its names are the DBM family's own). */
+function trainOptions(o: DbmEstimatorOptions): DbmTrainOptions {
+  const { numHidden: _n, hidden: _h, weightScale: _w, l2, k, weightDecay: _d, gibbsSteps: _g, ...rest } = o;
+  return { ...rest, ...(l2 !== undefined ? { weightDecay: l2 } : {}), ...(k !== undefined ? { gibbsSteps: k } : {}) };
+}
+
+export class DbmEstimator implements Estimator<Dataset | DataSource, Dataset> {
   readonly backend: Backend;
   readonly options: DbmEstimatorOptions;
   private dbm: DBM | undefined;
+  /** partialFit calls since the last fit: each draws its own randomness. */
+  private partialFits = 0;
 
-  constructor(backend: Backend, options: DbmEstimatorOptions) {
-    if (!Array.isArray(options.hidden) || options.hidden.length < 2)
+  constructor(backend: Backend, given: DbmEstimatorOptions) {
+    const options = canonicalOptions(given, ['hidden', 'weightDecay', 'gibbsSteps', 'initScale']);
+    if (!Array.isArray(options.numHidden) || options.numHidden.length < 2)
       throw new ArgumentError(
-        `a deep Boltzmann machine needs at least two hidden layers (hidden: [500, 1000]), got ${JSON.stringify(options.hidden)}`,
+        `a deep Boltzmann machine needs at least two hidden layers (numHidden: [500, 1000]), got ${JSON.stringify(options.numHidden)}`,
       );
-    const known = new Set(['hidden', 'weightScale', ...Object.keys(DBM_DEFAULTS)]);
+    const own = Object.keys(DBM_DEFAULTS).filter((k) => k !== 'weightDecay' && k !== 'gibbsSteps');
+    const known = new Set(['numHidden', 'weightScale', 'l2', 'k', ...own]);
     const unknown = Object.keys(options).filter((k) => !known.has(k));
     if (unknown.length > 0)
       throw new ArgumentError(
@@ -50,41 +75,53 @@ export class DbmEstimator {
   }
 
   static fromParameters(backend: Backend, p: DbmParameters, options: Partial<DbmEstimatorOptions> = {}): DbmEstimator {
-    const e = new DbmEstimator(backend, { ...options, hidden: p.sizes.slice(1) });
+    const e = new DbmEstimator(backend, { ...options, numHidden: p.sizes.slice(1) });
     e.dbm = DBM.fromParameters(backend, p);
     return e;
   }
 
-  /** Pretrains greedily and trains jointly (see {@link DbmTrainer}); returns every epoch's figures. */
+  /** Pretrains greedily and trains jointly (the {@link Trainer} with {@link dbmFamily}); returns every epoch's figures. */
   async fit(
     data: Dataset | DataSource,
-    options: { signal?: AbortSignal; onEpoch?: (e: DbmEpoch) => void | Promise<void> } = {},
-  ): Promise<DbmEpoch[]> {
+    options: { signal?: AbortSignal; onEpoch?: (e: EpochMetrics) => void | Promise<void> } = {},
+  ): Promise<EpochMetrics[]> {
     checkTrainingData(data);
     const src = isDataSource(data) ? data : datasetSource(data);
-    const { hidden, weightScale, ...train } = this.options;
+    const { numHidden, weightScale } = this.options;
+    const train = trainOptions(this.options);
     const means = await sourceColumnMeans(src);
     this.dbm?.dispose();
     this.dbm = DBM.create(this.backend, {
-      sizes: [src.cols, ...hidden],
+      sizes: [src.cols, ...numHidden!],
       means,
       ...(train.seed !== undefined ? { seed: train.seed } : {}),
       ...(weightScale !== undefined ? { weightScale } : {}),
     });
-    const trainer = new DbmTrainer(this.dbm, src, train);
-    const history: DbmEpoch[] = [];
+    this.partialFits = 0;
+    const trainer = new Trainer(dbmFamily(this.dbm, src, train), options);
     try {
-      await trainer.run({
-        ...(options.signal ? { signal: options.signal } : {}),
-        onEpoch: async (e) => {
-          history.push(e);
-          await options.onEpoch?.(e);
-        },
-      });
+      return await trainer.run();
     } finally {
       trainer.dispose();
     }
-    return history;
+  }
+
+  /**
+   * More joint training on `data` (one epoch by default) from the current model, with fresh persistent chains
+   * (as scikit-learn's partial_fit, each call a fresh pass); the first call fits a model (with pretraining).
+   */
+  async partialFit(data: Dataset | DataSource, options: { readonly epochs?: number } = {}): Promise<EpochMetrics[]> {
+    const epochs = options.epochs ?? 1;
+    if (!this.dbm) return this.fit(data, {}).then((h) => h.slice(-epochs));
+    const src = isDataSource(data) ? data : datasetSource(data);
+    const train = trainOptions(this.options);
+    const seed = (train.seed ?? DBM_DEFAULTS.seed) + ++this.partialFits;
+    const trainer = new Trainer(dbmFamily(this.dbm, src, { ...train, pretrainEpochs: 0, epochs, seed }));
+    try {
+      return await trainer.run();
+    } finally {
+      trainer.dispose();
+    }
   }
 
   /** Mean-field features: every hidden layer's mu, side by side ([rows, n_1 + ... + n_L]). */
@@ -104,12 +141,23 @@ export class DbmEstimator {
   }
 
   /** The mean-field lower bound on log p(v) of each row (AIS's log Z), with the estimate it rests on. */
-  async scoreSamples(data: Dataset, options: DbmBoundOptions = {}): Promise<DbmBounds> {
-    return dbmVariationalBound(this.model, data, options);
+  async scoreSamples(data: Dataset, options: DbmBoundOptions = {}): Promise<SampleScores<DbmBounds>> {
+    const bounds = await dbmVariationalBound(this.model, data, options);
+    return { values: bounds.perExample, figure: 'variational-bound', detail: bounds };
   }
 
   async sample(options: { chains?: number; steps: number; seed?: number }): Promise<DbmSamples> {
     return this.model.sample(options);
+  }
+
+  /** The DBM file (safetensors; `metadata` added to its header). */
+  async save(metadata: Readonly<Record<string, string>> = {}): Promise<Uint8Array> {
+    return encodeDbm(await this.model.parameters(), metadata);
+  }
+
+  /** Reads what {@link save} wrote. */
+  static load(backend: Backend, bytes: Uint8Array, options: DecodeOptions = {}): DbmEstimator {
+    return DbmEstimator.fromParameters(backend, decodeDbm(bytes, options).parameters);
   }
 
   dispose(): void {

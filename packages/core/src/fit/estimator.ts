@@ -15,19 +15,22 @@ import { exactLogLikelihood } from '../evaluate/exact.js';
 import { pseudoLogLikelihood } from '../evaluate/pseudo-likelihood.js';
 import {
   EarlyStopping,
+  figureIncreases,
   type ValidationFigure,
   type ValidationFigures,
   type ValidationOptions,
   validationFigures,
 } from '../evaluate/validation.js';
+import { decodeModel, encodeModel } from '../io/model-file.js';
+import type { DecodeOptions } from '../io/safetensors.js';
 import type { HiddenUnits } from '../model/hidden-units.js';
 import { asDataset, RBM, type RbmParameters, type Samples } from '../model/rbm.js';
 import type { VisibleUnits } from '../model/units.js';
-import { eventTurns } from '../progress.js';
 import { type ConditionalSampleOptions, conditionalSample } from '../sample/conditional.js';
 import type { TrainOptions } from '../train/config.js';
 import type { EpochMetrics } from '../train/options.js';
 import { checkTrainingData, Trainer } from '../train/trainer.js';
+import { canonicalOptions, type Estimator, type SampleScores } from './interface.js';
 
 /**
  * An RBM with scikit-learn's estimator vocabulary (BernoulliRBM: fit, partial_fit, transform, score_samples,
@@ -74,14 +77,16 @@ export interface FitResult {
 
 export type ScoreKind = 'pseudo-likelihood' | 'free-energy' | 'log-likelihood';
 
-export class RbmEstimator {
+export class RbmEstimator implements Estimator<Dataset | DataSource, Dataset | HostArray> {
   readonly backend: Backend;
   readonly options: EstimatorOptions;
   private rbm: RBM | undefined;
   /** partialFit calls so far: each gets its own seed offset, so that batches are shuffled differently. */
   private partialFits = 0;
 
-  constructor(backend: Backend, options: EstimatorOptions) {
+  constructor(backend: Backend, given: EstimatorOptions) {
+    // One name for each option across the estimators; the other families' old names are read as these.
+    const options = canonicalOptions(given, ['weightDecay', 'gibbsSteps', 'initScale']);
     if (!Number.isInteger(options.numHidden) || options.numHidden < 1)
       throw new ArgumentError(`numHidden must be a positive integer, got ${options.numHidden}`);
     this.backend = backend;
@@ -134,59 +139,63 @@ export class RbmEstimator {
     checkFitData(data, 'fit');
     checkTrainingData(data);
     const epochs = this.options.epochs ?? 10;
-    const stopper = options.earlyStopping
-      ? new EarlyStopping(options.earlyStopping.figure, options.earlyStopping.patience, options.earlyStopping.minDelta)
-      : undefined;
-    if (stopper && !options.validation) throw new ArgumentError('earlyStopping needs validation data');
-    const figures = options.figures ?? (stopper ? [stopper.figure] : ['reconstruction' as const]);
-    if (stopper && !figures.includes(stopper.figure))
-      throw new ArgumentError(`the early-stopping figure ${stopper.figure} is not among the figures computed`);
+    const stop = options.earlyStopping;
+    if (stop) new EarlyStopping(stop.figure, stop.patience, stop.minDelta); // checks the settings
+    if (stop && !options.validation) throw new ArgumentError('earlyStopping needs validation data');
+    const figures = options.figures ?? (stop ? [stop.figure] : ['reconstruction' as const]);
+    if (stop && !figures.includes(stop.figure))
+      throw new ArgumentError(`the early-stopping figure ${stop.figure} is not among the figures computed`);
     if (options.validation && options.validation.cols !== data.cols)
       throw new ShapeError(`validation rows have ${options.validation.cols} values, the data ${data.cols}`);
     const model = await this.initialise(data);
     this.partialFits = 0;
-    const trainer = new Trainer(model, data, this.trainOptions(epochs));
     const history: Array<{ metrics: EpochMetrics; figures?: ValidationFigures }> = [];
-    let best: RbmParameters | undefined;
-    let stoppedEarly = false;
     const trainSample =
       options.validation && figures.includes('free-energy-gap')
         ? await readHead(isDataSource(data) ? data : datasetSource(data), options.validation.rows)
         : undefined;
-    // The signal is obeyed between epochs too (the trainer checks it between batches), with a turn of the
-    // event loop now and then so that an abort reaches a synchronous backend.
-    const turn = eventTurns(this.options.signal);
-    try {
-      for (let epoch = 0; epoch < epochs; epoch++) {
-        await turn();
-        trainer.throwIfAborted();
-        const metrics = await trainer.trainEpoch();
-        const f = options.validation
-          ? await validationFigures(model, options.validation, {
-              ...options.validationOptions,
-              figures,
-              ...(trainSample ? { train: trainSample } : {}),
-            })
-          : undefined;
-        history.push(f ? { metrics, figures: f } : { metrics });
-        await options.onEpoch?.(metrics, f);
-        if (stopper && f) {
-          const { improved, stop } = stopper.update(f[stopper.figure]!, epoch);
-          if (improved) best = await model.parameters();
-          if (stop) {
-            stoppedEarly = epoch < epochs - 1;
-            break;
+    let last: ValidationFigures | undefined;
+    // The validation figures each epoch; early stopping on one of them is the trainer's (the best kept).
+    const trainer = new Trainer(model, data, {
+      ...this.trainOptions(epochs),
+      ...(options.validation
+        ? {
+            figures: async () => {
+              last = await validationFigures(model, options.validation!, {
+                ...options.validationOptions,
+                figures,
+                ...(trainSample ? { train: trainSample } : {}),
+              });
+              return stop ? { [stop.figure]: last[stop.figure]! } : {};
+            },
           }
-        }
-      }
+        : {}),
+      ...(stop
+        ? {
+            monitor: {
+              figure: stop.figure,
+              mode: figureIncreases(stop.figure) ? 'max' : 'min',
+              patience: stop.patience,
+              ...(stop.minDelta !== undefined ? { minDelta: stop.minDelta } : {}),
+            },
+          }
+        : {}),
+      onEpoch: async (m) => {
+        const metrics = stop ? withoutKey(m, stop.figure) : m;
+        history.push(last ? { metrics, figures: last } : { metrics });
+        await options.onEpoch?.(metrics, last);
+      },
+    });
+    try {
+      await trainer.run();
     } finally {
       trainer.dispose();
     }
-    if (best) model.setParameters(best);
+    const best = trainer.bestEpoch;
     return {
       history,
-      stoppedEarly,
-      ...(stopper?.bestEpoch !== undefined ? { bestEpoch: stopper.bestEpoch, best: stopper.best! } : {}),
+      stoppedEarly: history.length < epochs,
+      ...(best ? { bestEpoch: best.epoch, best: best.value } : {}),
     };
   }
 
@@ -275,12 +284,13 @@ export class RbmEstimator {
    * A score per row: `pseudo-likelihood` (default; sum_i log p(v_i | v_-i), every bit, exact), `free-energy`
    * (F(v); lower is likelier) or `log-likelihood` (exact log p(v), small models only).
    */
-  async scoreSamples(data: Dataset | HostArray, score: ScoreKind = 'pseudo-likelihood'): Promise<Float64Array> {
+  async scoreSamples(data: Dataset | HostArray, score: ScoreKind = 'pseudo-likelihood'): Promise<SampleScores> {
     const model = this.model;
     const ds = asDataset(data, model.numVisible, 'scoreSamples');
-    if (score === 'pseudo-likelihood') return (await pseudoLogLikelihood(model, ds)).perExample;
-    if (score === 'free-energy') return model.freeEnergy(ds);
-    if (score === 'log-likelihood') return (await exactLogLikelihood(model, ds)).perExample;
+    const scored = (values: Float64Array) => ({ values, figure: score });
+    if (score === 'pseudo-likelihood') return scored((await pseudoLogLikelihood(model, ds)).perExample);
+    if (score === 'free-energy') return scored(Float64Array.from(await model.freeEnergy(ds)));
+    if (score === 'log-likelihood') return scored((await exactLogLikelihood(model, ds)).perExample);
     throw new ArgumentError(
       `score must be 'pseudo-likelihood', 'free-energy' or 'log-likelihood', got ${String(score)}`,
     );
@@ -304,10 +314,30 @@ export class RbmEstimator {
     return conditionalSample(this.model, options);
   }
 
+  /** The model file (safetensors; `metadata` added to its header). */
+  async save(metadata: Readonly<Record<string, string>> = {}): Promise<Uint8Array> {
+    return encodeModel(await this.model.parameters(), metadata);
+  }
+
+  /** Reads what {@link save} wrote (or any RBM model file). */
+  static load(
+    backend: Backend,
+    bytes: Uint8Array,
+    options: DecodeOptions & { readonly estimator?: Partial<EstimatorOptions> } = {},
+  ): RbmEstimator {
+    return RbmEstimator.fromParameters(backend, decodeModel(bytes, options).parameters, options.estimator);
+  }
+
   dispose(): void {
     this.rbm?.dispose();
     this.rbm = undefined;
   }
+}
+
+/** Metrics without one figure (the early-stopping figure the trainer saw is reported with the others). */
+function withoutKey(m: EpochMetrics, key: string): EpochMetrics {
+  const { [key]: _, ...rest } = m as unknown as Record<string, unknown>;
+  return rest as unknown as EpochMetrics;
 }
 
 /** A Dataset or DataSource, not a bare array: a typed error that says what came instead. */

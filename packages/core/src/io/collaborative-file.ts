@@ -1,8 +1,8 @@
 import { type Ratings, ratingsFromIndices } from '../data/ratings.js';
 import { ModelFormatError, RbmError } from '../errors.js';
 import { type CollaborativeParameters, checkCollaborativeParameters } from '../model/collaborative.js';
-import { checkFormat, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './model-file.js';
-import { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './safetensors.js';
+import { encodeModelFile, metadataJson, type OpenedModelFile, openModelFile } from './format.js';
+import type { DecodeOptions, SafeTensor } from './safetensors.js';
 
 /**
  * The collaborative-filtering RBM's file: the rbmjs model format (safetensors, metadata `format` rbmjs,
@@ -86,18 +86,12 @@ export function encodeCollaborative(
     }
     ratings.ratings = { dtype: 'F32', shape: [n, 3], data };
   }
-  return encodeSafetensors(
-    { ...collaborativeTensors(parameters), ...userTensors, ...itemTensors, ...ratings, ...options.extra },
-    {
-      ...options.metadata,
-      ...userMeta,
-      ...itemMeta,
-      format: MODEL_FORMAT,
-      format_version: MODEL_FORMAT_VERSION,
-      model: COLLABORATIVE_MODEL_TYPE,
-      orientation,
-      levels: JSON.stringify(parameters.levels),
-    },
+  return encodeModelFile(
+    COLLABORATIVE_MODEL_TYPE,
+    { ...collaborativeTensors(parameters), ...userTensors, ...itemTensors, ...ratings },
+    { ...userMeta, ...itemMeta, orientation, levels: JSON.stringify(parameters.levels) },
+    options.metadata,
+    options.extra,
   );
 }
 
@@ -109,12 +103,7 @@ function idsFrom(
 ): string[] {
   const t = tensors.get(`${name}_ids`);
   if (t) return Array.from(t.data, (x) => String(x));
-  let ids: unknown;
-  try {
-    ids = JSON.parse(metadata[`${name}s`] ?? 'null');
-  } catch {
-    ids = undefined;
-  }
+  const ids = metadataJson(metadata, `${name}s`);
   if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string'))
     throw new ModelFormatError(
       `${where}a collaborative model needs its ${name} ids (${name}_ids, or metadata ${name}s)`,
@@ -164,19 +153,14 @@ export function readCollaborativeTensors(
 }
 
 export function decodeCollaborative(bytes: Uint8Array, options: DecodeOptions = {}): CollaborativeFile {
-  const where = options.source ? `${options.source}: ` : '';
-  const { tensors, metadata } = decodeSafetensors(bytes, options);
-  checkFormat(metadata, where);
-  if (metadata.model !== COLLABORATIVE_MODEL_TYPE)
-    throw new ModelFormatError(
-      `${where}not a collaborative-filtering model (metadata model ${JSON.stringify(metadata.model ?? null)})`,
-    );
-  let levels: unknown;
-  try {
-    levels = JSON.parse(metadata.levels ?? 'null');
-  } catch {
-    levels = undefined;
-  }
+  return collaborativeFrom(
+    openModelFile(bytes, options, [COLLABORATIVE_MODEL_TYPE], 'a collaborative-filtering model (collaborative)'),
+  );
+}
+
+/** The recommender's reader, after the header path every kind shares ({@link openModelFile}). */
+export function collaborativeFrom({ tensors, metadata, where }: OpenedModelFile): CollaborativeFile {
+  const levels = metadataJson(metadata, 'levels');
   if (!Array.isArray(levels) || !levels.every((x) => typeof x === 'number'))
     throw new ModelFormatError(
       `${where}metadata levels must be a JSON array of numbers, got ${JSON.stringify(metadata.levels ?? null)}`,

@@ -1,23 +1,25 @@
 import { ModelFormatError, RbmError } from '../errors.js';
 import { checkDbmParameters, type DbmParameters } from '../model/dbm.js';
-import type { DbmTrainerState } from '../train/dbm.js';
-import { checkFormat, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './format.js';
-import { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './safetensors.js';
+import { encodeModelFile, metadataJson, type OpenedModelFile, openModelFile } from './format.js';
+import type { DecodeOptions, SafeTensor } from './safetensors.js';
 
 /**
  * A deep Boltzmann machine file: safetensors with `weights.<l>` F32 [n_l, n_{l+1}] and `biases.<l>` F32
  * [n_l] (layer 0 visible); metadata `model` is `dbm` and `sizes` the layer sizes (a JSON array), checked
- * against the tensors. A checkpoint adds the trainer's state: tensors `state.chains.<l>`,
- * `state.velocity.<i>`, `state.pretrain_bias.<l>` and metadata `dbm_state` (stage, epoch, random streams).
+ * against the tensors. A checkpoint adds the trainer's state as every family's does (io/checkpoint.ts);
+ * checkpoints of earlier versions held it as `state.*` tensors and `dbm_state` metadata, read there too.
  */
 export const DBM_MODEL_TYPE = 'dbm';
 
 export interface DbmFile {
   readonly parameters: DbmParameters;
   readonly metadata: Readonly<Record<string, string>>;
-  /** The trainer's state, in a checkpoint. */
-  readonly state?: DbmTrainerState;
+  /** Every tensor of the file (a checkpoint's state among them). */
+  readonly tensors: ReadonlyMap<string, SafeTensor>;
 }
+
+/** Tensors a checkpoint adds to a model file (io/checkpoint.ts), and those of earlier DBM checkpoints. */
+const STATE_PREFIXES = ['trainer.', 'monitor.best.', 'state.'];
 
 function f32(shape: number[], data: Float32Array): SafeTensor {
   return { dtype: 'F32', shape, data };
@@ -26,7 +28,7 @@ function f32(shape: number[], data: Float32Array): SafeTensor {
 export function encodeDbm(
   p: DbmParameters,
   metadata: Readonly<Record<string, string>> = {},
-  state?: DbmTrainerState,
+  extra: Readonly<Record<string, SafeTensor>> = {},
 ): Uint8Array {
   checkDbmParameters(p);
   const tensors: Record<string, SafeTensor> = {};
@@ -36,48 +38,16 @@ export function encodeDbm(
   p.biases.forEach((b, l) => {
     tensors[`biases.${l}`] = f32([p.sizes[l]!], b);
   });
-  const extra: Record<string, string> = {};
-  if (state) {
-    state.chains.forEach((x, l) => {
-      tensors[`state.chains.${l}`] = f32([x.length], x);
-    });
-    state.velocities.forEach((x, i) => {
-      tensors[`state.velocity.${i}`] = f32([x.length], x);
-    });
-    state.pretrainBiases.forEach((x, l) => {
-      tensors[`state.pretrain_bias.${l}`] = f32([x.length], x);
-    });
-    extra.dbm_state = JSON.stringify({
-      stage: state.stage,
-      epoch: state.epoch,
-      shuffle: state.shuffle,
-      gibbs: state.gibbs,
-    });
-  }
-  return encodeSafetensors(tensors, {
-    ...metadata,
-    ...extra,
-    format: MODEL_FORMAT,
-    format_version: MODEL_FORMAT_VERSION,
-    model: DBM_MODEL_TYPE,
-    sizes: JSON.stringify(p.sizes),
-  });
+  return encodeModelFile(DBM_MODEL_TYPE, tensors, { sizes: JSON.stringify(p.sizes) }, metadata, extra);
 }
 
 export function decodeDbm(bytes: Uint8Array, options: DecodeOptions = {}): DbmFile {
-  const where = options.source ? `${options.source}: ` : '';
-  const { tensors, metadata } = decodeSafetensors(bytes, options);
-  checkFormat(metadata, where);
-  if (metadata.model !== DBM_MODEL_TYPE)
-    throw new ModelFormatError(
-      `${where}model type ${JSON.stringify(metadata.model)} is not a deep Boltzmann machine (dbm)`,
-    );
-  let sizes: unknown;
-  try {
-    sizes = JSON.parse(metadata.sizes ?? 'null');
-  } catch {
-    sizes = undefined;
-  }
+  return dbmFrom(openModelFile(bytes, options, [DBM_MODEL_TYPE], 'a deep Boltzmann machine (dbm)'));
+}
+
+/** The DBM's reader, after the header path every kind shares ({@link openModelFile}). */
+export function dbmFrom({ tensors, metadata, where }: OpenedModelFile): DbmFile {
+  const sizes = metadataJson(metadata, 'sizes');
   if (!Array.isArray(sizes) || sizes.length < 3 || !sizes.every((n) => Number.isInteger(n) && n > 0))
     throw new ModelFormatError(
       `${where}a dbm file needs metadata sizes (a JSON array of at least 3 positive integers), got ${JSON.stringify(metadata.sizes ?? null)}`,
@@ -102,35 +72,7 @@ export function decodeDbm(bytes: Uint8Array, options: DecodeOptions = {}): DbmFi
     throw new ModelFormatError(`${where}${error instanceof RbmError ? error.message : String(error)}`);
   }
   const known = new Set([...weights.map((_, l) => `weights.${l}`), ...biases.map((_, l) => `biases.${l}`)]);
-  let state: DbmTrainerState | undefined;
-  if (metadata.dbm_state !== undefined) {
-    let s: Partial<DbmTrainerState>;
-    try {
-      s = JSON.parse(metadata.dbm_state);
-    } catch {
-      throw new ModelFormatError(`${where}metadata dbm_state is not JSON`);
-    }
-    const list = (prefix: string, n: number) =>
-      Array.from({ length: n }, (_, i) => {
-        const name = `state.${prefix}.${i}`;
-        const t = tensors.get(name);
-        if (t?.dtype !== 'F32') throw new ModelFormatError(`${where}checkpoint tensor ${name} is missing`);
-        known.add(name);
-        return t.data as Float32Array;
-      });
-    if (typeof s.stage !== 'number' || typeof s.epoch !== 'number' || !s.shuffle || !s.gibbs)
-      throw new ModelFormatError(`${where}metadata dbm_state lacks stage, epoch or random streams`);
-    state = {
-      stage: s.stage,
-      epoch: s.epoch,
-      shuffle: s.shuffle,
-      gibbs: s.gibbs,
-      chains: list('chains', L + 1),
-      velocities: list('velocity', 2 * L + 1),
-      pretrainBiases: list('pretrain_bias', L + 1),
-    };
-  }
-  const stray = [...tensors.keys()].find((name) => !known.has(name));
+  const stray = [...tensors.keys()].find((name) => !known.has(name) && !STATE_PREFIXES.some((x) => name.startsWith(x)));
   if (stray) throw new ModelFormatError(`${where}tensor ${stray} is not part of a ${sizes.join('-')} DBM file`);
-  return state ? { parameters, metadata, state } : { parameters, metadata };
+  return { parameters, metadata, tensors };
 }

@@ -1,9 +1,10 @@
 import type { Backend } from '../backend/types.js';
 import { ArgumentError, ModelFormatError, RbmError, ShapeError } from '../errors.js';
 import { checkParameters, type HiddenUnits, RBM, type RbmParameters } from '../model/rbm.js';
-import { DBM_MODEL_TYPE, type DbmFile, decodeDbm } from './dbm-file.js';
-import { checkFormat, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './format.js';
-import { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './safetensors.js';
+import { COLLABORATIVE_MODEL_TYPE, type CollaborativeFile, collaborativeFrom } from './collaborative-file.js';
+import { DBM_MODEL_TYPE, type DbmFile, dbmFrom } from './dbm-file.js';
+import { encodeModelFile, metadataJson, type OpenedModelFile, openModelFile } from './format.js';
+import type { DecodeOptions, SafeTensor } from './safetensors.js';
 
 export { checkFormat, MODEL_FORMAT, MODEL_FORMAT_VERSION } from './format.js';
 
@@ -42,19 +43,13 @@ export function encodeModel(
   extra: Readonly<Record<string, SafeTensor>> = {},
 ): Uint8Array {
   checkParameters(parameters);
-  for (const name of ['weights', 'visible_bias', 'hidden_bias', 'log_variance']) {
-    if (name in extra) throw new ModelFormatError(`encodeModel: extra tensor ${name} is a model tensor`);
-  }
   const softmax = parameters.visibleUnits === 'softmax';
-  return encodeSafetensors(
-    { ...layerTensors(parameters, ''), ...extra },
-    {
-      ...metadata,
-      format: MODEL_FORMAT,
-      format_version: MODEL_FORMAT_VERSION,
-      model: modelType(parameters),
-      ...(softmax ? { softmax_groups: JSON.stringify(parameters.softmaxGroups) } : {}),
-    },
+  return encodeModelFile(
+    modelType(parameters),
+    layerTensors(parameters, ''),
+    softmax ? { softmax_groups: JSON.stringify(parameters.softmaxGroups) } : {},
+    metadata,
+    extra,
   );
 }
 
@@ -116,11 +111,7 @@ function readLayer(
   }
   let groups: number[] | undefined;
   if (type === SOFTMAX_MODEL_TYPE) {
-    try {
-      groups = JSON.parse(groupsText ?? 'null');
-    } catch {
-      groups = undefined;
-    }
+    groups = metadataJson({ groups: groupsText ?? 'null' }, 'groups') as number[] | undefined;
     if (!Array.isArray(groups))
       throw new ModelFormatError(
         `${where}a softmax model needs its group sizes (softmax_groups, a JSON array), got ${JSON.stringify(groupsText ?? null)}`,
@@ -144,15 +135,22 @@ function readLayer(
   return parameters;
 }
 
+/** What a file of another kind is, for the refusal of a decoder that does not take it. */
+function otherKind(model: string | undefined): string {
+  if (model === DBN_MODEL_TYPE)
+    return '; this file is a deep belief network, which this command or function does not take (library: decodeDbn)';
+  if (model === DBM_MODEL_TYPE)
+    return '; this file is a deep Boltzmann machine: rbm eval, sample, transform and info take it (library: decodeDbm)';
+  if (model === COLLABORATIVE_MODEL_TYPE)
+    return '; this file is a collaborative-filtering RBM: rbm eval --ratings, rbm recommend and rbm info take it (library: decodeCollaborative)';
+  return '';
+}
+
 export function decodeModel(bytes: Uint8Array, options: DecodeOptions = {}): ModelFile {
-  const where = options.source ? `${options.source}: ` : '';
-  const { tensors, metadata } = decodeSafetensors(bytes, options);
-  checkFormat(metadata, where);
-  if (!MODEL_TYPES.includes(metadata.model!)) {
-    throw new ModelFormatError(
-      `${where}model type ${JSON.stringify(metadata.model)} is not supported (${MODEL_TYPES.join(', ')}${metadata.model === DBN_MODEL_TYPE ? '; this file is a deep belief network, which this command or function does not take (library: decodeDbn)' : ''}${metadata.model === DBM_MODEL_TYPE ? '; this file is a deep Boltzmann machine: rbm eval, sample, transform and info take it (library: decodeDbm)' : ''}${metadata.model === 'collaborative' ? '; this file is a collaborative-filtering RBM: rbm eval --ratings, rbm recommend and rbm info take it (library: decodeCollaborative)' : ''})`,
-    );
-  }
+  return modelFrom(openModelFile(bytes, options, MODEL_TYPES, `supported (${MODEL_TYPES.join(', ')})`, otherKind));
+}
+
+function modelFrom({ tensors, metadata, where }: OpenedModelFile): ModelFile {
   const parameters = readLayer(tensors, '', metadata.model!, metadata.softmax_groups, where);
   return { parameters, metadata, tensors };
 }
@@ -210,29 +208,15 @@ export function encodeDbn(
       ...(p.softmaxGroups ? { softmax_groups: [...p.softmaxGroups] } : {}),
     };
   });
-  return encodeSafetensors(tensors, {
-    ...metadata,
-    format: MODEL_FORMAT,
-    format_version: MODEL_FORMAT_VERSION,
-    model: DBN_MODEL_TYPE,
-    layers: JSON.stringify(records),
-  });
+  return encodeModelFile(DBN_MODEL_TYPE, tensors, { layers: JSON.stringify(records) }, metadata);
 }
 
 export function decodeDbn(bytes: Uint8Array, options: DecodeOptions = {}): DbnFile {
-  const where = options.source ? `${options.source}: ` : '';
-  const { tensors, metadata } = decodeSafetensors(bytes, options);
-  checkFormat(metadata, where);
-  if (metadata.model !== DBN_MODEL_TYPE)
-    throw new ModelFormatError(
-      `${where}model type ${JSON.stringify(metadata.model)} is not a deep belief network (dbn)`,
-    );
-  let records: unknown;
-  try {
-    records = JSON.parse(metadata.layers ?? 'null');
-  } catch {
-    records = undefined;
-  }
+  return dbnFrom(openModelFile(bytes, options, [DBN_MODEL_TYPE], 'a deep belief network (dbn)'));
+}
+
+function dbnFrom({ tensors, metadata, where }: OpenedModelFile): DbnFile {
+  const records = metadataJson(metadata, 'layers');
   if (!Array.isArray(records) || records.length === 0)
     throw new ModelFormatError(
       `${where}a dbn file needs metadata layers (a JSON array, one entry per layer), got ${JSON.stringify(metadata.layers ?? null)}`,
@@ -287,13 +271,23 @@ export function decodeDbn(bytes: Uint8Array, options: DecodeOptions = {}): DbnFi
 export type AnyModelFile =
   | ({ readonly kind: 'rbm' } & ModelFile)
   | ({ readonly kind: 'dbn' } & DbnFile)
-  | ({ readonly kind: 'dbm' } & DbmFile);
+  | ({ readonly kind: 'dbm' } & DbmFile)
+  | ({ readonly kind: 'collaborative' } & CollaborativeFile);
 
+/** Decodes a model file of any kind (the header read once, then the kind's own reader). */
 export function decodeAnyModel(bytes: Uint8Array, options: DecodeOptions = {}): AnyModelFile {
-  const { metadata } = decodeSafetensors(bytes, options);
-  if (metadata.model === DBN_MODEL_TYPE) return { kind: 'dbn', ...decodeDbn(bytes, options) };
-  if (metadata.model === DBM_MODEL_TYPE) return { kind: 'dbm', ...decodeDbm(bytes, options) };
-  return { kind: 'rbm', ...decodeModel(bytes, options) };
+  const kinds = [...MODEL_TYPES, DBN_MODEL_TYPE, DBM_MODEL_TYPE, COLLABORATIVE_MODEL_TYPE];
+  const opened = openModelFile(bytes, options, kinds, `one of ${kinds.join(', ')}`);
+  switch (opened.metadata.model) {
+    case DBN_MODEL_TYPE:
+      return { kind: 'dbn', ...dbnFrom(opened) };
+    case DBM_MODEL_TYPE:
+      return { kind: 'dbm', ...dbmFrom(opened) };
+    case COLLABORATIVE_MODEL_TYPE:
+      return { kind: 'collaborative', ...collaborativeFrom(opened) };
+    default:
+      return { kind: 'rbm', ...modelFrom(opened) };
+  }
 }
 
 /** Serialises a model (reads its parameters back from the device). */

@@ -1,8 +1,8 @@
 import { assertBackend } from '../backend/check.js';
-import { softplus } from '../backend/scalar.js';
+import { sigmoid, softplus } from '../backend/scalar.js';
 import type { Backend, Tensor } from '../backend/types.js';
 import { checkMemory, MODEL_WEIGHT_COPIES } from '../budget.js';
-import { checkLevels } from '../data/ratings.js';
+import { checkLevels, type Ratings } from '../data/ratings.js';
 import { ArgumentError, RbmError, ShapeError } from '../errors.js';
 import type { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
@@ -148,6 +148,11 @@ export class CollaborativeModel {
     return this.D !== undefined;
   }
 
+  /** The names of {@link tensors}, in their order (checkpoints, best-epoch copies). */
+  get tensorNames(): string[] {
+    return collaborativeNames(this);
+  }
+
   /** Every parameter tensor, weights first (W_k, D), then biases (a_k, b): the order updates use. */
   get tensors(): Tensor[] {
     return [...this.W, ...(this.D ? [this.D] : []), ...this.a, this.b];
@@ -284,7 +289,7 @@ export class CollaborativeModel {
 }
 
 /** The file layout [items, K, H] / [items, K] as K device matrices [items, H] and K rows [items]. */
-function splitLevels(p: CollaborativeParameters): [Float32Array[], Float32Array[]] {
+export function splitLevels(p: CollaborativeParameters): [Float32Array[], Float32Array[]] {
   const { numItems: M, numHidden: H } = p;
   const K = p.levels.length;
   const w = Array.from({ length: K }, () => new Float32Array(M * H));
@@ -384,4 +389,34 @@ export function expectedValue(levels: readonly number[], p: ArrayLike<number>): 
   let s = 0;
   for (let k = 0; k < levels.length; k++) s += levels[k]! * p[k]!;
   return s;
+}
+
+/** The parameters' names, in the order of the model's `tensors`: W_k, D, a_k, b. */
+export function collaborativeNames(model: { readonly numLevels: number; readonly conditional: boolean }): string[] {
+  const K = model.numLevels;
+  return [
+    ...Array.from({ length: K }, (_, k) => `weights.${k}`),
+    ...(model.conditional ? ['rated_weights'] : []),
+    ...Array.from({ length: K }, (_, k) => `visible_bias.${k}`),
+    'hidden_bias',
+  ];
+}
+
+/**
+ * p(h = 1 | V) of each case of `r` (its rated units and levels; the conditional RBM's D adds r, which units it
+ * rated) in float64: [cases x H], x_j = b_j + sum over rated i of (W_{i, level, j} + D_{i, j}).
+ */
+export function hiddenFeatures(p: CollaborativeParameters, r: Ratings): Float32Array {
+  const [H, K] = [p.numHidden, p.levels.length];
+  const cases = r.userStart.length - 1;
+  const out = new Float32Array(cases * H);
+  for (let c = 0; c < cases; c++) {
+    const x = Float64Array.from(p.hiddenBias);
+    for (let k = r.userStart[c]!; k < r.userStart[c + 1]!; k++) {
+      const [i, l] = [r.item[k]!, r.level[k]!];
+      for (let j = 0; j < H; j++) x[j]! += p.weights[(i * K + l) * H + j]! + (p.ratedWeights?.[i * H + j] ?? 0);
+    }
+    for (let j = 0; j < H; j++) out[c * H + j] = sigmoid(x[j]!);
+  }
+  return out;
 }

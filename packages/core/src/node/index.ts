@@ -14,7 +14,7 @@ import { FileError } from '../errors.js';
 import { type Checkpoint, decodeCheckpoint } from '../io/checkpoint.js';
 import { saveModel } from '../io/model-file.js';
 import { RBM } from '../model/rbm.js';
-import { asFileError, type ReadModelOptions, readModelFile } from './files.js';
+import { asFileError, type ReadModelOptions, readAnyModelFile, readModelFile } from './files.js';
 
 export {
   asFileError,
@@ -186,5 +186,5 @@ export async function loadModelFile(
 
 /** Reads a checkpoint file: bounded like a model file (regular files only, header first), then decoded. */
 export async function readCheckpoint<Job>(path: string, options: ReadModelOptions = {}): Promise<Checkpoint<Job>> {
-  return decodeCheckpoint<Job>(await readModelFile(path, options), path);
+  return decodeCheckpoint<Job>(await readAnyModelFile(path, options), path);
 }

@@ -1,8 +1,9 @@
 import { memo } from '../backend/scope.js';
 import type { Backend } from '../backend/types.js';
 import { checkBatch, type DataSource, identityIndices } from '../data/source.js';
-import type { VisibleUnitType } from '../model/units.js';
+import type { VisibleUnits, VisibleUnitType } from '../model/units.js';
 import type { RandomStream } from '../random/stream.js';
+import type { FamilyBatches } from './family.js';
 import type { BatchWorkspace } from './step.js';
 
 /**
@@ -27,32 +28,32 @@ export function chunkSteps(backend: Backend, batchSize: number): number {
 }
 
 /** A run of batches read for one unit: the workspace of their size, and each batch's rows. */
-export interface Batches {
-  readonly ws: BatchWorkspace;
+export interface Batches<W = BatchWorkspace> {
+  readonly ws: W;
   readonly rows: Float32Array[];
 }
 
-export interface EpochBatchesOptions {
+export interface EpochBatchesOptions<W> {
   readonly batchSize: number;
   /** Steps per unit ({@link chunkSteps}). */
   readonly chunk: number;
   /** Batches between divergence checks (a run of batches does not cross one). */
   readonly checkInterval: number;
   /** The units to check values against, when the source does not check them itself. */
-  readonly check: VisibleUnitType | undefined;
+  readonly check: VisibleUnits | VisibleUnitType | undefined;
   /** The step's buffers for a batch of `size` rows. */
-  readonly workspace: (size: number) => BatchWorkspace;
+  readonly workspace: (size: number) => W;
 }
 
-export class EpochBatches {
+export class EpochBatches<W = BatchWorkspace> implements FamilyBatches<Batches<W>> {
   private readonly data: DataSource;
-  private readonly o: EpochBatchesOptions;
+  private readonly o: EpochBatchesOptions<W>;
   private readonly perm: Uint32Array;
   private readonly hostBuffers = new Map<number, Float32Array>();
   private readonly locate: ((row: number, column: number) => string) | undefined;
-  private ahead: { batch: number; count: number; read: Promise<Batches> } | undefined;
+  private ahead: { batch: number; count: number; read: Promise<Batches<W>> } | undefined;
 
-  constructor(data: DataSource, options: EpochBatchesOptions) {
+  constructor(data: DataSource, options: EpochBatchesOptions<W>) {
     this.data = data;
     this.o = options;
     this.perm = identityIndices(data.rows);
@@ -91,7 +92,7 @@ export class EpochBatches {
    * arrive: one read for the run of steps that follows. A read begun by {@link readAhead} for the same run
    * is taken over.
    */
-  async read(batch: number, count: number): Promise<Batches> {
+  async read(batch: number, count: number): Promise<Batches<W>> {
     const ahead = this.ahead?.batch === batch && this.ahead.count === count ? this.ahead.read : undefined;
     await this.settle();
     return ahead ?? this.readNow(batch, count);
@@ -117,7 +118,7 @@ export class EpochBatches {
     this.ahead = undefined;
   }
 
-  private async readNow(batch: number, count: number): Promise<Batches> {
+  private async readNow(batch: number, count: number): Promise<Batches<W>> {
     const { rows, cols } = this.data;
     const B = this.o.batchSize;
     const start = batch * B;

@@ -1,17 +1,18 @@
-import { QueuePacer } from '../backend/pace.js';
 import { memo } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Tensor } from '../backend/types.js';
 import { checkMemory, ROW_COPIES, TRAINING_WEIGHT_COPIES } from '../budget.js';
 import type { Ratings } from '../data/ratings.js';
-import { ArgumentError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
+import { ArgumentError, ShapeError } from '../errors.js';
 import { predictQueries, ratingErrors } from '../evaluate/ratings.js';
-import type { CollaborativeModel, CollaborativeParameters } from '../model/collaborative.js';
+import type { CollaborativeModel } from '../model/collaborative.js';
 import { ratedSets, Workspace } from '../model/collaborative-batch.js';
-import { DeviceRandom } from '../random/device.js';
-import { type RandomState, RandomStream, Streams } from '../random/stream.js';
+import type { RandomStream } from '../random/stream.js';
+import { Streams } from '../random/stream.js';
+import { integer, type OptionDeclaration, option, real } from './declare.js';
+import type { BoundFamily, EpochSettings, FamilyBatches, LoopContext, ModelFamily } from './family.js';
+import type { EpochMetrics } from './options.js';
 import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
-
 /**
  * Training and prediction of the collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007):
  * CD-T over batches of users, T raised during training as the paper does, momentum and weight decay,
@@ -45,22 +46,10 @@ export interface CollaborativeTrainOptions {
    * can be a plateau (small initial weights), which is not convergence.
    */
   readonly patience?: number;
-  readonly onEpoch?: (e: CollaborativeEpoch) => void | Promise<void>;
-  readonly signal?: AbortSignal;
 }
 
-export interface CollaborativeEpoch {
-  /** 0-based. */
-  readonly epoch: number;
-  readonly gibbsSteps: number;
-  readonly learningRate: number;
-  readonly seconds: number;
-  /** Held-out RMSE and MAE of the mean-field prediction (with held-out ratings). */
-  readonly rmse?: number;
-  readonly mae?: number;
-  /** Whether this epoch's model is the best so far (the one kept with early stopping). */
-  readonly best?: boolean;
-}
+/** A collaborative epoch's metrics: the {@link Trainer}'s, with T of CD-T and the held-out figures. */
+export type CollaborativeEpoch = EpochMetrics & { readonly gibbsSteps: number };
 
 export const COLLABORATIVE_DEFAULTS = {
   epochs: 60,
@@ -71,112 +60,182 @@ export const COLLABORATIVE_DEFAULTS = {
   gibbsSteps: { kind: 'piecewise', boundaries: [15, 25], values: [1, 3, 5] },
 } as const;
 
+/**
+ * The recommender's training options as it declares them (the CLI makes its flags from these, and refuses the
+ * flags it does not declare). A given `gibbsSteps` is one T throughout.
+ */
+export const COLLABORATIVE_OPTIONS: readonly OptionDeclaration[] = [
+  option('epochs', 'epochs', integer(1), { default: COLLABORATIVE_DEFAULTS.epochs, flag: '--epochs <n>' }),
+  option('batchSize', 'users per batch (default: 100, fewer on small data: 20 batches an epoch)', integer(1), {
+    flag: '--batch <n>',
+  }),
+  option(
+    'learningRate',
+    'learning rate',
+    { kind: 'schedule', min: 0, max: Number.POSITIVE_INFINITY },
+    { default: COLLABORATIVE_DEFAULTS.learningRate, flag: false },
+  ),
+  option('momentum', 'momentum (default 0.5, then 0.9)', { kind: 'schedule', min: 0, max: 1 }, { flag: false }),
+  option('weightDecay', 'L2 weight decay of W and D', real(0), {
+    default: COLLABORATIVE_DEFAULTS.weightDecay,
+    flag: '--l2 <x>',
+  }),
+  option('gibbsSteps', 'T of CD-T (default 1, 3, then 5)', integer(1), { flag: '--k <n>' }),
+  option('seed', 'seed of initialisation, hold-out split, shuffling and sampling', integer(0), {
+    default: 0,
+    flag: '--seed <n>',
+  }),
+  option('patience', 'stop after this many epochs without a better held-out RMSE', integer(1), {
+    flag: '--early-stop <patience>',
+  }),
+];
+
 /** 100 users a batch, or fewer where that would leave under 20 updates an epoch (never under 10). */
 export function defaultBatchSize(cases: number): number {
   return Math.min(COLLABORATIVE_DEFAULTS.batchSize, Math.max(10, Math.ceil(cases / 20)));
 }
 
-/** What a checkpoint holds to continue a run exactly. */
-export interface CollaborativeTrainerState {
-  readonly epoch: number;
-  readonly gibbs: RandomState;
-  readonly shuffle: RandomState;
-  /** Velocities, in the order of the model's `tensors`. */
-  readonly velocities: Float32Array[];
-  readonly best?: { readonly epoch: number; readonly rmse: number; readonly parameters: CollaborativeParameters };
-  /** Early stopping: the first epoch's held-out RMSE, and the epochs since the best one that count. */
-  readonly firstRmse?: number;
-  readonly sinceBest?: number;
-}
+/** Batches of users in the epoch's order, one step each (a batch is its users' indices). */
+class UserBatches implements FamilyBatches<Uint32Array> {
+  private readonly order_: Uint32Array;
+  private readonly size: number;
 
-/** Trains a {@link CollaborativeModel} on ratings, with held-out ratings (same ids) for RMSE and early stopping. */
-export class CollaborativeTrainer {
-  readonly model: CollaborativeModel;
-  readonly train: Ratings;
-  readonly heldOut: Ratings | undefined;
-  private readonly o: Required<Omit<CollaborativeTrainOptions, 'onEpoch' | 'signal' | 'patience'>> &
-    Pick<CollaborativeTrainOptions, 'onEpoch' | 'signal' | 'patience'>;
-  private readonly velocities: Tensor[];
-  private readonly gibbs: RandomStream;
-  private readonly shuffle: RandomStream;
-  private readonly random: DeviceRandom;
-  private readonly rated: Int32Array[] | undefined;
-  private readonly spaces = new Map<number, Workspace>();
-  private epoch = 0;
-  private best: CollaborativeTrainerState['best'];
-  /** The first epoch's held-out RMSE (early stopping counts once learning has left it). */
-  private first: number | undefined;
-  private since = 0;
-
-  constructor(model: CollaborativeModel, train: Ratings, heldOut?: Ratings, options: CollaborativeTrainOptions = {}) {
-    const d = COLLABORATIVE_DEFAULTS;
-    this.o = {
-      epochs: options.epochs ?? d.epochs,
-      batchSize: options.batchSize ?? defaultBatchSize(train.users.length),
-      learningRate: options.learningRate ?? d.learningRate,
-      momentum: options.momentum ?? d.momentum,
-      weightDecay: options.weightDecay ?? d.weightDecay,
-      gibbsSteps: options.gibbsSteps ?? d.gibbsSteps,
-      seed: options.seed ?? 0,
-      ...(options.patience !== undefined ? { patience: options.patience } : {}),
-      ...(options.onEpoch ? { onEpoch: options.onEpoch } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    };
-    const o = this.o;
-    if (!Number.isInteger(o.epochs) || o.epochs < 1)
-      throw new ArgumentError(`epochs must be a positive integer, got ${o.epochs}`);
-    if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
-      throw new ArgumentError(`batchSize must be a positive integer, got ${o.batchSize}`);
-    checkSchedule('learningRate', o.learningRate, o.epochs, Number.MIN_VALUE, Number.POSITIVE_INFINITY);
-    checkSchedule('momentum', o.momentum, o.epochs, 0, 1);
-    checkSchedule('gibbsSteps', o.gibbsSteps, o.epochs, 1, 1001);
-    for (let e = 0; e < o.epochs; e++)
-      if (!Number.isInteger(scheduleValue(o.gibbsSteps, e, o.epochs)))
-        throw new ArgumentError(`gibbsSteps at epoch ${e} is not a whole number`);
-    if (!(o.weightDecay >= 0)) throw new ArgumentError(`weightDecay must be at least 0, got ${o.weightDecay}`);
-    if (o.patience !== undefined && (!Number.isInteger(o.patience) || o.patience < 1))
-      throw new ArgumentError(`patience must be a positive integer, got ${o.patience}`);
-    if (o.patience !== undefined && !heldOut)
-      throw new ArgumentError('early stopping (patience) needs held-out ratings');
-    if (train.items.length !== model.numItems || train.levels.length !== model.numLevels)
-      throw new ShapeError(
-        `the model has ${model.numItems} items and ${model.numLevels} levels, the ratings ${train.items.length} and ${train.levels.length}`,
-      );
-    if (heldOut && heldOut.user.length === 0)
-      throw new ArgumentError('the held-out ratings are empty: no held-out RMSE can be computed (give some, or none)');
-    if (heldOut && (heldOut.items !== train.items || heldOut.users.length !== train.users.length))
-      throw new ShapeError('the held-out ratings must share the training ratings ids (holdoutSplit or alignRatings)');
-    const B = Math.min(o.batchSize, train.users.length);
-    const M = model.numItems;
-    const H = model.numHidden;
-    const K = model.numLevels;
-    // A batch's workspace is 3K + 8 rows of B x M (V_k, the mask, r, P_k, V~_k, six of scratch); a backend
-    // holds copies of them (host staging, its own buffers, the queued uploads QueuePacer bounds), a held-out
-    // pass a workspace of its own. Measured: 571 MiB RSS on onnxruntime:cpu, 10,000 x 10,000 ids, conditional,
-    // held-out ratings; this estimate says 720 MiB.
-    const rows = 3 * K + 8;
-    checkMemory(
-      `training a collaborative RBM of ${M} items x ${K} levels x ${H} hidden units, batches of ${B} users`,
-      4 * (TRAINING_WEIGHT_COPIES * M * (K + 1) * H + ROW_COPIES * B * rows * M),
-      `${TRAINING_WEIGHT_COPIES} copies of the weights and ${ROW_COPIES} of ${B} x ${rows} rows of ${M} items, float32`,
-    );
-    this.model = model;
-    this.train = train;
-    this.heldOut = heldOut;
-    this.velocities = model.tensors.map((t) => model.backend.tensor(t.rows, t.cols));
-    this.gibbs = new RandomStream(o.seed, Streams.gibbs);
-    this.shuffle = new RandomStream(o.seed, Streams.shuffle);
-    this.random = new DeviceRandom(model.backend, this.gibbs);
-    this.rated = model.conditional ? ratedSets(heldOut ? [train, heldOut] : [train], train.users.length) : undefined;
+  constructor(users: number, batchSize: number) {
+    this.order_ = new Uint32Array(users);
+    this.size = Math.min(batchSize, users);
   }
 
-  get epochsDone(): number {
-    return this.epoch;
+  get count(): number {
+    return Math.ceil(this.order_.length / this.size);
+  }
+
+  order(rng: RandomStream | undefined): void {
+    for (let u = 0; u < this.order_.length; u++) this.order_[u] = u;
+    rng?.shuffle(this.order_);
+  }
+
+  endsInterval(): boolean {
+    return false;
+  }
+
+  runLength(): number {
+    return 1;
+  }
+
+  async read(batch: number): Promise<Uint32Array> {
+    return this.order_.subarray(batch * this.size, (batch + 1) * this.size);
+  }
+
+  readAhead(): void {}
+
+  async settle(): Promise<void> {}
+}
+
+/**
+ * Checks the model, ratings and options, and describes the recommender's training to the {@link Trainer}:
+ * CD-T on batches of users with momentum and weight decay of W and D, the held-out RMSE and MAE after each
+ * epoch, the best epoch kept (and early stopping with `patience`, counted once the RMSE fell 1% below the
+ * first epoch's).
+ */
+export function collaborativeFamily(
+  model: CollaborativeModel,
+  train: Ratings,
+  heldOut?: Ratings,
+  options: CollaborativeTrainOptions = {},
+): ModelFamily<CollaborativeModel, Uint32Array> {
+  const d = COLLABORATIVE_DEFAULTS;
+  const o = {
+    epochs: options.epochs ?? d.epochs,
+    batchSize: options.batchSize ?? defaultBatchSize(train.users.length),
+    learningRate: options.learningRate ?? d.learningRate,
+    momentum: options.momentum ?? d.momentum,
+    weightDecay: options.weightDecay ?? d.weightDecay,
+    gibbsSteps: options.gibbsSteps ?? d.gibbsSteps,
+    seed: options.seed ?? 0,
+    patience: options.patience,
+  };
+  if (!Number.isInteger(o.epochs) || o.epochs < 1)
+    throw new ArgumentError(`epochs must be a positive integer, got ${o.epochs}`);
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1)
+    throw new ArgumentError(`batchSize must be a positive integer, got ${o.batchSize}`);
+  checkSchedule('learningRate', o.learningRate, o.epochs, Number.MIN_VALUE, Number.POSITIVE_INFINITY);
+  checkSchedule('momentum', o.momentum, o.epochs, 0, 1);
+  checkSchedule('gibbsSteps', o.gibbsSteps, o.epochs, 1, 1001);
+  for (let e = 0; e < o.epochs; e++)
+    if (!Number.isInteger(scheduleValue(o.gibbsSteps, e, o.epochs)))
+      throw new ArgumentError(`gibbsSteps at epoch ${e} is not a whole number`);
+  if (!(o.weightDecay >= 0)) throw new ArgumentError(`weightDecay must be at least 0, got ${o.weightDecay}`);
+  if (o.patience !== undefined && (!Number.isInteger(o.patience) || o.patience < 1))
+    throw new ArgumentError(`patience must be a positive integer, got ${o.patience}`);
+  if (o.patience !== undefined && !heldOut) throw new ArgumentError('early stopping (patience) needs held-out ratings');
+  if (train.items.length !== model.numItems || train.levels.length !== model.numLevels)
+    throw new ShapeError(
+      `the model has ${model.numItems} items and ${model.numLevels} levels, the ratings ${train.items.length} and ${train.levels.length}`,
+    );
+  if (heldOut && heldOut.user.length === 0)
+    throw new ArgumentError('the held-out ratings are empty: no held-out RMSE can be computed (give some, or none)');
+  if (heldOut && (heldOut.items !== train.items || heldOut.users.length !== train.users.length))
+    throw new ShapeError('the held-out ratings must share the training ratings ids (holdoutSplit or alignRatings)');
+  const B = Math.min(o.batchSize, train.users.length);
+  const M = model.numItems;
+  const H = model.numHidden;
+  const K = model.numLevels;
+  // A batch's workspace is 3K + 8 rows of B x M (V_k, the mask, r, P_k, V~_k, six of scratch); a backend
+  // holds copies of them (host staging, its own buffers, the queued uploads QueuePacer bounds), a held-out
+  // pass a workspace of its own. Measured: 571 MiB RSS on onnxruntime:cpu, 10,000 x 10,000 ids, conditional,
+  // held-out ratings; this estimate says 720 MiB.
+  const rows = 3 * K + 8;
+  checkMemory(
+    `training a collaborative RBM of ${M} items x ${K} levels x ${H} hidden units, batches of ${B} users`,
+    4 * (TRAINING_WEIGHT_COPIES * M * (K + 1) * H + ROW_COPIES * B * rows * M),
+    `${TRAINING_WEIGHT_COPIES} copies of the weights and ${ROW_COPIES} of ${B} x ${rows} rows of ${M} items, float32`,
+  );
+  const rated = model.conditional ? ratedSets(heldOut ? [train, heldOut] : [train], train.users.length) : undefined;
+  return {
+    kind: 'collaborative',
+    model,
+    backend: model.backend,
+    parameters: model.tensors.map((tensor, k) => ({ name: model.tensorNames[k]!, tensor })),
+    stages: [{ name: 'train', epochs: o.epochs }],
+    examples: train.users.length,
+    seed: o.seed,
+    gibbsStream: Streams.gibbs,
+    binaryStates: true,
+    maxParameter: 1e4,
+    ...(heldOut ? { monitor: { figure: 'rmse', patience: o.patience, settle: 0.01 } } : {}),
+    settings: (_stage, epoch): EpochSettings => ({
+      learningRate: scheduleValue(o.learningRate, epoch, o.epochs),
+      momentum: scheduleValue(o.momentum, epoch, o.epochs),
+      gibbsSteps: scheduleValue(o.gibbsSteps, epoch, o.epochs),
+    }),
+    bind: (ctx) => new CollaborativeSteps(model, train, heldOut, rated, o, ctx),
+  };
+}
+
+/** The recommender's velocities, workspaces and CD-T step, bound to a trainer. */
+class CollaborativeSteps implements BoundFamily<Uint32Array> {
+  readonly batches: UserBatches;
+  private readonly velocities: Tensor[];
+  private readonly spaces = new Map<number, Workspace>();
+
+  constructor(
+    private readonly model: CollaborativeModel,
+    private readonly train: Ratings,
+    private readonly heldOut: Ratings | undefined,
+    private readonly rated: Int32Array[] | undefined,
+    private readonly o: { readonly batchSize: number; readonly weightDecay: number },
+    private readonly ctx: LoopContext,
+  ) {
+    this.batches = new UserBatches(train.users.length, o.batchSize);
+    // Velocities, in the order of the model's tensors (the names checkpoints of earlier versions gave them).
+    this.velocities = model.tensors.map((t, k) => ctx.state.tensor(`velocity.${k}`, t.rows, t.cols));
   }
 
   /** One CD-T step on a batch of users (one fused unit). */
-  private step(users: ArrayLike<number>, T: number, lr: number, m: number): Workspace {
+  run(users: Uint32Array, _count: number, _stage: number, s: EpochSettings) {
     const model = this.model;
+    const vel = this.velocities;
+    const random = this.ctx.random;
     const be = model.backend;
     const ws = memo(
       this.spaces,
@@ -185,23 +244,25 @@ export class CollaborativeTrainer {
     );
     ws.input.load(this.train, users, this.rated);
     const { V, mask, rated } = ws.input;
+    const T = s.gibbsSteps!;
+    const lr = s.learningRate;
+    const m = s.momentum;
     const e = lr / users.length;
     const decay = lr * this.o.weightDecay;
-    const vel = this.velocities;
     const K = model.numLevels;
     fused(
       be,
       'cf-step',
       () => {
         model.hiddenProbabilities(ws.ph0, V, rated);
-        this.random.uniform(ws.uh);
+        random.uniform(ws.uh);
         be.bernoulli(ws.h, ws.ph0, ws.uh);
         for (let t = 1; t <= T; t++) {
           model.visibleProbabilities(ws.P, ws.h, ws.lse, ws.tmp);
-          model.sampleVisible(ws.Vn, ws.P, mask, this.random, ws);
+          model.sampleVisible(ws.Vn, ws.P, mask, random, ws);
           model.hiddenProbabilities(ws.ph, ws.Vn, rated);
           if (t < T) {
-            this.random.uniform(ws.uh);
+            random.uniform(ws.uh);
             be.bernoulli(ws.h, ws.ph, ws.uh);
           }
         }
@@ -231,136 +292,32 @@ export class CollaborativeTrainer {
       },
       { scratch: ws.scratch },
     );
-    return ws;
+    // Paced by bytes: a backend that queues runs (ONNX Runtime) holds a copy of each batch's uploads until it runs.
+    return { size: users.length, uploadBytes: ws.input.uploadBytes };
   }
 
-  /**
-   * Runs the remaining epochs; returns the held-out figures of each. With held-out ratings the model ends with
-   * the best epoch's parameters (lowest held-out RMSE), with or without early stopping.
-   */
-  async run(): Promise<CollaborativeEpoch[]> {
-    const o = this.o;
-    const history: CollaborativeEpoch[] = [];
-    const U = this.train.users.length;
-    const order = new Uint32Array(U);
-    for (; this.epoch < o.epochs; this.epoch++) {
-      const B = Math.min(o.batchSize, U);
-      if (o.signal?.aborted) throw new TrainingAbortedError(this.epoch, 0, Math.ceil(U / B));
-      const snapshot = await this.model.parameters();
-      const started = performance.now();
-      const T = scheduleValue(o.gibbsSteps, this.epoch, o.epochs);
-      const lr = scheduleValue(o.learningRate, this.epoch, o.epochs);
-      const m = scheduleValue(o.momentum, this.epoch, o.epochs);
-      for (let u = 0; u < U; u++) order[u] = u;
-      this.shuffle.shuffle(order);
-      // Paced: a backend that queues runs (ONNX Runtime) holds a copy of each batch's uploads until it runs.
-      const pacer = new QueuePacer(this.model.backend);
-      for (let s = 0; s < U; s += B)
-        await pacer.issued(this.step(order.subarray(s, s + B), T, lr, m).input.uploadBytes);
-      // A finite check once an epoch (one read): NaN or infinity anywhere reaches the hidden biases.
-      const b = await this.model.backend.read(this.model.b);
-      if (!b.every(Number.isFinite)) {
-        this.model.setParameters(snapshot);
-        throw new RbmError(
-          'DIVERGED',
-          `training diverged in epoch ${this.epoch + 1} (non-finite hidden biases); the model keeps the parameters from the start of that epoch: lower the learning rate`,
-        );
-      }
-      let figures: { rmse: number; mae: number } | undefined;
-      let best: boolean | undefined;
-      if (this.heldOut) {
-        figures = ratingErrors(
-          await predictQueries(this.model, this.train, this.heldOut, {
-            batchSize: o.batchSize,
-            ...(this.rated ? { rated: this.rated } : {}),
-          }),
-          this.heldOut,
-        );
-        this.first ??= figures.rmse;
-        best = !this.best || figures.rmse < this.best.rmse;
-        if (best) {
-          this.best = { epoch: this.epoch, rmse: figures.rmse, parameters: await this.model.parameters() };
-          this.since = 0;
-        } else if (this.best!.rmse < 0.99 * this.first!) this.since++;
-      }
-      const event: CollaborativeEpoch = {
-        epoch: this.epoch,
-        gibbsSteps: T,
-        learningRate: lr,
-        seconds: (performance.now() - started) / 1000,
-        ...(figures ?? {}),
-        ...(best !== undefined ? { best } : {}),
-      };
-      history.push(event);
-      await o.onEpoch?.(event);
-      if (o.patience !== undefined && this.since >= o.patience) {
-        this.epoch++;
-        break;
-      }
+  async sound(maxParameter: number): Promise<boolean> {
+    for (const t of this.model.tensors) {
+      const x = await this.model.backend.read(t);
+      for (let i = 0; i < x.length; i++) if (!(Math.abs(x[i]!) <= maxParameter)) return false;
     }
-    // Whenever a held-out figure is watched, the model ends as its best epoch left it, so that what a model
-    // file states (that epoch and its RMSE) is what it holds; early stopping only ends the run sooner.
-    if (this.best) this.model.setParameters(this.best.parameters);
-    return history;
+    return true;
   }
 
-  /** The best held-out epoch so far (with held-out ratings). */
-  get bestEpoch(): { readonly epoch: number; readonly rmse: number } | undefined {
-    return this.best ? { epoch: this.best.epoch, rmse: this.best.rmse } : undefined;
-  }
-
-  async exportState(): Promise<CollaborativeTrainerState> {
-    const be = this.model.backend;
-    return {
-      epoch: this.epoch,
-      gibbs: this.gibbs.state(),
-      shuffle: this.shuffle.state(),
-      velocities: await Promise.all(this.velocities.map(async (t) => Float32Array.from(await be.read(t)))),
-      ...(this.best ? { best: this.best } : {}),
-      ...(this.first !== undefined ? { firstRmse: this.first, sinceBest: this.since } : {}),
-    };
-  }
-
-  /** Restores a state from {@link exportState}; everything is checked before anything is written. */
-  importState(state: CollaborativeTrainerState): void {
-    const count = (name: string, x: unknown, max = Number.MAX_SAFE_INTEGER) => {
-      if (!Number.isSafeInteger(x) || (x as number) < 0 || (x as number) > max)
-        throw new ArgumentError(`trainer state: ${name} must be a whole number in 0..${max}, got ${JSON.stringify(x)}`);
-    };
-    const figure = (name: string, x: unknown) => {
-      if (typeof x !== 'number' || !Number.isFinite(x) || x < 0)
-        throw new ArgumentError(`trainer state: ${name} must be a finite number >= 0, got ${JSON.stringify(x)}`);
-    };
-    count('epoch', state.epoch, this.o.epochs);
-    count('gibbs.offset', state.gibbs?.offset);
-    count('shuffle.offset', state.shuffle?.offset);
-    if (state.best) {
-      count('best.epoch', state.best.epoch, Math.max(0, state.epoch - 1));
-      figure('best.rmse', state.best.rmse);
-    }
-    if (state.firstRmse !== undefined) {
-      figure('firstRmse', state.firstRmse);
-      count('sinceBest', state.sinceBest ?? 0, state.epoch);
-    }
-    if (state.velocities.length !== this.velocities.length)
-      throw new ShapeError(`the state has ${state.velocities.length} velocities, the model ${this.velocities.length}`);
-    state.velocities.forEach((v, k) => {
-      const t = this.velocities[k]!;
-      if (v.length !== t.rows * t.cols)
-        throw new ShapeError(`velocity ${k} has ${v.length} values, expected ${t.rows * t.cols}`);
-      this.model.backend.write(t, v);
-    });
-    this.epoch = state.epoch;
-    this.gibbs.offset = state.gibbs.offset;
-    this.shuffle.offset = state.shuffle.offset;
-    this.best = state.best;
-    this.first = state.firstRmse;
-    this.since = state.sinceBest ?? 0;
+  /** The held-out RMSE and MAE of the mean-field prediction (with held-out ratings). */
+  async figures(): Promise<Readonly<Record<string, number>>> {
+    if (!this.heldOut) return {};
+    return ratingErrors(
+      await predictQueries(this.model, this.train, this.heldOut, {
+        batchSize: this.o.batchSize,
+        ...(this.rated ? { rated: this.rated } : {}),
+      }),
+      this.heldOut,
+    );
   }
 
   dispose(): void {
     for (const ws of this.spaces.values()) ws.dispose();
     this.spaces.clear();
-    for (const t of this.velocities) this.model.backend.dispose(t);
   }
 }

@@ -1,4 +1,4 @@
-import type { Tensor } from '../backend/types.js';
+import type { Backend, Tensor } from '../backend/types.js';
 import { declarePart, option, readSchedule } from './declare.js';
 import type { GradientStep, PartContext } from './parts.js';
 import type { Schedule } from './schedule.js';
@@ -11,6 +11,24 @@ export interface MomentumOptions {
 
 /** The velocity's state names (checkpoints of runs with momentum carry them). */
 const VELOCITY = ['velocity.weights', 'velocity.visible_bias', 'velocity.hidden_bias'] as const;
+
+/**
+ * SGD with momentum and L2 decay on one parameter: velocity <- momentum velocity + lr (g - decay theta);
+ * theta <- theta + velocity. `g` holds the ascent direction (and is overwritten when decay is on).
+ */
+export function momentumUpdate(
+  be: Backend,
+  param: Tensor,
+  velocity: Tensor,
+  g: Tensor,
+  lr: number,
+  momentum: number,
+  decay: number,
+): void {
+  if (decay !== 0) be.axpby(g, 1, g, -decay, param);
+  be.axpby(velocity, momentum, velocity, lr, g);
+  be.axpby(param, 1, param, 1, velocity);
+}
 
 /** Whether a momentum schedule is 0 at every epoch (then no velocity is ever read). */
 export function zeroMomentum(schedule: Schedule): boolean {
@@ -67,12 +85,9 @@ export class Momentum {
       return;
     }
     const [vW, va, vb] = this.velocity;
-    be.axpby(vW, momentum, vW, learningRate, step.gW);
-    be.axpby(va, momentum, va, learningRate, step.ga);
-    be.axpby(vb, momentum, vb, learningRate, step.gb);
-    be.axpby(m.W, 1, m.W, 1, vW);
-    be.axpby(m.a, 1, m.a, 1, va);
-    be.axpby(m.b, 1, m.b, 1, vb);
+    momentumUpdate(be, m.W, vW, step.gW, learningRate, momentum, 0);
+    momentumUpdate(be, m.a, va, step.ga, learningRate, momentum, 0);
+    momentumUpdate(be, m.b, vb, step.gb, learningRate, momentum, 0);
   }
 }
 

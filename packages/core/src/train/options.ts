@@ -88,6 +88,17 @@ export interface EpochMetrics {
   readonly freeEnergyValidation?: number;
   /** freeEnergyValidation - freeEnergyTrain: growing means overfitting (Hinton 2010, section 6). */
   readonly freeEnergyGap?: number;
+  /** A family of several stages: the stage's name (`pretrain.0`, `joint`) and its epochs. */
+  readonly stage?: string;
+  readonly epochs?: number;
+  /** A DBM's pretraining: the lower layer of the RBM trained. */
+  readonly layer?: number;
+  /** The recommender: T of CD-T, and the held-out RMSE and MAE. */
+  readonly gibbsSteps?: number;
+  readonly rmse?: number;
+  readonly mae?: number;
+  /** With a monitored figure: whether this epoch is the best so far (the one the model ends with). */
+  readonly best?: boolean;
   readonly seconds: number;
 }
 

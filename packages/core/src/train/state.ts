@@ -25,7 +25,10 @@ export interface StateArray {
  * sparsity estimate, centring offsets, ...).
  */
 export interface TrainerState {
+  /** Epochs done in `stage` (the only stage, for most families). */
   readonly epoch: number;
+  /** The stage (a DBM: pretraining RBM l < L, then joint training L); absent: 0. */
+  readonly stage?: number;
   /** Batches of `epoch` already done (0 between epochs: a run stopped by its signal stops inside one). */
   readonly batch?: number;
   /** Sum of the reconstruction errors of those batches. */
@@ -37,6 +40,18 @@ export interface TrainerState {
   readonly tensors: Readonly<Record<string, StateArray>>;
   /** The parts' host counters by name, e.g. `swapRounds` (integers; flags as 0 or 1). */
   readonly counters: Readonly<Record<string, number>>;
+  /** Early stopping's position, with the best epoch's parameters. */
+  readonly monitor?: MonitorState;
+}
+
+/** Where early stopping stands: the best epoch (0-based) and its figure, the first figure, epochs since the best. */
+export interface MonitorState {
+  readonly epoch: number;
+  readonly value: number;
+  readonly first: number;
+  readonly since: number;
+  /** The best epoch's parameters, by the family's names. */
+  readonly parameters: Readonly<Record<string, StateArray>>;
 }
 
 interface TensorEntry {

@@ -1,76 +1,32 @@
+import { MAX_QUEUED_UNITS, MAX_QUEUED_UPLOAD_BYTES, QueuePacer } from '../backend/pace.js';
 import { Scope } from '../backend/scope.js';
 import type { Backend, Tensor } from '../backend/types.js';
-import { checkMemory, trainingMemory } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
-import { checkBatch, type DataSource, datasetSource, isDataSource, readHead } from '../data/source.js';
-import { ArgumentError, DivergenceError, RbmError, ShapeError, TrainingAbortedError } from '../errors.js';
-import { assertVisibleData, type RBM } from '../model/rbm.js';
-import type { VisibleUnits } from '../model/units.js';
+import type { DataSource } from '../data/source.js';
+import { ArgumentError, DivergenceError, RbmError, TrainingAbortedError } from '../errors.js';
+import type { RBM } from '../model/rbm.js';
 import { eventTurns } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { chunkSteps, EpochBatches } from './batches.js';
-import { resolveConfig, type TrainOptions } from './config.js';
-import type { RawOptions } from './declare.js';
-import type { TrainingMethod } from './negative-phase.js';
+import type { TrainOptions } from './config.js';
+import type { BoundFamily, EpochSettings, ModelFamily, Monitor } from './family.js';
+import { BestEpoch } from './monitor.js';
 import type { EpochMetrics, RunOptions } from './options.js';
 import type { GradientTerm, NegativePhase } from './parts.js';
-import { type Schedule, scheduleValue } from './schedule.js';
+import { rbmFamily } from './rbm-family.js';
 import { StateRegistry, type StateSnapshot, type TrainerState } from './state.js';
-import { AscentStep } from './step.js';
-import type { TrainingObjective } from './terms.js';
 
 /**
- * Maximum-likelihood training by stochastic gradient ascent on the mean log-likelihood. The gradient is
- *
- *   d log p(v) / dW = <v h^T>_data - <v h^T>_model
- *
- * (and likewise v for a, h for b). The data term is taken analytically with p(h = 1 | v) (Rao-Blackwellised;
- * `positivePhase: 'samples'` uses a sampled h instead); the model term from Gibbs chains: CD-k starts them
- * at the data (Hinton 2002), PCD keeps persistent chains on the device across updates (Tieleman 2008), FPCD
- * runs them on the parameters plus decaying fast weights (Tieleman & Hinton 2009), PT as replica exchange.
+ * The one training loop of every model family (family.ts): stages of epochs of mini-batches by stochastic
+ * gradient ascent on the family's objective. It owns the epochs and stages, the shuffle and Gibbs streams
+ * (counter-based, so every position can be saved and replayed), the read-ahead, the pacing of a backend that
+ * queues, the divergence checks (on divergence the check interval is replayed from a snapshot one step at a
+ * time to find the first bad step, and the model is left with the parameters from before it), early stopping
+ * on a monitored figure with the best epoch kept, the state's export and import, and signals. For the RBM:
+ * `new Trainer(model, data, options)`, the maximum-likelihood gradient <v h^T>_data - <v h^T>_model with the
+ * data term Rao-Blackwellised and the model term from CD-k (Hinton 2002), PCD (Tieleman 2008), FPCD or
+ * parallel tempering (rbm-family.ts); for any family, `new Trainer(family, runOptions)`.
  */
-
-/** The options as the trainer reads them: every part's canonical slice, and the run's callbacks. */
-interface ResolvedOptions extends RunOptions {
-  readonly epochs: number;
-  readonly batchSize: number;
-  readonly learningRate: Schedule;
-  readonly momentum: Schedule;
-  readonly k: number;
-  readonly positivePhase: 'probabilities' | 'samples';
-  readonly shuffle: boolean;
-  readonly seed: number;
-  readonly freeEnergySamples: number;
-  readonly divergenceCheckInterval?: number;
-  readonly maxParameter: number;
-  readonly objective: TrainingObjective;
-  readonly hybridWeight?: number;
-  readonly method: TrainingMethod;
-  readonly chains: number;
-  readonly tempering?: { readonly betas: readonly number[] };
-}
-
-function resolveOptions(options: TrainOptions, rows: number, units: VisibleUnits): ResolvedOptions {
-  const config = resolveConfig(options as unknown as RawOptions, { units }) as Omit<
-    ResolvedOptions,
-    'chains' | keyof RunOptions
-  > & {
-    chains?: number;
-  };
-  return {
-    ...config,
-    // Persistent chains: as many as a batch by default, at most one per example.
-    chains: config.method === 'cd' ? 0 : (config.chains ?? Math.min(config.batchSize, rows)),
-    validation: options.validation,
-    signal: options.signal,
-    onBatch: options.onBatch,
-    onEpoch: options.onEpoch,
-  };
-}
-
-/** Units a trainer issues before it waits for a backend that queues them (`Backend.drain`). */
-const MAX_QUEUED = 4;
 
 /** A divergence rollback's restore point: the registry's copies and the Gibbs stream's position. */
 interface Snapshot {
@@ -78,123 +34,96 @@ interface Snapshot {
   readonly gibbs: number;
 }
 
-export class Trainer {
-  readonly model: RBM;
-  readonly data: DataSource;
-  /** The negative-phase sampler and the gradient terms this run was built from. */
+/** What a run of the trainer reports and watches (the RBM's options add the validation set). */
+export interface LoopRunOptions extends RunOptions {
+  /** Early stopping on a figure of the epochs' metrics; replaces the family's own. */
+  readonly monitor?: Monitor;
+  /**
+   * Figures of the caller's after each epoch (held-out error, validation figures), added to the epoch's
+   * metrics before early stopping reads them.
+   */
+  readonly figures?: (metrics: EpochMetrics) => Promise<Readonly<Record<string, number>>>;
+}
+
+export class Trainer<M = RBM, B = unknown> {
+  readonly family: ModelFamily<M, B>;
+  readonly model: M;
+  /** The RBM family's negative-phase sampler and gradient terms (undefined for other families). */
   readonly negativePhase: NegativePhase;
   readonly terms: readonly GradientTerm[];
-  /** True when the rows come from a source that was not validated up front (checked batch by batch). */
-  private readonly checkBatches: boolean;
   private readonly backend: Backend;
-  private readonly o: ResolvedOptions;
+  private readonly o: LoopRunOptions;
   private readonly scope: Scope;
   private readonly gibbs: RandomStream;
   private readonly shuffleRng: RandomStream;
-  private readonly random: DeviceRandom;
   private readonly state: StateRegistry;
-  /** The step: positive phase, sampler, terms and optimiser, on the device. */
-  private readonly ascent: AscentStep;
-  /** The epoch's batches: order, runs of several steps, read-ahead. */
-  private readonly batches: EpochBatches;
+  private readonly bound: BoundFamily<B>;
+  private readonly best: BestEpoch | undefined;
   /** Persistent chains start from training examples, loaded (asynchronously) before the first step. */
-  private chainsLoaded: boolean;
-  /** Completed epochs and optimiser steps. */
+  private started: boolean;
+  /** The stage, epochs done in it, and optimiser steps done in all. */
+  stage = 0;
   epoch = 0;
   step = 0;
   private disposed = false;
   /** Batches of the current epoch already done, and the shuffle position its order was drawn from. */
   private batchInEpoch = 0;
   private running = false;
-  /** The source's own words for a position (`line 3, column 1`), for messages. */
-  private readonly locate: ((row: number, column: number) => string) | undefined;
   private epochShuffleStart = 0;
   private epochErrorCarry = 0;
-  /** Units issued since the backend was last drained. */
-  private queued = 0;
 
-  constructor(model: RBM, data: Dataset | DataSource, options: TrainOptions) {
-    checkTrainingData(data);
-    if (data.cols !== model.numVisible) {
-      throw new ShapeError(
-        `train: data${data.source ? ` in ${data.source}` : ''} has ${data.cols} columns, the model has ${model.numVisible} visible units`,
-      );
-    }
-    this.checkBatches =
-      isDataSource(data) && !(data.checks === model.units.name && model.units.checkRows === undefined);
-    if (!isDataSource(data)) assertVisibleData(data, model.units);
-    if (options.validation) {
-      if (options.validation.cols !== model.numVisible) {
-        throw new ShapeError(
-          `validation data has ${options.validation.cols} columns, the model has ${model.numVisible} visible units`,
-        );
-      }
-      assertVisibleData(options.validation, model.units);
-    }
-    this.model = model;
-    this.data = isDataSource(data) ? data : datasetSource(data);
-    this.o = resolveOptions(options, data.rows, model.units.name);
-    const chains = this.o.chains;
-    const temperatures = this.o.tempering?.betas.length ?? 1;
-    const need = trainingMemory(model.numVisible, model.numHidden, {
-      batchSize: this.o.batchSize,
-      chains,
-      temperatures,
-    });
-    checkMemory(
-      `training a ${model.numVisible}-${model.numHidden} model (batchSize ${this.o.batchSize}${chains ? `, chains ${chains}` : ''}${temperatures > 1 ? `, ${temperatures} temperatures` : ''})`,
-      need.bytes,
-      need.detail,
-    );
-    if (isDataSource(data) && data.locate) this.locate = data.locate.bind(data);
-    this.backend = model.backend;
-    this.scope = new Scope(model.backend);
-    this.gibbs = new RandomStream(this.o.seed, Streams.gibbs);
-    this.shuffleRng = new RandomStream(this.o.seed, Streams.shuffle);
-    this.random = new DeviceRandom(model.backend, this.gibbs);
-    this.state = new StateRegistry(model.backend, this.scope, !model.gaussian);
-    // A rollback restores the model with the state; z is updated by the learned-variance term.
-    this.state.rollbackAlso(model.W, model.a, model.b, ...(model.z ? [model.z] : []));
-    const ctx = { model, backend: model.backend, scope: this.scope, state: this.state, random: this.random };
-    this.ascent = new AscentStep(ctx, this.o);
-    this.negativePhase = this.ascent.negativePhase;
-    this.terms = this.ascent.terms;
-    this.chainsLoaded = this.negativePhase.start === undefined;
-    this.batches = new EpochBatches(this.data, {
-      batchSize: this.o.batchSize,
-      chunk: chunkSteps(this.backend, this.o.batchSize),
-      checkInterval: this.o.divergenceCheckInterval ?? Number.MAX_SAFE_INTEGER,
-      check: this.checkBatches ? model.units : undefined,
-      workspace: (size) => this.ascent.workspace(size),
-    });
+  /** The RBM: `new Trainer(model, data, options)`. Any family: `new Trainer(family, runOptions)`. */
+  constructor(model: RBM, data: Dataset | DataSource, options: TrainOptions & LoopRunOptions);
+  constructor(family: ModelFamily<M, B>, options?: LoopRunOptions);
+  constructor(first: RBM | ModelFamily<M, B>, second?: Dataset | DataSource | LoopRunOptions, third?: TrainOptions) {
+    const isFamily = typeof (first as ModelFamily<M, B>).bind === 'function';
+    // The RBM's training options, less the loop's own (early stopping and the caller's figures).
+    const rbmOptions = () => {
+      const { monitor: _m, figures: _f, ...train } = third as TrainOptions & LoopRunOptions;
+      return train;
+    };
+    const family = (
+      isFamily ? first : rbmFamily(first as RBM, second as Dataset | DataSource, rbmOptions())
+    ) as ModelFamily<M, B>;
+    const options: LoopRunOptions = isFamily ? ((second as LoopRunOptions | undefined) ?? {}) : third!;
+    this.family = family;
+    this.model = family.model;
+    this.o = options;
+    this.backend = family.backend;
+    this.scope = new Scope(family.backend);
+    this.gibbs = new RandomStream(family.seed, family.gibbsStream);
+    this.shuffleRng = new RandomStream(family.seed, Streams.shuffle);
+    this.state = new StateRegistry(family.backend, this.scope, family.binaryStates);
+    this.state.rollbackAlso(...family.parameters.map((p) => p.tensor));
+    const random = new DeviceRandom(family.backend, this.gibbs);
+    this.bound = family.bind({ backend: family.backend, scope: this.scope, state: this.state, random });
+    const parts = this.bound as Partial<{ negativePhase: NegativePhase; terms: readonly GradientTerm[] }>;
+    this.negativePhase = parts.negativePhase as NegativePhase;
+    this.terms = parts.terms ?? [];
+    this.started = this.bound.start === undefined;
+    const monitor = options.monitor ?? family.monitor;
+    this.best = monitor ? new BestEpoch(monitor, family) : undefined;
+    this.skipEmptyStages();
   }
 
+  /** A stage of no epochs is passed over (a DBM without pretraining starts at joint training). */
+  private skipEmptyStages(): void {
+    const stages = this.family.stages;
+    while (this.stage < stages.length - 1 && this.epoch === 0 && stages[this.stage]!.epochs === 0) this.stage++;
+  }
+
+  /** The epochs of the current stage. */
   get epochs(): number {
-    return this.o.epochs;
+    return this.family.stages[this.stage]!.epochs;
   }
 
   private live(): void {
     if (this.disposed) throw new RbmError('DISPOSED', 'Trainer used after dispose()');
   }
 
-  private batchCount(): number {
-    return this.batches.count;
-  }
-
-  /** Persistent chains start at the first `chains` training examples (cycling when there are fewer). */
-  private async loadChains(): Promise<void> {
-    const size = this.negativePhase.chains ?? 0;
-    const init = new Float32Array(size * this.model.numVisible);
-    const indices = Uint32Array.from({ length: size }, (_, r) => r % this.data.rows);
-    await this.data.readRows(indices, init);
-    if (this.checkBatches) checkBatch(init, indices, this.data.cols, this.data.source, this.model.units, this.locate);
-    const t = this.backend.tensor(size, this.model.numVisible, init);
-    try {
-      this.negativePhase.start?.(t);
-    } finally {
-      this.backend.dispose(t);
-    }
-    this.chainsLoaded = true;
+  private async start(): Promise<void> {
+    await this.bound.start?.();
+    this.started = true;
   }
 
   private takeSnapshot(): Snapshot {
@@ -203,108 +132,100 @@ export class Trainer {
 
   private restoreSnapshot(snap: Snapshot): void {
     this.state.restore(snap.state);
-    this.model.refreshVariance();
+    this.bound.restored?.();
     this.gibbs.offset = snap.gibbs;
   }
 
-  /**
-   * Runs one epoch. Parameters are checked for NaN/Inf at the end of each check interval; on divergence
-   * the interval is replayed from a snapshot one step at a time (randomness is counter-based, so the replay
-   * is exact) to find the first bad step, and the model is left with the parameters from before it.
-   */
+  /** The settings of the current epoch, from the family's schedules. */
+  private settings(): EpochSettings {
+    return this.family.settings(this.stage, this.epoch);
+  }
+
+  /** Runs one epoch of the current stage (and moves on to the next stage after its last). */
   async trainEpoch(): Promise<EpochMetrics> {
     this.live();
     const t0 = performance.now();
-    const o = this.o;
+    const family = this.family;
+    const batches = this.bound.batches;
     const epoch = this.epoch;
-    const learningRate = scheduleValue(o.learningRate, epoch, o.epochs);
-    const momentum = scheduleValue(o.momentum, epoch, o.epochs);
-    if (!this.chainsLoaded) await this.loadChains();
+    const stage = this.stage;
+    const settings = this.settings();
+    if (!this.started) await this.start();
     // Each epoch's order is a function of the shuffle stream alone, so a resumed run sees the same order;
     // a run stopped inside an epoch draws the same order again and continues after its last batch.
     this.epochShuffleStart = this.shuffleRng.offset;
-    this.batches.order(o.shuffle ? this.shuffleRng : undefined);
-    this.backend.fill(this.ascent.epochErr, this.epochErrorCarry);
+    batches.order(family.shuffle === false ? undefined : this.shuffleRng);
+    if (this.bound.epochError) this.backend.fill(this.bound.epochError, this.epochErrorCarry);
     this.epochErrorCarry = 0;
-    const batches = this.batchCount();
-    const firstBatch = this.batchInEpoch;
-
-    let intervalStart = firstBatch;
+    const count = batches.count;
+    const pacer = new QueuePacer(this.backend, MAX_QUEUED_UPLOAD_BYTES, family.maxQueuedUnits ?? MAX_QUEUED_UNITS);
+    let intervalStart = this.batchInEpoch;
     let snap = this.takeSnapshot();
     let stepAtInterval = this.step;
-    for (let batch = firstBatch; batch < batches; ) {
-      const count = this.batches.runLength(batch, intervalStart);
-      const { ws, rows } = await this.batches.read(batch, count);
-      this.ascent.run(ws, rows, learningRate, momentum);
+    for (let batch = this.batchInEpoch; batch < count; ) {
+      const n = batches.runLength(batch, intervalStart);
+      const read = await batches.read(batch, n);
+      const issued = this.bound.run(read, n, stage, settings);
       // The next run is read while the backend works on this one.
-      this.batches.readAhead(batch + count, intervalStart);
-      // A backend that queues on the host is waited for now and then, so that its queue (and the batches
-      // it holds) stays short.
-      if (this.backend.drain && ++this.queued >= MAX_QUEUED) {
-        await this.backend.drain();
-        this.queued = 0;
-      }
+      batches.readAhead(batch + n, intervalStart);
+      await pacer.issued(issued.uploadBytes);
       const first = batch;
-      batch += count - 1;
+      batch += n - 1;
       if (this.o.onBatch) {
-        for (let i = 0; i < count; i++) {
+        for (let i = 0; i < n; i++) {
+          const error = this.bound.batchError?.(i);
           await this.o.onBatch({
             epoch,
             batch: first + i,
             step: this.step + i + 1,
-            batchSize: ws.size,
-            learningRate,
-            momentum,
-            readReconstructionError: () => this.readScalar(this.ascent.batchError(i), ws.size),
+            batchSize: issued.size,
+            learningRate: settings.learningRate,
+            momentum: settings.momentum,
+            readReconstructionError: () => (error ? this.readScalar(error, issued.size) : Promise.resolve(Number.NaN)),
           });
         }
       }
-      this.step += count;
-      const aborted = this.o.signal?.aborted === true && batch < batches - 1;
-      const intervalEnd = aborted || batch === batches - 1 || this.batches.endsInterval(batch + 1, intervalStart);
-      if (intervalEnd) {
-        if (!(await this.ascent.parametersSound(this.o.maxParameter))) {
-          await this.batches.settle();
-          await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, learningRate, momentum);
+      this.step += n;
+      const aborted = this.o.signal?.aborted === true && batch < count - 1;
+      if (aborted || batch === count - 1 || batches.endsInterval(batch + 1, intervalStart)) {
+        if (!(await this.bound.sound(family.maxParameter))) {
+          await batches.settle();
+          await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, settings);
         }
-        if (batch < batches - 1) {
+        if (batch < count - 1) {
           intervalStart = batch + 1;
           snap = this.takeSnapshot();
           stepAtInterval = this.step;
         }
       }
       if (aborted) {
-        await this.batches.settle();
+        await batches.settle();
         // Stop between batches: exportState now records this epoch's position.
         this.batchInEpoch = batch + 1;
         this.shuffleRng.offset = this.epochShuffleStart;
-        const [errSum] = await this.backend.read(this.ascent.epochErr);
-        this.epochErrorCarry = errSum!;
-        throw new TrainingAbortedError(this.epoch, batch + 1, batches);
+        if (this.bound.epochError) this.epochErrorCarry = (await this.backend.read(this.bound.epochError))[0]!;
+        throw new TrainingAbortedError(this.epoch, batch + 1, count);
       }
       batch++;
     }
     this.batchInEpoch = 0;
     this.epoch++;
-    const [errSum] = await this.backend.read(this.ascent.epochErr);
+    const errorSum = this.bound.epochError ? (await this.backend.read(this.bound.epochError))[0]! : Number.NaN;
+    const stages = family.stages;
     let metrics: EpochMetrics = {
       epoch,
       step: this.step,
-      learningRate,
-      momentum,
-      ...(this.o.objective === 'discriminative'
-        ? { reconstructionError: Number.NaN, crossEntropy: errSum! / this.data.rows }
-        : { reconstructionError: errSum! / this.data.rows }),
+      ...settings,
+      reconstructionError: Number.NaN,
+      ...(await this.bound.figures(errorSum, stage, settings)),
+      ...(stages.length > 1 ? { stage: stages[stage]!.name, epochs: stages[stage]!.epochs } : {}),
       seconds: 0,
     };
-    // The free-energy figures need a free energy: hidden units without one (NReLU) train without them.
-    if (this.o.validation && this.model.hasFreeEnergy) {
-      const n = o.freeEnergySamples;
-      const train = await this.meanFreeEnergy(await readHead(this.data, n));
-      const valid = await this.meanFreeEnergy(this.o.validation);
-      metrics = { ...metrics, freeEnergyTrain: train, freeEnergyValidation: valid, freeEnergyGap: valid - train };
-    }
+    if (this.o.figures) metrics = { ...metrics, ...(await this.o.figures(metrics)) };
+    if (this.best && stage === stages.length - 1)
+      metrics = { ...metrics, ...(await this.best.observe(epoch, metrics as unknown as Record<string, number>)) };
     metrics = { ...metrics, seconds: (performance.now() - t0) / 1000 };
+    if (this.epoch >= stages[stage]!.epochs && stage < stages.length - 1) this.nextStage();
     await this.o.onEpoch?.(metrics);
     return metrics;
   }
@@ -314,23 +235,23 @@ export class Trainer {
     stepAtInterval: number,
     from: number,
     to: number,
-    learningRate: number,
-    momentum: number,
+    settings: EpochSettings,
   ): Promise<never> {
     this.restoreSnapshot(snap);
     this.step = stepAtInterval;
+    const batches = this.bound.batches;
     for (let batch = from; batch <= to; batch++) {
       const before = this.takeSnapshot();
-      const { ws, rows } = await this.batches.read(batch, 1);
-      this.ascent.run(ws, rows, learningRate, momentum);
+      this.bound.run(await batches.read(batch, 1), 1, this.stage, settings);
       this.step++;
-      if (!(await this.ascent.parametersSound(this.o.maxParameter))) {
+      if (!(await this.bound.sound(this.family.maxParameter))) {
         this.restoreSnapshot(before);
+        const stage = this.family.stages.length > 1 ? ` (${this.family.stages[this.stage]!.name})` : '';
         throw new DivergenceError(
           this.step,
           this.epoch,
           batch,
-          `a parameter became NaN, infinite or larger than ${this.o.maxParameter} in magnitude (learning rate too high?)`,
+          `a parameter became NaN, infinite or larger than ${this.family.maxParameter} in magnitude${stage} (learning rate too high?)`,
         );
       }
     }
@@ -349,25 +270,24 @@ export class Trainer {
     }
   }
 
-  private async meanFreeEnergy(ds: Dataset): Promise<number> {
-    const rows = Math.min(this.o.freeEnergySamples, ds.rows);
-    const F = await this.model.freeEnergy(ds.data.subarray(0, rows * ds.cols));
-    let s = 0;
-    for (const f of F) s += f;
-    return s / rows;
+  /** The best epoch so far by the monitored figure (0-based), when a figure is monitored. */
+  get bestEpoch(): { readonly epoch: number; readonly value: number } | undefined {
+    return this.best?.current;
   }
 
   /** Copies the trainer's state to the host (a few readbacks; call it between batches). */
   async exportState(): Promise<TrainerState> {
     this.live();
-    if (!this.chainsLoaded) await this.loadChains();
+    if (!this.started) await this.start();
     return {
       epoch: this.epoch,
+      ...(this.stage > 0 ? { stage: this.stage } : {}),
       ...(this.batchInEpoch > 0 ? { batch: this.batchInEpoch, epochErrorSum: this.epochErrorCarry } : {}),
       step: this.step,
       gibbsOffset: this.gibbs.offset,
       shuffleOffset: this.shuffleRng.offset,
       ...(await this.state.export()),
+      ...(this.best?.exported ? { monitor: this.best.exported } : {}),
     };
   }
 
@@ -377,8 +297,11 @@ export class Trainer {
    */
   importState(state: TrainerState): void {
     this.live();
+    const stages = this.family.stages;
+    const stage = state.stage ?? 0;
     for (const [name, x] of [
       ['epoch', state.epoch],
+      ['stage', stage],
       ['step', state.step],
       ['gibbsOffset', state.gibbsOffset],
       ['shuffleOffset', state.shuffleOffset],
@@ -386,44 +309,83 @@ export class Trainer {
       if (!Number.isSafeInteger(x) || x < 0)
         throw new ArgumentError(`trainer state: ${name} must be a non-negative integer, got ${x}`);
     }
+    if (stage >= stages.length)
+      throw new ArgumentError(`trainer state: stage ${stage} is not one of 0..${stages.length - 1}`);
+    if (stage < stages.length - 1 && state.epoch > stages[stage]!.epochs)
+      throw new ArgumentError(`trainer state: epoch ${state.epoch} is past stage ${stages[stage]!.name}`);
     const batch = state.batch ?? 0;
-    if (!Number.isSafeInteger(batch) || batch < 0 || batch >= this.batchCount())
-      throw new ArgumentError(`trainer state: batch must be an integer in [0, ${this.batchCount()}), got ${batch}`);
+    const count = this.bound.batches.count;
+    if (!Number.isSafeInteger(batch) || batch < 0 || batch >= count)
+      throw new ArgumentError(`trainer state: batch must be an integer in [0, ${count}), got ${batch}`);
     const errorSum = state.epochErrorSum ?? 0;
     if (!Number.isFinite(errorSum) || errorSum < 0)
       throw new ArgumentError(`trainer state: epochErrorSum must be a finite number >= 0, got ${errorSum}`);
+    if (state.monitor && !this.best)
+      throw new ArgumentError('trainer state: it has a monitored best epoch, this run monitors no figure');
+    this.best?.check(state.monitor, state.epoch);
     this.state.import(state);
-    this.chainsLoaded = true;
-    this.model.refreshVariance();
+    this.best?.import(state.monitor);
+    this.started = true;
+    this.bound.restored?.();
+    this.stage = stage;
     this.epoch = state.epoch;
     this.batchInEpoch = batch;
     this.epochErrorCarry = errorSum;
     this.step = state.step;
     this.gibbs.offset = state.gibbsOffset;
     this.shuffleRng.offset = state.shuffleOffset;
+    // A state saved at the end of a stage's last epoch (as earlier versions wrote them) moves on now.
+    if (stage < stages.length - 1 && state.epoch === stages[stage]!.epochs) this.nextStage();
+    else this.skipEmptyStages();
   }
 
-  /** Where the run stands: epochs done, batches done in the current epoch, optimiser steps taken. */
-  position(): { readonly epoch: number; readonly batch: number; readonly step: number } {
-    return { epoch: this.epoch, batch: this.batchInEpoch, step: this.step };
+  /** After a stage's last epoch: the family's change of stage, then the next stage that has epochs. */
+  private nextStage(): void {
+    this.bound.endStage?.(this.stage);
+    this.stage++;
+    this.epoch = 0;
+    this.skipEmptyStages();
+  }
+
+  /**
+   * Where the run stands: epochs done (in the stage, for a family of several stages), batches done in the
+   * current epoch, optimiser steps taken.
+   */
+  position(): { readonly stage?: number; readonly epoch: number; readonly batch: number; readonly step: number } {
+    const at = { epoch: this.epoch, batch: this.batchInEpoch, step: this.step };
+    return this.family.stages.length > 1 ? { stage: this.stage, ...at } : at;
   }
 
   /** Between epochs: a {@link TrainingAbortedError} saying where the run stands, if its signal was aborted. */
   throwIfAborted(): void {
-    if (this.o.signal?.aborted) throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.batchCount());
+    if (this.o.signal?.aborted) throw new TrainingAbortedError(this.epoch, this.batchInEpoch, this.bound.batches.count);
   }
 
-  /** Runs the remaining epochs and returns their metrics. A second call while one runs is refused. */
+  /** Whether every stage has run its epochs, or early stopping ended the run. */
+  get done(): boolean {
+    const last = this.family.stages.length - 1;
+    return (this.stage === last && this.epoch >= this.epochs) || this.best?.stop === true;
+  }
+
+  /**
+   * Runs the remaining epochs of every stage and returns their metrics. With a monitored figure the model
+   * ends with the best epoch's parameters. A second call while one runs is refused.
+   */
   async run(): Promise<EpochMetrics[]> {
     if (this.running) throw new RbmError('INVALID_ARGUMENT', 'this trainer is already running: one run() at a time');
     this.running = true;
     try {
       const history: EpochMetrics[] = [];
       const turn = eventTurns(this.o.signal);
-      while (this.epoch < this.o.epochs) {
+      while (!this.done) {
         await turn();
         this.throwIfAborted();
         history.push(await this.trainEpoch());
+      }
+      // What a model file states of its best epoch is what it holds; early stopping only ends the run sooner.
+      if (this.best?.current) {
+        this.best.restore();
+        this.bound.restored?.();
       }
       return history;
     } finally {
@@ -434,26 +396,12 @@ export class Trainer {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.bound.dispose?.();
     this.scope.dispose();
   }
 }
 
-/** Training data must hold rows: a Dataset's values fill rows x cols exactly (every trainer and estimator checks). */
-export function checkTrainingData(data: Dataset | DataSource): void {
-  const what = `train: data${data.source ? ` in ${data.source}` : ''}`;
-  if (data === null || typeof data !== 'object')
-    throw new ArgumentError(`${what} must be a Dataset or a DataSource, got ${data === null ? 'null' : typeof data}`);
-  if (!Number.isInteger(data.rows) || !Number.isInteger(data.cols) || data.rows < 0 || data.cols < 1)
-    throw new ShapeError(
-      `${what}: rows and cols must be whole numbers, got ${String(data.rows)} x ${String(data.cols)}`,
-    );
-  if (data.rows === 0) throw new ShapeError(`${what} has no rows: nothing to train on`);
-  if (!isDataSource(data)) {
-    const n = (data as Dataset).data?.length;
-    if (n !== data.rows * data.cols)
-      throw new ShapeError(`${what}: ${n} values do not fill ${data.rows} x ${data.cols} (${data.rows * data.cols})`);
-  }
-}
+export { checkTrainingData } from './rbm-family.js';
 
 /** Trains `model` on `data` in place and returns the metrics of each epoch. */
 export async function train(model: RBM, data: Dataset | DataSource, options: TrainOptions): Promise<EpochMetrics[]> {

@@ -1,14 +1,21 @@
 import {
+  CHECKPOINT_KEY,
   DBM,
   DBM_DEFAULTS,
+  DBM_OPTIONS,
   type DbmParameters,
-  DbmTrainer,
-  type DbmTrainerState,
   type DbmTrainOptions,
+  DivergenceError,
+  dbmFamily,
   dbmTrainConfig,
+  decodeCheckpoint,
+  encodeCheckpoint,
   encodeDbm,
+  RbmError,
   type RbmParameters,
   sourceColumnMeans,
+  Trainer,
+  type TrainerState,
   TrainingAbortedError,
 } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
@@ -19,7 +26,8 @@ import { UsageError } from '../../errors.js';
 import { checkOutputs, cleanTemporaries, sidePath, writeOutput } from '../../files.js';
 import type { Output } from '../../output.js';
 import { readAheadSource } from '../../read-ahead.js';
-import { givenSchedules, scheduleFields } from './flags.js';
+import { givenOptions, resumeFields } from './families.js';
+import { scheduleFields } from './flags.js';
 import { Interrupts } from './interrupts.js';
 import { checkGivenFlags, type TrainFlags } from './job.js';
 import { provenance, writeFilters } from './outputs.js';
@@ -32,30 +40,6 @@ export interface DbmFlags {
   meanField?: number;
 }
 
-/** The flags of one RBM that a DBM run does not take (its own are --pretrain-epochs, --pretrain-lr, --mean-field). */
-const NOT_FOR_DBM = [
-  ['labels', '--labels'],
-  ['ratings', '--ratings'],
-  ['hidden', '--hidden (give the layers to --dbm)'],
-  ['visible', '--visible'],
-  ['method', '--method (a DBM trains with persistent chains)'],
-  ['positive', '--positive'],
-  ['fastLr', '--fast-lr'],
-  ['fastDecay', '--fast-decay'],
-  ['temperatures', '--temperatures'],
-  ['betaMin', '--beta-min'],
-  ['learnVariance', '--learn-variance'],
-  ['centering', '--centering'],
-  ['l1', '--l1'],
-  ['sparsityTarget', '--sparsity-target'],
-  ['sparsityCost', '--sparsity-cost'],
-  ['maxNorm', '--max-norm'],
-  ['hiddenUnits', '--hidden-units'],
-  ['monitor', '--monitor'],
-  ['earlyStop', '--early-stop'],
-  ['validation', '--validation'],
-] as const;
-
 /** What a DBM run stores in its files, checked again on --resume. */
 interface DbmJob {
   readonly kind: 'dbm';
@@ -67,36 +51,14 @@ interface DbmJob {
 }
 
 /** What each flag sets in a DBM job, for --resume's comparison (--epochs may extend the run). */
-const RESUME_FIELDS: Readonly<Record<string, (j: DbmJob) => unknown>> = {
-  batch: (j) => j.options.batchSize,
-  l2: (j) => j.options.weightDecay,
-  chains: (j) => j.options.chains,
-  k: (j) => j.options.gibbsSteps,
-  meanField: (j) => j.options.meanFieldIterations,
-  pretrainEpochs: (j) => j.options.pretrainEpochs,
-  pretrainLr: (j) => j.options.pretrainLearningRate,
-  seed: (j) => j.options.seed,
+const RESUME_FIELDS = {
+  ...resumeFields(DBM_OPTIONS, (j: DbmJob) => j.options as Readonly<Record<string, unknown>>),
   ...scheduleFields((j: DbmJob) => j.options),
 };
 
-/** The DBM's options from the flags given; the rest are DBM_DEFAULTS (not the RBM's defaults). */
-function dbmOptions(f: TrainFlags & DbmFlags, command: Command): DbmTrainOptions {
-  const given = (name: string) => command.getOptionValueSource(name) === 'cli';
-  const o = f as unknown as Record<string, number>;
-  const schedules = givenSchedules(command);
-  const options: DbmTrainOptions = {
-    epochs: given('epochs') ? o.epochs! : DBM_DEFAULTS.epochs,
-    seed: given('seed') ? o.seed! : 1,
-    ...(given('batch') ? { batchSize: o.batch! } : {}),
-    ...(schedules.learningRate !== undefined ? { learningRate: schedules.learningRate } : {}),
-    ...(schedules.momentum !== undefined ? { momentum: schedules.momentum } : {}),
-    ...(given('l2') ? { weightDecay: o.l2! } : {}),
-    ...(given('chains') ? { chains: o.chains! } : {}),
-    ...(given('k') ? { gibbsSteps: o.k! } : {}),
-    ...(f.meanField !== undefined ? { meanFieldIterations: f.meanField } : {}),
-    ...(f.pretrainEpochs !== undefined ? { pretrainEpochs: f.pretrainEpochs } : {}),
-    ...(f.pretrainLr !== undefined ? { pretrainLearningRate: f.pretrainLr } : {}),
-  };
+/** The DBM's options from the flags given (as it declares them); the rest are DBM_DEFAULTS, the seed 1. */
+function dbmOptions(command: Command): DbmTrainOptions {
+  const options = { seed: 1, epochs: DBM_DEFAULTS.epochs, ...givenOptions(command, DBM_OPTIONS) } as DbmTrainOptions;
   try {
     dbmTrainConfig(options);
   } catch (error) {
@@ -107,46 +69,41 @@ function dbmOptions(f: TrainFlags & DbmFlags, command: Command): DbmTrainOptions
 
 /**
  * `rbm train --dbm 500,1000`: a deep Boltzmann machine (Salakhutdinov & Hinton 2009), pretrained greedily
- * and trained jointly (core's DbmTrainer); checkpoints at epoch ends and --resume, as for one RBM.
+ * and trained jointly (core's Trainer with the DBM family); checkpoints at epoch ends and --resume, as for one RBM.
  */
 export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, out: Output): Promise<void> {
   const given = (name: string) => command.getOptionValueSource(name) === 'cli';
-  for (const [flag, name] of NOT_FOR_DBM)
-    if (given(flag)) throw new UsageError(`${name} is not for a deep Boltzmann machine (--dbm)`);
-  if (!given('dbm')) {
-    for (const flag of ['pretrainEpochs', 'pretrainLr', 'meanField'] as const)
-      if (given(flag)) throw new UsageError(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --dbm`);
-  }
-  const hidden = flags.dbm!;
-  if (hidden.length < 2)
+  // Resumed without --dbm, the layers are the checkpoint's.
+  let hidden = flags.dbm ?? [];
+  if (flags.dbm && hidden.length < 2)
     throw new UsageError(
       `--dbm needs at least two hidden layers (--dbm 500,1000); one is an RBM: --hidden ${hidden[0]}`,
     );
   if (given('checkpoint') && !flags.checkpointEvery && !flags.resume)
     throw new UsageError('--checkpoint needs --checkpoint-every or --resume');
   const checkpointPath = flags.checkpoint ?? sidePath(flags.out, '.ckpt.safetensors');
-  let job: DbmJob = { kind: 'dbm', data: dataSpec(flags), sizes: [], options: dbmOptions(flags, command) };
-  let resumed: { path: string; state: DbmTrainerState; parameters: DbmParameters } | undefined;
+  let job: DbmJob = { kind: 'dbm', data: dataSpec(flags), sizes: [], options: dbmOptions(command) };
+  let resumed: { path: string; state: TrainerState; parameters: DbmParameters } | undefined;
   if (flags.resume) {
     const path = typeof flags.resume === 'string' ? flags.resume : checkpointPath;
     const file = await readAnyModelFile(path);
-    if (file.kind !== 'dbm' || !file.state)
+    const checkpointed = file.metadata[CHECKPOINT_KEY] !== undefined || file.metadata.dbm_state !== undefined;
+    if (file.kind !== 'dbm' || !checkpointed)
       throw new UsageError(
         `${path} is not a checkpoint of a deep Boltzmann machine (rbm train --dbm ... --checkpoint-every N)`,
       );
-    let was: DbmJob;
-    try {
-      was = JSON.parse(file.metadata.hyperparameters ?? '');
-    } catch {
-      throw new UsageError(`${path} has no DBM job in its metadata (hyperparameters)`);
-    }
+    const checkpoint = decodeCheckpoint<DbmJob>(file, path);
+    const was = checkpoint.job;
+    if (was?.kind !== 'dbm' || !Array.isArray(was.sizes))
+      throw new UsageError(`${path} has no DBM job in its metadata`);
     if (JSON.stringify(was.data) !== JSON.stringify(job.data))
       throw new UsageError(`${path} was trained on ${JSON.stringify(was.data)}, not ${JSON.stringify(job.data)}`);
+    if (!flags.dbm) hidden = was.sizes.slice(1);
     if (was.sizes.slice(1).join() !== hidden.join())
       throw new UsageError(`${path} is a ${was.sizes.join('-')} DBM, not --dbm ${hidden.join(',')}`);
     checkGivenFlags(RESUME_FIELDS, job, was, command, path);
     job = { ...was, options: { ...was.options, ...(given('epochs') ? { epochs: job.options.epochs! } : {}) } };
-    resumed = { path, state: file.state, parameters: file.parameters };
+    resumed = { path, state: checkpoint.state, parameters: file.parameters };
   }
 
   const opened = openData(job.data);
@@ -194,32 +151,35 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
     const model = resumed
       ? DBM.fromParameters(backend, resumed.parameters)
       : DBM.create(backend, { sizes, seed: config.seed, means: await sourceColumnMeans(reader) });
-    const trainer = new DbmTrainer(model, reader, job.options, resumed?.state);
     const metadata = () => ({ hyperparameters: JSON.stringify(job), ...provenance(backend.name) });
     const t0 = performance.now();
-    let epochsDone = 0;
-    try {
-      await trainer.run({
-        signal: signals.controller.signal,
-        onEpoch: async (e, t) => {
-          epochsDone++;
-          const what =
-            e.phase === 'pretrain'
-              ? `pretraining RBM ${e.layer! + 1} (${sizes[e.layer!]}-${sizes[e.layer! + 1]})`
-              : 'joint training';
-          out.info(
-            `${what} epoch ${e.epoch + 1}/${e.epochs}: reconstruction error ${e.reconstructionError.toFixed(4)}, ${e.seconds.toFixed(2)} s`,
+    const trainer: Trainer<DBM> = new Trainer(dbmFamily(model, reader, job.options), {
+      signal: signals.controller.signal,
+      onEpoch: async (e) => {
+        const layer = e.layer;
+        const what =
+          layer !== undefined ? `pretraining RBM ${layer + 1} (${sizes[layer]}-${sizes[layer + 1]})` : 'joint training';
+        out.info(
+          `${what} epoch ${e.epoch + 1}/${e.epochs}: reconstruction error ${e.reconstructionError.toFixed(4)}, ${e.seconds.toFixed(2)} s`,
+        );
+        out.emit({ type: 'epoch', phase: layer !== undefined ? 'pretrain' : 'joint', ...e });
+        // Every N epochs of each stage (pretraining's epochs are not counted toward joint training's).
+        if (checkpointing && (e.epoch + 1) % flags.checkpointEvery! === 0) {
+          // The first write creates the checkpoint (see the ratings run): a concurrent run's is never shared.
+          const bytes = encodeCheckpoint(
+            { kind: 'dbm', parameters: await model.parameters() },
+            await trainer.exportState(),
+            job,
+            metadata(),
           );
-          out.emit({ type: 'epoch', ...e });
-          if (checkpointing && epochsDone % flags.checkpointEvery! === 0) {
-            // The first write creates the checkpoint (see the ratings run): a concurrent run's is never shared.
-            await writeOutput(checkpointPath, encodeDbm(await model.parameters(), metadata(), await t.exportState()), {
-              overwrite: ownCheckpoint,
-            });
-            ownCheckpoint = true;
-          }
-        },
-      });
+          await writeOutput(checkpointPath, bytes, { overwrite: ownCheckpoint });
+          ownCheckpoint = true;
+        }
+      },
+    });
+    if (resumed) trainer.importState(resumed.state);
+    try {
+      await trainer.run();
     } catch (error) {
       if (error instanceof TrainingAbortedError) {
         out.info(
@@ -229,6 +189,13 @@ export async function trainDbm(flags: TrainFlags & DbmFlags, command: Command, o
         );
         process.exitCode = 130;
         return;
+      }
+      if (error instanceof DivergenceError) {
+        // The model holds the parameters from before the bad step (as one RBM's run): save them, and say so.
+        await writeOutput(flags.out, encodeDbm(await model.parameters(), metadata()), {
+          overwrite: Boolean(flags.force),
+        });
+        throw new RbmError('DIVERGED', `${error.message}; they are saved to ${flags.out}`);
       }
       throw error;
     } finally {

@@ -61,13 +61,13 @@ export function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/\./g, '-');
 }
 
-function flagOf(d: OptionDeclaration): string {
+export function flagOf(d: OptionDeclaration): string {
   if (typeof d.flag === 'string') return d.flag;
   const arg = d.value.kind === 'integer' ? ' <n>' : d.value.kind === 'boolean' ? '' : ' <x>';
   return `--${kebab(d.path)}${arg}`;
 }
 
-function parserOf(d: OptionDeclaration): ((value: string) => unknown) | undefined {
+export function parserOf(d: OptionDeclaration): ((value: string) => unknown) | undefined {
   const v = d.value;
   if (v.kind === 'integer') return integerAtLeast(v.min);
   if (v.kind === 'number')
@@ -203,8 +203,8 @@ export function configFromFlags(
  * own defaults for the rest).
  */
 /** The flags that make the learning-rate schedule and the momentum schedule (attribute names). */
-const LR_FLAGS = ['lr', 'lrSchedule', 'lrFinal', 'lrDecay'] as const;
-const MOMENTUM_FLAGS = ['momentum', 'momentumFinal', 'momentumSwitch'] as const;
+export const LR_FLAGS = ['lr', 'lrSchedule', 'lrFinal', 'lrDecay'] as const;
+export const MOMENTUM_FLAGS = ['momentum', 'momentumFinal', 'momentumSwitch'] as const;
 
 export function givenSchedules(command: Command): { learningRate?: Schedule; momentum?: Schedule } {
   const f = command.opts() as ScheduleFlags;

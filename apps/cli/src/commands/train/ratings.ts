@@ -3,14 +3,15 @@ import {
   alignRatings,
   CHECKPOINT_KEY,
   COLLABORATIVE_DEFAULTS,
+  COLLABORATIVE_OPTIONS,
   type CollaborativeEpoch,
   CollaborativeModel,
   type CollaborativeParameters,
-  CollaborativeTrainer,
-  type CollaborativeTrainerState,
   type CollaborativeTrainOptions,
-  collaborativeTensors,
+  collaborativeFamily,
   DataError,
+  decodeCheckpoint,
+  encodeCheckpoint,
   encodeCollaborative,
   holdoutSplit,
   initialCollaborativeParameters,
@@ -19,19 +20,20 @@ import {
   type Orientation,
   parseLevels,
   type Ratings,
-  readCollaborativeTensors,
   resolveOrientation,
-  type SafeTensor,
+  Trainer,
+  type TrainerState,
   TrainingAbortedError,
   transposeRatings,
 } from '@rbmjs/core';
-import { readCollaborativeFile, readRatingsFile } from '@rbmjs/core/node';
+import { readAnyModelFile, readRatingsFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
 import { backendFor } from '../../common.js';
 import { CliExit, UsageError } from '../../errors.js';
 import { checkOutputs, sidePath, writeOutput } from '../../files.js';
 import type { Output } from '../../output.js';
-import { givenSchedules, scheduleFields } from './flags.js';
+import { givenOptions, resumeFields } from './families.js';
+import { scheduleFields } from './flags.js';
 import { Interrupts } from './interrupts.js';
 import type { TrainFlags } from './job.js';
 import { checkGivenFlags } from './job.js';
@@ -59,40 +61,6 @@ export interface RatingsFlags {
   seed?: number;
 }
 
-/** The flags that mean something with --ratings (attribute names); any other given on the command line is refused. */
-const RATINGS_FLAGS = new Set([
-  'ratings',
-  'test',
-  'holdout',
-  'levels',
-  'orientation',
-  'conditional',
-  'hidden',
-  'epochs',
-  'batch',
-  'k',
-  'seed',
-  'l2',
-  'lr',
-  'lrSchedule',
-  'lrFinal',
-  'lrDecay',
-  'momentum',
-  'momentumFinal',
-  'momentumSwitch',
-  'earlyStop',
-  'out',
-  'checkpoint',
-  'checkpointEvery',
-  'resume',
-  'force',
-  'json',
-  'verbose',
-  'backend',
-  'maxMemory',
-  'pictures',
-]);
-
 /** What determines a run, stored in checkpoints and model files (`hyperparameters`) and checked on --resume. */
 export interface RatingsJob {
   readonly ratings: string;
@@ -105,15 +73,7 @@ export interface RatingsJob {
   readonly conditional: boolean;
   readonly hidden: number;
   readonly patience?: number;
-  readonly options: Omit<CollaborativeTrainOptions, 'onEpoch' | 'signal' | 'patience'>;
-}
-
-function refuseOtherFlags(command: Command): void {
-  for (const option of command.options) {
-    const name = option.attributeName();
-    if (command.getOptionValueSource(name) === 'cli' && !RATINGS_FLAGS.has(name))
-      throw new UsageError(`${option.long} does not apply to --ratings (the collaborative-filtering RBM)`);
-  }
+  readonly options: Omit<CollaborativeTrainOptions, 'patience'>;
 }
 
 /**
@@ -145,7 +105,7 @@ function jobFrom(
     throw new UsageError('--early-stop needs held-out ratings: --holdout FRACTION or --test FILE');
   if (given('checkpoint') && !f.checkpointEvery && !f.resume)
     throw new UsageError('--checkpoint needs --checkpoint-every or --resume');
-  const schedules = givenSchedules(command);
+  const { patience: _, ...given_ } = givenOptions(command, COLLABORATIVE_OPTIONS);
   return {
     ratings: f.ratings!,
     fingerprint: print,
@@ -156,14 +116,7 @@ function jobFrom(
     conditional: Boolean(f.conditional),
     hidden: f.hidden[0]!,
     ...(f.earlyStop !== undefined ? { patience: f.earlyStop } : {}),
-    options: {
-      epochs: given('epochs') ? f.epochs! : COLLABORATIVE_DEFAULTS.epochs,
-      ...(given('batch') ? { batchSize: f.batch! } : {}),
-      ...(given('k') ? { gibbsSteps: f.k! } : {}),
-      ...(given('l2') ? { weightDecay: f.l2! } : {}),
-      seed: f.seed ?? 1,
-      ...schedules,
-    },
+    options: { epochs: COLLABORATIVE_DEFAULTS.epochs, seed: 1, ...given_ },
   };
 }
 
@@ -175,87 +128,43 @@ const RESUME_FIELDS: Readonly<Record<string, (j: RatingsJob) => unknown>> = {
   orientation: (j) => j.orientation,
   conditional: (j) => j.conditional,
   hidden: (j) => j.hidden,
-  earlyStop: (j) => j.patience,
-  batch: (j) => j.options.batchSize,
-  k: (j) => j.options.gibbsSteps,
-  l2: (j) => j.options.weightDecay,
-  seed: (j) => j.options.seed,
+  ...resumeFields(COLLABORATIVE_OPTIONS, (j: RatingsJob) => ({ ...j.options, patience: j.patience })),
   ...scheduleFields((j: RatingsJob) => j.options),
 };
 
-interface CheckpointInfo {
-  readonly epoch: number;
-  readonly gibbs: CollaborativeTrainerState['gibbs'];
-  readonly shuffle: CollaborativeTrainerState['shuffle'];
-  readonly best?: { readonly epoch: number; readonly rmse: number };
-  readonly firstRmse?: number;
-  readonly sinceBest?: number;
-  readonly job: RatingsJob;
-}
-
 function checkpointBytes(
-  state: CollaborativeTrainerState,
+  state: TrainerState,
   parameters: CollaborativeParameters,
   ratings: Ratings,
   job: RatingsJob,
 ): Uint8Array {
-  const extra: Record<string, SafeTensor> = {};
-  state.velocities.forEach((v, k) => {
-    extra[`trainer.velocity.${k}`] = { dtype: 'F32', shape: [v.length], data: v };
-  });
-  if (state.best) Object.assign(extra, collaborativeTensors(state.best.parameters, 'best.'));
-  const info: CheckpointInfo = {
-    epoch: state.epoch,
-    gibbs: state.gibbs,
-    shuffle: state.shuffle,
-    ...(state.best ? { best: { epoch: state.best.epoch, rmse: state.best.rmse } } : {}),
-    ...(state.firstRmse !== undefined ? { firstRmse: state.firstRmse, sinceBest: state.sinceBest ?? 0 } : {}),
+  return encodeCheckpoint(
+    {
+      kind: 'collaborative',
+      parameters,
+      users: ratings.users,
+      items: ratings.items,
+      orientation: job.orientation,
+      ratings,
+    },
+    state,
     job,
-  };
-  return encodeCollaborative(
-    parameters,
-    { users: ratings.users, items: ratings.items, orientation: job.orientation },
-    { ratings, metadata: { [CHECKPOINT_KEY]: JSON.stringify(info), hyperparameters: JSON.stringify(job) }, extra },
+    { hyperparameters: JSON.stringify(job) },
   );
 }
 
 async function readResume(path: string): Promise<{
   parameters: CollaborativeParameters;
-  state: CollaborativeTrainerState;
+  state: TrainerState;
   job: RatingsJob;
 }> {
-  const file = await readCollaborativeFile(path);
-  let info: CheckpointInfo;
-  try {
-    info = JSON.parse(file.metadata[CHECKPOINT_KEY] ?? 'null');
-  } catch {
-    throw new ModelFormatError(`${path}: the ${CHECKPOINT_KEY} metadata is not valid JSON`);
-  }
-  if (!info || typeof info !== 'object' || !info.job)
+  const file = await readAnyModelFile(path);
+  if (file.kind !== 'collaborative')
+    throw new UsageError(`${path} is not a checkpoint of a collaborative-filtering RBM (rbm train --ratings ...)`);
+  if (file.metadata[CHECKPOINT_KEY] === undefined)
     throw new ModelFormatError(`${path}: a collaborative model file, not a checkpoint (no ${CHECKPOINT_KEY} metadata)`);
-  if (!Number.isSafeInteger(info.epoch) || info.epoch < 0)
-    throw new ModelFormatError(
-      `${path}: the checkpoint's epoch is ${JSON.stringify(info.epoch)}, not a whole number of epochs done`,
-    );
-  const velocities: Float32Array[] = [];
-  for (let k = 0; file.tensors.has(`trainer.velocity.${k}`); k++)
-    velocities.push(file.tensors.get(`trainer.velocity.${k}`)!.data as Float32Array);
-  const state: CollaborativeTrainerState = {
-    epoch: info.epoch,
-    gibbs: info.gibbs,
-    shuffle: info.shuffle,
-    velocities,
-    ...(info.firstRmse !== undefined ? { firstRmse: info.firstRmse, sinceBest: info.sinceBest ?? 0 } : {}),
-    ...(info.best
-      ? {
-          best: {
-            ...info.best,
-            parameters: readCollaborativeTensors(file.tensors, file.parameters.levels, 'best.', `${path}: `),
-          },
-        }
-      : {}),
-  };
-  return { parameters: file.parameters, state, job: info.job };
+  const checkpoint = decodeCheckpoint<RatingsJob>(file, path);
+  return { parameters: file.parameters, state: checkpoint.state, job: checkpoint.job };
 }
 
 function epochLine(e: CollaborativeEpoch, epochs: number): string {
@@ -266,7 +175,6 @@ function epochLine(e: CollaborativeEpoch, epochs: number): string {
 
 /** `rbm train --ratings FILE ...`. */
 export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Command, out: Output): Promise<void> {
-  refuseOtherFlags(command);
   const checkpointPath = flags.checkpoint ?? sidePath(flags.out, '.ckpt.safetensors');
   const resumed = flags.resume
     ? await readResume(typeof flags.resume === 'string' ? flags.resume : checkpointPath)
@@ -343,28 +251,25 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
   );
   const signals = new Interrupts();
   const epochs = job.options.epochs!;
-  let trainer: CollaborativeTrainer | undefined;
+  let trainer: Trainer<CollaborativeModel> | undefined;
   let ownCheckpoint = Boolean(resumed) || Boolean(flags.force);
-  /** Writes the trainer's state; `epoch` overrides its count (inside onEpoch, the epoch is not yet counted done). */
-  const saveCheckpoint = async (epoch?: number) => {
-    const state = await trainer!.exportState();
-    const bytes = checkpointBytes(
-      { ...state, ...(epoch !== undefined ? { epoch } : {}) },
-      await model.parameters(),
-      ratings,
-      job,
-    );
+  /** Writes the trainer's state (between batches or epochs). */
+  const saveCheckpoint = async () => {
+    const bytes = checkpointBytes(await trainer!.exportState(), await model.parameters(), ratings, job);
     // The first write creates the checkpoint (unless this run resumed it, or --force): a run beside this one
     // onto the same --out that got there first makes this one fail, instead of both sharing one checkpoint.
     await writeOutput(checkpointPath, bytes, { overwrite: ownCheckpoint });
     ownCheckpoint = true;
   };
   try {
-    trainer = new CollaborativeTrainer(model, train, heldOut, {
+    const family = collaborativeFamily(model, train, heldOut, {
       ...job.options,
       ...(job.patience !== undefined ? { patience: job.patience } : {}),
+    });
+    trainer = new Trainer(family, {
       signal: signals.controller.signal,
-      onEpoch: async (e) => {
+      onEpoch: async (m) => {
+        const e = m as CollaborativeEpoch;
         out.info(epochLine(e, epochs));
         out.emit({
           epoch: e.epoch + 1,
@@ -373,32 +278,32 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
           seconds: e.seconds,
           ...(e.rmse !== undefined ? { rmse: e.rmse, mae: e.mae, best: e.best } : {}),
         });
-        if (flags.checkpointEvery && (e.epoch + 1) % flags.checkpointEvery === 0 && e.epoch + 1 < epochs) {
-          // The trainer counts the epoch done after onEpoch: the checkpoint continues with the next one.
-          await saveCheckpoint(e.epoch + 1);
-        }
+        if (flags.checkpointEvery && (e.epoch + 1) % flags.checkpointEvery === 0 && e.epoch + 1 < epochs)
+          await saveCheckpoint();
       },
     });
     if (resumed) trainer.importState(resumed.state);
     let history: CollaborativeEpoch[];
     try {
-      history = await trainer.run();
+      history = (await trainer.run()) as CollaborativeEpoch[];
     } catch (error) {
       if (error instanceof TrainingAbortedError && signals.received) {
         await saveCheckpoint();
         throw new CliExit(
           130,
-          `interrupted by ${signals.received} before epoch ${error.epoch + 1}: checkpoint ${checkpointPath}; continue with rbm train --ratings ${flags.ratings} --resume ${checkpointPath} --out ${flags.out}`,
+          `interrupted by ${signals.received} in epoch ${error.epoch + 1}: checkpoint ${checkpointPath}; continue with rbm train --ratings ${flags.ratings} --resume ${checkpointPath} --out ${flags.out}`,
         );
       }
       throw error;
     }
-    const best = trainer.bestEpoch;
+    const b = trainer.bestEpoch;
+    const best = b ? { epoch: b.epoch, rmse: b.value } : undefined;
     const parameters = await model.parameters();
+    const done = trainer.position().epoch;
     const summary = {
-      epochs: trainer.epochsDone,
+      epochs: done,
       ...(best ? { bestEpoch: best.epoch + 1, rmse: best.rmse } : {}),
-      stoppedEarly: job.patience !== undefined && trainer.epochsDone < epochs,
+      stoppedEarly: job.patience !== undefined && done < epochs,
     };
     await writeOutput(
       flags.out,

@@ -74,13 +74,18 @@ function refuseConflicts(f: TrainFlags, command: Command): void {
 
 interface Resumed {
   readonly path: string;
-  readonly checkpoint: Checkpoint<TrainJob>;
+  readonly checkpoint: Checkpoint<TrainJob> & { readonly parameters: RbmParameters };
 }
 
 async function readResumed(flags: TrainFlags, command: Command, checkpointPath: string, job: TrainJob) {
   const path = typeof flags.resume === 'string' ? flags.resume : checkpointPath;
   const read = await readCheckpoint<unknown>(path);
-  const checkpoint = { ...read, job: checkJob(read.job, read.parameters, path) };
+  if (read.file.kind !== 'rbm')
+    throw new UsageError(
+      `${path} is a checkpoint of a ${read.file.kind === 'dbm' ? 'deep Boltzmann machine (resume it with --dbm)' : `${read.file.kind} model`}, not of one RBM`,
+    );
+  const parameters = read.file.parameters;
+  const checkpoint = { ...read, parameters, job: checkJob(read.job, parameters, path) };
   checkResumeFlags(job, checkpoint.job, command, path);
   return { path, checkpoint } satisfies Resumed;
 }
@@ -298,9 +303,13 @@ async function trainOpened(
   let ownCheckpoint = force || resumed?.path === checkpointPath;
   const writeCheckpoint = async (path: string, overwrite: boolean) => {
     const st = await trainer.exportState();
-    await writeOutput(path, encodeCheckpoint(await model.parameters(), st, job, provenance(backend.name)), {
-      overwrite,
-    });
+    await writeOutput(
+      path,
+      encodeCheckpoint({ kind: 'rbm', parameters: await model.parameters() }, st, job, provenance(backend.name)),
+      {
+        overwrite,
+      },
+    );
     return st;
   };
   const trainer: Trainer = new Trainer(model, trainSource, {
