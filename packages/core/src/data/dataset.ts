@@ -126,6 +126,12 @@ export function assertBinary(ds: Dataset): void {
   }
 }
 
+/** {@link assertColumns}, and at least one row: a figure that is a mean over the examples needs one. */
+export function assertExamples(ds: Dataset, cols: number, what: string): void {
+  assertColumns(ds, cols, what);
+  if (!(ds.rows >= 1)) throw new ShapeError(`${what}: the data have no rows (a mean over none is undefined)`);
+}
+
 export function assertColumns(ds: Dataset, cols: number, what: string): void {
   if (!hasRowsAndCols(ds))
     throw new ArgumentError(

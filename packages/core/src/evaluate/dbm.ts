@@ -2,7 +2,7 @@ import { logSumExp, softplus } from '../backend/scalar.js';
 import { withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
-import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
+import { assertColumns, assertExamples, columnMeans, type Dataset } from '../data/dataset.js';
 import { AbortedError, ArgumentError, TooLargeError } from '../errors.js';
 import { checkDbmParameters, type DBM, type DbmParameters, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
 import { afterChunk, SWEEPS_PER_CHECK, type Watch } from '../progress.js';
@@ -285,9 +285,7 @@ export async function dbmVariationalBound(
   data: Dataset,
   options: DbmBoundOptions = {},
 ): Promise<DbmBounds> {
-  assertColumns(data, model.numVisible, 'dbmVariationalBound');
-  if (data.rows < 1)
-    throw new ArgumentError('dbmVariationalBound: no rows (the mean bound of no examples is undefined)');
+  assertExamples(data, model.numVisible, 'dbmVariationalBound');
   const iterations = options.iterations ?? DEFAULT_MEAN_FIELD_ITERATIONS;
   const batch = options.batch ?? 1000;
   if (!Number.isInteger(batch) || batch < 1) throw new ArgumentError(`batch must be a positive integer, got ${batch}`);

@@ -1,8 +1,8 @@
 import { softplus } from '../backend/scalar.js';
 import { withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
-import { assertColumns, assertUnitInterval, type Dataset } from '../data/dataset.js';
-import { ArgumentError, ShapeError } from '../errors.js';
+import { assertExamples, assertUnitInterval, type Dataset } from '../data/dataset.js';
+import { ArgumentError } from '../errors.js';
 import { assertBinaryUnits, type RBM } from '../model/rbm.js';
 import { RandomStream, Streams } from '../random/stream.js';
 
@@ -41,9 +41,7 @@ export async function pseudoLogLikelihood(
   data: Dataset,
   options: PseudoLikelihoodOptions = {},
 ): Promise<PseudoLikelihood> {
-  assertColumns(data, model.numVisible, 'pseudoLogLikelihood');
-  if (!(data.rows >= 1))
-    throw new ShapeError(`pseudoLogLikelihood: the data have no rows (a mean over none is undefined)`);
+  assertExamples(data, model.numVisible, 'pseudoLogLikelihood');
   assertBinaryUnits(model, 'pseudo-likelihood by bit flips');
   if (model.softmaxGroups)
     throw new ArgumentError(

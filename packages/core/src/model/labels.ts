@@ -203,17 +203,18 @@ export class LabelScorer {
     return memo(this.scratch, 'one', () => this.constant(1, 1, Float32Array.of(1)));
   }
 
+  /** The backend, the model, and the sizes a pass over rows `v` works with. */
+  private sizes(v: Tensor) {
+    const m = this.model;
+    return { be: this.backend, m, B: v.rows, nh: m.numHidden, nv: m.numVisible, C: this.layout.numClasses };
+  }
+
   /**
    * out[B, C] = log p(y = k | x) for rows v [B, nv] (their label units are ignored). Keeps the
    * pre-activations o_k for {@link addGradient} on the same v.
    */
   logProbabilities(out: Tensor, v: Tensor): void {
-    const be = this.backend;
-    const m = this.model;
-    const B = v.rows;
-    const nh = m.numHidden;
-    const nv = m.numVisible;
-    const C = this.layout.numClasses;
+    const { be, m, B, nh, nv, C } = this.sizes(v);
     const mode = this.mode(B);
     const x = this.t(B, nv, 'x');
     be.binary('mul', x, v, this.inputMask);
@@ -288,12 +289,7 @@ export class LabelScorer {
     weight: number,
     crossEntropy?: Tensor,
   ): void {
-    const be = this.backend;
-    const m = this.model;
-    const B = v.rows;
-    const nh = m.numHidden;
-    const nv = m.numVisible;
-    const C = this.layout.numClasses;
+    const { be, B, nh, nv, C } = this.sizes(v);
     const s = weight / B;
     const mode = this.mode(B);
     const q = this.t(B, C, 'q');

@@ -151,30 +151,31 @@ export interface ReadModelOptions extends Omit<DecodeOptions, 'source'> {
  * holes) before the tensors are read. A 1 GB file whose header describes 1 MB of tensors is refused after
  * reading its header.
  */
-export async function readModelFile(
-  path: string,
-  options: ReadModelOptions = {},
-): Promise<ModelFile & { readonly bytes: number }> {
-  const { bytes, size, decode } = await readModelBytes(path, options);
-  return { ...decodeModel(bytes, decode), bytes: size };
+export function readModelFile(path: string, options: ReadModelOptions = {}): Promise<Sized<ModelFile>> {
+  return readDecoded(path, options, decodeModel);
 }
 
-/** Reads a model file of either kind (one RBM, or a deep belief network), bounded as {@link readModelFile}. */
-export async function readAnyModelFile(
-  path: string,
-  options: ReadModelOptions = {},
-): Promise<AnyModelFile & { readonly bytes: number }> {
-  const { bytes, size, decode } = await readModelBytes(path, options);
-  return { ...decodeAnyModel(bytes, decode), bytes: size };
+/** Reads a model file of any kind (an RBM, a DBN, a DBM, a recommender), bounded as {@link readModelFile}. */
+export function readAnyModelFile(path: string, options: ReadModelOptions = {}): Promise<Sized<AnyModelFile>> {
+  return readDecoded(path, options, decodeAnyModel);
 }
 
 /** Reads and decodes a collaborative-filtering model file, bounded as {@link readModelFile}. */
-export async function readCollaborativeFile(
+export function readCollaborativeFile(path: string, options: ReadModelOptions = {}): Promise<Sized<CollaborativeFile>> {
+  return readDecoded(path, options, decodeCollaborative);
+}
+
+/** A decoded file and its size in bytes. */
+export type Sized<F> = F & { readonly bytes: number };
+
+/** Reads a file bounded as {@link readModelFile} and decodes it with `decoder`. */
+async function readDecoded<F>(
   path: string,
-  options: ReadModelOptions = {},
-): Promise<CollaborativeFile & { readonly bytes: number }> {
+  options: ReadModelOptions,
+  decoder: (bytes: Uint8Array, options: DecodeOptions) => F,
+): Promise<Sized<F>> {
   const { bytes, size, decode } = await readModelBytes(path, options);
-  return { ...decodeCollaborative(bytes, decode), bytes: size };
+  return { ...decoder(bytes, decode), bytes: size };
 }
 
 /** A model file's metadata, from its header alone (bounded: the 8-byte length, then at most the header). */

@@ -27,6 +27,7 @@ export {
   readModelFile,
   readModelMetadata,
   readSklearnFile,
+  type Sized,
   type StatsLike,
 } from './files.js';
 
