@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createReferenceBackend, exactLogPartition, loadModel } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
-import { peerIt, rbm } from './helpers.js';
+import { argv, peerIt, rbm } from './helpers.js';
 
 /**
  * AIS on MNIST models whose log Z is large (170-210 nats) and still exact: 784-16 and 784-20 models trained
@@ -23,7 +23,7 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
   for (const hidden of [16, 20]) {
     it(`784-${hidden}: forward and reverse AIS (from exact samples) bracket the exact log Z`, async () => {
       const model = join(FIXTURES, `mnist-784-${hidden}.safetensors`);
-      const run = await rbm(['eval', model, ...data, ...backend, '--exact', '--ais', '--ais-reverse', '--seed', '7']);
+      const run = await rbm(argv`eval ${model} ${data} ${backend} --exact --ais --ais-reverse --seed 7`);
       expect(run.code, run.stderr).toBe(0);
       const r = JSON.parse(run.stdout);
       const exact: number = r.logZ;
@@ -52,7 +52,7 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
       // The default settings (1,000 AIS runs; one RAISE chain per digit, 5,000 sweeps at beta = 1; S&M's
       // 14,500 steps) on 500 test digits. The bounds are the conservative ends of the two intervals.
       const test = ['--data', 'mnist', '--split', 'test', '--limit', '500', '--pl', 'none', '--json'];
-      const run = await rbm(['eval', model, ...test, ...backend, '--exact', '--bounds', '--seed', '3']);
+      const run = await rbm(argv`eval ${model} ${test} ${backend} --exact --bounds --seed 3`);
       expect(run.code, run.stderr).toBe(0);
       const r = JSON.parse(run.stdout);
       const exact: number = r.meanLogLikelihood;
@@ -81,7 +81,7 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
     const model = join(FIXTURES, 'mnist-784-20.safetensors');
     // 20 steps: far too few for 784 units; the reverse run starts from 10-sweep Gibbs chains at the data.
     const args = ['eval', model, ...data, '--backend', 'js', '--ais', '--ais-schedule', 'linear:20', '--ais-reverse'];
-    const run = await rbm([...args, '--ais-reverse-start', 'gibbs', '--ais-reverse-sweeps', '10']);
+    const run = await rbm(argv`${args} --ais-reverse-start gibbs --ais-reverse-sweeps 10`);
     expect(run.code, run.stderr).toBe(0);
     const { ais } = JSON.parse(run.stdout);
     expect(ais.effectiveSampleSize).toBeLessThan(10);
@@ -97,18 +97,12 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
     // A model too large to enumerate cannot start reverse AIS from exact samples.
     const out = join(await mkdtemp(join(tmpdir(), 'rbmjs-ais-')), 'm.safetensors');
     const trained = await rbm(
-      ['train', '--data', 'mnist', '--limit', '200', '--hidden', '24', '--epochs', '1'].concat([
-        ...'--backend js --no-pictures --out'.split(' '),
-        out,
-      ]),
+      ['train', '--data', 'mnist', '--limit', '200', '--hidden', '24', '--epochs', '1'].concat(
+        argv`--backend js --no-pictures --out ${out}`,
+      ),
     );
     expect(trained.code, trained.stderr).toBe(0);
-    const big = await rbm([
-      'eval',
-      out,
-      ...data,
-      ...'--backend js --ais --ais-reverse --ais-reverse-start exact'.split(' '),
-    ]);
+    const big = await rbm(argv`eval ${out} ${data} --backend js --ais --ais-reverse --ais-reverse-start exact`);
     expect(big.stderr).toMatch(
       /--ais-reverse-start exact: 784-24 has 2\^24 states to enumerate, more than 2\^20; use pt/,
     );

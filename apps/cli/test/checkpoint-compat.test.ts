@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { decodeSafetensors } from '@rbmjs/core';
 import { readModelFile } from '@rbmjs/core/node';
 import { describe, expect, it } from 'vitest';
-import { rbm } from './helpers.js';
+import { argv, rbm } from './helpers.js';
 
 /**
  * Checkpoints written by rbmjs 0.x before the trainer was split into parts (fixtures/checkpoints-0.x, made
@@ -65,7 +65,7 @@ describe('checkpoints of the DBM and the recommender before one loop', () => {
       const ckpt = join(dir, `${c.name}.ckpt.safetensors`);
       await copyFile(join(FAMILIES, `${c.name}.ckpt.safetensors`), ckpt);
       const out = join(dir, `${c.name}.safetensors`);
-      const run = await rbm(['train', ...c.flags, '--resume', ckpt, '--backend', 'js', '--no-pictures', '--out', out], {
+      const run = await rbm(argv`train ${c.flags} --resume ${ckpt} --backend js --no-pictures --out ${out}`, {
         cwd: FAMILIES,
       });
       expect(run.code, run.stderr).toBe(0);
@@ -82,7 +82,7 @@ describe('checkpoints of the DBM and the recommender before one loop', () => {
     const dir = await mkdtemp(join(tmpdir(), 'rbmjs-compat-'));
     const out = join(dir, 'cf.safetensors');
     const afresh = 'train --ratings ratings.tsv --epochs 4 --backend js --no-pictures --seed 3'.split(' ');
-    const run = await rbm([...afresh, '--out', out], { cwd: FAMILIES });
+    const run = await rbm(argv`${afresh} --out ${out}`, { cwd: FAMILIES });
     expect(run.code, run.stderr).toBe(0);
     const short = await tensorsOf(out);
     const reference = await tensorsOf(join(FAMILIES, 'cf.final.safetensors'));
@@ -98,10 +98,9 @@ describe('checkpoints of rbmjs 0.x', () => {
       const ckpt = join(dir, `${c.name}.ckpt.safetensors`);
       await copyFile(join(FIXTURES, `${c.name}.ckpt.safetensors`), ckpt);
       const out = join(dir, `${c.name}.safetensors`);
-      const run = await rbm(
-        ['train', ...c.data, '--resume', ckpt, '--epochs', '4', '--backend', 'js', '--no-pictures', '--out', out],
-        { cwd: FIXTURES },
-      );
+      const run = await rbm(argv`train ${c.data} --resume ${ckpt} --epochs 4 --backend js --no-pictures --out ${out}`, {
+        cwd: FIXTURES,
+      });
       expect(run.code, run.stderr).toBe(0);
       expect(run.stdout).toMatch(/resum/i);
       const resumed = await readModelFile(out);

@@ -13,7 +13,7 @@ import {
 } from '@rbmjs/core';
 import { readCheckpoint } from '@rbmjs/core/node';
 import { describe, expect, it } from 'vitest';
-import { BIN, peerIt, rbm } from './helpers.js';
+import { argv, BIN, peerIt, rbm } from './helpers.js';
 
 const tiny = ['--data', 'mnist', '--limit', '300', '--hidden', '8', '--epochs', '2', '--backend', 'js'];
 /** `rbm eval MODEL` on the first 100 test images. */
@@ -31,7 +31,7 @@ describe('rbm train and eval', () => {
   it('trains, writes the model and pictures, and eval --exact agrees with the core', async () => {
     const d = await dir();
     const out = join(d, 'model.safetensors');
-    const train = await rbm(['train', ...tiny, '--seed', '3', '--out', out, '--json', '--validation', '50']);
+    const train = await rbm(argv`train ${tiny} --seed 3 --out ${out} --json --validation 50`);
     expect(train.code, train.stderr).toBe(0);
     const lines = train.stdout
       .trim()
@@ -44,7 +44,7 @@ describe('rbm train and eval', () => {
     expect(train.stderr).toMatch(/250 for training, 50 held out/);
     expect((await readFile(join(d, 'model.curves.svg'), 'utf8')).startsWith('<svg')).toBe(true);
 
-    const evaluation = await rbm([...evalTest(out), '--exact', '--json', '--backend', 'js']);
+    const evaluation = await rbm(argv`${evalTest(out)} --exact --json --backend js`);
     expect(evaluation.code, evaluation.stderr).toBe(0);
     const result = JSON.parse(evaluation.stdout);
     // The core's values, computed here independently in float64.
@@ -63,51 +63,34 @@ describe('rbm train and eval', () => {
   it('eval --ais estimates log Z with an interval, beside the exact value and a reverse run', async () => {
     const d = await dir();
     const out = join(d, 'm.safetensors');
-    expect((await rbm(['train', ...tiny, '--out', out])).code).toBe(0);
+    expect((await rbm(argv`train ${tiny} --out ${out}`)).code).toBe(0);
     const args = [...evalTest(out), '--pl', 'none', '--backend', 'js', '--json'];
-    const r = await rbm([...args, ...'--exact --ais --ais-runs 50 --ais-schedule linear:500 --ais-reverse'.split(' ')]);
+    const r = await rbm(argv`${args} --exact --ais --ais-runs 50 --ais-schedule linear:500 --ais-reverse`);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(Math.abs(result.ais.logZ - result.logZ)).toBeLessThan(0.1);
     expect(result.ais.logZLow).toBeLessThan(result.ais.logZHigh);
     expect(Math.abs(result.ais.reverseLogZ - result.logZ)).toBeLessThan(0.2);
     // Without --exact, logZ and meanLogLikelihood come from AIS, with an interval.
-    const a = JSON.parse((await rbm([...args, '--ais', '--ais-runs', '50', '--ais-schedule', 'linear:500'])).stdout);
+    const a = JSON.parse((await rbm(argv`${args} --ais --ais-runs 50 --ais-schedule linear:500`)).stdout);
     expect(a.logZ).toBe(a.ais.logZ);
     expect(a.meanLogLikelihoodInterval[0]).toBeLessThanOrEqual(a.meanLogLikelihood);
     expect(a.meanLogLikelihoodInterval[1]).toBeGreaterThanOrEqual(a.meanLogLikelihood);
-    const bad = await rbm([...args, '--ais', '--ais-schedule', 'fast']);
+    const bad = await rbm(argv`${args} --ais --ais-schedule fast`);
     expect(bad.stderr).toMatch(/--ais-schedule "fast": use sm, sm:F \(F from 1 to 999 times its steps\) or linear:N/);
   }, 60_000);
 
   it('trains with parallel tempering and centring, and samples with tempering', async () => {
     const d = await dir();
     const out = join(d, 'pt.safetensors');
-    const r = await rbm([
-      'train',
-      ...tiny,
-      ...'--method pt --temperatures 4 --centering --out'.split(' '),
-      out,
-      '--json',
-    ]);
+    const r = await rbm(argv`train ${tiny} --method pt --temperatures 4 --centering --out ${out} --json`);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/PT-1 \(centred\)/);
-    const info = JSON.parse((await rbm(['info', out, '--json'])).stdout);
+    const info = JSON.parse((await rbm(argv`info ${out} --json`)).stdout);
     expect(info.hyperparameters.config.tempering.betas).toEqual([1, 0.7, 0.4, expect.closeTo(0.1, 12)]);
-    const s = await rbm([
-      'sample',
-      out,
-      ...'--chains 4 --steps 10 --tempering 3 --csv'.split(' '),
-      join(d, 's.csv'),
-      ...'--backend js'.split(' '),
-    ]);
+    const s = await rbm(argv`sample ${out} --chains 4 --steps 10 --tempering 3 --csv ${join(d, 's.csv')} --backend js`);
     expect(s.code, s.stderr).toBe(0);
-    const bad = await rbm([
-      'train',
-      ...tiny,
-      ...'--method pt --temperatures 1 --out'.split(' '),
-      join(d, 'x.safetensors'),
-    ]);
+    const bad = await rbm(argv`train ${tiny} --method pt --temperatures 1 --out ${join(d, 'x.safetensors')}`);
     expect(bad.stderr).toMatch(/--temperatures <n>' argument '1' is invalid. expected an integer >= 2/);
   }, 60_000);
 
@@ -144,29 +127,20 @@ describe('rbm train and eval', () => {
     for (const [n, job] of jobs.entries()) {
       const straight = join(d, `straight${n}.safetensors`);
       const out = join(d, `resumed${n}.safetensors`);
-      expect((await rbm(['train', ...job, '--epochs', '4', '--out', straight, '--no-pictures'])).code).toBe(0);
-      const first = await rbm([
-        'train',
-        ...job,
-        ...'--epochs 2 --checkpoint-every 1 --out'.split(' '),
-        join(d, `half${n}.safetensors`),
-        '--no-pictures',
-      ]);
+      expect((await rbm(argv`train ${job} --epochs 4 --out ${straight} --no-pictures`)).code).toBe(0);
+      const half = join(d, `half${n}.safetensors`);
+      const first = await rbm(argv`train ${job} --epochs 2 --checkpoint-every 1 --out ${half} --no-pictures`);
       expect(first.code, first.stderr).toBe(0);
-      const resumed = await rbm([
-        ...'train --resume'.split(' '),
-        join(d, `half${n}.ckpt.safetensors`),
-        ...'--epochs 4 --out'.split(' '),
-        out,
-        ...'--no-pictures --backend js'.split(' '),
-      ]);
+      const resumed = await rbm(
+        argv`train --resume ${join(d, `half${n}.ckpt.safetensors`)} --epochs 4 --out ${out} --no-pictures --backend js`,
+      );
       expect(resumed.code, resumed.stderr).toBe(0);
       const a = await params(out);
       const b = await params(straight);
       expect(Array.from(a.weights)).toEqual(Array.from(b.weights));
       expect(Array.from(a.logVariance ?? [])).toEqual(Array.from(b.logVariance ?? []));
     }
-    const info = JSON.parse((await rbm(['info', join(d, 'resumed2.safetensors'), '--json'])).stdout);
+    const info = JSON.parse((await rbm(argv`info ${join(d, 'resumed2.safetensors')} --json`)).stdout);
     expect(info.model).toBe('gaussian-bernoulli');
   }, 90_000);
 
@@ -174,11 +148,11 @@ describe('rbm train and eval', () => {
     const d = await dir();
     const out = join(d, 'm.safetensors');
     await writeFile(out, 'precious');
-    const r = await rbm(['train', ...tiny, '--out', out]);
+    const r = await rbm(argv`train ${tiny} --out ${out}`);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`rbm: ${out} exists; use --force to replace it (the model file)\n`);
     expect(await readFile(out, 'utf8')).toBe('precious');
-    expect((await rbm(['train', ...tiny, '--out', out, '--force'])).code).toBe(0);
+    expect((await rbm(argv`train ${tiny} --out ${out} --force`)).code).toBe(0);
   }, 30_000);
 
   it('trains on a CSV file with a header', async () => {
@@ -186,13 +160,9 @@ describe('rbm train and eval', () => {
     const rows = ['a,b,c,d'];
     for (let i = 0; i < 40; i++) rows.push(i % 2 ? '1,1,0,0' : '0,0,1,1');
     await writeFile(join(d, 'x.csv'), rows.join('\n'));
-    const r = await rbm([
-      ...'train --data'.split(' '),
-      join(d, 'x.csv'),
-      ...'--hidden 2 --epochs 3 --batch 8 --out'.split(' '),
-      join(d, 'x.safetensors'),
-      ...'--backend js'.split(' '),
-    ]);
+    const r = await rbm(
+      argv`train --data ${join(d, 'x.csv')} --hidden 2 --epochs 3 --batch 8 --out ${join(d, 'x.safetensors')} --backend js`,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/x\.csv: 40 x 4, not binarised/);
     expect(existsSync(join(d, 'x.filters.png'))).toBe(false); // 4 units are not an image
@@ -225,7 +195,7 @@ describe('checkpoints', () => {
       '1',
       '--no-pictures',
     ];
-    const straight = await rbm(['train', ...job, '--out', join(d, 'straight.safetensors')]);
+    const straight = await rbm(argv`train ${job} --out ${join(d, 'straight.safetensors')}`);
     expect(straight.code, straight.stderr).toBe(0);
 
     const out = join(d, 'killed.safetensors');
@@ -251,11 +221,11 @@ describe('checkpoints', () => {
     expect(saved.state.epoch).toBeLessThan(10);
 
     // Resuming with a flag that contradicts the checkpoint is refused.
-    const wrong = await rbm(['train', '--resume', '--hidden', '20', '--out', out]);
+    const wrong = await rbm(argv`train --resume --hidden 20 --out ${out}`);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/--hidden 20 differs from the checkpoint's 48/);
 
-    const resumed = await rbm(['train', '--resume', '--out', out, '--backend', 'js']);
+    const resumed = await rbm(argv`train --resume --out ${out} --backend js`);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stdout).toMatch(new RegExp(`resuming after epoch ${saved.state.epoch}`));
     // The kill can land between the checkpoint's hard link into place and the removal of its temporary file
@@ -346,18 +316,14 @@ describe('bad input: one line, non-zero exit, no stack trace', () => {
     const good = encodeModel(initialParameters({ numVisible: 784, numHidden: 30 }));
     await writeFile(join(d, 'big.safetensors'), good);
     await writeFile(join(d, 'cut.safetensors'), good.subarray(0, good.length - 10));
-    const h = await rbm(['info', join(d, 'hostile.safetensors')]);
+    const h = await rbm(argv`info ${join(d, 'hostile.safetensors')}`);
     expect(h.code).toBe(1);
     expect(h.stderr).toMatch(
       /hostile\.safetensors: header length 1152921504606846976 exceeds the limit of 1048576 bytes/,
     );
-    const c = await rbm(['info', join(d, 'cut.safetensors')]);
+    const c = await rbm(argv`info ${join(d, 'cut.safetensors')}`);
     expect(c.stderr).toMatch(/cut\.safetensors: truncated: tensors need \d+ bytes of data, the file has \d+/);
-    const big = await rbm([
-      'eval',
-      join(d, 'big.safetensors'),
-      ...'--data mnist --limit 5 --exact --backend js'.split(' '),
-    ]);
+    const big = await rbm(argv`eval ${join(d, 'big.safetensors')} --data mnist --limit 5 --exact --backend js`);
     expect(big.code).toBe(1);
     expect(big.stderr).toMatch(
       /--exact: a 784-30 model needs 2\^30 states, more than --max-states 16777216; use --ais/,
@@ -369,26 +335,21 @@ describe('rbm sample, info, backends, bench', () => {
   it('samples to PNG and CSV, describes the model, lists backends and benchmarks two of them', async () => {
     const d = await dir();
     const model = join(d, 'm.safetensors');
-    expect((await rbm(['train', ...tiny, '--out', model])).code).toBe(0);
-    const s = await rbm([
-      'sample',
-      model,
-      ...'--chains 4 --steps 20 --png'.split(' '),
-      join(d, 's.png'),
-      '--csv',
-      join(d, 's.csv'),
-    ]);
+    expect((await rbm(argv`train ${tiny} --out ${model}`)).code).toBe(0);
+    const s = await rbm(
+      argv`sample ${model} --chains 4 --steps 20 --png ${join(d, 's.png')} --csv ${join(d, 's.csv')}`,
+    );
     expect(s.code, s.stderr).toBe(0);
     const csv = (await readFile(join(d, 's.csv'), 'utf8')).trim().split('\n');
     expect(csv).toHaveLength(4);
     expect(csv[0]!.split(',')).toHaveLength(784);
     expect(csv.every((l) => /^[01](,[01])*$/.test(l))).toBe(true);
 
-    const info = JSON.parse((await rbm(['info', model, '--json'])).stdout);
+    const info = JSON.parse((await rbm(argv`info ${model} --json`)).stdout);
     expect([info.numVisible, info.numHidden, info.hyperparameters.hidden]).toEqual([784, 8, 8]);
     expect(info.provenance.backend).toBe('js');
 
-    const backends = JSON.parse((await rbm(['backends', '--json'])).stdout).backends;
+    const backends = JSON.parse((await rbm(argv`backends --json`)).stdout).backends;
     expect(backends.find((b: { name: string }) => b.name === 'js').ok).toBe(true);
     const find = (name: string) => backends.find((b: { name: string }) => b.name === name);
     expect(find('tfjs:wasm').ok).toBe(true);
@@ -397,11 +358,10 @@ describe('rbm sample, info, backends, bench', () => {
     expect(find('gpujs:webgpu').ok || /WebGPU|webgpu/.test(find('gpujs:webgpu').detail)).toBe(true);
     if (!find('tfjs:node').ok) expect(find('tfjs:node').install).toMatch(/npm i @tensorflow\/tfjs-node/);
 
-    const bench = await rbm([
-      ...'bench --limit 200 --hidden 8 --repeats 1 --backends js,tfjs:wasm,onnxruntime:cpu,nope --peer none --gemm 128 --json'.split(
-        ' ',
-      ),
-    ]);
+    const bench = await rbm(
+      argv`bench --limit 200 --hidden 8 --repeats 1 --backends js,tfjs:wasm,onnxruntime:cpu,nope --peer none
+        --gemm 128 --json`,
+    );
     expect(bench.code, bench.stderr).toBe(0);
     const summary = JSON.parse(bench.stdout);
     const results = summary.results;
@@ -443,7 +403,7 @@ describe('rbm sample, info, backends, bench', () => {
         'onnxruntime:cpu',
         '--json',
       ];
-      const bench = await rbm([...args, ...'--peer torch --method pcd --peer-threads 1x1,1x2 --gemm 256'.split(' ')]);
+      const bench = await rbm(argv`${args} --peer torch --method pcd --peer-threads 1x1,1x2 --gemm 256`);
       expect(bench.code, bench.stderr).toBe(0);
       const out = JSON.parse(bench.stdout);
       // The peer warm in one process, its thread settings searched (the better of two warm runs each), the two
@@ -484,10 +444,10 @@ describe('rbm sample, info, backends, bench', () => {
         /PyTorch thread search \(the better of two warm runs each; the two fastest then timed, the lower median counts\): torch 1 x OpenBLAS 1 thread [\d.]+ s; torch 1 x OpenBLAS 2 threads [\d.]+ s/,
       );
       // A Python without torch: a clear error with --peer torch, a note and the backends alone with auto.
-      const missing = await rbm([...args, '--peer', 'torch', '--python', '/nonexistent/python3']);
+      const missing = await rbm(argv`${args} --peer torch --python /nonexistent/python3`);
       expect(missing.code).toBe(1);
       expect(missing.stderr).toMatch(/PyTorch peer cannot run: \/nonexistent\/python3 cannot import torch/);
-      const auto = await rbm([...args, '--python', '/nonexistent/python3']);
+      const auto = await rbm(argv`${args} --python /nonexistent/python3`);
       expect(auto.code, auto.stderr).toBe(0);
       expect(auto.stderr).toMatch(/PyTorch peer not run/);
       expect(JSON.parse(auto.stdout).results).toHaveLength(1);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { barsAndStripes, decodeDbm, decodeModel } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
-import { rbm } from './helpers.js';
+import { argv, rbm } from './helpers.js';
 
 /**
  * Deep Boltzmann machines (`rbm train --dbm`) and NReLU hidden units (`--hidden-units nrelu`) through the
@@ -35,7 +35,7 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
   it('trains a 9-8-4 DBM; eval --exact: the exact log Z inside AIS interval, the bound below the exact log p(v)', async () => {
     const { d, data } = await setup();
     const model = join(d, 'm.safetensors');
-    const train = await rbm(['train', '--data', data, ...TRAIN, '--epochs', '40', '--out', model, '--json']);
+    const train = await rbm(argv`train --data ${data} ${TRAIN} --epochs 40 --out ${model} --json`);
     expect(train.code, train.stderr).toBe(0);
     const lines = train.stdout
       .trim()
@@ -46,16 +46,15 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     expect(lines.at(-1)).toMatchObject({ type: 'summary', sizes: [9, 8, 4] });
     expect(decodeDbm(await readFile(model)).parameters.sizes).toEqual([9, 8, 4]);
 
-    const info = await rbm(['info', model, '--json']);
+    const info = await rbm(argv`info ${model} --json`);
     expect(info.code, info.stderr).toBe(0);
     expect(JSON.parse(info.stdout)).toMatchObject({ model: 'dbm', sizes: [9, 8, 4], parameters: 9 * 8 + 8 * 4 + 21 });
-    const text = await rbm(['info', model]);
+    const text = await rbm(argv`info ${model}`);
     expect(text.stdout + text.stderr).toMatch(/deep Boltzmann machine 9-8-4, 2 hidden layers/);
 
-    const ev = await rbm(
-      ['eval', model, '--data', data, '--exact', '--ais-runs', '200', '--ais-schedule', 'linear:3000', '--json'],
-      { timeoutMs: 120_000 },
-    );
+    const ev = await rbm(argv`eval ${model} --data ${data} --exact --ais-runs 200 --ais-schedule linear:3000 --json`, {
+      timeoutMs: 120_000,
+    });
     expect(ev.code, ev.stderr).toBe(0);
     const r = JSON.parse(ev.stdout);
     expect(r.exact.logZ).toBeGreaterThanOrEqual(r.logZInterval[0]);
@@ -71,20 +70,20 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     expect(r.exact.logLikelihood).toBeGreaterThan(-3.6);
 
     const samples = join(d, 's.csv');
-    const s = await rbm(['sample', model, '--chains', '8', '--steps', '20', '--csv', samples]);
+    const s = await rbm(argv`sample ${model} --chains 8 --steps 20 --csv ${samples}`);
     expect(s.code, s.stderr).toBe(0);
     const rows = (await readFile(samples, 'utf8')).trim().split('\n');
     expect(rows).toHaveLength(8);
     for (const row of rows) expect(row).toMatch(/^[01](,[01]){8}$/);
 
     const features = join(d, 'f.csv');
-    const t = await rbm(['transform', model, '--data', data, '--out', features]);
+    const t = await rbm(argv`transform ${model} --data ${data} --out ${features}`);
     expect(t.code, t.stderr).toBe(0);
     const f = (await readFile(features, 'utf8')).trim().split('\n');
     expect(f).toHaveLength(281);
     expect(f[1]!.split(',')).toHaveLength(12);
 
-    const predict = await rbm(['predict', model, '--data', data]);
+    const predict = await rbm(argv`predict ${model} --data ${data}`);
     expect(predict.code).toBe(2);
     expect(predict.stderr).toMatch(/deep Boltzmann machine \(9-8-4\); rbm predict takes one RBM/);
   }, 300_000);
@@ -92,21 +91,21 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
   it('--resume from a checkpoint ends where the run straight through does', async () => {
     const { d, data } = await setup();
     const straight = join(d, 'straight.safetensors');
-    const a = await rbm(['train', '--data', data, ...TRAIN, '--epochs', '6', '--out', straight]);
+    const a = await rbm(argv`train --data ${data} ${TRAIN} --epochs 6 --out ${straight}`);
     expect(a.code, a.stderr).toBe(0);
     const part = join(d, 'part.safetensors');
     const ckpt = join(d, 'part.ckpt.safetensors');
-    const b = await rbm(['train', '--data', data, ...TRAIN, '--epochs', '3', '--checkpoint-every', '4', '--out', part]);
+    const b = await rbm(argv`train --data ${data} ${TRAIN} --epochs 3 --checkpoint-every 4 --out ${part}`);
     expect(b.code, b.stderr).toBe(0);
     // 20 + 20 pretraining epochs and 3 joint: checkpoints after epochs 4, 8, ..., 20 of each stage, the last at
     // the end of pretraining, which leaves the run at joint training (stage 2), no epoch of it done.
-    const info = await rbm(['info', ckpt, '--json']);
+    const info = await rbm(argv`info ${ckpt} --json`);
     expect(JSON.parse(info.stdout).checkpoint).toMatchObject({ stage: 2, epoch: 0 });
     // Resumed without --dbm: the layers, and every other setting, are the checkpoint's.
     const bare = join(d, 'bare.safetensors');
-    const e = await rbm(['train', '--data', data, '--epochs', '6', '--resume', ckpt, '--out', bare, '--backend', 'js']);
+    const e = await rbm(argv`train --data ${data} --epochs 6 --resume ${ckpt} --out ${bare} --backend js`);
     expect(e.code, e.stderr).toBe(0);
-    const c = await rbm(['train', '--data', data, ...TRAIN, '--epochs', '6', '--resume', '--out', part, '--force']);
+    const c = await rbm(argv`train --data ${data} ${TRAIN} --epochs 6 --resume --out ${part} --force`);
     expect(c.code, c.stderr).toBe(0);
     const [x, y] = [decodeDbm(await readFile(straight)).parameters, decodeDbm(await readFile(part)).parameters];
     const z = decodeDbm(await readFile(bare)).parameters;
@@ -114,15 +113,7 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
       expect(Array.from(y.weights[l]!)).toEqual(Array.from(w));
       expect(Array.from(z.weights[l]!)).toEqual(Array.from(w));
     });
-    const other = await rbm([
-      ...'train --data'.split(' '),
-      data,
-      ...TRAIN.slice(0, 1),
-      ...'5,3 --resume'.split(' '),
-      ckpt,
-      '--out',
-      join(d, 'o'),
-    ]);
+    const other = await rbm(argv`train --data ${data} ${TRAIN.slice(0, 1)} 5,3 --resume ${ckpt} --out ${join(d, 'o')}`);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/is a 9-8-4 DBM, not --dbm 5,3/);
   }, 300_000);
@@ -131,13 +122,13 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     const { d, data } = await setup();
     const model = join(d, 'm.safetensors');
     const flags = ['--dbm', '5,4', '--pretrain-epochs', '1', '--epochs', '3', '--batch', '100', '--backend', 'js'];
-    const r = await rbm(['train', '--data', data, ...flags, '--lr', '1e6', '--out', model]);
+    const r = await rbm(argv`train --data ${data} ${flags} --lr 1e6 --out ${model}`);
     expect(r.code).toBe(1);
     // 280 rows in batches of 100: 3 steps in each pretraining epoch, so joint training's first step is step 7.
     expect(r.stderr).toMatch(/diverged at step 7 \(epoch 0, batch 0\).*\(joint\).*saved to/);
     const p = decodeDbm(await readFile(model)).parameters;
     for (const w of [...p.weights, ...p.biases]) for (const x of w) expect(Number.isFinite(x)).toBe(true);
-    const info = await rbm(['info', model]);
+    const info = await rbm(argv`info ${model}`);
     expect(info.code, info.stderr).toBe(0);
   }, 60_000);
 
@@ -160,7 +151,7 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
       [['--dbm', '4,3', '--chains', '0'], /chains/],
     ];
     for (const [flags, message] of cases) {
-      const r = await rbm(['train', '--data', data, ...flags, '--out', out]);
+      const r = await rbm(argv`train --data ${data} ${flags} --out ${out}`);
       expect(r.code, flags.join(' ')).toBe(2);
       expect(r.stderr).toMatch(message);
     }
@@ -171,28 +162,25 @@ describe('rbm train --hidden-units', () => {
   it('trains NReLU hidden units; the file says so; what needs binary hidden units is refused', async () => {
     const { d, data } = await setup();
     const model = join(d, 'n.safetensors');
-    const train = await rbm([
-      ...'train --data'.split(' '),
-      data,
-      ...'--hidden 5 --hidden-units nrelu --epochs 3 --backend js --out'.split(' '),
-      model,
-    ]);
+    const train = await rbm(
+      argv`train --data ${data} --hidden 5 --hidden-units nrelu --epochs 3 --backend js --out ${model}`,
+    );
     expect(train.code, train.stderr).toBe(0);
     expect(train.stdout + train.stderr).toMatch(/9-5 \(nrelu hidden units\)/);
     const file = decodeModel(await readFile(model));
     expect(file.metadata.model).toBe('bernoulli-nrelu');
-    const info = await rbm(['info', model, '--json']);
+    const info = await rbm(argv`info ${model} --json`);
     expect(JSON.parse(info.stdout)).toMatchObject({ model: 'bernoulli-nrelu', hiddenUnits: 'nrelu' });
-    const ais = await rbm(['eval', model, '--data', data, '--ais', '--pl', 'none']);
+    const ais = await rbm(argv`eval ${model} --data ${data} --ais --pl none`);
     expect(ais.code).not.toBe(0);
     expect(ais.stderr).toMatch(/nrelu/);
-    const labels = await rbm(['train', '--data', data, '--hidden', '5', '--hidden-units', 'nrelu', '--labels', data]);
+    const labels = await rbm(argv`train --data ${data} --hidden 5 --hidden-units nrelu --labels ${data}`);
     expect(labels.code).toBe(2);
     expect(labels.stderr).toMatch(/--hidden-units nrelu is for one RBM without --labels/);
   }, 120_000);
 
   it('rbm train --help offers the DBM and NReLU units', async () => {
-    const help = await rbm(['train', '--help']);
+    const help = await rbm(argv`train --help`);
     expect(help.stdout).toMatch(/--dbm <sizes>/);
     expect(help.stdout).toMatch(/--hidden-units <units>/);
     expect(help.stdout).toMatch(/nrelu/);

@@ -15,7 +15,7 @@ import {
 } from '@rbmjs/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadAll, openData } from '../src/data.js';
-import { PYTHON, peerIt, rbm } from './helpers.js';
+import { argv, PYTHON, peerIt, rbm } from './helpers.js';
 
 /**
  * `rbm export --onnx` and `--sklearn`, `rbm import --sklearn`, verified outside rbmjs: each exported file is
@@ -54,6 +54,24 @@ async function snippetFolder(): Promise<string> {
   symlinkSync(realpathSync(web), join(d, 'node_modules', 'onnxruntime-web'));
   return d;
 }
+
+/**
+ * Runs docs/using.md's snippet `name`, as written there, in folder `d` (which holds model.onnx, and pixels.bin:
+ * 1,000 digits as float32), after `preamble`; returns the features it computed.
+ */
+function runSnippet(d: string, name: 'onnx-node' | 'onnx-web', preamble = ''): Float32Array {
+  const code = `import { readFileSync, writeFileSync } from 'node:fs';
+const pixels = new Float32Array(new Uint8Array(readFileSync('pixels.bin')).buffer);
+const rows = 1000;
+${preamble}
+${snippet(name)}
+writeFileSync('${name}.bin', features.data);`;
+  writeFileSync(join(d, `${name}.mjs`), code);
+  const s = spawnSync(process.execPath, [`${name}.mjs`], { cwd: d, encoding: 'utf8' });
+  expect(s.status, s.stderr).toBe(0);
+  return new Float32Array(new Uint8Array(readFileSync(join(d, `${name}.bin`))).buffer);
+}
+
 const onnxIt = peerIt(['onnx']);
 const sklearnIt = peerIt(['sklearn', 'numpy']);
 let dir: string;
@@ -88,6 +106,12 @@ function rbmParameters(nv: number, nh: number, seed: number, extra: Partial<RbmP
     hiddenBias: randomArray(nh, 1, rnd),
     ...extra,
   };
+}
+
+/** Rows of random bits (from `seed`) as a header-less CSV file and as numbers. */
+function bitsFile(name: string, rows: number, cols: number, seed: number): number[][] {
+  const rnd = uniforms(seed);
+  return dataFile(name, rows, cols, () => (rnd() < 0.5 ? 1 : 0));
 }
 
 /** Rows of data as a header-less CSV file and as numbers. */
@@ -138,15 +162,24 @@ function onnxMetadata(model: string): Record<string, string> {
 }
 
 async function exportOnnx(model: string, out: string, ...flags: string[]): Promise<void> {
-  const r = await rbm(['export', model, '--onnx', out, '--force', ...flags]);
+  const r = await rbm(argv`export ${model} --onnx ${out} --force ${flags}`);
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
+}
+
+/** A model file's `bytes` written as NAME.safetensors and exported to NAME.onnx (with `flags`): the two paths. */
+async function exported(name: string, bytes: Uint8Array, ...flags: string[]): Promise<{ model: string; onnx: string }> {
+  const model = join(dir, `${name}.safetensors`);
+  writeFileSync(model, bytes);
+  const onnx = join(dir, `${name}.onnx`);
+  await exportOnnx(model, onnx, ...flags);
+  return { model, onnx };
 }
 
 /** `rbm transform` of a CSV file to .npy, decoded. */
 async function transform(model: string, data: string): Promise<{ shape: readonly number[]; data: Float64Array }> {
   const out = join(dir, 'features.npy');
-  const r = await rbm(['transform', model, '--data', join(dir, data), '--out', out, '--force', '--backend', 'js']);
+  const r = await rbm(argv`transform ${model} --data ${join(dir, data)} --out ${out} --force --backend js`);
   expect(r.code, r.stderr).toBe(0);
   return decodeNpy(readFileSync(out), out);
 }
@@ -233,12 +266,9 @@ describe('rbm export --onnx: RBMs of every unit type', () => {
     onnxIt(
       `${c.name}: features equal rbm transform's, free energy and reconstruction the float64 formulas`,
       async () => {
-        const model = join(dir, `${c.name}.safetensors`);
-        writeFileSync(model, encodeModel(c.p));
+        const { model, onnx } = await exported(c.name, encodeModel(c.p));
         const rnd = uniforms(100);
         const rows = dataFile(`${c.name}.csv`, 40, c.p.numVisible, (r, col) => c.data(r, col, rnd));
-        const onnx = join(dir, `${c.name}.onnx`);
-        await exportOnnx(model, onnx);
         const expected =
           c.p.hiddenUnits === 'nrelu' ? ['features', 'reconstruction'] : ['features', 'free_energy', 'reconstruction'];
         expect(checkWithPython(onnx)).toEqual(expected);
@@ -255,7 +285,7 @@ describe('rbm export --onnx: RBMs of every unit type', () => {
   onnxIt('NReLU has no free energy: asked for, it is refused by name (exit 2), nothing written', async () => {
     const model = join(dir, 'nrelu-refused.safetensors');
     writeFileSync(model, encodeModel(rbmParameters(6, 3, 5, { hiddenUnits: 'nrelu' })));
-    const r = await rbm(['export', model, '--onnx', join(dir, 'nrelu-refused.onnx'), '--what', 'free_energy']);
+    const r = await rbm(argv`export ${model} --onnx ${join(dir, 'nrelu-refused.onnx')} --what free_energy`);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(
       /free_energy is not an output of an RBM with bernoulli visible and nrelu hidden units \(the free energy of NReLU hidden units has no closed form\)/,
@@ -279,7 +309,7 @@ describe('rbm export --onnx: RBMs of every unit type', () => {
     checkWithPython(onnx);
     const run = runOnnx(onnx, { visible: rows });
     expectReference(run, p, rows, ['free_energy', 'reconstruction']);
-    const mixed = await rbm(['export', model, '--onnx', onnx, '--force', '--what', 'features,p_y_given_x']);
+    const mixed = await rbm(argv`export ${model} --onnx ${onnx} --force --what features,p_y_given_x`);
     expect(mixed.code).toBe(2);
     expect(mixed.stderr).toMatch(
       /p_y_given_x take the inputs alone \(x\), features the whole visible layer: export them to separate files/,
@@ -293,22 +323,7 @@ describe('rbm export --onnx: a 784-500 MNIST model', () => {
     async () => {
       const model = join(dir, 'mnist.safetensors');
       const t = await rbm(
-        [
-          'train',
-          '--data',
-          'mnist',
-          '--limit',
-          '2000',
-          '--hidden',
-          '500',
-          '--epochs',
-          '1',
-          '--backend',
-          'js',
-          '--out',
-          model,
-          '--force',
-        ],
+        argv`train --data mnist --limit 2000 --hidden 500 --epochs 1 --backend js --out ${model} --force`,
         { timeoutMs: 120_000 },
       );
       expect(t.code, t.stderr).toBe(0);
@@ -326,42 +341,23 @@ describe('rbm export --onnx: a 784-500 MNIST model', () => {
       );
       const rows = Array.from({ length: 1000 }, (_, r) => Array.from(digits.data.subarray(r * 784, (r + 1) * 784)));
       const features = join(dir, 'mnist-features.npy');
-      const r = await rbm([
-        'transform',
-        model,
-        ...'--data mnist --split test --limit 1000 --out'.split(' '),
-        features,
-        ...'--backend js'.split(' '),
-      ]);
+      const r = await rbm(
+        argv`transform ${model} --data mnist --split test --limit 1000 --out ${features} --backend js`,
+      );
       expect(r.code, r.stderr).toBe(0);
       const want = decodeNpy(readFileSync(features), features).data;
       const run = runOnnx(onnx, { visible: rows });
       expect(run.outputs.features!.dims).toEqual([1000, 500]);
       expectClose(run.outputs.features!.data, want, 1e-5);
-      // docs/using.md's Node snippet, as written there, on the same digits.
+      // docs/using.md's Node snippet on the same digits.
       const d = await snippetFolder();
       copyFileSync(onnx, join(d, 'model.onnx'));
       writeFileSync(join(d, 'pixels.bin'), digits.data.subarray(0, 1000 * 784));
-      const code = `import { readFileSync, writeFileSync } from 'node:fs';
-const pixels = new Float32Array(new Uint8Array(readFileSync('pixels.bin')).buffer);
-const rows = 1000;
-${snippet('onnx-node')}
-writeFileSync('features.bin', features.data);`;
-      writeFileSync(join(d, 'snippet.mjs'), code);
-      const s = spawnSync(process.execPath, ['snippet.mjs'], { cwd: d, encoding: 'utf8' });
-      expect(s.status, s.stderr).toBe(0);
-      expectClose(new Float32Array(new Uint8Array(readFileSync(join(d, 'features.bin'))).buffer), want, 1e-5);
+      expectClose(runSnippet(d, 'onnx-node'), want, 1e-5);
       // The browser's snippet, with onnxruntime-web's WebAssembly build; the model served as a data: URL.
-      const web = `import { readFileSync, writeFileSync } from 'node:fs';
-const pixels = new Float32Array(new Uint8Array(readFileSync('pixels.bin')).buffer);
-const rows = 1000;
-const url = 'data:application/octet-stream;base64,' + readFileSync('model.onnx').toString('base64');
-${snippet('onnx-web')}
-writeFileSync('features-web.bin', features.data);`;
-      writeFileSync(join(d, 'web.mjs'), web);
-      const w = spawnSync(process.execPath, ['web.mjs'], { cwd: d, encoding: 'utf8' });
-      expect(w.status, w.stderr).toBe(0);
-      expectClose(new Float32Array(new Uint8Array(readFileSync(join(d, 'features-web.bin'))).buffer), want, 1e-5);
+      const url =
+        "const url = 'data:application/octet-stream;base64,' + readFileSync('model.onnx').toString('base64');";
+      expectClose(runSnippet(d, 'onnx-web', url), want, 1e-5);
     },
     180_000,
   );
@@ -370,26 +366,16 @@ writeFileSync('features-web.bin', features.data);`;
 describe('rbm export --onnx: classifier, DBN, DBM', () => {
   onnxIt("classification RBM: p_y_given_x and predicted_class equal rbm predict's", async () => {
     const p = rbmParameters(10 + 3, 8, 8, { visibleUnits: 'softmax', softmaxGroups: [3] });
-    const model = join(dir, 'drbm.safetensors');
-    writeFileSync(model, encodeModel(p));
-    const rnd = uniforms(9);
-    const rows = dataFile('x.csv', 30, 10, () => (rnd() < 0.5 ? 1 : 0));
-    const onnx = join(dir, 'drbm.onnx');
-    await exportOnnx(model, onnx);
+    const { model, onnx } = await exported('drbm', encodeModel(p));
+    const rows = bitsFile('x.csv', 30, 10, 9);
     expect(checkWithPython(onnx)).toEqual(['p_y_given_x', 'predicted_class']);
     const run = runOnnx(onnx, { x: rows });
     expect(run.inputNames).toEqual(['x']);
     expect(run.outputs.predicted_class!.type).toBe('int64');
     const csv = join(dir, 'predictions.csv');
-    const r = await rbm([
-      'predict',
-      model,
-      '--data',
-      join(dir, 'x.csv'),
-      ...'--no-labels --out'.split(' '),
-      csv,
-      ...'--force --backend js'.split(' '),
-    ]);
+    const r = await rbm(
+      argv`predict ${model} --data ${join(dir, 'x.csv')} --no-labels --out ${csv} --force --backend js`,
+    );
     expect(r.code, r.stderr).toBe(0);
     const lines = readFileSync(csv, 'utf8').trim().split('\n');
     const body = lines.filter((l) => /^\d/.test(l)).map((l) => l.split(',').map(Number));
@@ -404,12 +390,8 @@ describe('rbm export --onnx: classifier, DBN, DBM', () => {
 
   onnxIt("DBN: features equal rbm transform's (the up pass through every layer)", async () => {
     const layers = [rbmParameters(11, 7, 10), rbmParameters(7, 5, 11), rbmParameters(5, 3, 12)];
-    const model = join(dir, 'dbn.safetensors');
-    writeFileSync(model, encodeDbn(layers));
-    const rnd = uniforms(13);
-    const rows = dataFile('dbn.csv', 25, 11, () => (rnd() < 0.5 ? 1 : 0));
-    const onnx = join(dir, 'dbn.onnx');
-    await exportOnnx(model, onnx);
+    const { model, onnx } = await exported('dbn', encodeDbn(layers));
+    const rows = bitsFile('dbn.csv', 25, 11, 13);
     expect(checkWithPython(onnx)).toEqual(['features']);
     expectClose(
       runOnnx(onnx, { visible: rows }).outputs.features!.data,
@@ -426,11 +408,8 @@ describe('rbm export --onnx: classifier, DBN, DBM', () => {
       weights: sizes.slice(0, -1).map((n, l) => randomArray(n * sizes[l + 1]!, 1, rnd)),
       biases: sizes.map((n) => randomArray(n, 0.5, rnd)),
     };
-    const model = join(dir, 'dbm.safetensors');
-    writeFileSync(model, encodeDbm(p));
-    const rows = dataFile('dbm.csv', 25, 10, () => (rnd() < 0.5 ? 1 : 0));
-    const onnx = join(dir, 'dbm.onnx');
-    await exportOnnx(model, onnx);
+    const { model, onnx } = await exported('dbm', encodeDbm(p));
+    const rows = bitsFile('dbm.csv', 25, 10, 16);
     expect(checkWithPython(onnx)).toEqual(['mean_field_1', 'mean_field_2', 'mean_field_3', 'features']);
     const run = runOnnx(onnx, { visible: rows });
     expect(run.outputs.features!.dims).toEqual([25, 13]);
@@ -456,10 +435,10 @@ describe('rbm export --onnx: classifier, DBN, DBM', () => {
       return mu.slice(1).flat();
     });
     expectClose(three, want, 1e-5);
-    const many = await rbm(['export', model, '--onnx', onnx, '--force', '--mean-field-iterations', '5000']);
+    const many = await rbm(argv`export ${model} --onnx ${onnx} --force --mean-field-iterations 5000`);
     expect(many.code).toBe(2);
     expect(many.stderr).toMatch(/meanFieldIterations must be a whole number in 0\.\.1000, got 5000/);
-    const wrong = await rbm(['export', model, '--onnx', onnx, '--force', '--what', 'reconstruction']);
+    const wrong = await rbm(argv`export ${model} --onnx ${onnx} --force --what reconstruction`);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/reconstruction is not an output of a DBM; it has features/);
   });
@@ -497,14 +476,9 @@ describe('rbm export --onnx: the collaborative RBM', () => {
       async () => {
         const { train, test, testRows } = ratingsFiles();
         const model = join(dir, 'cf.safetensors');
-        const t = await rbm([
-          ...'train --ratings'.split(' '),
-          train,
-          ...'--hidden 6 --epochs 3 --backend js --out'.split(' '),
-          model,
-          '--force',
-          ...v.flags,
-        ]);
+        const t = await rbm(
+          argv`train --ratings ${train} --hidden 6 --epochs 3 --backend js --out ${model} --force ${v.flags}`,
+        );
         expect(t.code, t.stderr).toBe(0);
         const file = decodeCollaborative(readFileSync(model));
         expect(file.orientation).toBe(v.item ? 'item' : 'user');
@@ -543,14 +517,14 @@ describe('rbm export --onnx: the collaborative RBM', () => {
           se += (pred[row * M + col]! - rating) ** 2;
           n++;
         }
-        const e = await rbm(['eval', model, '--ratings', test, '--json', '--backend', 'js']);
+        const e = await rbm(argv`eval ${model} --ratings ${test} --json --backend js`);
         expect(e.code, e.stderr).toBe(0);
         const scored = JSON.parse(e.stdout);
         expect(scored.count).toBe(n);
         expect(Math.abs(Math.sqrt(se / n) - scored.rmse)).toBeLessThan(1e-5);
         if (!v.item) {
           // rbm recommend: one user's unrated items with their expected ratings, from the model's own ratings.
-          const rec = await rbm(['recommend', model, '--user', 'u3', '--top', String(M), '--json', '--backend', 'js']);
+          const rec = await rbm(argv`recommend ${model} --user u3 --top ${String(M)} --json --backend js`);
           expect(rec.code, rec.stderr).toBe(0);
           const u = rows.indexOf('u3');
           const items = JSON.parse(rec.stdout).items as Array<{ item: string; rating: number }>;
@@ -570,10 +544,9 @@ describe('scikit-learn both ways', () => {
       const p = rbmParameters(16, 6, 20);
       const model = join(dir, 'sk.safetensors');
       writeFileSync(model, encodeModel(p));
-      const rnd = uniforms(21);
-      const rows = dataFile('sk.csv', 30, 16, () => (rnd() < 0.5 ? 1 : 0));
+      const rows = bitsFile('sk.csv', 30, 16, 21);
       const npz = join(dir, 'sk.npz');
-      const e = await rbm(['export', model, '--sklearn', npz]);
+      const e = await rbm(argv`export ${model} --sklearn ${npz}`);
       expect(e.code, e.stderr).toBe(0);
       // docs/using.md's snippet, as written there.
       copyFileSync(npz, join(dir, 'model.npz'));
@@ -607,11 +580,11 @@ np.save("sklearn-features.npy", rbm.transform(X[:50]))`;
       const py = spawnSync(PYTHON, ['-c', code], { cwd: dir, encoding: 'utf8' });
       expect(py.status, py.stderr).toBe(0);
       const model = join(dir, 'imported.safetensors');
-      const i = await rbm(['import', '--sklearn', npz, '--out', model]);
+      const i = await rbm(argv`import --sklearn ${npz} --out ${model}`);
       expect(i.code, i.stderr).toBe(0);
       expect(i.stdout).toMatch(/a 64-20 Bernoulli RBM/);
       expectClose((await transform(model, 'digits.csv')).data, decodeNpy(readFileSync(want), want).data, 1e-5);
-      const info = await rbm(['info', model, '--json']);
+      const info = await rbm(argv`info ${model} --json`);
       expect(JSON.parse(info.stdout).provenance.imported).toMatch(/scikit-learn BernoulliRBM \(sklearn.npz\)/);
     },
   );
@@ -621,8 +594,7 @@ np.save("sklearn-features.npy", rbm.transform(X[:50]))`;
     async () => {
       const p = rbmParameters(14, 5, 40);
       writeFileSync(join(dir, 'model.safetensors'), encodeModel(p));
-      const rnd = uniforms(41);
-      dataFile('torch.csv', 20, 14, () => (rnd() < 0.5 ? 1 : 0));
+      bitsFile('torch.csv', 20, 14, 41);
       const code = `import numpy as np
 X = np.loadtxt("torch.csv", delimiter=",")
 ${snippet('torch')}
@@ -645,7 +617,7 @@ print(json.dumps(features.ravel().tolist()))`;
       npz,
     ]);
     expect(py.status).toBe(0);
-    const r = await rbm(['import', '--sklearn', npz, '--out', join(dir, 'partial.safetensors')]);
+    const r = await rbm(argv`import --sklearn ${npz} --out ${join(dir, 'partial.safetensors')}`);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/partial\.npz: no intercept_visible_ array/);
     const shapes = join(dir, 'shapes.npz');
@@ -654,7 +626,7 @@ print(json.dumps(features.ravel().tolist()))`;
       'import numpy as np, sys; np.savez(sys.argv[1], components_=np.zeros((3, 4)), intercept_hidden_=np.zeros(2), intercept_visible_=np.zeros(4))',
       shapes,
     ]);
-    const s = await rbm(['import', '--sklearn', shapes, '--out', join(dir, 'shapes.safetensors')]);
+    const s = await rbm(argv`import --sklearn ${shapes} --out ${join(dir, 'shapes.safetensors')}`);
     expect(s.code).toBe(1);
     expect(s.stderr).toMatch(/intercept_hidden_ has shape \(2\), expected \(3,\) for 3 components/);
   });
@@ -662,28 +634,28 @@ print(json.dumps(features.ravel().tolist()))`;
   it('refuses what has no BernoulliRBM, and archives that are not one, by name', async () => {
     const gauss = join(dir, 'gauss.safetensors');
     writeFileSync(gauss, encodeModel(rbmParameters(4, 3, 30, { visibleUnits: 'gaussian' })));
-    const e = await rbm(['export', gauss, '--sklearn', join(dir, 'gauss.npz')]);
+    const e = await rbm(argv`export ${gauss} --sklearn ${join(dir, 'gauss.npz')}`);
     expect(e.code).toBe(2);
     expect(e.stderr).toMatch(
       /BernoulliRBM has Bernoulli visible and hidden units; this model has gaussian visible and bernoulli hidden units/,
     );
     const dbn = join(dir, 'dbn2.safetensors');
     writeFileSync(dbn, encodeDbn([rbmParameters(4, 3, 31), rbmParameters(3, 2, 32)]));
-    expect((await rbm(['export', dbn, '--sklearn', join(dir, 'dbn.npz')])).stderr).toMatch(
+    expect((await rbm(argv`export ${dbn} --sklearn ${join(dir, 'dbn.npz')}`)).stderr).toMatch(
       /is a dbn file; scikit-learn's BernoulliRBM is one RBM/,
     );
     const notZip = join(dir, 'not.npz');
     writeFileSync(notZip, 'hello');
-    const bad = await rbm(['import', '--sklearn', notZip, '--out', join(dir, 'x.safetensors')]);
+    const bad = await rbm(argv`import --sklearn ${notZip} --out ${join(dir, 'x.safetensors')}`);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/not\.npz: not a NumPy \.npz archive/);
-    const fifo = await rbm(['import', '--sklearn', '/dev/zero', '--out', join(dir, 'y.safetensors')]);
+    const fifo = await rbm(argv`import --sklearn /dev/zero --out ${join(dir, 'y.safetensors')}`);
     expect(fifo.code).toBe(1);
     expect(fifo.stderr).toMatch(/\/dev\/zero/);
-    const both = await rbm(['export', gauss, '--onnx', join(dir, 'a.onnx'), '--sklearn', join(dir, 'b.npz')]);
+    const both = await rbm(argv`export ${gauss} --onnx ${join(dir, 'a.onnx')} --sklearn ${join(dir, 'b.npz')}`);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/give one of --onnx FILE and --sklearn FILE/);
-    const what = await rbm(['export', gauss, '--onnx', join(dir, 'a.onnx'), '--what', 'energy']);
+    const what = await rbm(argv`export ${gauss} --onnx ${join(dir, 'a.onnx')} --what energy`);
     expect(what.code).toBe(2);
     expect(what.stderr).toMatch(/"energy" is not an output; choose from features, free_energy/);
   });

@@ -52,6 +52,37 @@ export function rbm(args: string[], options: { cwd?: string; timeoutMs?: number;
   });
 }
 
+/**
+ * A command line written as a template: the literal text splits at whitespace; each interpolated value is one
+ * argument, whatever it holds (a path with spaces stays whole), or joins the word it touches; an interpolated
+ * array that stands alone gives its elements as arguments. `argv\`train --data ${data} --out ${model}\``.
+ */
+export function argv(literals: TemplateStringsArray, ...values: Array<string | number | readonly string[]>): string[] {
+  const args: string[] = [];
+  let word: string | undefined;
+  const split = (text: string) => {
+    for (const [i, part] of text.split(/\s+/).entries()) {
+      if (i > 0 && word !== undefined) {
+        args.push(word);
+        word = undefined;
+      }
+      if (part !== '') word = (word ?? '') + part;
+    }
+  };
+  literals.forEach((literal, i) => {
+    split(literal);
+    if (i === values.length) return;
+    const value = values[i]!;
+    if (Array.isArray(value)) {
+      const alone = word === undefined && /^(\s|$)/.test(literals[i + 1]!);
+      if (!alone) throw new Error(`argv: an array must stand alone, got one beside "${word ?? literals[i + 1]}"`);
+      args.push(...value);
+    } else word = (word ?? '') + String(value);
+  });
+  if (word !== undefined) args.push(word);
+  return args;
+}
+
 /** Debian's Python, which has NumPy, PyTorch and scikit-learn where CI installs them. */
 export const PYTHON = '/usr/bin/python3';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { trainOptionDeclarations } from '@rbmjs/core';
 import { readModelFile } from '@rbmjs/core/node';
 import { describe, expect, it } from 'vitest';
-import { rbm } from './helpers.js';
+import { argv, rbm } from './helpers.js';
 
 /**
  * The training options' flags are generated from core's table of parts: every declared option with a flag
@@ -14,7 +14,7 @@ import { rbm } from './helpers.js';
 
 describe("rbm train's flags come from core's table of parts", () => {
   it('lists every declared option with a flag, its help and its default', async () => {
-    const r = await rbm(['train', '--help'], { timeoutMs: 20_000 });
+    const r = await rbm(argv`train --help`, { timeoutMs: 20_000 });
     expect(r.code).toBe(0);
     const help = r.stdout.replace(/\s+/g, ' ');
     const declared = trainOptionDeclarations().filter((d) => d.flag !== false);
@@ -39,7 +39,7 @@ describe("rbm train's flags come from core's table of parts", () => {
     await writeFile(x, `${rows.map((r) => r.join(',')).join('\n')}\n`);
     const out = join(d, 'm.safetensors');
     const flags = '--hidden 5 --epochs 4 --batch 8 --lr 0.5 --backend js --no-pictures --checkpoint-every 2'.split(' ');
-    const r = await rbm(['train', '--data', x, ...flags, '--max-norm', '0.3', '--out', out]);
+    const r = await rbm(argv`train --data ${x} ${flags} --max-norm 0.3 --out ${out}`);
     expect(r.code, r.stderr).toBe(0);
     const file = await readModelFile(out);
     const W = file.tensors.get('weights')!.data;
@@ -51,10 +51,10 @@ describe("rbm train's flags come from core's table of parts", () => {
     const job = JSON.parse(file.metadata.hyperparameters!);
     expect(job.config).toMatchObject({ maxNorm: 0.3, learningRate: 0.5, epochs: 4, batchSize: 8, seed: 1 });
     const ckpt = join(d, 'm.ckpt.safetensors');
-    const other = await rbm(['train', '--resume', ckpt, '--max-norm', '0.2', '--epochs', '6', '--out', out, '--force']);
+    const other = await rbm(argv`train --resume ${ckpt} --max-norm 0.2 --epochs 6 --out ${out} --force`);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/--max-norm 0\.2 differs from the checkpoint's 0\.3/);
-    const same = await rbm(['train', '--resume', ckpt, '--max-norm', '0.3', '--epochs', '6', '--out', out, '--force']);
+    const same = await rbm(argv`train --resume ${ckpt} --max-norm 0.3 --epochs 6 --out ${out} --force`);
     expect(same.code, same.stderr).toBe(0);
   }, 60_000);
 });

@@ -30,7 +30,7 @@ import {
 } from '@rbmjs/core';
 import { readCheckpoint, readModelFile } from '@rbmjs/core/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, type Run, rbm } from './helpers.js';
+import { argv, BIN, type Run, rbm } from './helpers.js';
 
 type ProbeClass =
   | 'outputs'
@@ -112,30 +112,8 @@ beforeAll(async () => {
   idxFile = write('x.idx', head);
   checkpoint = join(dir, 'run.ckpt.safetensors');
   const r = await rbm(
-    [
-      'train',
-      '--data',
-      csv,
-      '--hidden',
-      '4',
-      '--epochs',
-      '2',
-      '--batch',
-      '10',
-      '--method',
-      'pcd',
-      '--momentum',
-      '0.5',
-      '--backend',
-      'js',
-      '--checkpoint-every',
-      '1',
-      '--checkpoint',
-      checkpoint,
-      '--out',
-      join(dir, 'run.safetensors'),
-      '--no-pictures',
-    ],
+    argv`train --data ${csv} --hidden 4 --epochs 2 --batch 10 --method pcd --momentum 0.5 --backend js
+      --checkpoint-every 1 --checkpoint ${checkpoint} --out ${join(dir, 'run.safetensors')} --no-pictures`,
     { timeoutMs: TIMEOUT },
   );
   if (r.code !== 0) throw new Error(`fixture run failed: ${r.stderr}`);
@@ -245,15 +223,7 @@ const cases: Case[] = [
   {
     name: '--checkpoint over the training data, even with --force',
     cls: 'outputs',
-    args: () => [
-      'train',
-      ...tiny(),
-      '--checkpoint',
-      csv,
-      ...'--checkpoint-every 1 --out'.split(' '),
-      p('o2.safetensors'),
-      '--force',
-    ],
+    args: () => argv`train ${tiny()} --checkpoint ${csv} --checkpoint-every 1 --out ${p('o2.safetensors')} --force`,
     code: 1,
     message: /is an input of this command/,
     keep: () => [csv],
@@ -263,14 +233,7 @@ const cases: Case[] = [
     cls: 'outputs',
     args: () => {
       write('stale.ckpt', 'precious');
-      return [
-        'train',
-        ...tiny(),
-        '--checkpoint',
-        p('stale.ckpt'),
-        ...'--checkpoint-every 1 --out'.split(' '),
-        p('o3.safetensors'),
-      ];
+      return argv`train ${tiny()} --checkpoint ${p('stale.ckpt')} --checkpoint-every 1 --out ${p('o3.safetensors')}`;
     },
     code: 1,
     message: /stale\.ckpt exists; use --force/,
@@ -533,12 +496,7 @@ const cases: Case[] = [
     args: () => {
       const lines = ['0,1,x,1', ...Array.from({ length: 39 }, () => '1,0,1,0')];
       write('badfirst.csv', `${lines.join('\n')}\n`);
-      return [
-        ...'train --data'.split(' '),
-        p('badfirst.csv'),
-        ...'--hidden 2 --epochs 1 --backend js --out'.split(' '),
-        p('bf.safetensors'),
-      ];
+      return argv`train --data ${p('badfirst.csv')} --hidden 2 --epochs 1 --backend js --out ${p('bf.safetensors')}`;
     },
     code: 1,
     message: /badfirst\.csv: line 1, column 3: "x" is not a number \(a header line must have no numbers at all\)/,
@@ -557,12 +515,7 @@ const cases: Case[] = [
     cls: 'data files',
     args: () => {
       write('ragged.csv', '1,0,1\n0,1\n1,1,1\n');
-      return [
-        ...'train --data'.split(' '),
-        p('ragged.csv'),
-        ...'--hidden 2 --epochs 1 --backend js --out'.split(' '),
-        p('rg.safetensors'),
-      ];
+      return argv`train --data ${p('ragged.csv')} --hidden 2 --epochs 1 --backend js --out ${p('rg.safetensors')}`;
     },
     code: 1,
     message: /ragged\.csv: line 2 has 2 cells, expected 3/,
@@ -572,12 +525,7 @@ const cases: Case[] = [
     cls: 'data files',
     args: () => {
       write('nan.csv', '1,0,1\n0,NaN,1\n1,1,1\n');
-      return [
-        ...'train --data'.split(' '),
-        p('nan.csv'),
-        ...'--hidden 2 --epochs 1 --backend js --out'.split(' '),
-        p('nn.safetensors'),
-      ];
+      return argv`train --data ${p('nan.csv')} --hidden 2 --epochs 1 --backend js --out ${p('nn.safetensors')}`;
     },
     code: 1,
     message: /nan\.csv: line 2, column 2: "NaN" is not a finite number/,
@@ -587,12 +535,7 @@ const cases: Case[] = [
     cls: 'data files',
     args: () => {
       write('range.csv', '1,0,1\n0,7,1\n1,1,1\n');
-      return [
-        ...'train --data'.split(' '),
-        p('range.csv'),
-        ...'--hidden 2 --epochs 1 --backend js --out'.split(' '),
-        p('rn.safetensors'),
-      ];
+      return argv`train --data ${p('range.csv')} --hidden 2 --epochs 1 --backend js --out ${p('rn.safetensors')}`;
     },
     code: 1,
     message: /value 7 .*range\.csv at line 2, column 2 is outside \[0, 1\]/,
@@ -855,13 +798,7 @@ const cases: Case[] = [
   {
     name: 'a finished checkpoint whose model was never written: the model is written',
     cls: 'checkpoints',
-    args: () => [
-      ...'train --resume'.split(' '),
-      checkpoint,
-      '--out',
-      p('finished.safetensors'),
-      ...'--backend js --no-pictures'.split(' '),
-    ],
+    args: () => argv`train --resume ${checkpoint} --out ${p('finished.safetensors')} --backend js --no-pictures`,
     code: 0,
     check: async (r) => {
       expect(r.stdout).toMatch(/has trained all 2 epochs: writing the model it holds/);
@@ -1427,15 +1364,9 @@ const boundCases: Case[] = [
   {
     name: 'the same in transform',
     cls: 'data files',
-    args: () => [
-      'transform',
-      fixedModel('m4.safetensors', 4, 2),
-      '--data',
-      p('nan.idx'),
-      ...'--binarize threshold --out'.split(' '),
-      p('nan.npy'),
-      ...'--backend js'.split(' '),
-    ],
+    args: () =>
+      argv`transform ${fixedModel('m4.safetensors', 4, 2)} --data ${p('nan.idx')} --binarize threshold
+        --out ${p('nan.npy')} --backend js`,
     code: 1,
     message: /row 3, column 2: NaN is not a finite number/,
     check: () => {
@@ -1464,17 +1395,7 @@ const boundCases: Case[] = [
     cls: 'checked before work',
     args: () => {
       write('pred.csv', 'precious');
-      return [
-        'predict',
-        cls(),
-        '--data',
-        d16(),
-        '--labels',
-        lab(7),
-        '--out',
-        p('pred.csv'),
-        ...'--force --backend js'.split(' '),
-      ];
+      return argv`predict ${cls()} --data ${d16()} --labels ${lab(7)} --out ${p('pred.csv')} --force --backend js`;
     },
     code: 1,
     message: /lab_7\.csv: line 11: label 7 is not one of the 4 classes 0\.\.3/,
@@ -1566,7 +1487,7 @@ const boundCases: Case[] = [
     code: 0,
     check: async (r) => {
       // The budget covers what a run allocates: above what the same process holds for 30 ids.
-      const base = await rbm([...diagonalRatings(30), '--out', p('diag30.safetensors')], {
+      const base = await rbm(argv`${diagonalRatings(30)} --out ${p('diag30.safetensors')}`, {
         rss: true,
         timeoutMs: TIMEOUT,
       });
@@ -1594,13 +1515,7 @@ const boundCases: Case[] = [
   {
     name: '--max-memory raises the budget',
     cls: 'resource requests',
-    args: () => [
-      'sample',
-      model,
-      ...'--chains 100 --steps 1 --csv'.split(' '),
-      p('mm.csv'),
-      ...'--max-memory 10M --backend js'.split(' '),
-    ],
+    args: () => argv`sample ${model} --chains 100 --steps 1 --csv ${p('mm.csv')} --max-memory 10M --backend js`,
     code: 0,
   },
   {
@@ -1615,15 +1530,7 @@ const boundCases: Case[] = [
   {
     name: 'transform to safetensors builds the file in memory: within the budget, or refused before writing',
     cls: 'resource requests',
-    args: () => [
-      'transform',
-      model,
-      '--data',
-      csv,
-      '--out',
-      p('f.safetensors'),
-      ...'--max-memory 1K --backend js'.split(' '),
-    ],
+    args: () => argv`transform ${model} --data ${csv} --out ${p('f.safetensors')} --max-memory 1K --backend js`,
     code: 1,
     quiet: true,
     message: /a safetensors file of 60 rows x 4 features, built in memory \(--format npy or csv streams them\)/,
@@ -1737,13 +1644,7 @@ const boundCases: Case[] = [
     args: () => {
       write('m30.safetensors', modelBytes(initialParameters({ numVisible: 30, numHidden: 30, seed: 1 })));
       write('d30.csv', `${Array.from({ length: 4 }, () => Array(30).fill(0).join(',')).join('\n')}\n`);
-      return [
-        'eval',
-        p('m30.safetensors'),
-        '--data',
-        p('d30.csv'),
-        ...'--ais --ais-reverse --ais-reverse-start exact --backend js'.split(' '),
-      ];
+      return argv`eval ${p('m30.safetensors')} --data ${p('d30.csv')} --ais --ais-reverse --ais-reverse-start exact --backend js`;
     },
     code: 2,
     message: /--ais-reverse-start exact: 30-30 has 2\^30 states to enumerate, more than 2\^20; use pt/,
@@ -1752,15 +1653,9 @@ const boundCases: Case[] = [
   {
     name: 'sample --chains 400 --init d16.csv (200 rows) writes 400 samples',
     cls: 'checked before work',
-    args: () => [
-      'sample',
-      fixedModel('m16.safetensors', 16, 4),
-      ...'--chains 400 --init'.split(' '),
-      d16(),
-      ...'--steps 2 --csv'.split(' '),
-      p('s400.csv'),
-      ...'--backend js'.split(' '),
-    ],
+    args: () =>
+      argv`sample ${fixedModel('m16.safetensors', 16, 4)} --chains 400 --init ${d16()} --steps 2
+        --csv ${p('s400.csv')} --backend js`,
     code: 0,
     check: (r) => {
       expect(readFileSync(p('s400.csv'), 'utf8').trim().split('\n')).toHaveLength(400);
@@ -1773,15 +1668,8 @@ const boundCases: Case[] = [
     args: () => {
       fixedModel('m16.safetensors', 16, 4);
       write('real16.csv', `${Array.from({ length: 4 }, () => Array(16).fill('0.65316').join(',')).join('\n')}\n`);
-      return [
-        'sample',
-        p('m16.safetensors'),
-        '--init',
-        p('real16.csv'),
-        ...'--chains 4 --clamp-top 2 --steps 2 --csv'.split(' '),
-        p('real.csv'),
-        ...'--backend js'.split(' '),
-      ];
+      return argv`sample ${p('m16.safetensors')} --init ${p('real16.csv')} --chains 4 --clamp-top 2 --steps 2
+        --csv ${p('real.csv')} --backend js`;
     },
     code: 0,
     check: () => {
@@ -1852,20 +1740,7 @@ describe('bounded before it starts: labels, budgets, strict numbers, nothing wri
     const trained = await rbm(labelled(p('lab.csv'), '--out', cls()), { timeoutMs: 60_000 });
     if (trained.code !== 0) throw new Error(`classifier fixture: ${trained.stderr}`);
     const dbn = await rbm(
-      [
-        'train',
-        '--data',
-        d16(),
-        '--hidden',
-        '6,3',
-        '--epochs',
-        '1',
-        '--backend',
-        'js',
-        '--no-pictures',
-        '--out',
-        p('dbn.safetensors'),
-      ],
+      argv`train --data ${d16()} --hidden 6,3 --epochs 1 --backend js --no-pictures --out ${p('dbn.safetensors')}`,
       { timeoutMs: 60_000 },
     );
     if (dbn.code !== 0) throw new Error(`DBN fixture: ${dbn.stderr}`);
@@ -1876,7 +1751,7 @@ describe('bounded before it starts: labels, budgets, strict numbers, nothing wri
   it('--resume notices a changed label file (labels are fingerprinted with the data)', async () => {
     write('labres.csv', readFileSync(p('lab.csv')));
     const first = await rbm(
-      [...labelled(p('labres.csv'), '--out', p('res.safetensors')), '--epochs', '2', '--checkpoint-every', '1'],
+      argv`${labelled(p('labres.csv'), '--out', p('res.safetensors'))} --epochs 2 --checkpoint-every 1`,
       { timeoutMs: 60_000 },
     );
     expect(first.code, first.stderr).toBe(0);
@@ -1885,17 +1760,7 @@ describe('bounded before it starts: labels, budgets, strict numbers, nothing wri
     [text[0], text[1]] = [text[1]!, text[0]!];
     write('labres.csv', text.join('\n'));
     const r = await rbm(
-      [
-        'train',
-        '--resume',
-        p('res.ckpt.safetensors'),
-        '--epochs',
-        '3',
-        '--out',
-        p('res.safetensors'),
-        '--force',
-        '--no-pictures',
-      ],
+      argv`train --resume ${p('res.ckpt.safetensors')} --epochs 3 --out ${p('res.safetensors')} --force --no-pictures`,
       { timeoutMs: 60_000 },
     );
     count('labels', r, 0);
@@ -2010,7 +1875,7 @@ describe('signals', () => {
     );
     expect(existsSync(out)).toBe(false);
     const resumed = await rbm(
-      ['train', '--resume', p('sig.ckpt.safetensors'), '--out', out, '--backend', 'js', '--no-pictures'],
+      argv`train --resume ${p('sig.ckpt.safetensors')} --out ${out} --backend js --no-pictures`,
       {
         timeoutMs: 120_000,
       },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatRatings, holdoutSplit, parseRatings, syntheticRatings } from '@rbmjs/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PYTHON, peerIt, rbm } from './helpers.js';
+import { argv, PYTHON, peerIt, rbm } from './helpers.js';
 
 /**
  * Collaborative filtering end to end on generated ratings (MovieLens may not be redistributed): train with a
@@ -27,28 +27,20 @@ beforeAll(async () => {
   await writeFile(csv, `${lines.join('\n')}\n`);
 });
 
+/** The generated ratings split 90/10 (seed 3), written as `NAME.base` and `NAME.test` (MovieLens' naming). */
+function splitFiles(name: string) {
+  const { train, test } = holdoutSplit(syn.ratings, 0.1, 3);
+  const [trainPath, testPath] = [join(dir, `${name}.base`), join(dir, `${name}.test`)];
+  writeFileSync(trainPath, formatRatings(train));
+  writeFileSync(testPath, formatRatings(test));
+  return { test, trainPath, testPath };
+}
+
 describe('rbm train --ratings, rbm recommend', () => {
   it('trains with --holdout, prints held-out RMSE each epoch, and recommends only unrated items with the file ids', async () => {
     const model = join(dir, 'cf.safetensors');
     const t = await rbm(
-      [
-        'train',
-        '--ratings',
-        csv,
-        '--holdout',
-        '0.1',
-        '--epochs',
-        '30',
-        '--hidden',
-        '20',
-        '--lr',
-        '0.1',
-        '--out',
-        model,
-        '--json',
-        '--backend',
-        'js',
-      ],
+      argv`train --ratings ${csv} --holdout 0.1 --epochs 30 --hidden 20 --lr 0.1 --out ${model} --json --backend js`,
       { timeoutMs: 120_000 },
     );
     expect(t.stderr).toMatch(/ratings of 40 items by 300 users/);
@@ -67,7 +59,7 @@ describe('rbm train --ratings, rbm recommend', () => {
     const ratings = parseRatings(text);
     const ids = new Set(ratings.items);
     for (const user of ['user1', 'user42', 'user300']) {
-      const r = await rbm(['recommend', model, '--user', user, '--top', '5', '--json', '--backend', 'js']);
+      const r = await rbm(argv`recommend ${model} --user ${user} --top 5 --json --backend js`);
       expect(r.code).toBe(0);
       const out = JSON.parse(r.stdout);
       expect(out.user).toBe(user);
@@ -85,25 +77,16 @@ describe('rbm train --ratings, rbm recommend', () => {
       }
     }
     // New ratings for the user: an item they now rated is no longer recommended.
-    const first = JSON.parse(
-      (await rbm(['recommend', model, '--user', 'user1', '--top', '1', '--json', '--backend', 'js'])).stdout,
-    ).items[0].item;
+    const first = JSON.parse((await rbm(argv`recommend ${model} --user user1 --top 1 --json --backend js`)).stdout)
+      .items[0].item;
     const extra = join(dir, 'new.csv');
     await writeFile(extra, `user1,${first},1\n`);
     const after = JSON.parse(
-      (
-        await rbm([
-          'recommend',
-          model,
-          ...'--user user1 --top 5 --ratings'.split(' '),
-          extra,
-          ...'--json --backend js'.split(' '),
-        ])
-      ).stdout,
+      (await rbm(argv`recommend ${model} --user user1 --top 5 --ratings ${extra} --json --backend js`)).stdout,
     );
     expect(after.items.map((x: { item: string }) => x.item)).not.toContain(first);
 
-    const info = await rbm(['info', model, '--json']);
+    const info = await rbm(argv`info ${model} --json`);
     const described = JSON.parse(info.stdout);
     expect(described).toMatchObject({
       model: 'collaborative',
@@ -112,16 +95,13 @@ describe('rbm train --ratings, rbm recommend', () => {
       levels: [1, 2, 3, 4, 5],
       numHidden: 20,
     });
-    const missing = await rbm(['recommend', model, '--user', 'nobody', '--backend', 'js']);
+    const missing = await rbm(argv`recommend ${model} --user nobody --backend js`);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/user "nobody" is not in/);
   }, 180_000);
 
   it('--test FILE, rbm eval --ratings, and a run resumed from a checkpoint that ends like one straight run', async () => {
-    const { train, test } = holdoutSplit(syn.ratings, 0.1, 3);
-    const [trainPath, testPath] = [join(dir, 'u1.base'), join(dir, 'u1.test')];
-    await writeFile(trainPath, formatRatings(train));
-    await writeFile(testPath, formatRatings(test));
+    const { test, trainPath, testPath } = splitFiles('u1');
     const common = [
       '--ratings',
       trainPath,
@@ -136,21 +116,15 @@ describe('rbm train --ratings, rbm recommend', () => {
       '--json',
     ];
     const straight = join(dir, 'straight.safetensors');
-    const a = await rbm(['train', ...common, '--epochs', '4', '--out', straight]);
+    const a = await rbm(argv`train ${common} --epochs 4 --out ${straight}`);
     expect(a.code).toBe(0);
     const split = join(dir, 'split.safetensors');
-    const b1 = await rbm(['train', ...common, '--epochs', '4', '--checkpoint-every', '2', '--out', split]);
+    const b1 = await rbm(argv`train ${common} --epochs 4 --checkpoint-every 2 --out ${split}`);
     expect(b1.code).toBe(0);
     // The checkpoint is from epoch 2: resume it for the last 2 epochs.
-    const b2 = await rbm([
-      ...'train --ratings'.split(' '),
-      trainPath,
-      '--resume',
-      join(dir, 'split.ckpt.safetensors'),
-      '--out',
-      split,
-      ...'--force --json --backend js'.split(' '),
-    ]);
+    const b2 = await rbm(
+      argv`train --ratings ${trainPath} --resume ${join(dir, 'split.ckpt.safetensors')} --out ${split} --force --json --backend js`,
+    );
     expect(b2.code).toBe(0);
     const epochs = b2.stdout
       .trim()
@@ -160,7 +134,7 @@ describe('rbm train --ratings, rbm recommend', () => {
     expect(epochs.map((e) => e.epoch)).toEqual([3, 4]);
     const scores = await Promise.all(
       [straight, split].map(async (m) =>
-        JSON.parse((await rbm(['eval', m, '--ratings', testPath, '--json', '--backend', 'js'])).stdout),
+        JSON.parse((await rbm(argv`eval ${m} --ratings ${testPath} --json --backend js`)).stdout),
       ),
     );
     expect(scores[1].rmse).toBeCloseTo(scores[0].rmse, 6);
@@ -168,15 +142,11 @@ describe('rbm train --ratings, rbm recommend', () => {
   }, 180_000);
 
   it('without --early-stop, the file holds the best held-out epoch: rbm eval gives the RMSE rbm info states', async () => {
-    const { train, test } = holdoutSplit(syn.ratings, 0.1, 3);
-    const [trainPath, testPath] = [join(dir, 'best.base'), join(dir, 'best.test')];
-    await writeFile(trainPath, formatRatings(train));
-    await writeFile(testPath, formatRatings(test));
+    const { trainPath, testPath } = splitFiles('best');
     const model = join(dir, 'best.safetensors');
-    const t = await rbm([
-      ...['train', '--ratings', trainPath, '--test', testPath, '--hidden', '30', '--epochs', '20', '--lr', '0.5'],
-      ...['--backend', 'js', '--json', '--out', model],
-    ]);
+    const t = await rbm(
+      argv`train --ratings ${trainPath} --test ${testPath} --hidden 30 --epochs 20 --lr 0.5 --backend js --json --out ${model}`,
+    );
     expect(t.code, t.stderr).toBe(0);
     const rmses = t.stdout
       .trim()
@@ -187,22 +157,17 @@ describe('rbm train --ratings, rbm recommend', () => {
     const best = rmses.indexOf(Math.min(...rmses));
     // The case that matters: the last epoch is not the best (at this rate the RMSE wanders).
     expect(best).toBeLessThan(rmses.length - 1);
-    const info = JSON.parse((await rbm(['info', model, '--json'])).stdout);
+    const info = JSON.parse((await rbm(argv`info ${model} --json`)).stdout);
     expect(info.validation.epoch).toBe(best + 1);
-    const scored = JSON.parse((await rbm(['eval', model, '--ratings', testPath, '--json', '--backend', 'js'])).stdout);
+    const scored = JSON.parse((await rbm(argv`eval ${model} --ratings ${testPath} --json --backend js`)).stdout);
     expect(scored.rmse).toBeCloseTo(info.validation.rmse, 5);
     expect(scored.rmse).toBeCloseTo(rmses[best]!, 5);
   }, 120_000);
 
   it('says when it takes a first line as a header; warns when --test holds the training ratings themselves', async () => {
-    const r = await rbm([
-      ...'train --ratings'.split(' '),
-      csv,
-      '--test',
-      csv,
-      ...'--epochs 1 --backend js --out'.split(' '),
-      join(dir, 'same.safetensors'),
-    ]);
+    const r = await rbm(
+      argv`train --ratings ${csv} --test ${csv} --epochs 1 --backend js --out ${join(dir, 'same.safetensors')}`,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/ratings\.csv: took line 1 as a header: "user,item,rating"/);
     expect(r.stderr).toMatch(/holds the same ratings as .*ratings\.csv: the "held-out" RMSE is the training RMSE/);
@@ -211,14 +176,9 @@ describe('rbm train --ratings, rbm recommend', () => {
   it('a --test file with no rating of a known item is refused before training, naming it', async () => {
     const unknown = join(dir, 'unknown.test');
     await writeFile(unknown, 'user1,no-such-film,3\nuser2,nor-this,4\n');
-    const r = await rbm([
-      ...'train --ratings'.split(' '),
-      csv,
-      '--test',
-      unknown,
-      ...'--epochs 2 --backend js --out'.split(' '),
-      join(dir, 'nan.safetensors'),
-    ]);
+    const r = await rbm(
+      argv`train --ratings ${csv} --test ${unknown} --epochs 2 --backend js --out ${join(dir, 'nan.safetensors')}`,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /unknown\.test: none of its 2 ratings is of an item that .*ratings\.csv has; no held-out RMSE can be computed/,
@@ -229,19 +189,19 @@ describe('rbm train --ratings, rbm recommend', () => {
   it('refuses bad files and flags with what is wrong', async () => {
     const bad = join(dir, 'bad.tsv');
     await writeFile(bad, '1\t2\t5\n1\t3\t4\n2\t2\tfive\n');
-    const r = await rbm(['train', '--ratings', bad, '--out', join(dir, 'x.safetensors')]);
+    const r = await rbm(argv`train --ratings ${bad} --out ${join(dir, 'x.safetensors')}`);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/bad.tsv: line 3, column 3: rating "five" is not a number/);
     const dup = join(dir, 'dup.tsv');
     await writeFile(dup, '1\t2\t5\n1\t3\t4\n1\t2\t3\n');
-    expect((await rbm(['train', '--ratings', dup, '--out', join(dir, 'x.safetensors')])).stderr).toMatch(
+    expect((await rbm(argv`train --ratings ${dup} --out ${join(dir, 'x.safetensors')}`)).stderr).toMatch(
       /line 3: user "1" rated item "2" before, on line 1/,
     );
-    const scale = await rbm(['train', '--ratings', dup, '--levels', '1:4', '--out', join(dir, 'x.safetensors')]);
+    const scale = await rbm(argv`train --ratings ${dup} --levels 1:4 --out ${join(dir, 'x.safetensors')}`);
     expect(scale.stderr).toMatch(/line 1, column 3: rating 5 is not one of the levels 1, 2, 3, 4/);
     const fifo = join(dir, 'fifo');
     if (spawnSync('mkfifo', [fifo]).status === 0) {
-      const f = await rbm(['train', '--ratings', fifo, '--out', join(dir, 'x.safetensors')], { timeoutMs: 20_000 });
+      const f = await rbm(argv`train --ratings ${fifo} --out ${join(dir, 'x.safetensors')}`, { timeoutMs: 20_000 });
       expect(f.timedOut).toBe(false);
       expect(f.stderr).toMatch(/FIFO/i);
     }
@@ -254,7 +214,7 @@ describe('rbm train --ratings, rbm recommend', () => {
       [['--hidden', '10,10'], /--hidden one size/],
       [['--holdout', '1.5'], /--holdout/],
     ] as const) {
-      const x = await rbm(['train', '--ratings', csv, ...args, '--out', join(dir, 'x.safetensors')]);
+      const x = await rbm(argv`train --ratings ${csv} ${args} --out ${join(dir, 'x.safetensors')}`);
       expect(x.code).toBe(2);
       expect(x.stderr).toMatch(message);
     }
@@ -265,11 +225,7 @@ describe('the baselines peer', () => {
   peerIt(['numpy'])(
     'apps/cli/peers/cf_baselines.py prints the global mean, item mean, biases and MF on the same split',
     () => {
-      const { train, test } = holdoutSplit(syn.ratings, 0.1, 3);
-      const trainPath = join(dir, 'peer.train.tsv');
-      const testPath = join(dir, 'peer.test.tsv');
-      writeFileSync(trainPath, formatRatings(train));
-      writeFileSync(testPath, formatRatings(test));
+      const { test, trainPath, testPath } = splitFiles('peer');
       const p = spawnSync(PYTHON, [join(import.meta.dirname, '..', 'peers', 'cf_baselines.py'), trainPath, testPath], {
         encoding: 'utf8',
       });

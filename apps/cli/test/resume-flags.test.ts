@@ -3,7 +3,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { rbm } from './helpers.js';
+import { argv, rbm } from './helpers.js';
 
 /**
  * --resume checks every flag given against the checkpoint's job, and the data against its fingerprint, for
@@ -24,26 +24,16 @@ describe('--resume of a DBM and of a ratings run', () => {
     const data = barsCsv(join(d, 'd.csv'));
     const out = join(d, 'm.safetensors');
     const common = ['--data', data, '--dbm', '6,4', '--pretrain-epochs', '1', '--batch', '10', '--backend', 'js'];
-    const first = await rbm([
-      'train',
-      ...common,
-      ...'--epochs 2 --checkpoint-every 1 --l2 0.001 --out'.split(' '),
-      out,
-    ]);
+    const first = await rbm(argv`train ${common} --epochs 2 --checkpoint-every 1 --l2 0.001 --out ${out}`);
     expect(first.code, first.stderr).toBe(0);
     const ckpt = join(d, 'm.ckpt.safetensors');
-    const changed = await rbm([
-      'train',
-      ...common,
-      ...'--epochs 3 --l2 0.01 --resume'.split(' '),
-      ckpt,
-      '--out',
-      join(d, 'n.safetensors'),
-    ]);
+    const changed = await rbm(
+      argv`train ${common} --epochs 3 --l2 0.01 --resume ${ckpt} --out ${join(d, 'n.safetensors')}`,
+    );
     expect(changed.code).toBe(2);
     expect(changed.stderr).toMatch(/--l2 0\.01 differs from the checkpoint's 0\.001/);
     barsCsv(data, true);
-    const other = await rbm(['train', ...common, '--epochs', '3', '--resume', ckpt, '--out', join(d, 'o.safetensors')]);
+    const other = await rbm(argv`train ${common} --epochs 3 --resume ${ckpt} --out ${join(d, 'o.safetensors')}`);
     expect(other.code).toBe(1);
     expect(other.stderr).toMatch(/not the data .*m\.ckpt\.safetensors was trained on/);
   }, 120_000);
@@ -57,17 +47,11 @@ describe('--resume of a DBM and of a ratings run', () => {
     writeFileSync(ratings, `${lines.join('\n')}\n`);
     const out = join(d, 'cf.safetensors');
     const common = ['--ratings', ratings, '--backend', 'js'];
-    const first = await rbm([
-      'train',
-      ...common,
-      ...'--hidden 5 --epochs 2 --checkpoint-every 1 --out'.split(' '),
-      out,
-    ]);
+    const first = await rbm(argv`train ${common} --hidden 5 --epochs 2 --checkpoint-every 1 --out ${out}`);
     expect(first.code, first.stderr).toBe(0);
-    const resumed = await rbm([
-      ...['train', ...common, '--hidden', '7', '--epochs', '3', '--resume', join(d, 'cf.ckpt.safetensors')],
-      ...['--out', join(d, 'cf2.safetensors')],
-    ]);
+    const resumed = await rbm(
+      argv`train ${common} --hidden 7 --epochs 3 --resume ${join(d, 'cf.ckpt.safetensors')} --out ${join(d, 'cf2.safetensors')}`,
+    );
     expect(resumed.code).toBe(2);
     expect(resumed.stderr).toMatch(/--hidden 7 differs from the checkpoint's 5/);
   }, 120_000);

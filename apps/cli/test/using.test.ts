@@ -7,7 +7,7 @@ import { createReferenceBackend, decodeSafetensors, exactLogLikelihood, loadMode
 import { describe, expect, it } from 'vitest';
 import { loadAll, mnistPath, openData, sliceSource } from '../src/data.js';
 import { mnistLabelsPath } from '../src/labels.js';
-import { PYTHON, peerIt, rbm } from './helpers.js';
+import { argv, PYTHON, peerIt, rbm } from './helpers.js';
 
 /**
  * What comes after training, through the CLI: `rbm transform` (features as CSV, .npy, safetensors, labels
@@ -49,7 +49,7 @@ describe('rbm transform', () => {
     const rows = 37;
     const common = ['transform', MODEL, '--data', 'mnist', '--split', 'test', '--limit', String(rows), '--labels'];
     const npy = join(d, 'f.npy');
-    const run = await rbm([...common, '--out', npy, '--batch', '10', '--backend', 'js', '--json']);
+    const run = await rbm(argv`${common} --out ${npy} --batch 10 --backend js --json`);
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ rows, features: 16, format: 'npy', labels: true });
     const f = readNpy(npy);
@@ -66,7 +66,7 @@ describe('rbm transform', () => {
     expect(Array.from(labels.data)).toEqual(mnistLabels('test', rows));
 
     const csv = join(d, 'f.csv');
-    expect((await rbm([...common, '--out', csv, '--backend', 'js'])).code).toBe(0);
+    expect((await rbm(argv`${common} --out ${csv} --backend js`)).code).toBe(0);
     const lines = (await readFile(csv, 'utf8')).trim().split('\n');
     expect(lines[0]).toBe([...Array.from({ length: 16 }, (_, j) => `h${j}`), 'label'].join(','));
     expect(lines).toHaveLength(rows + 1);
@@ -78,7 +78,7 @@ describe('rbm transform', () => {
     }
 
     const st = join(d, 'f.safetensors');
-    expect((await rbm([...common, '--out', st, '--backend', 'js'])).code).toBe(0);
+    expect((await rbm(argv`${common} --out ${st} --backend js`)).code).toBe(0);
     const t = decodeSafetensors(new Uint8Array(readFileSync(st)));
     expect(t.tensors.get('features')!.shape).toEqual([rows, 16]);
     expect(Array.from(t.tensors.get('features')!.data)).toEqual(Array.from(f.data));
@@ -90,32 +90,32 @@ describe('rbm transform', () => {
     const narrow = join(d, 'narrow.csv');
     await writeFile(narrow, '0,1,0\n1,1,0\n');
     const out = join(d, 'x.npy');
-    const cols = await rbm(['transform', MODEL, '--data', narrow, '--out', out]);
+    const cols = await rbm(argv`transform ${MODEL} --data ${narrow} --out ${out}`);
     expect(cols.code).not.toBe(0);
     expect(cols.stderr).toMatch(
       /narrow\.csv: 3 values per row, the model \(.*mnist-784-16\.safetensors\) has 784 visible units/,
     );
-    const bare = await rbm(['transform', MODEL, '--data', narrow, '--labels', '--out', out]);
+    const bare = await rbm(argv`transform ${MODEL} --data ${narrow} --labels --out ${out}`);
     expect(bare.stderr).toMatch(
       /--labels without a file passes MNIST's labels through; for .*narrow\.csv give --labels FILE/,
     );
     const few = join(d, 'few.csv');
     await writeFile(few, '3\n4\n');
-    const short = await rbm(['transform', MODEL, '--split', 'test', '--limit', '5', '--labels', few, '--out', out]);
+    const short = await rbm(argv`transform ${MODEL} --split test --limit 5 --labels ${few} --out ${out}`);
     // One label per row of the data file (10,000 test digits), whatever --limit uses of them.
     expect(short.stderr).toMatch(/few\.csv: 2 labels for 10000 examples/);
     const frac = join(d, 'frac.csv');
     await writeFile(frac, '3\n4.5\n');
     const two = join(d, 'two.csv');
     await writeFile(two, `${Array(784).fill(0).join(',')}\n${Array(784).fill(1).join(',')}\n`);
-    const notWhole = await rbm(['transform', MODEL, '--data', two, '--labels', frac, '--out', out]);
+    const notWhole = await rbm(argv`transform ${MODEL} --data ${two} --labels ${frac} --out ${out}`);
     expect(notWhole.stderr).toMatch(/frac\.csv: line 2: label 4\.5 is not a whole number/);
-    const ext = await rbm(['transform', MODEL, '--limit', '2', '--out', join(d, 'x.bin')]);
+    const ext = await rbm(argv`transform ${MODEL} --limit 2 --out ${join(d, 'x.bin')}`);
     expect(ext.stderr).toMatch(/cannot tell the format from the extension; give --format csv, npy or safetensors/);
     const wide = join(d, 'wide.csv');
     const row = (k: number) => Array.from({ length: 784 }, (_, i) => (k === 1 && i === 5 ? 3 : 0)).join(',');
     await writeFile(wide, `${row(0)}\n${row(1)}\n`);
-    const range = await rbm(['transform', MODEL, '--data', wide, '--out', out]);
+    const range = await rbm(argv`transform ${MODEL} --data ${wide} --out ${out}`);
     expect(range.stderr).toMatch(
       /value 3 in .*wide\.csv at line 2, column 6 is outside \[0, 1\], which Bernoulli units require/,
     );
@@ -123,7 +123,7 @@ describe('rbm transform', () => {
     // The stream failed half-way: no features file, no temporary left behind.
     expect(readdirSync(d).filter((f) => f.startsWith('x.') || f.endsWith('.tmp'))).toEqual([]);
     await writeFile(out, 'precious');
-    const exists = await rbm(['transform', MODEL, '--limit', '2', '--out', out]);
+    const exists = await rbm(argv`transform ${MODEL} --limit 2 --out ${out}`);
     expect(exists.stderr).toMatch(/exists; use --force to replace it \(the features file\)/);
     expect(await readFile(out, 'utf8')).toBe('precious');
     for (const r of [cols, bare, short, notWhole, ext, exists]) expect(r.code).not.toBe(0);
@@ -137,7 +137,7 @@ describe('rbm transform', () => {
       const d = await dir();
       const model = join(d, 'm.safetensors');
       const train = ['train', '--limit', '5000', '--hidden', '100', '--epochs', '5', '--backend', 'onnxruntime:cpu'];
-      const t = await rbm([...train, '--seed', '1', '--out', model, '--no-pictures']);
+      const t = await rbm(argv`${train} --seed 1 --out ${model} --no-pictures`);
       expect(t.code, t.stderr).toBe(0);
       for (const [split, limit] of [
         ['train', '5000'],
@@ -154,7 +154,7 @@ describe('rbm transform', () => {
           '--out',
           join(d, `${split}.npy`),
         ];
-        const r = await rbm([...args, '--backend', 'onnxruntime:cpu']);
+        const r = await rbm(argv`${args} --backend onnxruntime:cpu`);
         expect(r.code, r.stderr).toBe(0);
       }
       const peer = join(import.meta.dirname, '..', 'peers', 'classify.py');
@@ -181,7 +181,7 @@ describe('rbm train: held-out figures and early stopping', () => {
     const out = join(d, 'm.safetensors');
     // A learning rate high enough that the held-out log-likelihood peaks early.
     const args = [...small, '--epochs', '40', '--lr', '0.5', '--momentum', '0.9', '--batch', '10'];
-    const run = await rbm([...args, '--monitor', 'll,pl,recon,gap', '--early-stop', '3', '--out', out, '--json']);
+    const run = await rbm(argv`${args} --monitor ll,pl,recon,gap --early-stop 3 --out ${out} --json`);
     expect(run.code, run.stderr).toBe(0);
     const lines = run.stdout
       .trim()
@@ -213,18 +213,13 @@ describe('rbm train: held-out figures and early stopping', () => {
   it('a run resumed from a checkpoint stops where the uninterrupted run stops, with the same best model', async () => {
     const d = await dir();
     const job = [...small, '--lr', '0.5', '--momentum', '0.9', '--batch', '10', '--monitor', 'll', '--early-stop', '3'];
-    const straight = await rbm([
-      ...job,
-      ...'--epochs 40 --out'.split(' '),
-      join(d, 's.safetensors'),
-      ...'--json --no-pictures'.split(' '),
-    ]);
+    const straight = await rbm(argv`${job} --epochs 40 --out ${join(d, 's.safetensors')} --json --no-pictures`);
     expect(straight.code, straight.stderr).toBe(0);
-    const half = await rbm([...job, '--epochs', '3', '--checkpoint-every', '1', '--out', join(d, 'r.safetensors')]);
+    const half = await rbm(argv`${job} --epochs 3 --checkpoint-every 1 --out ${join(d, 'r.safetensors')}`);
     expect(half.code, half.stderr).toBe(0);
     const resume = ['train', '--resume', join(d, 'r.ckpt.safetensors'), '--epochs', '40', '--force', '--backend', 'js'];
     const rest = [...resume, '--monitor', 'll', '--early-stop', '3', '--out', join(d, 'r.safetensors'), '--json'];
-    const resumed = await rbm([...rest, '--no-pictures']);
+    const resumed = await rbm(argv`${rest} --no-pictures`);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(
       /r\.best\.safetensors holds the best model so far \(log-likelihood -[\d.]+ after epoch [123]\)/,
@@ -239,17 +234,17 @@ describe('rbm train: held-out figures and early stopping', () => {
   it('refuses a patience of 0, figures without held-out data, unknown or impossible figures', async () => {
     const d = await dir();
     const out = join(d, 'm.safetensors');
-    const zero = await rbm([...small, '--early-stop', '0', '--out', out]);
+    const zero = await rbm(argv`${small} --early-stop 0 --out ${out}`);
     expect(zero.stderr).toMatch(
       /--early-stop <patience>' argument '0' is invalid\. expected a positive integer, got "0"/,
     );
-    const noHeld = await rbm(['train', '--limit', '300', '--monitor', 'pl', '--out', out]);
+    const noHeld = await rbm(argv`train --limit 300 --monitor pl --out ${out}`);
     expect(noHeld.stderr).toMatch(/--monitor needs --validation N/);
-    const unknown = await rbm([...small, '--monitor', 'pl,accuracy', '--out', out]);
+    const unknown = await rbm(argv`${small} --monitor pl,accuracy --out ${out}`);
     expect(unknown.stderr).toMatch(/--monitor: unknown figure "accuracy"/);
-    const big = await rbm([...small, '--hidden', '30', '--monitor', 'll', '--out', out]);
+    const big = await rbm(argv`${small} --hidden 30 --monitor ll --out ${out}`);
     expect(big.stderr).toMatch(/--monitor log-likelihood needs a layer of at most 20 units .*784-30.*use ais/);
-    const stopOn = await rbm([...small, '--stop-on', 'pl', '--out', out]);
+    const stopOn = await rbm(argv`${small} --stop-on pl --out ${out}`);
     expect(stopOn.stderr).toMatch(/--stop-on needs --early-stop PATIENCE/);
     for (const r of [zero, noHeld, unknown, big, stopOn]) expect(r.code).not.toBe(0);
   }, 60_000);
@@ -261,7 +256,7 @@ describe('rbm sample: inpainting', () => {
     const csv = join(d, 's.csv');
     const png = join(d, 's.png');
     const args = ['sample', MODEL, '--init', 'mnist', '--chains', '6', '--steps', '50', '--backend', 'js'];
-    const run = await rbm([...args, '--clamp-top', '14', '--csv', csv, '--png', png, '--json']);
+    const run = await rbm(argv`${args} --clamp-top 14 --csv ${csv} --png ${png} --json`);
     expect(run.code, run.stderr).toBe(0);
     expect(JSON.parse(run.stdout)).toMatchObject({ samples: 6, clamped: 14 * 28, method: 'gibbs' });
     const init = await loadAll(openData({ name: 'mnist', split: 'test', limit: 6, threshold: 0.5, seed: 0 }).source);
@@ -278,7 +273,7 @@ describe('rbm sample: inpainting', () => {
     // The same clamp as a mask file, and the mean-field completion.
     const mask = join(d, 'mask.csv');
     await writeFile(mask, `${Array.from({ length: 784 }, (_, i) => (i < 14 * 28 ? 1 : 0)).join(',')}\n`);
-    const mf = await rbm([...args, '--mask', mask, '--mean-field', '--csv', join(d, 'mf.csv'), '--json']);
+    const mf = await rbm(argv`${args} --mask ${mask} --mean-field --csv ${join(d, 'mf.csv')} --json`);
     expect(mf.code, mf.stderr).toBe(0);
     expect(JSON.parse(mf.stdout)).toMatchObject({ method: 'mean-field' });
     const mfRows = (await readFile(join(d, 'mf.csv'), 'utf8'))
@@ -294,16 +289,16 @@ describe('rbm sample: inpainting', () => {
     const mask = join(d, 'mask.csv');
     await writeFile(mask, '1,0,1\n');
     const base = ['sample', MODEL, '--init', 'mnist', '--chains', '2', '--steps', '2', '--csv', join(d, 'x.csv')];
-    const short = await rbm([...base, '--mask', mask]);
+    const short = await rbm(argv`${base} --mask ${mask}`);
     expect(short.stderr).toMatch(/mask\.csv: mask has 3 values; expected 784 \(one per visible unit\) or 1568/);
     await writeFile(mask, `${Array.from({ length: 784 }, (_, i) => (i === 5 ? 2 : 0)).join(',')}\n`);
-    const two = await rbm([...base, '--mask', mask]);
+    const two = await rbm(argv`${base} --mask ${mask}`);
     expect(two.stderr).toMatch(/mask\.csv: mask value at unit 5 is 2; a mask holds 1 \(clamped\) or 0 \(free\)/);
-    const noInit = await rbm(['sample', MODEL, '--clamp-top', '14', '--csv', join(d, 'y.csv')]);
+    const noInit = await rbm(argv`sample ${MODEL} --clamp-top 14 --csv ${join(d, 'y.csv')}`);
     expect(noInit.stderr).toMatch(/--clamp-top and --mask need --init/);
-    const all = await rbm([...base, '--clamp-top', '28']);
+    const all = await rbm(argv`${base} --clamp-top 28`);
     expect(all.stderr).toMatch(/--clamp-top 28 leaves nothing to sample in images of 28 rows/);
-    const mf = await rbm([...base, '--mean-field']);
+    const mf = await rbm(argv`${base} --mean-field`);
     expect(mf.stderr).toMatch(/--mean-field needs --clamp-top or --mask/);
     for (const r of [short, two, noInit, all, mf]) expect(r.code).not.toBe(0);
   }, 60_000);

@@ -8,9 +8,10 @@ import {
   check,
   familyFactory,
   fillUniforms,
-  type HostArray,
+  HostTensor,
+  hostStorage,
   type MatMulOptions,
-  RbmError,
+  ownHostTensor,
   softplus,
   type Tensor,
   type UnaryOp,
@@ -18,26 +19,10 @@ import {
 import { gemm } from './gemm.js';
 
 /** A tensor of the plain TypeScript backend: a row-major Float32Array. */
-export class JsTensor implements Tensor {
-  disposed = false;
-  constructor(
-    readonly rows: number,
-    readonly cols: number,
-    /**
-     * The values. A backend built on this one may replace the array with another of the same length (the
-     * ONNX Runtime backend swaps in the buffer a compiled unit wrote); the kernels look it up on each call.
-     */
-    public data: Float32Array,
-    /** Shared by every tensor of one backend instance: destroy() ends them all. */
-    readonly life: { destroyed: boolean } = { destroyed: false },
-  ) {}
-}
+export class JsTensor extends HostTensor<Float32Array> {}
 
 function own(t: Tensor): Float32Array {
-  if (!(t instanceof JsTensor)) throw new RbmError('BACKEND_API', 'js backend: tensor belongs to another backend');
-  if (t.life.destroyed) throw new RbmError('DISPOSED', 'js backend used after destroy()');
-  if (t.disposed) throw new RbmError('DISPOSED', 'js backend: tensor used after dispose');
-  return t.data;
+  return ownHostTensor(t, JsTensor, 'js').data;
 }
 
 // Elementwise kernels: one loop per op, no closures per element.
@@ -121,7 +106,6 @@ export interface JsBackendOptions extends CommonBackendOptions {
 
 /** Creates the plain TypeScript backend: float32 storage, Philox on the host, synchronous kernels. */
 export function createJsBackend(_options: JsBackendOptions = {}): Backend {
-  const life = { destroyed: false };
   return {
     apiVersion: BACKEND_API_VERSION,
     name: 'js',
@@ -129,32 +113,11 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
     randomness: 'philox',
     details: { engine: 'TypeScript on Float32Array', threads: 1 },
 
-    tensor(rows: number, cols: number, data?: HostArray): Tensor {
-      if (life.destroyed) throw new RbmError('DISPOSED', 'js backend used after destroy()');
-      check.dimensions(rows, cols);
-      const t = new JsTensor(rows, cols, new Float32Array(rows * cols), life);
-      if (data) {
-        check.data(rows, cols, data.length);
-        t.data.set(data);
-      }
-      return t;
-    },
-    write(t: Tensor, data: HostArray): void {
-      const d = own(t);
-      check.data(t.rows, t.cols, data.length);
-      d.set(data);
-    },
-    async read(t: Tensor): Promise<HostArray> {
-      return own(t).slice();
-    },
-    dispose(t: Tensor): void {
-      own(t);
-      (t as JsTensor).disposed = true;
-    },
-    destroy(): void {
-      // Every tensor of this backend is gone with it: later use throws a DISPOSED error.
-      life.destroyed = true;
-    },
+    ...hostStorage(
+      'js',
+      (rows, cols, life) => new JsTensor(rows, cols, new Float32Array(rows * cols), life),
+      (t) => ownHostTensor(t, JsTensor, 'js'),
+    ),
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
       const { m, k, n } = check.matMul(out, a, b, options);

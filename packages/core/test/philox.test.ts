@@ -1,7 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fillUniforms, fillUniformsReference, philox4x32_10, philoxSimd, UNIFORM_SCALE } from '../src/backend/index.js';
+import {
+  fillUniforms,
+  fillUniformsReference,
+  philox4x32_10,
+  philoxSimd,
+  UNIFORM_SCALE,
+  uniformityFailures,
+} from '../src/backend/index.js';
 import { RandomStream } from '../src/index.js';
 
 const hex = (w: Uint32Array) => [...w].map((x) => x.toString(16).padStart(8, '0'));
@@ -44,21 +51,11 @@ describe('Philox4x32-10', () => {
     const n = 200_000;
     const u = new Float64Array(n);
     new RandomStream(12345, 9).uniform(u);
-    let mean = 0;
-    for (const x of u) mean += x;
-    mean /= n;
-    let v = 0;
-    let c = 0;
-    for (let i = 0; i < n; i++) {
-      v += (u[i]! - mean) ** 2;
-      if (i > 0) c += (u[i]! - mean) * (u[i - 1]! - mean);
-    }
-    v /= n;
-    c /= (n - 1) * v;
-    // Standard errors: mean sqrt(1/12/n) = 6.5e-4; variance ~2.9e-4 / sqrt-ish; correlation 1/sqrt(n) = 2.2e-3.
-    expect(Math.abs(mean - 0.5)).toBeLessThan(5 * 6.5e-4);
-    expect(Math.abs(v - 1 / 12)).toBeLessThan(1e-3);
-    expect(Math.abs(c)).toBeLessThan(5 * 2.3e-3);
+    // Within 5 standard errors: mean sqrt(1/12/n) = 6.5e-4, variance 1.7e-4, correlation 1/sqrt(n) = 2.2e-3.
+    expect(uniformityFailures(u, 5)).toEqual([]);
+    // A generator that is off is caught: a shifted mean, a stuck value.
+    expect(uniformityFailures(u.map((x) => 0.99 * x))[0]).toMatch(/^mean 0\.49\d+, expected 0\.5/);
+    expect(uniformityFailures(Float64Array.of(0.5, 1, 0.25))[0]).toBe('value 1 is 1, outside [0, 1)');
   });
 
   it('is a pure function of (seed, stream, offset): streams resume exactly', () => {

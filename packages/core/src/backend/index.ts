@@ -23,8 +23,10 @@ export {
 } from '../errors.js';
 export * as onnxProto from '../io/onnx-proto.js';
 export { fillUniforms, fillUniformsReference, philox4x32_10, philoxSimd, UNIFORM_SCALE } from '../random/philox.js';
+export { uniformityFailures } from '../random/uniformity.js';
 export { assertBackend, assertShape, resolveBackend } from './check.js';
 export { inBrowser } from './environment.js';
+export { type BackendLife, HostTensor, hostStorage, ownHostTensor } from './host.js';
 export { SerialQueue } from './queue.js';
 export { applyUnary, createReferenceBackend, referenceFamily } from './reference.js';
 export { sigmoid, softplus } from './scalar.js';

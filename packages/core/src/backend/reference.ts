@@ -1,15 +1,8 @@
-import { RbmError } from '../errors.js';
 import { fillUniforms } from '../random/philox.js';
+import { HostTensor, hostStorage, ownHostTensor } from './host.js';
 import { sigmoid, softplus } from './scalar.js';
 import type { BackendFamily } from './table.js';
-import {
-  BACKEND_API_VERSION,
-  type Backend,
-  type HostArray,
-  type MatMulOptions,
-  type Tensor,
-  type UnaryOp,
-} from './types.js';
+import { BACKEND_API_VERSION, type Backend, type MatMulOptions, type Tensor, type UnaryOp } from './types.js';
 import { check } from './validate.js';
 
 /**
@@ -18,16 +11,7 @@ import { check } from './validate.js';
  * core's own tests run on. It is not meant for training real models.
  */
 
-class RefTensor implements Tensor {
-  disposed = false;
-  constructor(
-    readonly rows: number,
-    readonly cols: number,
-    readonly data: Float64Array,
-    /** Shared by every tensor of one backend instance: destroy() ends them all. */
-    readonly life: { destroyed: boolean } = { destroyed: false },
-  ) {}
-}
+class RefTensor extends HostTensor<Float64Array> {}
 
 export function applyUnary(op: UnaryOp, x: number): number {
   switch (op) {
@@ -49,14 +33,10 @@ export function applyUnary(op: UnaryOp, x: number): number {
 }
 
 function own(t: Tensor): RefTensor {
-  if (!(t instanceof RefTensor)) throw new RbmError('BACKEND_API', 'reference backend: tensor from another backend');
-  if (t.life.destroyed) throw new RbmError('DISPOSED', 'reference backend used after destroy()');
-  if (t.disposed) throw new RbmError('DISPOSED', 'reference backend: tensor used after dispose');
-  return t;
+  return ownHostTensor(t, RefTensor, 'reference');
 }
 
 export function createReferenceBackend(): Backend {
-  const life = { destroyed: false };
   return {
     apiVersion: BACKEND_API_VERSION,
     name: 'reference',
@@ -64,31 +44,11 @@ export function createReferenceBackend(): Backend {
     randomness: 'philox',
     details: { note: 'float64 executable specification; slow' },
 
-    tensor(rows: number, cols: number, data?: HostArray): Tensor {
-      if (life.destroyed) throw new RbmError('DISPOSED', 'reference backend used after destroy()');
-      check.dimensions(rows, cols);
-      const t = new RefTensor(rows, cols, new Float64Array(rows * cols), life);
-      if (data) {
-        check.data(rows, cols, data.length);
-        t.data.set(data);
-      }
-      return t;
-    },
-    write(t: Tensor, data: HostArray): void {
-      const r = own(t);
-      check.data(r.rows, r.cols, data.length);
-      r.data.set(data);
-    },
-    async read(t: Tensor): Promise<HostArray> {
-      return own(t).data.slice();
-    },
-    dispose(t: Tensor): void {
-      own(t).disposed = true;
-    },
-    destroy(): void {
-      // Every tensor of this backend is gone with it: later use throws a DISPOSED error.
-      life.destroyed = true;
-    },
+    ...hostStorage(
+      'reference',
+      (rows, cols, life) => new RefTensor(rows, cols, new Float64Array(rows * cols), life),
+      own,
+    ),
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
       const { m, k, n } = check.matMul(out, a, b, options);

@@ -197,7 +197,6 @@ export function collaborativeFamily(
     backend: model.backend,
     parameters: model.tensors.map((tensor, k) => ({ name: model.tensorNames[k]!, tensor })),
     stages: [{ name: 'train', epochs: o.epochs }],
-    examples: train.users.length,
     seed: o.seed,
     gibbsStream: Streams.gibbs,
     binaryStates: true,
@@ -294,14 +293,6 @@ class CollaborativeSteps implements BoundFamily<Uint32Array> {
     );
     // Paced by bytes: a backend that queues runs (ONNX Runtime) holds a copy of each batch's uploads until it runs.
     return { size: users.length, uploadBytes: ws.input.uploadBytes };
-  }
-
-  async sound(maxParameter: number): Promise<boolean> {
-    for (const t of this.model.tensors) {
-      const x = await this.model.backend.read(t);
-      for (let i = 0; i < x.length; i++) if (!(Math.abs(x[i]!) <= maxParameter)) return false;
-    }
-    return true;
   }
 
   /** The held-out RMSE and MAE of the mean-field prediction (with held-out ratings). */

@@ -81,7 +81,6 @@ export function dbmFamily(
       ...model.b.map((tensor, l) => ({ name: `biases.${l}`, tensor })),
     ],
     stages,
-    examples: source.rows,
     seed: c.seed,
     gibbsStream: Streams.dbmChains,
     binaryStates: true,
@@ -180,14 +179,6 @@ class DbmSteps implements BoundFamily<Batches<Workspace>> {
       fused(this.be, 'dbm-step', () => this.jointStep(ws, s.learningRate, s.momentum), scratch);
     else fused(this.be, 'dbm-pretrain-step', () => this.pretrainStep(ws, l, s.learningRate, s.momentum), scratch);
     return { size: ws.v.rows, uploadBytes: 4 * rows.length };
-  }
-
-  async sound(maxParameter: number): Promise<boolean> {
-    for (const t of [...this.model.W, ...this.model.b]) {
-      const x = await this.be.read(t);
-      for (let i = 0; i < x.length; i++) if (!(Math.abs(x[i]!) <= maxParameter)) return false;
-    }
-    return true;
   }
 
   /** After pretraining RBM l: velocities restart; after the last, a middle layer's bias is the mean of its two RBMs'. */

@@ -80,8 +80,11 @@ export interface BoundFamily<B> {
   readonly epochError?: Tensor;
   /** Issues the steps of a run of batches (one fused unit where the backend fuses). */
   run(batch: B, count: number, stage: number, settings: EpochSettings): Issued;
-  /** Whether every parameter is finite and within `maxParameter` (one small read). */
-  sound(maxParameter: number): Promise<boolean>;
+  /**
+   * Whether every parameter is finite and within `maxParameter`, where the family has a cheaper check than
+   * the trainer's default (reading each parameter back).
+   */
+  sound?(maxParameter: number): Promise<boolean>;
   /** Before the first step of a run that did not resume: persistent chains from the data, say. */
   start?(): Promise<void>;
   /** After a rollback or an import wrote the parameters: derived values (a learned variance's). */
@@ -105,8 +108,6 @@ export interface ModelFamily<M = unknown, B = unknown> {
   /** The parameters a rollback restores and a best epoch keeps, by name. */
   readonly parameters: readonly NamedParameter[];
   readonly stages: readonly Stage[];
-  /** Examples in an epoch (rows, users). */
-  readonly examples: number;
   /** The settings of an epoch of a stage, from the family's schedules. */
   settings(stage: number, epoch: number): EpochSettings;
   /** The seed of the run's random streams, the Gibbs stream's id ({@link Streams}). */
@@ -116,8 +117,6 @@ export interface ModelFamily<M = unknown, B = unknown> {
   bind(ctx: LoopContext): BoundFamily<B>;
   /** Whether chain states must be 0 or 1 when a state is imported (binary units). */
   readonly binaryStates: boolean;
-  /** Batches between divergence checks (default: once an epoch). */
-  readonly checkInterval?: number;
   /** The largest magnitude a parameter may reach before the run counts as diverged. */
   readonly maxParameter: number;
   /** Units issued before a queueing backend is waited for (default {@link MAX_QUEUED_UNITS}). */

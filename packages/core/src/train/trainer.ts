@@ -188,7 +188,7 @@ export class Trainer<M = RBM, B = unknown> {
       this.step += n;
       const aborted = this.o.signal?.aborted === true && batch < count - 1;
       if (aborted || batch === count - 1 || batches.endsInterval(batch + 1, intervalStart)) {
-        if (!(await this.bound.sound(family.maxParameter))) {
+        if (!(await this.sound())) {
           await batches.settle();
           await this.locateDivergence(snap, stepAtInterval, intervalStart, batch, settings);
         }
@@ -244,7 +244,7 @@ export class Trainer<M = RBM, B = unknown> {
       const before = this.takeSnapshot();
       this.bound.run(await batches.read(batch, 1), 1, this.stage, settings);
       this.step++;
-      if (!(await this.bound.sound(this.family.maxParameter))) {
+      if (!(await this.sound())) {
         this.restoreSnapshot(before);
         const stage = this.family.stages.length > 1 ? ` (${this.family.stages[this.stage]!.name})` : '';
         throw new DivergenceError(
@@ -257,6 +257,20 @@ export class Trainer<M = RBM, B = unknown> {
     }
     // Not reproduced on replay: cannot happen with deterministic kernels, but say so if it does.
     throw new DivergenceError(this.step, this.epoch, to, 'non-finite parameters that a replay did not reproduce');
+  }
+
+  /**
+   * Whether every parameter is finite and within the family's `maxParameter`: the family's own check where it
+   * has one (the RBM's, one small read), else each parameter read back.
+   */
+  private async sound(): Promise<boolean> {
+    const max = this.family.maxParameter;
+    if (this.bound.sound) return this.bound.sound(max);
+    for (const { tensor } of this.family.parameters) {
+      const x = await this.family.backend.read(tensor);
+      for (let i = 0; i < x.length; i++) if (!(Math.abs(x[i]!) <= max)) return false;
+    }
+    return true;
   }
 
   private async readScalar(t: Tensor, divisor: number): Promise<number> {
