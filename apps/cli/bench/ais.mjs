@@ -17,12 +17,12 @@ import { BIN, benchScript, CLI_PACKAGE, PEERS, run } from './script.mjs';
 
 const PEER = join(PEERS, 'torch_ais.py');
 const { o, dir } = benchScript('ais', {
-  model: { type: 'string' },
-  runs: { type: 'string', default: '1000' },
-  repeats: { type: 'string', default: '1' },
-  threads: { type: 'string', default: '1' },
-  backend: { type: 'string', default: 'onnxruntime:cpu' },
-  python: { type: 'string', default: '/usr/bin/python3' },
+  model: null,
+  runs: '1000',
+  repeats: '1',
+  threads: '1',
+  backend: 'onnxruntime:cpu',
+  python: '/usr/bin/python3',
 });
 
 let model = o.model;

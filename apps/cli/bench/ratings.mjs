@@ -18,15 +18,15 @@ import { BIN, benchScript, PEERS, run } from './script.mjs';
 
 const PEER = join(PEERS, 'cf_baselines.py');
 const { o, dir } = benchScript('ratings', {
-  train: { type: 'string' },
-  test: { type: 'string' },
-  users: { type: 'string', default: '3000' },
-  items: { type: 'string', default: '300' },
-  density: { type: 'string', default: '0.5' },
-  seed: { type: 'string', default: '1' },
-  backend: { type: 'string', default: 'auto' },
-  hidden: { type: 'string', default: '100' },
-  variants: { type: 'string', default: 'user,user-conditional,item,item-conditional' },
+  train: null,
+  test: null,
+  users: '3000',
+  items: '300',
+  density: '0.5',
+  seed: '1',
+  backend: 'auto',
+  hidden: '100',
+  variants: 'user,user-conditional,item,item-conditional',
 });
 let train = o.train;
 let test = o.test;

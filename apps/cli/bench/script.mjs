@@ -13,8 +13,17 @@ export const BIN = join(here, '..', 'dist', 'bin.js');
 export const PEERS = join(here, '..', 'peers');
 export const CLI_PACKAGE = join(here, '..', 'package.json');
 
-/** A bench script's set-up: its flags (`options` as parseArgs takes them) and a fresh scratch folder. */
-export function benchScript(name, options) {
+/**
+ * A bench script's set-up: its flags, each a string (`defaults`: flag -> its default, null for none), and a
+ * fresh scratch folder.
+ */
+export function benchScript(name, defaults) {
+  const options = Object.fromEntries(
+    Object.entries(defaults).map(([flag, value]) => [
+      flag,
+      { type: 'string', ...(value === null ? {} : { default: value }) },
+    ]),
+  );
   const { values } = parseArgs({ options });
   return { o: values, dir: mkdtempSync(join(tmpdir(), `rbm-${name}-bench-`)) };
 }

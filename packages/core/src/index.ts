@@ -157,6 +157,7 @@ export {
   reverseAnnealedImportanceSampling,
 } from './evaluate/raise.js';
 export { predictQueries, ratingErrors } from './evaluate/ratings.js';
+export { type ReplayedRun, type ReplayOptions, replayForwardRun } from './evaluate/replay.js';
 export {
   EarlyStopping,
   exactlyEnumerable,

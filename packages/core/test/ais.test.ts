@@ -4,6 +4,7 @@ import {
   aisBetas,
   aisWarnings,
   annealedImportanceSampling,
+  annealingBase,
   createDataset,
   createReferenceBackend,
   estimatedLogLikelihood,
@@ -12,6 +13,7 @@ import {
   exactSamples,
   logMeanExp,
   RBM,
+  replayForwardRun,
 } from '../src/index.js';
 import { randomParameters } from './brute.js';
 import { sampledModel } from './fixtures.js';
@@ -175,5 +177,41 @@ describe('AIS', () => {
     expect(aisWarnings(good, estimate('reverse', 502, 0.2, 60), { reverseStart: 'exact' })).toEqual([
       'forward and reverse AIS differ by 2.000 nats: log Z is known only to within that bracket',
     ]);
+  });
+});
+
+describe('replayForwardRun: one AIS run again, in float64, from its own uniforms', () => {
+  // 9 visible and 6 hidden units: rows of 9 and 6 uniforms start inside Philox's blocks of 4 for most runs.
+  const params = randomParameters(9, 6, 2, 7);
+  const baseVisibleBias = Float32Array.from({ length: 9 }, (_, i) => (i % 3) - 1);
+
+  it('gives every run of a batched forward AIS its log-weight (the float64 reference backend)', async () => {
+    const model = RBM.fromParameters(backend, params);
+    const schedule = { linear: 300 } as const;
+    const rows = 7;
+    const batched = await annealedImportanceSampling(model, { runs: rows, schedule, seed: 5, baseVisibleBias });
+    const base = await annealingBase(model, { baseVisibleBias });
+    const betas = aisBetas(schedule);
+    for (let run = 0; run < rows; run++) {
+      const replayed = replayForwardRun(params, { base, betas, rows, run, seed: 5 });
+      expect(replayed.logWeight).toBeCloseTo(batched.logWeights[run]!, 9);
+      expect(replayed.closestDraw).toBeGreaterThan(0);
+      expect(replayed.visible.every((x) => x === 0 || x === 1)).toBe(true);
+    }
+    // The runs differ from each other and from another seed's: the replay follows the run's own draws.
+    const other = replayForwardRun(params, { base, betas, rows, run: 3, seed: 6 });
+    expect(new Set(Array.from(batched.logWeights, (w) => w.toFixed(6))).size).toBe(rows);
+    expect(Math.abs(other.logWeight - batched.logWeights[3]!)).toBeGreaterThan(1e-6);
+  });
+
+  it('refuses what it cannot replay, by name', async () => {
+    const base = await annealingBase(RBM.fromParameters(backend, params), {});
+    const betas = aisBetas({ linear: 10 });
+    expect(() => replayForwardRun(params, { base, betas, rows: 4, run: 4 })).toThrow(
+      /run must be a whole number in 0\.\.3, got 4/,
+    );
+    expect(() => replayForwardRun({ ...params, hiddenUnits: 'nrelu' }, { base, betas, rows: 4, run: 0 })).toThrow(
+      /Bernoulli visible and hidden units only/,
+    );
   });
 });
