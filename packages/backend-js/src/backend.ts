@@ -113,11 +113,7 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
     randomness: 'philox',
     details: { engine: 'TypeScript on Float32Array', threads: 1 },
 
-    ...hostStorage(
-      'js',
-      (rows, cols, life) => new JsTensor(rows, cols, new Float32Array(rows * cols), life),
-      (t) => ownHostTensor(t, JsTensor, 'js'),
-    ),
+    ...hostStorage('js', JsTensor, Float32Array),
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
       const { m, k, n } = check.matMul(out, a, b, options);

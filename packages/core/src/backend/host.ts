@@ -44,20 +44,22 @@ export function ownHostTensor<T extends HostTensor>(
 }
 
 /**
- * The storage methods of one instance of a host backend: `allocate` makes a zeroed tensor of the instance;
- * `own` checks a tensor is one ({@link ownHostTensor}). Spread them into the backend's object.
+ * The storage methods of one instance of the host backend `name`: its tensors are `Class`, each over a zeroed
+ * `ArrayType` (Float32Array, Float64Array), and are checked by {@link ownHostTensor}. Spread them into the
+ * backend's object.
  */
-export function hostStorage<T extends HostTensor>(
+export function hostStorage<A extends Float32Array | Float64Array, T extends HostTensor<A>>(
   name: string,
-  allocate: (rows: number, cols: number, life: BackendLife) => T,
-  own: (t: Tensor) => T,
+  Class: new (rows: number, cols: number, data: A, life: BackendLife) => T,
+  ArrayType: new (length: number) => NoInfer<A>,
 ): Pick<Backend, 'tensor' | 'write' | 'read' | 'dispose' | 'destroy'> {
   const life: BackendLife = { destroyed: false };
+  const own = (t: Tensor): T => ownHostTensor(t, Class, name);
   return {
     tensor(rows: number, cols: number, data?: HostArray): Tensor {
       if (life.destroyed) throw new RbmError('DISPOSED', `${name} backend used after destroy()`);
       check.dimensions(rows, cols);
-      const t = allocate(rows, cols, life);
+      const t = new Class(rows, cols, new ArrayType(rows * cols), life);
       if (data) {
         check.data(rows, cols, data.length);
         t.data.set(data);

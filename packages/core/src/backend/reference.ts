@@ -44,11 +44,7 @@ export function createReferenceBackend(): Backend {
     randomness: 'philox',
     details: { note: 'float64 executable specification; slow' },
 
-    ...hostStorage(
-      'reference',
-      (rows, cols, life) => new RefTensor(rows, cols, new Float64Array(rows * cols), life),
-      own,
-    ),
+    ...hostStorage('reference', RefTensor, Float64Array),
 
     matMul(out: Tensor, a: Tensor, b: Tensor, options: MatMulOptions = {}): void {
       const { m, k, n } = check.matMul(out, a, b, options);
