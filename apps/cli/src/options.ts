@@ -71,3 +71,14 @@ export function byteSize(value: string): number {
     throw new InvalidArgumentError(`expected a size such as 4G, 512M or 1000000 (bytes), got ${JSON.stringify(value)}`);
   return Math.floor(bytes);
 }
+
+/** A duration in seconds: `90s`, `30m`, `2h`, `1.5h` or a bare number of seconds. */
+export function seconds(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$/i.exec(value);
+  const s = m
+    ? Number(m[1]) * { '': 1, s: 1, m: 60, h: 3600 }[m[2]!.toLowerCase() as '' | 's' | 'm' | 'h']
+    : Number.NaN;
+  if (!m || !Number.isFinite(s))
+    throw new InvalidArgumentError(`expected a duration such as 90s, 30m or 2h, got ${JSON.stringify(value)}`);
+  return s;
+}

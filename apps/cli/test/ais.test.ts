@@ -77,6 +77,36 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
     }, 600_000);
   }
 
+  it('784-16: --bounds --ais-schedule adaptive: SMC above, RAISE on its temperatures below, in rounds of doubled sweeps until the budget is spent', async () => {
+    const model = join(FIXTURES, 'mnist-784-16.safetensors');
+    const test = ['--data', 'mnist', '--split', 'test', '--limit', '200', '--pl', 'none', '--json'];
+    const flags = argv`--ais-schedule adaptive --ais-sweeps 2 --raise-sweeps 200 --width 0.01 --budget 60s`;
+    const run = await rbm(argv`eval ${model} ${test} ${backend} --exact --bounds ${flags} --seed 3`);
+    expect(run.code, run.stderr).toBe(0);
+    const r = JSON.parse(run.stdout);
+    const exact: number = r.meanLogLikelihood;
+    const { bounds } = r;
+    // A hundredth of a nat is out of reach: the rounds go on until the next would not fit in the minute.
+    expect(bounds.stopped).toBe('budget');
+    expect(bounds.rounds.length).toBeGreaterThanOrEqual(2);
+    expect(bounds.rounds.map((x: { stepSweeps: number }) => x.stepSweeps)).toEqual(
+      bounds.rounds.map((_: unknown, k: number) => 2 * 2 ** k),
+    );
+    for (const round of bounds.rounds) {
+      expect(round.lower).toBeLessThanOrEqual(exact);
+      if (round.upper !== null) expect(round.upper).toBeGreaterThanOrEqual(exact);
+    }
+    const last = bounds.rounds.at(-1);
+    expect([bounds.lower, bounds.upper, bounds.stepSweeps]).toEqual([last.lower, last.upper, last.stepSweeps]);
+    expect(bounds.upper).toBeGreaterThanOrEqual(exact);
+    expect(bounds.upperMethod).toMatch(/^sequential Monte Carlo .* steps \(adaptive: conditional ESS 0\.99 a step/);
+    expect(bounds.lowerMethod).toMatch(/^RAISE .* \d+ steps \(adaptive/);
+    expect(run.stderr).toMatch(/round 1 \(2 sweep\(s\) a temperature, \d+ steps\): \[-\d+\.\d+, /);
+    expect(run.stderr).toMatch(
+      /stopped after \d round\(s\): the next round \(twice the last\) would not fit in --budget 60 s/,
+    );
+  }, 300_000);
+
   it('says plainly when an estimate is not to be trusted', async () => {
     const model = join(FIXTURES, 'mnist-784-20.safetensors');
     // 20 steps: far too few for 784 units; the reverse run starts from 10-sweep Gibbs chains at the data.

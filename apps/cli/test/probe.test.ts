@@ -1016,6 +1016,10 @@ const cases: Case[] = [
       [['--ais-schedule', 'linear:10'], '--ais-schedule needs --ais or --bounds'],
       [['--ais-reverse'], '--ais-reverse needs --ais'],
       [['--ais-temperatures', '4', '--bounds'], '--ais-temperatures needs --ais'],
+      [['--ais-sweeps', '3'], '--ais-sweeps needs --ais or --bounds'],
+      [['--width', '2', '--ais'], '--width needs --bounds'],
+      [['--budget', '10m', '--ais'], '--budget needs --bounds'],
+      [['--ais-resample', '0.3', '--ais'], '--ais-resample needs --ais-schedule adaptive'],
     ] as const
   ).map(
     ([flags, said]): Case => ({
@@ -1037,6 +1041,22 @@ const cases: Case[] = [
     ],
     code: 2,
     message: /--bounds is for one RBM; .*dbm\.safetensors is a deep Boltzmann machine/,
+    quiet: true,
+  },
+  {
+    name: 'eval --bounds --budget that is no duration: refused by value',
+    cls: 'flags',
+    args: () => ['eval', model, '--data', csv, '--bounds', '--budget', 'soon', '--backend', 'js'],
+    code: 2,
+    message: /expected a duration such as 90s, 30m or 2h, got "soon"/,
+    quiet: true,
+  },
+  {
+    name: 'eval --ais-schedule adaptive:1.5: the conditional ESS is a fraction, refused before work',
+    cls: 'flags',
+    args: () => ['eval', model, '--data', csv, '--ais', '--ais-schedule', 'adaptive:1.5', '--backend', 'js'],
+    code: 2,
+    message: /--ais-schedule adaptive:1\.5: the conditional ESS C of adaptive:C must be in \(0, 1\)/,
     quiet: true,
   },
   // ---- collaborative filtering: flags without their mode ----
@@ -1790,7 +1810,7 @@ describe('bounded before it starts: labels, budgets, strict numbers, nothing wri
     [
       'eval --bounds --raise-sweeps 100000000',
       ['--bounds', '--raise-sweeps', '100000000'],
-      /bounds \(RAISE, then AIS\): \d+ of \d+ steps/,
+      /bounds, round 1 \(RAISE, then AIS\): \d+ of \d+ steps/,
     ],
     ['eval --ais --ais-schedule sm:999', ['--ais', '--ais-schedule', 'sm:999'], /forward AIS: \d+ of 14485500 steps/],
   ])(

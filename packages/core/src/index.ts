@@ -117,8 +117,8 @@ export {
   estimatedLogLikelihood,
   logMeanExp,
 } from './evaluate/ais.js';
-export { type AnnealingBase, annealingBase } from './evaluate/anneal.js';
-export { type BoundsOptions, type LikelihoodBounds, likelihoodBounds } from './evaluate/bounds.js';
+export { type AnnealingBase, annealingBase, modelSamplesForBase } from './evaluate/anneal.js';
+export { type BoundsOptions, type BoundsRound, type LikelihoodBounds, likelihoodBounds } from './evaluate/bounds.js';
 // Deep Boltzmann machines: exact values on tiny models, AIS with the odd layers summed out, the mean-field bound.
 export {
   type DbmAisOptions,
@@ -158,6 +158,7 @@ export {
 } from './evaluate/raise.js';
 export { predictQueries, ratingErrors } from './evaluate/ratings.js';
 export { type ReplayedRun, type ReplayOptions, replayForwardRun } from './evaluate/replay.js';
+export { nextBeta, type SmcEstimate, type SmcOptions, sequentialMonteCarlo } from './evaluate/smc.js';
 export {
   EarlyStopping,
   exactlyEnumerable,

@@ -55,12 +55,13 @@ export function labelHint(p: RbmParameters): string {
 
 /** A flag of an evaluation mode given without its mode is refused by name, never ignored. */
 export function refuseIdleEvalFlags(
-  flags: { bounds?: boolean; ais?: boolean },
+  flags: { bounds?: boolean; ais?: boolean; aisSchedule?: string },
   given: (name: string) => boolean,
 ): void {
   const rules: Array<[string[], boolean, string]> = [
-    [['raiseChains', 'raiseSweeps'], Boolean(flags.bounds), '--bounds'],
-    [['aisRuns', 'aisSchedule'], Boolean(flags.ais || flags.bounds), '--ais or --bounds'],
+    [['raiseChains', 'raiseSweeps', 'width', 'budget'], Boolean(flags.bounds), '--bounds'],
+    [['aisRuns', 'aisSchedule', 'aisSweeps', 'aisBase'], Boolean(flags.ais || flags.bounds), '--ais or --bounds'],
+    [['aisResample'], flags.aisSchedule?.startsWith('adaptive') ?? false, '--ais-schedule adaptive'],
     [['aisReverse', 'aisReverseStart', 'aisReverseSweeps', 'aisTemperatures'], Boolean(flags.ais), '--ais'],
   ];
   for (const [names, on, mode] of rules) {

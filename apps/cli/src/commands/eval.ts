@@ -10,7 +10,6 @@ import {
   exactLogLikelihood,
   exactLogPartition,
   exactSamples,
-  likelihoodBounds,
   type ModelFile,
   modelMemory,
   pseudoLogLikelihood,
@@ -21,25 +20,25 @@ import {
 } from '@rbmjs/core';
 import { readAnyModelFile } from '@rbmjs/core/node';
 import type { Command } from 'commander';
-import {
-  addCommonOptions,
-  backendFor,
-  type DataCommandFlags,
-  dataSpec,
-  modelCommand,
-  parseSchedule,
-  scheduleWithinBudget,
-} from '../common.js';
+import { addCommonOptions, backendFor, type DataCommandFlags, dataSpec, modelCommand } from '../common.js';
 import { loadAll, type OpenedData, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import { rbmOnly } from '../files.js';
-import { integerAtLeast, nonNegativeInt, oneOf, positiveInt } from '../options.js';
+import { integerAtLeast, nonNegativeInt, number, oneOf, positiveInt, seconds } from '../options.js';
 import { Output } from '../output.js';
+import {
+  type AnnealingFlags,
+  annealingOf,
+  baseFor,
+  bothBounds,
+  forwardEstimate,
+  reverseSchedule,
+} from './eval-bounds.js';
 import { evaluateDbm } from './eval-dbm.js';
 import { figuresOf, labelHint, meanFreeEnergy, refuseIdleEvalFlags } from './eval-figures.js';
 import { evaluateRatings, isCollaborative, predictionOption } from './recommend.js';
 
-interface EvalFlags extends DataCommandFlags {
+interface EvalFlags extends DataCommandFlags, AnnealingFlags {
   ratings?: string;
   prediction: PredictionMethod;
   exact?: boolean;
@@ -82,9 +81,32 @@ export function registerEval(program: Command): void {
     .option('--ais-runs <n>', 'parallel AIS runs (default 100; 1,000 with --bounds)', positiveInt)
     .option(
       '--ais-schedule <s>',
-      'sm (0-0.5 by 1e-3, 0.5-0.9 by 1e-4, 0.9-1 by 1e-5: 14,500 steps), sm:F (F times as many steps in each piece) or linear:N',
+      'sm (0-0.5 by 1e-3, 0.5-0.9 by 1e-4, 0.9-1 by 1e-5: 14,500 steps), sm:F (F times as many steps in each piece), ' +
+        'linear:N, or adaptive[:C] (sequential Monte Carlo: each step at a conditional ESS of C, default 0.99, ' +
+        'runs resampled when their ESS falls below --ais-resample)',
       'sm',
     )
+    .option(
+      '--ais-base <from>',
+      "the annealing's base model: base rates of the data evaluated (S&M 2008), of the model's own samples " +
+        '(1,000 Gibbs chains of 1,000 sweeps), or uniform',
+      oneOf('data', 'model', 'uniform'),
+      'data',
+    )
+    .option('--ais-sweeps <n>', 'Gibbs sweeps at each inverse temperature (AIS, SMC and RAISE)', positiveInt, 1)
+    .option(
+      '--ais-resample <f>',
+      'adaptive schedule: resample the runs when their ESS falls below this fraction of them',
+      number(0, 1, { inclusiveMax: false }),
+      0.5,
+    )
+    .option(
+      '--width <nats>',
+      '--bounds: keep going, in rounds of twice the sweeps, until the bracket is this narrow or --budget is spent',
+      number(0, Number.POSITIVE_INFINITY, { inclusiveMin: false }),
+      1,
+    )
+    .option('--budget <time>', '--bounds: the time the rounds may take (90s, 30m, 2h)', seconds, 1800)
     .option('--ais-reverse', 'also run reverse AIS, from samples of the model: an estimate from the other side')
     .option(
       '--ais-reverse-start <how>',
@@ -197,7 +219,7 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
     const rows = Math.max(aisRuns, flags.bounds ? DEFAULT_RAISE_ROWS_PER_PASS : 0);
     const runs = modelMemory(p.numVisible, p.numHidden, 2 * rows);
     checkMemory(`--ais-runs ${aisRuns}`, runs.bytes, runs.detail);
-    scheduleWithinBudget(flags.aisSchedule);
+    annealingOf(flags);
   }
   if (flags.ais) {
     if (flags.aisReverse) {
@@ -262,19 +284,14 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
   }
 
   if (flags.ais) {
-    const schedule = parseSchedule(flags.aisSchedule);
     const t0 = performance.now();
-    const est = await annealedImportanceSampling(model, {
-      runs: aisRuns,
-      schedule,
-      data,
-      seed: flags.seed,
-      onProgress: out.work('forward AIS', 'steps'),
-    });
+    const base = await baseFor(model, data, flags, out);
+    const { estimate: est, method, json } = await forwardEstimate(model, base, flags, aisRuns, out);
     await finite(est.logZ, 'the AIS log Z');
     const F = await model.freeEnergy(data);
     const meanNegF = -(await finite(F.reduce((s, x) => s + x, 0) / F.length, 'the mean free energy'));
     const ais: Record<string, unknown> = {
+      ...json,
       logZ: est.logZ,
       logZLow: est.logZLow,
       logZHigh: est.logZHigh,
@@ -290,10 +307,10 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
       result.meanLogLikelihoodInterval = [meanNegF - est.logZHigh, meanNegF - est.logZLow];
     }
     out.info(
-      `log Z = ${est.logZ.toFixed(4)} (AIS, ${est.runs} runs, ${est.steps} steps; +-3 sigma: [${est.logZLow.toFixed(4)}, ${est.logZHigh.toFixed(4)}]; effective sample size ${est.effectiveSampleSize.toFixed(1)})`,
+      `log Z = ${est.logZ.toFixed(4)} (${method}; +-3 sigma: [${est.logZLow.toFixed(4)}, ${est.logZHigh.toFixed(4)}]; effective sample size ${est.effectiveSampleSize.toFixed(1)})`,
     );
     out.info(
-      `mean log-likelihood = ${(meanNegF - est.logZ).toFixed(4)} nats per example (AIS; [${(meanNegF - est.logZHigh).toFixed(4)}, ${(meanNegF - est.logZLow).toFixed(4)}])`,
+      `mean log-likelihood = ${(meanNegF - est.logZ).toFixed(4)} nats per example (${json.method === 'smc' ? 'SMC' : 'AIS'}; [${(meanNegF - est.logZHigh).toFixed(4)}, ${(meanNegF - est.logZLow).toFixed(4)}])`,
     );
     let rev: AisEstimate | undefined;
     let start: ReverseHow | undefined;
@@ -303,8 +320,9 @@ async function evaluate(modelPath: string, file: ModelFile, flags: EvalFlags, pl
       start = chosen.how;
       rev = await annealedImportanceSampling(model, {
         runs: aisRuns,
-        schedule,
-        data,
+        schedule: reverseSchedule(flags, est),
+        stepSweeps: flags.aisSweeps,
+        ...(base.baseData ? { data: base.baseData } : { baseVisibleBias: base.baseVisibleBias! }),
         seed: flags.seed + 1,
         direction: 'reverse',
         start: chosen.samples,
@@ -408,72 +426,4 @@ async function reverseStart(
     samples: { data: Float32Array.from(s.states), rows: chains, cols: data.cols },
     description: `${sweeps}-sweep parallel tempering chains (${flags.aisTemperatures} replicas) from the data`,
   };
-}
-
-/**
- * `--bounds`: RAISE below and forward AIS above, on the same examples, schedule and base model (the data's
- * base rates); what each bounds and how it was obtained go with the figures.
- */
-async function bothBounds(
-  model: RBM,
-  data: Dataset,
-  flags: EvalFlags,
-  runs: number,
-  out: Output,
-  finite: (x: number, what: string) => Promise<number>,
-): Promise<Record<string, unknown>> {
-  const schedule = parseSchedule(flags.aisSchedule);
-  const t0 = performance.now();
-  const b = await likelihoodBounds(model, data, {
-    runs,
-    chains: flags.raiseChains,
-    sweeps: flags.raiseSweeps,
-    schedule,
-    seed: flags.seed,
-    onProgress: out.work('bounds (RAISE, then AIS)', 'steps'),
-  });
-  await finite(b.lowerEstimate, 'the RAISE estimate');
-  await finite(b.upperEstimate, 'the AIS estimate');
-  const steps = b.ais.steps;
-  // JSON has no infinities: an upper bound that AIS's open interval leaves out is null.
-  const bounds = {
-    lower: b.lower,
-    upper: Number.isFinite(b.upper) ? b.upper : null,
-    width: Number.isFinite(b.width) ? b.width : null,
-    lowerEstimate: b.lowerEstimate,
-    upperEstimate: b.upperEstimate,
-    lowerInterval: b.lowerInterval,
-    upperInterval: b.upperInterval,
-    lowerMethod:
-      `RAISE (Burda, Grosse & Salakhutdinov 2015): ${b.raise.chains} reverse chain(s) per example from the example, ` +
-      `${b.raise.sweeps} Gibbs sweeps at beta = 1, then ${steps} steps (${flags.aisSchedule}) down to the data's base rates; ` +
-      "the low end of its +-3 sigma interval: a stochastic lower bound on the annealing model's log-likelihood, " +
-      "which approaches the RBM's as the sweeps and steps grow",
-    upperMethod:
-      `forward AIS (Salakhutdinov & Murray 2008): ${b.ais.runs} runs, ${steps} steps (${flags.aisSchedule}); ` +
-      'mean -F(v) minus log Z-hat, a stochastic lower bound on log Z: the high end of its +-3 sigma interval',
-    logZ: b.ais.logZ,
-    raiseLogZ: b.raise.logZ,
-    effectiveSampleSize: b.ais.effectiveSampleSize,
-    raiseEffectiveSampleSize: b.raise.effectiveSampleSize,
-    runs: b.ais.runs,
-    chains: b.raise.chains,
-    sweeps: b.raise.sweeps,
-    steps,
-    examples: b.raise.examples,
-    seconds: (performance.now() - t0) / 1000,
-    warnings: b.warnings,
-  };
-  const f = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'unbounded');
-  out.info(
-    `mean log-likelihood in [${f(b.lower)}, ${f(b.upper)}] nats per example, width ${f(b.width)} ` +
-      `(lower: RAISE, ${b.raise.chains} chain(s) per example; upper: forward AIS, ${b.ais.runs} runs; ${steps} steps; ` +
-      'each the conservative end of its +-3 sigma interval)',
-  );
-  out.info(
-    `  estimates: RAISE ${f(b.lowerEstimate)}, AIS ${f(b.upperEstimate)}; AIS effective sample size ` +
-      `${b.ais.effectiveSampleSize.toFixed(1)} of ${b.ais.runs}`,
-  );
-  for (const w of b.warnings) out.warn(w);
-  return bounds;
 }

@@ -95,6 +95,8 @@ export interface AisOptions extends Watch {
   /** Parallel annealing runs (default 100). */
   readonly runs?: number;
   readonly schedule?: AisSchedule;
+  /** Gibbs sweeps at each inverse temperature (default 1). */
+  readonly stepSweeps?: number;
   readonly seed?: number;
   /**
    * Visible biases of the base model: log(p / (1 - p)) of smoothed data means, p = (sum + 1) / (N + 2)
@@ -155,6 +157,17 @@ export function logMeanExp(x: Float64Array): { log: number; relativeError: numbe
   return { log: m + Math.log(mean), relativeError: Math.sqrt(variance / n) / mean, effectiveSampleSize: (s * s) / s2 };
 }
 
+/**
+ * log Z's +-3 sigma interval from a forward estimate and the relative standard error of Z-hat: log(Z-hat (1 -+
+ * 3 r)), with no lower end when 3 r reaches 1.
+ */
+export function forwardInterval(logZ: number, relativeError: number): { logZLow: number; logZHigh: number } {
+  return {
+    logZLow: logZ + Math.log(Math.max(0, 1 - 3 * relativeError)),
+    logZHigh: logZ + Math.log(1 + 3 * relativeError),
+  };
+}
+
 export async function annealedImportanceSampling(model: RBM, options: AisOptions = {}): Promise<AisEstimate> {
   const runs = options.runs ?? 100;
   if (!Number.isInteger(runs) || runs < 1) throw new ArgumentError(`runs must be a positive integer, got ${runs}`);
@@ -172,6 +185,7 @@ export async function annealedImportanceSampling(model: RBM, options: AisOptions
     betas,
     rows: runs,
     direction,
+    ...(options.stepSweeps !== undefined ? { stepSweeps: options.stepSweeps } : {}),
     ...(options.start ? { start: options.start } : {}),
     random: new RandomStream(options.seed ?? 0, Streams.ais),
     label: `${direction} AIS`,

@@ -1,5 +1,6 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
+import type { Tensor } from '../backend/types.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
 import { AbortedError, ArgumentError } from '../errors.js';
 import { assertBinaryHidden } from '../model/parameters.js';
@@ -67,6 +68,30 @@ export async function annealingBase(model: RBM, options: BaseOptions): Promise<A
   return { visibleBias: aA, logZBase, shift };
 }
 
+/**
+ * Samples of the model to fit a base model to (`baseData`): `chains` block Gibbs chains of `sweeps` sweeps
+ * from p(v) = 1/2 (Gaussian units: N(a, sigma^2)). Base rates from the data put the path's start where the
+ * data is; a model whose mass lies elsewhere (a PCD model trained at a high rate: chains from the digits take
+ * thousands of sweeps to leave them) then anneals through a change the runs cannot follow, and every estimate
+ * of log Z falls tens of nats short. Any fixed base keeps the estimators what they are (its log Z_0 is exact),
+ * so a base fitted to the model's own samples costs nothing in validity. The chains draw from
+ * `Streams.sample` with `seed`.
+ */
+export async function modelSamplesForBase(
+  model: RBM,
+  options: { readonly chains?: number; readonly sweeps?: number; readonly seed?: number } & Watch = {},
+): Promise<Dataset> {
+  const chains = options.chains ?? 1000;
+  const s = await model.sample({
+    chains,
+    steps: options.sweeps ?? 1000,
+    seed: options.seed ?? 0,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  return { data: Float32Array.from(s.states), rows: chains, cols: model.numVisible };
+}
+
 /** Steps whose log-weight increments the device sums before the host adds them up in float64. */
 const FLUSH_STEPS = 100;
 
@@ -83,6 +108,11 @@ export interface AnnealOptions extends Watch {
    * times, at the observed v; reverse AIS from exact samples needs none).
    */
   readonly startSweeps?: number;
+  /**
+   * Gibbs sweeps at each inverse temperature (default 1): T_k^m leaves p_k invariant as T_k does (and is
+   * reversible, so RAISE's reverse chains take it too).
+   */
+  readonly stepSweeps?: number;
   /** {@link largestHiddenInput} of the model, when the caller anneals several times (RAISE's passes). */
   readonly maxAbsInput?: number;
   readonly random: RandomStream;
@@ -100,7 +130,6 @@ export interface AnnealOptions extends Watch {
 export async function anneal(model: RBM, options: AnnealOptions): Promise<Float64Array> {
   const { rows, betas, direction, base } = options;
   const nv = model.numVisible;
-  const nh = model.numHidden;
   const be = model.backend;
   if (direction === 'reverse') {
     if (!options.start) throw new ArgumentError('reverse AIS needs starting samples of the model (options.start)');
@@ -109,31 +138,15 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
   // An already-aborted signal stops it before the first step, not after the first chunk of steps.
   if (options.signal?.aborted) throw new AbortedError(options.label, 0, betas.length - 1);
   const maxAbsInput = options.maxAbsInput ?? (await largestHiddenInput(model));
+  const stepSweeps = options.stepSweeps ?? 1;
+  if (!Number.isInteger(stepSweeps) || stepSweeps < 1)
+    throw new ArgumentError(`sweeps a step must be a positive integer, got ${stepSweeps}`);
   const total = await withScope(be, async (scope: Scope) => {
     const rnd = new DeviceRandom(be, options.random);
-    const a0 = scope.tensor(1, nv, base.visibleBias);
-    const dA = scope.tensor(1, nv); // a - a_A (Gaussian units: divided by sigma^2)
-    be.binary('sub', dA, model.a, a0);
-    if (model.gaussian) be.binary('mul', dA, dA, model.precision!);
-    const v = scope.tensor(rows, nv);
-    const uv = scope.tensor(rows, nv);
-    const pv = scope.tensor(rows, nv);
-    const X = scope.tensor(rows, nh); // b + v W
-    const sp = scope.tensor(rows, nh);
-    const s = scope.tensor(rows, nh); // p(h = 1 | v) at the step's beta
-    const one = scope.tensor(1, 1, Float32Array.of(1));
-    const h = scope.tensor(rows, nh);
-    const uh = scope.tensor(rows, nh);
-    const col = scope.tensor(rows, 1);
-    const logw = scope.tensor(rows, 1);
-    const c = scope.tensor(1, nv);
-
+    const path = annealingPath(model, scope, base, rows, rnd, maxAbsInput);
+    const { v, logw, hiddenInput, accumulate, transition } = path;
     if (direction === 'forward') {
-      // v ~ p_0: independent Bernoulli(sigmoid(a_A)), or N(a_A, sigma^2).
-      be.fill(pv, 0);
-      be.binary('add', pv, pv, a0);
-      model.units.conditionalMean(model, pv, 1);
-      model.sampleVisible(v, pv, rnd, uv);
+      path.drawBase();
     } else {
       const start = options.start!;
       const data = new Float32Array(rows * nv);
@@ -141,79 +154,15 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
         data.set(start.data.subarray((r % start.rows) * nv, ((r % start.rows) + 1) * nv), r * nv);
       be.write(v, data);
     }
-
-    /** X = b + v W for the current v. */
-    const hiddenInput = () => {
-      be.matMul(X, model.scaledVisible(v), model.W);
-      be.binary('add', X, X, model.b);
-    };
-    /**
-     * logw += log p*_to(v) - log p*_from(v), and s = p(h = 1 | v) at beta = to, from X of the current v.
-     * Per hidden unit, with d = to - from (exact; Burda et al.'s reverse weights use the same identity):
-     *
-     *   softplus(to x) - softplus(from x) = -log(1 - sigmoid(to x) (1 - exp(-d x)))
-     *
-     * which reuses the transition's sigmoid and costs an exp and a log, where two softplus cost four (and
-     * ONNX Runtime's Softplus is a scalar loop: 6 ms of a 20 ms 784-500 step at 1,000 runs). The terms are
-     * formed per unit before the sum, never as a difference of two sums of n_h softplus values (hundreds of
-     * nats, which would keep only float32's absolute error of the large sums). exp(-d x) must not overflow or
-     * underflow: where d max|x| may exceed 60 (a coarse schedule), the step takes the two softplus.
-     */
-    const accumulate = (from: number, to: number) => {
-      hiddenInput();
-      be.axpby(sp, to, X, 0, X);
-      be.unary('sigmoid', s, sp);
-      if ((to - from) * maxAbsInput <= 60) {
-        be.axpby(sp, from - to, X, 0, X);
-        be.unary('exp', sp, sp);
-        be.binary('sub', sp, sp, one);
-        be.binary('mul', sp, sp, s);
-        be.binary('add', sp, sp, one);
-        be.unary('log', sp, sp);
-        be.sum(col, sp, 1);
-        be.binary('sub', logw, logw, col);
-      } else {
-        be.unary('softplus', sp, sp);
-        be.axpby(h, from, X, 0, X);
-        be.unary('softplus', h, h);
-        be.binary('sub', sp, sp, h);
-        be.sum(col, sp, 1);
-        be.binary('add', logw, logw, col);
-      }
-      // (to - from) (a - a_A).v
-      be.matMul(logw, v, dA, { transposeB: true, alpha: to - from, beta: 1 });
-    };
-    /**
-     * One Gibbs sweep leaving p_beta invariant, from `s` = p(h = 1 | v) at beta: h ~ s,
-     * v ~ sigmoid(beta (h W^T) + (1 - beta) a_A + beta a).
-     */
-    const transition = (beta: number) => {
-      rnd.uniform(uh);
-      be.bernoulli(h, s, uh);
-      be.axpby(c, 1 - beta, a0, beta, model.a);
-      be.matMul(pv, h, model.W, { transposeB: true, alpha: beta });
-      be.binary('add', pv, pv, c);
-      model.units.conditionalMean(model, pv, 1);
-      model.sampleVisible(v, pv, rnd, uv);
-    };
     // Only v and the log-weights outlive a unit: the rest is its workspace, which a compiling backend need
     // not give back.
-    const scratch = { scratch: [X, sp, s, h, uh, uv, pv, col, c] };
+    const scratch = { scratch: [path.X, ...path.scratch] };
     const K = betas.length - 1;
     const sweeps = direction === 'reverse' ? (options.startSweeps ?? 0) : 0;
     const done = options.progress?.done ?? 0;
     const all = options.progress?.total ?? K + sweeps;
     for (let t = 1; t <= sweeps; t++) {
-      fused(
-        be,
-        'ais-start',
-        () => {
-          hiddenInput();
-          be.unary('sigmoid', s, X);
-          transition(1);
-        },
-        scratch,
-      );
+      fused(be, 'ais-start', () => path.sweep(1), scratch);
       // As the steps below are: a bounded queue, and a chance to report and to stop.
       if (t % FLUSH_STEPS === 0) {
         await be.drain?.();
@@ -237,8 +186,11 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
         be,
         'ais-step',
         () => {
+          hiddenInput();
           accumulate(from, to);
-          if (i < K) transition(to);
+          if (i === K) return;
+          transition(to);
+          for (let m = 1; m < stepSweeps; m++) path.sweep(to);
         },
         scratch,
       );
@@ -251,6 +203,137 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
   });
   const sign = direction === 'forward' ? 1 : -1;
   return total.map((x) => x + sign * base.shift);
+}
+
+/**
+ * The tensors and moves of `rows` annealing chains (one row each) along the path above, shared by the fixed
+ * schedules ({@link anneal}) and the adaptive sampler ({@link sequentialMonteCarlo}). The moves record backend
+ * ops only, so a caller fuses them into units of its own.
+ */
+export interface AnnealingPath {
+  /** The chains' visible states, [rows, nv]. */
+  readonly v: Tensor;
+  /** b + v W of the current v, [rows, nh], once {@link AnnealingPath.hiddenInput} ran. */
+  readonly X: Tensor;
+  /** p(h = 1 | v) at the last step's beta (left by {@link AnnealingPath.accumulate}). */
+  readonly s: Tensor;
+  /** Each run's log-weight increments since the caller last cleared it, [rows, 1]. */
+  readonly logw: Tensor;
+  /** a - a_A (Gaussian units: divided by sigma^2), d/dbeta of the visible term of log p*_beta(v), [1, nv]. */
+  readonly dA: Tensor;
+  /** The moves' workspace: nothing in it outlives a unit. */
+  readonly scratch: readonly Tensor[];
+  /** v ~ p_0: independent Bernoulli(sigmoid(a_A)), or N(a_A, sigma^2). */
+  drawBase(): void;
+  /** X = b + v W for the current v. */
+  hiddenInput(): void;
+  /** logw += log p*_to(v) - log p*_from(v) from X of the current v; s = p(h = 1 | v) at beta = to. */
+  accumulate(from: number, to: number): void;
+  /** One Gibbs sweep leaving p_beta invariant, from `s` at that beta. */
+  transition(beta: number): void;
+  /** A whole sweep at beta from v alone: X, then s, then {@link AnnealingPath.transition}. */
+  sweep(beta: number): void;
+}
+
+/** The path's tensors in `scope` (see {@link AnnealingPath}); `maxAbsInput` is {@link largestHiddenInput}'s. */
+export function annealingPath(
+  model: RBM,
+  scope: Scope,
+  base: AnnealingBase,
+  rows: number,
+  rnd: DeviceRandom,
+  maxAbsInput: number,
+): AnnealingPath {
+  const be = model.backend;
+  const nv = model.numVisible;
+  const nh = model.numHidden;
+  const a0 = scope.tensor(1, nv, base.visibleBias);
+  const dA = scope.tensor(1, nv);
+  be.binary('sub', dA, model.a, a0);
+  if (model.gaussian) be.binary('mul', dA, dA, model.precision!);
+  const v = scope.tensor(rows, nv);
+  const uv = scope.tensor(rows, nv);
+  const pv = scope.tensor(rows, nv);
+  const X = scope.tensor(rows, nh);
+  const sp = scope.tensor(rows, nh);
+  const s = scope.tensor(rows, nh);
+  const one = scope.tensor(1, 1, Float32Array.of(1));
+  const h = scope.tensor(rows, nh);
+  const uh = scope.tensor(rows, nh);
+  const col = scope.tensor(rows, 1);
+  const logw = scope.tensor(rows, 1);
+  const c = scope.tensor(1, nv);
+  be.fill(logw, 0);
+  const hiddenInput = () => {
+    be.matMul(X, model.scaledVisible(v), model.W);
+    be.binary('add', X, X, model.b);
+  };
+  /** h ~ s, v ~ sigmoid(beta (h W^T) + (1 - beta) a_A + beta a) (Gaussian units: N of that mean). */
+  const transition = (beta: number) => {
+    rnd.uniform(uh);
+    be.bernoulli(h, s, uh);
+    be.axpby(c, 1 - beta, a0, beta, model.a);
+    be.matMul(pv, h, model.W, { transposeB: true, alpha: beta });
+    be.binary('add', pv, pv, c);
+    model.units.conditionalMean(model, pv, 1);
+    model.sampleVisible(v, pv, rnd, uv);
+  };
+  return {
+    v,
+    X,
+    s,
+    logw,
+    dA,
+    scratch: [sp, h, uh, uv, pv, col, c],
+    drawBase() {
+      be.fill(pv, 0);
+      be.binary('add', pv, pv, a0);
+      model.units.conditionalMean(model, pv, 1);
+      model.sampleVisible(v, pv, rnd, uv);
+    },
+    hiddenInput,
+    /**
+     * Per hidden unit, with d = to - from (exact; Burda et al.'s reverse weights use the same identity):
+     *
+     *   softplus(to x) - softplus(from x) = -log(1 - sigmoid(to x) (1 - exp(-d x)))
+     *
+     * which reuses the transition's sigmoid and costs an exp and a log, where two softplus cost four (and
+     * ONNX Runtime's Softplus is a scalar loop: 6 ms of a 20 ms 784-500 step at 1,000 runs). The terms are
+     * formed per unit before the sum, never as a difference of two sums of n_h softplus values (hundreds of
+     * nats, which would keep only float32's absolute error of the large sums). exp(-d x) must not overflow or
+     * underflow: where d max|x| may exceed 60 (a coarse schedule), the step takes the two softplus.
+     */
+    accumulate(from: number, to: number) {
+      be.axpby(sp, to, X, 0, X);
+      be.unary('sigmoid', s, sp);
+      if ((to - from) * maxAbsInput <= 60) {
+        be.axpby(sp, from - to, X, 0, X);
+        be.unary('exp', sp, sp);
+        be.binary('sub', sp, sp, one);
+        be.binary('mul', sp, sp, s);
+        be.binary('add', sp, sp, one);
+        be.unary('log', sp, sp);
+        be.sum(col, sp, 1);
+        be.binary('sub', logw, logw, col);
+      } else {
+        be.unary('softplus', sp, sp);
+        be.axpby(h, from, X, 0, X);
+        be.unary('softplus', h, h);
+        be.binary('sub', sp, sp, h);
+        be.sum(col, sp, 1);
+        be.binary('add', logw, logw, col);
+      }
+      // (to - from) (a - a_A).v
+      be.matMul(logw, v, dA, { transposeB: true, alpha: to - from, beta: 1 });
+    },
+    transition,
+    sweep(beta: number) {
+      hiddenInput();
+      be.axpby(s, beta, X, 0, X);
+      be.unary('sigmoid', s, s);
+      transition(beta);
+    },
+  };
 }
 
 /**

@@ -8,7 +8,7 @@ import { checkDbmParameters, type DBM, type DbmParameters, DEFAULT_MEAN_FIELD_IT
 import { afterChunk, SWEEPS_PER_CHECK, type Watch } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { type AisEstimate, type AisSchedule, aisBetas, logMeanExp } from './ais.js';
+import { type AisEstimate, type AisSchedule, aisBetas, forwardInterval, logMeanExp } from './ais.js';
 
 /**
  * Evaluating a deep Boltzmann machine (Salakhutdinov & Hinton 2009, section 3.2):
@@ -212,8 +212,7 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
   const logZ = logZBase + log;
   return {
     logZ,
-    logZLow: logZ + Math.log(Math.max(0, 1 - 3 * relativeError)),
-    logZHigh: logZ + Math.log(1 + 3 * relativeError),
+    ...forwardInterval(logZ, relativeError),
     direction: 'forward',
     runs,
     steps: betas.length - 1,

@@ -33,6 +33,8 @@ export interface RaiseOptions extends Watch {
   readonly chains?: number;
   /** The annealing schedule (default S&M's 14,500 steps); use the same as forward AIS's to compare. */
   readonly schedule?: AisSchedule;
+  /** Gibbs sweeps at each inverse temperature (default 1), as forward AIS or SMC took them. */
+  readonly stepSweeps?: number;
   readonly seed?: number;
   /** The base model's visible biases: base rates of `baseData` (e.g. the training data), or given. */
   readonly baseData?: Dataset;
@@ -139,6 +141,7 @@ export async function reverseAnnealedImportanceSampling(
       direction: 'reverse',
       start: { data: start, rows: n * chains, cols: nv },
       startSweeps: sweeps,
+      ...(options.stepSweeps !== undefined ? { stepSweeps: options.stepSweeps } : {}),
       maxAbsInput,
       random,
       label: 'RAISE',

@@ -131,6 +131,8 @@ export const Streams = {
   dbmAis: 11,
   /** Deep Boltzmann machines: the training's persistent chains (pretraining uses `gibbs`). */
   dbmChains: 12,
+  /** Sequential Monte Carlo's resampling (its Gibbs moves draw on `ais`). */
+  smc: 13,
   /** The conformance suite's test inputs. */
   conformance: 77,
 } as const;
