@@ -81,7 +81,9 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
     const model = join(FIXTURES, 'mnist-784-16.safetensors');
     const test = ['--data', 'mnist', '--split', 'test', '--limit', '200', '--pl', 'none', '--json'];
     const flags = argv`--ais-schedule adaptive --ais-sweeps 2 --raise-sweeps 200 --width 0.01 --budget 60s`;
-    const run = await rbm(argv`eval ${model} ${test} ${backend} --exact --bounds ${flags} --seed 3`);
+    // Examples a tenth of a nat below the median (a pilot first, then the last round) get 8 chains.
+    const stuck = argv`--raise-stuck-chains 8 --raise-stuck-gap 0.1`;
+    const run = await rbm(argv`eval ${model} ${test} ${backend} --exact --bounds ${flags} ${stuck} --seed 3`);
     expect(run.code, run.stderr).toBe(0);
     const r = JSON.parse(run.stdout);
     const exact: number = r.meanLogLikelihood;
@@ -92,7 +94,10 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
     expect(bounds.rounds.map((x: { stepSweeps: number }) => x.stepSweeps)).toEqual(
       bounds.rounds.map((_: unknown, k: number) => 2 * 2 ** k),
     );
+    expect(bounds.stuckChains).toBe(8);
     for (const round of bounds.rounds) {
+      expect(round.stuck).toBeGreaterThan(0);
+      expect(round.stuck).toBeLessThan(100);
       expect(round.lower).toBeLessThanOrEqual(exact);
       if (round.upper !== null) expect(round.upper).toBeGreaterThanOrEqual(exact);
     }
@@ -101,6 +106,9 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
     expect(bounds.upper).toBeGreaterThanOrEqual(exact);
     expect(bounds.upperMethod).toMatch(/^sequential Monte Carlo .* steps \(adaptive: conditional ESS 0\.99 a step/);
     expect(bounds.lowerMethod).toMatch(/^RAISE .* \d+ steps \(adaptive/);
+    expect(bounds.lowerMethod).toMatch(
+      /8 chains for the \d+ example\(s\) the last round found 0\.1 nats below the median/,
+    );
     expect(run.stderr).toMatch(/round 1 \(2 sweep\(s\) a temperature, \d+ steps\): \[-\d+\.\d+, /);
     expect(run.stderr).toMatch(
       /stopped after \d round\(s\): the next round \(twice the last\) would not fit in --budget 60 s/,

@@ -1019,6 +1019,8 @@ const cases: Case[] = [
       [['--ais-sweeps', '3'], '--ais-sweeps needs --ais or --bounds'],
       [['--width', '2', '--ais'], '--width needs --bounds'],
       [['--budget', '10m', '--ais'], '--budget needs --bounds'],
+      [['--raise-stuck-chains', '64', '--ais'], '--raise-stuck-chains needs --bounds'],
+      [['--raise-stuck-gap', '2'], '--raise-stuck-gap needs --bounds'],
       [['--ais-resample', '0.3', '--ais'], '--ais-resample needs --ais-schedule adaptive'],
     ] as const
   ).map(
@@ -1049,6 +1051,17 @@ const cases: Case[] = [
     args: () => ['eval', model, '--data', csv, '--bounds', '--budget', 'soon', '--backend', 'js'],
     code: 2,
     message: /expected a duration such as 90s, 30m or 2h, got "soon"/,
+    quiet: true,
+  },
+  {
+    name: 'eval --bounds --raise-stuck-chains below --raise-chains: refused before work',
+    cls: 'flags',
+    args: () => [
+      ...['eval', model, '--data', csv, '--bounds', '--raise-chains', '8', '--raise-stuck-chains', '4'],
+      ...['--backend', 'js'],
+    ],
+    code: 2,
+    message: /--raise-stuck-chains 4 is below --raise-chains 8: the stuck examples get at least as many chains/,
     quiet: true,
   },
   {

@@ -71,14 +71,19 @@ function annealingMarginal(
   return q;
 }
 
+/** A 6-2 model on a two-step schedule (q far from the RBM's p), and q with `extraSweeps` sweeps at beta = 1. */
+async function coarseAnnealing(extraSweeps = 0) {
+  const p = randomParameters(6, 2, 3, 11);
+  const model = RBM.fromParameters(backend, p);
+  const betas = aisBetas({ linear: 2 });
+  const base = await annealingBase(model, {});
+  return { p, model, betas, base, q: annealingMarginal(p, base.visibleBias, betas, extraSweeps) };
+}
+
 describe('RAISE', () => {
   it("its weights average to q(v), the annealing model's probability, computed by enumeration", async () => {
     // A coarse schedule, so that q is far from the RBM's p and the test tells the two apart.
-    const p = randomParameters(6, 2, 3, 11);
-    const model = RBM.fromParameters(backend, p);
-    const betas = aisBetas({ linear: 2 });
-    const base = await annealingBase(model, {});
-    const q = annealingMarginal(p, base.visibleBias, betas);
+    const { p, model, betas, base, q } = await coarseAnnealing();
     const q3 = annealingMarginal(p, base.visibleBias, betas, 2);
     const logZ = (await exactLogPartition(model)).logZ;
     const chains = 20000;
@@ -98,6 +103,34 @@ describe('RAISE', () => {
       expect(Math.abs(Math.exp(est3.perExample[0]!) - q3[s]!) / q3[s]!).toBeLessThan(0.05);
       expect(Math.abs(q3[s]! - pExact)).toBeLessThan(Math.abs(q[s]! - pExact));
     }
+  }, 120_000);
+
+  it('gives the examples a one-chain pilot finds stuck more chains, each estimate drawn after the choice', async () => {
+    const { model, betas, q } = await coarseAnnealing();
+    const states = [0, 3, 9, 17, 21, 33, 40, 45, 54, 63];
+    const data = { data: Float32Array.from(states.flatMap((s) => bits(s, 6))), rows: states.length, cols: 6 };
+    const options = { chains: 2, schedule: betas, sweeps: 1, seed: 5 };
+    const est = await raise(model, data, { ...options, stuckChains: 8000, stuckGap: 0.05 });
+    expect(est.stuckChains).toBe(8000);
+    expect(est.stuck.length).toBeGreaterThan(0);
+    expect(est.stuck.length).toBeLessThan(states.length / 2 + 1);
+    for (const e of est.stuck) {
+      // The pilot flagged it for a low weight; its estimate is 8,000 fresh chains', unbiased for q(v) (a
+      // pilot's weight kept would bias it).
+      const s = states[e]!;
+      expect(Math.abs(Math.exp(est.perExample[e]!) - q[s]!) / q[s]!).toBeLessThan(0.06);
+    }
+    // Without stuckChains above chains there is no pilot: the same random numbers as plain RAISE.
+    const plain = await raise(model, data, options);
+    const same = await raise(model, data, { ...options, stuckChains: 2 });
+    expect(same.stuck.length).toBe(0);
+    expect(Array.from(same.perExample)).toEqual(Array.from(plain.perExample));
+    await expect(raise(model, data, { ...options, stuckChains: 1 })).rejects.toThrow(
+      /stuckChains must be .* at least chains \(2\), got 1/,
+    );
+    await expect(raise(model, data, { ...options, stuckChains: 4, stuckGap: 0 })).rejects.toThrow(
+      /stuckGap must be positive, got 0/,
+    );
   }, 120_000);
 
   it('with a fine schedule, per-example estimates approach the exact log p(v) from below', async () => {

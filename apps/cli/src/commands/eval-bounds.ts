@@ -22,6 +22,8 @@ export interface AnnealingFlags {
   budget: number;
   raiseChains: number;
   raiseSweeps: number;
+  raiseStuckChains?: number;
+  raiseStuckGap: number;
   aisBase: 'data' | 'model' | 'uniform';
   seed: number;
 }
@@ -161,6 +163,8 @@ export async function bothBounds(
     runs,
     chains: flags.raiseChains,
     sweeps: flags.raiseSweeps,
+    ...(flags.raiseStuckChains !== undefined ? { stuckChains: flags.raiseStuckChains } : {}),
+    stuckGap: flags.raiseStuckGap,
     ...(a.schedule ? { schedule: a.schedule } : {}),
     ...(a.smc ? { smc: a.smc } : {}),
     stepSweeps: flags.aisSweeps,
@@ -172,7 +176,7 @@ export async function bothBounds(
     onRound: (r) => {
       out.info(
         `round ${r.round} (${r.stepSweeps} sweep(s) a temperature, ${r.steps} steps): [${f(r.lower)}, ${f(r.upper)}], ` +
-          `width ${f(r.width)}, ${r.seconds.toFixed(0)} s (${r.elapsed.toFixed(0)} s in all)`,
+          `width ${f(r.width)}${r.stuck ? `, ${r.stuck} stuck example(s)` : ''}, ${r.seconds.toFixed(0)} s (${r.elapsed.toFixed(0)} s in all)`,
       );
       progress = out.work(label(r.round + 1), unit);
     },
@@ -201,6 +205,9 @@ export async function bothBounds(
     lowerMethod:
       `RAISE (Burda, Grosse & Salakhutdinov 2015): ${b.raise.chains} reverse chain(s) per example from the example, ` +
       `${b.raise.sweeps} Gibbs sweeps at beta = 1, then ${steps} steps (${schedule}) down to ${base.description}; ` +
+      (b.raise.stuckChains > b.raise.chains
+        ? `${b.raise.stuckChains} chains for the ${b.raise.stuck.length} example(s) ${b.rounds.length > 1 ? 'the last round' : 'a one-chain pilot'} found ${flags.raiseStuckGap} nats below the median; `
+        : '') +
       "the low end of its +-3 sigma interval: a stochastic lower bound on the annealing model's log-likelihood, " +
       "which approaches the RBM's as the sweeps and steps grow",
     upperMethod:
@@ -215,6 +222,8 @@ export async function bothBounds(
     raiseEffectiveSampleSize: b.raise.effectiveSampleSize,
     runs: b.ais.runs,
     chains: b.raise.chains,
+    stuckChains: b.raise.stuckChains,
+    stuck: b.raise.stuck.length,
     sweeps: b.raise.sweeps,
     stepSweeps: sweeps,
     steps,

@@ -27,6 +27,8 @@ const RBM_ONLY_FLAGS = [
   'bounds',
   'raiseChains',
   'raiseSweeps',
+  'raiseStuckChains',
+  'raiseStuckGap',
   'width',
   'budget',
   'aisSweeps',

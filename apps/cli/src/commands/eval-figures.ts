@@ -59,7 +59,11 @@ export function refuseIdleEvalFlags(
   given: (name: string) => boolean,
 ): void {
   const rules: Array<[string[], boolean, string]> = [
-    [['raiseChains', 'raiseSweeps', 'width', 'budget'], Boolean(flags.bounds), '--bounds'],
+    [
+      ['raiseChains', 'raiseSweeps', 'raiseStuckChains', 'raiseStuckGap', 'width', 'budget'],
+      Boolean(flags.bounds),
+      '--bounds',
+    ],
     [['aisRuns', 'aisSchedule', 'aisSweeps', 'aisBase'], Boolean(flags.ais || flags.bounds), '--ais or --bounds'],
     [['aisResample'], flags.aisSchedule?.startsWith('adaptive') ?? false, '--ais-schedule adaptive'],
     [['aisReverse', 'aisReverseStart', 'aisReverseSweeps', 'aisTemperatures'], Boolean(flags.ais), '--ais'],

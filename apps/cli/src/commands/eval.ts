@@ -46,6 +46,8 @@ interface EvalFlags extends DataCommandFlags, AnnealingFlags {
   bounds?: boolean;
   raiseChains: number;
   raiseSweeps: number;
+  raiseStuckChains?: number;
+  raiseStuckGap: number;
   aisRuns?: number;
   aisSchedule: string;
   aisReverse?: boolean;
@@ -77,6 +79,18 @@ export function registerEval(program: Command): void {
       'RAISE: Gibbs sweeps at beta = 1 from each example before annealing down (--bounds)',
       positiveInt,
       DEFAULT_RAISE_SWEEPS,
+    )
+    .option(
+      '--raise-stuck-chains <n>',
+      'RAISE: chains for the examples whose estimate lags --raise-stuck-gap nats below the median in a one-chain ' +
+        'pilot (later rounds: in the last round); default --raise-chains, no pilot (--bounds)',
+      positiveInt,
+    )
+    .option(
+      '--raise-stuck-gap <nats>',
+      'RAISE: how far below the median an example must lag to get --raise-stuck-chains',
+      number(0, Number.POSITIVE_INFINITY, { inclusiveMin: false }),
+      3,
     )
     .option('--ais-runs <n>', 'parallel AIS runs (default 100; 1,000 with --bounds)', positiveInt)
     .option(
@@ -163,6 +177,10 @@ export function registerEval(program: Command): void {
     if (given('meanField'))
       throw new UsageError(`--mean-field is for a deep Boltzmann machine; ${modelPath} is not one`);
     refuseIdleEvalFlags(flags, given);
+    if (flags.raiseStuckChains !== undefined && flags.raiseStuckChains < flags.raiseChains)
+      throw new UsageError(
+        `--raise-stuck-chains ${flags.raiseStuckChains} is below --raise-chains ${flags.raiseChains}: the stuck examples get at least as many chains as the rest`,
+      );
     return evaluate(modelPath, rbmOnly(file, modelPath, 'eval'), flags, given('pl'));
   });
 }

@@ -22,6 +22,13 @@ export interface BoundsOptions extends Watch {
   readonly chains?: number;
   /** RAISE's sweeps at beta = 1 before annealing down (default 5,000; see `RaiseOptions.sweeps`). */
   readonly sweeps?: number;
+  /**
+   * RAISE chains for the examples a pilot finds stuck (default `chains`; see `RaiseOptions.stuckChains`): the
+   * first round runs a one-chain pilot, each later round takes the last round's estimates as its pilot.
+   */
+  readonly stuckChains?: number;
+  /** Nats below the pilot's median that flag an example as stuck (default 3). */
+  readonly stuckGap?: number;
   /** Both sides' schedule (default S&M's 14,500 steps; with `smc`, the adaptive one). */
   readonly schedule?: AisSchedule;
   /**
@@ -64,6 +71,8 @@ export interface BoundsRound {
   readonly width: number;
   readonly lowerEstimate: number;
   readonly upperEstimate: number;
+  /** Examples RAISE gave `stuckChains` chains. */
+  readonly stuck: number;
   /** The round's own wall time, and the total since the first round began. */
   readonly seconds: number;
   readonly elapsed: number;
@@ -113,10 +122,17 @@ export async function likelihoodBounds(
   const t0 = performance.now();
   const rounds: BoundsRound[] = [];
   const firstSweeps = options.stepSweeps ?? 1;
+  let previous: Omit<LikelihoodBounds, 'rounds' | 'stopped'> | undefined;
   for (let r = 0; ; r++) {
     const started = performance.now();
     const stepSweeps = firstSweeps * 2 ** r;
-    const b = await oneRound(model, data, { ...options, stepSweeps, seed: (options.seed ?? 0) + r * 7919 });
+    const b = await oneRound(model, data, {
+      ...options,
+      stepSweeps,
+      seed: (options.seed ?? 0) + r * 7919,
+      ...(previous ? { pilot: previous.raise.perExample } : {}),
+    });
+    previous = b;
     const now = performance.now();
     const round: BoundsRound = {
       round: r + 1,
@@ -127,6 +143,7 @@ export async function likelihoodBounds(
       width: b.width,
       lowerEstimate: b.lowerEstimate,
       upperEstimate: b.upperEstimate,
+      stuck: b.raise.stuck.length,
       seconds: (now - started) / 1000,
       elapsed: (now - t0) / 1000,
     };
@@ -148,7 +165,7 @@ export async function likelihoodBounds(
 async function oneRound(
   model: RBM,
   data: Dataset,
-  options: BoundsOptions,
+  options: BoundsOptions & { readonly pilot?: Float64Array },
 ): Promise<Omit<LikelihoodBounds, 'rounds' | 'stopped'>> {
   const base = options.baseVisibleBias
     ? { baseVisibleBias: options.baseVisibleBias }
@@ -164,6 +181,9 @@ async function oneRound(
     reverseAnnealedImportanceSampling(model, data, {
       chains,
       ...(options.sweeps !== undefined ? { sweeps: options.sweeps } : {}),
+      ...(options.stuckChains !== undefined ? { stuckChains: options.stuckChains } : {}),
+      ...(options.stuckGap !== undefined ? { stuckGap: options.stuckGap } : {}),
+      ...(options.pilot ? { pilot: options.pilot } : {}),
       ...base,
       ...common,
       ...(schedule ? { schedule } : {}),

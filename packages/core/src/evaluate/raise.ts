@@ -49,6 +49,23 @@ export interface RaiseOptions extends Watch {
   readonly sweeps?: number;
   /** Chains annealed together, as the rows of one matrix (default 1,000); more examples go in passes. */
   readonly rowsPerPass?: number;
+  /**
+   * Chains for the examples a one-chain pilot finds stuck (default `chains`: no pilot). Some examples sit in
+   * modes that Gibbs chains at beta = 1 do not leave; their reverse chains must escape during the annealing,
+   * and only a rare chain escapes early, so a few chains put their estimate tens of nats below the rest (on
+   * the bounds issue's 784-500 model, 4% of the test digits: 60 nats with 16 chains, 5 with 128). A pilot,
+   * one chain an example, flags the examples more than {@link stuckGap} nats below its median; they get
+   * `stuckChains`, the rest `chains`. The pilot's weights are thrown away: every estimate comes from chains
+   * drawn after the choice, so each is still unbiased for q(v) given it, and RAISE stays a lower bound.
+   */
+  readonly stuckChains?: number;
+  /** Nats below the pilot's median log p-hat(v) + F(v) that flag an example as stuck (default 3). */
+  readonly stuckGap?: number;
+  /**
+   * The pilot's log p-hat(v), one an example, from an earlier run on the same examples (e.g. the last round
+   * of {@link likelihoodBounds}), in place of the one-chain pilot.
+   */
+  readonly pilot?: Float64Array;
 }
 
 export interface RaiseEstimate {
@@ -76,12 +93,14 @@ export interface RaiseEstimate {
    * 1 with several chains says one chain per example carries the estimate.
    */
   readonly effectiveSampleSize: number;
+  /** The examples (indices) the pilot flagged, which got {@link RaiseOptions.stuckChains} chains each. */
+  readonly stuck: Uint32Array;
+  readonly stuckChains: number;
 }
 
 /** RAISE's default sweeps at beta = 1 before the annealing. */
 export const DEFAULT_RAISE_SWEEPS = 5000;
 
-/** Examples annealed in one pass: whole examples' chains, at least one example. */
 /** Rows (examples times chains) RAISE anneals at once by default: the memory a caller must allow for. */
 export const DEFAULT_RAISE_ROWS_PER_PASS = 1000;
 
@@ -107,8 +126,15 @@ export async function reverseAnnealedImportanceSampling(
   assertColumns(data, model.numVisible, 'RAISE');
   assertVisibleData(data, model.units);
   if (data.rows < 1) throw new ArgumentError('RAISE needs at least one example');
-  const examplesPerPass = raiseExamplesPerPass(chains, perPass);
-  const rows = Math.min(data.rows, examplesPerPass) * chains;
+  const stuckChains = options.stuckChains ?? chains;
+  if (!Number.isInteger(stuckChains) || stuckChains < chains)
+    throw new ArgumentError(`stuckChains must be an integer of at least chains (${chains}), got ${stuckChains}`);
+  const stuckGap = options.stuckGap ?? 3;
+  if (!(stuckGap > 0)) throw new ArgumentError(`stuckGap must be positive, got ${stuckGap}`);
+  if (options.pilot && options.pilot.length !== data.rows)
+    throw new ArgumentError(`pilot has ${options.pilot.length} estimates for ${data.rows} examples`);
+  const most = Math.max(chains, stuckChains);
+  const rows = Math.min(data.rows * most, raiseExamplesPerPass(most, perPass) * most);
   const need = modelMemory(model.numVisible, model.numHidden, 2 * rows);
   checkMemory(`RAISE with ${rows} chains a pass`, need.bytes, need.detail);
   const betas = aisBetas(options.schedule);
@@ -121,44 +147,69 @@ export async function reverseAnnealedImportanceSampling(
   const maxAbsInput = await largestHiddenInput(model);
   const random = new RandomStream(options.seed ?? 0, Streams.raise);
   const nv = model.numVisible;
-  const perExample = new Float64Array(data.rows);
   const partOf = new Float64Array(data.rows); // log p-hat(v) + F(v)
-  let ess = 0;
-  const passes = Math.ceil(data.rows / examplesPerPass);
-  for (let pass = 0; pass < passes; pass++) {
-    const first = pass * examplesPerPass;
-    const n = Math.min(examplesPerPass, data.rows - first);
-    // Example-major: the chains of example e are rows e * chains .. e * chains + chains - 1.
-    const start = new Float32Array(n * chains * nv);
-    for (let e = 0; e < n; e++) {
-      const row = data.data.subarray((first + e) * nv, (first + e + 1) * nv);
-      for (let m = 0; m < chains; m++) start.set(row, (e * chains + m) * nv);
+  const essOf = new Float64Array(data.rows);
+  // Progress counts passes over all groups; the total grows once the pilot has chosen the stuck examples.
+  const passesOf = (examples: number, perExample: number) =>
+    Math.ceil(examples / raiseExamplesPerPass(perExample, perPass));
+  const piloted = stuckChains > chains;
+  let passesDone = 0;
+  let passesTotal = (piloted && !options.pilot ? passesOf(data.rows, 1) : 0) + passesOf(data.rows, chains);
+  // Anneals the examples `which` with `perExample` chains each, in passes, into partOf and essOf.
+  const group = async (which: readonly number[], perExample: number, label: string) => {
+    const examplesPerPass = raiseExamplesPerPass(perExample, perPass);
+    const passes = Math.ceil(which.length / examplesPerPass);
+    for (let pass = 0; pass < passes; pass++) {
+      const chosen = which.slice(pass * examplesPerPass, (pass + 1) * examplesPerPass);
+      const n = chosen.length * perExample;
+      // Example-major: the chains of the e-th chosen example are rows e * perExample .. + perExample - 1.
+      const start = new Float32Array(n * nv);
+      chosen.forEach((example, e) => {
+        const row = data.data.subarray(example * nv, (example + 1) * nv);
+        for (let m = 0; m < perExample; m++) start.set(row, (e * perExample + m) * nv);
+      });
+      const logW = await anneal(model, {
+        base,
+        betas,
+        rows: n,
+        direction: 'reverse',
+        start: { data: start, rows: n, cols: nv },
+        startSweeps: sweeps,
+        ...(options.stepSweeps !== undefined ? { stepSweeps: options.stepSweeps } : {}),
+        maxAbsInput,
+        random,
+        label,
+        progress: { done: passesDone++ * (K + sweeps), total: passesTotal * (K + sweeps) },
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+      chosen.forEach((example, e) => {
+        const { log, effectiveSampleSize } = logMeanExp(logW.subarray(e * perExample, (e + 1) * perExample));
+        // log p-hat(v) = log p*_K(v) - log Z_0 + log mean(w), with log p*_K(v) = -F(v).
+        partOf[example] = log - base.logZBase;
+        essOf[example] = effectiveSampleSize;
+      });
     }
-    const logW = await anneal(model, {
-      base,
-      betas,
-      rows: n * chains,
-      direction: 'reverse',
-      start: { data: start, rows: n * chains, cols: nv },
-      startSweeps: sweeps,
-      ...(options.stepSweeps !== undefined ? { stepSweeps: options.stepSweeps } : {}),
-      maxAbsInput,
-      random,
-      label: 'RAISE',
-      progress: { done: pass * (K + sweeps), total: passes * (K + sweeps) },
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-    for (let e = 0; e < n; e++) {
-      const w = logW.subarray(e * chains, (e + 1) * chains);
-      const { log, effectiveSampleSize } = logMeanExp(w);
-      // log p-hat(v) = log p*_K(v) - log Z_0 + log mean(w), with log p*_K(v) = -F(v).
-      const part = log - base.logZBase;
-      partOf[first + e] = part;
-      perExample[first + e] = -F[first + e]! + part;
-      ess += effectiveSampleSize;
-    }
+  };
+  const all = Array.from({ length: data.rows }, (_, i) => i);
+  let stuck: number[] = [];
+  if (piloted) {
+    if (options.pilot) partOf.set(options.pilot.map((x, i) => x + F[i]!));
+    else await group(all, 1, 'RAISE pilot');
+    const median = medianOf(partOf);
+    stuck = all.filter((i) => partOf[i]! < median - stuckGap);
+    passesTotal = passesDone + passesOf(data.rows - stuck.length, chains) + passesOf(stuck.length, stuckChains);
   }
+  const stuckSet = new Set(stuck);
+  await group(
+    all.filter((i) => !stuckSet.has(i)),
+    chains,
+    'RAISE',
+  );
+  await group(stuck, stuckChains, 'RAISE, stuck examples');
+  const perExample = Float64Array.from(partOf, (part, i) => part - F[i]!);
+  let ess = 0;
+  for (const e of essOf) ess += e;
   let mean = 0;
   let negF = 0;
   let partMean = 0;
@@ -185,8 +236,16 @@ export async function reverseAnnealedImportanceSampling(
     sweeps,
     examples: data.rows,
     effectiveSampleSize: ess / data.rows,
+    stuck: Uint32Array.from(stuck),
+    stuckChains,
   };
 }
 
 /** RAISE's usual name (Burda, Grosse & Salakhutdinov 2015). */
 export const raise = reverseAnnealedImportanceSampling;
+
+function medianOf(x: Float64Array): number {
+  const sorted = Float64Array.from(x).sort();
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m]! : (sorted[m - 1]! + sorted[m]!) / 2;
+}

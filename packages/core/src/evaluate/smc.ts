@@ -100,8 +100,9 @@ export async function sequentialMonteCarlo(model: RBM, options: SmcOptions = {})
     const g = scope.tensor(runs, 1);
     const t = scope.tensor(runs, model.numHidden);
     const scratch = { scratch: [s, t, ...path.scratch] };
-    /** g = d/dbeta log p*_beta(v) from X of the current v. */
+    /** g = d/dbeta log p*_beta(v) from X of the current v; only the adaptive schedule needs it. */
     const slope = (beta: number) => {
+      if (fixed) return;
       be.axpby(t, beta, X, 0, X);
       be.unary('sigmoid', t, t);
       be.binary('mul', t, t, X);
@@ -155,8 +156,9 @@ export async function sequentialMonteCarlo(model: RBM, options: SmcOptions = {})
       beta = last ? 1 : to;
       betas.push(beta);
       steps++;
-      if (!last && resample > 0 && logMeanExp(logW).effectiveSampleSize < resample * runs) {
-        logZSegments += logMeanExp(logW).log;
+      const now = resample > 0 && !last ? logMeanExp(logW) : undefined;
+      if (now && now.effectiveSampleSize < resample * runs) {
+        logZSegments += now.log;
         const ancestors = multinomial(logW, picks);
         const old = await be.read(v);
         const moved = new Float32Array(old.length);
@@ -165,6 +167,7 @@ export async function sequentialMonteCarlo(model: RBM, options: SmcOptions = {})
         eve = Int32Array.from(ancestors, (a) => eve[a]!);
         logW.fill(0);
         resamplings++;
+        // The moved v needs its hidden input X again (the next step's weights read it), and g with it.
         fused(
           be,
           'smc-slope',
@@ -212,9 +215,7 @@ export function nextBeta(
   minStep: number,
 ): number {
   const n = logW.length;
-  let top = Number.NEGATIVE_INFINITY;
-  for (const x of logW) top = Math.max(top, x);
-  const W = Float64Array.from(logW, (x) => Math.exp(x - top));
+  const W = relativeWeights(logW);
   const fraction = (d: number) => {
     let m = Number.NEGATIVE_INFINITY;
     for (let i = 0; i < n; i++) if (W[i]! > 0) m = Math.max(m, d * g[i]!);
@@ -244,12 +245,11 @@ export function nextBeta(
 /** Multinomial resampling: `n` ancestors drawn with probability proportional to exp(logW), in order. */
 function multinomial(logW: Float64Array, random: RandomStream): Int32Array {
   const n = logW.length;
-  let top = Number.NEGATIVE_INFINITY;
-  for (const x of logW) top = Math.max(top, x);
+  const W = relativeWeights(logW);
   const cdf = new Float64Array(n);
   let total = 0;
   for (let i = 0; i < n; i++) {
-    total += Math.exp(logW[i]! - top);
+    total += W[i]!;
     cdf[i] = total;
   }
   const u = new Float64Array(n);
@@ -272,12 +272,11 @@ function multinomial(logW: Float64Array, random: RandomStream): Int32Array {
 /** Lee & Whiteley's relative variance of Z-hat from the Eve indices (module comment), clamped to [0, 1]. */
 function eveVariance(logW: Float64Array, eve: Int32Array, resamplings: number): number {
   const n = logW.length;
-  let top = Number.NEGATIVE_INFINITY;
-  for (const x of logW) top = Math.max(top, x);
+  const W = relativeWeights(logW);
   let total = 0;
   const byEve = new Map<number, number>();
   for (let i = 0; i < n; i++) {
-    const w = Math.exp(logW[i]! - top);
+    const w = W[i]!;
     total += w;
     byEve.set(eve[i]!, (byEve.get(eve[i]!) ?? 0) + w);
   }
@@ -285,4 +284,11 @@ function eveVariance(logW: Float64Array, eve: Int32Array, resamplings: number): 
   for (const w of byEve.values()) same += (w / total) ** 2;
   const v = 1 - (n / (n - 1)) ** (resamplings + 1) * (1 - same);
   return Math.min(1, Math.max(0, v));
+}
+
+/** exp(logW - max logW): the weights relative to the largest, safe from overflow. */
+function relativeWeights(logW: Float64Array): Float64Array {
+  let top = Number.NEGATIVE_INFINITY;
+  for (const x of logW) top = Math.max(top, x);
+  return Float64Array.from(logW, (x) => Math.exp(x - top));
 }
