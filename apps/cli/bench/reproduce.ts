@@ -4,12 +4,14 @@
  *   pnpm --filter @rbmjs/cli reproduce pydeep-16     PyDeep, 784-16 PCD-1 plain and centred, 50 epochs, exact
  *   pnpm --filter @rbmjs/cli reproduce pydeep-500    PyDeep, 784-500 PCD-1 centred and plain, 200 epochs, AIS
  *   pnpm --filter @rbmjs/cli reproduce sm-2008       Salakhutdinov & Murray (2008) table 1: CD-1, CD-3, CD-25
+ *   pnpm --filter @rbmjs/cli reproduce sh-2009       Salakhutdinov & Hinton (2009): a 784-500-1000 DBM, RAISE and AIS
  *
  * Options: --seeds 3, --variants a,b (a subset of the table's rows), --epochs N (shorter runs, for a quick
  * look), --dir reproductions (where models, checkpoints and results go), --backend onnxruntime, and for the
  * 784-500 tables `rbm eval --bounds`'s settings: --ais-runs 1000, --ais-schedule sm (S&M's 14,500 steps; sm:4
- * has 4 times the steps in each piece), --raise-chains 1, --test-limit 10000 (RAISE and AIS on the first N
- * test digits: RAISE costs one annealing run per digit).
+ * has 4 times the steps in each piece; adaptive[:C], SMC's), --raise-chains 1, --test-limit 10000 (RAISE and AIS on
+ * the first N test digits: RAISE costs one annealing run per digit), and where given --ais-base data|model,
+ * --raise-stuck-chains N, --width W and --budget T (the bracket in rounds: docs/reproductions.md, section 1b).
  *
  * Every model is trained by the `rbm` CLI with a checkpoint every 5 epochs and every result is kept as JSON
  * in --dir, so the command is resumable: run it again after an interruption (or with more seeds) and it
@@ -31,11 +33,13 @@ interface Variant {
 
 interface Table {
   readonly title: string;
-  readonly hidden: number;
+  /** `rbm train`'s model flags: --hidden N, or --dbm and its settings. */
+  readonly model: readonly string[];
   readonly epochs: number;
   /** Data flags shared by training and evaluation. */
   readonly data: readonly string[];
-  readonly evaluate: 'exact' | 'ais';
+  /** exact: log Z by enumeration; ais: `rbm eval --bounds`; dbm: the same for a DBM (RAISE, AIS + mean field). */
+  readonly evaluate: 'exact' | 'ais' | 'dbm';
   readonly source: string;
   readonly variants: readonly Variant[];
 }
@@ -48,7 +52,7 @@ const sm = ['--lr', '0.05', '--momentum', '0.5', '--momentum-final', '0.9', '--l
 const TABLES: Record<string, Table> = {
   'pydeep-16': {
     title: "PyDeep's 784-16 MNIST table (RBM_MNIST_small): exact test log-likelihood",
-    hidden: 16,
+    model: ['--hidden', '16'],
     epochs: 50,
     data: ['--data', 'mnist'],
     evaluate: 'exact',
@@ -60,7 +64,7 @@ const TABLES: Record<string, Table> = {
   },
   'pydeep-500': {
     title: "PyDeep's 784-500 MNIST table (RBM_MNIST_big): test log-likelihood bounds (RAISE, AIS)",
-    hidden: 500,
+    model: ['--hidden', '500'],
     epochs: 200,
     data: ['--data', 'mnist'],
     evaluate: 'ais',
@@ -72,7 +76,7 @@ const TABLES: Record<string, Table> = {
   },
   'sm-2008': {
     title: 'Salakhutdinov & Murray (2008), table 1: 784-500 on stochastically binarised MNIST, bounds (RAISE, AIS)',
-    hidden: 500,
+    model: ['--hidden', '500'],
     epochs: 100,
     data: ['--data', 'mnist', '--binarize', 'stochastic', '--data-seed', '1'],
     evaluate: 'ais',
@@ -82,6 +86,18 @@ const TABLES: Record<string, Table> = {
       // The paper's CD-3 figure could not be checked from this machine: no comparison is printed for it.
       { name: 'cd3', train: [...sm, '--method', 'cd', '--k', '3'], paper: Number.NaN },
       { name: 'cd25', train: [...sm, '--method', 'cd', '--k', '25'], paper: -86.34 },
+    ],
+  },
+  'sh-2009': {
+    title: "Salakhutdinov & Hinton (2009): a 784-500-1000 DBM, RAISE below, the mean-field bound with AIS's log Z",
+    // docs/deeper.md's run 2: pretraining 30 epochs an RBM, 100 joint epochs at a rate decaying linearly.
+    model: ['--dbm', '500,1000', '--pretrain-epochs', '30'],
+    epochs: 100,
+    data: ['--data', 'mnist'],
+    evaluate: 'dbm',
+    source: 'Salakhutdinov & Hinton (2009)',
+    variants: [
+      { name: 'dbm', train: ['--lr', '0.005', '--lr-schedule', 'linear', '--lr-final', '0.00005'], paper: -84.62 },
     ],
   },
 };
@@ -98,6 +114,11 @@ const { values, positionals } = parseArgs({
     'ais-schedule': { type: 'string', default: 'sm' },
     'raise-chains': { type: 'string', default: '1' },
     'test-limit': { type: 'string', default: '10000' },
+    'raise-sweeps': { type: 'string', default: '1000' },
+    'ais-base': { type: 'string' },
+    'raise-stuck-chains': { type: 'string' },
+    width: { type: 'string' },
+    budget: { type: 'string' },
   },
 });
 const table = TABLES[positionals[0] ?? ''];
@@ -172,8 +193,7 @@ for (const variant of variants) {
       const summary = await rbm([
         'train',
         ...table.data,
-        '--hidden',
-        String(table.hidden),
+        ...table.model,
         ...variant.train,
         '--epochs',
         String(epochs),
@@ -196,19 +216,25 @@ for (const variant of variants) {
       // Seconds of this session, added to those before an interruption that the checkpoint resumed.
       await writeAtomic(timing, JSON.stringify({ seconds: previous + (performance.now() - t0) / 1000, last }));
     }
+    // The optional settings name the result file only when given, so that earlier results keep their names.
+    const optional = (['ais-base', 'raise-stuck-chains', 'width', 'budget'] as const).filter((k) => values[k]);
+    const sweeps = table.evaluate === 'dbm' ? `-sweeps${values['raise-sweeps']}` : '';
     const resultFile =
       table.evaluate === 'exact'
         ? `${stem}.eval.json`
-        : `${stem}.bounds-${values['ais-schedule']!.replace(':', '')}-runs${values['ais-runs']}-chains${values['raise-chains']}-test${values['test-limit']}.json`;
+        : `${stem}.bounds-${values['ais-schedule']!.replace(':', '')}-runs${values['ais-runs']}-chains${values['raise-chains']}${sweeps}${optional.map((k) => `-${k}${values[k]}`).join('')}-test${values['test-limit']}.json`;
     if (!existsSync(resultFile)) {
       const limit = table.evaluate === 'exact' ? '10000' : values['test-limit']!;
       console.error(`\n== evaluating ${model} on the first ${limit} test digits (${table.evaluate})`);
       const flags =
         table.evaluate === 'exact'
-          ? ['--exact']
+          ? ['--exact', '--pl', 'none']
           : [
               ...['--bounds', '--ais-runs', values['ais-runs']!, '--ais-schedule', values['ais-schedule']!],
               ...['--raise-chains', values['raise-chains']!, '--limit', limit],
+              ...optional.flatMap((k) => [`--${k}`, values[k]!]),
+              // A DBM takes RAISE's chains and sweeps, no pseudo-likelihood (rbm eval refuses --pl for it).
+              ...(table.evaluate === 'dbm' ? ['--raise-sweeps', values['raise-sweeps']!] : ['--pl', 'none']),
             ];
       const out = await rbm([
         'eval',
@@ -217,8 +243,6 @@ for (const variant of variants) {
         '--split',
         'test',
         ...flags,
-        '--pl',
-        'none',
         '--seed',
         String(seed),
         '--backend',
@@ -234,10 +258,24 @@ for (const variant of variants) {
       variant: variant.name,
       seed,
       testLL: b ? b.upper : r.meanLogLikelihood,
-      logZ: b ? b.logZ : r.logZ,
+      logZ: b?.logZ ?? r.logZ,
       trainSeconds,
     };
-    if (b) {
+    if (b && table.evaluate === 'dbm') {
+      // No upper bound for a DBM: the other side is the mean-field bound with AIS's log Z, an estimate.
+      row.testLL = b.lowerEstimate;
+      row.bounds = {
+        lower: b.lower,
+        upper: b.meanField.lowerEstimate,
+        width: b.meanField.lowerEstimate - b.lower,
+        lowerInterval: b.lowerInterval,
+        upperInterval: r.logZInterval,
+        ess: r.effectiveSampleSize,
+        examples: r.examples,
+        seconds: r.seconds,
+        warnings: r.warnings,
+      };
+    } else if (b) {
       // JSON has no infinities: an open end of an interval is null.
       const end = (x: number | null, inf: number) => x ?? inf;
       row.bounds = {
@@ -260,13 +298,27 @@ const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
 const evaluation =
   table.evaluate === 'exact'
     ? 'exact'
-    : `bounds: RAISE ${values['raise-chains']} chain(s) per digit below, forward AIS ${values['ais-runs']} runs above, schedule ${values['ais-schedule']}, first ${values['test-limit']} test digits`;
+    : table.evaluate === 'dbm'
+      ? `RAISE ${values['raise-chains']} chain(s) per digit and ${values['raise-sweeps']} sweeps below; the mean-field bound with AIS's log Z (${values['ais-runs']} runs) beside; schedule ${values['ais-schedule']}; first ${values['test-limit']} test digits`
+      : `bounds: RAISE ${values['raise-chains']} chain(s) per digit below, forward AIS ${values['ais-runs']} runs above, schedule ${values['ais-schedule']}${(['ais-base', 'raise-stuck-chains', 'width', 'budget'] as const).map((k) => (values[k] ? `, --${k} ${values[k]}` : '')).join('')}, first ${values['test-limit']} test digits`;
 console.log(`\n${table.title}; ${epochs} epochs; ${evaluation}; backend ${values.backend}; results in ${dir}\n`);
 if (table.evaluate === 'exact') {
   console.log('| variant | seed | test LL (exact) | log Z | train s |');
   console.log('| --- | --- | --- | --- | --- |');
   for (const r of rows)
     console.log(`| ${r.variant} | ${r.seed} | ${f2(r.testLL)} | ${r.logZ.toFixed(3)} | ${r.trainSeconds.toFixed(0)} |`);
+} else if (table.evaluate === 'dbm') {
+  console.log(
+    "| variant | seed | lower (RAISE) [+-3 sigma] | mean-field bound with AIS's log Z | difference | log Z [+-3 sigma] | AIS ESS | warnings | train s | eval s |",
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows) {
+    const b = r.bounds!;
+    const iv = (x: [number, number]) => `[${f2(x[0] ?? -Infinity)}, ${f2(x[1] ?? Infinity)}]`;
+    console.log(
+      `| ${r.variant} | ${r.seed} | ${f2(b.lower)} ${iv(b.lowerInterval)} | ${f2(b.upper)} | ${f2(b.width)} | ${r.logZ.toFixed(2)} ${iv(b.upperInterval)} | ${b.ess.toFixed(0)} | ${b.warnings.length} | ${r.trainSeconds.toFixed(0)} | ${b.seconds.toFixed(0)} |`,
+    );
+  }
 } else {
   console.log(
     '| variant | seed | lower (RAISE) [+-3 sigma] | upper (forward AIS) [+-3 sigma] | width | log Z | AIS ESS | warnings | train s | eval s |',

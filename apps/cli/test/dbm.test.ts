@@ -69,6 +69,22 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     // run reached -3.12 when the test was written).
     expect(r.exact.logLikelihood).toBeGreaterThan(-3.6);
 
+    // --bounds: RAISE below, without AIS's log Z; the exact mean at or above its estimate, and near it.
+    const bounded = await rbm(
+      argv`eval ${model} --data ${data} --exact --bounds --raise-chains 20 --raise-sweeps 50 --ais-runs 100 --ais-schedule linear:2000 --json`,
+      { timeoutMs: 120_000 },
+    );
+    expect(bounded.code, bounded.stderr).toBe(0);
+    const rb = JSON.parse(bounded.stdout);
+    expect(rb.bounds.lower).toBeLessThanOrEqual(rb.exact.logLikelihood);
+    expect(rb.bounds.lowerEstimate).toBeLessThanOrEqual(rb.exact.logLikelihood + 0.02);
+    expect(rb.bounds.lowerEstimate).toBeGreaterThan(rb.exact.logLikelihood - 0.1);
+    expect(rb.bounds.lowerMethod).toMatch(/^RAISE, 20 chain\(s\) per example, 50 sweeps/);
+    expect(rb.bounds.meanField.lowerEstimate).toBeLessThan(rb.exact.logLikelihood);
+    const idle = await rbm(argv`eval ${model} --data ${data} --raise-chains 3`);
+    expect(idle.code).toBe(2);
+    expect(idle.stderr).toMatch(/--raise-chains sets RAISE, which runs with --bounds/);
+
     const samples = join(d, 's.csv');
     const s = await rbm(argv`sample ${model} --chains 8 --steps 20 --csv ${samples}`);
     expect(s.code, s.stderr).toBe(0);

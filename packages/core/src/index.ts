@@ -130,6 +130,7 @@ export {
   exactDbmLogPartition,
   MAX_DBM_ENUMERABLE,
 } from './evaluate/dbm.js';
+export { type DbmRaiseEstimate, type DbmRaiseOptions, dbmRaise } from './evaluate/dbm-raise.js';
 export {
   type ExactLogLikelihood,
   type ExactOptions,

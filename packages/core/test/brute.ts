@@ -2,7 +2,7 @@
  * Independent float64 brute force for tiny models: sums over every (v, h) with plain loops, sharing no
  * code with the library's device path.
  */
-import type { RbmParameters } from '../src/index.js';
+import { createDataset, type DbmParameters, RandomStream, type RbmParameters } from '../src/index.js';
 
 export function bits(index: number, n: number): number[] {
   return Array.from({ length: n }, (_, j) => (index >> j) & 1);
@@ -53,4 +53,30 @@ export function randomParameters(numVisible: number, numHidden: number, scale: n
     visibleBias: fill(numVisible),
     hiddenBias: fill(numHidden),
   };
+}
+
+/** A DBM with N(0, scale^2) weights and biases: far from trivial at scale 1. */
+export function randomDbm(sizes: number[], seed: number, scale = 1): DbmParameters {
+  const rng = new RandomStream(seed, 0);
+  const draw = (n: number) => {
+    const x = new Float32Array(n);
+    rng.normal(x);
+    for (let i = 0; i < n; i++) x[i]! *= scale;
+    return x;
+  };
+  return {
+    sizes,
+    weights: sizes.slice(0, -1).map((n, l) => draw(n * sizes[l + 1]!)),
+    biases: sizes.map((n) => draw(n)),
+  };
+}
+
+/** Every binary vector of length n, as a dataset of 2^n rows. */
+export function allStates(n: number) {
+  const data = new Float32Array(2 ** n * n);
+  for (let c = 0; c < 2 ** n; c++)
+    bits(c, n).forEach((b, i) => {
+      data[c * n + i] = b;
+    });
+  return createDataset(data, 2 ** n, n);
 }

@@ -22,25 +22,9 @@ import {
   Trainer,
   type TrainerState,
 } from '../src/index.js';
-import { bits } from './brute.js';
+import { allStates, bits, randomDbm } from './brute.js';
 
 const backend = createReferenceBackend();
-
-/** A DBM with N(0, scale^2) weights and biases: far from trivial at scale 1. */
-function randomDbm(sizes: number[], seed: number, scale = 1): DbmParameters {
-  const rng = new RandomStream(seed, 0);
-  const draw = (n: number) => {
-    const x = new Float32Array(n);
-    rng.normal(x);
-    for (let i = 0; i < n; i++) x[i]! *= scale;
-    return x;
-  };
-  return {
-    sizes,
-    weights: sizes.slice(0, -1).map((n, l) => draw(n * sizes[l + 1]!)),
-    biases: sizes.map((n) => draw(n)),
-  };
-}
 
 /** -E(s) of a full state of every layer, in float64, by plain loops (no code shared with the library). */
 function negEnergy(p: DbmParameters, s: number[][]): number {
@@ -78,15 +62,6 @@ function brute(p: DbmParameters): { logZ: number; logPv: number[] } {
   }
   const logZ = logSumExp(byV.flat());
   return { logZ, logPv: byV.map((t) => logSumExp(t) - logZ) };
-}
-
-function allStates(n: number) {
-  const data = new Float32Array(2 ** n * n);
-  for (let c = 0; c < 2 ** n; c++)
-    bits(c, n).forEach((b, i) => {
-      data[c * n + i] = b;
-    });
-  return createDataset(data, 2 ** n, n);
 }
 
 describe('DBM: exact values by enumeration', () => {

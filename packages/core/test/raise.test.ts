@@ -105,6 +105,22 @@ describe('RAISE', () => {
     }
   }, 120_000);
 
+  it('stays finite where a reverse step times the hidden input overflows exp (a hidden bias of 2,000)', async () => {
+    // x = 2,000 for one hidden unit: a reverse step of -0.5 once formed exp(0.5 x) = exp(1000), inf even in
+    // float64 (the reference backend; float32 backends overflowed from x = 178).
+    const p = randomParameters(6, 2, 1, 11);
+    p.hiddenBias[0] = 2000;
+    const model = RBM.fromParameters(backend, p);
+    const betas = aisBetas({ linear: 2 });
+    const base = await annealingBase(model, {});
+    const q = annealingMarginal(p, base.visibleBias, betas);
+    for (const s of [40, 3]) {
+      const data = { data: Float32Array.from(bits(s, 6)), rows: 1, cols: 6 };
+      const est = await raise(model, data, { chains: 20000, schedule: betas, sweeps: 1, seed: s });
+      expect(Math.abs(Math.exp(est.perExample[0]!) - q[s]!) / q[s]!).toBeLessThan(0.05);
+    }
+  }, 120_000);
+
   it('gives the examples a one-chain pilot finds stuck more chains, each estimate drawn after the choice', async () => {
     const { model, betas, q } = await coarseAnnealing();
     const states = [0, 3, 9, 17, 21, 33, 40, 45, 54, 63];
@@ -197,6 +213,11 @@ describe('RAISE', () => {
     const b = await likelihoodBounds(model, data, { runs: 50, schedule: { linear: 1 }, seed: 1, maxWidth: 0.1 });
     expect(b.width).toBeGreaterThan(0.1);
     expect(b.warnings.join('\n')).toMatch(/the bounds are \d+\.\d+ nats apart/);
+    // Without a pilot, the warning names the remedy for a few lagging examples; with one, it does not.
+    expect(b.warnings.join('\n')).toMatch(/more chains for them narrow it: RAISE's stuckChains/);
+    const piloted = aisWarnings(b.ais, undefined, { raise: { ...b.raise, stuckChains: 8 }, maxWidth: 0.1 });
+    expect(piloted.join('\n')).toMatch(/the bounds are \d+\.\d+ nats apart/);
+    expect(piloted.join('\n')).not.toMatch(/stuckChains/);
     // Crossing: a RAISE estimate placed above AIS's upper bound (as a broken run would be).
     const ais = await annealedImportanceSampling(model, { runs: 100, schedule: { linear: 300 }, seed: 2 });
     const crossed = { ...b.raise, mean: b.upperEstimate + 5, low: b.upperEstimate + 4, high: b.upperEstimate + 6 };

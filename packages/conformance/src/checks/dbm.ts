@@ -4,6 +4,7 @@ import {
   type DbmTrainOptions,
   dbmAnnealedImportanceSampling,
   dbmFamily,
+  dbmRaise,
   dbmVariationalBound,
   Trainer,
 } from '@rbmjs/core';
@@ -13,7 +14,7 @@ import { countingFuse, opByOp, wholeStepGroup } from './whole-step.js';
 
 /**
  * Deep Boltzmann machines: a whole training run (greedy pretraining with doubled inputs, then PCD with mean
- * field) against the reference, and compiled against op by op; AIS and the mean-field bound likewise.
+ * field) against the reference, and compiled against op by op; AIS, RAISE and the mean-field bound likewise.
  */
 
 const SIZES = [9, 6, 4];
@@ -66,6 +67,17 @@ async function evaluateBoth(c: CheckContext, [m1, m2]: [DBM, DBM], versus: strin
     c.close(`DBM AIS log Z${versus}`, [a1.logZ], [a2.logZ], () => 1e3 * c.eps * Math.abs(a2.logZ) + 1e-5);
   }
   const data = barsAndStripes(3);
+  if (ais) {
+    // RAISE's reverse chains (its start, sweeps at beta = 1 and steps down), the same draws on both.
+    const raise = { chains: 2, schedule, sweeps: 3, seed: 5 };
+    const [r1, r2] = [await dbmRaise(m1, data, raise), await dbmRaise(m2, data, raise)];
+    c.close(
+      `DBM RAISE log p(v)${versus}`,
+      r1.perExample,
+      r2.perExample,
+      (i) => 1e3 * c.eps * Math.abs(r2.perExample[i]!) + 1e-5,
+    );
+  }
   const [b1, b2] = [
     await dbmVariationalBound(m1, data, { ais: a2, iterations: 10 }),
     await dbmVariationalBound(m2, data, { ais: a2, iterations: 10 }),
@@ -93,7 +105,7 @@ export const dbmChecks: ConformanceCheck[] = [
   },
   {
     group: wholeStepGroup,
-    name: 'a 9-6-4 DBM: compiled units (dbm-step, dbm-pretrain-step, dbm-ais-step) agree with op by op',
+    name: 'a 9-6-4 DBM: compiled units (dbm-step, dbm-pretrain-step, dbm-ais-step, RAISE) agree with op by op',
     async run(c) {
       if (!c.backend.fuse) c.skip(`${c.backend.name} runs op by op (no fuse): nothing compiled to compare`);
       const fused = countingFuse(c.backend);

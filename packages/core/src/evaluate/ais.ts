@@ -328,7 +328,10 @@ function raiseWarnings(forward: AisEstimate, raise: RaiseEstimate, maxWidth: num
   } else if (width > maxWidth) {
     out.push(
       `the bounds are ${Number.isFinite(width) ? `${width.toFixed(3)} nats` : 'infinitely'} apart: the mean ` +
-        `log-likelihood is known only to within [${raise.low.toFixed(3)}, ${upper.toFixed(3)}] (a longer schedule narrows it)`,
+        `log-likelihood is known only to within [${raise.low.toFixed(3)}, ${upper.toFixed(3)}] (a longer schedule narrows it` +
+        (raise.stuckChains > raise.chains
+          ? ')'
+          : "; where a few examples' RAISE estimates lag far below the rest, more chains for them narrow it: RAISE's stuckChains, rbm eval --raise-stuck-chains)"),
     );
   }
   if (raise.chains >= 10 && raise.effectiveSampleSize < Math.max(2, 0.1 * raise.chains)) {

@@ -1,6 +1,6 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
-import type { Tensor } from '../backend/types.js';
+import type { Backend, Tensor } from '../backend/types.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
 import { AbortedError, ArgumentError } from '../errors.js';
 import { assertBinaryHidden } from '../model/parameters.js';
@@ -138,9 +138,6 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
   // An already-aborted signal stops it before the first step, not after the first chunk of steps.
   if (options.signal?.aborted) throw new AbortedError(options.label, 0, betas.length - 1);
   const maxAbsInput = options.maxAbsInput ?? (await largestHiddenInput(model));
-  const stepSweeps = options.stepSweeps ?? 1;
-  if (!Number.isInteger(stepSweeps) || stepSweeps < 1)
-    throw new ArgumentError(`sweeps a step must be a positive integer, got ${stepSweeps}`);
   const total = await withScope(be, async (scope: Scope) => {
     const rnd = new DeviceRandom(be, options.random);
     const path = annealingPath(model, scope, base, rows, rnd, maxAbsInput);
@@ -156,53 +153,97 @@ export async function anneal(model: RBM, options: AnnealOptions): Promise<Float6
     }
     // Only v and the log-weights outlive a unit: the rest is its workspace, which a compiling backend need
     // not give back.
-    const scratch = { scratch: [path.X, ...path.scratch] };
-    const K = betas.length - 1;
-    const sweeps = direction === 'reverse' ? (options.startSweeps ?? 0) : 0;
-    const done = options.progress?.done ?? 0;
-    const all = options.progress?.total ?? K + sweeps;
-    for (let t = 1; t <= sweeps; t++) {
-      fused(be, 'ais-start', () => path.sweep(1), scratch);
-      // As the steps below are: a bounded queue, and a chance to report and to stop.
-      if (t % FLUSH_STEPS === 0) {
-        await be.drain?.();
-        if (options.signal || options.onProgress) await afterChunk(options.label, done + t, all, options);
-      }
-    }
-
-    // The device sums at most FLUSH_STEPS increments (a few nats), then the host adds them in float64: a
-    // float32 running sum near log Z - log Z_0 (hundreds of nats) would round every one of 14,500 additions.
-    const sums = new Float64Array(rows);
-    const flush = async () => {
-      const part = await be.read(logw);
-      for (let r = 0; r < rows; r++) sums[r]! += part[r]!;
-      be.fill(logw, 0);
-    };
-    be.fill(logw, 0);
-    for (let i = 1; i <= K; i++) {
-      // Forward: beta_{i-1} -> beta_i, then a transition at beta_i. Reverse: beta_{K-i+1} -> beta_{K-i}.
-      const [from, to] = direction === 'forward' ? [betas[i - 1]!, betas[i]!] : [betas[K - i + 1]!, betas[K - i]!];
-      fused(
-        be,
-        'ais-step',
-        () => {
-          hiddenInput();
-          accumulate(from, to);
-          if (i === K) return;
-          transition(to);
-          for (let m = 1; m < stepSweeps; m++) path.sweep(to);
-        },
-        scratch,
-      );
-      if (i % FLUSH_STEPS === 0 || i === K) {
-        await flush();
-        if (options.signal || options.onProgress) await afterChunk(options.label, done + sweeps + i, all, options);
-      }
-    }
-    return sums;
+    return runSchedule(be, {
+      ...options,
+      scratch: [path.X, ...path.scratch],
+      logw,
+      step: (from, to) => {
+        hiddenInput();
+        accumulate(from, to);
+      },
+      transition,
+      sweep: path.sweep,
+      units: { sweep: 'ais-start', step: 'ais-step' },
+    });
   });
   const sign = direction === 'forward' ? 1 : -1;
   return total.map((x) => x + sign * base.shift);
+}
+
+/** What {@link runSchedule} drives: one path's log-weights and moves (ops only), and its units' names. */
+export interface ScheduleRun extends Watch {
+  readonly betas: Float64Array;
+  readonly rows: number;
+  readonly direction: 'forward' | 'reverse';
+  /** Reverse: sweeps at beta = 1 before the first step. */
+  readonly startSweeps?: number;
+  readonly stepSweeps?: number;
+  readonly label: string;
+  readonly progress?: { readonly done: number; readonly total: number };
+  /** The moves' workspace: nothing in it outlives a unit. */
+  readonly scratch: readonly Tensor[];
+  /** The log-weights, [rows, 1]; what they hold when the run begins counts too (e.g. RAISE's log p*_1(start)). */
+  readonly logw: Tensor;
+  /** logw += log p*_to - log p*_from of the current state, leaving what a transition at `to` needs. */
+  step(from: number, to: number): void;
+  transition(beta: number): void;
+  /** A whole sweep at beta from the chains' states alone. */
+  sweep(beta: number): void;
+  readonly units: { readonly sweep: string; readonly step: string };
+}
+
+/**
+ * The schedule loop of every annealing path (an RBM's, a DBM's): in reverse `startSweeps` sweeps at beta = 1,
+ * then K steps, each one fused unit: forward beta_{i-1} -> beta_i then a transition at beta_i, reverse
+ * beta_{K-i+1} -> beta_{K-i} then a transition there. The device sums at most FLUSH_STEPS increments (a few
+ * nats), then the host adds them in float64: a float32 running sum near log Z - log Z_0 (hundreds of nats)
+ * would round every one of 14,500 additions.
+ */
+export async function runSchedule(be: Backend, run: ScheduleRun): Promise<Float64Array> {
+  const { rows, betas, direction, logw } = run;
+  const stepSweeps = run.stepSweeps ?? 1;
+  if (!Number.isInteger(stepSweeps) || stepSweeps < 1)
+    throw new ArgumentError(`sweeps a step must be a positive integer, got ${stepSweeps}`);
+  const scratch = { scratch: run.scratch };
+  const K = betas.length - 1;
+  const sweeps = direction === 'reverse' ? (run.startSweeps ?? 0) : 0;
+  const done = run.progress?.done ?? 0;
+  const all = run.progress?.total ?? K + sweeps;
+  const watched = Boolean(run.signal || run.onProgress);
+  const sums = new Float64Array(rows);
+  const flush = async () => {
+    const part = await be.read(logw);
+    for (let r = 0; r < rows; r++) sums[r]! += part[r]!;
+    be.fill(logw, 0);
+  };
+  await flush();
+  for (let t = 1; t <= sweeps; t++) {
+    fused(be, run.units.sweep, () => run.sweep(1), scratch);
+    // As the steps below are: a bounded queue, and a chance to report and to stop.
+    if (t % FLUSH_STEPS === 0) {
+      await be.drain?.();
+      if (watched) await afterChunk(run.label, done + t, all, run);
+    }
+  }
+  for (let i = 1; i <= K; i++) {
+    const [from, to] = direction === 'forward' ? [betas[i - 1]!, betas[i]!] : [betas[K - i + 1]!, betas[K - i]!];
+    fused(
+      be,
+      run.units.step,
+      () => {
+        run.step(from, to);
+        if (i === K) return;
+        run.transition(to);
+        for (let m = 1; m < stepSweeps; m++) run.sweep(to);
+      },
+      scratch,
+    );
+    if (i % FLUSH_STEPS === 0 || i === K) {
+      await flush();
+      if (watched) await afterChunk(run.label, done + sweeps + i, all, run);
+    }
+  }
+  return sums;
 }
 
 /**
@@ -301,12 +342,13 @@ export function annealingPath(
      * ONNX Runtime's Softplus is a scalar loop: 6 ms of a 20 ms 784-500 step at 1,000 runs). The terms are
      * formed per unit before the sum, never as a difference of two sums of n_h softplus values (hundreds of
      * nats, which would keep only float32's absolute error of the large sums). exp(-d x) must not overflow or
-     * underflow: where d max|x| may exceed 60 (a coarse schedule), the step takes the two softplus.
+     * underflow: where |d| max|x| may exceed 60 (a coarse schedule), the step takes the two softplus.
      */
     accumulate(from: number, to: number) {
       be.axpby(sp, to, X, 0, X);
       be.unary('sigmoid', s, sp);
-      if ((to - from) * maxAbsInput <= 60) {
+      // |d|: a reverse step has d < 0, and exp(-d x) overflows just as well for large positive x.
+      if (Math.abs(to - from) * maxAbsInput <= 60) {
         be.axpby(sp, from - to, X, 0, X);
         be.unary('exp', sp, sp);
         be.binary('sub', sp, sp, one);

@@ -210,24 +210,14 @@ export async function reverseAnnealedImportanceSampling(
   const perExample = Float64Array.from(partOf, (part, i) => part - F[i]!);
   let ess = 0;
   for (const e of essOf) ess += e;
-  let mean = 0;
   let negF = 0;
-  let partMean = 0;
-  for (let i = 0; i < data.rows; i++) {
-    mean += perExample[i]!;
-    negF -= F[i]!;
-    partMean += partOf[i]!;
-  }
-  mean /= data.rows;
+  for (let i = 0; i < data.rows; i++) negF -= F[i]!;
   negF /= data.rows;
-  partMean /= data.rows;
-  let variance = 0;
-  for (const x of partOf) variance += (x - partMean) ** 2;
-  const se = data.rows > 1 ? Math.sqrt(variance / (data.rows - 1) / data.rows) : Number.POSITIVE_INFINITY;
+  const { mean, low, high } = estimatorInterval(perExample, partOf);
   return {
     mean,
-    low: mean - 3 * se,
-    high: mean + 3 * se,
+    low,
+    high,
     perExample,
     meanNegativeFreeEnergy: negF,
     logZ: negF - mean,
@@ -243,6 +233,29 @@ export async function reverseAnnealedImportanceSampling(
 
 /** RAISE's usual name (Burda, Grosse & Salakhutdinov 2015). */
 export const raise = reverseAnnealedImportanceSampling;
+
+/**
+ * The mean of per-example estimates, -+ 3 standard errors of `part`: each estimate less what the data alone
+ * decides of it (RBM: -F(v); DBM: the mean-field terms), whose spread is the estimator's, not the data's.
+ */
+export function estimatorInterval(
+  perExample: Float64Array,
+  part: Float64Array,
+): { mean: number; low: number; high: number } {
+  const n = perExample.length;
+  let mean = 0;
+  let partMean = 0;
+  for (let i = 0; i < n; i++) {
+    mean += perExample[i]!;
+    partMean += part[i]!;
+  }
+  mean /= n;
+  partMean /= n;
+  let variance = 0;
+  for (const x of part) variance += (x - partMean) ** 2;
+  const se = n > 1 ? Math.sqrt(variance / (n - 1) / n) : Number.POSITIVE_INFINITY;
+  return { mean, low: mean - 3 * se, high: mean + 3 * se };
+}
 
 function medianOf(x: Float64Array): number {
   const sorted = Float64Array.from(x).sort();

@@ -133,6 +133,8 @@ export const Streams = {
   dbmChains: 12,
   /** Sequential Monte Carlo's resampling (its Gibbs moves draw on `ais`). */
   smc: 13,
+  /** RAISE for a DBM: its draws of the even hidden layers from the mean-field posterior (the chains use `raise`). */
+  dbmRaise: 14,
   /** The conformance suite's test inputs. */
   conformance: 77,
 } as const;

@@ -1,0 +1,172 @@
+import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
+import { assertExamples, type Dataset } from '../data/dataset.js';
+import { ArgumentError } from '../errors.js';
+import { type DBM, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
+import type { Watch } from '../progress.js';
+import { RandomStream, Streams } from '../random/stream.js';
+import { type AisSchedule, aisBetas, logMeanExp } from './ais.js';
+import { dbmAnneal, dbmAnnealingBase, largestOddInput } from './dbm-anneal.js';
+import { DEFAULT_RAISE_ROWS_PER_PASS, DEFAULT_RAISE_SWEEPS, estimatorInterval, raiseExamplesPerPass } from './raise.js';
+
+/**
+ * RAISE for a deep Boltzmann machine (Burda, Grosse & Salakhutdinov 2015): a conservative estimate of each
+ * example's log-likelihood that, unlike the mean-field bound with AIS's log Z, does not rest on log Z.
+ *
+ * The annealing model q is forward AIS's on the DBM's path (dbm-anneal.ts): its states are the even layers
+ * e = (v, h_2, ...), the odd ones summed out. RAISE's reverse chain estimates q(e) without bias from a start
+ * at e: w = p*_1(e) / Z_0 prod_{k<K} p*_k(x_k) / p*_{k+1}(x_k). The even hidden layers are not observed, so
+ * each chain draws them from r(h | v), the mean-field posterior's factorial distribution (probabilities kept
+ * within [floor, 1 - floor], so that r covers every state), and weighs by 1 / r:
+ *
+ *   E_{h ~ r}[ q-hat(v, h) / r(h | v) ] = sum_h q(v, h) = q(v),
+ *
+ * so the mean over M chains is unbiased for q(v) and its log a stochastic lower bound on log q(v), which
+ * tightens with M (the importance-weighted bound of Burda, Grosse & Salakhutdinov 2016). The odd layers,
+ * summed exactly, cost nothing in variance; r's mismatch with the posterior of the even hidden layers alone
+ * costs log-weight, at most the mean-field bound's own gap (the KL of a marginal is at most the joint's).
+ */
+
+export interface DbmRaiseOptions extends Watch {
+  /** Reverse chains per example, each with its own draw from r(h | v) (default 4). */
+  readonly chains?: number;
+  /** The annealing schedule (default S&M's 14,500 steps; S&H's DBM AIS took 20,000). */
+  readonly schedule?: AisSchedule;
+  /** Gibbs sweeps at each inverse temperature (default 1). */
+  readonly stepSweeps?: number;
+  /** Gibbs sweeps at beta = 1 before annealing down (default 5,000, as RAISE's for an RBM). */
+  readonly sweeps?: number;
+  readonly seed?: number;
+  /** The base model's data (as DBM AIS's `data`): base rates of v and mean-field rates of the even hidden layers. */
+  readonly baseData?: Dataset;
+  /** Mean-field iterations for r(h | v) (default 30). */
+  readonly iterations?: number;
+  /** r's probabilities are kept within [floor, 1 - floor] (default 1e-4). */
+  readonly floor?: number;
+  /** Chains annealed together (default 1,000); more examples go in passes. */
+  readonly rowsPerPass?: number;
+}
+
+export interface DbmRaiseEstimate {
+  /** Mean over the examples of log p-hat(v): a stochastic lower bound on the mean log q(v), nats. */
+  readonly mean: number;
+  /**
+   * mean -+ 3 standard errors of the estimator's part: log p-hat(v) less the mean-field bound's terms before
+   * log Z, whose spread over the examples is the annealing's and the posterior's, not the data's.
+   */
+  readonly low: number;
+  readonly high: number;
+  readonly perExample: Float64Array;
+  /** Mean over the examples of the mean-field bound's terms before log Z: mean - this estimates -log Z. */
+  readonly meanVariationalTerms: number;
+  readonly chains: number;
+  readonly steps: number;
+  readonly sweeps: number;
+  readonly examples: number;
+  /** Mean over the examples of Kish's effective sample size of their chains' weights (1 to `chains`). */
+  readonly effectiveSampleSize: number;
+}
+
+/** RAISE for a DBM: a conservative estimate of every example's log-likelihood, and their mean. */
+export async function dbmRaise(model: DBM, data: Dataset, options: DbmRaiseOptions = {}): Promise<DbmRaiseEstimate> {
+  const chains = options.chains ?? 4;
+  const sweeps = options.sweeps ?? DEFAULT_RAISE_SWEEPS;
+  const perPass = options.rowsPerPass ?? DEFAULT_RAISE_ROWS_PER_PASS;
+  const iterations = options.iterations ?? DEFAULT_MEAN_FIELD_ITERATIONS;
+  const floor = options.floor ?? 1e-4;
+  for (const [name, x] of [
+    ['chains', chains],
+    ['sweeps', sweeps],
+    ['rowsPerPass', perPass],
+  ] as const)
+    if (!Number.isInteger(x) || x < 1) throw new ArgumentError(`${name} must be a positive integer, got ${x}`);
+  if (!(floor > 0 && floor < 0.5)) throw new ArgumentError(`floor must be in (0, 0.5), got ${floor}`);
+  assertExamples(data, model.numVisible, 'DBM RAISE');
+  const sizes = model.sizes;
+  const examplesPerPass = raiseExamplesPerPass(chains, perPass);
+  const rows = Math.min(data.rows, examplesPerPass) * chains;
+  const units = sizes.reduce((t, n) => t + n, 0);
+  const bytes = float32Bytes(5 * units * rows);
+  checkMemory(`DBM RAISE with ${rows} chains a pass`, bytes, `${formatBytes(bytes)} for the chains' layers`);
+  const betas = aisBetas(options.schedule);
+  const K = betas.length - 1;
+  const base = await dbmAnnealingBase(model, options.baseData);
+  const maxAbsInput = await largestOddInput(model);
+  const terms = await model.variationalTerms(data, iterations);
+  const random = new RandomStream(options.seed ?? 0, Streams.raise);
+  const draws = new RandomStream(options.seed ?? 0, Streams.dbmRaise);
+  const nv = model.numVisible;
+  const perExample = new Float64Array(data.rows);
+  let ess = 0;
+  const passes = Math.ceil(data.rows / examplesPerPass);
+  for (let pass = 0; pass < passes; pass++) {
+    const first = pass * examplesPerPass;
+    const count = Math.min(examplesPerPass, data.rows - first);
+    const n = count * chains;
+    const head = { data: data.data.subarray(first * nv, (first + count) * nv), rows: count, cols: nv };
+    const mu = await model.meanFieldFeatures(head, iterations);
+    // Example-major: the chains of example e are rows e * chains .. + chains - 1.
+    const start: (Float32Array | undefined)[] = sizes.map(() => undefined);
+    start[0] = new Float32Array(n * nv);
+    for (let e = 0; e < count; e++)
+      for (let m = 0; m < chains; m++) start[0].set(head.data.subarray(e * nv, (e + 1) * nv), (e * chains + m) * nv);
+    // h ~ r(h | v) on the host, and log r(h | v) in float64.
+    const logR = new Float64Array(n);
+    for (let l = 2; l < sizes.length; l += 2) {
+      const size = sizes[l]!;
+      const m = mu[l - 1]!;
+      const u = new Float64Array(n * size);
+      draws.uniform(u);
+      const h = new Float32Array(n * size);
+      for (let r = 0; r < n; r++) {
+        const e = Math.floor(r / chains);
+        for (let j = 0; j < size; j++) {
+          const q = Math.min(Math.max(m[e * size + j]!, floor), 1 - floor);
+          const on = u[r * size + j]! < q;
+          h[r * size + j] = on ? 1 : 0;
+          logR[r]! += Math.log(on ? q : 1 - q);
+        }
+      }
+      start[l] = h;
+    }
+    const logW = await dbmAnneal(model, {
+      base,
+      betas,
+      rows: n,
+      direction: 'reverse',
+      start,
+      startSweeps: sweeps,
+      ...(options.stepSweeps !== undefined ? { stepSweeps: options.stepSweeps } : {}),
+      maxAbsInput,
+      random,
+      label: 'DBM RAISE',
+      progress: { done: pass * (K + sweeps), total: passes * (K + sweeps) },
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    for (let r = 0; r < n; r++) logW[r]! -= logR[r]!;
+    for (let e = 0; e < count; e++) {
+      const { log, effectiveSampleSize } = logMeanExp(logW.subarray(e * chains, (e + 1) * chains));
+      // log p-hat(v) = log mean(p*_1(v, h) W / r(h | v)) - log Z_0.
+      perExample[first + e] = log - base.logZBase;
+      ess += effectiveSampleSize;
+    }
+  }
+  let meanTerms = 0;
+  for (const t of terms) meanTerms += t / data.rows;
+  const { mean, low, high } = estimatorInterval(
+    perExample,
+    perExample.map((x, i) => x - terms[i]!),
+  );
+  return {
+    mean,
+    low,
+    high,
+    perExample,
+    meanVariationalTerms: meanTerms,
+    chains,
+    steps: K,
+    sweeps,
+    examples: data.rows,
+    effectiveSampleSize: ess / data.rows,
+  };
+}
