@@ -79,7 +79,7 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     expect(rb.bounds.lower).toBeLessThanOrEqual(rb.exact.logLikelihood);
     expect(rb.bounds.lowerEstimate).toBeLessThanOrEqual(rb.exact.logLikelihood + 0.02);
     expect(rb.bounds.lowerEstimate).toBeGreaterThan(rb.exact.logLikelihood - 0.1);
-    expect(rb.bounds.lowerMethod).toMatch(/^RAISE, 20 chain\(s\) per example, 50 sweeps/);
+    expect(rb.bounds.lowerMethod).toMatch(/^RAISE, 20 chain\(s\) per example, 500 posterior steps, 50 sweeps/);
     expect(rb.bounds.meanField.lowerEstimate).toBeLessThan(rb.exact.logLikelihood);
     const idle = await rbm(argv`eval ${model} --data ${data} --raise-chains 3`);
     expect(idle.code).toBe(2);

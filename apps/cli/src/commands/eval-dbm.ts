@@ -20,6 +20,7 @@ export interface DbmEvalFlags extends DataCommandFlags {
   bounds?: boolean;
   raiseChains: number;
   raiseSweeps: number;
+  raisePosteriorSteps?: number;
   aisRuns?: number;
   aisSchedule: string;
   meanField?: number;
@@ -28,7 +29,7 @@ export interface DbmEvalFlags extends DataCommandFlags {
 
 /**
  * The flags of `rbm eval` that are for one RBM only (a DBM takes the data flags, --exact, --ais-runs,
- * --ais-schedule, --mean-field, --bounds, --raise-chains and --raise-sweeps).
+ * --ais-schedule, --mean-field, --bounds, --raise-chains, --raise-sweeps and --raise-posterior-steps).
  */
 const RBM_ONLY_FLAGS = [
   'raiseStuckChains',
@@ -58,7 +59,7 @@ const BOUND_NOTE =
 
 /** Said with RAISE's bound on a DBM. */
 const RAISE_NOTE =
-  'RAISE (Burda et al. 2015) with the even hidden layers drawn from the mean-field posterior: a stochastic lower bound ' +
+  'RAISE (Burda et al. 2015), the even hidden layers annealed from the mean-field posterior to p(h | v): a stochastic lower bound ' +
   "on the annealing model's mean log q(v) that does not rest on AIS's log Z; 'lower' is the bottom of its +-3 sigma " +
   'interval. No upper bound: that would need one on a sum over every hidden configuration';
 
@@ -82,7 +83,7 @@ export async function evaluateDbm(
       throw new UsageError(
         `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for one RBM; ${modelPath} is a deep Boltzmann machine (rbm eval gives its AIS log Z and mean-field bound, and with --bounds RAISE's)`,
       );
-  for (const name of ['raiseChains', 'raiseSweeps'])
+  for (const name of ['raiseChains', 'raiseSweeps', 'raisePosteriorSteps'])
     if (given(name) && !flags.bounds)
       throw new UsageError(
         `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} sets RAISE, which runs with --bounds`,
@@ -167,6 +168,7 @@ export async function evaluateDbm(
       const raise = await dbmRaise(model, data, {
         chains,
         sweeps: flags.raiseSweeps,
+        ...(flags.raisePosteriorSteps !== undefined ? { posteriorSteps: flags.raisePosteriorSteps } : {}),
         schedule,
         seed: flags.seed,
         baseData: data,
@@ -179,7 +181,7 @@ export async function evaluateDbm(
         lowerEstimate: raise.mean,
         lowerInterval: [raise.low, raise.high],
         upper: null,
-        lowerMethod: `RAISE, ${chains} chain(s) per example, ${raise.sweeps} sweeps at beta = 1, ${raise.steps} steps`,
+        lowerMethod: `RAISE, ${chains} chain(s) per example, ${raise.posteriorSteps} posterior steps, ${raise.sweeps} sweeps at beta = 1, ${raise.steps} steps`,
         raiseEffectiveSampleSize: raise.effectiveSampleSize,
         raiseSeconds,
         meanField: { lower: b.lower, lowerEstimate: b.lowerEstimate },

@@ -154,6 +154,11 @@ export function registerEval(program: Command): void {
       'a deep Boltzmann machine: mean-field iterations of its bound (default 30)',
       nonNegativeInt,
     )
+    .option(
+      '--raise-posterior-steps <n>',
+      'a deep Boltzmann machine with --bounds: RAISE steps from the mean-field posterior to p(h | v), v held (default 500)',
+      positiveInt,
+    )
     .option('--ratings <file>', 'a collaborative-filtering model: the ratings to predict (RMSE, MAE)')
     .addOption(predictionOption());
   addCommonOptions(cmd, { backend: true }).action(async (modelPath: string, flags: EvalFlags, command: Command) => {
@@ -174,8 +179,11 @@ export function registerEval(program: Command): void {
     const given = (name: string) => command.getOptionValueSource(name) === 'cli';
     const file = await readAnyModelFile(modelPath);
     if (file.kind === 'dbm') return evaluateDbm(modelPath, file, flags, given, new Output(Boolean(flags.json)));
-    if (given('meanField'))
-      throw new UsageError(`--mean-field is for a deep Boltzmann machine; ${modelPath} is not one`);
+    for (const [name, flag] of [
+      ['meanField', '--mean-field'],
+      ['raisePosteriorSteps', '--raise-posterior-steps'],
+    ])
+      if (given(name)) throw new UsageError(`${flag} is for a deep Boltzmann machine; ${modelPath} is not one`);
     refuseIdleEvalFlags(flags, given);
     if (flags.raiseStuckChains !== undefined && flags.raiseStuckChains < flags.raiseChains)
       throw new UsageError(

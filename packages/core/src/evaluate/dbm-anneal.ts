@@ -25,8 +25,16 @@ import { runSchedule } from './anneal.js';
 
 /** The base model: biases a_l of the even layers (undefined for the odd ones) and its log Z_0. */
 export interface DbmAnnealingBase {
+  /** [n_l] each, or with `perRow` [rows, n_l]: one base per chain. */
   readonly biases: readonly (Float32Array | undefined)[];
   readonly logZBase: number;
+  readonly perRow?: boolean;
+  /**
+   * The visible layer held at the chains' starting v (not resampled, its term left out of the increments):
+   * the path then runs over the even hidden layers given v, from the base to p(h | v) (RAISE's posterior
+   * annealing). Its log Z_0 differs per chain; `logZBase` is unused.
+   */
+  readonly clampVisible?: boolean;
 }
 
 /** Rows of the data whose mean field sets the even hidden layers' base rates. */
@@ -101,8 +109,6 @@ export interface DbmAnnealingPath {
   transition(beta: number): void;
   /** A whole sweep at beta from the even layers alone. */
   sweep(beta: number): void;
-  /** logw += log p*_1(e) = -F(e), the model's own unnormalised log-probability of the even layers. */
-  addTarget(): void;
 }
 
 /** The path's tensors in `scope`; `maxAbsInput` is {@link largestOddInput}'s. */
@@ -116,21 +122,22 @@ export function dbmAnnealingPath(
 ): DbmAnnealingPath {
   const be = model.backend;
   const sizes = model.sizes;
-  const even = sizes.map((_, l) => l).filter((l) => l % 2 === 0);
+  const even = sizes.map((_, l) => l).filter((l) => l % 2 === 0 && (l > 0 || !base.clampVisible));
   const odd = sizes.map((_, l) => l).filter((l) => l % 2 === 1);
+  const baseRows = base.perRow ? rows : 1;
   const s = sizes.map((n) => scope.tensor(rows, n));
   const x = sizes.map((n) => scope.tensor(rows, n));
   const p = sizes.map((n) => scope.tensor(rows, n));
   const u = sizes.map((n) => scope.tensor(rows, n));
-  const aA = base.biases.map((a, l) => (a ? scope.tensor(1, sizes[l]!, a) : undefined));
-  // d/dbeta of the even layers' linear terms: b_l - a_l.
-  const dA = base.biases.map((a, l) => {
+  const aA = sizes.map((n, l) => (even.includes(l) ? scope.tensor(baseRows, n, base.biases[l]!) : undefined));
+  // -d/dbeta of the even layers' linear terms: a_l - b_l (b_l broadcast over a per-chain base).
+  const dA = aA.map((a, l) => {
     if (!a) return undefined;
-    const d = scope.tensor(1, sizes[l]!);
-    be.binary('sub', d, model.b[l]!, aA[l]!);
+    const d = scope.tensor(baseRows, sizes[l]!);
+    be.binary('sub', d, a, model.b[l]!);
     return d;
   });
-  const c = sizes.map((n, l) => (l % 2 === 0 ? scope.tensor(1, n) : undefined));
+  const c = sizes.map((n, l) => (even.includes(l) ? scope.tensor(baseRows, n) : undefined));
   const one = scope.tensor(1, 1, Float32Array.of(1));
   const col = scope.tensor(rows, 1);
   const logw = scope.tensor(rows, 1);
@@ -194,7 +201,16 @@ export function dbmAnnealingPath(
           be.binary('add', logw, logw, col);
         }
       }
-      for (const l of even) be.matMul(logw, s[l]!, dA[l]!, { transposeB: true, alpha: to - from, beta: 1 });
+      // (to - from) (b_l - a_l).s_l
+      for (const l of even) {
+        if (!base.perRow) {
+          be.matMul(logw, s[l]!, dA[l]!, { transposeB: true, alpha: from - to, beta: 1 });
+          continue;
+        }
+        be.binary('mul', u[l]!, s[l]!, dA[l]!);
+        be.sum(col, u[l]!, 1);
+        be.axpby(logw, 1, logw, from - to, col);
+      }
     },
     transition,
     sweep(beta: number) {
@@ -205,15 +221,6 @@ export function dbmAnnealingPath(
       }
       transition(beta);
     },
-    addTarget() {
-      for (const l of even) be.matMul(logw, s[l]!, model.b[l]!, { transposeB: true, beta: 1 });
-      for (const l of odd) {
-        model.layerInput(x[l]!, s, l);
-        be.unary('softplus', u[l]!, x[l]!);
-        be.sum(col, u[l]!, 1);
-        be.binary('add', logw, logw, col);
-      }
-    },
   };
 }
 
@@ -223,7 +230,10 @@ export interface DbmAnnealOptions extends Watch {
   readonly rows: number;
   /** `forward`: from the base up to beta = 1; `reverse`: from `start` down to beta = 0. */
   readonly direction: 'forward' | 'reverse';
-  /** Reverse: the even layers' starting states, [rows, n_l] each (undefined for the odd layers). */
+  /**
+   * The even layers' starting states, [rows, n_l] each (undefined for the odd layers): reverse, all of them;
+   * forward with a clamped visible layer, v (the hidden ones are drawn from the base).
+   */
   readonly start?: readonly (Float32Array | undefined)[];
   /** Reverse: Gibbs sweeps at beta = 1 before the first step (RAISE's T_K^m). */
   readonly startSweeps?: number;
@@ -233,31 +243,29 @@ export interface DbmAnnealOptions extends Watch {
   readonly random: RandomStream;
   readonly label: string;
   readonly progress?: { readonly done: number; readonly total: number };
+  /** Filled with the even hidden layers' last states ([rows, n_l] each), when given. */
+  readonly finalStates?: (Float32Array | undefined)[];
 }
 
 /**
  * Runs `rows` chains along `betas` and returns each one's log-weight, summed in float64. Forward: log w
- * estimates log Z - log Z_0. Reverse (RAISE's chain): log p*_1(start) + sum_k log p*_k(x_k) - log
- * p*_{k+1}(x_k), so that log w - log Z_0 is the log-weight of Burda et al.'s reverse path.
+ * estimates log Z - log Z_0. Reverse (RAISE's chain): sum_k log p*_k(x_k) - log p*_{k+1}(x_k), which
+ * times p*_1(start) / Z_0 is the weight of Burda et al.'s reverse path.
  */
 export async function dbmAnneal(model: DBM, options: DbmAnnealOptions): Promise<Float64Array> {
   const { rows, direction, base } = options;
   const be = model.backend;
-  if (direction === 'reverse' && !options.start) throw new ArgumentError('reverse annealing needs starting states');
+  if ((direction === 'reverse' || base.clampVisible) && !options.start?.[0])
+    throw new ArgumentError('this annealing starts from given states (options.start)');
   if (options.signal?.aborted) throw new AbortedError(options.label, 0, options.betas.length - 1);
   return withScope(be, async (scope) => {
     const rnd = new DeviceRandom(be, options.random);
     const path = dbmAnnealingPath(model, scope, base, rows, rnd, options.maxAbsInput);
-    const scratch = { scratch: path.scratch };
-    if (direction === 'forward') {
-      fused(be, 'dbm-ais-start', () => path.drawBase(), scratch);
-    } else {
-      options.start!.forEach((states, l) => {
-        if (states) be.write(path.s[l]!, states);
-      });
-      fused(be, 'dbm-raise-start', () => path.addTarget(), scratch);
-    }
-    return runSchedule(be, {
+    options.start?.forEach((states, l) => {
+      if (states) be.write(path.s[l]!, states);
+    });
+    if (direction === 'forward') fused(be, 'dbm-ais-start', () => path.drawBase(), { scratch: path.scratch });
+    const logW = await runSchedule(be, {
       ...options,
       scratch: path.scratch,
       logw: path.logw,
@@ -266,5 +274,9 @@ export async function dbmAnneal(model: DBM, options: DbmAnnealOptions): Promise<
       sweep: path.sweep,
       units: { sweep: 'dbm-ais-sweep', step: 'dbm-ais-step' },
     });
+    const out = options.finalStates;
+    if (out)
+      for (let l = 2; l < model.sizes.length; l += 2) out[l] = Float32Array.from(await be.read(path.s[l]!));
+    return logW;
   });
 }
