@@ -275,8 +275,7 @@ export async function dbmAnneal(model: DBM, options: DbmAnnealOptions): Promise<
       units: { sweep: 'dbm-ais-sweep', step: 'dbm-ais-step' },
     });
     const out = options.finalStates;
-    if (out)
-      for (let l = 2; l < model.sizes.length; l += 2) out[l] = Float32Array.from(await be.read(path.s[l]!));
+    if (out) for (let l = 2; l < model.sizes.length; l += 2) out[l] = Float32Array.from(await be.read(path.s[l]!));
     return logW;
   });
 }
