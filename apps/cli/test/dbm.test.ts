@@ -81,6 +81,16 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     expect(rb.bounds.lowerEstimate).toBeGreaterThan(rb.exact.logLikelihood - 0.1);
     expect(rb.bounds.lowerMethod).toMatch(/^RAISE, 20 chain\(s\) per example, 500 posterior steps, 50 sweeps/);
     expect(rb.bounds.meanField.lowerEstimate).toBeLessThan(rb.exact.logLikelihood);
+    // --ais-base model: the base from the model's own samples; the exact log Z still inside AIS's interval.
+    const fromModel = await rbm(
+      argv`eval ${model} --data ${data} --exact --ais-base model --ais-runs 200 --ais-schedule linear:3000 --json`,
+      { timeoutMs: 120_000 },
+    );
+    expect(fromModel.code, fromModel.stderr).toBe(0);
+    const rm = JSON.parse(fromModel.stdout);
+    expect(rm.base).toMatch(/the model's samples \(1000 Gibbs chains, 1000 sweeps\)/);
+    expect(rm.exact.logZ).toBeGreaterThanOrEqual(rm.logZInterval[0]);
+    expect(rm.exact.logZ).toBeLessThanOrEqual(rm.logZInterval[1]);
     const idle = await rbm(argv`eval ${model} --data ${data} --raise-chains 3`);
     expect(idle.code).toBe(2);
     expect(idle.stderr).toMatch(/--raise-chains sets RAISE, which runs with --bounds/);

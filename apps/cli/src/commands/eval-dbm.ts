@@ -1,6 +1,7 @@
 import {
   aisWarnings,
   DBM,
+  type Dataset,
   type DbmFile,
   dbmAnnealedImportanceSampling,
   dbmRaise,
@@ -21,6 +22,7 @@ export interface DbmEvalFlags extends DataCommandFlags {
   raiseChains: number;
   raiseSweeps: number;
   raisePosteriorSteps?: number;
+  aisBase: 'data' | 'model' | 'uniform';
   aisRuns?: number;
   aisSchedule: string;
   meanField?: number;
@@ -29,7 +31,7 @@ export interface DbmEvalFlags extends DataCommandFlags {
 
 /**
  * The flags of `rbm eval` that are for one RBM only (a DBM takes the data flags, --exact, --ais-runs,
- * --ais-schedule, --mean-field, --bounds, --raise-chains, --raise-sweeps and --raise-posterior-steps).
+ * --ais-schedule, --ais-base, --mean-field, --bounds, --raise-chains, --raise-sweeps and --raise-posterior-steps).
  */
 const RBM_ONLY_FLAGS = [
   'raiseStuckChains',
@@ -38,7 +40,6 @@ const RBM_ONLY_FLAGS = [
   'budget',
   'aisSweeps',
   'aisResample',
-  'aisBase',
   'aisReverse',
   'aisReverseStart',
   'aisReverseSweeps',
@@ -62,6 +63,33 @@ const RAISE_NOTE =
   'RAISE (Burda et al. 2015), the even hidden layers annealed from the mean-field posterior to p(h | v): a stochastic lower bound ' +
   "on the annealing model's mean log q(v) that does not rest on AIS's log Z; 'lower' is the bottom of its +-3 sigma " +
   'interval. No upper bound: that would need one on a sum over every hidden configuration';
+
+/** Gibbs chains and sweeps of `--ais-base model` for a DBM. */
+const MODEL_BASE = { chains: 1000, sweeps: 1000 };
+
+/**
+ * `--ais-base` for a DBM: the data whose base rates (v) and mean field (the even hidden layers) set the base
+ * model of AIS and RAISE: the evaluated data (S&H's choice), the model's own samples, or none (uniform).
+ */
+async function baseData(
+  model: DBM,
+  data: Dataset,
+  flags: DbmEvalFlags,
+  out: Output,
+): Promise<{ data?: Dataset; description: string }> {
+  if (flags.aisBase === 'uniform') return { description: 'the uniform distribution' };
+  if (flags.aisBase === 'data') return { data, description: "the data's base rates and mean field" };
+  const s = await model.sample({
+    chains: MODEL_BASE.chains,
+    steps: MODEL_BASE.sweeps,
+    seed: flags.seed + 3,
+    onProgress: out.work('samples of the model for the base rates', 'sweeps'),
+  });
+  return {
+    data: { data: Float32Array.from(s.states), rows: s.rows, cols: model.numVisible },
+    description: `the base rates and mean field of the model's samples (${MODEL_BASE.chains} Gibbs chains, ${MODEL_BASE.sweeps} sweeps)`,
+  };
+}
 
 /** RAISE's chains per example on a DBM when --raise-chains is not given: each also draws the hidden layers. */
 const DBM_RAISE_CHAINS = 4;
@@ -116,11 +144,13 @@ export async function evaluateDbm(
   );
   const t0 = performance.now();
   try {
+    const base = await baseData(model, data, flags, out);
+    out.info(`base model: ${base.description}`);
     const ais = await dbmAnnealedImportanceSampling(model, {
       runs,
       schedule,
       seed: flags.seed,
-      data,
+      ...(base.data ? { data: base.data } : {}),
       onProgress: out.work('AIS', 'steps'),
     });
     const b = await dbmVariationalBound(model, data, { ais, iterations });
@@ -137,6 +167,7 @@ export async function evaluateDbm(
       runs,
       steps: ais.steps,
       meanFieldIterations: iterations,
+      base: base.description,
       bounds: {
         lower: b.lower,
         lowerEstimate: b.lowerEstimate,
@@ -171,7 +202,7 @@ export async function evaluateDbm(
         ...(flags.raisePosteriorSteps !== undefined ? { posteriorSteps: flags.raisePosteriorSteps } : {}),
         schedule,
         seed: flags.seed,
-        baseData: data,
+        ...(base.data ? { baseData: base.data } : {}),
         iterations,
         onProgress: out.work('RAISE', 'steps'),
       });
