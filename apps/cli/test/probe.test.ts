@@ -1034,15 +1034,23 @@ const cases: Case[] = [
     }),
   ),
   {
-    name: 'eval --bounds of a DBM: refused by name (no RAISE side for a DBM), not the plain output',
+    name: "eval --bounds --raise-stuck-chains of a DBM: refused by name (one RBM's RAISE only), not the plain output",
     cls: 'flags',
     args: () => [
       'eval',
       write('dbm.safetensors', encodeDbm(initialDbmParameters({ sizes: [9, 4, 3], seed: 1 }))),
-      ...['--data', csv, '--bounds', '--backend', 'js'],
+      ...['--data', csv, '--bounds', '--raise-stuck-chains', '8', '--backend', 'js'],
     ],
     code: 2,
-    message: /--bounds is for one RBM; .*dbm\.safetensors is a deep Boltzmann machine/,
+    message: /--raise-stuck-chains is for one RBM; .*dbm\.safetensors is a deep Boltzmann machine/,
+    quiet: true,
+  },
+  {
+    name: "eval --raise-posterior-steps of one RBM: refused by name (a DBM's RAISE only)",
+    cls: 'flags',
+    args: () => ['eval', model, '--data', csv, '--bounds', '--raise-posterior-steps', '10', '--backend', 'js'],
+    code: 2,
+    message: /--raise-posterior-steps is for a deep Boltzmann machine; .* is not one/,
     quiet: true,
   },
   {

@@ -70,8 +70,18 @@ describe('AIS', () => {
 
   it('a data-based base model (smoothed means) works too', async () => {
     const { model, data, logZ: exact } = await sampledModel(backend, randomParameters(10, 6, 1, 8), 300, 4);
-    const est = await annealedImportanceSampling(model, { runs: 100, schedule: { linear: 1000 }, data, seed: 2 });
+    const est = await annealedImportanceSampling(model, {
+      runs: 100,
+      schedule: { linear: 1000 },
+      baseData: data,
+      seed: 2,
+    });
     expect(Math.abs(est.logZ - exact)).toBeLessThan(0.05);
+    // `data`, the older name, is the same option.
+    const older = await annealedImportanceSampling(model, { runs: 100, schedule: { linear: 1000 }, data, seed: 2 });
+    expect(older.logZ).toBe(est.logZ);
+    const uniform = await annealedImportanceSampling(model, { runs: 100, schedule: { linear: 1000 }, seed: 2 });
+    expect(uniform.logZBase).not.toBe(est.logZBase);
   }, 60_000);
 
   it('forward and reverse AIS from exact samples bracket the exact log Z', async () => {

@@ -35,6 +35,11 @@ export interface BaseChoice {
   readonly description: string;
 }
 
+/** The base as core's annealing options take it: `baseData`, or `baseVisibleBias`. */
+export function baseOptions(base: BaseChoice): { baseData: Dataset } | { baseVisibleBias: Float32Array } {
+  return base.baseData ? { baseData: base.baseData } : { baseVisibleBias: base.baseVisibleBias! };
+}
+
 /** Gibbs chains and sweeps of `--ais-base model`. */
 const MODEL_BASE = { chains: 1000, sweeps: 1000 };
 
@@ -95,7 +100,7 @@ export async function forwardEstimate(
   out: Output,
 ): Promise<{ estimate: AisEstimate | SmcEstimate; method: string; json: Record<string, unknown> }> {
   const a = annealingOf(flags);
-  const from = base.baseData ? { data: base.baseData } : { baseVisibleBias: base.baseVisibleBias! };
+  const from = baseOptions(base);
   if (a.smc) {
     const e = await sequentialMonteCarlo(model, {
       runs,
@@ -168,7 +173,7 @@ export async function bothBounds(
     ...(a.schedule ? { schedule: a.schedule } : {}),
     ...(a.smc ? { smc: a.smc } : {}),
     stepSweeps: flags.aisSweeps,
-    ...(base.baseData ? { baseData: base.baseData } : { baseVisibleBias: base.baseVisibleBias! }),
+    ...baseOptions(base),
     seed: flags.seed,
     width: flags.width,
     budgetSeconds: flags.budget,

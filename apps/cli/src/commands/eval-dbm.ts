@@ -1,7 +1,7 @@
 import {
   aisWarnings,
-  DBM,
   type Dataset,
+  DBM,
   type DbmFile,
   dbmAnnealedImportanceSampling,
   dbmRaise,
@@ -150,7 +150,7 @@ export async function evaluateDbm(
       runs,
       schedule,
       seed: flags.seed,
-      ...(base.data ? { data: base.data } : {}),
+      ...(base.data ? { baseData: base.data } : {}),
       onProgress: out.work('AIS', 'steps'),
     });
     const b = await dbmVariationalBound(model, data, { ais, iterations });

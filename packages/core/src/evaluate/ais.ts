@@ -102,6 +102,8 @@ export interface AisOptions extends Watch {
    * Visible biases of the base model: log(p / (1 - p)) of smoothed data means, p = (sum + 1) / (N + 2)
    * (S&M use the training data). Without data or biases the base model is uniform.
    */
+  readonly baseData?: Dataset;
+  /** @deprecated The older name of {@link AisOptions.baseData}. */
   readonly data?: Dataset;
   readonly baseVisibleBias?: Float32Array;
   /** `forward` (default) or `reverse`; a reverse run needs `start`. */

@@ -35,22 +35,24 @@ export interface AnnealingBase {
 
 /** Where the base model's visible biases come from (see `AisOptions`). */
 export interface BaseOptions {
+  /** Data whose base rates (smoothed means) the base model takes, as RAISE's and `likelihoodBounds`'s do. */
+  readonly baseData?: Dataset;
+  /** @deprecated The older name of {@link BaseOptions.baseData}. */
   readonly data?: Dataset;
   readonly baseVisibleBias?: Float32Array;
 }
 
-/** The base model of the annealing path: base rates from `data`, the biases given, or uniform. */
+/** The base model of the annealing path: base rates from `baseData`, the biases given, or uniform. */
 export async function annealingBase(model: RBM, options: BaseOptions): Promise<AnnealingBase> {
   assertBinaryHidden(model, 'annealed importance sampling');
   const nv = model.numVisible;
   let aA = options.baseVisibleBias;
-  if (!aA && options.data) {
-    assertColumns(options.data, nv, 'AIS base model');
-    assertVisibleData(options.data, model.units);
+  const data = options.baseData ?? options.data;
+  if (!aA && data) {
+    assertColumns(data, nv, 'AIS base model');
+    assertVisibleData(data, model.units);
     // Gaussian units: the base model is N(data means, sigma^2) with the model's variances.
-    aA = model.gaussian
-      ? Float32Array.from(columnMeans(options.data))
-      : model.units.baseBiases!(columnMeans(options.data), options.data.rows);
+    aA = model.gaussian ? Float32Array.from(columnMeans(data)) : model.units.baseBiases!(columnMeans(data), data.rows);
   }
   aA ??= new Float32Array(nv);
   if (aA.length !== nv)

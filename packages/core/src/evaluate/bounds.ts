@@ -195,7 +195,7 @@ async function oneRound(
     // SMC first (it reports thousandths of the way to beta = 1), then RAISE on its temperatures.
     const smc = await sequentialMonteCarlo(model, {
       runs: options.runs ?? 1000,
-      ...(base.baseData ? { data: base.baseData } : base),
+      ...base,
       ...(options.smc.cess !== undefined ? { cess: options.smc.cess } : {}),
       ...(options.smc.resample !== undefined ? { resample: options.smc.resample } : {}),
       ...(options.schedule ? { schedule: options.schedule } : {}),
@@ -222,7 +222,7 @@ async function oneRound(
     );
     ais = await annealedImportanceSampling(model, {
       runs: options.runs ?? 1000,
-      ...(base.baseData ? { data: base.baseData } : base),
+      ...base,
       ...(options.schedule ? { schedule: options.schedule } : {}),
       ...common,
       ...(report ? { onProgress: (done: number) => report(raiseTotal + done, raiseTotal + K) } : {}),

@@ -104,12 +104,14 @@ export interface DbmAisOptions extends Watch {
    * Data for the base model's biases: v at the data's smoothed log-odds, each even hidden layer at those of its
    * mean-field means on the first 1,000 rows; without data the base is uniform.
    */
+  readonly baseData?: Dataset;
+  /** @deprecated The older name of {@link DbmAisOptions.baseData}. */
   readonly data?: Dataset;
 }
 
 /**
  * log Z of a DBM by AIS (Salakhutdinov & Hinton 2009, section 3.2), with the odd layers summed out, along the
- * path of dbm-anneal.ts from base rates a_l on the even layers (from `data`: see {@link DbmAisOptions.data})
+ * path of dbm-anneal.ts from base rates a_l on the even layers (from `baseData`: see {@link DbmAisOptions.baseData})
  * and uniform odd ones. Each step is one fused unit (`dbm-ais-step`).
  */
 export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisOptions = {}): Promise<AisEstimate> {
@@ -120,7 +122,7 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
   checkMemory(`DBM AIS with runs: ${runs}`, bytes, `${formatBytes(bytes)} for the runs' states of every layer`);
   const betas = aisBetas(options.schedule);
   if (options.signal?.aborted) throw new AbortedError('DBM AIS', 0, betas.length - 1);
-  const base = await dbmAnnealingBase(model, options.data);
+  const base = await dbmAnnealingBase(model, options.baseData ?? options.data);
   const logWeights = await dbmAnneal(model, {
     base,
     betas,

@@ -140,7 +140,7 @@ export async function reverseAnnealedImportanceSampling(
   const betas = aisBetas(options.schedule);
   const K = betas.length - 1;
   const base = await annealingBase(model, {
-    ...(options.baseData ? { data: options.baseData } : {}),
+    ...(options.baseData ? { baseData: options.baseData } : {}),
     ...(options.baseVisibleBias ? { baseVisibleBias: options.baseVisibleBias } : {}),
   });
   const F = await model.freeEnergy(data);
