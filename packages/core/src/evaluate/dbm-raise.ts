@@ -41,7 +41,7 @@ export interface DbmRaiseOptions extends Watch {
   /** Gibbs sweeps at beta = 1 before annealing down (default 5,000, as RAISE's for an RBM). */
   readonly sweeps?: number;
   readonly seed?: number;
-  /** The base model's data (as DBM AIS's `data`): base rates of v and mean-field rates of the even hidden layers. */
+  /** The base model's data (as DBM AIS's `baseData`): base rates of v and mean-field rates of the even hidden layers. */
   readonly baseData?: Dataset;
   /** Mean-field iterations for r(h | v) (default 30). */
   readonly iterations?: number;
