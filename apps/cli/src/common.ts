@@ -144,7 +144,7 @@ export function parseSchedule(s: string): AisSchedule {
   throw new RbmError(
     'INVALID_ARGUMENT',
     `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F from 1 to 999 times its steps) or linear:N ` +
-      '(or, for one RBM, adaptive[:C])',
+      '(or adaptive[:C])',
   );
 }
 

@@ -91,6 +91,25 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     expect(rm.base).toMatch(/the model's samples \(1000 Gibbs chains, 1000 sweeps\)/);
     expect(rm.exact.logZ).toBeGreaterThanOrEqual(rm.logZInterval[0]);
     expect(rm.exact.logZ).toBeLessThanOrEqual(rm.logZInterval[1]);
+    // --ais-schedule adaptive: SMC for log Z (the exact value inside its interval), RAISE on the temperatures
+    // it chose.
+    const adaptive = await rbm(
+      argv`eval ${model} --data ${data} --exact --bounds --raise-chains 20 --raise-sweeps 50 --ais-runs 200 --ais-schedule adaptive:0.995 --ais-resample 0.6 --ais-sweeps 2 --json`,
+      { timeoutMs: 120_000 },
+    );
+    expect(adaptive.code, adaptive.stderr).toBe(0);
+    const ra = JSON.parse(adaptive.stdout);
+    expect(ra).toMatchObject({ method: 'smc', runs: 200, stepSweeps: 2 });
+    expect(ra.steps).toBeGreaterThan(10);
+    expect(ra.resamplings).toBeGreaterThanOrEqual(0);
+    expect(ra.exact.logZ).toBeGreaterThanOrEqual(ra.logZInterval[0]);
+    expect(ra.exact.logZ).toBeLessThanOrEqual(ra.logZInterval[1]);
+    expect(ra.bounds.lowerMethod).toMatch(new RegExp(`, ${ra.steps} steps, 2 Gibbs sweeps at each temperature$`));
+    expect(ra.bounds.lower).toBeLessThanOrEqual(ra.exact.logLikelihood);
+    expect(ra.bounds.lowerEstimate).toBeGreaterThan(ra.exact.logLikelihood - 0.1);
+    const resampleAlone = await rbm(argv`eval ${model} --data ${data} --ais-resample 0.6`);
+    expect(resampleAlone.code).toBe(2);
+    expect(resampleAlone.stderr).toMatch(/--ais-resample needs --ais-schedule adaptive/);
     const idle = await rbm(argv`eval ${model} --data ${data} --raise-chains 3`);
     expect(idle.code).toBe(2);
     expect(idle.stderr).toMatch(/--raise-chains sets RAISE, which runs with --bounds/);

@@ -131,6 +131,7 @@ export {
   MAX_DBM_ENUMERABLE,
 } from './evaluate/dbm.js';
 export { type DbmRaiseEstimate, type DbmRaiseOptions, dbmRaise } from './evaluate/dbm-raise.js';
+export { type DbmSmcOptions, dbmSequentialMonteCarlo } from './evaluate/dbm-smc.js';
 export {
   type ExactLogLikelihood,
   type ExactOptions,

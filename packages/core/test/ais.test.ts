@@ -171,6 +171,14 @@ describe('AIS', () => {
     // No lower end.
     const open = { ...good, logZLow: Number.NEGATIVE_INFINITY };
     expect(aisWarnings(open)).toEqual([expect.stringMatching(/interval has no lower end/)]);
+    // SMC names itself, and its spread's source: the ancestors left.
+    const smc: AisEstimate = Object.assign({ ...open }, { ancestors: 3, resamplings: 9 });
+    expect(aisWarnings(smc)).toEqual([
+      expect.stringMatching(/^SMC: the estimated spread .*\(3 of 100 runs' ancestors left after 9 resamplings\)/),
+    ]);
+    expect(aisWarnings(Object.assign({ ...good, effectiveSampleSize: 4 }, { ancestors: 50, resamplings: 2 }))).toEqual([
+      expect.stringMatching(/^SMC: the last segment's effective sample size is 4\.0 of 100 runs/),
+    ]);
     // Forward 3.6 nats above a reverse run from approximate samples, intervals apart (the 784-500 case).
     const crossed = aisWarnings(good, estimate('reverse', 496.4, 0.5, 60), { reverseStart: 'approximate' });
     expect(crossed).toEqual([

@@ -5,16 +5,18 @@ import {
   type DbmFile,
   dbmAnnealedImportanceSampling,
   dbmRaise,
+  dbmSequentialMonteCarlo,
   dbmVariationalBound,
   exactDbmLogLikelihood,
   exactDbmLogPartition,
   MAX_DBM_ENUMERABLE,
   RbmError,
 } from '@rbmjs/core';
-import { backendFor, type DataCommandFlags, dataSpec, scheduleWithinBudget } from '../common.js';
+import { backendFor, type DataCommandFlags, dataSpec } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import type { Output } from '../output.js';
+import { annealingOf } from './eval-bounds.js';
 
 export interface DbmEvalFlags extends DataCommandFlags {
   exact?: boolean;
@@ -25,21 +27,22 @@ export interface DbmEvalFlags extends DataCommandFlags {
   aisBase: 'data' | 'model' | 'uniform';
   aisRuns?: number;
   aisSchedule: string;
+  aisResample: number;
+  aisSweeps: number;
   meanField?: number;
   seed: number;
 }
 
 /**
  * The flags of `rbm eval` that are for one RBM only (a DBM takes the data flags, --exact, --ais-runs,
- * --ais-schedule, --ais-base, --mean-field, --bounds, --raise-chains, --raise-sweeps and --raise-posterior-steps).
+ * --ais-schedule, --ais-sweeps, --ais-resample, --ais-base, --mean-field, --bounds, --raise-chains, --raise-sweeps
+ * and --raise-posterior-steps).
  */
 const RBM_ONLY_FLAGS = [
   'raiseStuckChains',
   'raiseStuckGap',
   'width',
   'budget',
-  'aisSweeps',
-  'aisResample',
   'aisReverse',
   'aisReverseStart',
   'aisReverseSweeps',
@@ -122,7 +125,9 @@ export async function evaluateDbm(
     throw new UsageError(
       `--exact: a ${p.sizes.join('-')} DBM has ${evenUnits} units in its even layers, more than the ${MAX_DBM_ENUMERABLE} that can be enumerated`,
     );
-  const schedule = scheduleWithinBudget(flags.aisSchedule);
+  if (given('aisResample') && !flags.aisSchedule.startsWith('adaptive'))
+    throw new UsageError('--ais-resample needs --ais-schedule adaptive; without it, it would do nothing');
+  const annealing = annealingOf(flags);
   const opened = openData(dataSpec(flags));
   let data: Awaited<ReturnType<typeof loadAll>>;
   try {
@@ -138,21 +143,40 @@ export async function evaluateDbm(
   const backend = await backendFor(flags.backend, out, Boolean(flags.verbose));
   const model = DBM.fromParameters(backend, p);
   const runs = flags.aisRuns ?? 100;
+  const each = flags.aisSweeps > 1 ? `, ${flags.aisSweeps} Gibbs sweeps at each temperature` : '';
   const iterations = flags.meanField ?? 30;
   out.info(
-    `${opened.description}; deep Boltzmann machine ${p.sizes.join('-')}, backend ${backend.name}: AIS with ${runs} runs (${flags.aisSchedule}), ${iterations} mean-field iterations`,
+    `${opened.description}; deep Boltzmann machine ${p.sizes.join('-')}, backend ${backend.name}: ${annealing.smc ? 'SMC' : 'AIS'} with ${runs} runs (${flags.aisSchedule}${each}), ${iterations} mean-field iterations`,
   );
   const t0 = performance.now();
   try {
     const base = await baseData(model, data, flags, out);
     out.info(`base model: ${base.description}`);
-    const ais = await dbmAnnealedImportanceSampling(model, {
-      runs,
-      schedule,
-      seed: flags.seed,
-      ...(base.data ? { baseData: base.data } : {}),
-      onProgress: out.work('AIS', 'steps'),
-    });
+    const from = base.data ? { baseData: base.data } : {};
+    const smc = annealing.smc
+      ? await dbmSequentialMonteCarlo(model, {
+          runs,
+          cess: annealing.smc.cess,
+          resample: annealing.smc.resample,
+          sweeps: flags.aisSweeps,
+          seed: flags.seed,
+          ...from,
+          onProgress: out.work('SMC (thousandths of the way to beta = 1)', 'thousandths'),
+        })
+      : undefined;
+    const ais =
+      smc ??
+      (await dbmAnnealedImportanceSampling(model, {
+        runs,
+        schedule: annealing.schedule!,
+        stepSweeps: flags.aisSweeps,
+        seed: flags.seed,
+        ...from,
+        onProgress: out.work('AIS', 'steps'),
+      }));
+    // RAISE anneals on the temperatures SMC chose, or on the fixed schedule.
+    const schedule = smc ? smc.betas : annealing.schedule!;
+    const method = smc ? 'SMC' : 'AIS';
     const b = await dbmVariationalBound(model, data, { ais, iterations });
     const seconds = (performance.now() - t0) / 1000;
     const warnings = aisWarnings(ais);
@@ -166,6 +190,8 @@ export async function evaluateDbm(
       effectiveSampleSize: ais.effectiveSampleSize,
       runs,
       steps: ais.steps,
+      stepSweeps: flags.aisSweeps,
+      ...(smc ? { method: 'smc', resamplings: smc.resamplings, ancestors: smc.ancestors } : { method: 'ais' }),
       meanFieldIterations: iterations,
       base: base.description,
       bounds: {
@@ -180,7 +206,7 @@ export async function evaluateDbm(
     };
     const low = Number.isFinite(ais.logZLow) ? ais.logZLow.toFixed(3) : 'no lower end';
     out.info(
-      `log Z = ${ais.logZ.toFixed(3)} [${low}, ${ais.logZHigh.toFixed(3)}] (AIS, ESS ${ais.effectiveSampleSize.toFixed(1)} of ${runs})`,
+      `log Z = ${ais.logZ.toFixed(3)} [${low}, ${ais.logZHigh.toFixed(3)}] (${method}, ${ais.steps} steps${smc ? `, ${smc.resamplings} resamplings, ${smc.ancestors} ancestors left` : ''}, ESS ${ais.effectiveSampleSize.toFixed(1)} of ${runs})`,
     );
     out.info(
       `mean log p(v) >= ${b.lower.toFixed(3)} (estimate of the bound ${b.lowerEstimate.toFixed(3)}) over ${data.rows} examples, ${seconds.toFixed(1)} s`,
@@ -199,10 +225,11 @@ export async function evaluateDbm(
       const raise = await dbmRaise(model, data, {
         chains,
         sweeps: flags.raiseSweeps,
+        stepSweeps: flags.aisSweeps,
         ...(flags.raisePosteriorSteps !== undefined ? { posteriorSteps: flags.raisePosteriorSteps } : {}),
         schedule,
         seed: flags.seed,
-        ...(base.data ? { baseData: base.data } : {}),
+        ...from,
         iterations,
         onProgress: out.work('RAISE', 'steps'),
       });
@@ -212,7 +239,7 @@ export async function evaluateDbm(
         lowerEstimate: raise.mean,
         lowerInterval: [raise.low, raise.high],
         upper: null,
-        lowerMethod: `RAISE, ${chains} chain(s) per example, ${raise.posteriorSteps} posterior steps, ${raise.sweeps} sweeps at beta = 1, ${raise.steps} steps`,
+        lowerMethod: `RAISE, ${chains} chain(s) per example, ${raise.posteriorSteps} posterior steps, ${raise.sweeps} sweeps at beta = 1, ${raise.steps} steps${each}`,
         raiseEffectiveSampleSize: raise.effectiveSampleSize,
         raiseSeconds,
         meanField: { lower: b.lower, lowerEstimate: b.lowerEstimate },

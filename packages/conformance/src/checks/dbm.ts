@@ -5,6 +5,7 @@ import {
   dbmAnnealedImportanceSampling,
   dbmFamily,
   dbmRaise,
+  dbmSequentialMonteCarlo,
   dbmVariationalBound,
   Trainer,
 } from '@rbmjs/core';
@@ -65,6 +66,15 @@ async function evaluateBoth(c: CheckContext, [m1, m2]: [DBM, DBM], versus: strin
   if (ais) {
     const a1 = await dbmAnnealedImportanceSampling(m1, options);
     c.close(`DBM AIS log Z${versus}`, [a1.logZ], [a2.logZ], () => 1e3 * c.eps * Math.abs(a2.logZ) + 1e-5);
+    // SMC keeps the odd layers' inputs from one unit to the next, and moves the even layers' rows when it
+    // resamples (a coarse fixed schedule, so it does).
+    const smc = { runs: 16, schedule: Float64Array.from({ length: 21 }, (_, i) => i / 20), resample: 0.9, seed: 5 };
+    const [s1, s2] = [await dbmSequentialMonteCarlo(m1, smc), await dbmSequentialMonteCarlo(m2, smc)];
+    c.that(
+      s1.resamplings === s2.resamplings,
+      `DBM SMC resampled ${s1.resamplings} and ${s2.resamplings} times${versus}`,
+    );
+    c.close(`DBM SMC log Z${versus}`, [s1.logZ], [s2.logZ], () => 1e3 * c.eps * Math.abs(s2.logZ) + 1e-5);
   }
   const data = barsAndStripes(3);
   if (ais) {
@@ -107,7 +117,7 @@ export const dbmChecks: ConformanceCheck[] = [
   },
   {
     group: wholeStepGroup,
-    name: 'a 9-6-4 DBM: compiled units (dbm-step, dbm-pretrain-step, dbm-ais-step, RAISE) agree with op by op',
+    name: 'a 9-6-4 DBM: compiled units (dbm-step, dbm-pretrain-step, dbm-ais-step, SMC, RAISE) agree with op by op',
     async run(c) {
       if (!c.backend.fuse) c.skip(`${c.backend.name} runs op by op (no fuse): nothing compiled to compare`);
       const fused = countingFuse(c.backend);

@@ -1,5 +1,5 @@
 import { annealedImportanceSampling, chunkSteps, RBM, raise } from '@rbmjs/core';
-import type { Backend, HostArray, Tensor } from '@rbmjs/core/backend';
+import type { Backend, FuseOptions, HostArray, Tensor } from '@rbmjs/core/backend';
 
 import { type CheckContext, type ConformanceCheck, randomArray } from './context.js';
 import { TRAINING_RUNS, trainSideBySide } from './training.js';
@@ -16,9 +16,10 @@ export function countingFuse(backend: Backend): { backend: Backend; units: () =>
   const wrapped = new Proxy(backend, {
     get: (t, p, r) =>
       p === 'fuse' && fuse
-        ? (label: string, body: () => void) => {
+        ? (label: string, body: () => void, options?: FuseOptions) => {
             units++;
-            fuse(label, body);
+            // The options pass on: a unit's scratch (no outputs) is part of what is compared.
+            fuse(label, body, options);
           }
         : Reflect.get(t, p, r),
   });

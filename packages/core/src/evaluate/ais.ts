@@ -256,6 +256,11 @@ export interface AisCheckOptions {
   readonly maxWidth?: number;
 }
 
+/** An SMC estimate (smc.ts), told by its fields: smc.ts builds on this module, so no import. */
+function isSmc(e: AisEstimate): e is AisEstimate & { readonly ancestors: number; readonly resamplings: number } {
+  return 'ancestors' in e && 'resamplings' in e;
+}
+
 /**
  * Plain reasons not to trust an AIS estimate of log Z, empty when none is found:
  * - few effective runs (Kish's ESS): the mean weight rests on a handful of runs, so the log of it is likely
@@ -275,6 +280,18 @@ export function aisWarnings(forward: AisEstimate, reverse?: AisEstimate, options
   const maxGap = options.maxGap ?? 1;
   for (const e of reverse ? [forward, reverse] : [forward]) {
     const least = Math.min(e.runs, Math.max(10, fraction * e.runs));
+    // SMC's spread is Lee & Whiteley's, from the runs' ancestors, not the last weights' alone.
+    if (isSmc(e)) {
+      if (!Number.isFinite(e.logZLow))
+        out.push(
+          `SMC: the estimated spread of Z-hat reaches Z-hat itself (${e.ancestors} of ${e.runs} runs' ancestors left after ${e.resamplings} resamplings), so log Z's interval has no lower end: use more runs or a stricter conditional ESS`,
+        );
+      else if (e.effectiveSampleSize < least)
+        out.push(
+          `SMC: the last segment's effective sample size is ${e.effectiveSampleSize.toFixed(1)} of ${e.runs} runs (use more runs or a stricter conditional ESS)`,
+        );
+      continue;
+    }
     if (e.effectiveSampleSize < least) {
       out.push(
         `${e.direction} AIS: the weights' effective sample size is ${e.effectiveSampleSize.toFixed(1)} of ${e.runs} runs: ` +

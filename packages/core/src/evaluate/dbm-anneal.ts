@@ -9,6 +9,7 @@ import type { Watch } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import type { RandomStream } from '../random/stream.js';
 import { runSchedule } from './anneal.js';
+import { addSoftplusIncrement, softplusSlope } from './increment.js';
 
 /**
  * The annealing path of a deep Boltzmann machine (Salakhutdinov & Hinton 2009, section 3.2), shared by
@@ -99,12 +100,24 @@ export interface DbmAnnealingPath {
   readonly s: readonly Tensor[];
   /** Each chain's log-weight increments since the caller last cleared it, [rows, 1]. */
   readonly logw: Tensor;
-  /** The moves' workspace. */
+  /**
+   * The odd layers' inputs that {@link DbmAnnealingPath.oddInput} leaves for the next unit (an adaptive
+   * schedule's slope reads them); workspace where the unit that computes them also uses them.
+   */
+  readonly oddInputs: readonly Tensor[];
+  /** The moves' workspace (the odd inputs aside). */
   readonly scratch: readonly Tensor[];
   /** The even layers ~ the base model. */
   drawBase(): void;
-  /** logw += log p*_to(e) - log p*_from(e) for the current e; leaves the odd layers' p(s = 1 | e) at `to`. */
+  /** The odd layers' inputs x_l for the current even layers (what {@link accumulate} and {@link slope} read). */
+  oddInput(): void;
+  /**
+   * logw += log p*_to(e) - log p*_from(e) for the current e, from the inputs {@link oddInput} left; leaves the
+   * odd layers' p(s = 1 | e) at `to`.
+   */
   accumulate(from: number, to: number): void;
+  /** g = d/dbeta log p*_beta(e), [rows, 1], from the inputs {@link oddInput} left (an adaptive schedule's slope). */
+  slope(beta: number, g: Tensor): void;
   /** The odd layers from the probabilities {@link accumulate} left, then the even ones, at beta. */
   transition(beta: number): void;
   /** A whole sweep at beta from the even layers alone. */
@@ -146,6 +159,10 @@ export function dbmAnnealingPath(
     rnd.uniform(u[l]!);
     be.bernoulli(s[l]!, p[l]!, u[l]!);
   };
+  /** x_l = b_l + s_{l-1} W_{l-1} + s_{l+1} W_l^T of every odd layer, for the current even layers. */
+  const oddInput = () => {
+    for (const l of odd) model.layerInput(x[l]!, s, l);
+  };
   const transition = (beta: number) => {
     for (const l of odd) sampleLayer(l);
     for (const l of even) {
@@ -162,7 +179,8 @@ export function dbmAnnealingPath(
   return {
     s,
     logw,
-    scratch: [...odd.map((l) => s[l]!), ...x, ...p, ...u, ...(c.filter(Boolean) as Tensor[]), col],
+    oddInputs: odd.map((l) => x[l]!),
+    scratch: [...odd.map((l) => s[l]!), ...even.map((l) => x[l]!), ...p, ...u, ...(c.filter(Boolean) as Tensor[]), col],
     drawBase() {
       for (const l of even) {
         be.fill(p[l]!, 0);
@@ -171,36 +189,11 @@ export function dbmAnnealingPath(
         sampleLayer(l);
       }
     },
-    /**
-     * Per odd unit, with d = to - from, the exact identity of the RBM's path (anneal.ts):
-     * softplus(to x) - softplus(from x) = -log(1 - sigmoid(to x) (1 - exp(-d x))), formed per unit before the
-     * sum, never as a difference of two sums of hundreds of nats (float32 would keep only their absolute
-     * error); where |d| max|x| may exceed 60, the two softplus, still differenced per unit.
-     */
+    oddInput,
+    /** The odd layers' share per unit (increment.ts), then the even layers' linear terms. */
     accumulate(from: number, to: number) {
-      for (const l of odd) {
-        model.layerInput(x[l]!, s, l);
-        be.axpby(p[l]!, to, x[l]!, 0, x[l]!);
-        be.unary('sigmoid', p[l]!, p[l]!);
-        if (Math.abs(to - from) * maxAbsInput <= 60) {
-          be.axpby(u[l]!, from - to, x[l]!, 0, x[l]!);
-          be.unary('exp', u[l]!, u[l]!);
-          be.binary('sub', u[l]!, u[l]!, one);
-          be.binary('mul', u[l]!, u[l]!, p[l]!);
-          be.binary('add', u[l]!, u[l]!, one);
-          be.unary('log', u[l]!, u[l]!);
-          be.sum(col, u[l]!, 1);
-          be.binary('sub', logw, logw, col);
-        } else {
-          be.axpby(u[l]!, to, x[l]!, 0, x[l]!);
-          be.unary('softplus', u[l]!, u[l]!);
-          be.axpby(s[l]!, from, x[l]!, 0, x[l]!);
-          be.unary('softplus', s[l]!, s[l]!);
-          be.binary('sub', u[l]!, u[l]!, s[l]!);
-          be.sum(col, u[l]!, 1);
-          be.binary('add', logw, logw, col);
-        }
-      }
+      for (const l of odd)
+        addSoftplusIncrement(be, { x: x[l]!, p: p[l]!, work: [u[l]!, s[l]!], col, one, logw }, from, to, maxAbsInput);
       // (to - from) (b_l - a_l).s_l
       for (const l of even) {
         if (!base.perRow) {
@@ -212,10 +205,29 @@ export function dbmAnnealingPath(
         be.axpby(logw, 1, logw, from - to, col);
       }
     },
+    /**
+     * g = d/dbeta log p*_beta(e) = sum_{l odd} sum_j x_lj sigmoid(beta x_lj) + sum_{l even} (b_l - a_l).s_l,
+     * from the inputs {@link DbmAnnealingPath.oddInput} left.
+     */
+    slope(beta: number, g: Tensor) {
+      odd.forEach((l, k) => {
+        softplusSlope(be, k === 0 ? g : col, x[l]!, u[l]!, beta);
+        if (k > 0) be.binary('add', g, g, col);
+      });
+      for (const l of even) {
+        if (!base.perRow) {
+          be.matMul(g, s[l]!, dA[l]!, { transposeB: true, alpha: -1, beta: 1 });
+          continue;
+        }
+        be.binary('mul', u[l]!, s[l]!, dA[l]!);
+        be.sum(col, u[l]!, 1);
+        be.binary('sub', g, g, col);
+      }
+    },
     transition,
     sweep(beta: number) {
+      oddInput();
       for (const l of odd) {
-        model.layerInput(x[l]!, s, l);
         be.axpby(p[l]!, beta, x[l]!, 0, x[l]!);
         be.unary('sigmoid', p[l]!, p[l]!);
       }
@@ -264,12 +276,16 @@ export async function dbmAnneal(model: DBM, options: DbmAnnealOptions): Promise<
     options.start?.forEach((states, l) => {
       if (states) be.write(path.s[l]!, states);
     });
-    if (direction === 'forward') fused(be, 'dbm-ais-start', () => path.drawBase(), { scratch: path.scratch });
+    const scratch = [...path.scratch, ...path.oddInputs];
+    if (direction === 'forward') fused(be, 'dbm-ais-start', () => path.drawBase(), { scratch });
     const logW = await runSchedule(be, {
       ...options,
-      scratch: path.scratch,
+      scratch,
       logw: path.logw,
-      step: path.accumulate,
+      step: (from, to) => {
+        path.oddInput();
+        path.accumulate(from, to);
+      },
       transition: path.transition,
       sweep: path.sweep,
       units: { sweep: 'dbm-ais-sweep', step: 'dbm-ais-step' },

@@ -100,6 +100,8 @@ export interface DbmAisOptions extends Watch {
   readonly runs?: number;
   readonly schedule?: AisSchedule;
   readonly seed?: number;
+  /** Gibbs sweeps at each inverse temperature (default 1). */
+  readonly stepSweeps?: number;
   /**
    * Data for the base model's biases: v at the data's smoothed log-odds, each even hidden layer at those of its
    * mean-field means on the first 1,000 rows; without data the base is uniform.
@@ -131,6 +133,7 @@ export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisO
     maxAbsInput: await largestOddInput(model),
     random: new RandomStream(options.seed ?? 0, Streams.dbmAis),
     label: 'DBM AIS',
+    ...(options.stepSweeps !== undefined ? { stepSweeps: options.stepSweeps } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });

@@ -1,5 +1,6 @@
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
+import type { Backend, Tensor } from '../backend/types.js';
 import { checkMemory, modelMemory } from '../budget.js';
 import { AbortedError, ArgumentError } from '../errors.js';
 import type { RBM } from '../model/rbm.js';
@@ -8,6 +9,7 @@ import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { type AisEstimate, type AisSchedule, aisBetas, forwardInterval, logMeanExp } from './ais.js';
 import { annealingBase, annealingPath, type BaseOptions, largestHiddenInput } from './anneal.js';
+import { softplusSlope } from './increment.js';
 
 /**
  * Sequential Monte Carlo on the AIS path (Del Moral, Doucet & Jasra 2006): forward AIS runs ("particles")
@@ -31,7 +33,8 @@ import { annealingBase, annealingPath, type BaseOptions, largestHiddenInput } fr
  * - Spread: Lee & Whiteley (2018)'s estimate of Var(Z-hat) / Z^2 from each run's Eve index (its ancestor at
  *   beta = 0): 1 - (N / (N - 1))^(R + 1) (1 - sum_e Wbar_e^2), Wbar_e the weight of the runs descending from
  *   e, R the resamplings (with none it is the usual variance of a mean). When every run descends from one
- *   ancestor it is 1: the interval has no lower end.
+ *   ancestor it is 1: the interval has no lower end. It can come out at or below 0 (it is unbiased, not
+ *   positive); the last segment's variance of its mean weight is its floor.
  */
 
 export interface SmcOptions extends Watch, BaseOptions {
@@ -64,9 +67,20 @@ export interface SmcEstimate extends AisEstimate {
   readonly relativeVariance: number;
 }
 
-/** log Z by sequential Monte Carlo along the AIS path (module comment); forward only, binary hidden units. */
-export async function sequentialMonteCarlo(model: RBM, options: SmcOptions = {}): Promise<SmcEstimate> {
-  const runs = options.runs ?? 1000;
+/** The SMC settings every path shares, checked (defaults in {@link SmcOptions}). */
+export interface SmcSettings {
+  readonly runs: number;
+  readonly cess: number;
+  readonly resample: number;
+  readonly sweeps: number;
+  readonly maxSteps: number;
+  /** The fixed schedule's inverse temperatures, or undefined for the adaptive one. */
+  readonly fixed: Float64Array | undefined;
+}
+
+/** {@link SmcOptions}' settings with their defaults, or an ArgumentError naming the bad one. */
+export function smcSettings(options: SmcOptions, defaultRuns = 1000): SmcSettings {
+  const runs = options.runs ?? defaultRuns;
   if (!Number.isInteger(runs) || runs < 2) throw new ArgumentError(`SMC needs at least 2 runs, got ${runs}`);
   const cess = options.cess ?? 0.99;
   if (!(cess > 0 && cess < 1)) throw new ArgumentError(`cess must be in (0, 1), got ${cess}`);
@@ -78,128 +92,218 @@ export async function sequentialMonteCarlo(model: RBM, options: SmcOptions = {})
   const maxSteps = options.maxSteps ?? 1_000_000;
   if (!Number.isInteger(maxSteps) || maxSteps < 1)
     throw new ArgumentError(`maxSteps must be a positive integer, got ${maxSteps}`);
+  const fixed = options.schedule === undefined ? undefined : aisBetas(options.schedule);
+  return { runs, cess, resample, sweeps, maxSteps, fixed };
+}
+
+/**
+ * What {@link smcLoop} drives: one annealing path's runs (an RBM's, a DBM's), ops only, which the loop fuses
+ * into units.
+ */
+export interface SmcPath {
+  /** The runs' states, [runs, n] each: resampling moves their rows together. */
+  readonly states: readonly Tensor[];
+  /** Each run's log-weight increments since the loop last cleared it, [runs, 1]. */
+  readonly logw: Tensor;
+  /** The moves' workspace: nothing in it outlives a unit. */
+  readonly scratch: readonly Tensor[];
+  /** The states ~ the base model. */
+  drawBase(): void;
+  /** What {@link SmcPath.accumulate} and {@link SmcPath.slope} read of the current states. */
+  prepare(): void;
+  /** logw += log p*_to - log p*_from of the current states, leaving what a transition at `to` needs. */
+  accumulate(from: number, to: number): void;
+  transition(beta: number): void;
+  /** A whole sweep at beta from the states alone. */
+  sweep(beta: number): void;
+  /** g = d/dbeta log p*_beta of the current states, [runs, 1]. */
+  slope(beta: number, g: Tensor): void;
+  /** The fused units' names. */
+  readonly units: { readonly start: string; readonly step: string; readonly slope: string };
+}
+
+/** What {@link smcLoop} found: the last segment's log-weights and what the estimate and its spread need. */
+export interface SmcRun {
+  /** log-weights since the last resampling. */
+  readonly logW: Float64Array;
+  /** Sum over the finished segments of log mean(w). */
+  readonly logZSegments: number;
+  readonly eve: Int32Array;
+  readonly resamplings: number;
+  readonly betas: Float64Array;
+  readonly steps: number;
+}
+
+/**
+ * The SMC loop (module comment) on any annealing path: steps to the adaptive (or fixed) next beta, each one
+ * fused unit, weights summed in float64 on the host, multinomial resampling by `picks`.
+ */
+export async function smcLoop(
+  be: Backend,
+  scope: Scope,
+  path: SmcPath,
+  settings: SmcSettings,
+  picks: RandomStream,
+  label: string,
+  watch: Watch,
+): Promise<SmcRun> {
+  const { runs, cess, resample, sweeps, maxSteps, fixed } = settings;
+  const g = scope.tensor(runs, 1);
+  const scratch = { scratch: path.scratch };
+  /** g from the current states; only the adaptive schedule needs it. */
+  const slope = (beta: number) => {
+    if (!fixed) path.slope(beta, g);
+  };
+  fused(
+    be,
+    path.units.start,
+    () => {
+      path.drawBase();
+      path.prepare();
+      slope(0);
+    },
+    scratch,
+  );
+
+  const logW = new Float64Array(runs); // log-weights since the last resampling
+  let eve = Int32Array.from({ length: runs }, (_, i) => i);
+  let logZSegments = 0;
+  let resamplings = 0;
+  const betas: number[] = [0];
+  let beta = 0;
+  let steps = 0;
+  while (beta < 1) {
+    let to: number;
+    if (fixed) {
+      to = fixed[steps + 1]!;
+    } else {
+      if (steps >= maxSteps - 1) to = 1;
+      else to = nextBeta(beta, logW, await be.read(g), cess, 1 / maxSteps);
+    }
+    const last = to >= 1;
+    const from = beta;
+    fused(
+      be,
+      path.units.step,
+      () => {
+        path.accumulate(from, to);
+        if (last) return;
+        path.transition(to);
+        for (let k = 1; k < sweeps; k++) path.sweep(to);
+        path.prepare();
+        slope(to);
+      },
+      scratch,
+    );
+    const inc = await be.read(path.logw);
+    be.fill(path.logw, 0);
+    for (let i = 0; i < runs; i++) logW[i]! += inc[i]!;
+    beta = last ? 1 : to;
+    betas.push(beta);
+    steps++;
+    const now = resample > 0 && !last ? logMeanExp(logW) : undefined;
+    if (now && now.effectiveSampleSize < resample * runs) {
+      logZSegments += now.log;
+      const ancestors = multinomial(logW, picks);
+      for (const t of path.states) {
+        const old = await be.read(t);
+        const n = t.cols;
+        const moved = new Float32Array(old.length);
+        for (let i = 0; i < runs; i++) moved.set(old.subarray(ancestors[i]! * n, (ancestors[i]! + 1) * n), i * n);
+        be.write(t, moved);
+      }
+      eve = Int32Array.from(ancestors, (a) => eve[a]!);
+      logW.fill(0);
+      resamplings++;
+      // The moved states need their inputs again (the next step's weights read them), and g with them.
+      fused(
+        be,
+        path.units.slope,
+        () => {
+          path.prepare();
+          slope(beta);
+        },
+        scratch,
+      );
+    }
+    if ((steps % 100 === 0 || last) && (watch.signal || watch.onProgress))
+      await afterChunk(label, Math.floor(beta * 1000), 1000, watch);
+  }
+  return { logW, logZSegments, eve, resamplings, betas: Float64Array.from(betas), steps };
+}
+
+/** The estimate from a finished loop: log Z = log Z_0 + shift + the segments + the last segment's mean. */
+export function smcEstimate(run: SmcRun, logZBase: number, shift: number): SmcEstimate {
+  const { logW, logZSegments, eve, resamplings } = run;
+  const final = logMeanExp(logW);
+  const logZ = logZBase + shift + logZSegments + final.log;
+  // Lee & Whiteley's estimate is unbiased but can fall to 0 or below (clamped) after a few resamplings; the
+  // last segment's own variance of the mean is a floor (Var(Z-hat) >= E[Var(Z-hat | all before it)]), so the
+  // interval is never narrower than the last segment alone makes it.
+  const relativeVariance = Math.max(eveVariance(logW, eve, resamplings), final.relativeError ** 2);
+  return {
+    logZ,
+    ...forwardInterval(logZ, Math.sqrt(relativeVariance)),
+    direction: 'forward',
+    runs: logW.length,
+    steps: run.steps,
+    // log mean exp of these is log Z - log Z_0, as forward AIS's weights are.
+    logWeights: logW.map((x) => x + logZSegments + shift),
+    logZBase,
+    effectiveSampleSize: final.effectiveSampleSize,
+    betas: run.betas,
+    resamplings,
+    ancestors: new Set(eve).size,
+    relativeVariance,
+  };
+}
+
+/** log Z by sequential Monte Carlo along the AIS path (module comment); forward only, binary hidden units. */
+export async function sequentialMonteCarlo(model: RBM, options: SmcOptions = {}): Promise<SmcEstimate> {
+  const settings = smcSettings(options);
+  const { runs } = settings;
   {
     const need = modelMemory(model.numVisible, model.numHidden, 3 * runs);
     checkMemory(`SMC with runs: ${runs}`, need.bytes, need.detail);
   }
-  const fixed = options.schedule === undefined ? undefined : aisBetas(options.schedule);
   const label = 'SMC';
   if (options.signal?.aborted) throw new AbortedError(label, 0, 1000);
   const base = await annealingBase(model, options);
   const maxAbsInput = await largestHiddenInput(model);
   const be = model.backend;
-  const nv = model.numVisible;
   const seed = options.seed ?? 0;
-  const picks = new RandomStream(seed, Streams.smc);
 
   return withScope(be, async (scope: Scope) => {
     // The device draws on AIS's stream: with no resampling and a fixed schedule, SMC is AIS, number for number.
     const rnd = new DeviceRandom(be, new RandomStream(seed, Streams.ais));
     const path = annealingPath(model, scope, base, runs, rnd, maxAbsInput);
-    const { v, X, s, logw } = path;
-    const g = scope.tensor(runs, 1);
+    const { v, X } = path;
     const t = scope.tensor(runs, model.numHidden);
-    const scratch = { scratch: [s, t, ...path.scratch] };
-    /** g = d/dbeta log p*_beta(v) from X of the current v; only the adaptive schedule needs it. */
-    const slope = (beta: number) => {
-      if (fixed) return;
-      be.axpby(t, beta, X, 0, X);
-      be.unary('sigmoid', t, t);
-      be.binary('mul', t, t, X);
-      be.sum(g, t, 1);
-      be.matMul(g, v, path.dA, { transposeB: true, alpha: 1, beta: 1 });
-    };
-    fused(
+    const run = await smcLoop(
       be,
-      'smc-start',
-      () => {
-        path.drawBase();
-        path.hiddenInput();
-        slope(0);
-      },
-      scratch,
-    );
-
-    const logW = new Float64Array(runs); // log-weights since the last resampling
-    let eve = Int32Array.from({ length: runs }, (_, i) => i);
-    let logZSegments = 0; // sum over finished segments of log mean(w)
-    let resamplings = 0;
-    const betas: number[] = [0];
-    let beta = 0;
-    let steps = 0;
-    while (beta < 1) {
-      let to: number;
-      if (fixed) {
-        to = fixed[steps + 1]!;
-      } else {
-        if (steps >= maxSteps - 1) to = 1;
-        else to = nextBeta(beta, logW, await be.read(g), cess, 1 / maxSteps);
-      }
-      const last = to >= 1;
-      const from = beta;
-      fused(
-        be,
-        'smc-step',
-        () => {
-          path.accumulate(from, to);
-          if (last) return;
-          path.transition(to);
-          for (let k = 1; k < sweeps; k++) path.sweep(to);
-          path.hiddenInput();
-          slope(to);
+      scope,
+      {
+        states: [v],
+        logw: path.logw,
+        scratch: [path.s, t, ...path.scratch],
+        drawBase: path.drawBase,
+        prepare: path.hiddenInput,
+        accumulate: path.accumulate,
+        transition: path.transition,
+        sweep: path.sweep,
+        /** g = (a - a_A).v + sum_j x_j sigmoid(beta x_j), x = b + v W. */
+        slope(beta, g) {
+          softplusSlope(be, g, X, t, beta);
+          be.matMul(g, v, path.dA, { transposeB: true, alpha: 1, beta: 1 });
         },
-        scratch,
-      );
-      const inc = await be.read(logw);
-      be.fill(logw, 0);
-      for (let i = 0; i < runs; i++) logW[i]! += inc[i]!;
-      beta = last ? 1 : to;
-      betas.push(beta);
-      steps++;
-      const now = resample > 0 && !last ? logMeanExp(logW) : undefined;
-      if (now && now.effectiveSampleSize < resample * runs) {
-        logZSegments += now.log;
-        const ancestors = multinomial(logW, picks);
-        const old = await be.read(v);
-        const moved = new Float32Array(old.length);
-        for (let i = 0; i < runs; i++) moved.set(old.subarray(ancestors[i]! * nv, (ancestors[i]! + 1) * nv), i * nv);
-        be.write(v, moved);
-        eve = Int32Array.from(ancestors, (a) => eve[a]!);
-        logW.fill(0);
-        resamplings++;
-        // The moved v needs its hidden input X again (the next step's weights read it), and g with it.
-        fused(
-          be,
-          'smc-slope',
-          () => {
-            path.hiddenInput();
-            slope(beta);
-          },
-          scratch,
-        );
-      }
-      if ((steps % 100 === 0 || last) && (options.signal || options.onProgress))
-        await afterChunk(label, Math.floor(beta * 1000), 1000, options);
-    }
-
-    const final = logMeanExp(logW);
-    const logZ = base.logZBase + base.shift + logZSegments + final.log;
-    const relativeVariance = eveVariance(logW, eve, resamplings);
-    return {
-      logZ,
-      ...forwardInterval(logZ, Math.sqrt(relativeVariance)),
-      direction: 'forward',
-      runs,
-      steps,
-      // log mean exp of these is log Z - log Z_0, as forward AIS's weights are.
-      logWeights: logW.map((x) => x + logZSegments + base.shift),
-      logZBase: base.logZBase,
-      effectiveSampleSize: final.effectiveSampleSize,
-      betas: Float64Array.from(betas),
-      resamplings,
-      ancestors: new Set(eve).size,
-      relativeVariance,
-    };
+        units: { start: 'smc-start', step: 'smc-step', slope: 'smc-slope' },
+      },
+      settings,
+      new RandomStream(seed, Streams.smc),
+      label,
+      options,
+    );
+    return smcEstimate(run, base.logZBase, base.shift);
   });
 }
 
