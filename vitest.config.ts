@@ -25,6 +25,8 @@ export default defineConfig({
   test: {
     projects,
     reporters: ['default', './tooling/vitest/summary-reporter.ts'],
+    // One temporary directory per run, removed at its end (tests and the processes they spawn write there).
+    globalSetup: [join(import.meta.dirname, 'tooling/vitest/temp-dir.ts')],
     testTimeout: 60_000,
   },
 });
