@@ -63,27 +63,33 @@ export class Output {
   /**
    * Progress of long work that is not training (sampling sweeps, AIS steps, benchmark repeats): a bar on a
    * terminal, and on any stream one line saying how long the whole will take once the first reports show it
-   * is long (over `longSeconds`), so that huge requested work never runs silently.
+   * is long (over `longSeconds`), so that huge requested work never runs silently; without a terminal, a line
+   * every `everySeconds` (5 minutes) after that says where it stands.
    */
-  work(label: string, unit: string, longSeconds = 10): (done: number, total: number) => void {
+  work(label: string, unit: string, longSeconds = 10, everySeconds = 300): (done: number, total: number) => void {
     const t0 = performance.now();
     let bar: SingleBar | undefined;
     let told = false;
+    let lastLine = 0;
     return (done, total) => {
       if (!bar && process.stderr.isTTY && total > 1) bar = this.progress(total, label, unit);
       bar?.update(done, { rate: (done / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(1) });
       if (done >= total) bar?.stop();
       const seconds = (performance.now() - t0) / 1000;
-      if (!told && done > 0 && done < total && seconds > 0.2) {
-        const eta = (seconds / done) * (total - done);
-        if (eta > longSeconds) {
-          told = true;
-          bar?.stop();
-          bar = undefined;
-          this.info(
-            `${label}: ${done} of ${total} ${unit} in ${seconds.toFixed(1)} s; the rest will take about ${duration(eta)} (Ctrl-C stops it)`,
-          );
-        }
+      if (done <= 0 || done >= total || seconds <= 0.2) return;
+      const eta = (seconds / done) * (total - done);
+      if (!told && eta > longSeconds) {
+        told = true;
+        lastLine = seconds;
+        bar?.stop();
+        bar = undefined;
+        this.info(
+          `${label}: ${done} of ${total} ${unit} in ${seconds.toFixed(1)} s; the rest will take about ${duration(eta)} (Ctrl-C stops it)`,
+        );
+      } else if (told && !process.stderr.isTTY && seconds - lastLine >= everySeconds) {
+        // Without a terminal there is no bar: a long run logged to a file says where it is now and then.
+        lastLine = seconds;
+        this.info(`${label}: ${done} of ${total} ${unit} after ${duration(seconds)}; about ${duration(eta)} to go`);
       }
     };
   }

@@ -121,7 +121,12 @@ export function registerEval(program: Command): void {
       number(0, Number.POSITIVE_INFINITY, { inclusiveMin: false }),
       1,
     )
-    .option('--budget <time>', '--bounds: the time the rounds may take (90s, 30m, 2h); a round starts only if it fits (taken to cost twice the last), the first always runs to its end', seconds, 1800)
+    .option(
+      '--budget <time>',
+      '--bounds: the time the rounds may take (90s, 30m, 2h); a round starts only if it fits (taken to cost twice the last), the first always runs to its end',
+      seconds,
+      1800,
+    )
     .option('--ais-reverse', 'also run reverse AIS, from samples of the model: an estimate from the other side')
     .option(
       '--ais-reverse-start <how>',
