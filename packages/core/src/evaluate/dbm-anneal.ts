@@ -4,7 +4,7 @@ import { fused } from '../backend/trace.js';
 import type { Tensor } from '../backend/types.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
 import { AbortedError, ArgumentError } from '../errors.js';
-import type { DBM } from '../model/dbm.js';
+import type { DBM, DbmParameters } from '../model/dbm.js';
 import type { Watch } from '../progress.js';
 import { DeviceRandom } from '../random/device.js';
 import type { RandomStream } from '../random/stream.js';
@@ -75,9 +75,12 @@ export async function dbmAnnealingBase(model: DBM, data: Dataset | undefined): P
   return { biases, logZBase };
 }
 
-/** A bound on |x_lj| over binary states, every odd layer: max_j |b_lj| + sum_i |W_{l-1,ij}| + sum_k |W_{l,jk}|. */
-export async function largestOddInput(model: DBM): Promise<number> {
-  const p = await model.parameters();
+/**
+ * A bound on |x_lj| over binary states, every odd layer: max_j |b_lj| + sum_i |W_{l-1,ij}| + sum_k |W_{l,jk}|
+ * (from `parameters` when the caller has read them).
+ */
+export async function largestOddInput(model: DBM, parameters?: DbmParameters): Promise<number> {
+  const p = parameters ?? (await model.parameters());
   let most = 0;
   for (let l = 1; l <= model.depth; l += 2) {
     const n = p.sizes[l]!;

@@ -100,13 +100,13 @@ export async function dbmRaise(model: DBM, data: Dataset, options: DbmRaiseOptio
   const betas = aisBetas(options.schedule);
   const K = betas.length - 1;
   const base = await dbmAnnealingBase(model, options.baseData);
-  const maxAbsInput = await largestOddInput(model);
-  const terms = await model.variationalTerms(data, iterations);
+  const p = await model.parameters();
+  const maxAbsInput = await largestOddInput(model, p);
+  const terms = new Float64Array(data.rows);
   const random = new RandomStream(options.seed ?? 0, Streams.raise);
   const draws = new RandomStream(options.seed ?? 0, Streams.dbmRaise);
   const posteriorBetas = aisBetas({ linear: posteriorSteps });
   const nv = model.numVisible;
-  const p = await model.parameters();
   const oddUnits = sizes.reduce((t, n, l) => (l % 2 === 1 ? t + n : t), 0);
   const perExample = new Float64Array(data.rows);
   let ess = 0;
@@ -117,7 +117,9 @@ export async function dbmRaise(model: DBM, data: Dataset, options: DbmRaiseOptio
     const count = Math.min(examplesPerPass, data.rows - first);
     const n = count * chains;
     const head = { data: data.data.subarray(first * nv, (first + count) * nv), rows: count, cols: nv };
-    const mu = await model.meanFieldFeatures(head, iterations);
+    // The mean field sets each chain's posterior base, and its bound's terms the estimator's spread (below).
+    const { features: mu, terms: headTerms } = await model.meanFieldAndTerms(head, iterations);
+    terms.set(headTerms, first);
     // Example-major: the chains of example e are rows e * chains .. + chains - 1. Each chain's base for the
     // posterior annealing: v held, h_l at logit r; log Z_0(v) = b_0.v + (odd units) log 2 + sum softplus(a).
     const v = new Float32Array(n * nv);

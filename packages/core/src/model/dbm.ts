@@ -341,10 +341,19 @@ export class DBM {
    * float64 on the host.
    */
   async variationalTerms(data: Dataset | HostArray, iterations = DEFAULT_MEAN_FIELD_ITERATIONS): Promise<Float64Array> {
+    return (await this.meanFieldAndTerms(data, iterations)).terms;
+  }
+
+  /** {@link meanFieldFeatures} and {@link variationalTerms} from one mean-field run. */
+  async meanFieldAndTerms(
+    data: Dataset | HostArray,
+    iterations = DEFAULT_MEAN_FIELD_ITERATIONS,
+  ): Promise<{ features: HostArray[]; terms: Float64Array }> {
     return this.withMeanField(data, iterations, 'variationalTerms', async (mu, x, scope) => {
       const out = scope.tensor(mu[0]!.rows, 1);
       fused(this.backend, 'dbm-bound', () => this.boundTerms(out, mu, x));
-      return Float64Array.from(await this.backend.read(out));
+      const features = await Promise.all(mu.slice(1).map((m) => this.backend.read(m)));
+      return { features, terms: Float64Array.from(await this.backend.read(out)) };
     });
   }
 
