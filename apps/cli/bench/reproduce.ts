@@ -5,6 +5,7 @@
  *   pnpm --filter @rbmjs/cli reproduce pydeep-500    PyDeep, 784-500 PCD-1 centred and plain, 200 epochs, AIS
  *   pnpm --filter @rbmjs/cli reproduce sm-2008       Salakhutdinov & Murray (2008) table 1: CD-1, CD-3, CD-25
  *   pnpm --filter @rbmjs/cli reproduce sh-2009       Salakhutdinov & Hinton (2009): a 784-500-1000 DBM, RAISE and AIS
+ *   pnpm --filter @rbmjs/cli reproduce lb-2008       Larochelle & Bengio (2008): ClassRBM, DRBM, HDRBM online, test error
  *
  * Options: --seeds 3, --variants a,b (a subset of the table's rows), --epochs N (shorter runs, for a quick
  * look), --dir reproductions (where models, checkpoints and results go), --backend onnxruntime, and for the
@@ -27,7 +28,7 @@ interface Variant {
   readonly name: string;
   /** `rbm train` flags besides data, epochs, seed, backend and files. */
   readonly train: readonly string[];
-  /** The published figure to compare with, nats per test digit. */
+  /** The published figure to compare with: nats per test digit, or a test error in percent (classify). */
   readonly paper: number;
 }
 
@@ -38,8 +39,11 @@ interface Table {
   readonly epochs: number;
   /** Data flags shared by training and evaluation. */
   readonly data: readonly string[];
-  /** exact: log Z by enumeration; ais: `rbm eval --bounds`; dbm: the same for a DBM (RAISE, AIS + mean field). */
-  readonly evaluate: 'exact' | 'ais' | 'dbm';
+  /**
+   * exact: log Z by enumeration; ais: `rbm eval --bounds`; dbm: the same for a DBM (RAISE, AIS + mean field);
+   * classify: `rbm predict`'s test error of the model that did best on the held-out digits.
+   */
+  readonly evaluate: 'exact' | 'ais' | 'dbm' | 'classify';
   readonly source: string;
   readonly variants: readonly Variant[];
 }
@@ -99,6 +103,26 @@ const TABLES: Record<string, Table> = {
     source: 'Salakhutdinov & Hinton (2009)',
     variants: [
       { name: 'dbm', train: ['--lr', '0.005', '--lr-schedule', 'linear', '--lr-final', '0.00005'], paper: -84.62 },
+    ],
+  },
+  'lb-2008': {
+    title:
+      'Larochelle & Bengio (2008): classification RBMs on MNIST, trained online (batch 1) until 10 epochs bring no better held-out error',
+    // Their split: 50,000 training digits, the last 10,000 of the training set held out; plain SGD at their
+    // per-example rates (with batch 1 rbmjs's batch-mean rate is theirs).
+    model: ['--labels', '--batch', '1', '--momentum', '0', '--validation', '10000', '--early-stop', '10'],
+    epochs: 200,
+    data: ['--data', 'mnist'],
+    evaluate: 'classify',
+    source: 'Larochelle & Bengio (2008), table 1',
+    variants: [
+      { name: 'classrbm', train: ['--objective', 'generative', '--hidden', '6000', '--lr', '0.005'], paper: 3.39 },
+      { name: 'drbm', train: ['--objective', 'discriminative', '--hidden', '500', '--lr', '0.05'], paper: 1.81 },
+      {
+        name: 'hdrbm',
+        train: ['--objective', 'hybrid', '--alpha', '0.01', '--hidden', '1500', '--lr', '0.01'],
+        paper: 1.28,
+      },
     ],
   },
 };
@@ -168,6 +192,8 @@ interface Row {
   testLL: number;
   logZ: number;
   trainSeconds: number;
+  /** classify: the test error of the best held-out model, and the early stopping that chose it. */
+  classify?: { testError: number; heldOut: number; bestEpoch: number; epochsRun: number; stopped: boolean };
   bounds?: {
     lower: number;
     upper: number;
@@ -223,7 +249,23 @@ for (const variant of variants) {
     const resultFile =
       table.evaluate === 'exact'
         ? `${stem}.eval.json`
-        : `${stem}.bounds-${values['ais-schedule']!.replace(':', '')}-runs${values['ais-runs']}-chains${values['raise-chains']}${sweeps}${optional.map((k) => `-${k}${values[k]}`).join('')}-test${values['test-limit']}.json`;
+        : table.evaluate === 'classify'
+          ? `${stem}.predict.json`
+          : `${stem}.bounds-${values['ais-schedule']!.replace(':', '')}-runs${values['ais-runs']}-chains${values['raise-chains']}${sweeps}${optional.map((k) => `-${k}${values[k]}`).join('')}-test${values['test-limit']}.json`;
+    if (!existsSync(resultFile) && table.evaluate === 'classify') {
+      console.error(`\n== test error of ${stem}.best.safetensors (the best held-out error)`);
+      const out = await rbm([
+        'predict',
+        `${stem}.best.safetensors`,
+        ...table.data,
+        '--split',
+        'test',
+        '--backend',
+        values.backend!,
+        '--json',
+      ]);
+      await writeAtomic(resultFile, out);
+    }
     if (!existsSync(resultFile)) {
       const limit = table.evaluate === 'exact' ? '10000' : values['test-limit']!;
       console.error(`\n== evaluating ${model} on the first ${limit} test digits (${table.evaluate})`);
@@ -254,6 +296,24 @@ for (const variant of variants) {
     }
     const r = JSON.parse(await readFile(resultFile, 'utf8'));
     const trainSeconds = existsSync(timing) ? JSON.parse(await readFile(timing, 'utf8')).seconds : Number.NaN;
+    if (table.evaluate === 'classify') {
+      const stop = existsSync(timing) ? JSON.parse(await readFile(timing, 'utf8')).last?.earlyStopping : undefined;
+      rows.push({
+        variant: variant.name,
+        seed,
+        testLL: Number.NaN,
+        logZ: Number.NaN,
+        trainSeconds,
+        classify: {
+          testError: r.error,
+          heldOut: stop?.best ?? Number.NaN,
+          bestEpoch: stop?.bestEpoch ?? Number.NaN,
+          epochsRun: stop?.epochsRun ?? Number.NaN,
+          stopped: Boolean(stop?.stopped),
+        },
+      });
+      continue;
+    }
     const b = r.bounds;
     const row: Row = {
       variant: variant.name,
@@ -299,11 +359,26 @@ const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : String(x));
 const evaluation =
   table.evaluate === 'exact'
     ? 'exact'
-    : table.evaluate === 'dbm'
-      ? `RAISE ${values['raise-chains']} chain(s) per digit and ${values['raise-sweeps']} sweeps below; the mean-field bound with AIS's log Z (${values['ais-runs']} runs) beside; schedule ${values['ais-schedule']}; first ${values['test-limit']} test digits`
-      : `bounds: RAISE ${values['raise-chains']} chain(s) per digit below, forward AIS ${values['ais-runs']} runs above, schedule ${values['ais-schedule']}${(['ais-base', 'raise-stuck-chains', 'width', 'budget'] as const).map((k) => (values[k] ? `, --${k} ${values[k]}` : '')).join('')}, first ${values['test-limit']} test digits`;
+    : table.evaluate === 'classify'
+      ? 'test error of the model with the best held-out error (rbm predict), all 10,000 test digits'
+      : table.evaluate === 'dbm'
+        ? `RAISE ${values['raise-chains']} chain(s) per digit and ${values['raise-sweeps']} sweeps below; the mean-field bound with AIS's log Z (${values['ais-runs']} runs) beside; schedule ${values['ais-schedule']}; first ${values['test-limit']} test digits`
+        : `bounds: RAISE ${values['raise-chains']} chain(s) per digit below, forward AIS ${values['ais-runs']} runs above, schedule ${values['ais-schedule']}${(['ais-base', 'raise-stuck-chains', 'width', 'budget'] as const).map((k) => (values[k] ? `, --${k} ${values[k]}` : '')).join('')}, first ${values['test-limit']} test digits`;
 console.log(`\n${table.title}; ${epochs} epochs; ${evaluation}; backend ${values.backend}; results in ${dir}\n`);
-if (table.evaluate === 'exact') {
+if (table.evaluate === 'classify') {
+  console.log(
+    '| variant | seed | test error | best held-out error (epoch) | epochs run | stopped early | paper | train s |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  const pc = (x: number) => `${(100 * x).toFixed(2)}%`;
+  for (const r of rows) {
+    const c = r.classify!;
+    const paper = variants.find((v) => v.name === r.variant)!.paper;
+    console.log(
+      `| ${r.variant} | ${r.seed} | ${pc(c.testError)} | ${pc(c.heldOut)} (${c.bestEpoch}) | ${c.epochsRun} | ${c.stopped ? 'yes' : 'no'} | ${paper}% | ${r.trainSeconds.toFixed(0)} |`,
+    );
+  }
+} else if (table.evaluate === 'exact') {
   console.log('| variant | seed | test LL (exact) | log Z | train s |');
   console.log('| --- | --- | --- | --- | --- |');
   for (const r of rows)
@@ -347,6 +422,14 @@ if (table.evaluate === 'exact') {
     console.log(
       `| ${v.name} | ${rows.filter((r) => r.variant === v.name).length} | ${m.text} | ${v.paper} | ${sign(m.mean - v.paper)} |`,
     );
+  }
+} else if (table.evaluate === 'classify') {
+  console.log(`\n| variant | seeds | test error, mean +- sd (%) | ${table.source} (%) | difference |`);
+  console.log('| --- | --- | --- | --- | --- |');
+  for (const v of variants) {
+    const mine = rows.filter((r) => r.variant === v.name);
+    const m = meanSd(mine.map((r) => 100 * r.classify!.testError));
+    console.log(`| ${v.name} | ${mine.length} | ${m.text} | ${v.paper} | ${sign(m.mean - v.paper)} |`);
   }
 } else {
   const other = table.evaluate === 'dbm' ? "mean-field with AIS's log Z" : 'upper';
