@@ -106,6 +106,8 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     expect(ra.exact.logZ).toBeLessThanOrEqual(ra.logZInterval[1]);
     expect(ra.bounds.lowerMethod).toMatch(new RegExp(`, ${ra.steps} steps, 2 Gibbs sweeps at each temperature$`));
     expect(ra.bounds.lower).toBeLessThanOrEqual(ra.exact.logLikelihood);
+    // The mean-field figure with the exact log Z (SMC's shifted) is a bound.
+    expect(ra.bounds.meanField.lowerEstimate + ra.logZ - ra.exact.logZ).toBeLessThan(ra.exact.logLikelihood);
     expect(ra.bounds.lowerEstimate).toBeGreaterThan(ra.exact.logLikelihood - 0.1);
     const resampleAlone = await rbm(argv`eval ${model} --data ${data} --ais-resample 0.6`);
     expect(resampleAlone.code).toBe(2);

@@ -55,16 +55,16 @@ const RBM_ONLY_FLAGS = [
   'prediction',
 ];
 
-/** Said with every DBM bound: what it bounds, and on what it rests. */
-const BOUND_NOTE =
-  "the mean-field (variational) lower bound on log p(v) with AIS's log Z: a lower bound only where AIS does not " +
-  'underestimate log Z beyond its interval (forward AIS is a stochastic lower bound of log Z, so an unconverged run ' +
+/** Said with every DBM bound: what it bounds, and on what it rests (`method`: AIS or SMC). */
+const boundNote = (method: string) =>
+  `the mean-field (variational) lower bound on log p(v) with ${method}'s log Z: a lower bound only where ${method} does not ` +
+  `underestimate log Z beyond its interval (forward ${method} is a stochastic lower bound of log Z, so an unconverged run ` +
   "makes this figure too high); 'lower' uses the top of log Z's +-3 sigma interval";
 
 /** Said with RAISE's bound on a DBM. */
 const RAISE_NOTE =
   'RAISE (Burda et al. 2015), the even hidden layers annealed from the mean-field posterior to p(h | v): a stochastic lower bound ' +
-  "on the annealing model's mean log q(v) that does not rest on AIS's log Z; 'lower' is the bottom of its +-3 sigma " +
+  "on the annealing model's mean log q(v) that does not rest on log Z; 'lower' is the bottom of its +-3 sigma " +
   'interval. No upper bound: that would need one on a sum over every hidden configuration';
 
 /** Gibbs chains and sweeps of `--ais-base model` for a DBM. */
@@ -198,8 +198,8 @@ export async function evaluateDbm(
         lower: b.lower,
         lowerEstimate: b.lowerEstimate,
         upper: null,
-        lowerMethod: 'mean-field bound with AIS log Z',
-        note: BOUND_NOTE,
+        lowerMethod: `mean-field bound with ${method} log Z`,
+        note: boundNote(method),
       },
       seconds,
       warnings,
@@ -211,7 +211,7 @@ export async function evaluateDbm(
     out.info(
       `mean log p(v) >= ${b.lower.toFixed(3)} (estimate of the bound ${b.lowerEstimate.toFixed(3)}) over ${data.rows} examples, ${seconds.toFixed(1)} s`,
     );
-    out.info(`  ${BOUND_NOTE}`);
+    out.info(`  ${boundNote(method)}`);
     if (flags.exact) {
       const logZ = exactDbmLogPartition(p);
       const ll = exactDbmLogLikelihood(p, data, logZ);
@@ -253,7 +253,7 @@ export async function evaluateDbm(
       const gap = b.lowerEstimate - raise.mean;
       if (gap > 1)
         warnings.push(
-          `RAISE's estimate is ${gap.toFixed(2)} nats below the mean-field figure with AIS's log Z: one of them has not converged (more --raise-chains or a longer --ais-schedule for RAISE; more --ais-runs for AIS, whose log Z errs low)`,
+          `RAISE's estimate is ${gap.toFixed(2)} nats below the mean-field figure with ${method}'s log Z: one of them has not converged (more --raise-chains or a longer --ais-schedule for RAISE; more --ais-runs for ${method}, whose log Z errs low)`,
         );
     }
     for (const w of warnings) out.warn(w);
