@@ -134,8 +134,11 @@ export async function backendFor(
   return backend;
 }
 
-/** An AIS schedule flag: `sm`, `sm:F` (F times S&M's steps) or `linear:N`. */
-export function parseSchedule(s: string): AisSchedule {
+/**
+ * An AIS schedule flag: `sm`, `sm:F` (F times S&M's steps) or `linear:N`; `flag` names it in the error, and
+ * `adaptive` says whether the flag also takes SMC's `adaptive[:C]` (parsed elsewhere).
+ */
+export function parseSchedule(s: string, flag = '--ais-schedule', adaptive = true): AisSchedule {
   if (s === 'sm') return 'salakhutdinov-murray';
   const sm = /^sm:([1-9]\d{0,2})$/.exec(s);
   if (sm) return { salakhutdinovMurray: Number(sm[1]) };
@@ -143,8 +146,8 @@ export function parseSchedule(s: string): AisSchedule {
   if (m) return { linear: Number(m[1]) };
   throw new RbmError(
     'INVALID_ARGUMENT',
-    `--ais-schedule ${JSON.stringify(s)}: use sm, sm:F (F from 1 to 999 times its steps) or linear:N ` +
-      '(or adaptive[:C])',
+    `${flag} ${JSON.stringify(s)}: use sm, sm:F (F from 1 to 999 times its steps) or linear:N` +
+      (adaptive ? ' (or adaptive[:C])' : ''),
   );
 }
 
@@ -152,9 +155,9 @@ export function parseSchedule(s: string): AisSchedule {
  * An AIS schedule flag, parsed, with its size checked against the memory budget under the flag's own name
  * before any work (`linear:400000000` would hold 3.2 GB of inverse temperatures).
  */
-export function scheduleWithinBudget(s: string): AisSchedule {
-  const schedule = parseSchedule(s);
+export function scheduleWithinBudget(s: string, flag = '--ais-schedule', adaptive = true): AisSchedule {
+  const schedule = parseSchedule(s, flag, adaptive);
   const steps = aisScheduleSteps(schedule);
-  checkAisScheduleMemory(steps, `--ais-schedule ${s} (${steps} steps)`);
+  checkAisScheduleMemory(steps, `${flag} ${s} (${steps} steps)`);
   return schedule;
 }

@@ -109,6 +109,18 @@ describe('rbm train --dbm, and eval, info, sample, transform on its file', () =>
     // The mean-field figure with the exact log Z (SMC's shifted) is a bound.
     expect(ra.bounds.meanField.lowerEstimate + ra.logZ - ra.exact.logZ).toBeLessThan(ra.exact.logLikelihood);
     expect(ra.bounds.lowerEstimate).toBeGreaterThan(ra.exact.logLikelihood - 0.1);
+    // --raise-schedule: RAISE on its own fixed schedule beside SMC's log Z.
+    const own = await rbm(
+      argv`eval ${model} --data ${data} --bounds --raise-chains 4 --raise-sweeps 20 --raise-posterior-steps 20 --ais-runs 100 --ais-schedule adaptive --raise-schedule linear:300 --json`,
+      { timeoutMs: 120_000 },
+    );
+    expect(own.code, own.stderr).toBe(0);
+    expect(JSON.parse(own.stdout).bounds.lowerMethod).toMatch(/, 300 steps$/);
+    const badSchedule = await rbm(argv`eval ${model} --data ${data} --bounds --raise-schedule adaptive`);
+    expect(badSchedule.code).toBe(1);
+    expect(badSchedule.stderr).toMatch(
+      /--raise-schedule "adaptive": use sm, sm:F \(F from 1 to 999 times its steps\) or linear:N\n/,
+    );
     const resampleAlone = await rbm(argv`eval ${model} --data ${data} --ais-resample 0.6`);
     expect(resampleAlone.code).toBe(2);
     expect(resampleAlone.stderr).toMatch(/--ais-resample needs --ais-schedule adaptive/);

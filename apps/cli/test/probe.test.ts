@@ -1054,6 +1054,14 @@ const cases: Case[] = [
     quiet: true,
   },
   {
+    name: "eval --raise-schedule of one RBM: refused by name (a DBM's RAISE only)",
+    cls: 'flags',
+    args: () => ['eval', model, '--data', csv, '--bounds', '--raise-schedule', 'linear:100', '--backend', 'js'],
+    code: 2,
+    message: /--raise-schedule is for a deep Boltzmann machine; .* is not one/,
+    quiet: true,
+  },
+  {
     name: 'eval --bounds --budget that is no duration: refused by value',
     cls: 'flags',
     args: () => ['eval', model, '--data', csv, '--bounds', '--budget', 'soon', '--backend', 'js'],

@@ -12,7 +12,7 @@ import {
   MAX_DBM_ENUMERABLE,
   RbmError,
 } from '@rbmjs/core';
-import { backendFor, type DataCommandFlags, dataSpec } from '../common.js';
+import { backendFor, type DataCommandFlags, dataSpec, scheduleWithinBudget } from '../common.js';
 import { loadAll, openData } from '../data.js';
 import { UsageError } from '../errors.js';
 import type { Output } from '../output.js';
@@ -24,6 +24,7 @@ export interface DbmEvalFlags extends DataCommandFlags {
   raiseChains: number;
   raiseSweeps: number;
   raisePosteriorSteps?: number;
+  raiseSchedule?: string;
   aisBase: 'data' | 'model' | 'uniform';
   aisRuns?: number;
   aisSchedule: string;
@@ -35,8 +36,8 @@ export interface DbmEvalFlags extends DataCommandFlags {
 
 /**
  * The flags of `rbm eval` that are for one RBM only (a DBM takes the data flags, --exact, --ais-runs,
- * --ais-schedule, --ais-sweeps, --ais-resample, --ais-base, --mean-field, --bounds, --raise-chains, --raise-sweeps
- * and --raise-posterior-steps).
+ * --ais-schedule, --ais-sweeps, --ais-resample, --ais-base, --mean-field, --bounds, --raise-chains, --raise-sweeps,
+ * --raise-posterior-steps and --raise-schedule).
  */
 const RBM_ONLY_FLAGS = [
   'raiseStuckChains',
@@ -114,7 +115,7 @@ export async function evaluateDbm(
       throw new UsageError(
         `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is for one RBM; ${modelPath} is a deep Boltzmann machine (rbm eval gives its AIS log Z and mean-field bound, and with --bounds RAISE's)`,
       );
-  for (const name of ['raiseChains', 'raiseSweeps', 'raisePosteriorSteps'])
+  for (const name of ['raiseChains', 'raiseSweeps', 'raisePosteriorSteps', 'raiseSchedule'])
     if (given(name) && !flags.bounds)
       throw new UsageError(
         `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} sets RAISE, which runs with --bounds`,
@@ -128,6 +129,10 @@ export async function evaluateDbm(
   if (given('aisResample') && !flags.aisSchedule.startsWith('adaptive'))
     throw new UsageError('--ais-resample needs --ais-schedule adaptive; without it, it would do nothing');
   const annealing = annealingOf(flags);
+  const raiseSchedule =
+    flags.raiseSchedule === undefined
+      ? undefined
+      : scheduleWithinBudget(flags.raiseSchedule, '--raise-schedule', false);
   const opened = openData(dataSpec(flags));
   let data: Awaited<ReturnType<typeof loadAll>>;
   try {
@@ -174,8 +179,8 @@ export async function evaluateDbm(
         ...from,
         onProgress: out.work('AIS', 'steps'),
       }));
-    // RAISE anneals on the temperatures SMC chose, or on the fixed schedule.
-    const schedule = smc ? smc.betas : annealing.schedule!;
+    // RAISE anneals on its own schedule where given, else on the temperatures SMC chose or the fixed schedule.
+    const schedule = raiseSchedule ?? (smc ? smc.betas : annealing.schedule!);
     const method = smc ? 'SMC' : 'AIS';
     const b = await dbmVariationalBound(model, data, { ais, iterations });
     const seconds = (performance.now() - t0) / 1000;

@@ -165,6 +165,11 @@ export function registerEval(program: Command): void {
       'a deep Boltzmann machine with --bounds: RAISE steps from the mean-field posterior to p(h | v), v held (default 500)',
       positiveInt,
     )
+    .option(
+      '--raise-schedule <s>',
+      "a deep Boltzmann machine with --bounds: RAISE's own schedule (sm, sm:F, linear:N), where it needs more steps " +
+        "than --ais-schedule's (default: the same, or SMC's temperatures with adaptive)",
+    )
     .option('--ratings <file>', 'a collaborative-filtering model: the ratings to predict (RMSE, MAE)')
     .addOption(predictionOption());
   addCommonOptions(cmd, { backend: true }).action(async (modelPath: string, flags: EvalFlags, command: Command) => {
@@ -188,6 +193,7 @@ export function registerEval(program: Command): void {
     for (const [name, flag] of [
       ['meanField', '--mean-field'],
       ['raisePosteriorSteps', '--raise-posterior-steps'],
+      ['raiseSchedule', '--raise-schedule'],
     ])
       if (given(name)) throw new UsageError(`${flag} is for a deep Boltzmann machine; ${modelPath} is not one`);
     refuseIdleEvalFlags(flags, given);
