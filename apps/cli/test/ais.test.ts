@@ -74,7 +74,7 @@ describe('rbm eval --ais on MNIST models with exact log Z', () => {
       expect(bounds.upperMethod).toMatch(/^forward AIS/);
       expect(bounds.warnings).toEqual([]);
       expect(run.stderr).toMatch(/mean log-likelihood in \[-\d+\.\d+, -\d+\.\d+\] nats per example, width \d\.\d+/);
-    }, 600_000);
+    }, 900_000);
   }
 
   it('784-16: --bounds --ais-schedule adaptive: SMC above, RAISE on its temperatures below, in rounds of doubled sweeps until the budget is spent', async () => {
