@@ -64,42 +64,53 @@ export class Output {
    * Progress of long work that is not training (sampling sweeps, AIS steps, benchmark repeats): a bar on a
    * terminal, and on any stream one line saying how long the whole will take once the first reports show it
    * is long (over `longSeconds`), so that huge requested work never runs silently; without a terminal, a line
-   * every `everySeconds` (5 minutes) after that says where it stands.
+   * every `everySeconds` (5 minutes) after that says where it stands. Work whose units do not take equal time
+   * (`paced: false`: an adaptive schedule's thousandths of beta) is reported without an estimate of the rest.
    */
-  work(label: string, unit: string, longSeconds = 10, everySeconds = 300): (done: number, total: number) => void {
+  work(label: string, unit: string, options: WorkOptions = {}): (done: number, total: number) => void {
+    const { longSeconds = 10, everySeconds = 300, paced = true } = options;
     const t0 = performance.now();
     let bar: SingleBar | undefined;
     let told = false;
     let lastLine = 0;
     return (done, total) => {
-      if (!bar && process.stderr.isTTY && total > 1) bar = this.progress(total, label, unit);
+      if (!bar && process.stderr.isTTY && total > 1) bar = this.progress(total, label, unit, paced);
       bar?.update(done, { rate: (done / Math.max(1e-3, (performance.now() - t0) / 1000)).toFixed(1) });
       if (done >= total) bar?.stop();
       const seconds = (performance.now() - t0) / 1000;
       if (done <= 0 || done >= total || seconds <= 0.2) return;
       const eta = (seconds / done) * (total - done);
-      if (!told && eta > longSeconds) {
+      if (!told && (paced ? eta > longSeconds : seconds > longSeconds)) {
         told = true;
         lastLine = seconds;
         bar?.stop();
         bar = undefined;
         this.info(
-          `${label}: ${done} of ${total} ${unit} in ${seconds.toFixed(1)} s; the rest will take about ${duration(eta)} (Ctrl-C stops it)`,
+          paced
+            ? `${label}: ${done} of ${total} ${unit} in ${seconds.toFixed(1)} s; the rest will take about ${duration(eta)} (Ctrl-C stops it)`
+            : `${label}: ${done} of ${total} ${unit} in ${seconds.toFixed(1)} s; the steps are adaptive, so the rest cannot be timed from this (Ctrl-C stops it)`,
         );
       } else if (told && !process.stderr.isTTY && seconds - lastLine >= everySeconds) {
         // Without a terminal there is no bar: a long run logged to a file says where it is now and then.
         lastLine = seconds;
-        this.info(`${label}: ${done} of ${total} ${unit} after ${duration(seconds)}; about ${duration(eta)} to go`);
+        this.info(
+          paced
+            ? `${label}: ${done} of ${total} ${unit} after ${duration(seconds)}; about ${duration(eta)} to go`
+            : `${label}: ${done} of ${total} ${unit} after ${duration(seconds)}`,
+        );
       }
     };
   }
 
-  /** A progress bar over `total` steps with rate and ETA, or undefined when stderr is not a terminal. */
-  progress(total: number, label: string, unit = 'batches'): SingleBar | undefined {
+  /**
+   * A progress bar over `total` steps with rate and ETA (no ETA unless `paced`: see {@link Output.work}), or
+   * undefined when stderr is not a terminal.
+   */
+  progress(total: number, label: string, unit = 'batches', paced = true): SingleBar | undefined {
     if (!process.stderr.isTTY) return undefined;
     const bar = new SingleBar({
       stream: process.stderr,
-      format: `${label} |{bar}| {value}/{total} ${unit} | {rate} ${unit}/s | ETA {eta_formatted}`,
+      format: `${label} |{bar}| {value}/{total} ${unit} | {rate} ${unit}/s${paced ? ' | ETA {eta_formatted}' : ''}`,
       barCompleteChar: '#',
       barIncompleteChar: '-',
       hideCursor: true,
@@ -109,6 +120,16 @@ export class Output {
     bar.start(total, 0, { rate: '0' });
     return bar;
   }
+}
+
+/** How {@link Output.work} reports. */
+export interface WorkOptions {
+  /** Report the first line once the work is known to take longer than this (default 10 s). */
+  readonly longSeconds?: number;
+  /** Without a terminal, a line this often after the first (default 300 s). */
+  readonly everySeconds?: number;
+  /** Whether each unit takes about the same time, so that the rest can be estimated (default true). */
+  readonly paced?: boolean;
 }
 
 /** Seconds as a person reads them: 42 s, 12 min, 3.5 hours, 120 days, 3e6 years. */

@@ -27,8 +27,10 @@ import {
   binarySource,
   copySource,
   fillSource,
+  gatherSource,
   logSumExpSource,
   matMulSource,
+  scatterAddSource,
   sumSource,
   unarySource,
 } from './kernels.js';
@@ -440,6 +442,21 @@ class GpujsBackend implements Backend {
     const X = this.own(x);
     const length = axis === 0 ? X.rows : X.cols;
     this.run(`logSumExp:${axis}:${X.rows}x${X.cols}`, () => logSumExpSource(axis, length), this.own(out), [X]);
+  }
+
+  gather(out: Tensor, x: Tensor, index: Tensor): void {
+    check.indexed('gather', x, out, index);
+    const X = this.own(x);
+    const I = this.own(index);
+    this.run(`gather:${X.rows}x${X.cols}:${I.rows}`, () => gatherSource, this.own(out), [X, I]);
+  }
+
+  scatterAdd(out: Tensor, index: Tensor, x: Tensor): void {
+    check.indexed('scatterAdd', out, x, index);
+    const o = this.own(out);
+    const I = this.own(index);
+    const X = this.own(x);
+    this.run(`scatterAdd:${I.rows}:${X.cols}`, () => scatterAddSource(I.rows), o, [o, I, X]);
   }
 
   fill(out: Tensor, value: number): void {

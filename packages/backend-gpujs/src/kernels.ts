@@ -148,6 +148,28 @@ export function logSumExpSource(axis: 0 | 1, length: number): string {
 }`;
 }
 
+/** out[i][j] = x[index[i][0]][j]: x's rows named by an index column. */
+export const gatherSource = `function (x, index) {
+  return x[index[${ROW}][0]][${COL}];
+}`;
+
+/**
+ * out[r][j] = o[r][j] + sum over i < `length` with index[i][0] = r of x[i][j]. A kernel computes one cell
+ * and has no atomics, so each cell scans the whole index: m n k work where a scatter is k n (fine for the
+ * conformance suite's sizes and a browser's small batches; large sparse work belongs on onnxruntime or tfjs).
+ */
+export function scatterAddSource(length: number): string {
+  return `function (o, index, x) {
+  let s = o[${ROW}][${COL}];
+  for (let i = 0; i < ${length}; i++) {
+    if (index[i][0] === ${ROW}) {
+      s += x[i][${COL}];
+    }
+  }
+  return s;
+}`;
+}
+
 export const fillSource = `function (value) {
   return value;
 }`;

@@ -201,6 +201,33 @@ export function createJsBackend(_options: JsBackendOptions = {}): Backend {
         o[q] = max + Math.log(s);
       }
     },
+    gather(out, x, index): void {
+      const m = check.indexed('gather', x, out, index);
+      const X = own(x);
+      const I = own(index);
+      const o = own(out);
+      const n = x.cols;
+      // Every index is checked before anything is written, so a bad one leaves out as it was.
+      for (let i = 0; i < index.rows; i++) check.index('gather', I[i]!, i, m);
+      for (let i = 0; i < index.rows; i++) {
+        const r = I[i]!;
+        o.set(X.subarray(r * n, r * n + n), i * n);
+      }
+    },
+    scatterAdd(out, index, x): void {
+      const m = check.indexed('scatterAdd', out, x, index);
+      const X = own(x);
+      const I = own(index);
+      const o = own(out);
+      const n = x.cols;
+      // Every index is checked before anything is added, so a bad one leaves out as it was.
+      for (let i = 0; i < index.rows; i++) check.index('scatterAdd', I[i]!, i, m);
+      for (let i = 0; i < index.rows; i++) {
+        const base = I[i]! * n;
+        const from = i * n;
+        for (let j = 0; j < n; j++) o[base + j]! += X[from + j]!;
+      }
+    },
     fill(out, value): void {
       own(out).fill(value);
     },

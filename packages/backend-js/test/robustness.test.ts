@@ -1,4 +1,4 @@
-import { createReferenceBackend, DataError, RBM, type RbmError } from '@rbmjs/core';
+import { ArgumentError, createReferenceBackend, DataError, RBM, type RbmError } from '@rbmjs/core';
 import { describe, expect, it } from 'vitest';
 import { createJsBackend } from '../src/index.js';
 
@@ -21,4 +21,31 @@ describe('js backend: bad values and a destroyed backend give typed errors', () 
     expect((error as RbmError).code).toBe('DISPOSED');
     expect(() => be.tensor(1, 1)).toThrow(/js backend used after destroy\(\)/);
   });
+});
+
+describe('js and reference backends: an index out of range names its position and value, and changes nothing', () => {
+  for (const [name, make] of [
+    ['js', createJsBackend],
+    ['reference', createReferenceBackend],
+  ] as const) {
+    it(name, async () => {
+      const be = make();
+      const x = be.tensor(3, 2, Float32Array.of(1, 2, 3, 4, 5, 6));
+      const out = be.tensor(3, 2, Float32Array.of(0, 0, 0, 0, 0, 0));
+      const rows = be.tensor(3, 2, Float32Array.of(1, 1, 1, 1, 1, 1));
+      for (const [bad, message] of [
+        [3, /index\[2\] is 3, not a row number in \[0, 3\)/],
+        [-1, /index\[2\] is -1/],
+        [0.5, /index\[2\] is 0.5/],
+      ] as const) {
+        const index = be.tensor(3, 1, Float32Array.of(0, 2, bad));
+        expect(() => be.gather(out, x, index)).toThrow(ArgumentError);
+        expect(() => be.gather(out, x, index)).toThrow(message);
+        expect(() => be.scatterAdd(out, index, rows)).toThrow(message);
+        be.dispose(index);
+      }
+      // Every index is checked before anything is written: out is as it was.
+      expect(Array.from(await be.read(out))).toEqual([0, 0, 0, 0, 0, 0]);
+    });
+  }
 });

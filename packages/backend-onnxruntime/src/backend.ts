@@ -383,6 +383,22 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       if (trace) trace.record({ kind: 'logSumExp', out, x, axis });
       else enqueue(() => host.logSumExp(out, x, axis));
     },
+    gather(out: Tensor, x: Tensor, index: Tensor): void {
+      own(out);
+      own(x);
+      own(index);
+      check.indexed('gather', x, out, index);
+      if (trace) trace.record({ kind: 'gather', out, x, index });
+      else enqueue(() => host.gather(out, x, index));
+    },
+    scatterAdd(out: Tensor, index: Tensor, x: Tensor): void {
+      own(out);
+      own(index);
+      own(x);
+      check.indexed('scatterAdd', out, x, index);
+      if (trace) trace.record({ kind: 'scatterAdd', out, index, x });
+      else enqueue(() => host.scatterAdd(out, index, x));
+    },
     fill(out: Tensor, value: number): void {
       own(out);
       if (trace) trace.record({ kind: 'fill', out, value });

@@ -57,7 +57,8 @@ export interface CompiledGraph {
  * matMul -> Gemm (+ Mul by alpha, + beta * out); binary -> Add/Sub/Mul with ONNX's broadcasting (the
  * interface's row, column and scalar broadcasts are special cases of it); bernoulli -> Cast(Less(u, p));
  * logSumExp -> max-shifted exp-sum-log, shifting by 0 where the max is infinite so that an all -Infinity
- * row gives -Infinity, as in the reference.
+ * row gives -Infinity, as in the reference; gather -> GatherND of the index cast to int64; scatterAdd
+ * -> ScatterND with reduction add.
  */
 export interface GraphOptions {
   /**
@@ -299,6 +300,19 @@ export function traceToOnnx(
           lse = node('Add', [lse, node('ReduceSum', [nans, int64Constant([op.axis])], [bool('keepdims')])]);
         }
         value.set(op.out, lse);
+        break;
+      }
+      case 'gather': {
+        // GatherND with indices [k, 1] gives the rows, [k, n], as they are (Gather would give [k, 1, n] and need
+        // a Reshape, which the WebGPU provider has no kernel for).
+        const rows = node('Cast', [get(op.index)], [{ name: 'to', int: INT64 }]);
+        value.set(op.out, node('GatherND', [get(op.x), rows]));
+        break;
+      }
+      case 'scatterAdd': {
+        // ScatterND with reduction add (opset 16) adds every update, repeated indices included.
+        const rows = node('Cast', [get(op.index)], [{ name: 'to', int: INT64 }]);
+        value.set(op.out, node('ScatterND', [get(op.out), rows, get(op.x)], [{ name: 'reduction', string: 'add' }]));
         break;
       }
       case 'fill': {

@@ -105,6 +105,16 @@ function logSumExp(tf: TF, X: tfc.Tensor, axis: 0 | 1): tfc.Tensor {
   return tf.where(tf.less(m, tf.scalar(-3.4e38)), m, lse);
 }
 
+/** x's rows named by an index column [k, 1] of floats (Gather wants int32 of rank 1). */
+function gather(tf: TF, X: tfc.Tensor, index: tfc.Tensor): tfc.Tensor {
+  return tf.gather(X, tf.cast(tf.reshape(index, [-1]), 'int32'), 0);
+}
+
+/** O with x's rows added into the rows an index column names; scatterND sums repeated indices. */
+function scatterAdd(tf: TF, O: tfc.Tensor2D, index: tfc.Tensor, X: tfc.Tensor): tfc.Tensor {
+  return tf.add(O, tf.scatterND(tf.cast(index, 'int32'), X, O.shape));
+}
+
 export async function createTfjsBackend(options: TfjsBackendOptions = {}): Promise<Backend> {
   const requested = options.engine ?? 'auto';
   const order = requested === 'auto' ? autoOrder() : [requested];
@@ -259,6 +269,21 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
       if (tracing.trace) return void tracing.trace.record({ kind: 'logSumExp', out: own(out), x, axis });
       assign(tf, own(out), () => logSumExp(tf, X, axis));
     },
+    gather(out, x, index): void {
+      check.indexed('gather', x, out, index);
+      const X = own(x).t;
+      const I = own(index).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'gather', out: own(out), x, index });
+      assign(tf, own(out), () => gather(tf, X, I));
+    },
+    scatterAdd(out, index, x): void {
+      check.indexed('scatterAdd', out, x, index);
+      const o = own(out);
+      const I = own(index).t;
+      const X = own(x).t;
+      if (tracing.trace) return void tracing.trace.record({ kind: 'scatterAdd', out: o, index, x });
+      assign(tf, o, () => scatterAdd(tf, o.t, I, X));
+    },
     fill(out, value): void {
       const o = own(out);
       if (tracing.trace) return void tracing.trace.record({ kind: 'fill', out: o, value });
@@ -279,7 +304,12 @@ function tfjsBackendOn(tf: TF, engine: Engine): Backend {
  * (a core `Trace`, through `tracing`), then the unit is replayed as one tf.tidy over values (`replayOnTf`); each output's handle takes its last value.
  */
 function withFuse(tf: TF, base: Backend, live: Set<TfjsTensor>, tracing: Tracing): Backend {
-  const ew: Elementwise = { unary: (op, x) => unary(tf, op, x), logSumExp: (x, axis) => logSumExp(tf, x, axis) };
+  const ew: Elementwise = {
+    unary: (op, x) => unary(tf, op, x),
+    logSumExp: (x, axis) => logSumExp(tf, x, axis),
+    gather: (x, index) => gather(tf, x, index),
+    scatterAdd: (o, index, x) => scatterAdd(tf, o as tfc.Tensor2D, index, x),
+  };
   return {
     ...base,
     fuse(label: string, body: () => void, options: FuseOptions = {}): void {

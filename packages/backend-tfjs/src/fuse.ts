@@ -23,6 +23,8 @@ export interface Held extends Tensor {
 export interface Elementwise {
   unary(op: Extract<TraceOp, { kind: 'unary' }>['op'], x: tfc.Tensor): tfc.Tensor;
   logSumExp(x: tfc.Tensor, axis: 0 | 1): tfc.Tensor;
+  gather(x: tfc.Tensor, index: tfc.Tensor): tfc.Tensor;
+  scatterAdd(out: tfc.Tensor, index: tfc.Tensor, x: tfc.Tensor): tfc.Tensor;
 }
 
 /** Runs `trace` and returns the last value of each of `io.outputs`, in order (kept: the caller owns them). */
@@ -94,6 +96,12 @@ export function replayOnTf(tf: TF, trace: Trace, io: TraceInterface, ew: Element
           break;
         case 'logSumExp':
           set(op.out, ew.logSumExp(get(op.x), op.axis));
+          break;
+        case 'gather':
+          set(op.out, ew.gather(get(op.x), get(op.index)));
+          break;
+        case 'scatterAdd':
+          set(op.out, ew.scatterAdd(get(op.out), get(op.index), get(op.x)));
           break;
         case 'fill':
           set(op.out, tf.fill([op.out.rows, op.out.cols], op.value));

@@ -57,6 +57,36 @@ describe('the checks as data (the runner a browser uses)', () => {
     expect(matMul!.detail).toMatch(/^matMul 3x1500x2 tA=false tB=false/);
   }, 60_000);
 
+  it('catch a scatterAdd whose repeated indices overwrite, and a gather that reads the next row', async () => {
+    const data = (t: unknown) => (t as { data: Float64Array }).data;
+    // The last write of each row wins (a GPU scatter without atomics): right wherever no index repeats.
+    const overwrite = sloppy(() => ({
+      scatterAdd(out, index, x) {
+        const [O, I, X] = [data(out), data(index), data(x)];
+        const last = new Map<number, number>();
+        for (let i = 0; i < I.length; i++) last.set(I[i]!, i);
+        for (const [r, i] of last) for (let j = 0; j < out.cols; j++) O[r * out.cols + j]! += X[i * x.cols + j]!;
+      },
+    }));
+    const [scatter] = await runChecks(overwrite, { checks: only(/^scatterAdd: rows added/) });
+    expect(scatter!.status).toBe('fail');
+    expect(scatter!.detail).toMatch(/^scatterAdd 4 rows into 1x5: element 0 is/);
+    const nextRow = sloppy((be) => ({
+      gather(out, x, index) {
+        const shifted = be.tensor(
+          index.rows,
+          1,
+          data(index).map((r) => Math.min(x.rows - 1, r + 1)),
+        );
+        be.gather(out, x, shifted);
+        be.dispose(shifted);
+      },
+    }));
+    const [gather] = await runChecks(nextRow, { checks: only(/^gather: rows by index/) });
+    expect(gather!.status).toBe('fail');
+    expect(gather!.detail).toMatch(/^gather 5 of the rows of 7x3: element 0 is/);
+  });
+
   it('report what they cannot run, with the reason, instead of dropping it', async () => {
     const [matMul] = await runChecks(createReferenceBackend(), {
       checks: only(/^matMul over shapes/),

@@ -109,7 +109,7 @@ export async function forwardEstimate(
       resample: a.smc.resample,
       sweeps: flags.aisSweeps,
       seed: flags.seed,
-      onProgress: out.work('SMC (thousandths of the way to beta = 1)', 'thousandths'),
+      onProgress: out.work('SMC (thousandths of the way to beta = 1)', 'thousandths', { paced: false }),
     });
     return {
       estimate: e,
@@ -163,7 +163,7 @@ export async function bothBounds(
   const label = (r: number) =>
     a.smc ? `bounds, round ${r} (SMC, then RAISE)` : `bounds, round ${r} (RAISE, then AIS)`;
   const unit = a.smc ? 'thousandths' : 'steps';
-  let progress = out.work(label(1), unit);
+  let progress = out.work(label(1), unit, { paced: !a.smc });
   const b = await likelihoodBounds(model, data, {
     runs,
     chains: flags.raiseChains,
@@ -183,7 +183,7 @@ export async function bothBounds(
         `round ${r.round} (${r.stepSweeps} sweep(s) a temperature, ${r.steps} steps): [${f(r.lower)}, ${f(r.upper)}], ` +
           `width ${f(r.width)}${r.stuck ? `, ${r.stuck} stuck example(s)` : ''}, ${r.seconds.toFixed(0)} s (${r.elapsed.toFixed(0)} s in all)`,
       );
-      progress = out.work(label(r.round + 1), unit);
+      progress = out.work(label(r.round + 1), unit, { paced: !a.smc });
     },
   });
   await finite(b.lowerEstimate, 'the RAISE estimate');

@@ -166,7 +166,7 @@ export async function evaluateDbm(
           sweeps: flags.aisSweeps,
           seed: flags.seed,
           ...from,
-          onProgress: out.work('SMC (thousandths of the way to beta = 1)', 'thousandths'),
+          onProgress: out.work('SMC (thousandths of the way to beta = 1)', 'thousandths', { paced: false }),
         })
       : undefined;
     const ais =

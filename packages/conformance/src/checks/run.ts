@@ -3,6 +3,7 @@ import { collaborativeChecks } from './collaborative.js';
 import { CheckContext, type CheckOptions, CheckSkipped, type ConformanceCheck } from './context.js';
 import { dbmChecks } from './dbm.js';
 import { interfaceChecks, opChecks, randomnessChecks } from './ops.js';
+import { sparseChecks } from './sparse.js';
 import { stateChecks, trainingChecks } from './training.js';
 import { wholeStepChecks } from './whole-step.js';
 
@@ -10,6 +11,7 @@ import { wholeStepChecks } from './whole-step.js';
 export const CHECKS: readonly ConformanceCheck[] = [
   ...interfaceChecks,
   ...opChecks,
+  ...sparseChecks,
   ...randomnessChecks,
   ...trainingChecks,
   ...wholeStepChecks,

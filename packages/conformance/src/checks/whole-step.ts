@@ -2,6 +2,7 @@ import { annealedImportanceSampling, chunkSteps, RBM, raise } from '@rbmjs/core'
 import type { Backend, FuseOptions, HostArray, Tensor } from '@rbmjs/core/backend';
 
 import { type CheckContext, type ConformanceCheck, randomArray } from './context.js';
+import { indexColumn } from './sparse.js';
 import { TRAINING_RUNS, trainSideBySide } from './training.js';
 
 /** The same backend with whole-step execution hidden: every op runs one by one. */
@@ -161,6 +162,23 @@ export const wholeStepChecks: ConformanceCheck[] = [
           await same(`sum over axis ${axis}`, o, (k) => k.sum(o, r, axis));
           await same(`logSumExp over axis ${axis}`, o, (k) => k.logSumExp(o, r, axis));
         }
+        // Rows by index (with repeats) and added back by index: alone, and as a sparse batch's chain (rows
+        // gathered, scaled, their products added back into a gradient cleared in the unit).
+        const table = t(6, 4, randomArray(24, 40));
+        const index = t(9, 1, indexColumn(6, 9, 41));
+        const picked = t(9, 4, randomArray(36, 42));
+        await same('gather', picked, (k) => k.gather(picked, table, index));
+        await same('scatterAdd', table, (k) => k.scatterAdd(table, index, picked));
+        const grad = t(6, 4);
+        await same('gather, scale, scatterAdd into a cleared gradient', grad, (k) => {
+          const g = k.tensor(9, 4);
+          k.gather(g, table, index);
+          k.binary('mul', g, g, picked);
+          k.fill(grad, 0);
+          k.scatterAdd(grad, index, g);
+          k.axpby(grad, 0.25, grad, 1, table);
+          k.dispose(g);
+        });
         // A chain with a tensor allocated and freed inside the unit, and numbers that change between calls.
         for (const lr of [0.1, 0.3]) {
           await same(`a chain, lr ${lr}`, wide, (k) => {

@@ -126,6 +126,30 @@ export function createReferenceBackend(): Backend {
         O[o] = max + Math.log(s);
       }
     },
+    gather(out, x, index): void {
+      const m = check.indexed('gather', x, out, index);
+      const X = own(x).data;
+      const I = own(index).data;
+      const O = own(out).data;
+      const n = x.cols;
+      for (let i = 0; i < index.rows; i++) check.index('gather', I[i]!, i, m);
+      for (let i = 0; i < index.rows; i++) {
+        const r = I[i]!;
+        for (let j = 0; j < n; j++) O[i * n + j] = X[r * n + j]!;
+      }
+    },
+    scatterAdd(out, index, x): void {
+      const m = check.indexed('scatterAdd', out, x, index);
+      const X = own(x).data;
+      const I = own(index).data;
+      const O = own(out).data;
+      const n = x.cols;
+      for (let i = 0; i < index.rows; i++) check.index('scatterAdd', I[i]!, i, m);
+      for (let i = 0; i < index.rows; i++) {
+        const r = I[i]!;
+        for (let j = 0; j < n; j++) O[r * n + j]! += X[i * n + j]!;
+      }
+    },
     fill(out, value): void {
       own(out).data.fill(value);
     },

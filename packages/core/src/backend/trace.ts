@@ -32,6 +32,8 @@ export type TraceOp =
   | { readonly kind: 'unary'; readonly op: UnaryOp; readonly out: Tensor; readonly x: Tensor }
   | { readonly kind: 'bernoulli'; readonly out: Tensor; readonly p: Tensor; readonly u: Tensor }
   | { readonly kind: 'sum' | 'logSumExp'; readonly out: Tensor; readonly x: Tensor; readonly axis: 0 | 1 }
+  | { readonly kind: 'gather'; readonly out: Tensor; readonly x: Tensor; readonly index: Tensor }
+  | { readonly kind: 'scatterAdd'; readonly out: Tensor; readonly index: Tensor; readonly x: Tensor }
   | { readonly kind: 'fill'; readonly out: Tensor; readonly value: number }
   | { readonly kind: 'copy'; readonly out: Tensor; readonly x: Tensor }
   /** An upload: `data` is a copy taken when it was recorded. */
@@ -73,6 +75,11 @@ export function opReads(op: TraceOp): Tensor[] {
     case 'logSumExp':
     case 'copy':
       return [op.x];
+    case 'gather':
+      return [op.x, op.index];
+    case 'scatterAdd':
+      // It adds into out, so out's previous contents are read.
+      return [op.out, op.index, op.x];
     case 'fill':
     case 'write':
     case 'uniform':
@@ -161,6 +168,12 @@ export class Trace {
         case 'logSumExp':
           parts.push(`${op.kind} ${o} ${name(op.x)}:${op.x.rows}x${op.x.cols} ${op.axis}`);
           break;
+        case 'gather':
+          parts.push(`gather ${o} ${name(op.x)}:${op.x.rows}x${op.x.cols} ${name(op.index)}`);
+          break;
+        case 'scatterAdd':
+          parts.push(`scatterAdd ${o} ${name(op.index)} ${name(op.x)}:${op.x.rows}x${op.x.cols}`);
+          break;
         case 'fill':
           parts.push(`fill ${o} ${num(op.value)}`);
           break;
@@ -239,6 +252,8 @@ const REPLAY: { readonly [K in TraceOp['kind']]: (backend: Backend, op: OpOf<K>)
   bernoulli: (be, op) => be.bernoulli(op.out, op.p, op.u),
   sum: (be, op) => be.sum(op.out, op.x, op.axis),
   logSumExp: (be, op) => be.logSumExp(op.out, op.x, op.axis),
+  gather: (be, op) => be.gather(op.out, op.x, op.index),
+  scatterAdd: (be, op) => be.scatterAdd(op.out, op.index, op.x),
   fill: (be, op) => be.fill(op.out, op.value),
   copy: (be, op) => be.copy(op.out, op.x),
   write: (be, op) => be.write(op.out, op.data),

@@ -112,6 +112,20 @@ export interface Backend extends BackendInfo {
   sum(out: Tensor, x: Tensor, axis: 0 | 1): void;
   /** log sum exp over an axis, stable (max-shifted); shapes as in `sum`. */
   logSumExp(out: Tensor, x: Tensor, axis: 0 | 1): void;
+  /**
+   * out[i, :] = x[index[i], :]: the rows of x that an index column names, in its order (an embedding
+   * lookup; a sparse batch's rated items' weight rows). `index` is [k, 1] of whole numbers in [0, x.rows),
+   * stored as floats (exact below 2^24); out is [k, x.cols] and must not be x. A backend that can see an
+   * index out of range throws an ArgumentError; on others the row is unspecified, so core checks indices
+   * on the host before it writes them.
+   */
+  gather(out: Tensor, x: Tensor, index: Tensor): void;
+  /**
+   * out[index[i], :] += x[i, :] for every row i of x: rows added into the rows of out that an index column
+   * names; repeated indices add up (a segment sum; the gradient of `gather`). `index` is [k, 1] as in
+   * `gather`, x is [k, out.cols] and must not be out.
+   */
+  scatterAdd(out: Tensor, index: Tensor, x: Tensor): void;
   /** out = value everywhere. */
   fill(out: Tensor, value: number): void;
   /** out = x. */

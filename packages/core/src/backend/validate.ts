@@ -76,6 +76,36 @@ export function checkReduce(what: string, out: Tensor, x: Tensor, axis: 0 | 1): 
 }
 
 /**
+ * Shapes of `gather(out, x, index)` (out [k, n] from x [m, n] by index [k, 1]) or, with `scatter`,
+ * `scatterAdd(out, index, x)` (x [k, n] into out [m, n]): `rows` is the other tensor ([m, n]), `picked` the
+ * [k, n] one. Returns m, the bound of every index.
+ */
+export function checkIndexed(what: 'gather' | 'scatterAdd', rows: Tensor, picked: Tensor, index: Tensor): number {
+  const desc = () =>
+    what === 'gather'
+      ? `gather: rows ${shapeOf(index)} of ${shapeOf(rows)} -> ${shapeOf(picked)}`
+      : `scatterAdd: ${shapeOf(picked)} into rows ${shapeOf(index)} of ${shapeOf(rows)}`;
+  if (index.cols !== 1) throw new ShapeError(`${desc()}: the index must be a column [k, 1]`);
+  if (picked.rows !== index.rows || picked.cols !== rows.cols)
+    throw new ShapeError(
+      `${desc()}: ${what === 'gather' ? 'out' : 'x'} must be ${formatShape([index.rows, rows.cols])}`,
+    );
+  if (rows === picked || index === picked || index === rows)
+    throw new ArgumentError(`${what}: out, x and index must be three tensors`);
+  return rows.rows;
+}
+
+/**
+ * Row `i` of an index column as a row number below `limit`, or an ArgumentError naming the position and the
+ * value (for backends that hold their indices on the host).
+ */
+export function checkIndex(what: string, value: number, i: number, limit: number): number {
+  if (!(Number.isInteger(value) && value >= 0 && value < limit))
+    throw new ArgumentError(`${what}: index[${i}] is ${value}, not a row number in [0, ${limit})`);
+  return value;
+}
+
+/**
  * The argument checks as one object, for backends: `check.matMul(out, a, b, options)`,
  * `check.binary(out, a, b)`, ... (each is also exported under its own name).
  */
@@ -86,4 +116,6 @@ export const check = {
   binary: checkBinary,
   same: checkSame,
   reduce: checkReduce,
+  indexed: checkIndexed,
+  index: checkIndex,
 } as const;

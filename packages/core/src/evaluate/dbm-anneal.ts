@@ -2,6 +2,7 @@ import { softplus } from '../backend/scalar.js';
 import { type Scope, withScope } from '../backend/scope.js';
 import { fused } from '../backend/trace.js';
 import type { Tensor } from '../backend/types.js';
+import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
 import { assertColumns, columnMeans, type Dataset } from '../data/dataset.js';
 import { AbortedError, ArgumentError } from '../errors.js';
 import type { DBM, DbmParameters } from '../model/dbm.js';
@@ -73,6 +74,16 @@ export async function dbmAnnealingBase(model: DBM, data: Dataset | undefined): P
     else for (const a of biases[l]!) logZBase += softplus(a);
   });
   return { biases, logZBase };
+}
+
+/**
+ * Refuses, before anything is allocated, `rows` annealing chains of `model` that would not fit the memory budget:
+ * each chain holds about five float32 rows of every layer (states, inputs, probabilities, uniforms, work).
+ */
+export function checkDbmChainsMemory(model: DBM, rows: number, what: string): void {
+  const units = model.sizes.reduce((t, n) => t + n, 0);
+  const bytes = float32Bytes(5 * units * rows);
+  checkMemory(what, bytes, `${formatBytes(bytes)} for the chains' states of every layer`);
 }
 
 /**

@@ -1,12 +1,11 @@
 import { softplus } from '../backend/scalar.js';
-import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
 import { assertExamples, type Dataset } from '../data/dataset.js';
 import { ArgumentError } from '../errors.js';
 import { type DBM, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
 import type { Watch } from '../progress.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { type AisSchedule, aisBetas, logMeanExp } from './ais.js';
-import { dbmAnneal, dbmAnnealingBase, largestOddInput } from './dbm-anneal.js';
+import { checkDbmChainsMemory, dbmAnneal, dbmAnnealingBase, largestOddInput } from './dbm-anneal.js';
 import { DEFAULT_RAISE_ROWS_PER_PASS, DEFAULT_RAISE_SWEEPS, estimatorInterval, raiseExamplesPerPass } from './raise.js';
 
 /**
@@ -94,9 +93,7 @@ export async function dbmRaise(model: DBM, data: Dataset, options: DbmRaiseOptio
   const sizes = model.sizes;
   const examplesPerPass = raiseExamplesPerPass(chains, perPass);
   const rows = Math.min(data.rows, examplesPerPass) * chains;
-  const units = sizes.reduce((t, n) => t + n, 0);
-  const bytes = float32Bytes(5 * units * rows);
-  checkMemory(`DBM RAISE with ${rows} chains a pass`, bytes, `${formatBytes(bytes)} for the chains' layers`);
+  checkDbmChainsMemory(model, rows, `DBM RAISE with ${rows} chains a pass`);
   const betas = aisBetas(options.schedule);
   const K = betas.length - 1;
   const base = await dbmAnnealingBase(model, options.baseData);

@@ -1,11 +1,10 @@
 import { type Scope, withScope } from '../backend/scope.js';
-import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
 import type { Dataset } from '../data/dataset.js';
 import { AbortedError } from '../errors.js';
 import type { DBM } from '../model/dbm.js';
 import { DeviceRandom } from '../random/device.js';
 import { RandomStream, Streams } from '../random/stream.js';
-import { dbmAnnealingBase, dbmAnnealingPath, largestOddInput } from './dbm-anneal.js';
+import { checkDbmChainsMemory, dbmAnnealingBase, dbmAnnealingPath, largestOddInput } from './dbm-anneal.js';
 import { type SmcEstimate, type SmcOptions, smcEstimate, smcLoop, smcSettings } from './smc.js';
 
 export interface DbmSmcOptions extends Omit<SmcOptions, 'baseData' | 'data' | 'baseVisibleBias'> {
@@ -25,9 +24,7 @@ export interface DbmSmcOptions extends Omit<SmcOptions, 'baseData' | 'data' | 'b
 export async function dbmSequentialMonteCarlo(model: DBM, options: DbmSmcOptions = {}): Promise<SmcEstimate> {
   const settings = smcSettings(options);
   const { runs } = settings;
-  const units = model.sizes.reduce((t, n) => t + n, 0);
-  const bytes = float32Bytes(5 * units * runs);
-  checkMemory(`DBM SMC with runs: ${runs}`, bytes, `${formatBytes(bytes)} for the runs' states of every layer`);
+  checkDbmChainsMemory(model, runs, `DBM SMC with runs: ${runs}`);
   const label = 'DBM SMC';
   if (options.signal?.aborted) throw new AbortedError(label, 0, 1000);
   const base = await dbmAnnealingBase(model, options.baseData);

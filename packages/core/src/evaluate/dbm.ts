@@ -1,12 +1,11 @@
 import { logSumExp, softplus } from '../backend/scalar.js';
-import { checkMemory, float32Bytes, formatBytes } from '../budget.js';
 import { assertColumns, assertExamples, type Dataset } from '../data/dataset.js';
 import { AbortedError, ArgumentError, TooLargeError } from '../errors.js';
 import { checkDbmParameters, type DBM, type DbmParameters, DEFAULT_MEAN_FIELD_ITERATIONS } from '../model/dbm.js';
 import type { Watch } from '../progress.js';
 import { RandomStream, Streams } from '../random/stream.js';
 import { type AisEstimate, type AisSchedule, aisBetas, forwardInterval, logMeanExp } from './ais.js';
-import { dbmAnneal, dbmAnnealingBase, largestOddInput } from './dbm-anneal.js';
+import { checkDbmChainsMemory, dbmAnneal, dbmAnnealingBase, largestOddInput } from './dbm-anneal.js';
 
 /**
  * Evaluating a deep Boltzmann machine (Salakhutdinov & Hinton 2009, section 3.2):
@@ -119,9 +118,7 @@ export interface DbmAisOptions extends Watch {
 export async function dbmAnnealedImportanceSampling(model: DBM, options: DbmAisOptions = {}): Promise<AisEstimate> {
   const runs = options.runs ?? 100;
   if (!Number.isInteger(runs) || runs < 1) throw new ArgumentError(`runs must be a positive integer, got ${runs}`);
-  const units = model.sizes.reduce((t, n) => t + n, 0);
-  const bytes = float32Bytes(5 * units * runs);
-  checkMemory(`DBM AIS with runs: ${runs}`, bytes, `${formatBytes(bytes)} for the runs' states of every layer`);
+  checkDbmChainsMemory(model, runs, `DBM AIS with runs: ${runs}`);
   const betas = aisBetas(options.schedule);
   if (options.signal?.aborted) throw new AbortedError('DBM AIS', 0, betas.length - 1);
   const base = await dbmAnnealingBase(model, options.baseData ?? options.data);

@@ -25,6 +25,8 @@ export interface Attribute {
   readonly float?: number;
   readonly int?: number;
   readonly ints?: readonly number[];
+  /** A string attribute (ScatterND's `reduction`). */
+  readonly string?: string;
 }
 export interface Node {
   input: string[];
@@ -159,6 +161,9 @@ const attribute =
     } else if (a.ints) {
       for (const x of a.ints) int(w, 8, x); // ints
       int(w, 20, 7); // type = INTS
+    } else if (a.string !== undefined) {
+      str(w, 4, a.string); // s
+      int(w, 20, 3); // type = STRING
     }
   };
 
