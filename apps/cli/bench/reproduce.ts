@@ -411,7 +411,8 @@ if (table.evaluate === 'classify') {
 const meanSd = (xs: number[]) => {
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   const sd = xs.length > 1 ? Math.sqrt(xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (xs.length - 1)) : Number.NaN;
-  return { mean, sd, text: `${f2(mean)} +- ${f2(sd)}` };
+  // One seed has no spread to show: the mean alone.
+  return { mean, sd, text: xs.length > 1 ? `${f2(mean)} +- ${f2(sd)}` : `${f2(mean)} (one seed)` };
 };
 const sign = (x: number) => (x >= 0 ? '+' : '') + f2(x);
 if (table.evaluate === 'exact') {

@@ -164,6 +164,36 @@ describe('rbm train --ratings, rbm recommend', () => {
     expect(scored.rmse).toBeCloseTo(rmses[best]!, 5);
   }, 120_000);
 
+  it('--batch-layout sparse trains as dense does (the same held-out RMSE each epoch) and says which it used', async () => {
+    const { trainPath, testPath } = splitFiles('layout');
+    const runs: number[][] = [];
+    for (const layout of ['dense', 'sparse']) {
+      const model = join(dir, `layout-${layout}.safetensors`);
+      const t = await rbm(
+        argv`train --ratings ${trainPath} --test ${testPath} --hidden 20 --epochs 4 --k 2 --conditional --batch-layout ${layout} --backend js --json --out ${model}`,
+      );
+      expect(t.code, t.stderr).toBe(0);
+      expect(t.stderr).toContain(`; ${layout} batches;`);
+      runs.push(
+        t.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l))
+          .filter((e) => e.epoch !== undefined)
+          .map((e) => e.rmse as number),
+      );
+    }
+    expect(runs[1]).toHaveLength(4);
+    runs[1]!.forEach((r, k) => {
+      expect(r).toBeCloseTo(runs[0]![k]!, 4);
+    });
+    // Generated ratings at 40% density: auto keeps the dense layout.
+    const auto = await rbm(
+      argv`train --ratings ${trainPath} --epochs 1 --hidden 5 --backend js --json --out ${join(dir, 'auto.safetensors')}`,
+    );
+    expect(auto.stderr).toContain('; dense batches;');
+  }, 120_000);
+
   it('says when it takes a first line as a header; warns when --test holds the training ratings themselves', async () => {
     const r = await rbm(
       argv`train --ratings ${csv} --test ${csv} --epochs 1 --backend js --out ${join(dir, 'same.safetensors')}`,

@@ -56,8 +56,9 @@ export interface OrtBackendSettings {
   readonly singleThreadFlops?: number;
   /**
    * Unit labels that always run op by op, with the reason said once: a way to keep a unit that a provider
-   * computes wrongly as one graph out of compilation. None is listed today (the WebGPU provider's wrong
-   * discriminative step came from ops it ran on the CPU: see {@link GraphOptions.gpuKernelsOnly}).
+   * computes wrongly as one graph out of compilation. The WebGPU mode lists the sparse recommender step (see
+   * family.ts; its wrong discriminative step, earlier, came from ops it ran on the CPU: see
+   * {@link GraphOptions.gpuKernelsOnly}).
    */
   readonly opByOpLabels?: Readonly<Record<string, string>>;
   /** How graphs are written for this runtime and provider. */
@@ -68,6 +69,8 @@ export interface OrtBackendSettings {
   readonly notice?: (message: string) => void;
 }
 
+/** Values (float32) that the ops of a unit write, above which its session keeps no arena (see `compile`). */
+const LARGE_UNIT_VALUES = 1 << 24;
 /** A compiled unit: one ONNX Runtime session per trace structure. */
 interface Unit {
   readonly label: string;
@@ -179,7 +182,12 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
     const small =
       settings.session.intraOpNumThreads !== undefined &&
       flops / Math.max(1, products) < (settings.singleThreadFlops ?? 6.4e6);
-    const options = small ? { ...settings.session, intraOpNumThreads: 1 } : settings.session;
+    // A unit whose values are large (a sparse recommender step: 30 [ratings, hidden] intermediates) gets no
+    // memory arena and no planned pattern: ONNX Runtime would keep each such unit's peak allocation for good,
+    // one per padded size (3.4 GiB RSS against 1.8 GiB on a tenth of Netflix, and no slower without).
+    const values = t.ops.reduce((n, op) => n + op.out.rows * op.out.cols, 0);
+    const large = values > LARGE_UNIT_VALUES ? { enableCpuMemArena: false, enableMemPattern: false } : {};
+    const options = { ...settings.session, ...(small ? { intraOpNumThreads: 1 } : {}), ...large };
     const unit: Unit = {
       label: t.label,
       signature: graph.signature,
@@ -339,62 +347,49 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       } else enqueue(() => host.matMul(out, a, b, options));
     },
     binary(op: BinaryOp, out: Tensor, a: Tensor, b: Tensor): void {
-      own(out);
-      own(a);
-      own(b);
+      for (const t of [out, a, b]) own(t);
       check.binary(out, a, b);
       if (trace) trace.record({ kind: 'binary', op, out, a, b });
       else enqueue(() => host.binary(op, out, a, b));
     },
     axpby(out: Tensor, alpha: number, x: Tensor, beta: number, y: Tensor): void {
-      own(out);
-      own(x);
-      own(y);
+      for (const t of [out, x, y]) own(t);
       check.same('axpby', out, x, y);
       if (trace) trace.record({ kind: 'axpby', out, alpha, x, beta, y });
       else enqueue(() => host.axpby(out, alpha, x, beta, y));
     },
     unary(op: UnaryOp, out: Tensor, x: Tensor): void {
-      own(out);
-      own(x);
+      for (const t of [out, x]) own(t);
       check.same(`unary ${op}`, out, x);
       if (trace) trace.record({ kind: 'unary', op, out, x });
       else enqueue(() => host.unary(op, out, x));
     },
     bernoulli(out: Tensor, p: Tensor, u: Tensor): void {
-      own(out);
-      own(p);
-      own(u);
+      for (const t of [out, p, u]) own(t);
       check.same('bernoulli', out, p, u);
       if (trace) trace.record({ kind: 'bernoulli', out, p, u });
       else enqueue(() => host.bernoulli(out, p, u));
     },
     sum(out: Tensor, x: Tensor, axis: 0 | 1): void {
-      own(out);
-      own(x);
+      for (const t of [out, x]) own(t);
       check.reduce('sum', out, x, axis);
       if (trace) trace.record({ kind: 'sum', out, x, axis });
       else enqueue(() => host.sum(out, x, axis));
     },
     logSumExp(out: Tensor, x: Tensor, axis: 0 | 1): void {
-      own(out);
-      own(x);
+      for (const t of [out, x]) own(t);
       check.reduce('logSumExp', out, x, axis);
       if (trace) trace.record({ kind: 'logSumExp', out, x, axis });
       else enqueue(() => host.logSumExp(out, x, axis));
     },
     gather(out: Tensor, x: Tensor, index: Tensor): void {
-      own(out);
-      own(x);
-      own(index);
+      for (const t of [out, x, index]) own(t);
       check.indexed('gather', x, out, index);
       if (trace) trace.record({ kind: 'gather', out, x, index });
       else enqueue(() => host.gather(out, x, index));
     },
     scatterAdd(out: Tensor, index: Tensor, x: Tensor): void {
-      own(out);
-      own(index);
-      own(x);
+      for (const t of [out, index, x]) own(t);
       check.indexed('scatterAdd', out, x, index);
       if (trace) trace.record({ kind: 'scatterAdd', out, index, x });
       else enqueue(() => host.scatterAdd(out, index, x));
@@ -405,8 +400,7 @@ export function createOrtBackend(settings: OrtBackendSettings): OrtBackend {
       else enqueue(() => host.fill(out, value));
     },
     copy(out: Tensor, x: Tensor): void {
-      own(out);
-      own(x);
+      for (const t of [out, x]) own(t);
       check.same('copy', out, x);
       if (trace) trace.record({ kind: 'copy', out, x });
       else enqueue(() => host.copy(out, x));

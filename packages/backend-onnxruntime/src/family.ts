@@ -97,6 +97,17 @@ async function cudaProviderInstalled(): Promise<string | undefined> {
   return existsSync(lib) ? lib : undefined;
 }
 
+/**
+ * Units the WebGPU provider computes wrongly as one graph, with the reason. The sparse recommender step
+ * (`cf-sparse-step`) ended three epochs 1.3e-4 off op-by-op execution in Chromium on SwiftShader (a weight of
+ * -0.0896), while each of its ops alone, and a gather-scatter chain, agreed (the conformance suite's checks,
+ * 8 December 2026); it runs op by op there until the cause is found.
+ */
+const WEBGPU_OP_BY_OP: Readonly<Record<string, string>> = {
+  'cf-sparse-step':
+    "the WebGPU provider's graph of the sparse recommender step disagreed with op-by-op execution in the conformance suite",
+};
+
 async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<OrtBackend> {
   if (!MODES.includes(mode)) {
     throw new UnknownBackendError(
@@ -163,6 +174,7 @@ async function startMode(mode: OrtMode, options: OrtBackendOptions): Promise<Ort
     details,
     preallocatedOutputs,
     graph: { nanGuard: mode === 'webgpu', gpuKernelsOnly: mode === 'webgpu', compositeSoftplus: mode !== 'cuda' },
+    ...(mode === 'webgpu' ? { opByOpLabels: WEBGPU_OP_BY_OP } : {}),
     ...(options.maxUnitValues !== undefined ? { maxUnitValues: options.maxUnitValues } : {}),
     ...(options.notice ? { notice: options.notice } : {}),
   });

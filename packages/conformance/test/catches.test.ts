@@ -105,8 +105,8 @@ describe('the checks as data (the runner a browser uses)', () => {
 
   it('compare compiled units with op-by-op execution: pass a faithful fuse, catch a sloppy one', async () => {
     const wholeStep = CHECKS.filter((c) => c.group.startsWith('whole-step'));
-    // Per-op, every training run, Gibbs and AIS, the collaborative-filtering run and the DBM's.
-    expect(wholeStep.length).toBe(TRAINING_RUNS.length + 4);
+    // Per-op, every training run, Gibbs and AIS, the collaborative-filtering runs (dense and sparse) and the DBM's.
+    expect(wholeStep.length).toBe(TRAINING_RUNS.length + 5);
     // A fuse that runs the body as it is: every whole-step check passes.
     const faithful = sloppy(() => ({
       fuse(_label: string, body: () => void) {

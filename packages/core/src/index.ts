@@ -48,6 +48,11 @@ export {
 } from './budget.js';
 // Data.
 export { barsAndStripes, createDataset, type Dataset } from './data/dataset.js';
+export {
+  type LongTailedRatingsOptions,
+  longTailedRatings,
+  NETFLIX_SHAPE,
+} from './data/long-tailed-ratings.js';
 // Ratings (collaborative filtering): the formats people have, splits, generated data.
 export {
   alignRatings,
@@ -327,12 +332,15 @@ export { type ConditionalSampleOptions, checkMask, conditionalSample } from './s
 export { ParallelTempering, type TemperingOptions, temperatureLadder, temperedSample } from './sample/tempering.js';
 export { CHUNK_ROWS, chunkSteps, MAX_CHUNK } from './train/batches.js';
 export {
+  type BatchLayout,
   COLLABORATIVE_DEFAULTS,
   COLLABORATIVE_OPTIONS,
   type CollaborativeEpoch,
   type CollaborativeTrainOptions,
   collaborativeFamily,
   defaultBatchSize,
+  resolveBatchLayout,
+  SPARSE_DENSITY,
 } from './train/collaborative.js';
 // Training: the loop, its parts, and the config they declare.
 export {

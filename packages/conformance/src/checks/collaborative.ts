@@ -1,4 +1,5 @@
 import {
+  type BatchLayout,
   CollaborativeModel,
   collaborativeFamily,
   holdoutSplit,
@@ -23,6 +24,7 @@ async function trainCollaborative(
   [a, b]: [Backend, Backend],
   versus: string,
   after?: () => void,
+  layouts: [BatchLayout, BatchLayout] = ['dense', 'dense'],
 ): Promise<void> {
   // 14 users x 9 items, 3 levels, about half rated: users with 1 rating and users with 8 in one batch.
   const { ratings } = syntheticRatings({ users: 14, items: 9, levels: 3, density: 0.5, seed: 5 });
@@ -46,7 +48,9 @@ async function trainCollaborative(
     seed: 11,
   };
   const models = [CollaborativeModel.fromParameters(a, init), CollaborativeModel.fromParameters(b, init)];
-  const trainers = models.map((m) => new Trainer(collaborativeFamily(m, train, test, options)));
+  const trainers = models.map(
+    (m, k) => new Trainer(collaborativeFamily(m, train, test, { ...options, batchLayout: layouts[k]! })),
+  );
   try {
     const histories = [];
     for (const t of trainers) histories.push(await t.run());
@@ -71,6 +75,12 @@ export const collaborativeChecks: ConformanceCheck[] = [
     run: (c) => trainCollaborative(c, [c.backend, c.ref], ' vs the reference'),
   },
   {
+    group: 'training agrees with the reference on the same randomness',
+    name: "collaborative filtering on sparse batches (gathered and scattered rows): the reference's dense batches",
+    run: (c) =>
+      trainCollaborative(c, [c.backend, c.ref], ', sparse vs the dense reference', undefined, ['sparse', 'dense']),
+  },
+  {
     group: wholeStepGroup,
     name: 'collaborative filtering: compiled cf-step and cf-predict units',
     async run(c) {
@@ -79,6 +89,21 @@ export const collaborativeChecks: ConformanceCheck[] = [
       // 3 epochs of 3 full batches and a last one of 1 user (12 users trained), and a prediction pass each.
       await trainCollaborative(c, [fused.backend, opByOp(c.backend)], ', compiled vs op by op', () =>
         c.that(fused.units() >= 12, `${fused.units()} fused units for 12 steps`),
+      );
+    },
+  },
+  {
+    group: wholeStepGroup,
+    name: 'collaborative filtering: compiled cf-sparse-step units',
+    async run(c) {
+      if (!c.backend.fuse) c.skip(`${c.backend.name} runs op by op (no fuse): nothing compiled to compare`);
+      const fused = countingFuse(c.backend);
+      await trainCollaborative(
+        c,
+        [fused.backend, opByOp(c.backend)],
+        ', sparse, compiled vs op by op',
+        () => c.that(fused.units() >= 12, `${fused.units()} fused units for 12 steps`),
+        ['sparse', 'sparse'],
       );
     },
   },

@@ -22,7 +22,14 @@ export {
   UnknownBackendError,
 } from '../errors.js';
 export * as onnxProto from '../io/onnx-proto.js';
-export { fillUniforms, fillUniformsReference, philox4x32_10, philoxSimd, UNIFORM_SCALE } from '../random/philox.js';
+export {
+  fillUniforms,
+  fillUniformsReference,
+  philox4x32_10,
+  philoxSimd,
+  UNIFORM_SCALE,
+  uniformsAt,
+} from '../random/philox.js';
 export { uniformityFailures } from '../random/uniformity.js';
 export { assertBackend, assertShape, resolveBackend } from './check.js';
 export { inBrowser } from './environment.js';

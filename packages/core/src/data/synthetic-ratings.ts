@@ -48,12 +48,26 @@ function normalCdf(x: number): number {
   return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }
 
-export function syntheticRatings(options: SyntheticRatingsOptions): SyntheticRatings {
+/** The generator's model of every pair: E[rating], its distribution and what follows from it. */
+export interface RatingModel {
+  /** mu_ui: the mean before noise and rounding. */
+  mu(u: number, i: number): number;
+  /** rating = clamp(round(mu_ui + noise e), 1, K) for a standard normal e. */
+  draw(u: number, i: number, e: number): number;
+  /** The generated ratings' known figures, over the ratings' own pairs. */
+  figures(ratings: Ratings): SyntheticRatings;
+}
+
+/** Checks the shared options and draws the model's factors (x, y, d, c), in that order, from `rng`. */
+export function ratingModel(
+  options: Omit<SyntheticRatingsOptions, 'density'>,
+  rng: RandomStream,
+  what = 'syntheticRatings',
+): RatingModel {
   const { users, items } = options;
   const K = options.levels ?? 5;
   const rank = options.rank ?? 3;
   const spread = options.spread ?? 1;
-  const density = options.density ?? 0.1;
   const noise = options.noise ?? 0.7;
   for (const [name, v] of [
     ['users', users],
@@ -62,10 +76,8 @@ export function syntheticRatings(options: SyntheticRatingsOptions): SyntheticRat
     ['rank', rank],
   ] as const)
     if (!Number.isInteger(v) || v < (name === 'levels' ? 2 : 1))
-      throw new ArgumentError(`syntheticRatings: ${name} must be a positive integer, got ${v}`);
-  if (!(density > 0 && density <= 1)) throw new ArgumentError(`syntheticRatings: density must be in (0, 1]`);
-  if (!(noise > 0)) throw new ArgumentError(`syntheticRatings: noise must be positive`);
-  const rng = new RandomStream(options.seed ?? 0, Streams.synthetic);
+      throw new ArgumentError(`${what}: ${name} must be a positive integer, got ${v}`);
+  if (!(noise > 0)) throw new ArgumentError(`${what}: noise must be positive`);
   const normals = (n: number, sd: number) => {
     const a = new Float64Array(n);
     rng.normal(a);
@@ -103,6 +115,30 @@ export function syntheticRatings(options: SyntheticRatingsOptions): SyntheticRat
     }
     return { mean: m1, variance: m2 - m1 * m1 };
   };
+  const over = (r: Ratings, f: (k: number) => number) => {
+    let s = 0;
+    for (let k = 0; k < r.user.length; k++) s += f(k);
+    return Math.sqrt(s / r.user.length);
+  };
+  return {
+    mu,
+    draw: (u, i, e) => Math.min(K, Math.max(1, Math.round(mu(u, i) + noise * e))),
+    figures: (ratings) => ({
+      ratings,
+      expected: (u, i) => moments(u, i).mean,
+      noiseFloor: (r) => over(r, (k) => moments(r.user[k]!, r.item[k]!).variance),
+      oracleRmse: (r) => over(r, (k) => (r.levels[r.level[k]!]! - moments(r.user[k]!, r.item[k]!).mean) ** 2),
+    }),
+  };
+}
+
+export function syntheticRatings(options: SyntheticRatingsOptions): SyntheticRatings {
+  const { users, items } = options;
+  const K = options.levels ?? 5;
+  const density = options.density ?? 0.1;
+  if (!(density > 0 && density <= 1)) throw new ArgumentError(`syntheticRatings: density must be in (0, 1]`);
+  const rng = new RandomStream(options.seed ?? 0, Streams.synthetic);
+  const model = ratingModel(options, rng);
   const pick = new Float64Array(items);
   const e = new Float64Array(items);
   const uu: number[] = [];
@@ -113,30 +149,24 @@ export function syntheticRatings(options: SyntheticRatingsOptions): SyntheticRat
     rng.normal(e);
     for (let i = 0; i < items; i++) {
       if (pick[i]! >= density) continue;
-      const r = Math.min(K, Math.max(1, Math.round(mu(u, i) + noise * e[i]!)));
       uu.push(u);
       ii.push(i);
-      ll.push(r - 1);
+      ll.push(model.draw(u, i, e[i]!) - 1);
     }
   }
-  const ids = (n: number) => Array.from({ length: n }, (_, k) => String(k + 1));
-  const ratings = ratingsFromIndices(
-    { users: ids(users), items: ids(items), levels: Array.from({ length: K }, (_, k) => k + 1) },
-    uu,
-    ii,
-    ll,
+  return model.figures(
+    ratingsFromIndices({ users: numberedIds(users), items: numberedIds(items), levels: levelValues(K) }, uu, ii, ll),
   );
-  const over = (r: Ratings, f: (k: number) => number) => {
-    let s = 0;
-    for (let k = 0; k < r.user.length; k++) s += f(k);
-    return Math.sqrt(s / r.user.length);
-  };
-  return {
-    ratings,
-    expected: (u, i) => moments(u, i).mean,
-    noiseFloor: (r) => over(r, (k) => moments(r.user[k]!, r.item[k]!).variance),
-    oracleRmse: (r) => over(r, (k) => (r.levels[r.level[k]!]! - moments(r.user[k]!, r.item[k]!).mean) ** 2),
-  };
+}
+
+/** Ids "1" ... "n". */
+export function numberedIds(n: number): string[] {
+  return Array.from({ length: n }, (_, k) => String(k + 1));
+}
+
+/** The levels 1 ... K. */
+export function levelValues(K: number): number[] {
+  return Array.from({ length: K }, (_, k) => k + 1);
 }
 
 /** Ratings as tab-separated `user item rating` lines (MovieLens-100k's layout, no timestamp). */

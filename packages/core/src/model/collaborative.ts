@@ -220,8 +220,7 @@ export class CollaborativeModel {
 
   /**
    * P_k [B, items] = p(v_i^k = 1 | h) for every item: the softmax over levels of h W_k^T + a_k, taken
-   * elementwise across the K matrices, stably (log-sum-exp by pairs: l <- l + softplus(x_k - l)).
-   * `lse` and `tmp` are [B, items] scratch.
+   * elementwise across the K matrices (`softmaxLevels`). `lse` and `tmp` are [B, items] scratch.
    */
   visibleProbabilities(P: readonly Tensor[], h: Tensor, lse: Tensor, tmp: Tensor): void {
     const be = this.backend;
@@ -229,23 +228,13 @@ export class CollaborativeModel {
       be.matMul(p, h, this.W[k]!, { transposeB: true });
       be.binary('add', p, p, this.a[k]!);
     });
-    be.copy(lse, P[0]!);
-    for (let k = 1; k < P.length; k++) {
-      be.binary('sub', tmp, P[k]!, lse);
-      be.unary('softplus', tmp, tmp);
-      be.binary('add', lse, lse, tmp);
-    }
-    for (const p of P) {
-      be.binary('sub', p, p, lse);
-      be.unary('exp', p, p);
-    }
+    softmaxLevels(be, P, lse, tmp);
   }
 
   /**
-   * out_k = one draw per (user, item) from the categorical P_k, kept only where `mask` is 1: with one
-   * uniform u per item, s_k = [u < P_1 + ... + P_k], v^k = s_k - s_{k-1}, and the last level takes the
-   * rest (mask - s_{K-1}), so rounding of the sums cannot lose a draw. `u`, `c`, `s0`, `s1` are [B, items]
-   * scratch.
+   * out_k = one draw per (user, item) from the categorical P_k, kept only where `mask` is 1 (see
+   * `sampleLevels`), with one uniform per cell of [B, items] from `random`. `u`, `c`, `s0`, `s1` are
+   * [B, items] scratch.
    */
   sampleVisible(
     out: readonly Tensor[],
@@ -254,23 +243,8 @@ export class CollaborativeModel {
     random: DeviceRandom,
     scratch: { readonly u: Tensor; readonly c: Tensor; readonly s: readonly [Tensor, Tensor] },
   ): void {
-    const be = this.backend;
-    const K = P.length;
-    const { u, c, s } = scratch;
-    random.uniform(u);
-    be.copy(c, P[0]!);
-    be.bernoulli(s[0], c, u);
-    be.binary('mul', out[0]!, s[0], mask);
-    for (let k = 1; k < K - 1; k++) {
-      const [prev, cur] = [s[(k - 1) % 2]!, s[k % 2]!];
-      be.binary('add', c, c, P[k]!);
-      be.bernoulli(cur, c, u);
-      be.binary('sub', out[k]!, cur, prev);
-      be.binary('mul', out[k]!, out[k]!, mask);
-    }
-    const last = s[(K - 2) % 2]!;
-    be.binary('mul', last, last, mask);
-    be.binary('sub', out[K - 1]!, mask, last);
+    random.uniform(scratch.u);
+    sampleLevels(this.backend, out, P, mask, scratch);
   }
 
   /** out [B, items] = sum_k levels[k] P_k: the expected rating of every item. */
@@ -286,6 +260,53 @@ export class CollaborativeModel {
     this.disposed = true;
     for (const t of this.tensors) this.backend.dispose(t);
   }
+}
+
+/**
+ * P_k <- exp(P_k - lse), lse = log sum_k exp(P_k): the softmax over levels of logits held as K tensors of one
+ * shape, elementwise across them, stably (log-sum-exp by pairs: l <- l + softplus(x_k - l)). `lse` and `tmp`
+ * have the same shape. The dense batch's [B, items] and the sparse batch's [rated, 1] both use it.
+ */
+export function softmaxLevels(be: Backend, P: readonly Tensor[], lse: Tensor, tmp: Tensor): void {
+  be.copy(lse, P[0]!);
+  for (let k = 1; k < P.length; k++) {
+    be.binary('sub', tmp, P[k]!, lse);
+    be.unary('softplus', tmp, tmp);
+    be.binary('add', lse, lse, tmp);
+  }
+  for (const p of P) {
+    be.binary('sub', p, p, lse);
+    be.unary('exp', p, p);
+  }
+}
+
+/**
+ * out_k = one draw from the categorical P_k per cell, kept only where `mask` is 1, from the uniforms in `u`:
+ * s_k = [u < P_1 + ... + P_k], v^k = s_k - s_{k-1}, and the last level takes the rest (mask - s_{K-1}), so
+ * rounding of the sums cannot lose a draw. `c`, `s` are scratch of the same shape.
+ */
+export function sampleLevels(
+  be: Backend,
+  out: readonly Tensor[],
+  P: readonly Tensor[],
+  mask: Tensor,
+  scratch: { readonly u: Tensor; readonly c: Tensor; readonly s: readonly [Tensor, Tensor] },
+): void {
+  const K = P.length;
+  const { u, c, s } = scratch;
+  be.copy(c, P[0]!);
+  be.bernoulli(s[0], c, u);
+  be.binary('mul', out[0]!, s[0], mask);
+  for (let k = 1; k < K - 1; k++) {
+    const [prev, cur] = [s[(k - 1) % 2]!, s[k % 2]!];
+    be.binary('add', c, c, P[k]!);
+    be.bernoulli(cur, c, u);
+    be.binary('sub', out[k]!, cur, prev);
+    be.binary('mul', out[k]!, out[k]!, mask);
+  }
+  const last = s[(K - 2) % 2]!;
+  be.binary('mul', last, last, mask);
+  be.binary('sub', out[K - 1]!, mask, last);
 }
 
 /** The file layout [items, K, H] / [items, K] as K device matrices [items, H] and K rows [items]. */

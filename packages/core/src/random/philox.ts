@@ -95,6 +95,32 @@ export function fillUniformsReference(
   return blocks;
 }
 
+/**
+ * The uniforms that {@link fillUniforms} would put at `positions` (ascending or not) of an array drawn from
+ * `blockOffset`, without drawing the rest: element p is word p % 4 of block blockOffset + floor(p / 4). A
+ * sparse batch draws the dense batch's uniforms at its rated cells only, so both make the same samples.
+ */
+export function uniformsAt(
+  out: UniformArray,
+  positions: ArrayLike<number>,
+  k0: number,
+  k1: number,
+  stream: number,
+  blockOffset: number,
+): void {
+  let held = -1;
+  for (let i = 0; i < out.length; i++) {
+    const p = positions[i]!;
+    const block = Math.floor(p / 4);
+    if (block !== held) {
+      const counter = blockOffset + block;
+      philox4x32_10(counter % TWO_POW_32, Math.floor(counter / TWO_POW_32), 0, stream, k0, k1, BLOCK);
+      held = block;
+    }
+    out[i] = (BLOCK[p % 4]! >>> 8) * UNIFORM_SCALE;
+  }
+}
+
 /** Scratch block for fillUniformsReference (JavaScript is single-threaded per realm). */
 const BLOCK = new Uint32Array(4);
 

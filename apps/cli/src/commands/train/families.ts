@@ -63,6 +63,7 @@ export class FlagTable {
         const option = new Option(flag, `${helpPrefix}${d.help}${shown}`);
         const parse = parserOf(d);
         if (parse) option.argParser(parse);
+        if (d.value.kind === 'choice') option.choices(d.value.choices);
         this.cmd.addOption(option);
       }
       this.take(attribute, [family]);

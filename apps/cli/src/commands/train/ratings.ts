@@ -20,6 +20,7 @@ import {
   type Orientation,
   parseLevels,
   type Ratings,
+  resolveBatchLayout,
   resolveOrientation,
   Trainer,
   type TrainerState,
@@ -247,6 +248,7 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
   out.info(
     `${ratings.user.length} ratings of ${ratings.items.length} items by ${ratings.users.length} users (levels ${ratings.levels.join(', ')}); ` +
       `${job.conditional ? 'conditional ' : ''}RBM per ${job.orientation}: ${train.items.length} x ${K} softmax units, ${job.hidden} hidden; ` +
+      `${resolveBatchLayout(job.options.batchLayout, train)} batches; ` +
       `${heldOut ? `${heldOut.user.length} held out; ` : ''}backend ${backend.name}`,
   );
   const signals = new Interrupts();
