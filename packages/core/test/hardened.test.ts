@@ -216,13 +216,16 @@ describe('a collaborative epoch keeps the backend queue bounded', () => {
     return { proxy, most };
   }
 
+  // Dense batches: the sparse ones (which auto picks at this density) upload only the ratings.
   async function epoch(proxy: Backend, users: number, items: number, batchSize: number) {
     const syn = syntheticRatings({ users, items, density: 2 / items, seed: 3 });
     const model = CollaborativeModel.fromParameters(
       proxy,
       initialCollaborativeParameters({ numItems: items, numHidden: 2, levels: syn.ratings.levels, seed: 1 }),
     );
-    const trainer = new Trainer(collaborativeFamily(model, syn.ratings, undefined, { epochs: 1, batchSize }));
+    const trainer = new Trainer(
+      collaborativeFamily(model, syn.ratings, undefined, { epochs: 1, batchSize, batchLayout: 'dense' }),
+    );
     await trainer.run();
     trainer.dispose();
     model.dispose();
