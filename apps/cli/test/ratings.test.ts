@@ -216,6 +216,51 @@ describe('rbm train --ratings, rbm recommend', () => {
     expect(r.stdout).not.toMatch(/epoch/);
   });
 
+  it("--no-evidence saves no ratings, and recommend asks for them; --all --out writes each user's top items as --user gives them", async () => {
+    const { trainPath } = splitFiles('serve');
+    const [model, bare, recs] = ['serve.safetensors', 'serve-bare.safetensors', 'recs.csv'].map((f) => join(dir, f));
+    const common = argv`--ratings ${trainPath} --epochs 3 --hidden 8 --seed 1 --backend js`;
+    expect((await rbm(argv`train ${common} --out ${model}`, { timeoutMs: 120_000 })).code).toBe(0);
+    const saved = await rbm(argv`train ${common} --no-evidence --out ${bare}`, { timeoutMs: 120_000 });
+    expect(saved.code).toBe(0);
+    expect(saved.stdout).toMatch(/holds no ratings \(--no-evidence\): rbm recommend needs each user's ratings/);
+    const train = parseRatings(readFileSync(trainPath, 'utf8'));
+    // 5 bytes a rating (an item and a level) and the offsets: what --no-evidence leaves out.
+    const saving = readFileSync(model).length - readFileSync(bare).length;
+    expect(saving).toBeGreaterThanOrEqual(5 * train.user.length);
+    expect(saving).toBeLessThan(5 * train.user.length + 4 * (train.users.length + 1) + 400); // and their header entries
+
+    const user = train.users[5]!;
+    const refused = await rbm(argv`recommend ${bare} --user ${user} --backend js`);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/holds no ratings \(it was saved with --no-evidence\).*--ratings FILE/);
+    const own = JSON.parse((await rbm(argv`recommend ${model} --user ${user} --top 4 --json --backend js`)).stdout);
+    const given = await rbm(argv`recommend ${bare} --user ${user} --top 4 --ratings ${trainPath} --json --backend js`);
+    expect(JSON.parse(given.stdout)).toEqual(own);
+
+    const all = await rbm(argv`recommend ${model} --all --top 4 --out ${recs} --batch 64 --json --backend js`);
+    expect(all.code).toBe(0);
+    expect(JSON.parse(all.stdout)).toMatchObject({ out: recs, users: train.users.length, top: 4 });
+    const lines = readFileSync(recs, 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('user,rank,item,rating');
+    expect(lines).toHaveLength(1 + 4 * train.users.length);
+    const mine = lines.filter((l) => l.startsWith(`${user},`)).map((l) => l.split(','));
+    expect(mine.map((c) => c[2])).toEqual(own.items.map((x: { item: string }) => x.item));
+    mine.forEach((c, k) => {
+      expect(c[1]).toBe(String(k + 1));
+      expect(Number(c[3])).toBeCloseTo(own.items[k].rating, 3);
+    });
+    for (const [args, code, message] of [
+      [argv`--user ${user} --all --out ${recs}`, 2, /give --user ID, or --all with --out FILE/],
+      [argv`--all`, 2, /--all writes a CSV file: give --out FILE/],
+      [argv`--user ${user} --out ${recs}`, 2, /--out goes with --all/],
+      [argv`--all --out ${recs}`, 1, /exists/],
+    ] as const) {
+      const x = await rbm(argv`recommend ${model} ${args} --backend js`);
+      expect([x.code, x.stderr]).toEqual([code, expect.stringMatching(message)]);
+    }
+  }, 300_000);
+
   it('refuses bad files and flags with what is wrong', async () => {
     const bad = join(dir, 'bad.tsv');
     await writeFile(bad, '1\t2\t5\n1\t3\t4\n2\t2\tfive\n');

@@ -53,28 +53,33 @@ export {
   longTailedRatings,
   NETFLIX_SHAPE,
 } from './data/long-tailed-ratings.js';
-// Ratings (collaborative filtering): the formats people have, splits, generated data.
 export {
   alignRatings,
   checkLevels,
   holdoutSplit,
+  IdIndex,
+  type IdLookup,
   inferLevels,
   levelCounts,
   levelOf,
   MAX_LEVELS,
+  mergeRatings,
   parseLevels,
-  parseRatings,
   type Ratings,
-  RatingsReader,
-  type RatingsReadOptions,
-  type RatingTriple,
   ratingCount,
   ratingsFromIndices,
-  ratingsFromTriples,
   ratingValue,
   selectRatings,
   transposeRatings,
 } from './data/ratings.js';
+// Ratings (collaborative filtering): the formats people have, splits, generated data.
+export {
+  parseRatings,
+  RatingsReader,
+  type RatingsReadOptions,
+  type RatingTriple,
+  ratingsFromTriples,
+} from './data/ratings-reader.js';
 export {
   checkBatch,
   type DataSource,
@@ -193,6 +198,7 @@ export {
   type PredictionMethod,
   type Recommendation,
   resolveOrientation,
+  type UserRecommendations,
 } from './fit/collaborative.js';
 export { DbmEstimator, type DbmEstimatorOptions } from './fit/dbm.js';
 // The estimator: fit, partialFit, transform, scoreSamples, gibbs (scikit-learn's vocabulary).
@@ -251,7 +257,14 @@ export {
   onnxOutputs,
 } from './io/onnx-export.js';
 export { EXPORT_OPSET } from './io/onnx-graph.js';
-export { type DecodeOptions, decodeSafetensors, encodeSafetensors, type SafeTensor } from './io/safetensors.js';
+export {
+  type DecodeOptions,
+  decodeSafetensors,
+  encodeSafetensors,
+  type SafeTensor,
+  type SafeTensorData,
+  type SafetensorsDtype,
+} from './io/safetensors.js';
 export { decodeSklearnRbm, encodeSklearnRbm, SKLEARN_ARRAYS } from './io/sklearn.js';
 export {
   type CollaborativeInitOptions,
@@ -267,6 +280,14 @@ export {
   meanFieldDistribution,
   type UserEvidence,
 } from './model/collaborative.js';
+export {
+  exactPredictions,
+  expectedRatings,
+  hiddenMeans,
+  ServingBatch,
+  servingBatches,
+  topIndices,
+} from './model/collaborative-predict.js';
 export {
   checkDbmParameters,
   checkDbmSizes,

@@ -186,7 +186,7 @@ async function describeCollaborative(
   if (out.json) return;
   out.lines([
     `${path}: collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007), ${info.conditional ? 'conditional, ' : ''}one RBM per ${file.orientation}`,
-    `  ${info.users} users, ${info.items} items, levels ${p.levels.join(', ')}; ${info.ratings} training ratings kept`,
+    `  ${info.users} users, ${info.items} items, levels ${p.levels.join(', ')}; ${file.ratings ? `${info.ratings} training ratings kept` : 'no training ratings kept (--no-evidence: rbm recommend needs --ratings FILE)'}`,
     `  ${p.numItems} ${file.orientation === 'item' ? 'users' : 'items'} x ${p.levels.length} softmax units, ${p.numHidden} hidden units, ${info.parameters} parameters`,
     ...(info.validation ? [validationLine(info.validation)] : []),
     ...(info.checkpointEpoch !== undefined

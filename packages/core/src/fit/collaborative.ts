@@ -2,8 +2,10 @@ import type { Backend } from '../backend/types.js';
 import {
   alignRatings,
   holdoutSplit,
+  IdIndex,
   levelCounts,
   levelOf,
+  mergeRatings,
   type Ratings,
   ratingsFromIndices,
   selectRatings,
@@ -23,6 +25,15 @@ import {
   type UserEvidence,
 } from '../model/collaborative.js';
 import { ratedSets } from '../model/collaborative-batch.js';
+import {
+  checkMethod,
+  exactPredictions,
+  expectedRatings,
+  type PredictionMethod,
+  type Recommendation,
+  servingBatches,
+  topIndices,
+} from '../model/collaborative-predict.js';
 import {
   type CollaborativeEpoch,
   type CollaborativeTrainOptions,
@@ -85,13 +96,6 @@ export function resolveOrientation(
   return r.items.length > r.users.length ? 'item' : 'user';
 }
 
-/** A prediction method, checked: `mean-field` or `exact`. */
-function checkMethod(method: PredictionMethod): PredictionMethod {
-  if (method !== 'mean-field' && method !== 'exact')
-    throw new ArgumentError(`method must be 'mean-field' or 'exact', got ${JSON.stringify(method)}`);
-  return method;
-}
-
 export interface CollaborativeFitOptions {
   /** Held-out ratings on the same ids, or a fraction of the ratings to hold out (seeded by `seed`). */
   readonly validation?: Ratings;
@@ -108,13 +112,12 @@ export interface CollaborativeFitResult {
   readonly rmse?: number;
 }
 
-/** How a prediction is made: one mean-field up-down pass (the paper's fast one), or exactly (eq. 4, float64). */
-export type PredictionMethod = 'mean-field' | 'exact';
+export type { PredictionMethod, Recommendation };
 
-export interface Recommendation {
-  readonly item: string;
-  /** The expected rating. */
-  readonly score: number;
+/** One user's recommendations, as {@link CollaborativeRBM.recommendAll} yields them. */
+export interface UserRecommendations {
+  readonly user: string;
+  readonly items: readonly Recommendation[];
 }
 
 export class CollaborativeRBM implements Estimator<Ratings> {
@@ -292,8 +295,15 @@ export class CollaborativeRBM implements Estimator<Ratings> {
     return this.host;
   }
 
+  /** The users' ids to indices, kept while the users are the same (a server looks users up per request). */
+  private userMap: IdIndex | undefined;
+  private get userIndex(): IdIndex {
+    if (this.userMap?.ids !== this.users) this.userMap = new IdIndex(this.users);
+    return this.userMap;
+  }
+
   private indexOf(ids: readonly string[], id: string, what: 'user' | 'item'): number {
-    const k = ids.indexOf(id);
+    const k = ids === this.users ? (this.userIndex.get(id) ?? -1) : ids.indexOf(id);
     if (k < 0)
       throw new ArgumentError(`${what} ${JSON.stringify(id)} is not one of the model's ${ids.length} ${what}s`);
     return k;
@@ -306,37 +316,26 @@ export class CollaborativeRBM implements Estimator<Ratings> {
     return { items: r.item.subarray(s, e), levels: r.level.subarray(s, e) };
   }
 
-  /** The conditional RBM's r when all that is known of each case is its ratings (not the pairs asked about). */
-  private ratedByEvidence(): Int32Array[] {
-    return ratedSets([this.cases], this.cases.users.length);
-  }
-
   /**
-   * Expected ratings of (user, item) pairs given in the model's terms (case, unit), in the given order:
-   * mean field on the device, or exact on the host.
+   * The I-RBM's expected ratings of its unit `unit` (a user) in each case's RBM (`cases`: distinct items), in
+   * their order: mean field on the device, or exact on the host.
    */
-  private async predictPairs(
-    cases: readonly number[],
-    units: readonly number[],
-    method: PredictionMethod,
-  ): Promise<number[]> {
-    checkMethod(method);
-    if (method === 'exact') {
+  private async predictCases(cases: readonly number[], unit: number, method: PredictionMethod): Promise<number[]> {
+    if (checkMethod(method) === 'exact') {
       const p = await this.parameters();
-      return cases.map((c, k) => expectedValue(p.levels, exactDistribution(p, this.evidenceOf(c), units[k]!)));
+      return cases.map((c) => expectedValue(p.levels, exactDistribution(p, this.evidenceOf(c), unit)));
     }
     const r = this.cases;
     const queries = ratingsFromIndices(
       r,
       cases,
-      units,
+      cases.map(() => unit),
       cases.map(() => 0),
     );
-    const values = await predictQueries(this.model, r, queries, { rated: this.ratedByEvidence() });
-    // ratingsFromIndices sorts by (case, unit): look each pair up.
-    const at = new Map<string, number>();
-    for (let k = 0; k < queries.user.length; k++) at.set(`${queries.user[k]} ${queries.item[k]}`, values[k]!);
-    return cases.map((c, k) => at.get(`${c} ${units[k]}`)!);
+    // The conditional RBM's r: all that is known of each case is its ratings (not the pairs asked about).
+    const values = await predictQueries(this.model, r, queries, { rated: ratedSets([r], r.users.length) });
+    const at = new Map(Array.from(queries.user, (c, k) => [c, values[k]!])); // sorted by case: look each up
+    return cases.map((c) => at.get(c)!);
   }
 
   /**
@@ -350,26 +349,73 @@ export class CollaborativeRBM implements Estimator<Ratings> {
     options: { method?: PredictionMethod } = {},
   ): Promise<number[]> {
     const u = this.indexOf(this.users, user, 'user');
-    const distinct = [...new Set(items.map((id) => this.indexOf(this.items, id, 'item')))];
-    const [cases, units] = this.side === 'item' ? [distinct, distinct.map(() => u)] : [distinct.map(() => u), distinct];
-    const values = await this.predictPairs(cases, units, options.method ?? 'mean-field');
+    const wanted = items.map((id) => this.indexOf(this.items, id, 'item'));
+    const method = checkMethod(options.method ?? 'mean-field');
+    if (this.side === 'user') {
+      const all = expectedRatings(await this.parameters(), this.evidenceOf(u), method);
+      return wanted.map((i) => all[i]!);
+    }
+    const distinct = [...new Set(wanted)];
+    const values = await this.predictCases(distinct, u, method);
     const byItem = new Map(distinct.map((i, k) => [i, values[k]!]));
-    return items.map((id) => byItem.get(this.items.indexOf(id))!);
+    return wanted.map((i) => byItem.get(i)!);
   }
 
-  /** The `n` items the user has not rated with the highest expected rating (ties: the data's order). */
+  /**
+   * The `n` items the user has not rated with the highest expected rating (ties: the data's order). A per-user
+   * model answers on the host in float64 (see {@link expectedRatings}: milliseconds at Netflix's size); the
+   * I-RBM asks each item's RBM on the device.
+   */
   async recommend(user: string, n = 10, options: { method?: PredictionMethod } = {}): Promise<Recommendation[]> {
     if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`n must be a positive integer, got ${n}`);
+    const method = checkMethod(options.method ?? 'mean-field');
     const u = this.indexOf(this.users, user, 'user');
     const data = this.ratings;
-    const seen = new Set(Array.from(data.item.subarray(data.userStart[u]!, data.userStart[u + 1]!)));
+    const seen = new Set(data.item.subarray(data.userStart[u]!, data.userStart[u + 1]!));
+    if (this.side === 'user') {
+      const values = expectedRatings(await this.parameters(), this.evidenceOf(u), method);
+      return topIndices(values, n, seen).map((i) => ({ item: this.items[i]!, score: values[i]! }));
+    }
     const unrated: number[] = [];
     for (let i = 0; i < this.items.length; i++) if (!seen.has(i)) unrated.push(i);
     if (unrated.length === 0) return [];
-    const [cases, units] = this.side === 'item' ? [unrated, unrated.map(() => u)] : [unrated.map(() => u), unrated];
-    const values = await this.predictPairs(cases, units, options.method ?? 'mean-field');
-    const order = Array.from(values.keys()).sort((x, y) => values[y]! - values[x]! || unrated[x]! - unrated[y]!);
-    return order.slice(0, n).map((k) => ({ item: this.items[unrated[k]!]!, score: values[k]! }));
+    const values = await this.predictCases(unrated, u, method);
+    return topIndices(values, n).map((k) => ({ item: this.items[unrated[k]!]!, score: values[k]! }));
+  }
+
+  /**
+   * Every user's `n` best unrated items, user by user in the data's order, for users with at least one rating
+   * (`rbm recommend --all`). A per-user model runs mean field on the device in batches of `batchSize` users:
+   * p(h | V) on the host from each user's rated rows, then one product per level for the whole batch
+   * ({@link ServingBatch}); `exact`, and the I-RBM, go user by user as {@link recommend} does. `onProgress`
+   * sees the users done.
+   */
+  async *recommendAll(
+    n = 10,
+    options: {
+      method?: PredictionMethod;
+      batchSize?: number;
+      onProgress?: (done: number, total: number) => void;
+    } = {},
+  ): AsyncGenerator<UserRecommendations> {
+    if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`n must be a positive integer, got ${n}`);
+    const method = checkMethod(options.method ?? 'mean-field');
+    const data = this.ratings;
+    const users: number[] = [];
+    for (let u = 0; u < data.users.length; u++) if (data.userStart[u + 1]! > data.userStart[u]!) users.push(u);
+    const report = (done: number) => options.onProgress?.(done, users.length);
+    if (this.side === 'item' || method === 'exact') {
+      for (const [k, u] of users.entries()) {
+        yield { user: data.users[u]!, items: await this.recommend(data.users[u]!, n, { method }) };
+        report(k + 1);
+      }
+      return;
+    }
+    const batches = servingBatches(this.model, await this.parameters(), data, users, n, options.batchSize ?? 256);
+    for await (const { user, top, values, done } of batches) {
+      yield { user: data.users[user]!, items: top.map((i) => ({ item: this.items[i]!, score: values[i]! })) };
+      if (done) report(done);
+    }
   }
 
   /**
@@ -404,23 +450,10 @@ export class CollaborativeRBM implements Estimator<Ratings> {
     const train = selectRatings(aligned.train, (k) => !asked.has(aligned.train.user[k]! * M + aligned.train.item[k]!));
     if (t.user.length === 0)
       throw new ArgumentError(`no test rating is of ${this.side === 'item' ? 'a user' : 'an item'} the model knows`);
-    let predictions: Float64Array;
-    if (checkMethod(options.method ?? 'mean-field') === 'exact') {
-      const p = await this.parameters();
-      predictions = new Float64Array(t.user.length);
-      for (let k = 0; k < t.user.length; k++) {
-        const c = t.user[k]!;
-        const [s, e] = [train.userStart[c]!, train.userStart[c + 1]!];
-        const items = train.item.subarray(s, e);
-        const rated = p.ratedWeights
-          ? { rated: [...new Set([...Array.from(items), ...t.item.subarray(t.userStart[c]!, t.userStart[c + 1]!)])] }
-          : {};
-        predictions[k] = expectedValue(
-          p.levels,
-          exactDistribution(p, { items, levels: train.level.subarray(s, e), ...rated }, t.item[k]!),
-        );
-      }
-    } else predictions = Float64Array.from(await predictQueries(this.model, train, t));
+    const predictions =
+      checkMethod(options.method ?? 'mean-field') === 'exact'
+        ? exactPredictions(await this.parameters(), train, t)
+        : Float64Array.from(await predictQueries(this.model, train, t));
     return { predictions, truth: t, droppedUnknownItems };
   }
 
@@ -445,45 +478,17 @@ export class CollaborativeRBM implements Estimator<Ratings> {
    * leaves the model to its owner.
    */
   withRatings(extra: Ratings): { view: CollaborativeRBM; leftOut: number } {
-    const data = this.ratings;
-    for (const v of extra.levels)
-      if (levelOf(data.levels, v) < 0)
-        throw new ArgumentError(`the ratings use the level ${v}, the model's scale is ${data.levels.join(', ')}`);
-    const users = new Map(data.users.map((id, k) => [id, k]));
-    const items = new Map(data.items.map((id, k) => [id, k]));
-    const userIds = [...data.users];
-    const pairs = new Map<number, number>();
-    const M = data.items.length;
-    for (let k = 0; k < data.user.length; k++) pairs.set(data.user[k]! * M + data.item[k]!, data.level[k]!);
-    let leftOut = 0;
-    for (let k = 0; k < extra.user.length; k++) {
-      const id = extra.users[extra.user[k]!]!;
-      const i = items.get(extra.items[extra.item[k]!]!);
-      let u = users.get(id);
-      if (i === undefined || (u === undefined && this.side === 'item')) {
-        leftOut++;
-        continue;
-      }
-      if (u === undefined) {
-        u = userIds.length;
-        users.set(id, u);
-        userIds.push(id);
-      }
-      pairs.set(u * M + i, levelOf(data.levels, extra.levels[extra.level[k]!]!));
-    }
-    const keys = [...pairs.keys()];
-    const merged = ratingsFromIndices(
-      { users: userIds, items: data.items, levels: data.levels },
-      keys.map((key) => Math.floor(key / M)),
-      keys.map((key) => key % M),
-      keys.map((key) => pairs.get(key)!),
-    );
+    const { merged, leftOut } = mergeRatings(this.ratings, extra, {
+      newUsers: this.side === 'user',
+      userIndex: this.userIndex,
+    });
     const view = new CollaborativeRBM(this.backend, this.options);
     view.current = this.model;
     view.host = this.host;
     view.side = this.side;
     view.owner = false;
     view.evidence = this.toModel(merged);
+    view.userMap = new IdIndex(view.users, this.userIndex); // this model's users, then any new ones
     return { view, leftOut };
   }
 

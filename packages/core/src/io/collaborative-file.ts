@@ -8,8 +8,12 @@ import type { DecodeOptions, SafeTensor } from './safetensors.js';
  * The collaborative-filtering RBM's file: the rbmjs model format (safetensors, metadata `format` rbmjs,
  * `model` collaborative) with
  *   weights [items, K, H], visible_bias [items, K], hidden_bias [H], rated_weights [items, H] (conditional),
- *   ratings [n, 3] (user, item, level indices, float32): the training ratings, each user's evidence when
- *   asked for recommendations without a ratings file;
+ *   the training ratings, each user's evidence when asked for recommendations without a ratings file, by
+ *   user as the reader lays them out (CSR, 5 bytes a rating: 100 million ratings are 0.5 GB):
+ *   ratings_start I32 [users + 1] (user u's ratings are ratings_start[u] .. ratings_start[u + 1] - 1),
+ *   ratings_item I32 [n] (item indices, ascending within a user), ratings_level U8 [n] (level indices);
+ *   files written before these hold ratings [n, 3] (user, item, level indices, float32), still read;
+ *   a model saved without its ratings (`rbm train --no-evidence`) has none of them;
  * metadata `orientation`: `user` (one RBM a user: the visible units are the items, as above) or `item` (the
  * I-RBM: one RBM an item, the visible units are the users, so `weights` is [users, K, H]);
  * the rating scale in metadata `levels` (a JSON array), and the ids, so that predictions speak the data's
@@ -75,17 +79,14 @@ export function encodeCollaborative(
   const [userTensors, userMeta] = idTensorOrMetadata(ids.users, 'user');
   const [itemTensors, itemMeta] = idTensorOrMetadata(ids.items, 'item');
   const r = options.ratings;
-  const ratings: Record<string, SafeTensor> = {};
-  if (r) {
-    const n = r.user.length;
-    const data = new Float32Array(n * 3);
-    for (let k = 0; k < n; k++) {
-      data[3 * k] = r.user[k]!;
-      data[3 * k + 1] = r.item[k]!;
-      data[3 * k + 2] = r.level[k]!;
-    }
-    ratings.ratings = { dtype: 'F32', shape: [n, 3], data };
-  }
+  const ratings: Record<string, SafeTensor> = r
+    ? {
+        ratings_start: { dtype: 'I32', shape: [r.userStart.length], data: r.userStart },
+        ratings_item: { dtype: 'I32', shape: [r.item.length], data: r.item },
+        // Last: one byte a value would leave any tensor after it unaligned.
+        ratings_level: { dtype: 'U8', shape: [r.level.length], data: r.level },
+      }
+    : {};
   return encodeModelFile(
     COLLABORATIVE_MODEL_TYPE,
     { ...collaborativeTensors(parameters), ...userTensors, ...itemTensors, ...ratings },
@@ -176,34 +177,86 @@ export function collaborativeFrom({ tensors, metadata, where }: OpenedModelFile)
     throw new ModelFormatError(
       `${where}${units.length} ${orientation === 'item' ? 'user' : 'item'} ids for ${parameters.numItems} visible units`,
     );
-  const t = tensors.get('ratings');
-  let ratings: Ratings | undefined;
-  if (t) {
-    if (t.shape.length !== 2 || t.shape[1] !== 3)
-      throw new ModelFormatError(`${where}tensor ratings has shape [${t.shape.join(', ')}], expected [n, 3]`);
-    const n = t.shape[0]!;
-    const [uu, ii, ll] = [new Int32Array(n), new Int32Array(n), new Uint8Array(n)];
-    for (let k = 0; k < n; k++) {
-      const [u, i, l] = [t.data[3 * k]!, t.data[3 * k + 1]!, t.data[3 * k + 2]!];
-      if (
-        !(
-          Number.isInteger(u) &&
-          u >= 0 &&
-          u < users.length &&
-          Number.isInteger(i) &&
-          i >= 0 &&
-          i < items.length &&
-          Number.isInteger(l) &&
-          l >= 0 &&
-          l < levels.length
-        )
-      )
-        throw new ModelFormatError(
-          `${where}ratings row ${k} is (${u}, ${i}, ${l}): outside ${users.length} users, ${items.length} items, ${levels.length} levels`,
-        );
-      [uu[k], ii[k], ll[k]] = [u, i, l];
-    }
-    ratings = ratingsFromIndices({ users, items, levels: levels as number[] }, uu, ii, ll);
-  }
+  const ratings = tensors.has('ratings_start')
+    ? evidenceFrom(tensors, { users, items, levels: levels as number[] }, where)
+    : legacyEvidence(tensors, { users, items, levels: levels as number[] }, where);
   return { parameters, orientation, users, items, ratings, metadata, tensors };
+}
+
+type Ids = Pick<Ratings, 'users' | 'items' | 'levels'>;
+
+function evidenceTensor(
+  tensors: ReadonlyMap<string, SafeTensor>,
+  name: string,
+  dtype: 'I32' | 'U8',
+  length: number | undefined,
+  where: string,
+): SafeTensor['data'] {
+  const t = tensors.get(name);
+  if (!t)
+    throw new ModelFormatError(`${where}tensor ${name} is missing (the ratings are ratings_start, _item, _level)`);
+  if (t.dtype !== dtype || t.shape.length !== 1 || (length !== undefined && t.shape[0] !== length))
+    throw new ModelFormatError(
+      `${where}tensor ${name} is ${t.dtype} [${t.shape.join(', ')}], expected ${dtype} [${length ?? 'n'}]`,
+    );
+  return t.data;
+}
+
+/** The ratings as CSR (ratings_start, ratings_item, ratings_level), checked: no sort, one pass. */
+function evidenceFrom(tensors: ReadonlyMap<string, SafeTensor>, ids: Ids, where: string): Ratings {
+  const start = evidenceTensor(tensors, 'ratings_start', 'I32', ids.users.length + 1, where) as Int32Array;
+  const item = evidenceTensor(tensors, 'ratings_item', 'I32', undefined, where) as Int32Array;
+  const n = item.length;
+  const level = evidenceTensor(tensors, 'ratings_level', 'U8', n, where) as Uint8Array;
+  if (start[0] !== 0 || start[ids.users.length] !== n)
+    throw new ModelFormatError(
+      `${where}ratings_start runs from ${start[0]} to ${start[ids.users.length]}, expected 0 to ${n}`,
+    );
+  const user = new Int32Array(n);
+  for (let u = 0; u < ids.users.length; u++) {
+    const [s, e] = [start[u]!, start[u + 1]!];
+    if (!(e >= s && e <= n))
+      throw new ModelFormatError(`${where}ratings_start[${u + 1}] is ${e}, after ${s}: the offsets must not fall`);
+    for (let k = s; k < e; k++) {
+      const [i, l] = [item[k]!, level[k]!];
+      if (!(i >= 0 && i < ids.items.length && (k === s || i > item[k - 1]!) && l < ids.levels.length))
+        throw new ModelFormatError(
+          `${where}rating ${k} (user ${u}) is item ${i} at level ${l}: items must be in 0..${ids.items.length - 1}, ascending within a user, levels below ${ids.levels.length}`,
+        );
+    }
+    user.fill(u, s, e);
+  }
+  return { ...ids, user, item, level, userStart: start };
+}
+
+/** The ratings as files before ratings_start held them: [n, 3] float32 (user, item, level) rows. */
+function legacyEvidence(tensors: ReadonlyMap<string, SafeTensor>, ids: Ids, where: string): Ratings | undefined {
+  const t = tensors.get('ratings');
+  if (!t) return undefined;
+  const { users, items, levels } = ids;
+  if (t.shape.length !== 2 || t.shape[1] !== 3)
+    throw new ModelFormatError(`${where}tensor ratings has shape [${t.shape.join(', ')}], expected [n, 3]`);
+  const n = t.shape[0]!;
+  const [uu, ii, ll] = [new Int32Array(n), new Int32Array(n), new Uint8Array(n)];
+  for (let k = 0; k < n; k++) {
+    const [u, i, l] = [t.data[3 * k]!, t.data[3 * k + 1]!, t.data[3 * k + 2]!];
+    if (
+      !(
+        Number.isInteger(u) &&
+        u >= 0 &&
+        u < users.length &&
+        Number.isInteger(i) &&
+        i >= 0 &&
+        i < items.length &&
+        Number.isInteger(l) &&
+        l >= 0 &&
+        l < levels.length
+      )
+    )
+      throw new ModelFormatError(
+        `${where}ratings row ${k} is (${u}, ${i}, ${l}): outside ${users.length} users, ${items.length} items, ${levels.length} levels`,
+      );
+    [uu[k], ii[k], ll[k]] = [u, i, l];
+  }
+  return ratingsFromIndices(ids, uu, ii, ll);
 }

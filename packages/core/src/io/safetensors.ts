@@ -7,12 +7,15 @@ import { ModelFormatError } from '../errors.js';
  * are detected because the tensors must tile the byte buffer exactly.
  */
 
-export type SafetensorsDtype = 'F32' | 'F64';
+/** The dtypes read and written: floats for parameters, I32 and U8 for indices (a recommender's ratings). */
+export type SafetensorsDtype = 'F32' | 'F64' | 'I32' | 'U8';
+
+export type SafeTensorData = Float32Array | Float64Array | Int32Array | Uint8Array;
 
 export interface SafeTensor {
   readonly dtype: SafetensorsDtype;
   readonly shape: readonly number[];
-  readonly data: Float32Array | Float64Array;
+  readonly data: SafeTensorData;
 }
 
 export interface DecodeOptions {
@@ -22,7 +25,31 @@ export interface DecodeOptions {
   readonly source?: string;
 }
 
-const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8 };
+const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F64: 8, I32: 4, U8: 1 };
+const ARRAYS = { F32: Float32Array, F64: Float64Array, I32: Int32Array, U8: Uint8Array } as const;
+
+/** n values of a dtype at byte `start` of a buffer, without a copy. */
+function typedView(dtype: SafetensorsDtype, buffer: ArrayBufferLike, start: number, n: number): SafeTensorData {
+  if (dtype === 'F32') return new Float32Array(buffer, start, n);
+  if (dtype === 'F64') return new Float64Array(buffer, start, n);
+  if (dtype === 'I32') return new Int32Array(buffer, start, n);
+  return new Uint8Array(buffer, start, n);
+}
+
+/** Reads one little-endian value of a dtype. */
+function getValue(view: DataView, at: number, dtype: SafetensorsDtype): number {
+  if (dtype === 'F32') return view.getFloat32(at, true);
+  if (dtype === 'F64') return view.getFloat64(at, true);
+  if (dtype === 'I32') return view.getInt32(at, true);
+  return view.getUint8(at);
+}
+
+function setValue(view: DataView, at: number, dtype: SafetensorsDtype, x: number): void {
+  if (dtype === 'F32') view.setFloat32(at, x, true);
+  else if (dtype === 'F64') view.setFloat64(at, x, true);
+  else if (dtype === 'I32') view.setInt32(at, x, true);
+  else view.setUint8(at, x);
+}
 export const DEFAULT_MAX_HEADER_BYTES = 1 << 20;
 const littleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -60,10 +87,10 @@ export function encodeSafetensors(
   let pos = 8 + jsonBytes.length;
   for (const t of Object.values(tensors)) {
     const size = BYTES[t.dtype];
-    for (let i = 0; i < t.data.length; i++, pos += size) {
-      if (t.dtype === 'F32') view.setFloat32(pos, t.data[i]!, true);
-      else view.setFloat64(pos, t.data[i]!, true);
-    }
+    if (littleEndian && t.data instanceof ARRAYS[t.dtype]) {
+      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
+      pos += t.data.byteLength;
+    } else for (let i = 0; i < t.data.length; i++, pos += size) setValue(view, pos, t.dtype, t.data[i]!);
   }
   return out;
 }
@@ -153,8 +180,8 @@ export function decodeSafetensorsHeader(
     }
     if (typeof value !== 'object' || value === null) fail(`tensor ${JSON.stringify(name)}: entry is not an object`);
     const { dtype, shape, data_offsets } = value as Record<string, unknown>;
-    if (dtype !== 'F32' && dtype !== 'F64')
-      fail(`tensor ${JSON.stringify(name)}: dtype ${JSON.stringify(dtype)} is not supported (F32, F64)`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(BYTES, dtype))
+      fail(`tensor ${JSON.stringify(name)}: dtype ${JSON.stringify(dtype)} is not supported (F32, F64, I32, U8)`);
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0) || shape.length > 8) {
       fail(`tensor ${JSON.stringify(name)}: shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     }
@@ -198,17 +225,11 @@ export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}
     const size = BYTES[e.dtype];
     const n = (e.end - e.begin) / size;
     const start = bytes.byteOffset + base + e.begin;
-    let data: Float32Array | Float64Array;
-    if (littleEndian && start % size === 0) {
-      data = (
-        e.dtype === 'F32' ? new Float32Array(bytes.buffer, start, n) : new Float64Array(bytes.buffer, start, n)
-      ).slice();
-    } else {
-      data = e.dtype === 'F32' ? new Float32Array(n) : new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const at = base + e.begin + i * size;
-        data[i] = e.dtype === 'F32' ? view.getFloat32(at, true) : view.getFloat64(at, true);
-      }
+    let data: SafeTensorData;
+    if (littleEndian && start % size === 0) data = typedView(e.dtype, bytes.buffer, start, n).slice();
+    else {
+      data = new ARRAYS[e.dtype](n);
+      for (let i = 0; i < n; i++) data[i] = getValue(view, base + e.begin + i * size, e.dtype);
     }
     tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data });
   }

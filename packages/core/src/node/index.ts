@@ -5,7 +5,6 @@
  * @packageDocumentation
  * @module @rbmjs/core/node
  */
-import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, lstat, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -14,7 +13,7 @@ import { FileError } from '../errors.js';
 import { type Checkpoint, decodeCheckpoint } from '../io/checkpoint.js';
 import { saveModel } from '../io/model-file.js';
 import { RBM } from '../model/rbm.js';
-import { asFileError, type ReadModelOptions, readAnyModelFile, readModelFile } from './files.js';
+import { asFileError, type ReadModelOptions, readAnyModelFile, readModelFile, temporaryName } from './files.js';
 
 export {
   asFileError,
@@ -36,12 +35,8 @@ export {
   MAX_RATINGS_LINE_BYTES,
   type ReadRatingsOptions,
   readRatingsFile,
+  writeRatingsFile,
 } from './ratings.js';
-
-/** The temporary name {@link writeFileAtomic} writes `path` under before renaming it into place. */
-function temporaryName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-}
 
 /**
  * Puts `tmp` in place at `path` only if nothing is there, atomically: a hard link fails with EEXIST when another

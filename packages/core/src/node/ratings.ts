@@ -1,10 +1,16 @@
+import { open, rename, rm } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
-import { type Ratings, RatingsReader, type RatingsReadOptions } from '../data/ratings.js';
+import type { Ratings } from '../data/ratings.js';
+import { RatingsReader, type RatingsReadOptions } from '../data/ratings-reader.js';
 import { DataError, FileError } from '../errors.js';
-import { asFileError, openRegularFile } from './files.js';
+import { asFileError, openRegularFile, temporaryName } from './files.js';
 
-/** Ratings files larger than this are refused unless asked (MovieLens-25M's ratings.csv is 678 MB). */
-export const DEFAULT_MAX_RATINGS_BYTES = 2 ** 30;
+/**
+ * Ratings files larger than this are refused unless asked (MovieLens-25M's ratings.csv is 678 MB; Netflix's
+ * 100 million ratings as user, item, rating lines about 1.5 GB). What a file costs in memory is bounded by
+ * its ratings, not its bytes, and checked against the memory budget as it is read ({@link RatingsReader}).
+ */
+export const DEFAULT_MAX_RATINGS_BYTES = 2 ** 32;
 /** No line of a ratings file is longer (a file with no line breaks is not a ratings file). */
 export const MAX_RATINGS_LINE_BYTES = 64 * 1024;
 
@@ -78,5 +84,39 @@ export async function readRatingsFile(path: string, options: ReadRatingsOptions 
     return ratings;
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Writes ratings as `user<TAB>item<TAB>rating` lines (the ids as the ratings spell them), in chunks of 64 Ki
+ * lines, so that 100 million ratings never stand as one string. The file is written beside `path` (as
+ * `.NAME.PID.RAND.tmp`) and renamed into place when whole: an interrupted write leaves no half file. `onProgress` sees the ratings written.
+ */
+export async function writeRatingsFile(
+  path: string,
+  r: Ratings,
+  options: { readonly separator?: string; readonly onProgress?: (written: number, total: number) => void } = {},
+): Promise<void> {
+  const sep = options.separator ?? '\t';
+  const values = r.levels.map(String);
+  const partial = temporaryName(path);
+  const handle = await open(partial, 'w');
+  try {
+    const n = r.user.length;
+    const CHUNK = 1 << 16;
+    for (let start = 0; start < n; start += CHUNK) {
+      let text = '';
+      const end = Math.min(n, start + CHUNK);
+      for (let k = start; k < end; k++)
+        text += `${r.users[r.user[k]!]}${sep}${r.items[r.item[k]!]}${sep}${values[r.level[k]!]}\n`;
+      await handle.write(text);
+      options.onProgress?.(end, n);
+    }
+    await handle.close();
+    await rename(partial, path);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await rm(partial, { force: true });
+    throw asFileError(error, path);
   }
 }

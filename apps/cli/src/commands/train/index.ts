@@ -97,6 +97,10 @@ export function registerTrain(program: Command): void {
         .option(
           '--conditional',
           'with --ratings: the conditional RBM, whose hidden units also see which items were rated',
+        )
+        .option(
+          '--no-evidence',
+          "with --ratings: save the model without its training ratings (5 bytes a rating less); rbm recommend then knows no user's ratings and needs them with --ratings FILE",
         ),
     )
     .group(['rbm'], (c) =>

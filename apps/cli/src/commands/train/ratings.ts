@@ -55,6 +55,8 @@ export interface RatingsFlags {
   levels?: string;
   orientation?: Orientation | 'auto';
   conditional?: boolean;
+  /** False with --no-evidence: the model file leaves out the training ratings. */
+  evidence?: boolean;
   /** Shared training flags that keep their meaning here. */
   batch?: number;
   k?: number;
@@ -313,7 +315,7 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
         parameters,
         { users: ratings.users, items: ratings.items, orientation: job.orientation },
         {
-          ratings,
+          ...(flags.evidence === false ? {} : { ratings }),
           metadata: {
             hyperparameters: JSON.stringify(job),
             ...provenance(backend.name),
@@ -327,6 +329,10 @@ export async function trainRatings(flags: TrainFlags & RatingsFlags, command: Co
       ),
       { overwrite: Boolean(flags.force) },
     );
+    if (flags.evidence === false)
+      out.info(
+        `${flags.out} holds no ratings (--no-evidence): rbm recommend needs each user's ratings with --ratings FILE`,
+      );
     out.info(
       `wrote ${flags.out}${best ? ` (epoch ${best.epoch + 1}, held-out RMSE ${best.rmse.toFixed(4)}${summary.stoppedEarly ? ', stopped early' : ''})` : ''} after ${history.length} epoch${history.length === 1 ? '' : 's'} this run`,
     );

@@ -47,8 +47,8 @@ function refuseConflicts(f: TrainFlags, command: Command): void {
   const given = (name: string) => command.getOptionValueSource(name) === 'cli';
   const rules: Array<[boolean, string]> = [
     [
-      ['test', 'holdout', 'levels', 'orientation', 'conditional'].some(given),
-      '--test, --holdout, --levels, --orientation and --conditional need --ratings FILE (collaborative filtering)',
+      ['test', 'holdout', 'levels', 'orientation', 'conditional', 'evidence'].some(given),
+      '--test, --holdout, --levels, --orientation, --conditional and --no-evidence need --ratings FILE (collaborative filtering)',
     ],
     [f.stopOn !== undefined && f.earlyStop === undefined, '--stop-on needs --early-stop PATIENCE'],
     [
