@@ -1,12 +1,13 @@
 // Serving a large recommender: the load of a model file (reported apart), then `recommend` for 100 users spread
 // over the file (its median, 90th percentile and worst), as `rbm recommend --user` answers once loaded; and the
 // same for a model saved without its ratings (--no-evidence), each user's ratings given as `--ratings` gives
-// them. The model: cf-netflix.ts --out PREFIX (a sparse epoch over the 100-million-rating set).
+// them; and the held-out pass training monitors, on the host and (scaled) on the device. The model: cf-netflix.ts
+// --out PREFIX (a sparse epoch over the 100-million-rating set).
 //
 //   node --conditions=@rbmjs/source --import tsx apps/cli/bench/cf-serve.ts --model PREFIX [--json out.json]
 import { statSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { CollaborativeRBM, ratingsFromIndices, setMemoryBudget } from '@rbmjs/core';
+import { CollaborativeRBM, predictQueries, ratingsFromIndices, selectRatings, setMemoryBudget } from '@rbmjs/core';
 import { readCollaborativeFile } from '@rbmjs/core/node';
 import { startBackend } from '../src/backends.js';
 
@@ -15,6 +16,7 @@ const { values: o } = parseArgs({
     model: { type: 'string' },
     backend: { type: 'string', default: 'onnxruntime:cpu' },
     users: { type: 'string', default: '100' },
+    'dense-users': { type: 'string', default: '2000' },
     json: { type: 'string' },
   },
 });
@@ -77,10 +79,26 @@ for (const u of picks) {
 }
 const noEvidence = summary(bareTimes);
 console.log(`the same users, their ratings given with the request: ${fmt(noEvidence)}`);
+
+// The held-out pass (as training monitors it each epoch): every 70th rating asked (1.4 million pairs, the size of
+// Netflix's probe set), each user's ratings the evidence; on the host, and the device's dense pass on the pairs
+// of the first --dense-users users, scaled.
+const queries = selectRatings(r, (k) => k % 70 === 0);
+t0 = performance.now();
+await predictQueries(cf.model, r, queries, { on: 'host' });
+const heldOutHost = ms(t0) / 1000;
+const few = Number(o['dense-users']);
+const someQueries = selectRatings(queries, (k) => queries.user[k]! < few);
+t0 = performance.now();
+await predictQueries(cf.model, r, someQueries, { on: 'device' });
+const heldOutDense = ((ms(t0) / 1000) * queries.user.length) / someQueries.user.length;
+console.log(
+  `held-out pass over ${queries.user.length} pairs: ${heldOutHost.toFixed(1)} s on the host; the dense device pass, scaled from the first ${few} users' ${someQueries.user.length} pairs: ${heldOutDense.toFixed(0)} s`,
+);
 if (o.json)
   writeFileSync(
     o.json,
-    `${JSON.stringify({ backend: be.name, model: path, ratings: r.user.length, users: n, loadSeconds: load, recommendMs: withEvidence, noEvidenceLoadSeconds: bareLoad, noEvidenceRecommendMs: noEvidence }, null, 2)}\n`,
+    `${JSON.stringify({ backend: be.name, model: path, ratings: r.user.length, users: n, loadSeconds: load, recommendMs: withEvidence, noEvidenceLoadSeconds: bareLoad, noEvidenceRecommendMs: noEvidence, heldOutPairs: queries.user.length, heldOutHostSeconds: heldOutHost, heldOutDenseScaledSeconds: heldOutDense }, null, 2)}\n`,
   );
 cf.dispose();
 bareCf.dispose();

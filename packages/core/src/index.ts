@@ -168,7 +168,7 @@ export {
   raiseExamplesPerPass,
   reverseAnnealedImportanceSampling,
 } from './evaluate/raise.js';
-export { predictQueries, ratingErrors } from './evaluate/ratings.js';
+export { HOST_FLOP_COST, predictionPass, predictQueries, ratingErrors } from './evaluate/ratings.js';
 export { type ReplayedRun, type ReplayOptions, replayForwardRun } from './evaluate/replay.js';
 export { nextBeta, type SmcEstimate, type SmcOptions, sequentialMonteCarlo } from './evaluate/smc.js';
 export {
@@ -284,6 +284,7 @@ export {
   exactPredictions,
   expectedRatings,
   hiddenMeans,
+  hostPredictions,
   ServingBatch,
   servingBatches,
   topIndices,

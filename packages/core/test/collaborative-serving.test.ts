@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  CollaborativeModel,
   type CollaborativeParameters,
   CollaborativeRBM,
   createReferenceBackend,
@@ -10,10 +11,12 @@ import {
   exactDistribution,
   expectedRatings,
   expectedValue,
+  holdoutSplit,
   initialCollaborativeParameters,
   ModelFormatError,
   meanFieldDistribution,
   mergeRatings,
+  predictQueries,
   RandomStream,
   type Ratings,
   ratingsFromIndices,
@@ -113,6 +116,36 @@ describe('CollaborativeRBM serving', () => {
       for await (const r of cf.recommendAll(3, { method: 'exact' })) exact.push(r);
       expect(exact[5]!.items).toEqual(await cf.recommend(exact[5]!.user, 3, { method: 'exact' }));
       cf.dispose();
+      be.destroy();
+    });
+});
+
+describe('predictQueries', () => {
+  for (const conditional of [false, true])
+    it(`predicts the pairs asked on the host as the device's dense pass does${conditional ? ' (conditional RBM)' : ''}`, async () => {
+      const { ratings } = syntheticRatings({ users: 90, items: 30, density: 0.4, seed: 8 });
+      const { train, test } = holdoutSplit(ratings, 0.2, 1);
+      const p = parameters(30, 6, conditional, 5);
+      const be = createReferenceBackend();
+      const model = CollaborativeModel.fromParameters(be, p);
+      const host = await predictQueries(model, train, test, { on: 'host' });
+      const device = await predictQueries(model, train, test, { on: 'device', batchSize: 32 });
+      const fallback = await predictQueries(model, train, test); // the default: whichever is less work
+      for (let k = 0; k < test.user.length; k++) {
+        expect(device[k]).toBeCloseTo(host[k]!, 5);
+        expect(fallback[k]).toBeCloseTo(host[k]!, 5);
+        // The host's pass is the float64 formula itself, for the conditional RBM with r = rated and asked.
+        const u = test.user[k]!;
+        const own = train.item.subarray(train.userStart[u]!, train.userStart[u + 1]!);
+        const asked = test.item.subarray(test.userStart[u]!, test.userStart[u + 1]!);
+        const e = {
+          items: own,
+          levels: train.level.subarray(train.userStart[u]!, train.userStart[u + 1]!),
+          ...(conditional ? { rated: [...own, ...asked] } : {}),
+        };
+        expect(host[k]).toBeCloseTo(expectedValue(p.levels, meanFieldDistribution(p, e, test.item[k]!)), 12);
+      }
+      model.dispose();
       be.destroy();
     });
 });

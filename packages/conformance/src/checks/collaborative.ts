@@ -60,7 +60,8 @@ async function trainCollaborative(
       c.close(`collaborative ${key}${versus}`, p1![key]!, p2![key]!, () => 1e3 * c.eps + 1e-6);
     const [r1, r2] = histories.map((h) => h.at(-1)!.rmse!);
     c.that(Math.abs(r1! - r2!) < 1e-4, `collaborative held-out RMSE ${r1}, ${r2}${versus}`);
-    const [q1, q2] = await Promise.all(models.map((m) => predictQueries(m, train, test)));
+    // On the device: the cf-predict unit (the default would take the host's pass, less work at this size).
+    const [q1, q2] = await Promise.all(models.map((m) => predictQueries(m, train, test, { on: 'device' })));
     c.close(`collaborative predictions${versus}`, q1!, q2!, () => 1e3 * c.eps + 1e-6);
   } finally {
     for (const t of trainers) t.dispose();

@@ -219,3 +219,38 @@ export function exactPredictions(p: CollaborativeParameters, inputs: Ratings, qu
   }
   return out;
 }
+
+/**
+ * Mean-field predictions of the pairs in `queries` on the host, in float64: per user p = sigmoid(c) from the
+ * evidence in `inputs` (same ids; `rated`, the conditional RBM's r per user), then per pair the K logits
+ * a_q^k + W_q^k . p and their expectation. H multiply-adds a rating of evidence and K H a pair asked, where the
+ * device's dense pass predicts every item of every user asked about.
+ */
+export function hostPredictions(
+  p: CollaborativeParameters,
+  inputs: Ratings,
+  queries: Ratings,
+  rated?: readonly ArrayLike<number>[],
+): Float64Array {
+  const [K, H] = [p.levels.length, p.numHidden];
+  const out = new Float64Array(queries.user.length);
+  const logits = new Float64Array(K);
+  for (let u = 0; u + 1 < queries.userStart.length; u++) {
+    const [qs, qe] = [queries.userStart[u]!, queries.userStart[u + 1]!];
+    if (qe === qs) continue;
+    const [s, e] = [inputs.userStart[u] ?? 0, inputs.userStart[u + 1] ?? 0];
+    const c = hiddenInput(p, {
+      items: inputs.item.subarray(s, e),
+      levels: inputs.level.subarray(s, e),
+      ...(p.ratedWeights && rated?.[u] ? { rated: rated[u] } : {}),
+    });
+    const ph = c.map(sigmoid);
+    for (let k = qs; k < qe; k++) {
+      const q = queries.item[k]!;
+      for (let l = 0; l < K; l++)
+        logits[l] = p.visibleBias[q * K + l]! + meanFieldTerms(p.weights, (q * K + l) * H, ph, H);
+      out[k] = expectation(logits, p.levels);
+    }
+  }
+  return out;
+}

@@ -4,7 +4,7 @@ import type { Tensor } from '../backend/types.js';
 import { checkMemory, ROW_COPIES, TRAINING_WEIGHT_COPIES } from '../budget.js';
 import type { Ratings } from '../data/ratings.js';
 import { ArgumentError, ShapeError } from '../errors.js';
-import { predictQueries, ratingErrors } from '../evaluate/ratings.js';
+import { predictionPass, predictQueries, ratingErrors } from '../evaluate/ratings.js';
 import type { CollaborativeModel } from '../model/collaborative.js';
 import { ratedSets, Workspace } from '../model/collaborative-batch.js';
 import {
@@ -25,7 +25,7 @@ import { checkSchedule, type Schedule, scheduleValue } from './schedule.js';
  * Training and prediction of the collaborative-filtering RBM (Salakhutdinov, Mnih & Hinton 2007):
  * CD-T over batches of users, T raised during training as the paper does, momentum and weight decay,
  * held-out RMSE after each epoch, early stopping on it. A step is one fused unit (`cf-step`); a
- * prediction pass another (`cf-predict`).
+ * prediction pass another (`cf-predict`), or the host's where that is less work (predictQueries).
  */
 
 export interface CollaborativeTrainOptions {
@@ -225,13 +225,13 @@ export function collaborativeFamily(
   // pass a workspace of its own. Measured: 571 MiB RSS on onnxruntime:cpu, 10,000 x 10,000 ids, conditional,
   // held-out ratings; this estimate says 720 MiB. A sparse batch holds K + 2 rows of H per rated item (device
   // scratch, twice: the tensors and a compiled unit's intermediates), in each of the sparse batches kept; here
-  // for batches of twice the mean ratings (each batch is checked again when it is first made, at its size);
-  // the held-out pass is still dense.
+  // for batches of twice the mean ratings (each batch is checked again when it is first made, at its size).
+  // The held-out pass has a dense workspace of its own where it runs on the device (predictionPass).
   const rows = 3 * K + 8;
   const typical = paddedRows(Math.ceil((2 * B * train.user.length) / Math.max(1, train.users.length)));
   const sparseValues = o.layout === 'sparse' ? SPARSE_BATCHES_KEPT * sparseBatchValues(K, H, typical) : 0;
-  // Dense rows: the dense step's workspace, or the held-out pass's (dense in either layout).
-  const denseRows = o.layout === 'dense' || heldOut !== undefined;
+  const pass = heldOut ? predictionPass(model, train, heldOut) : undefined;
+  const denseRows = o.layout === 'dense' || pass === 'device';
   checkMemory(
     `training a collaborative RBM of ${M} items x ${K} levels x ${H} hidden units, batches of ${B} users`,
     4 * (TRAINING_WEIGHT_COPIES * M * (K + 1) * H + (denseRows ? ROW_COPIES * B * rows * M : 0) + sparseValues),
@@ -254,7 +254,7 @@ export function collaborativeFamily(
       momentum: scheduleValue(o.momentum, epoch, o.epochs),
       gibbsSteps: scheduleValue(o.gibbsSteps, epoch, o.epochs),
     }),
-    bind: (ctx) => new CollaborativeSteps(model, train, heldOut, rated, o, ctx),
+    bind: (ctx) => new CollaborativeSteps(model, train, heldOut, rated, { ...o, pass: pass ?? 'host' }, ctx),
   };
 }
 
@@ -282,7 +282,13 @@ class CollaborativeSteps implements BoundFamily<Uint32Array> {
     private readonly train: Ratings,
     private readonly heldOut: Ratings | undefined,
     private readonly rated: Int32Array[] | undefined,
-    private readonly o: { readonly batchSize: number; readonly weightDecay: number; readonly layout: BatchLayout },
+    private readonly o: {
+      readonly batchSize: number;
+      readonly weightDecay: number;
+      readonly layout: BatchLayout;
+      /** Where the held-out pass runs (predictionPass: the one with less work). */
+      readonly pass: 'device' | 'host';
+    },
     private readonly ctx: LoopContext,
   ) {
     this.batches = new UserBatches(train.users.length, o.batchSize);
@@ -468,6 +474,7 @@ class CollaborativeSteps implements BoundFamily<Uint32Array> {
     return ratingErrors(
       await predictQueries(this.model, this.train, this.heldOut, {
         batchSize: this.o.batchSize,
+        on: this.o.pass,
         ...(this.rated ? { rated: this.rated } : {}),
       }),
       this.heldOut,
