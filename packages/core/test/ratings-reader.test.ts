@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DataError,
+  holdoutSplit,
   inferLevels,
   levelOf,
   memoryBudget,
@@ -8,6 +9,9 @@ import {
   type Ratings,
   RatingsReader,
   RbmError,
+  ratingsFromIndices,
+  Streams,
+  selectRatings,
   setMemoryBudget,
   TooLargeError,
 } from '../src/index.js';
@@ -86,6 +90,40 @@ describe('RatingsReader', () => {
     });
     expect(data.length).toBeGreaterThan(2 ** 20);
     expectSame(reader.finish(), obvious(data));
+  });
+
+  it('holdoutSplit past a block of 2^20 uniforms splits as one draw of all would; selectRatings sorts only what is out of order', () => {
+    const data = lines(1_100_000, 30_000, 3_000, 9);
+    const reader = new RatingsReader();
+    data.forEach((l, k) => {
+      reader.push(`${l.user}\t${l.item}\t${l.rating}`, k + 1);
+    });
+    const r = reader.finish();
+    const { train, test } = holdoutSplit(r, 0.1, 4);
+    const u = new Float64Array(r.user.length);
+    new RandomStream(4, Streams.holdout).uniform(u);
+    const pick = (held: boolean) => {
+      const idx = Array.from(u.keys()).filter((k) => u[k]! < 0.1 === held);
+      return ratingsFromIndices(
+        r,
+        idx.map((k) => r.user[k]!),
+        idx.map((k) => r.item[k]!),
+        idx.map((k) => r.level[k]!),
+      );
+    };
+    expectSame(test, pick(true));
+    expectSame(train, pick(false));
+    // Out of order (users reversed): sorted as ratingsFromIndices sorts.
+    const reversed = { ...r, user: r.user.map((x) => r.users.length - 1 - x) };
+    expectSame(
+      selectRatings(reversed, (k) => k % 3 === 0),
+      ratingsFromIndices(
+        r,
+        Array.from({ length: Math.ceil(r.user.length / 3) }, (_, j) => reversed.user[3 * j]!),
+        Array.from({ length: Math.ceil(r.user.length / 3) }, (_, j) => r.item[3 * j]!),
+        Array.from({ length: Math.ceil(r.user.length / 3) }, (_, j) => r.level[3 * j]!),
+      ),
+    );
   });
 
   it('infers a scale from values met in any order (half stars), and keeps the one given', () => {

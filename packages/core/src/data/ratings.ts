@@ -148,30 +148,55 @@ export function ratingsFromIndices(
   };
 }
 
-/** The ratings whose index passes `keep`, over the same ids and levels. */
+/**
+ * The ratings whose index passes `keep`, over the same ids and levels. Ratings in order (by user, then item, as
+ * every Ratings is made) stay in order: one pass into typed arrays, no sort (100 million ratings split in
+ * seconds); any others are sorted.
+ */
 export function selectRatings(r: Ratings, keep: (k: number) => boolean): Ratings {
-  const idx: number[] = [];
-  for (let k = 0; k < r.user.length; k++) if (keep(k)) idx.push(k);
-  return ratingsFromIndices(
-    r,
-    idx.map((k) => r.user[k]!),
-    idx.map((k) => r.item[k]!),
-    idx.map((k) => r.level[k]!),
-  );
+  const n = r.user.length;
+  const kept = new Uint8Array(n);
+  let m = 0;
+  for (let k = 0; k < n; k++) if (keep(k)) [kept[k], m] = [1, m + 1];
+  const [user, item, level] = [new Int32Array(m), new Int32Array(m), new Uint8Array(m)];
+  let sorted = true;
+  for (let k = 0, j = 0; k < n; k++) {
+    if (!kept[k]) continue;
+    [user[j], item[j], level[j]] = [r.user[k]!, r.item[k]!, r.level[k]!];
+    if (j > 0 && (user[j]! < user[j - 1]! || (user[j] === user[j - 1] && item[j]! <= item[j - 1]!))) sorted = false;
+    j++;
+  }
+  if (!sorted) return ratingsFromIndices(r, user, item, level);
+  return {
+    users: r.users,
+    items: r.items,
+    levels: r.levels,
+    user,
+    item,
+    level,
+    userStart: userOffsets(user, r.users.length),
+  };
 }
 
 /**
  * A random split of the ratings (not of the users): a fraction of each data set's ratings held out, drawn
  * with the seed, the standard protocol of the Netflix probe set and MovieLens' u1..u5 splits. Both halves
- * share the ids, so every held-out user keeps the rest of their ratings as the model's input.
+ * share the ids, so every held-out user keeps the rest of their ratings as the model's input. The uniforms are
+ * drawn in blocks of 2^20 (the same numbers as one draw of all: the stream is counter-based), a byte a rating.
  */
 export function holdoutSplit(r: Ratings, fraction: number, seed: number): { train: Ratings; test: Ratings } {
   if (!(fraction > 0 && fraction < 1)) throw new ArgumentError(`holdout fraction must be in (0, 1), got ${fraction}`);
   const n = r.user.length;
-  const u = new Float64Array(n);
-  new RandomStream(seed, Streams.holdout).uniform(u);
-  const test = selectRatings(r, (k) => u[k]! < fraction);
-  const train = selectRatings(r, (k) => u[k]! >= fraction);
+  const held = new Uint8Array(n);
+  const rng = new RandomStream(seed, Streams.holdout);
+  const u = new Float64Array(Math.min(n, 1 << 20));
+  for (let start = 0; start < n; start += u.length) {
+    const block = u.subarray(0, Math.min(u.length, n - start));
+    rng.uniform(block);
+    for (let k = 0; k < block.length; k++) held[start + k] = block[k]! < fraction ? 1 : 0;
+  }
+  const test = selectRatings(r, (k) => held[k] === 1);
+  const train = selectRatings(r, (k) => held[k] === 0);
   if (test.user.length === 0 || train.user.length === 0)
     throw new DataError(
       `holdout ${fraction} of ${n} ratings leaves ${train.user.length} to train and ${test.user.length} to test`,
