@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   DataError,
@@ -15,6 +18,7 @@ import {
   setMemoryBudget,
   TooLargeError,
 } from '../src/index.js';
+import { readRatingsFile, writeRatingsFile } from '../src/node/index.js';
 
 /**
  * The ratings reader keeps 9 bytes a rating in blocks of 2^20 and lays them out by user with a counting sort
@@ -179,6 +183,22 @@ describe('RatingsReader', () => {
     } finally {
       setMemoryBudget(was);
     }
+  });
+
+  it('writeRatingsFile writes what readRatingsFile reads back, in chunks past one of 64 Ki lines', async () => {
+    const data = lines(90_000, 900, 400, 12, true);
+    const r = new RatingsReader().pushText(data.map((l) => `${l.user},${l.item},${l.rating}`).join('\n')).finish();
+    const dir = await mkdtemp(join(tmpdir(), 'rbmjs-ratings-'));
+    const path = join(dir, 'ratings.tsv');
+    const seen: number[] = [];
+    await writeRatingsFile(path, r, { onProgress: (done) => seen.push(done) });
+    expect(r.user.length).toBeGreaterThan(65_536);
+    expect(seen).toEqual([65_536, r.user.length]);
+    // Read back, the ids are numbered in the file's order: compare the triples by id.
+    const triples = (x: Ratings) =>
+      Array.from(x.user, (u, k) => `${x.users[u]} ${x.items[x.item[k]!]} ${x.levels[x.level[k]!]}`).sort();
+    expect(triples(await readRatingsFile(path, { levels: r.levels }))).toEqual(triples(r));
+    await rm(dir, { recursive: true });
   });
 
   it('finishes once', () => {

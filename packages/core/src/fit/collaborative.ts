@@ -18,6 +18,7 @@ import type { DecodeOptions } from '../io/safetensors.js';
 import {
   CollaborativeModel,
   type CollaborativeParameters,
+  evidenceIn,
   exactDistribution,
   expectedValue,
   hiddenFeatures,
@@ -311,9 +312,7 @@ export class CollaborativeRBM implements Estimator<Ratings> {
 
   /** Case c's evidence (a user's ratings, or an item's for the I-RBM). */
   private evidenceOf(c: number): UserEvidence {
-    const r = this.cases;
-    const [s, e] = [r.userStart[c]!, r.userStart[c + 1]!];
-    return { items: r.item.subarray(s, e), levels: r.level.subarray(s, e) };
+    return evidenceIn(this.cases, c);
   }
 
   /**

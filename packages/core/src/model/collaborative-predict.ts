@@ -7,6 +7,7 @@ import { ArgumentError } from '../errors.js';
 import {
   type CollaborativeModel,
   type CollaborativeParameters,
+  evidenceIn,
   exactDistribution,
   expectedValue,
   hiddenInput,
@@ -95,7 +96,8 @@ function expectation(logits: Float64Array, levels: readonly number[]): number {
 
 /**
  * The `n` indices with the largest values, best first, ties by index, leaving out those `skip` holds (a
- * user's rated items): one pass with a sorted list of n, so n log n, not a sort of every item.
+ * user's rated items): one pass keeping the best n in order (an insertion only for a value that enters them),
+ * not a sort of every item.
  */
 export function topIndices(values: ArrayLike<number>, n: number, skip?: ReadonlySet<number>): number[] {
   if (!Number.isInteger(n) || n < 1) throw new ArgumentError(`n must be a positive integer, got ${n}`);
@@ -175,10 +177,6 @@ export async function* servingBatches(
   const [M, be] = [p.numItems, model.backend];
   const B = Math.max(1, Math.min(batchSize, users.length));
   const spaces = new Map<number, ServingBatch>();
-  const evidence = (u: number): UserEvidence => ({
-    items: r.item.subarray(r.userStart[u]!, r.userStart[u + 1]!),
-    levels: r.level.subarray(r.userStart[u]!, r.userStart[u + 1]!),
-  });
   try {
     for (let start = 0; start < users.length; start += B) {
       const batch = users.slice(start, start + B);
@@ -187,12 +185,18 @@ export async function* servingBatches(
         batch.length,
         () => new ServingBatch(be, batch.length, M, p.numHidden, p.levels.length),
       );
-      be.write(space.p, hiddenMeans(p, batch.map(evidence)));
+      be.write(
+        space.p,
+        hiddenMeans(
+          p,
+          batch.map((u) => evidenceIn(r, u)),
+        ),
+      );
       space.run(model);
       const values = await be.read(space.expected);
       for (const [row, u] of batch.entries()) {
         const own = values.subarray(row * M, (row + 1) * M);
-        const top = topIndices(own, n, new Set(r.item.subarray(r.userStart[u]!, r.userStart[u + 1]!)));
+        const top = topIndices(own, n, new Set(evidenceIn(r, u).items));
         yield { user: u, top, values: own, ...(row === batch.length - 1 ? { done: start + batch.length } : {}) };
       }
     }
@@ -210,11 +214,10 @@ export function exactPredictions(p: CollaborativeParameters, inputs: Ratings, qu
   const out = new Float64Array(queries.user.length);
   for (let k = 0; k < queries.user.length; k++) {
     const c = queries.user[k]!;
-    const [s, e] = [inputs.userStart[c]!, inputs.userStart[c + 1]!];
-    const items = inputs.item.subarray(s, e);
-    const asked = queries.item.subarray(queries.userStart[c]!, queries.userStart[c + 1]!);
-    const rated = p.ratedWeights ? { rated: [...new Set([...items, ...asked])] } : {};
-    const dist = exactDistribution(p, { items, levels: inputs.level.subarray(s, e), ...rated }, queries.item[k]!);
+    const own = evidenceIn(inputs, c);
+    const asked = evidenceIn(queries, c).items;
+    const rated = p.ratedWeights ? { rated: [...new Set([...own.items, ...asked])] } : {};
+    const dist = exactDistribution(p, { ...own, ...rated }, queries.item[k]!);
     out[k] = expectedValue(p.levels, dist);
   }
   return out;
@@ -238,10 +241,8 @@ export function hostPredictions(
   for (let u = 0; u + 1 < queries.userStart.length; u++) {
     const [qs, qe] = [queries.userStart[u]!, queries.userStart[u + 1]!];
     if (qe === qs) continue;
-    const [s, e] = [inputs.userStart[u] ?? 0, inputs.userStart[u + 1] ?? 0];
     const c = hiddenInput(p, {
-      items: inputs.item.subarray(s, e),
-      levels: inputs.level.subarray(s, e),
+      ...evidenceIn(inputs, u),
       ...(p.ratedWeights && rated?.[u] ? { rated: rated[u] } : {}),
     });
     const ph = c.map(sigmoid);

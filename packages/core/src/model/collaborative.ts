@@ -348,6 +348,12 @@ export interface UserEvidence {
   readonly rated?: ArrayLike<number>;
 }
 
+/** Case c's evidence in `r`: views of its rated items and their levels (none for a case past r's). */
+export function evidenceIn(r: Ratings, c: number): { readonly items: Int32Array; readonly levels: Uint8Array } {
+  const [s, e] = [r.userStart[c] ?? 0, r.userStart[c + 1] ?? 0];
+  return { items: r.item.subarray(s, e), levels: r.level.subarray(s, e) };
+}
+
 /** The hidden units' total input b + sum_{i rated} W_i^{k_i} + sum_{i in r} D_i, in float64 on the host. */
 export function hiddenInput(p: CollaborativeParameters, e: UserEvidence): Float64Array {
   const K = p.levels.length;

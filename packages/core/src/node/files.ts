@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
 import { FileError, RbmError } from '../errors.js';
 import { type CollaborativeFile, decodeCollaborative } from '../io/collaborative-file.js';
 import { type AnyModelFile, decodeAnyModel, decodeModel, type ModelFile } from '../io/model-file.js';
@@ -238,9 +236,4 @@ export async function readSklearnFile(path: string, options: { maxBytes?: number
   } finally {
     await handle.close();
   }
-}
-
-/** The temporary name a write of `path` goes to before it is renamed into place (`.NAME.PID.RAND.tmp`). */
-export function temporaryName(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
 }

@@ -5,15 +5,18 @@
  * @packageDocumentation
  * @module @rbmjs/core/node
  */
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { link, lstat, open, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Backend } from '../backend/types.js';
+import type { Ratings } from '../data/ratings.js';
 import { FileError } from '../errors.js';
 import { type Checkpoint, decodeCheckpoint } from '../io/checkpoint.js';
 import { saveModel } from '../io/model-file.js';
 import { RBM } from '../model/rbm.js';
-import { asFileError, type ReadModelOptions, readAnyModelFile, readModelFile, temporaryName } from './files.js';
+import { asFileError, type ReadModelOptions, readAnyModelFile, readModelFile } from './files.js';
+import { ratingsLines } from './ratings.js';
 
 export {
   asFileError,
@@ -34,9 +37,14 @@ export {
   DEFAULT_MAX_RATINGS_BYTES,
   MAX_RATINGS_LINE_BYTES,
   type ReadRatingsOptions,
+  ratingsLines,
   readRatingsFile,
-  writeRatingsFile,
 } from './ratings.js';
+
+/** The temporary name {@link writeFileAtomic} writes `path` under before renaming it into place. */
+function temporaryName(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
 
 /**
  * Puts `tmp` in place at `path` only if nothing is there, atomically: a hard link fails with EEXIST when another
@@ -183,4 +191,16 @@ export async function loadModelFile(
 /** Reads a checkpoint file: bounded like a model file (regular files only, header first), then decoded. */
 export async function readCheckpoint<Job>(path: string, options: ReadModelOptions = {}): Promise<Checkpoint<Job>> {
   return decodeCheckpoint<Job>(await readAnyModelFile(path, options), path);
+}
+
+/**
+ * Writes ratings as `user<TAB>item<TAB>rating` lines ({@link ratingsLines}: chunks, never one string), as
+ * {@link writeFileAtomic} writes (a regular file replaced whole, or nothing).
+ */
+export async function writeRatingsFile(
+  path: string,
+  r: Ratings,
+  options: { readonly separator?: string; readonly onProgress?: (written: number, total: number) => void } = {},
+): Promise<void> {
+  await writeFileAtomic(path, ratingsLines(r, options));
 }

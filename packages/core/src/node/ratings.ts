@@ -1,9 +1,8 @@
-import { open, rename, rm } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { Ratings } from '../data/ratings.js';
 import { RatingsReader, type RatingsReadOptions } from '../data/ratings-reader.js';
 import { DataError, FileError } from '../errors.js';
-import { asFileError, openRegularFile, temporaryName } from './files.js';
+import { asFileError, openRegularFile } from './files.js';
 
 /**
  * Ratings files larger than this are refused unless asked (MovieLens-25M's ratings.csv is 678 MB; Netflix's
@@ -88,35 +87,25 @@ export async function readRatingsFile(path: string, options: ReadRatingsOptions 
 }
 
 /**
- * Writes ratings as `user<TAB>item<TAB>rating` lines (the ids as the ratings spell them), in chunks of 64 Ki
- * lines, so that 100 million ratings never stand as one string. The file is written beside `path` (as
- * `.NAME.PID.RAND.tmp`) and renamed into place when whole: an interrupted write leaves no half file. `onProgress` sees the ratings written.
+ * Ratings as `user<TAB>item<TAB>rating` lines (the ids as the ratings spell them), in chunks of 64 Ki lines,
+ * so that 100 million ratings never stand as one string: what `writeRatingsFile` writes. `onProgress` sees
+ * the ratings encoded.
  */
-export async function writeRatingsFile(
-  path: string,
+export function* ratingsLines(
   r: Ratings,
   options: { readonly separator?: string; readonly onProgress?: (written: number, total: number) => void } = {},
-): Promise<void> {
+): Generator<Uint8Array> {
   const sep = options.separator ?? '\t';
   const values = r.levels.map(String);
-  const partial = temporaryName(path);
-  const handle = await open(partial, 'w');
-  try {
-    const n = r.user.length;
-    const CHUNK = 1 << 16;
-    for (let start = 0; start < n; start += CHUNK) {
-      let text = '';
-      const end = Math.min(n, start + CHUNK);
-      for (let k = start; k < end; k++)
-        text += `${r.users[r.user[k]!]}${sep}${r.items[r.item[k]!]}${sep}${values[r.level[k]!]}\n`;
-      await handle.write(text);
-      options.onProgress?.(end, n);
-    }
-    await handle.close();
-    await rename(partial, path);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(partial, { force: true });
-    throw asFileError(error, path);
+  const encoder = new TextEncoder();
+  const n = r.user.length;
+  const CHUNK = 1 << 16;
+  for (let start = 0; start < n; start += CHUNK) {
+    let text = '';
+    const end = Math.min(n, start + CHUNK);
+    for (let k = start; k < end; k++)
+      text += `${r.users[r.user[k]!]}${sep}${r.items[r.item[k]!]}${sep}${values[r.level[k]!]}\n`;
+    yield encoder.encode(text);
+    options.onProgress?.(end, n);
   }
 }
